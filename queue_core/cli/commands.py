@@ -1,0 +1,308 @@
+"""One handler per CLI verb: parse arguments into a Client call, render the answer."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import Any
+
+from ..client import Client, WaitTimeout
+from ..definitions import spec_of
+from ..errors import InvalidInput
+from ..runs import SUCCEEDED
+from ..settings import Settings
+from .output import RUN_HEADERS, print_json, print_kv, print_table, run_row
+
+EXIT_WAIT_TIMEOUT = 3
+
+
+def _client() -> Client:
+    return Client.from_env()
+
+
+# -- definitions and clusters ---------------------------------------------------------------------
+
+
+def define(args: argparse.Namespace) -> int:
+    result = _client().define_file(args.file)
+    if args.json:
+        print_json(result.__dict__)
+    elif result.changed:
+        print(result.id)
+    else:
+        print(f"{result.id}  (unchanged: {result.name} stays at version {result.version})")
+    return 0
+
+
+def definitions_list(args: argparse.Namespace) -> int:
+    docs = _client().list_definitions(include_deleted=args.all)
+    if args.json:
+        print_json([_definition_summary(d) for d in docs])
+        return 0
+    rows = [[d["name"], d["id"], d["version"], spec_of(d)["config"]["type"], _cluster_of(d),
+             "deleted" if d["deleted"] else "live", d["updated_at"]] for d in docs]  # fmt: skip
+    print_table(["NAME", "ID", "VERSION", "TYPE", "CLUSTER", "STATE", "UPDATED"], rows)
+    return 0
+
+
+def _cluster_of(doc: dict[str, Any]) -> str | None:
+    return (spec_of(doc)["cluster"] or {}).get("name")
+
+
+def _definition_summary(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: doc[k] for k in ("id", "name", "version", "deleted", "created_at", "updated_at")}
+
+
+def definitions_show(args: argparse.Namespace) -> int:
+    doc = _client().get_definition(args.definition)
+    if args.version is not None:
+        spec = spec_of(doc, args.version)
+        if args.json:
+            print_json({"id": doc["id"], "name": doc["name"], "version": args.version, "spec": spec})
+        else:
+            print_json(spec)
+        return 0
+    if args.json:
+        print_json(doc)
+        return 0
+    print_kv([("name", doc["name"]), ("id", doc["id"]), ("version", doc["version"]),
+              ("state", "deleted" if doc["deleted"] else "live"), ("created", doc["created_at"]),
+              ("updated", doc["updated_at"])])  # fmt: skip
+    for entry in doc["versions"]:
+        print(f"\nversion {entry['version']} ({entry['defined_at']}):")
+        print_json(entry["spec"])
+    return 0
+
+
+def definitions_delete(args: argparse.Namespace) -> int:
+    deleted = _client().delete_definition(args.definition)
+    if args.json:
+        print_json({"id": deleted, "deleted": True})
+    else:
+        print(f"deleted {deleted}")
+    return 0
+
+
+def cluster_create(args: argparse.Namespace) -> int:
+    cluster_id = _client().create_cluster(args.name, args.workers, args.instance_type)
+    if args.json:
+        print_json({"id": cluster_id, "name": args.name})
+    else:
+        print(cluster_id)
+    return 0
+
+
+def cluster_list(args: argparse.Namespace) -> int:
+    clusters = _client().list_clusters()
+    if args.json:
+        print_json(clusters)
+        return 0
+    print_table(["NAME", "ID", "WORKERS", "INSTANCE TYPE", "REGISTERED"],
+                [[c["name"], c["id"], c["workers"], c["instance_type"], c["registered_at"] or "built in"]
+                 for c in clusters])  # fmt: skip
+    return 0
+
+
+# -- runs -----------------------------------------------------------------------------------------
+
+
+def _env_pairs(pairs: list[str]) -> dict[str, str]:
+    env = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InvalidInput(f"{pair!r} is not K=V", "--env")
+        env[key] = value
+    return env
+
+
+def submit(args: argparse.Namespace) -> int:
+    client = _client()
+    run_id = client.submit(
+        args.definition,
+        cluster=args.cluster,
+        args=args.args,
+        env=_env_pairs(args.env),
+        timeout=args.timeout,
+        idempotency_key=args.idempotency_key,
+    )
+    if args.wait:
+        run = client.wait(run_id)
+        if args.json:
+            print_json(run)
+        else:
+            print(run_id)
+            _print_run(run)
+        return 0 if run["status"] == SUCCEEDED else 1
+    if args.json:
+        print_json(client.get_run(run_id))
+    else:
+        print(run_id)
+    return 0
+
+
+def _print_run(run: dict[str, Any]) -> None:
+    print_kv([("run", run["id"]), ("definition", f"{run['definition']} (version {run['definition_version']})"),
+              ("cluster", run["cluster"]), ("status", run["status"]), ("reason", run["reason"]),
+              ("exit code", run["exit_code"]), ("submitted", run["submitted_at"]),
+              ("finished", run["finished_at"])])  # fmt: skip
+    if run["attempts"]:
+        print()
+        print_table(["ATTEMPT", "STATUS", "REASON", "EXIT", "WORKER", "STARTED", "FINISHED"],
+                    [[a["number"], a["status"], a["reason"], a["exit_code"], a["worker"], a["started_at"],
+                      a["finished_at"]] for a in run["attempts"]])  # fmt: skip
+
+
+def status(args: argparse.Namespace) -> int:
+    run = _client().get_run(args.run)
+    if args.json:
+        print_json(run)
+    else:
+        _print_run(run)
+    return 0
+
+
+def runs(args: argparse.Namespace) -> int:
+    if args.limit is not None and args.limit < 1:
+        raise InvalidInput("must be at least 1", "--limit")
+    found = _client().list_runs(status=args.status, definition=args.definition, limit=args.limit)
+    if args.json:
+        print_json(found)
+    else:
+        print_table(RUN_HEADERS, [run_row(r) for r in found])
+    return 0
+
+
+def wait(args: argparse.Namespace) -> int:
+    client = _client()
+    client.get_run(args.run)
+    on_terminal = sys.stderr.isatty()
+    started = time.monotonic()
+    try:
+        if on_terminal:
+            run = _wait_with_progress(client, args.run, args.timeout, started)
+        else:
+            run = client.wait(args.run, args.timeout)
+    except WaitTimeout as exc:
+        print(f"jobledger: {exc}", file=sys.stderr)
+        return EXIT_WAIT_TIMEOUT
+    print(f"{run['id']} {run['status']}{' ' + run['reason'] if run['reason'] else ''}")
+    return 0 if run["status"] == SUCCEEDED else 1
+
+
+def _wait_with_progress(client: Client, run_id: str, timeout: float | None, started: float) -> dict[str, Any]:
+    spinner = "|/-\\"
+    tick = 0
+    while True:
+        remaining = None if timeout is None else timeout - (time.monotonic() - started)
+        if remaining is not None and remaining <= 0:
+            sys.stderr.write("\n")
+            raise WaitTimeout(f"run {run_id} has not ended after {timeout:g} s")
+        try:
+            run = client.wait(run_id, min(0.25, remaining) if remaining is not None else 0.25)
+            sys.stderr.write("\r\033[K")
+            return run
+        except WaitTimeout:
+            run = client.get_run(run_id)
+            sys.stderr.write(f"\r{spinner[tick % 4]} {run['status']} {run['reason'] or ''} "
+                             f"({time.monotonic() - started:.0f}s)\033[K")  # fmt: skip
+            sys.stderr.flush()
+            tick += 1
+
+
+def cancel(args: argparse.Namespace) -> int:
+    run = _client().cancel(args.run)
+    if args.json:
+        print_json(run)
+    else:
+        print(f"{run['id']} {run['status']}")
+    return 0
+
+
+def logs(args: argparse.Namespace) -> int:
+    for line in _client().logs(args.run, follow=args.follow):
+        print(f"{line.time} [{line.attempt}] {line.stream}: {line.line}", flush=args.follow)
+    return 0
+
+
+def events(args: argparse.Namespace) -> int:
+    if args.limit is not None and args.limit < 1:
+        raise InvalidInput("must be at least 1", "--limit")
+    found = _client().events(aggregate=args.aggregate, type=args.type, limit=args.limit)
+    if args.json:
+        print_json([rec.to_json_dict() for rec in found])
+        return 0
+    import orjson
+
+    for rec in found:
+        data = orjson.dumps(rec.event.to_data()).decode()
+        print(f"{rec.position}  {rec.time}  {rec.type}  {rec.aggregate}  v{rec.version}  {data}")
+    return 0
+
+
+def replay(args: argparse.Namespace) -> int:
+    result = _client().replay_verify()
+    print(f"replayed {result.events} events in {result.seconds:.3f} s ({result.events_per_second:,.0f} events/s)")
+    if result.identical:
+        print("identical")
+        return 0
+    print(f"different: {result.difference}")
+    return 1
+
+
+# -- processes ------------------------------------------------------------------------------------
+
+
+def worker(args: argparse.Namespace) -> int:
+    from .fleet import fleet_command
+
+    client = _client()
+    clusters = args.clusters or ["default"]
+    for name in clusters:
+        client.get_cluster(name)
+    commands = [[sys.executable, "-m", "rq.cli", *fleet_command(client.url, c, args.burst)[1:]] for c in clusters]
+    if len(commands) == 1:
+        os.execv(commands[0][0], commands[0])
+    import subprocess
+
+    # One process per cluster: each rq worker listens on one queue (RQ's safe BLMOVE path).
+    procs = [subprocess.Popen(c) for c in commands]
+    try:
+        return max(p.wait() for p in procs)
+    except KeyboardInterrupt:
+        return max(p.wait() for p in procs)
+
+
+def dispatcher(args: argparse.Namespace) -> int:
+    os.execv(sys.executable, [sys.executable, "-m", "scheduler"])
+    return 0  # pragma: no cover
+
+
+def up(args: argparse.Namespace) -> int:
+    from .node import run_node
+
+    if args.workers < 1:
+        raise InvalidInput("must be at least 1", "--workers")
+    return run_node(Settings.from_env(), args.workers, args.grace)
+
+
+def demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(Settings.from_env())
+
+
+def store(args: argparse.Namespace) -> int:
+    from ..embedded import EmbeddedRedis
+
+    settings = Settings.from_env()
+    if args.action == "url":
+        print(_client().url)
+        return 0
+    if settings.redis_url:
+        raise InvalidInput("REDIS_URL is set: jobledger does not stop a server it does not own", "store stop")
+    EmbeddedRedis(settings.home).stop()
+    print("embedded store stopped")
+    return 0

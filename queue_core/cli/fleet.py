@@ -1,0 +1,118 @@
+"""Starting and stopping the processes of a node: dispatcher and plain ``rq worker`` processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["Fleet", "fleet_command"]
+
+WORKER_CLASS = "workers.worker.AttemptWorker"
+SERIALIZER = "workers.serializer.JobSerializer"
+
+
+def fleet_command(url: str, cluster: str, burst: bool = False, program: str = "rq") -> list[str]:
+    """The plain ``rq worker`` line that joins a machine to a cluster's fleet."""
+    command = [program, "worker", "-u", url, "-w", WORKER_CLASS, "--serializer", SERIALIZER]
+    if burst:
+        command.append("--burst")
+    return [*command, cluster]
+
+
+def _python_rq() -> list[str]:
+    return [sys.executable, "-m", "rq.cli"]
+
+
+@dataclass
+class _Proc:
+    role: str
+    command: list[str]
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+
+
+@dataclass
+class Fleet:
+    """A supervised set of processes; each gets its own session so Ctrl-C reaches only the supervisor."""
+
+    url: str
+    log_dir: Path
+    env: dict[str, str]
+    procs: list[_Proc] = field(default_factory=list)
+
+    def _spawn(self, proc: _Proc) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with open(proc.log_path, "ab") as out:
+            proc.process = subprocess.Popen(
+                proc.command,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                start_new_session=True,
+            )
+
+    def start_dispatcher(self) -> None:
+        index = sum(1 for p in self.procs if p.role == "dispatcher")
+        proc = _Proc("dispatcher", [sys.executable, "-m", "scheduler"], self.log_dir / f"dispatcher-{index}.log")
+        self._spawn(proc)
+        self.procs.append(proc)
+
+    def workers_of(self, cluster: str) -> int:
+        return sum(1 for p in self.procs if p.role == f"worker:{cluster}")
+
+    def ensure_workers(self, cluster: str, count: int) -> int:
+        """Start workers for ``cluster`` until it has ``count``; returns how many were started."""
+        started = 0
+        while self.workers_of(cluster) < count:
+            index = self.workers_of(cluster)
+            command = [*_python_rq(), *fleet_command(self.url, cluster)[1:]]
+            proc = _Proc(f"worker:{cluster}", command, self.log_dir / f"worker-{cluster}-{index}.log")
+            self._spawn(proc)
+            self.procs.append(proc)
+            started += 1
+        return started
+
+    def restart_dead(self) -> list[str]:
+        """Start again any process that exited; returns their roles."""
+        restarted = []
+        for proc in self.procs:
+            if proc.process is not None and proc.process.poll() is not None:
+                proc.restarts += 1
+                self._spawn(proc)
+                restarted.append(proc.role)
+        return restarted
+
+    def pids(self, role_prefix: str = "") -> list[int]:
+        return [p.process.pid for p in self.procs if p.process and p.role.startswith(role_prefix)]
+
+    def stop(self, grace: float) -> None:
+        """Warm stop (SIGTERM: a worker finishes its attempt), then SIGKILL whatever is left after ``grace``.
+
+        An attempt cut short this way is not lost: its lease expires and the next dispatcher records
+        ``WorkerLost`` and retries it as the definition's retry strategy says.
+        """
+        for proc in self.procs:
+            if proc.process and proc.process.poll() is None:
+                try:
+                    proc.process.send_signal(signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + grace
+        for proc in self.procs:
+            if proc.process is None:
+                continue
+            try:
+                proc.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(proc.process.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                proc.process.wait()

@@ -1,0 +1,153 @@
+"""``jobledger``: the parser, and the one place errors become a one-line message and an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+import redis
+
+from ..errors import JobledgerError
+from . import commands
+
+__all__ = ["main"]
+
+EXIT_BAD_INPUT = 2
+EXIT_STORE_UNAVAILABLE = 4
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error instead of the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="jobledger", description="Batch jobs on an event-sourced queue over Redis.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("define", help="create a definition, or a new version of it, from a JSON or YAML file")
+    p.add_argument("file")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=commands.define)
+
+    p = sub.add_parser("definitions", help="list, show or delete definitions")
+    dsub = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    q = dsub.add_parser("list")
+    q.add_argument("--all", action="store_true", help="include deleted definitions")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(handler=commands.definitions_list)
+    q = dsub.add_parser("show")
+    q.add_argument("definition", metavar="NAME-or-UUID")
+    q.add_argument("--version", type=int)
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(handler=commands.definitions_show)
+    q = dsub.add_parser("delete")
+    q.add_argument("definition", metavar="NAME-or-UUID")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(handler=commands.definitions_delete)
+
+    p = sub.add_parser("cluster", help="register and list clusters (one RQ queue each)")
+    csub = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    q = csub.add_parser("create")
+    q.add_argument("name")
+    q.add_argument("--workers", type=int, default=1)
+    q.add_argument("--instance-type", default="local")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(handler=commands.cluster_create)
+    q = csub.add_parser("list")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(handler=commands.cluster_list)
+
+    p = sub.add_parser("submit", help="submit a run of a definition")
+    p.add_argument("definition", metavar="NAME-or-UUID")
+    p.add_argument("--cluster")
+    p.add_argument("--args")
+    p.add_argument("--env", action="append", default=[], metavar="K=V")
+    p.add_argument("--timeout", type=float, metavar="MINUTES")
+    p.add_argument("--idempotency-key")
+    p.add_argument("--wait", action="store_true")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=commands.submit)
+
+    p = sub.add_parser("status", help="a run's status, reason and attempts")
+    p.add_argument("run")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=commands.status)
+
+    p = sub.add_parser("runs", help="list runs, newest first")
+    p.add_argument("--status")
+    p.add_argument("--definition")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=commands.runs)
+
+    p = sub.add_parser("wait", help="wait for a run to end (exit 0 succeeded, 1 other end, 3 time-out)")
+    p.add_argument("run")
+    p.add_argument("--timeout", type=float, metavar="SECONDS")
+    p.set_defaults(handler=commands.wait)
+
+    p = sub.add_parser("cancel", help="cancel a run")
+    p.add_argument("run")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=commands.cancel)
+
+    p = sub.add_parser("logs", help="a run's output lines")
+    p.add_argument("run")
+    p.add_argument("--follow", "-f", action="store_true")
+    p.set_defaults(handler=commands.logs)
+
+    p = sub.add_parser("events", help="read the event log, oldest first")
+    p.add_argument("--aggregate")
+    p.add_argument("--type")
+    p.add_argument("--limit", type=int)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=commands.events)
+
+    p = sub.add_parser("replay", help="rebuild the read models from the log")
+    p.add_argument("--verify", action="store_true", required=True, help="compare with the live read models")
+    p.set_defaults(handler=commands.replay)
+
+    p = sub.add_parser("worker", help="run rq workers for clusters (a thin wrapper over `rq worker`)")
+    p.add_argument("clusters", nargs="*", metavar="CLUSTER")
+    p.add_argument("--burst", action="store_true")
+    p.set_defaults(handler=commands.worker)
+
+    p = sub.add_parser("dispatcher", help="run one dispatcher in the foreground")
+    p.set_defaults(handler=commands.dispatcher)
+
+    p = sub.add_parser("up", help="run Redis (embedded), a dispatcher and workers until Ctrl-C")
+    p.add_argument("--workers", type=int, default=2, help="workers for the default cluster")
+    p.add_argument("--grace", type=float, default=10.0, help="seconds running attempts get on Ctrl-C")
+    p.set_defaults(handler=commands.up)
+
+    p = sub.add_parser("demo", help="define the examples, run them to every end state, print them")
+    p.set_defaults(handler=commands.demo)
+
+    p = sub.add_parser("store", help="the store: its URL, or stop the embedded server")
+    p.add_argument("action", choices=["url", "stop"])
+    p.set_defaults(handler=commands.store)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except JobledgerError as exc:
+        print(f"jobledger: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        print(f"jobledger: store unavailable: {exc}", file=sys.stderr)
+        return EXIT_STORE_UNAVAILABLE
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""``jobledger up``: the embedded store, a dispatcher and worker processes, supervised until Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+from ..client import Client
+from ..clusters import DEFAULT_CLUSTER
+from ..embedded import EmbeddedRedis
+from ..settings import Settings
+from .fleet import Fleet, fleet_command
+
+__all__ = ["node", "run_node"]
+
+SUPERVISE_SECONDS = 1.0
+
+
+@contextmanager
+def node(settings: Settings, default_workers: int, grace: float) -> Iterator[tuple[Client, Fleet]]:
+    """Start what a node needs (the embedded store unless REDIS_URL, a dispatcher, workers); stop it after."""
+    embedded = None if settings.redis_url else EmbeddedRedis(settings.home)
+    started_store = embedded.ensure_running() if embedded else False
+    client = Client(settings=settings)
+    env = {**os.environ, "REDIS_URL": client.url, "JOBLEDGER_WORKSPACE": str(settings.workspace)}
+    fleet = Fleet(client.url, settings.home / "logs", env)
+    try:
+        fleet.start_dispatcher()
+        fleet.ensure_workers(DEFAULT_CLUSTER, default_workers)
+        yield client, fleet
+    finally:
+        fleet.stop(grace)
+        if started_store and embedded is not None:
+            embedded.stop()
+
+
+def sync_clusters(client: Client, fleet: Fleet, default_workers: int) -> list[str]:
+    """Start workers for clusters registered since the last look; returns their names."""
+    started = []
+    for cluster in client.list_clusters():
+        wanted = default_workers if cluster["name"] == DEFAULT_CLUSTER else cluster["workers"]
+        if fleet.ensure_workers(cluster["name"], wanted):
+            started.append(cluster["name"])
+    return started
+
+
+def run_node(settings: Settings, default_workers: int, grace: float) -> int:
+    stopping = False
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    with node(settings, default_workers, grace) as (client, fleet):
+        print(f"redis: {client.url}")
+        print(f"logs:  {settings.home / 'logs'}")
+        print("join a machine to a cluster's fleet with:")
+        print(f"  {shlex.join(fleet_command(client.url, 'CLUSTER'))}")
+        for name in sync_clusters(client, fleet, default_workers):
+            print(f"cluster {name}: {fleet.workers_of(name)} workers")
+        print("running; Ctrl-C stops", flush=True)
+        while not stopping:
+            time.sleep(SUPERVISE_SECONDS)
+            if stopping:
+                break
+            for name in sync_clusters(client, fleet, default_workers):
+                print(f"cluster {name}: {fleet.workers_of(name)} workers", flush=True)
+            for role in fleet.restart_dead():
+                print(f"restarted {role}", flush=True)
+        print(f"stopping (running attempts get {grace:g} s)...", flush=True)
+    print("stopped")
+    return 0

@@ -1,0 +1,377 @@
+"""The Python API: every user task as one method that loads, decides and appends."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from .aggregates import load_state
+from .clusters import CLUSTER_KIND, DEFAULT_CLUSTER, apply_cluster, builtin_default
+from .connection import connect, redis_url
+from .definitions import DEFINITION_KIND, apply_definition, decide_define, deleted_event, spec_of
+from .documents import load_document
+from .errors import AlreadyExists, ConcurrencyError, InvalidInput, NotFound, StoreUnavailable
+from .events import ClusterRegistered, Event, NameClaimed, NameReleased, NewEvent, Recorded, RunSubmitted
+from .keys import Keys
+from .lifecycle import RunLifecycle
+from .names import apply_name, name_aggregate
+from .readmodels import ReadModels, VerifyResult, verify
+from .runlog import LogLine, RunLog
+from .runs import TERMINAL, apply_run, decide_cancel, public_view
+from .settings import Settings
+from .spec import MAX_WORKERS, check_args, check_env, check_name, check_timeout, normalize_definition
+from .store import EventStore
+
+__all__ = ["Client", "DefineResult", "WaitTimeout"]
+
+IDEMPOTENCY_KIND = "idempotency"
+MAX_IDEMPOTENCY_KEY = 256
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+class WaitTimeout(Exception):
+    """Raised by ``Client.wait`` when the run has not ended within the time given."""
+
+
+@dataclass(frozen=True)
+class DefineResult:
+    """The outcome of ``define``: the definition's id, its latest version and whether this call changed it."""
+
+    id: str
+    name: str
+    version: int
+    created: bool
+    changed: bool
+
+
+class Client:
+    """A connection to one jobledger store and the use cases on it."""
+
+    def __init__(
+        self,
+        redis_url: str | None = None,
+        settings: Settings | None = None,
+        connection: redis.Redis | None = None,
+    ) -> None:
+        base = settings or Settings.from_env()
+        if redis_url is not None:
+            base = Settings(**{**base.__dict__, "redis_url": redis_url})
+        self.settings = base
+        try:
+            self.redis = connection if connection is not None else connect(base)
+            self.store = EventStore(self.redis, Keys())
+            self.store.check_safe()
+        except redis.ConnectionError as exc:
+            raise StoreUnavailable(f"store unavailable: {exc}") from exc
+        self.read_models = ReadModels(self.store)
+        self.lifecycle = RunLifecycle(self.store)
+        self.run_log = RunLog(self.redis, self.store.keys)
+
+    @classmethod
+    def from_env(cls) -> Client:
+        """A client for the store ``REDIS_URL`` names, else the embedded one under ``JOBLEDGER_HOME``."""
+        return cls(settings=Settings.from_env())
+
+    @property
+    def url(self) -> str:
+        return redis_url(self.settings)
+
+    # -- names ----------------------------------------------------------------------------------
+
+    def _owner(self, kind: str, name: str) -> tuple[str | None, int]:
+        doc, version = load_state(self.store, name_aggregate(kind, name), apply_name)
+        return (doc["owner"] if doc else None), version
+
+    # -- definitions ----------------------------------------------------------------------------
+
+    def define_file(self, path: str | Path) -> DefineResult:
+        """Create or revise a definition from a JSON or YAML file."""
+        return self.define(load_document(path))
+
+    def define(self, raw: Mapping[str, Any]) -> DefineResult:
+        """Create the definition, or append a new version if its name is live and its content changed."""
+        spec = normalize_definition(raw)
+        name = spec["name"]
+        owner, name_version = self._owner(DEFINITION_KIND, name)
+        doc, version = load_state(self.store, owner, apply_definition) if owner else (None, 0)
+        events = decide_define(doc, spec)
+        cluster_events, cluster_expected = self._cluster_events_for(spec)
+        if not events:
+            assert doc is not None
+            return DefineResult(doc["id"], name, doc["version"], created=False, changed=False)
+        definition_id = owner or str(uuid.uuid4())
+        batch = [NewEvent(definition_id, e) for e in events]
+        expected = {definition_id: version, **cluster_expected}
+        if owner is None:
+            claim = NameClaimed(kind=DEFINITION_KIND, name=name, owner=definition_id)
+            batch.insert(0, NewEvent(name_aggregate(DEFINITION_KIND, name), claim))
+            expected[name_aggregate(DEFINITION_KIND, name)] = name_version
+        batch += cluster_events
+        try:
+            self.store.append(batch, expected)
+        except ConcurrencyError as exc:
+            if owner is None and exc.aggregate == name_aggregate(DEFINITION_KIND, name):
+                raise AlreadyExists(f"definition {name!r} was just created by another writer") from exc
+            raise AlreadyExists(f"definition {name!r} was changed by another writer at the same moment; "
+                                "run the command again") from exc  # fmt: skip
+        new_version = 1 if doc is None else doc["version"] + 1
+        return DefineResult(definition_id, name, new_version, created=doc is None, changed=True)
+
+    def _cluster_events_for(self, spec: Mapping[str, Any]) -> tuple[list[NewEvent], dict[str, int]]:
+        section = spec.get("cluster")
+        if not section or section["name"] == DEFAULT_CLUSTER:
+            return [], {}
+        owner, version = self._owner(CLUSTER_KIND, section["name"])
+        if owner:
+            return [], {}
+        return self._cluster_registration(section["name"], section["workersQuantity"], section["instanceType"],
+                                          version)  # fmt: skip
+
+    def _cluster_registration(
+        self, name: str, workers: int, instance_type: str, name_version: int
+    ) -> tuple[list[NewEvent], dict[str, int]]:
+        cluster_id = str(uuid.uuid4())
+        name_agg = name_aggregate(CLUSTER_KIND, name)
+        batch = [
+            NewEvent(name_agg, NameClaimed(kind=CLUSTER_KIND, name=name, owner=cluster_id)),
+            NewEvent(cluster_id, ClusterRegistered(name=name, workers=workers, instance_type=instance_type)),
+        ]
+        return batch, {name_agg: name_version, cluster_id: 0}
+
+    def _definition_id(self, name_or_id: str) -> str:
+        if _UUID.match(name_or_id):
+            if self.store.version(name_or_id):
+                return name_or_id
+            raise NotFound(f"no definition with id {name_or_id}")
+        owner, _ = self._owner(DEFINITION_KIND, name_or_id)
+        if owner is None:
+            raise NotFound(f"no definition named {name_or_id!r}")
+        return owner
+
+    def get_definition(self, name_or_id: str) -> dict[str, Any]:
+        """The definition with every version; a deleted one is still readable by its UUID."""
+        definition_id = self._definition_id(name_or_id)
+        doc, _ = load_state(self.store, definition_id, apply_definition)
+        if doc is None:
+            raise NotFound(f"no definition with id {name_or_id}")
+        return doc
+
+    def list_definitions(self, include_deleted: bool = False) -> list[dict[str, Any]]:
+        """Live definitions (and deleted ones if asked), by name."""
+        self.read_models.catch_up()
+        docs = self.read_models.all("definitions").values()
+        return sorted((d for d in docs if include_deleted or not d["deleted"]), key=lambda d: (d["name"], d["id"]))
+
+    def delete_definition(self, name_or_id: str) -> str:
+        """Delete a live definition; its name becomes free and its history stays in the log."""
+        doc = self.get_definition(name_or_id)
+        if doc["deleted"]:
+            raise NotFound(f"definition {doc['name']} ({doc['id']}) is already deleted")
+        _, version = load_state(self.store, doc["id"], apply_definition)
+        name_agg = name_aggregate(DEFINITION_KIND, doc["name"])
+        _, name_version = self._owner(DEFINITION_KIND, doc["name"])
+        batch = [
+            NewEvent(doc["id"], deleted_event(doc)),
+            NewEvent(name_agg, NameReleased(kind=DEFINITION_KIND, name=doc["name"], owner=doc["id"])),
+        ]
+        try:
+            self.store.append(batch, {doc["id"]: version, name_agg: name_version})
+        except ConcurrencyError as exc:
+            raise AlreadyExists(f"definition {doc['name']} changed while deleting it; run the command again") from exc
+        return str(doc["id"])
+
+    # -- clusters -------------------------------------------------------------------------------
+
+    def create_cluster(self, name: str, workers: int = 1, instance_type: str = "local") -> str:
+        """Register a cluster (an RQ queue of that name); returns its id."""
+        check_name(name, "cluster")
+        if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
+            raise InvalidInput(f"must be a whole number from 1 to {MAX_WORKERS}", "workers")
+        if not instance_type or len(instance_type) > 128:
+            raise InvalidInput("must be a non-empty string", "instance-type")
+        owner, version = self._owner(CLUSTER_KIND, name)
+        if owner or name == DEFAULT_CLUSTER:
+            raise AlreadyExists(f"cluster {name!r} already exists")
+        batch, expected = self._cluster_registration(name, workers, instance_type, version)
+        try:
+            self.store.append(batch, expected)
+        except ConcurrencyError as exc:
+            raise AlreadyExists(f"cluster {name!r} was just created by another writer") from exc
+        return batch[1].aggregate
+
+    def list_clusters(self) -> list[dict[str, Any]]:
+        """Every cluster, ``default`` first."""
+        self.read_models.catch_up()
+        docs = sorted(self.read_models.all("clusters").values(), key=lambda d: d["name"])
+        return [builtin_default(), *docs]
+
+    def get_cluster(self, name_or_id: str) -> dict[str, Any]:
+        default = builtin_default()
+        if name_or_id in (default["name"], default["id"]):
+            return default
+        cluster_id = name_or_id if _UUID.match(name_or_id) else self._owner(CLUSTER_KIND, name_or_id)[0]
+        doc = load_state(self.store, cluster_id, apply_cluster)[0] if cluster_id else None
+        if doc is None:
+            raise NotFound(f"no cluster named {name_or_id!r}; create it with `jobledger cluster create`")
+        return doc
+
+    # -- runs -----------------------------------------------------------------------------------
+
+    def submit(
+        self,
+        definition: str,
+        cluster: str | None = None,
+        args: str | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        idempotency_key: str | None = None,
+    ) -> str:
+        """Submit a run of the definition's latest version; returns the run id."""
+        doc = self.get_definition(definition)
+        if doc["deleted"]:
+            raise NotFound(f"definition {doc['name']} ({doc['id']}) is deleted")
+        spec = spec_of(doc)
+        cluster_name = cluster or (spec["cluster"] or {}).get("name")
+        if not cluster_name:
+            raise InvalidInput(f"definition {doc['name']} names no cluster; give --cluster", "cluster")
+        cluster_doc = self.get_cluster(cluster_name)
+        job = dict(spec["config"])
+        if args is not None:
+            job["args"] = check_args(args, "args")
+        if env:
+            job["envVars"] = {**job["envVars"], **check_env(dict(env), "env")}
+        if timeout is not None:
+            job["timeout"] = check_timeout(timeout, "timeout")
+        run_id = str(uuid.uuid4())
+        submitted = RunSubmitted(
+            definition_id=doc["id"],
+            definition=doc["name"],
+            definition_version=doc["version"],
+            cluster=cluster_doc["name"],
+            job=job,
+            idempotency_key=idempotency_key,
+        )
+        if idempotency_key is None:
+            self.store.append([NewEvent(run_id, submitted)], {run_id: 0})
+            return run_id
+        if not isinstance(idempotency_key, str) or not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
+            raise InvalidInput(f"must be 1 to {MAX_IDEMPOTENCY_KEY} characters", "idempotency-key")
+        key = f"{doc['id']}/{idempotency_key}"
+        for _ in range(3):
+            owner, version = self._owner(IDEMPOTENCY_KIND, key)
+            if owner:
+                return owner
+            claim = NameClaimed(kind=IDEMPOTENCY_KIND, name=key, owner=run_id)
+            name_agg = name_aggregate(IDEMPOTENCY_KIND, key)
+            try:
+                self.store.append([NewEvent(name_agg, claim), NewEvent(run_id, submitted)],
+                                  {name_agg: version, run_id: 0})  # fmt: skip
+                return run_id
+            except ConcurrencyError:
+                continue  # another submitter holds the key now: the loop returns its run
+        raise AlreadyExists(f"idempotency key {idempotency_key!r} is contended; try again")
+
+    def _run_doc(self, run_id: str) -> dict[str, Any]:
+        doc, _ = load_state(self.store, run_id, apply_run) if _UUID.match(run_id) else (None, 0)
+        if doc is None:
+            raise NotFound(f"no run with id {run_id}")
+        return doc
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        """The run as ``status --json`` shows it."""
+        return public_view(self._run_doc(run_id))
+
+    def run_detail(self, run_id: str) -> dict[str, Any]:
+        """The run's whole document: the public view plus its job, message and idempotency key."""
+        return self._run_doc(run_id)
+
+    def list_runs(
+        self, status: str | None = None, definition: str | None = None, limit: int | None = 100
+    ) -> list[dict[str, Any]]:
+        """Runs newest first, filtered by status and definition name."""
+        self.read_models.catch_up()
+        if status and definition:
+            index, other = f"status:{status.upper()}", ("definition", definition)
+        elif status:
+            index, other = f"status:{status.upper()}", None
+        elif definition:
+            index, other = f"definition:{definition}", None
+        else:
+            index, other = "all", None
+        results: list[dict[str, Any]] = []
+        offset, page = 0, 500
+        while limit is None or len(results) < limit:
+            ids = self.read_models.newest("runs", index, offset, page)
+            if not ids:
+                break
+            for doc in self.read_models.get_many("runs", ids):
+                if doc and (other is None or doc[other[0]] == other[1]):
+                    results.append(public_view(doc))
+            offset += page
+        return results if limit is None else results[:limit]
+
+    def cancel(self, run_id: str) -> dict[str, Any]:
+        """Cancel a run that has not ended; a running attempt's process group is killed by its worker."""
+        for _ in range(5):
+            doc, version = load_state(self.store, run_id, apply_run) if _UUID.match(run_id) else (None, 0)
+            if doc is None:
+                raise NotFound(f"no run with id {run_id}")
+            events: list[Event] = decide_cancel(doc)
+            try:
+                self.store.append([NewEvent(run_id, e) for e in events], {run_id: version})
+            except ConcurrencyError:
+                continue  # it moved (started, finished): decide again on the new state
+            return self.get_run(run_id)
+        raise AlreadyExists(f"run {run_id} kept changing; cancel again")
+
+    def wait(self, run_id: str, timeout: float | None = None) -> dict[str, Any]:
+        """Block until the run ends; raises ``WaitTimeout`` after ``timeout`` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        key = self.store.keys.aggregate(run_id)
+        last = "0"
+        while True:
+            doc = self.get_run(run_id)
+            if doc["status"] in TERMINAL:
+                return doc
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise WaitTimeout(f"run {run_id} is still {doc['status']} after {timeout:g} s")
+            block = 1000 if remaining is None else max(1, min(1000, int(remaining * 1000)))
+            reply = self.redis.xread({key: last}, block=block, count=100)
+            for _key, entries in reply or []:
+                last = entries[-1][0].decode()
+
+    def logs(self, run_id: str, follow: bool = False) -> Iterator[LogLine]:
+        """The run's output lines; with ``follow``, new ones as they come until the run ends."""
+        self._run_doc(run_id)
+        after = "0"
+        for line in self.run_log.iter_all(run_id):
+            after = line.position
+            yield line
+        while follow:
+            ended = self.get_run(run_id)["status"] in TERMINAL
+            lines = self.run_log.follow(run_id, after, block_ms=200)
+            for line in lines:
+                after = line.position
+                yield line
+            if ended and not lines:
+                return
+
+    # -- the log --------------------------------------------------------------------------------
+
+    def events(self, aggregate: str | None = None, type: str | None = None, limit: int | None = None) -> list[Recorded]:
+        """Events oldest first; with ``limit``, the newest ``limit`` of those that match."""
+        source = self.store.load(aggregate) if aggregate else self.store.read()
+        matching = [rec for rec in source if type is None or rec.type == type]
+        return matching[-limit:] if limit else matching
+
+    def replay_verify(self) -> VerifyResult:
+        """Rebuild every read model from the log into a scratch namespace and compare with the live ones."""
+        return verify(self.store)

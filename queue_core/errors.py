@@ -1,0 +1,79 @@
+"""The one error root of jobledger and the typed errors users see."""
+
+from __future__ import annotations
+
+__all__ = [
+    "AlreadyExists",
+    "AlreadyTerminal",
+    "AppendFailed",
+    "ConcurrencyError",
+    "InvalidInput",
+    "JobledgerError",
+    "NotFound",
+    "StoreUnavailable",
+    "UnsafeStore",
+]
+
+
+class JobledgerError(Exception):
+    """Root of every error jobledger raises on purpose; its message is one line for the user."""
+
+    exit_code = 1
+
+
+class InvalidInput(JobledgerError):
+    """Raised when a command's input is malformed; nothing was appended."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+
+
+class NotFound(JobledgerError):
+    """Raised when a named or identified thing does not exist (or no longer does)."""
+
+    exit_code = 2
+
+
+class AlreadyExists(JobledgerError):
+    """Raised when a create would reuse a name that a live thing holds."""
+
+    exit_code = 2
+
+
+class AlreadyTerminal(JobledgerError):
+    """Raised when a command targets a run that has already ended; the message names its state."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, status: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ConcurrencyError(JobledgerError):
+    """Raised by the store when an aggregate is not at the version the writer expected."""
+
+    def __init__(self, aggregate: str, expected: int, actual: int) -> None:
+        super().__init__(f"aggregate {aggregate} is at version {actual}, expected {expected}")
+        self.aggregate = aggregate
+        self.expected = expected
+        self.actual = actual
+
+
+class AppendFailed(JobledgerError):
+    """Raised when the append script refused a batch before writing anything."""
+
+
+class UnsafeStore(JobledgerError):
+    """Raised when the Redis behind the store could lose events (an evicting maxmemory policy)."""
+
+    exit_code = 4
+
+
+class StoreUnavailable(JobledgerError):
+    """Raised when Redis cannot be reached."""
+
+    exit_code = 4

@@ -1,0 +1,262 @@
+"""Typed domain events, their envelope on the log, and the upcasters applied when reading old ones."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import orjson
+
+__all__ = [
+    "ClusterRegistered",
+    "DefinitionCreated",
+    "DefinitionDeleted",
+    "DefinitionRevised",
+    "Event",
+    "NameClaimed",
+    "NameReleased",
+    "NewEvent",
+    "Recorded",
+    "RunAttemptFailed",
+    "RunCancelled",
+    "RunFailed",
+    "RunQueued",
+    "RunRetryScheduled",
+    "RunStarted",
+    "RunSubmitted",
+    "RunSucceeded",
+    "decode",
+    "encode",
+    "event_types",
+    "register_upcaster",
+]
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base of every event: a fact in the past tense; the envelope adds id, aggregate, version, time."""
+
+    schema_version: ClassVar[int] = 1
+
+    def to_data(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
+# -- names: uniqueness of a live name is an aggregate of its own ("name:<kind>:<name>") ----------
+
+
+@dataclass(frozen=True)
+class NameClaimed(Event):
+    kind: str
+    name: str
+    owner: str
+
+
+@dataclass(frozen=True)
+class NameReleased(Event):
+    kind: str
+    name: str
+    owner: str
+
+
+# -- job definitions ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DefinitionCreated(Event):
+    name: str
+    spec: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class DefinitionRevised(Event):
+    name: str
+    definition_version: int
+    spec: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class DefinitionDeleted(Event):
+    name: str
+
+
+# -- clusters -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClusterRegistered(Event):
+    name: str
+    workers: int
+    instance_type: str
+
+
+# -- runs ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunSubmitted(Event):
+    definition_id: str
+    definition: str
+    definition_version: int
+    cluster: str
+    job: Mapping[str, Any]
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class RunQueued(Event):
+    attempt: int
+    job_id: str
+
+
+@dataclass(frozen=True)
+class RunStarted(Event):
+    attempt: int
+    worker: str
+    host: str
+    pid: int
+
+
+@dataclass(frozen=True)
+class RunAttemptFailed(Event):
+    attempt: int
+    reason: str
+    exit_code: int | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class RunRetryScheduled(Event):
+    attempt: int
+    not_before: str
+
+
+@dataclass(frozen=True)
+class RunSucceeded(Event):
+    attempt: int
+
+
+@dataclass(frozen=True)
+class RunFailed(Event):
+    attempt: int
+    reason: str
+    exit_code: int | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class RunCancelled(Event):
+    reason: str = "Cancelled by user"
+    attempt: int = 0
+
+
+_TYPES: dict[str, type[Event]] = {
+    cls.__name__: cls
+    for cls in (
+        NameClaimed,
+        NameReleased,
+        DefinitionCreated,
+        DefinitionRevised,
+        DefinitionDeleted,
+        ClusterRegistered,
+        RunSubmitted,
+        RunQueued,
+        RunStarted,
+        RunAttemptFailed,
+        RunRetryScheduled,
+        RunSucceeded,
+        RunFailed,
+        RunCancelled,
+    )
+}
+_UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+
+
+def event_types() -> dict[str, type[Event]]:
+    """Every event type by name."""
+    return dict(_TYPES)
+
+
+def register_upcaster(type_name: str, from_version: int, upcaster: Upcaster) -> None:
+    """Register ``upcaster`` to turn data of ``type_name`` at ``from_version`` into the next version."""
+    _UPCASTERS[(type_name, from_version)] = upcaster
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event about to be appended: its aggregate, and an id that makes a retried append idempotent."""
+
+    aggregate: str
+    event: Event
+    event_id: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """An event as the log holds it: the envelope and the typed event."""
+
+    position: str
+    event_id: str
+    type: str
+    aggregate: str
+    version: int
+    time: str
+    event: Event
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The shape ``jobledger events --json`` prints."""
+        return {
+            "position": self.position,
+            "time": self.time,
+            "type": self.type,
+            "aggregate": self.aggregate,
+            "version": self.version,
+            "data": self.event.to_data(),
+        }
+
+
+def utc_now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def encode(new: NewEvent, version: int, time: str) -> bytes:
+    """The envelope bytes stored on the log for ``new`` at ``version``."""
+    event = new.event
+    return orjson.dumps(
+        {
+            "id": new.event_id,
+            "type": type(event).__name__,
+            "agg": new.aggregate,
+            "v": version,
+            "t": time,
+            "sv": event.schema_version,
+            "d": event.to_data(),
+        }
+    )
+
+
+def decode(position: str, payload: bytes) -> Recorded:
+    """The typed event for a log entry, upcast to the current schema."""
+    envelope = orjson.loads(payload)
+    type_name = envelope["type"]
+    data = envelope["d"]
+    schema = envelope["sv"]
+    cls = _TYPES[type_name]
+    while schema < cls.schema_version:
+        data = _UPCASTERS[(type_name, schema)](data)
+        schema += 1
+    return Recorded(
+        position=position,
+        event_id=envelope["id"],
+        type=type_name,
+        aggregate=envelope["agg"],
+        version=envelope["v"],
+        time=envelope["t"],
+        event=cls(**data),
+    )

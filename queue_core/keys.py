@@ -1,0 +1,51 @@
+"""Every Redis key jobledger uses, built from named templates under one prefix."""
+
+from __future__ import annotations
+
+__all__ = ["Keys"]
+
+PREFIX = "jobledger"
+
+
+class Keys:
+    """Key templates; ``namespace`` separates scratch read models from the live ones."""
+
+    def __init__(self, prefix: str = PREFIX) -> None:
+        self.prefix = prefix
+        self.log = f"{prefix}:log"
+        self.event_ids = f"{prefix}:event-ids"
+        self.dispatch_group = "dispatchers"
+        self.dispatcher_leader = f"{prefix}:dispatcher:leader"
+        self.epoch = f"{prefix}:epoch"
+
+    def aggregate(self, aggregate_id: str) -> str:
+        """The per-aggregate stream: a copy of the aggregate's events; its length is its version."""
+        return f"{self.prefix}:agg:{aggregate_id}"
+
+    def read_model(self, namespace: str, model: str) -> str:
+        """The hash holding one read model's documents, by entity id."""
+        return f"{self.prefix}:{namespace}:rm:{model}"
+
+    def index(self, namespace: str, model: str, index: str) -> str:
+        """A sorted set indexing one read model (score: the position the entity was created at)."""
+        return f"{self.prefix}:{namespace}:ix:{model}:{index}"
+
+    def checkpoint(self, namespace: str) -> str:
+        """The log position up to which the read models of ``namespace`` are folded."""
+        return f"{self.prefix}:{namespace}:checkpoint"
+
+    def namespace_pattern(self, namespace: str) -> str:
+        """A SCAN pattern matching every key of a read-model namespace."""
+        return f"{self.prefix}:{namespace}:*"
+
+    def lease(self, run_id: str, attempt: int) -> str:
+        """The lease a worker keeps alive while it runs an attempt."""
+        return f"{self.prefix}:lease:{run_id}:{attempt}"
+
+    def run_log(self, run_id: str) -> str:
+        """The stream of a run's output lines (not events: it is not replayed)."""
+        return f"{self.prefix}:runlog:{run_id}"
+
+    def worker_runs(self) -> str:
+        """A hash of run id -> worker name for attempts in progress (diagnostics only)."""
+        return f"{self.prefix}:running"

@@ -1,0 +1,102 @@
+"""The commands workers and dispatchers issue as a run moves: queue, claim, succeed, fail, lose."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from .aggregates import load_state
+from .errors import ConcurrencyError
+from .events import Event, NewEvent, RunQueued, RunStarted, RunSucceeded
+from .runs import PENDING, RECENTLY_SUBMITTED, RUNNING, WORKER_LOST, apply_run, decide_failure
+from .store import EventStore
+
+__all__ = ["Claim", "RunLifecycle", "attempt_job_id"]
+
+CLAIM_RETRIES = 5
+
+
+def attempt_job_id(run_id: str, attempt: int) -> str:
+    """The RQ job id of one attempt: deterministic, so the same attempt is never two RQ jobs."""
+    return f"{run_id}-{attempt}"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A worker's hold on one attempt: the run as it was claimed and the version after the claim."""
+
+    run: dict[str, Any]
+    attempt: int
+    version: int
+
+
+class RunLifecycle:
+    """Each method is load -> decide -> append with the expected version; a stale writer loses."""
+
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+
+    def load(self, run_id: str) -> tuple[dict[str, Any] | None, int]:
+        return load_state(self.store, run_id, apply_run)
+
+    def _append(self, run_id: str, events: list[Event], version: int) -> None:
+        self.store.append([NewEvent(run_id, e) for e in events], {run_id: version})
+
+    def queue(self, run_id: str, attempt: int) -> bool:
+        """Record that the attempt is going into its cluster's queue; False if someone else moved the run."""
+        doc, version = self.load(run_id)
+        if doc is None or doc["status"] != PENDING or doc["attempt"] != attempt:
+            return False
+        if doc["reason"] != RECENTLY_SUBMITTED:
+            return False
+        try:
+            self._append(run_id, [RunQueued(attempt=attempt, job_id=attempt_job_id(run_id, attempt))], version)
+        except ConcurrencyError:
+            return False
+        return True
+
+    def claim(self, run_id: str, attempt: int, worker: str, host: str, pid: int) -> Claim | None:
+        """Claim an attempt for a worker; None when it is not claimable (a duplicate delivery, a cancel)."""
+        for _ in range(CLAIM_RETRIES):
+            doc, version = self.load(run_id)
+            if doc is None or doc["status"] != PENDING or doc["attempt"] != attempt:
+                return None
+            try:
+                self._append(run_id, [RunStarted(attempt=attempt, worker=worker, host=host, pid=pid)], version)
+            except ConcurrencyError:
+                continue
+            doc, version = self.load(run_id)
+            if doc is None or doc["status"] != RUNNING:
+                return None
+            return Claim(doc, attempt, version)
+        return None
+
+    def succeed(self, claim: Claim) -> bool:
+        """Record success; False when the run moved on meanwhile (cancelled, or declared lost)."""
+        try:
+            self._append(claim.run["id"], [RunSucceeded(attempt=claim.attempt)], claim.version)
+        except ConcurrencyError:
+            return False
+        return True
+
+    def fail(self, claim: Claim, reason: str, exit_code: int | None, message: str) -> bool:
+        """Record a failed attempt and what follows it; False when the run moved on meanwhile."""
+        events = decide_failure(claim.run, claim.attempt, reason, exit_code, message, datetime.now(UTC))
+        try:
+            self._append(claim.run["id"], events, claim.version)
+        except ConcurrencyError:
+            return False
+        return True
+
+    def declare_lost(self, run_id: str, attempt: int, message: str) -> bool:
+        """Turn a running attempt whose worker stopped answering into ``WorkerLost``."""
+        doc, version = self.load(run_id)
+        if doc is None or doc["status"] != RUNNING or doc["attempt"] != attempt:
+            return False
+        events = decide_failure(doc, attempt, WORKER_LOST, None, message, datetime.now(UTC))
+        try:
+            self._append(run_id, events, version)
+        except ConcurrencyError:
+            return False
+        return True

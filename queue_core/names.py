@@ -1,0 +1,29 @@
+"""Unique live names: each name is an aggregate of its own, so racing claims have one winner."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .events import NameClaimed, NameReleased, Recorded
+
+__all__ = ["apply_name", "name_aggregate", "name_key"]
+
+
+def name_aggregate(kind: str, name: str) -> str:
+    """The aggregate id guarding ``name`` among live things of ``kind``."""
+    return f"name:{kind}:{name}"
+
+
+def name_key(kind: str, name: str) -> str:
+    """The read-model key of a name."""
+    return f"{kind}/{name}"
+
+
+def apply_name(doc: dict[str, Any] | None, rec: Recorded) -> dict[str, Any] | None:
+    """Fold one name event: a claim names its owner, a release frees the name."""
+    event = rec.event
+    if isinstance(event, NameClaimed):
+        return {"kind": event.kind, "name": event.name, "owner": event.owner}
+    if isinstance(event, NameReleased):
+        return None
+    return doc

@@ -1,0 +1,99 @@
+"""The projections: which events each read model folds, with which pure function, under which key."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from .clusters import apply_cluster
+from .definitions import apply_definition
+from .events import Recorded
+from .names import apply_name, name_key
+from .runs import apply_run
+
+__all__ = ["PROJECTIONS", "Projection", "fold", "routes"]
+
+Doc = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Projection:
+    """One read model: a pure ``apply(doc, event) -> doc`` per entity, and the indexes of a doc."""
+
+    model: str
+    types: frozenset[str]
+    apply: Callable[[Doc | None, Recorded], Doc | None]
+    entity: Callable[[Recorded], str]
+    indexes: Callable[[Doc], dict[str, float]]
+
+
+def _by_aggregate(rec: Recorded) -> str:
+    return rec.aggregate
+
+
+def _by_name(rec: Recorded) -> str:
+    event = rec.event
+    return name_key(event.kind, event.name)  # type: ignore[attr-defined]
+
+
+def _no_indexes(doc: Doc) -> dict[str, float]:
+    return {}
+
+
+def _run_indexes(doc: Doc) -> dict[str, float]:
+    order = doc["order"]
+    return {"all": order, f"status:{doc['status']}": order, f"definition:{doc['definition']}": order}
+
+
+PROJECTIONS: tuple[Projection, ...] = (
+    Projection(
+        "definitions",
+        frozenset({"DefinitionCreated", "DefinitionRevised", "DefinitionDeleted"}),
+        apply_definition,
+        _by_aggregate,
+        _no_indexes,
+    ),
+    Projection("clusters", frozenset({"ClusterRegistered"}), apply_cluster, _by_aggregate, _no_indexes),
+    Projection("names", frozenset({"NameClaimed", "NameReleased"}), apply_name, _by_name, _no_indexes),
+    Projection(
+        "runs",
+        frozenset(
+            {
+                "RunSubmitted",
+                "RunQueued",
+                "RunStarted",
+                "RunAttemptFailed",
+                "RunRetryScheduled",
+                "RunSucceeded",
+                "RunFailed",
+                "RunCancelled",
+            }
+        ),
+        apply_run,
+        _by_aggregate,
+        _run_indexes,
+    ),
+)
+
+
+def routes(projections: Iterable[Projection] = PROJECTIONS) -> dict[str, list[Projection]]:
+    """Event type -> the projections that fold it."""
+    table: dict[str, list[Projection]] = {}
+    for projection in projections:
+        for type_name in projection.types:
+            table.setdefault(type_name, []).append(projection)
+    return table
+
+
+_ROUTES = routes()
+
+
+def fold(state: dict[str, dict[str, Doc | None]], events: Iterable[Recorded]) -> dict[str, dict[str, Doc | None]]:
+    """Fold ``events`` into ``state`` (model -> entity -> doc); a removed doc is kept as None."""
+    for rec in events:
+        for projection in _ROUTES.get(rec.type, ()):
+            docs = state.setdefault(projection.model, {})
+            key = projection.entity(rec)
+            docs[key] = projection.apply(docs.get(key), rec)
+    return state

@@ -1,0 +1,255 @@
+"""Read models in Redis: documents and indexes per namespace, moved forward from the log by a checkpoint."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from .events import decode
+from .projections import PROJECTIONS, fold
+from .store import EventStore, _script_text
+
+__all__ = ["LIVE", "ReadModels", "VerifyResult", "verify"]
+
+LIVE = "live"
+CATCH_UP_BATCH = 1000
+WRITE_CHUNK = 2000
+_BY_MODEL = {p.model: p for p in PROJECTIONS}
+
+Doc = dict[str, Any]
+
+
+def dumps(doc: Doc) -> bytes:
+    return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+
+
+class ReadModels:
+    """The read models of one namespace: ``live`` for the system, others for scratch rebuilds."""
+
+    def __init__(self, store: EventStore, namespace: str = LIVE) -> None:
+        self.store = store
+        self.redis = store.redis
+        self.keys = store.keys
+        self.namespace = namespace
+        self._commit = self.redis.register_script(_script_text("commit.lua"))
+
+    # -- keys ---------------------------------------------------------------------------------
+
+    def _hash(self, model: str) -> str:
+        return self.keys.read_model(self.namespace, model)
+
+    def _index(self, model: str, index: str) -> str:
+        return self.keys.index(self.namespace, model, index)
+
+    def checkpoint(self) -> str:
+        value = self.redis.get(self.keys.checkpoint(self.namespace))
+        return value.decode() if value else ""
+
+    # -- moving forward -----------------------------------------------------------------------
+
+    def catch_up(self, until: str = "+") -> str:
+        """Fold every event after the checkpoint (up to ``until``) into the documents; return the checkpoint."""
+        while True:
+            start = self.checkpoint()
+            entries = next(self.store.read_raw(after=start or "0", until=until, batch=CATCH_UP_BATCH), [])
+            if not entries:
+                return start
+            events = [decode(pos.decode(), fields[b"e"]) for pos, fields in entries]
+            touched: dict[str, set[str]] = {}
+            for rec in events:
+                for projection in PROJECTIONS:
+                    if rec.type in projection.types:
+                        touched.setdefault(projection.model, set()).add(projection.entity(rec))
+            before = self._load(touched)
+            after = fold({m: dict(d) for m, d in before.items()}, events)
+            if self._commit_changes(start, events[-1].position, before, after):
+                continue
+
+    def _load(self, touched: dict[str, set[str]]) -> dict[str, dict[str, Doc | None]]:
+        pipe = self.redis.pipeline(transaction=False)
+        order = [(model, sorted(ids)) for model, ids in touched.items()]
+        for model, ids in order:
+            pipe.hmget(self._hash(model), ids)
+        loaded: dict[str, dict[str, Doc | None]] = {}
+        for (model, ids), values in zip(order, pipe.execute(), strict=True):
+            loaded[model] = {i: (orjson.loads(v) if v else None) for i, v in zip(ids, values, strict=True)}
+        return loaded
+
+    def _commit_changes(
+        self,
+        start: str,
+        new_checkpoint: str,
+        before: dict[str, dict[str, Doc | None]],
+        after: dict[str, dict[str, Doc | None]],
+    ) -> bool:
+        keys = [self.keys.checkpoint(self.namespace)]
+        key_index: dict[str, int] = {}
+
+        def k(name: str) -> int:
+            if name not in key_index:
+                keys.append(name)
+                key_index[name] = len(keys)
+            return key_index[name]
+
+        ops: list[Any] = []
+        for model, docs in after.items():
+            projection = _BY_MODEL[model]
+            for entity, doc in docs.items():
+                old = before.get(model, {}).get(entity)
+                if doc == old:
+                    continue
+                old_ix = projection.indexes(old) if old else {}
+                new_ix = projection.indexes(doc) if doc else {}
+                if doc is None:
+                    ops += ["D", k(self._hash(model)), entity, ""]
+                else:
+                    ops += ["H", k(self._hash(model)), entity, dumps(doc)]
+                for name in old_ix.keys() - new_ix.keys():
+                    ops += ["R", k(self._index(model, name)), entity, ""]
+                for name, score in new_ix.items():
+                    if old_ix.get(name) != score:
+                        ops += ["Z", k(self._index(model, name)), entity, score]
+        reply = self._commit(keys=keys, args=[start, new_checkpoint, *ops])
+        return (reply[0].decode() if isinstance(reply[0], bytes) else reply[0]) == "OK"
+
+    def write_all(self, state: dict[str, dict[str, Doc | None]], checkpoint: str) -> None:
+        """Write a whole folded state into this (empty) namespace, then its checkpoint."""
+        pipe = self.redis.pipeline(transaction=False)
+        pending = 0
+        for model, docs in state.items():
+            projection = _BY_MODEL[model]
+            for entity, doc in docs.items():
+                if doc is None:
+                    continue
+                pipe.hset(self._hash(model), entity, dumps(doc))
+                for name, score in projection.indexes(doc).items():
+                    pipe.zadd(self._index(model, name), {entity: score})
+                pending += 1
+                if pending >= WRITE_CHUNK:
+                    pipe.execute()
+                    pending = 0
+        pipe.set(self.keys.checkpoint(self.namespace), checkpoint)
+        pipe.execute()
+
+    def drop(self) -> None:
+        """Delete every key of this namespace."""
+        batch = []
+        for key in self.redis.scan_iter(match=self.keys.namespace_pattern(self.namespace), count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                self.redis.delete(*batch)
+                batch = []
+        if batch:
+            self.redis.delete(*batch)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def get(self, model: str, entity: str) -> Doc | None:
+        value = self.redis.hget(self._hash(model), entity)
+        return orjson.loads(value) if value else None
+
+    def get_many(self, model: str, entities: list[str]) -> list[Doc | None]:
+        if not entities:
+            return []
+        values = self.redis.hmget(self._hash(model), entities)
+        return [orjson.loads(v) if v else None for v in values]
+
+    def all(self, model: str) -> dict[str, Doc]:
+        raw = self.redis.hgetall(self._hash(model))
+        return {k.decode(): orjson.loads(v) for k, v in raw.items()}
+
+    def newest(self, model: str, index: str, offset: int = 0, count: int = 100) -> list[str]:
+        ids = self.redis.zrevrange(self._index(model, index), offset, offset + count - 1)
+        return [i.decode() for i in ids]
+
+    def index_size(self, model: str, index: str) -> int:
+        return int(self.redis.zcard(self._index(model, index)))
+
+    def snapshot(self) -> Iterator[tuple[str, Any]]:
+        """Every document and index entry of the namespace, keyed independently of the namespace."""
+        for projection in PROJECTIONS:
+            for entity, value in sorted(self.redis.hgetall(self._hash(projection.model)).items()):
+                yield f"{projection.model}/{entity.decode()}", value
+        prefix = self.keys.index(self.namespace, "", "")[: -len(":")]
+        index_keys = sorted(k.decode() for k in self.redis.scan_iter(match=prefix + "*", count=1000))
+        for key in index_keys:
+            for member, score in self.redis.zrange(key, 0, -1, withscores=True):
+                yield f"index {key[len(prefix):]}/{member.decode()}", score
+
+
+def rebuild(store: EventStore, target: ReadModels, until: str = "+") -> tuple[int, float, str]:
+    """Fold the whole log (up to ``until``) in memory and write it into ``target``.
+
+    Returns the number of events, the seconds the fold took, and the last position.
+    """
+    state: dict[str, dict[str, Doc | None]] = {}
+    count = 0
+    last = ""
+    started = time.perf_counter()
+    for entries in store.read_raw(until=until):
+        events = [decode(pos.decode(), fields[b"e"]) for pos, fields in entries]
+        fold(state, events)
+        count += len(events)
+        last = events[-1].position
+    fold_seconds = time.perf_counter() - started
+    target.drop()
+    target.write_all(state, last)
+    return count, fold_seconds, last
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """What ``replay --verify`` found."""
+
+    events: int
+    seconds: float
+    identical: bool
+    difference: str | None
+
+    @property
+    def events_per_second(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else 0.0
+
+
+def _first_difference(live: ReadModels, scratch: ReadModels) -> str | None:
+    left = dict(live.snapshot())
+    right = dict(scratch.snapshot())
+    for key in sorted(left.keys() | right.keys()):
+        a, b = left.get(key), right.get(key)
+        if a != b:
+            if a is None:
+                return f"{key}: missing from the live read model"
+            if b is None:
+                return f"{key}: in the live read model but not in the replay"
+            return f"{key}: live {_short(a)} != replayed {_short(b)}"
+    return None
+
+
+def _short(value: Any) -> str:
+    text = value.decode() if isinstance(value, bytes) else str(value)
+    return text if len(text) <= 300 else text[:300] + "..."
+
+
+def verify(store: EventStore, attempts: int = 5) -> VerifyResult:
+    """Rebuild every read model into a scratch namespace and compare it with the live one."""
+    live = ReadModels(store)
+    scratch = ReadModels(store, f"scratch-{time.time_ns()}")
+    try:
+        checkpoint = live.catch_up()
+        count, seconds, _ = rebuild(store, scratch, until=checkpoint or "+") if checkpoint else (0, 0.0, "")
+        difference = None
+        for _ in range(attempts):
+            difference = _first_difference(live, scratch)
+            moved = live.checkpoint()
+            if moved == checkpoint:
+                break
+            # The system kept running: fold the same new events into the scratch copy and compare again.
+            scratch.catch_up(until=moved)
+            checkpoint = moved
+        return VerifyResult(count, seconds, difference is None, difference)
+    finally:
+        scratch.drop()

@@ -1,0 +1,242 @@
+"""Validation of Bodo-style job definitions: a raw mapping in, a normalized spec out, or one clear error."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from pathlib import PurePosixPath
+from typing import Any
+
+from .errors import InvalidInput
+
+__all__ = [
+    "JOB_TYPES",
+    "NAME_PATTERN",
+    "SOURCE_TYPES",
+    "check_name",
+    "check_relative_path",
+    "normalize_definition",
+]
+
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+JOB_TYPES = ("PYTHON", "SQL", "SHELL")
+SOURCE_TYPES = ("WORKSPACE", "GIT", "S3")
+
+DEFAULT_NUM_RETRIES = 0
+DEFAULT_DELAY_MINUTES = 1.0
+DEFAULT_RETRY_ON_TIMEOUT = False
+DEFAULT_TIMEOUT_MINUTES = 60.0
+MAX_NUM_RETRIES = 100
+MAX_TIMEOUT_MINUTES = 7 * 24 * 60.0
+MAX_DELAY_MINUTES = 24 * 60.0
+MAX_ARGS_CHARS = 64 * 1024
+MAX_ENV_VARS = 500
+MAX_WORKERS = 256
+SECRET_FIELDS = ("token", "password", "secretAccessKey", "accessKeyId", "sessionToken")
+
+_TOP_KEYS = {"name", "description", "config", "cluster"}
+_CONFIG_KEYS = {"source", "type", "sourceLocation", "args", "retryStrategy", "timeout", "envVars"}
+_RETRY_KEYS = {"numRetries", "delayBetweenRetries", "retryOnTimeout"}
+_CLUSTER_KEYS = {"name", "instanceType", "workersQuantity"}
+_SOURCE_DEF_KEYS = {
+    "WORKSPACE": {"path"},
+    "GIT": {"repoUrl", "reference", "username", "token"},
+    "S3": {"path", "region", "endpointUrl", "accessKeyId", "secretAccessKey", "sessionToken"},
+}
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def check_name(value: Any, field: str = "name") -> str:
+    """A valid name, or ``InvalidInput`` naming the field."""
+    if not isinstance(value, str) or not NAME_PATTERN.fullmatch(value):
+        raise InvalidInput(f"{value!r} is not a valid name (letters, digits, '_', '.', '-'; at most 128)", field)
+    return value
+
+
+def check_relative_path(value: Any, field: str, allow_empty: bool = False) -> str:
+    """A relative path that cannot leave the directory it is resolved under."""
+    if not isinstance(value, str):
+        raise InvalidInput("must be a string", field)
+    if value == "" and allow_empty:
+        return value
+    if value == "" or "\x00" in value:
+        raise InvalidInput("must be a non-empty path without NUL bytes", field)
+    path = PurePosixPath(value)
+    if path.is_absolute() or value.startswith("~") or ".." in path.parts:
+        raise InvalidInput(f"{value!r} leaves the workspace (path_outside_workspace)", field)
+    return value
+
+
+def _mapping(value: Any, field: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise InvalidInput("must be an object", field)
+    return value
+
+
+def _no_unknown(raw: Mapping[str, Any], allowed: set[str], field: str) -> None:
+    for key in raw:
+        if key not in allowed:
+            raise InvalidInput("unknown field", f"{field}.{key}" if field else str(key))
+
+
+def _number(value: Any, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidInput(f"must be a number, not {value!r}", field)
+    return float(value)
+
+
+def _secret_ref(value: Any, field: str) -> dict[str, str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        raise InvalidInput(
+            "a literal secret is not accepted; store it with `jobledger secret set NAME` "
+            'and write {"secret": "NAME"}',
+            field,
+        )
+    ref = _mapping(value, field)
+    if set(ref) != {"secret"}:
+        raise InvalidInput('must be a secret reference {"secret": "NAME"}', field)
+    return {"secret": check_name(ref["secret"], f"{field}.secret")}
+
+
+def _source(raw: Any) -> dict[str, Any]:
+    field = "config.source"
+    source = _mapping(raw, field)
+    _no_unknown(source, {"type", "sourceDef"}, field)
+    kind = source.get("type")
+    if kind not in SOURCE_TYPES:
+        raise InvalidInput(f"unknown source type {kind!r}; use one of {', '.join(SOURCE_TYPES)}", f"{field}.type")
+    sdef_field = f"{field}.sourceDef"
+    sdef = dict(_mapping(source.get("sourceDef", {}), sdef_field))
+    _no_unknown(sdef, _SOURCE_DEF_KEYS[kind], sdef_field)
+    for key in SECRET_FIELDS:
+        if key in sdef:
+            sdef[key] = _secret_ref(sdef[key], f"{sdef_field}.{key}")
+    if kind == "WORKSPACE":
+        sdef["path"] = check_relative_path(sdef.get("path", ""), f"{sdef_field}.path", allow_empty=True)
+    elif kind == "GIT":
+        url = sdef.get("repoUrl")
+        if not isinstance(url, str) or not url:
+            raise InvalidInput("is required for a GIT source", f"{sdef_field}.repoUrl")
+        if url.startswith("-") or not re.match(r"^(https://|file://|/)", url):
+            raise InvalidInput(f"{url!r} is not an https:// or file:// URL (invalid_repo_url)", f"{sdef_field}.repoUrl")
+        reference = sdef.get("reference", "")
+        if not isinstance(reference, str) or reference.startswith("-"):
+            raise InvalidInput("must be a branch, tag or commit", f"{sdef_field}.reference")
+        sdef["reference"] = reference
+    else:
+        path = sdef.get("path")
+        if not isinstance(path, str) or not re.match(r"^s3://[a-z0-9][a-z0-9.-]{1,62}(/.*)?$", path):
+            raise InvalidInput(f"{path!r} is not an s3://bucket/key address", f"{sdef_field}.path")
+    return {"type": kind, "sourceDef": sdef}
+
+
+def _retry(raw: Any) -> dict[str, Any]:
+    field = "config.retryStrategy"
+    retry = _mapping(raw if raw is not None else {}, field)
+    _no_unknown(retry, _RETRY_KEYS, field)
+    retries = retry.get("numRetries", DEFAULT_NUM_RETRIES)
+    if isinstance(retries, bool) or not isinstance(retries, int):
+        raise InvalidInput(f"must be a whole number, not {retries!r}", f"{field}.numRetries")
+    if not 0 <= retries <= MAX_NUM_RETRIES:
+        raise InvalidInput(f"must be between 0 and {MAX_NUM_RETRIES}, not {retries}", f"{field}.numRetries")
+    delay = _number(retry.get("delayBetweenRetries", DEFAULT_DELAY_MINUTES), f"{field}.delayBetweenRetries")
+    if not 0 <= delay <= MAX_DELAY_MINUTES:
+        raise InvalidInput(f"must be between 0 and {MAX_DELAY_MINUTES:g} minutes", f"{field}.delayBetweenRetries")
+    on_timeout = retry.get("retryOnTimeout", DEFAULT_RETRY_ON_TIMEOUT)
+    if not isinstance(on_timeout, bool):
+        raise InvalidInput("must be true or false", f"{field}.retryOnTimeout")
+    return {"numRetries": retries, "delayBetweenRetries": delay, "retryOnTimeout": on_timeout}
+
+
+def check_timeout(value: Any, field: str = "config.timeout") -> float:
+    """A per-attempt timeout in minutes: positive and at most a week."""
+    minutes = _number(value, field)
+    if minutes <= 0:
+        raise InvalidInput(f"must be a positive number of minutes, not {value!r}", field)
+    if minutes > MAX_TIMEOUT_MINUTES:
+        raise InvalidInput(f"must be at most {MAX_TIMEOUT_MINUTES:g} minutes", field)
+    return minutes
+
+
+def check_args(value: Any, field: str = "config.args") -> str:
+    if not isinstance(value, str):
+        raise InvalidInput("must be a string", field)
+    if len(value) > MAX_ARGS_CHARS or "\x00" in value:
+        raise InvalidInput(f"must be at most {MAX_ARGS_CHARS} characters without NUL bytes", field)
+    import shlex
+
+    try:
+        shlex.split(value)
+    except ValueError as exc:
+        raise InvalidInput(f"cannot be split into arguments: {exc}", field) from exc
+    return value
+
+
+def check_env(value: Any, field: str = "config.envVars") -> dict[str, str]:
+    env = _mapping(value, field)
+    if len(env) > MAX_ENV_VARS:
+        raise InvalidInput(f"at most {MAX_ENV_VARS} variables", field)
+    out: dict[str, str] = {}
+    for key, val in env.items():
+        if not isinstance(key, str) or not _ENV_NAME.fullmatch(key):
+            raise InvalidInput(f"{key!r} is not a valid variable name", field)
+        if isinstance(val, bool) or not isinstance(val, str | int | float):
+            raise InvalidInput("must be a string", f"{field}.{key}")
+        text = str(val)
+        if "\x00" in text or len(text) > MAX_ARGS_CHARS:
+            raise InvalidInput("must be a short string without NUL bytes", f"{field}.{key}")
+        out[key] = text
+    return out
+
+
+def _cluster(raw: Any) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    cluster = _mapping(raw, "cluster")
+    _no_unknown(cluster, _CLUSTER_KEYS, "cluster")
+    name = check_name(cluster.get("name"), "cluster.name")
+    instance = cluster.get("instanceType", "local")
+    if not isinstance(instance, str) or not instance or len(instance) > 128:
+        raise InvalidInput("must be a non-empty string", "cluster.instanceType")
+    workers = cluster.get("workersQuantity", 1)
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
+        raise InvalidInput(f"must be a whole number from 1 to {MAX_WORKERS}", "cluster.workersQuantity")
+    return {"name": name, "instanceType": instance, "workersQuantity": workers}
+
+
+def normalize_definition(raw: Any) -> dict[str, Any]:
+    """The definition with Bodo's defaults filled in, or ``InvalidInput`` naming the first bad field."""
+    top = _mapping(raw, "definition")
+    _no_unknown(top, _TOP_KEYS, "")
+    name = check_name(top.get("name"), "name")
+    description = top.get("description", "")
+    if not isinstance(description, str) or len(description) > 10_000:
+        raise InvalidInput("must be a string of at most 10000 characters", "description")
+    config = _mapping(top.get("config"), "config")
+    _no_unknown(config, _CONFIG_KEYS, "config")
+    kind = config.get("type")
+    if kind not in JOB_TYPES:
+        raise InvalidInput(f"unknown job type {kind!r}; use one of {', '.join(JOB_TYPES)}", "config.type")
+    if "source" not in config:
+        raise InvalidInput("is required", "config.source")
+    source = _source(config["source"])
+    if "sourceLocation" not in config:
+        raise InvalidInput("is required", "config.sourceLocation")
+    location = check_relative_path(config["sourceLocation"], "config.sourceLocation")
+    return {
+        "name": name,
+        "description": description,
+        "config": {
+            "source": source,
+            "type": kind,
+            "sourceLocation": location,
+            "args": check_args(config.get("args", "")),
+            "retryStrategy": _retry(config.get("retryStrategy")),
+            "timeout": check_timeout(config.get("timeout", DEFAULT_TIMEOUT_MINUTES)),
+            "envVars": check_env(config.get("envVars", {})),
+        },
+        "cluster": _cluster(top.get("cluster")),
+    }

@@ -1,0 +1,139 @@
+"""The event store: one Redis Stream for the whole log, one stream per aggregate, one Lua append."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from importlib import resources
+
+import redis
+
+from .errors import AppendFailed, ConcurrencyError, StoreUnavailable, UnsafeStore
+from .events import NewEvent, Recorded, decode, encode, utc_now_iso
+from .keys import Keys
+
+__all__ = ["EventStore"]
+
+READ_BATCH = 1000
+AMBIGUOUS_RETRIES = 5
+SAFE_EVICTION_POLICIES = frozenset({"noeviction"})
+
+
+def _script_text(name: str) -> str:
+    return resources.files("queue_core").joinpath("lua", name).read_text()
+
+
+class EventStore:
+    """Appends events with optimistic concurrency and reads them back, oldest first."""
+
+    def __init__(self, connection: redis.Redis, keys: Keys | None = None) -> None:
+        self.redis = connection
+        self.keys = keys or Keys()
+        self._append = connection.register_script(_script_text("append.lua"))
+
+    def check_safe(self) -> None:
+        """Refuse a Redis whose eviction policy could drop events from the log."""
+        try:
+            policy = self.redis.config_get("maxmemory-policy").get("maxmemory-policy", "noeviction")
+        except redis.ResponseError:  # CONFIG may be disabled by a managed service; nothing to check then.
+            return
+        except redis.ConnectionError as exc:
+            raise StoreUnavailable(f"store unavailable: {exc}") from exc
+        if isinstance(policy, bytes):
+            policy = policy.decode()
+        if policy not in SAFE_EVICTION_POLICIES:
+            raise UnsafeStore(
+                f"Redis maxmemory-policy is {policy!r}; jobledger needs 'noeviction' so no event can be evicted"
+            )
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def append(self, batch: Sequence[NewEvent], expected: Mapping[str, int]) -> list[Recorded]:
+        """Append ``batch`` all-or-nothing if each aggregate is at its ``expected`` version.
+
+        Raises ``ConcurrencyError`` when another writer got there first. A batch whose reply was
+        lost is retried with the same event ids, so it is recorded once.
+        """
+        aggregates = list(dict.fromkeys(new.aggregate for new in batch))
+        missing = [a for a in aggregates if a not in expected]
+        if missing:
+            raise AppendFailed(f"no expected version given for {missing[0]}")
+        index = {agg: i + 1 for i, agg in enumerate(aggregates)}
+        versions = {agg: expected[agg] for agg in aggregates}
+        now = utc_now_iso()
+        args: list[str | int | bytes] = [len(aggregates), *[expected[a] for a in aggregates]]
+        envelopes: list[tuple[NewEvent, int, bytes]] = []
+        for new in batch:
+            versions[new.aggregate] += 1
+            payload = encode(new, versions[new.aggregate], now)
+            envelopes.append((new, versions[new.aggregate], payload))
+            args += [index[new.aggregate], new.event_id, payload]
+        keys = [self.keys.log, self.keys.event_ids, *[self.keys.aggregate(a) for a in aggregates]]
+        reply = self._call_with_retry(keys, args)
+        status = reply[0].decode() if isinstance(reply[0], bytes) else reply[0]
+        if status == "CONFLICT":
+            agg = aggregates[int(reply[1]) - 1]
+            raise ConcurrencyError(agg, expected[agg], int(reply[2]))
+        positions = [p.decode() if isinstance(p, bytes) else p for p in reply[1:]]
+        return [decode(pos, payload) for pos, (_, _, payload) in zip(positions, envelopes, strict=True)]
+
+    def _call_with_retry(self, keys: list[str], args: list[str | int | bytes]) -> list:
+        delay = 0.05
+        for attempt in range(AMBIGUOUS_RETRIES + 1):
+            try:
+                return self._append(keys=keys, args=args)
+            except redis.ResponseError as exc:
+                message = str(exc)
+                if "APPEND_FAILED" in message:
+                    raise AppendFailed(message.split("APPEND_FAILED", 1)[1].strip()) from exc
+                raise AppendFailed(f"append refused by Redis: {message}") from exc
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                # The reply may be lost after the write: retrying with the same event ids is safe.
+                if attempt == AMBIGUOUS_RETRIES:
+                    raise StoreUnavailable(f"store unavailable: {exc}") from exc
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+        raise AssertionError("unreachable")
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def version(self, aggregate: str) -> int:
+        """The aggregate's current version (0 when it has no events)."""
+        return int(self.redis.xlen(self.keys.aggregate(aggregate)))
+
+    def load(self, aggregate: str) -> list[Recorded]:
+        """Every event of one aggregate, oldest first."""
+        entries = self.redis.xrange(self.keys.aggregate(aggregate))
+        return [decode(_s(pos), fields[b"e"]) for pos, fields in entries]
+
+    def read_raw(
+        self, after: str = "0", until: str = "+", batch: int = READ_BATCH
+    ) -> Iterator[list[tuple[bytes, dict[bytes, bytes]]]]:
+        """Raw log entries after position ``after`` (exclusive) up to ``until``, a batch at a time."""
+        start = f"({after}" if after not in ("0", "-") else "-"
+        while True:
+            entries = self.redis.xrange(self.keys.log, min=start, max=until, count=batch)
+            if not entries:
+                return
+            yield entries
+            if len(entries) < batch:
+                return
+            start = f"({_s(entries[-1][0])}"
+
+    def read(self, after: str = "0", until: str = "+") -> Iterator[Recorded]:
+        """Decoded log events after ``after`` (exclusive) up to ``until``, oldest first."""
+        for entries in self.read_raw(after, until):
+            for pos, fields in entries:
+                yield decode(_s(pos), fields[b"e"])
+
+    def last_position(self) -> str:
+        """The position of the newest event, or ``"0"`` on an empty log."""
+        entries = self.redis.xrevrange(self.keys.log, count=1)
+        return _s(entries[0][0]) if entries else "0"
+
+    def length(self) -> int:
+        return int(self.redis.xlen(self.keys.log))
+
+
+def _s(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

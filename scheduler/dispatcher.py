@@ -1,0 +1,128 @@
+"""The dispatcher: a consumer group on the log that turns run events into RQ work, plus periodic upkeep."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+from datetime import UTC, datetime
+from types import FrameType
+
+import redis
+import structlog
+
+from queue_core.connection import connect
+from queue_core.events import Recorded, RunRetryScheduled, RunSubmitted, decode
+from queue_core.keys import Keys
+from queue_core.lifecycle import RunLifecycle
+from queue_core.settings import Settings
+from queue_core.store import EventStore
+
+from .maintenance import Maintenance
+from .rq_jobs import enqueue_attempt, schedule_attempt
+
+__all__ = ["Dispatcher"]
+
+log = structlog.get_logger("jobledger.dispatcher")
+READ_COUNT = 200
+TICK_SECONDS = 0.5
+CLAIM_IDLE_MS = 30_000
+
+
+class Dispatcher:
+    """Reacts to the log; any number may run in one consumer group without doing anything twice."""
+
+    def __init__(self, settings: Settings, connection: redis.Redis | None = None, name: str | None = None) -> None:
+        self.settings = settings
+        self.redis = connection if connection is not None else connect(settings)
+        self.keys = Keys()
+        self.store = EventStore(self.redis, self.keys)
+        self.lifecycle = RunLifecycle(self.store)
+        self.name = name or f"{socket.gethostname()}.{os.getpid()}"
+        self.maintenance = Maintenance(settings, self.redis, self.store, self.name)
+        self._stopping = False
+
+    def ensure_group(self) -> None:
+        try:
+            # From the start of the log: a run submitted before any dispatcher existed is still dispatched.
+            self.redis.xgroup_create(self.keys.log, self.keys.dispatch_group, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def stop(self, *_: object) -> None:
+        self._stopping = True
+
+    def install_signal_handlers(self) -> None:
+        def handler(signum: int, frame: FrameType | None) -> None:
+            self.stop()
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+    def run(self, until: float | None = None) -> None:
+        """Dispatch until stopped (or until the monotonic time ``until``)."""
+        self.store.check_safe()
+        self.ensure_group()
+        log.info("dispatcher started", consumer=self.name)
+        next_tick = 0.0
+        while not self._stopping and (until is None or time.monotonic() < until):
+            now = time.monotonic()
+            if now >= next_tick:
+                self.maintenance.tick()
+                self._claim_abandoned()
+                next_tick = time.monotonic() + TICK_SECONDS
+            block = max(1, int((next_tick - time.monotonic()) * 1000))
+            try:
+                self.step(block_ms=block)
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                log.warning("store unavailable; retrying", error=str(exc))
+                time.sleep(1)
+        self.maintenance.release()
+        log.info("dispatcher stopped", consumer=self.name)
+
+    def step(self, block_ms: int = 0) -> int:
+        """Read and handle one batch of new events; returns how many were handled."""
+        reply = self.redis.xreadgroup(
+            self.keys.dispatch_group, self.name, {self.keys.log: ">"}, count=READ_COUNT, block=block_ms or None
+        )
+        handled = 0
+        for _stream, entries in reply or []:
+            handled += self._handle_entries(entries)
+        return handled
+
+    def _handle_entries(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> int:
+        for position, fields in entries:
+            if fields:  # a deleted entry comes back empty from XAUTOCLAIM; there is nothing to do
+                self.handle(decode(position.decode(), fields[b"e"]))
+            self.redis.xack(self.keys.log, self.keys.dispatch_group, position)
+        return len(entries)
+
+    def _claim_abandoned(self) -> None:
+        """Take over entries a dead dispatcher read but never acknowledged."""
+        reply = self.redis.xautoclaim(
+            self.keys.log, self.keys.dispatch_group, self.name, min_idle_time=CLAIM_IDLE_MS, count=READ_COUNT
+        )
+        entries = reply[1] if reply else []
+        if entries:
+            log.info("took over abandoned log entries", count=len(entries))
+            self._handle_entries(entries)
+
+    def handle(self, rec: Recorded) -> None:
+        """React to one event; idempotent, so a redelivered event changes nothing."""
+        event = rec.event
+        if isinstance(event, RunSubmitted):
+            if self.lifecycle.queue(rec.aggregate, 1):
+                enqueue_attempt(self.redis, event.cluster, rec.aggregate, 1)
+                log.debug("run queued", run_id=rec.aggregate, cluster=event.cluster)
+        elif isinstance(event, RunRetryScheduled):
+            doc, _ = self.lifecycle.load(rec.aggregate)
+            if doc is None or doc["status"] != "PENDING" or doc["attempt"] != event.attempt:
+                return
+            when = datetime.fromisoformat(event.not_before.replace("Z", "+00:00"))
+            if when <= datetime.now(UTC):
+                enqueue_attempt(self.redis, doc["cluster"], rec.aggregate, event.attempt)
+            else:
+                schedule_attempt(self.redis, doc["cluster"], rec.aggregate, event.attempt, when)
+            log.debug("retry scheduled", run_id=rec.aggregate, attempt=event.attempt, at=event.not_before)

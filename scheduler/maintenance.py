@@ -1,0 +1,108 @@
+"""Periodic upkeep by the one leading dispatcher: due retries, expired leases, attempts RQ lost."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+import structlog
+
+from queue_core.leases import Leases
+from queue_core.lifecycle import RunLifecycle
+from queue_core.readmodels import ReadModels
+from queue_core.runs import IN_QUEUE, RECENTLY_SUBMITTED, WAITING_TO_RETRY
+from queue_core.settings import Settings
+from queue_core.store import EventStore
+
+from .rq_jobs import enqueue_attempt, is_present, scheduler_for
+
+__all__ = ["Maintenance", "age_seconds"]
+
+log = structlog.get_logger("jobledger.dispatcher")
+LEADER_TTL_MS = 5000
+RECONCILE_EVERY_SECONDS = 5.0
+
+
+def age_seconds(stamp: str | None, now: datetime) -> float:
+    """Seconds from an ISO time on the log to ``now``."""
+    if not stamp:
+        return 0.0
+    return (now - datetime.fromisoformat(stamp.replace("Z", "+00:00"))).total_seconds()
+
+
+class Maintenance:
+    """Runs on every dispatcher, acts on the one holding the leader lock."""
+
+    def __init__(self, settings: Settings, connection: redis.Redis, store: EventStore, name: str) -> None:
+        self.settings = settings
+        self.redis = connection
+        self.store = store
+        self.name = name
+        self.read_models = ReadModels(store)
+        self.lifecycle = RunLifecycle(store)
+        self.leases = Leases(connection, store.keys)
+        self.scheduler = scheduler_for(connection)
+        self._next_reconcile = 0.0
+
+    def _lead(self) -> bool:
+        key = self.store.keys.dispatcher_leader
+        if self.redis.set(key, self.name, nx=True, px=LEADER_TTL_MS):
+            return True
+        holder = self.redis.get(key)
+        if holder is not None and holder.decode() == self.name:
+            self.redis.pexpire(key, LEADER_TTL_MS)
+            return True
+        return False
+
+    def release(self) -> None:
+        key = self.store.keys.dispatcher_leader
+        holder = self.redis.get(key)
+        if holder is not None and holder.decode() == self.name:
+            self.redis.delete(key)
+
+    def tick(self) -> None:
+        if not self._lead():
+            return
+        self.scheduler.enqueue_jobs()  # retries whose delay is over go onto their queues
+        self.read_models.catch_up()
+        now = datetime.now(UTC)
+        self.reap_leases(now)
+        if time.monotonic() >= self._next_reconcile:
+            self._next_reconcile = time.monotonic() + RECONCILE_EVERY_SECONDS
+            self.reconcile(now)
+
+    def _docs(self, index: str) -> list[dict[str, Any]]:
+        ids = self.read_models.newest("runs", index, 0, 100_000)
+        return [d for d in self.read_models.get_many("runs", ids) if d]
+
+    def reap_leases(self, now: datetime) -> None:
+        """A running attempt whose lease expired is ``WorkerLost``, then retried or failed."""
+        for doc in self._docs("status:RUNNING"):
+            attempt = doc["attempt"]
+            started = next((a["started_at"] for a in doc["attempts"] if a["number"] == attempt), None)
+            if age_seconds(started, now) < self.settings.lease_seconds:
+                continue  # the worker sets its lease right after its claim
+            if self.leases.alive(doc["id"], attempt):
+                continue
+            if self.lifecycle.declare_lost(doc["id"], attempt, "the worker stopped renewing its lease"):
+                log.warning("worker lost", run_id=doc["id"], attempt=attempt)
+
+    def reconcile(self, now: datetime) -> None:
+        """Re-enqueue, under the same job id, attempts the log says are pending but RQ no longer holds."""
+        grace = self.settings.reconcile_after_seconds
+        for doc in self._docs("status:PENDING"):
+            run_id, attempt, reason = doc["id"], doc["attempt"], doc["reason"]
+            if reason == RECENTLY_SUBMITTED and age_seconds(doc["updated_at"], now) > grace:
+                if self.lifecycle.queue(run_id, attempt):
+                    enqueue_attempt(self.redis, doc["cluster"], run_id, attempt)
+                    log.warning("dispatched a run no dispatcher had taken", run_id=run_id)
+            elif reason == IN_QUEUE and age_seconds(doc["updated_at"], now) > grace:
+                if not is_present(self.redis, doc["cluster"], run_id, attempt):
+                    enqueue_attempt(self.redis, doc["cluster"], run_id, attempt)
+                    log.warning("re-enqueued an attempt RQ lost", run_id=run_id, attempt=attempt)
+            elif reason == WAITING_TO_RETRY and age_seconds(doc["not_before"], now) > grace:
+                if not is_present(self.redis, doc["cluster"], run_id, attempt):
+                    enqueue_attempt(self.redis, doc["cluster"], run_id, attempt)
+                    log.warning("re-enqueued a retry RQ lost", run_id=run_id, attempt=attempt)

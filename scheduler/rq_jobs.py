@@ -1,0 +1,81 @@
+"""Putting attempts on RQ: the JSON job class, enqueue now or later (rq-scheduler), and presence checks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import redis
+from rq.job import Job
+from rq.queue import Queue
+from rq_scheduler import Scheduler
+
+from queue_core.lifecycle import attempt_job_id
+from workers.serializer import ENTRY_FUNCTION, JobSerializer
+
+__all__ = ["AttemptJob", "enqueue_attempt", "is_present", "schedule_attempt", "scheduler_for"]
+
+RESULT_TTL_SECONDS = 600
+FAILURE_TTL_SECONDS = 7 * 24 * 3600
+NO_RQ_TIMEOUT = -1  # the worker enforces each attempt's timeout itself, on the whole process group
+
+
+class AttemptJob(Job):
+    """An RQ job that is always JSON: rq-scheduler builds and fetches jobs without a serializer."""
+
+    def __init__(self, id: str | None = None, connection: redis.Redis | None = None, serializer=None) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(id=id, connection=connection, serializer=serializer or JobSerializer)
+
+
+def _queue(connection: redis.Redis, cluster: str) -> Queue:
+    return Queue(cluster, connection=connection, serializer=JobSerializer, job_class=AttemptJob)
+
+
+def enqueue_attempt(connection: redis.Redis, cluster: str, run_id: str, attempt: int) -> None:
+    """Put the attempt on its cluster's queue under its deterministic job id."""
+    _queue(connection, cluster).enqueue_call(
+        func=ENTRY_FUNCTION,
+        args=(run_id, attempt),
+        job_id=attempt_job_id(run_id, attempt),
+        timeout=NO_RQ_TIMEOUT,
+        result_ttl=RESULT_TTL_SECONDS,
+        failure_ttl=FAILURE_TTL_SECONDS,
+        description=f"jobledger run {run_id} attempt {attempt}",
+    )
+
+
+def scheduler_for(connection: redis.Redis) -> Scheduler:
+    return Scheduler(connection=connection, job_class=AttemptJob, interval=1)
+
+
+def schedule_attempt(connection: redis.Redis, cluster: str, run_id: str, attempt: int, when: datetime) -> None:
+    """Have rq-scheduler put the attempt on its queue at ``when`` (idempotent for the same attempt)."""
+    scheduler_for(connection).enqueue_at(
+        when,
+        ENTRY_FUNCTION,
+        run_id,
+        attempt,
+        job_id=attempt_job_id(run_id, attempt),
+        timeout=NO_RQ_TIMEOUT,
+        job_result_ttl=RESULT_TTL_SECONDS,
+        queue_name=cluster,
+        job_description=f"jobledger run {run_id} attempt {attempt} (retry)",
+    )
+
+
+def is_present(connection: redis.Redis, cluster: str, run_id: str, attempt: int) -> bool:
+    """True when RQ still holds the attempt somewhere a worker or rq-scheduler will find it."""
+    job_id = attempt_job_id(run_id, attempt)
+    status = connection.hget(f"{Job.redis_job_namespace_prefix}{job_id}", "status")
+    if status is None:
+        return False
+    status_text = status.decode()
+    if status_text == "started":
+        return True  # a worker has it: the lease says whether that worker is alive
+    if status_text == "scheduled":
+        return connection.zscore(Scheduler.scheduled_jobs_key, job_id) is not None
+    if status_text == "queued":
+        queue = _queue(connection, cluster)
+        if connection.lpos(queue.key, job_id) is not None:
+            return True
+        return connection.lpos(f"{queue.key}:intermediate", job_id) is not None
+    return False

@@ -1,0 +1,175 @@
+"""Running a job as a child in its own process group: output streamed, deadline, stop and lease checks."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import selectors
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+__all__ = ["ChildResult", "Supervision", "run_child"]
+
+PR_SET_PDEATHSIG = 1
+FLUSH_SECONDS = 0.1
+DRAIN_SECONDS = 0.2
+READ_CHUNK = 65536
+
+OutputSink = Callable[[list[tuple[str, str, str]]], None]
+
+
+@dataclass(frozen=True)
+class ChildResult:
+    """How the child ended: its exit code, or that it timed out or was stopped from outside."""
+
+    exit_code: int | None
+    timed_out: bool = False
+    stopped: bool = False
+    signal: int | None = None
+
+
+@dataclass(frozen=True)
+class Supervision:
+    """What the worker checks while the child runs, and how often."""
+
+    timeout_seconds: float
+    kill_grace_seconds: float
+    should_stop: Callable[[], bool]
+    stop_poll_seconds: float
+    renew: Callable[[], None]
+    renew_seconds: float
+
+
+def _die_with_parent() -> None:
+    # If the worker is killed (even with SIGKILL), the kernel kills the job's main process too.
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:  # pragma: no cover - not Linux
+        pass
+
+
+def _kill_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+class _Lines:
+    """Splits the bytes of one pipe into lines."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.partial = b""
+
+    def feed(self, data: bytes, out: list[tuple[str, str, str]]) -> None:
+        chunks = (self.partial + data).split(b"\n")
+        self.partial = chunks.pop()
+        stamp = _now()
+        out.extend((stamp, self.name, c.decode("utf-8", "replace").rstrip("\r")) for c in chunks)
+
+    def close(self, out: list[tuple[str, str, str]]) -> None:
+        if self.partial:
+            out.append((_now(), self.name, self.partial.decode("utf-8", "replace")))
+            self.partial = b""
+
+
+def run_child(
+    argv: list[str], cwd: Path, env: dict[str, str], sink: OutputSink, supervision: Supervision
+) -> ChildResult:
+    """Run ``argv`` (never through a shell) and supervise it until it ends, times out or is stopped."""
+    proc = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        process_group=0,
+        preexec_fn=_die_with_parent,
+    )
+    pgid = proc.pid
+    selector = selectors.DefaultSelector()
+    assert proc.stdout is not None and proc.stderr is not None
+    splitters = {proc.stdout.fileno(): _Lines("stdout"), proc.stderr.fileno(): _Lines("stderr")}
+    for pipe in (proc.stdout, proc.stderr):
+        os.set_blocking(pipe.fileno(), False)
+        selector.register(pipe, selectors.EVENT_READ)
+    started = time.monotonic()
+    deadline = started + supervision.timeout_seconds
+    next_stop_check = started + supervision.stop_poll_seconds
+    next_renew = started + supervision.renew_seconds
+    next_flush = started + FLUSH_SECONDS
+    pending: list[tuple[str, str, str]] = []
+    outcome: ChildResult | None = None
+    exited_at: float | None = None
+    try:
+        while selector.get_map():
+            now = time.monotonic()
+            if exited_at is None and proc.poll() is not None:
+                exited_at = now
+            if exited_at is not None and now - exited_at > DRAIN_SECONDS:
+                break  # the main process ended; pipes held open by leftovers are not waited for
+            if outcome is None and exited_at is None:
+                if now >= deadline:
+                    outcome = ChildResult(exit_code=None, timed_out=True)
+                    _terminate(proc, pgid, supervision.kill_grace_seconds)
+                elif now >= next_stop_check:
+                    next_stop_check = now + supervision.stop_poll_seconds
+                    if supervision.should_stop():
+                        outcome = ChildResult(exit_code=None, stopped=True)
+                        _terminate(proc, pgid, supervision.kill_grace_seconds)
+            if now >= next_renew:
+                next_renew = now + supervision.renew_seconds
+                supervision.renew()
+            wait = min(next_stop_check, next_renew, deadline, next_flush) - now
+            wait = max(0.0, min(wait, 0.05 if exited_at is not None else 0.5))
+            for key, _ in selector.select(timeout=wait):
+                data = os.read(key.fd, READ_CHUNK)
+                if data:
+                    splitters[key.fd].feed(data, pending)
+                else:
+                    selector.unregister(key.fileobj)
+            if pending and (time.monotonic() >= next_flush or len(pending) > 500):
+                sink(pending)
+                pending = []
+                next_flush = time.monotonic() + FLUSH_SECONDS
+        for lines in splitters.values():
+            lines.close(pending)
+        if pending:
+            sink(pending)
+        returncode = proc.wait()
+    finally:
+        selector.close()
+        proc.stdout.close()
+        proc.stderr.close()
+        # Nothing of the attempt outlives it: stragglers in its process group are killed.
+        _kill_group(pgid, signal.SIGKILL)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if outcome is not None:
+        return outcome
+    if returncode < 0:
+        return ChildResult(exit_code=128 - returncode, signal=-returncode)
+    return ChildResult(exit_code=returncode)
+
+
+def _terminate(proc: subprocess.Popen[bytes], pgid: int, grace: float) -> None:
+    """SIGTERM to the whole group, SIGKILL after the grace period."""
+    _kill_group(pgid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        pass
+    _kill_group(pgid, signal.SIGKILL)

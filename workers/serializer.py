@@ -1,0 +1,56 @@
+"""The RQ serializer of jobledger's fleet: JSON only, and only jobledger's own entry function."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+__all__ = ["ENTRY_FUNCTION", "JobSerializer", "RefusedJob"]
+
+ENTRY_FUNCTION = "workers.attempt.run_attempt"
+
+
+class RefusedJob(ValueError):
+    """Raised when an RQ payload is not JSON or names a callable other than jobledger's entry function."""
+
+
+class JobSerializer:
+    """``rq worker --serializer workers.serializer.JobSerializer``: refuses pickles and foreign callables.
+
+    RQ uses one serializer for a job's data (``[func, instance, args, kwargs]``), its meta and its
+    result; only the data is a list, so every list is checked as job data.
+    """
+
+    @staticmethod
+    def dumps(obj: Any) -> bytes:
+        return orjson.dumps(obj)
+
+    @staticmethod
+    def loads(data: bytes) -> Any:
+        try:
+            value = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            # Never echo the payload: it may be hostile, or carry secrets.
+            raise RefusedJob(f"refused RQ payload: not JSON ({len(data)} bytes; pickles are never loaded)") from None
+        if isinstance(value, list):
+            check_job_data(value)
+        return value
+
+
+def check_job_data(value: list[Any]) -> None:
+    """Refuse job data that does not call the entry function with a run id and an attempt number."""
+    if len(value) != 4:
+        raise RefusedJob("refused RQ job: malformed job data (rejected_callable)")
+    func, instance, args, kwargs = value
+    if func != ENTRY_FUNCTION or instance is not None:
+        shown = func if isinstance(func, str) and len(func) <= 100 else "<not shown>"
+        raise RefusedJob(f"refused RQ job: callable {shown!r} is not {ENTRY_FUNCTION} (rejected_callable)")
+    if (
+        not isinstance(args, list)
+        or len(args) != 2
+        or not isinstance(args[0], str)
+        or not isinstance(args[1], int)
+        or kwargs not in ({}, None)
+    ):
+        raise RefusedJob("refused RQ job: arguments are not (run_id, attempt) (rejected_callable)")

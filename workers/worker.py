@@ -1,0 +1,22 @@
+"""The fleet's RQ worker class: no work-horse fork (the job already runs in a child), JSON entry jobs only."""
+
+from __future__ import annotations
+
+from rq.worker import SimpleWorker
+
+from .serializer import JobSerializer
+
+__all__ = ["AttemptWorker"]
+
+
+class AttemptWorker(SimpleWorker):
+    """``rq worker -w workers.worker.AttemptWorker``: always uses jobledger's refusing serializer.
+
+    An attempt already runs its job in a supervised child process group, so forking a
+    work-horse per job as RQ's default worker does would only cost a second fork. A payload
+    the serializer refuses fails in RQ's own failure path (FailedJobRegistry) without running.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        kwargs["serializer"] = JobSerializer
+        super().__init__(*args, **kwargs)
