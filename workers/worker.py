@@ -15,8 +15,10 @@ class AttemptWorker(SimpleWorker):
     An attempt already runs its job in a supervised child process group, so forking a
     work-horse per job as RQ's default worker does would only cost a second fork. A payload
     the serializer refuses fails in RQ's own failure path (FailedJobRegistry) without running.
+    Job descriptions are not logged: a hostile job's description is whatever its author wrote.
     """
 
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         kwargs["serializer"] = JobSerializer
+        kwargs["log_job_description"] = False
         super().__init__(*args, **kwargs)

@@ -1,0 +1,104 @@
+"""Fixtures: a private redis-server per test session (flushed between tests), clients, workers, dispatchers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from processes import Procs  # noqa: E402
+from redis_server import RedisServer  # noqa: E402
+
+from queue_core import Client, Settings  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+TEST_LEASE_SECONDS = "2"
+TEST_LEASE_RENEW_SECONDS = "0.3"
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> Iterator[str]:
+    if redis_server.process is None:  # a test stopped it; bring it back from its AOF
+        redis_server.start()
+    connection = redis_server.client()
+    connection.flushall()
+    connection.script_flush()
+    yield redis_server.url
+    if redis_server.process is None:
+        redis_server.start()
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    path = tmp_path / "workspace"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def settings(tmp_path: Path, redis_url: str, workspace: Path) -> Settings:
+    return Settings(
+        redis_url=redis_url,
+        home=tmp_path / "home",
+        workspace=workspace,
+        lease_seconds=float(TEST_LEASE_SECONDS),
+        lease_renew_seconds=float(TEST_LEASE_RENEW_SECONDS),
+    )
+
+
+@pytest.fixture
+def client(settings: Settings) -> Client:
+    return Client(settings=settings)
+
+
+@pytest.fixture
+def connection(redis_url: str) -> redis.Redis:
+    return redis.Redis.from_url(redis_url)
+
+
+@pytest.fixture
+def env(tmp_path: Path, redis_url: str, workspace: Path) -> dict[str, str]:
+    """The environment of worker, dispatcher and CLI processes in a test."""
+    return {
+        **os.environ,
+        "REDIS_URL": redis_url,
+        "JOBLEDGER_HOME": str(tmp_path / "home"),
+        "JOBLEDGER_WORKSPACE": str(workspace),
+        "JOBLEDGER_LEASE_SECONDS": TEST_LEASE_SECONDS,
+        "JOBLEDGER_LEASE_RENEW_SECONDS": TEST_LEASE_RENEW_SECONDS,
+        "JOBLEDGER_RECONCILE_AFTER_SECONDS": "3",
+        "PYTHONPATH": str(REPO),
+    }
+
+
+@pytest.fixture
+def procs(env: dict[str, str], tmp_path: Path) -> Iterator[Procs]:
+    spawned = Procs(env, tmp_path / "logs")
+    yield spawned
+    spawned.kill_all()
+
+
+@pytest.fixture
+def embedded_home(tmp_path: Path) -> Iterator[Path]:
+    """A JOBLEDGER_HOME with no REDIS_URL: the embedded default; its server is stopped afterwards."""
+    from queue_core.embedded import EmbeddedRedis
+
+    home = tmp_path / "embedded-home"
+    yield home
+    EmbeddedRedis(home).stop()
+    shutil.rmtree(home, ignore_errors=True)

@@ -1,0 +1,83 @@
+"""Real worker and dispatcher processes for tests, and waiting for conditions instead of sleeping."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from queue_core.cli.fleet import fleet_command
+
+T = TypeVar("T")
+
+
+def eventually(check: Callable[[], T], timeout: float = 30.0, interval: float = 0.05, what: str = "") -> T:
+    """Poll ``check`` until it returns something truthy; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or check}")
+        time.sleep(interval)
+
+
+class Procs:
+    """Spawns processes in their own sessions and kills them all at the end of a test."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+        self.env = env
+        self.log_dir = log_dir
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def spawn(self, command: list[str], name: str) -> subprocess.Popen[bytes]:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_dir / f"{name}-{len(self.procs)}.log", "ab") as out:
+            proc = subprocess.Popen(
+                command, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        self.procs.append(proc)
+        return proc
+
+    def worker(self, url: str, cluster: str = "default", burst: bool = False) -> subprocess.Popen[bytes]:
+        """A real ``rq worker`` with jobledger's worker class and serializer (the fleet command)."""
+        command = [sys.executable, "-m", "rq.cli", *fleet_command(url, cluster, burst)[1:]]
+        return self.spawn(command, f"worker-{cluster}")
+
+    def dispatcher(self) -> subprocess.Popen[bytes]:
+        return self.spawn([sys.executable, "-m", "scheduler"], "dispatcher")
+
+    def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "queue_core", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def kill_all(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            proc.wait()
+        self.procs.clear()
+
+
+def pid_alive(pid: int) -> bool:
+    """True while a process exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

@@ -1,0 +1,72 @@
+"""``jobledger up`` and ``jobledger demo`` as a user runs them: real processes, Ctrl-C, a fresh home."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from jobs import definition, job_file
+from processes import eventually, pid_alive
+
+from queue_core import Client, Settings
+
+
+def _children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def test_up_runs_workers_for_every_cluster_and_stops_cleanly_on_ctrl_c(
+    env: dict[str, str], settings: Settings, workspace: Path, tmp_path: Path
+):
+    client = Client(settings=settings)
+    client.define(definition("ok", job_file(workspace, "ok.sh", "echo up\n")))
+    out = tmp_path / "up.out"
+    with open(out, "w") as stdout:
+        up = subprocess.Popen(
+            [sys.executable, "-m", "queue_core", "up", "--workers", "1", "--grace", "5"],
+            env=env, stdout=stdout, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        eventually(lambda: "running; Ctrl-C stops" in out.read_text(), what="up to start")
+        text = out.read_text()
+        assert f"rq worker -u {settings.redis_url} -w workers.worker.AttemptWorker" in text
+        assert client.wait(client.submit("ok"), timeout=30)["status"] == "SUCCEEDED"
+        client.create_cluster("late", workers=1)
+        eventually(lambda: "cluster late: 1 workers" in out.read_text(), what="workers for a new cluster")
+        assert client.wait(client.submit("ok", cluster="late"), timeout=30)["status"] == "SUCCEEDED"
+        children = _children_of(up.pid)
+        assert len(children) == 3  # a dispatcher, a default worker, a worker for "late"
+        os.kill(up.pid, signal.SIGINT)
+        assert up.wait(timeout=30) == 0
+        assert "stopped" in out.read_text()
+        eventually(lambda: not any(pid_alive(p) for p in children), timeout=10, what="children to exit")
+    finally:
+        if up.poll() is None:
+            os.killpg(up.pid, signal.SIGKILL)
+            up.wait()
+
+
+def test_demo_on_a_fresh_home_shows_every_terminal_state_and_exits_0(embedded_home: Path):
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "JOBLEDGER_WORKSPACE")}
+    env.update(JOBLEDGER_HOME=str(embedded_home), PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    result = subprocess.run(
+        [sys.executable, "-m", "queue_core", "demo"],
+        env=env, capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    for expected in ("SUCCEEDED", "NonZeroExitCode", "Timeout", "Cancelled by user", "identical"):
+        assert expected in result.stdout
+    assert "Traceback" not in result.stderr
+    assert (embedded_home / "redis").is_dir()
