@@ -119,8 +119,9 @@ class Client:
         except ConcurrencyError as exc:
             if owner is None and exc.aggregate == name_aggregate(DEFINITION_KIND, name):
                 raise AlreadyExists(f"definition {name!r} was just created by another writer") from exc
-            raise AlreadyExists(f"definition {name!r} was changed by another writer at the same moment; "
-                                "run the command again") from exc  # fmt: skip
+            raise AlreadyExists(
+                f"definition {name!r} was changed by another writer at the same moment; run the command again"
+            ) from exc
         new_version = 1 if doc is None else doc["version"] + 1
         return DefineResult(definition_id, name, new_version, created=doc is None, changed=True)
 
@@ -131,8 +132,7 @@ class Client:
         owner, version = self._owner(CLUSTER_KIND, section["name"])
         if owner:
             return [], {}
-        return self._cluster_registration(section["name"], section["workersQuantity"], section["instanceType"],
-                                          version)  # fmt: skip
+        return self._cluster_registration(section["name"], section["workersQuantity"], section["instanceType"], version)
 
     def _cluster_registration(
         self, name: str, workers: int, instance_type: str, name_version: int
@@ -271,8 +271,9 @@ class Client:
             claim = NameClaimed(kind=IDEMPOTENCY_KIND, name=key, owner=run_id)
             name_agg = name_aggregate(IDEMPOTENCY_KIND, key)
             try:
-                self.store.append([NewEvent(name_agg, claim), NewEvent(run_id, submitted)],
-                                  {name_agg: version, run_id: 0})  # fmt: skip
+                self.store.append(
+                    [NewEvent(name_agg, claim), NewEvent(run_id, submitted)], {name_agg: version, run_id: 0}
+                )
                 return run_id
             except ConcurrencyError:
                 continue  # another submitter holds the key now: the loop returns its run
@@ -344,7 +345,7 @@ class Client:
             if remaining is not None and remaining <= 0:
                 raise WaitTimeout(f"run {run_id} is still {doc['status']} after {timeout:g} s")
             block = 1000 if remaining is None else max(1, min(1000, int(remaining * 1000)))
-            reply = self.redis.xread({key: last}, block=block, count=100)
+            reply: Any = self.redis.xread({key: last}, block=block, count=100)
             for _key, entries in reply or []:
                 last = entries[-1][0].decode()
 

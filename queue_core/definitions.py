@@ -28,7 +28,10 @@ def apply_definition(doc: dict[str, Any] | None, rec: Recorded) -> dict[str, Any
     if doc is None:
         return None
     if isinstance(event, DefinitionRevised):
-        versions = [*doc["versions"], {"version": event.definition_version, "defined_at": rec.time, "spec": event.spec}]
+        versions = [
+            *doc["versions"],
+            {"version": event.definition_version, "defined_at": rec.time, "spec": event.spec},
+        ]
         return {**doc, "version": event.definition_version, "updated_at": rec.time, "versions": versions}
     if isinstance(event, DefinitionDeleted):
         return {**doc, "deleted": True, "updated_at": rec.time}

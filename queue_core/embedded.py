@@ -77,18 +77,29 @@ class EmbeddedRedis:
             self.socket.unlink(missing_ok=True)
             command = [
                 redis_server_binary(),
-                "--port", "0",
-                "--unixsocket", str(self.socket),
-                "--unixsocketperm", "700",
-                "--dir", str(self.dir),
-                "--appendonly", "yes",
-                "--appendfsync", "everysec",
-                "--save", "",
-                "--maxmemory-policy", "noeviction",
-                "--daemonize", "yes",
-                "--pidfile", str(self.pidfile),
-                "--logfile", str(self.dir / "redis.log"),
-            ]  # fmt: skip
+                "--port",
+                "0",
+                "--unixsocket",
+                str(self.socket),
+                "--unixsocketperm",
+                "700",
+                "--dir",
+                str(self.dir),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "everysec",
+                "--save",
+                "",
+                "--maxmemory-policy",
+                "noeviction",
+                "--daemonize",
+                "yes",
+                "--pidfile",
+                str(self.pidfile),
+                "--logfile",
+                str(self.dir / "redis.log"),
+            ]
             result = subprocess.run(command, capture_output=True, text=True, check=False)
             if result.returncode != 0:
                 raise StoreUnavailable(f"store unavailable: embedded redis-server did not start: {result.stderr}")

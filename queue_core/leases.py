@@ -10,7 +10,7 @@ __all__ = ["Leases"]
 
 
 class Leases:
-    """Hold, renew, release and look at attempt leases."""
+    """Hold (and renew, by holding again), release and look at attempt leases."""
 
     def __init__(self, connection: redis.Redis, keys: Keys | None = None) -> None:
         self.redis = connection
@@ -18,9 +18,6 @@ class Leases:
 
     def hold(self, run_id: str, attempt: int, holder: str, seconds: float) -> None:
         self.redis.set(self.keys.lease(run_id, attempt), holder, px=max(1, int(seconds * 1000)))
-
-    def renew(self, run_id: str, attempt: int, seconds: float) -> bool:
-        return bool(self.redis.pexpire(self.keys.lease(run_id, attempt), max(1, int(seconds * 1000))))
 
     def release(self, run_id: str, attempt: int) -> None:
         self.redis.delete(self.keys.lease(run_id, attempt))

@@ -46,7 +46,7 @@ class ReadModels:
         return self.keys.index(self.namespace, model, index)
 
     def checkpoint(self) -> str:
-        value = self.redis.get(self.keys.checkpoint(self.namespace))
+        value: Any = self.redis.get(self.keys.checkpoint(self.namespace))
         return value.decode() if value else ""
 
     # -- moving forward -----------------------------------------------------------------------
@@ -159,11 +159,11 @@ class ReadModels:
         return [orjson.loads(v) if v else None for v in values]
 
     def all(self, model: str) -> dict[str, Doc]:
-        raw = self.redis.hgetall(self._hash(model))
+        raw: Any = self.redis.hgetall(self._hash(model))
         return {k.decode(): orjson.loads(v) for k, v in raw.items()}
 
     def newest(self, model: str, index: str, offset: int = 0, count: int = 100) -> list[str]:
-        ids = self.redis.zrevrange(self._index(model, index), offset, offset + count - 1)
+        ids: Any = self.redis.zrevrange(self._index(model, index), offset, offset + count - 1)
         return [i.decode() for i in ids]
 
     def index_size(self, model: str, index: str) -> int:
@@ -172,13 +172,16 @@ class ReadModels:
     def snapshot(self) -> Iterator[tuple[str, Any]]:
         """Every document and index entry of the namespace, keyed independently of the namespace."""
         for projection in PROJECTIONS:
-            for entity, value in sorted(self.redis.hgetall(self._hash(projection.model)).items()):
+            docs: Any = self.redis.hgetall(self._hash(projection.model))
+            for entity, value in sorted(docs.items()):
                 yield f"{projection.model}/{entity.decode()}", value
         prefix = self.keys.index(self.namespace, "", "")[: -len(":")]
-        index_keys = sorted(k.decode() for k in self.redis.scan_iter(match=prefix + "*", count=1000))
+        found: Any = self.redis.scan_iter(match=prefix + "*", count=1000)
+        index_keys = sorted(k.decode() for k in found)
         for key in index_keys:
-            for member, score in self.redis.zrange(key, 0, -1, withscores=True):
-                yield f"index {key[len(prefix):]}/{member.decode()}", score
+            members: Any = self.redis.zrange(key, 0, -1, withscores=True)
+            for member, score in members:
+                yield f"index {key[len(prefix) :]}/{member.decode()}", score
 
 
 def rebuild(store: EventStore, target: ReadModels, until: str = "+") -> tuple[int, float, str]:

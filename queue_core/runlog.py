@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 
@@ -44,12 +45,12 @@ class RunLog:
 
     def read(self, run_id: str, after: str = "0", count: int | None = None) -> list[LogLine]:
         start = f"({after}" if after != "0" else "-"
-        entries = self.redis.xrange(self.keys.run_log(run_id), min=start, max="+", count=count)
+        entries: Any = self.redis.xrange(self.keys.run_log(run_id), min=start, max="+", count=count)
         return [_line(pos, fields) for pos, fields in entries]
 
     def follow(self, run_id: str, after: str, block_ms: int) -> list[LogLine]:
         """Lines after ``after``, waiting up to ``block_ms`` for the first one."""
-        reply = self.redis.xread({self.keys.run_log(run_id): after}, block=block_ms, count=1000)
+        reply: Any = self.redis.xread({self.keys.run_log(run_id): after}, block=block_ms, count=1000)
         lines: list[LogLine] = []
         for _key, entries in reply or []:
             lines.extend(_line(pos, fields) for pos, fields in entries)

@@ -37,7 +37,12 @@ PENDING, RUNNING, SUCCEEDED, FAILED, CANCELLED = "PENDING", "RUNNING", "SUCCEEDE
 TERMINAL = frozenset({SUCCEEDED, FAILED, CANCELLED})
 RECENTLY_SUBMITTED, IN_QUEUE, WAITING_TO_RETRY = "Recently submitted", "In queue", "Waiting to retry"
 CANCELLED_BY_USER = "Cancelled by user"
-NON_ZERO_EXIT, TIMEOUT, WORKER_LOST, SOURCE_UNAVAILABLE = "NonZeroExitCode", "Timeout", "WorkerLost", "SourceUnavailable"
+NON_ZERO_EXIT, TIMEOUT, WORKER_LOST, SOURCE_UNAVAILABLE = (
+    "NonZeroExitCode",
+    "Timeout",
+    "WorkerLost",
+    "SourceUnavailable",
+)
 
 PUBLIC_KEYS = (
     "id",
@@ -75,7 +80,7 @@ def apply_run(doc: dict[str, Any] | None, rec: Recorded) -> dict[str, Any] | Non
     return new
 
 
-def _apply(doc: dict[str, Any] | None, rec: Recorded) -> dict[str, Any] | None:  # noqa: PLR0911
+def _apply(doc: dict[str, Any] | None, rec: Recorded) -> dict[str, Any] | None:
     event = rec.event
     if isinstance(event, RunSubmitted):
         return {
@@ -111,23 +116,50 @@ def _apply(doc: dict[str, Any] | None, rec: Recorded) -> dict[str, Any] | None: 
             "started_at": rec.time,
             "finished_at": None,
         }
-        return {**doc, "status": RUNNING, "reason": None, "attempt": event.attempt,
-                "attempts": [*doc["attempts"], attempt]}  # fmt: skip
+        return {
+            **doc,
+            "status": RUNNING,
+            "reason": None,
+            "attempt": event.attempt,
+            "attempts": [*doc["attempts"], attempt],
+        }
     if isinstance(event, RunAttemptFailed):
         attempts = _with_attempt(
-            doc, event.attempt, status=FAILED, reason=event.reason, exit_code=event.exit_code, finished_at=rec.time
+            doc,
+            event.attempt,
+            status=FAILED,
+            reason=event.reason,
+            exit_code=event.exit_code,
+            finished_at=rec.time,
         )
         return {**doc, "attempts": attempts, "exit_code": event.exit_code, "message": event.message}
     if isinstance(event, RunRetryScheduled):
-        return {**doc, "status": PENDING, "reason": WAITING_TO_RETRY, "attempt": event.attempt,
-                "not_before": event.not_before}  # fmt: skip
+        return {
+            **doc,
+            "status": PENDING,
+            "reason": WAITING_TO_RETRY,
+            "attempt": event.attempt,
+            "not_before": event.not_before,
+        }
     if isinstance(event, RunSucceeded):
         attempts = _with_attempt(doc, event.attempt, status=SUCCEEDED, exit_code=0, finished_at=rec.time)
-        return {**doc, "status": SUCCEEDED, "reason": None, "exit_code": 0, "finished_at": rec.time,
-                "attempts": attempts}  # fmt: skip
+        return {
+            **doc,
+            "status": SUCCEEDED,
+            "reason": None,
+            "exit_code": 0,
+            "finished_at": rec.time,
+            "attempts": attempts,
+        }
     if isinstance(event, RunFailed):
-        return {**doc, "status": FAILED, "reason": event.reason, "exit_code": event.exit_code,
-                "message": event.message, "finished_at": rec.time}  # fmt: skip
+        return {
+            **doc,
+            "status": FAILED,
+            "reason": event.reason,
+            "exit_code": event.exit_code,
+            "message": event.message,
+            "finished_at": rec.time,
+        }
     if isinstance(event, RunCancelled):
         attempts = [
             {**a, "status": CANCELLED, "reason": CANCELLED_BY_USER, "finished_at": rec.time}
@@ -135,8 +167,7 @@ def _apply(doc: dict[str, Any] | None, rec: Recorded) -> dict[str, Any] | None: 
             else a
             for a in doc["attempts"]
         ]
-        return {**doc, "status": CANCELLED, "reason": event.reason, "finished_at": rec.time,
-                "attempts": attempts}  # fmt: skip
+        return {**doc, "status": CANCELLED, "reason": event.reason, "finished_at": rec.time, "attempts": attempts}
     return doc
 
 

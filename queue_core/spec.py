@@ -91,8 +91,7 @@ def _secret_ref(value: Any, field: str) -> dict[str, str] | None:
         return None
     if isinstance(value, str):
         raise InvalidInput(
-            "a literal secret is not accepted; store it with `jobledger secret set NAME` "
-            'and write {"secret": "NAME"}',
+            'a literal secret is not accepted; store it with `jobledger secret set NAME` and write {"secret": "NAME"}',
             field,
         )
     ref = _mapping(value, field)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from importlib import resources
+from typing import Any
 
 import redis
 
@@ -103,7 +104,7 @@ class EventStore:
 
     def load(self, aggregate: str) -> list[Recorded]:
         """Every event of one aggregate, oldest first."""
-        entries = self.redis.xrange(self.keys.aggregate(aggregate))
+        entries: Any = self.redis.xrange(self.keys.aggregate(aggregate))
         return [decode(_s(pos), fields[b"e"]) for pos, fields in entries]
 
     def read_raw(
@@ -112,7 +113,7 @@ class EventStore:
         """Raw log entries after position ``after`` (exclusive) up to ``until``, a batch at a time."""
         start = f"({after}" if after not in ("0", "-") else "-"
         while True:
-            entries = self.redis.xrange(self.keys.log, min=start, max=until, count=batch)
+            entries: Any = self.redis.xrange(self.keys.log, min=start, max=until, count=batch)
             if not entries:
                 return
             yield entries
@@ -128,7 +129,7 @@ class EventStore:
 
     def last_position(self) -> str:
         """The position of the newest event, or ``"0"`` on an empty log."""
-        entries = self.redis.xrevrange(self.keys.log, count=1)
+        entries: Any = self.redis.xrevrange(self.keys.log, count=1)
         return _s(entries[0][0]) if entries else "0"
 
     def length(self) -> int:

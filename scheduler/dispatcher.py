@@ -8,6 +8,7 @@ import socket
 import time
 from datetime import UTC, datetime
 from types import FrameType
+from typing import Any
 
 import redis
 import structlog
@@ -84,8 +85,12 @@ class Dispatcher:
 
     def step(self, block_ms: int = 0) -> int:
         """Read and handle one batch of new events; returns how many were handled."""
-        reply = self.redis.xreadgroup(
-            self.keys.dispatch_group, self.name, {self.keys.log: ">"}, count=READ_COUNT, block=block_ms or None
+        reply: Any = self.redis.xreadgroup(
+            self.keys.dispatch_group,
+            self.name,
+            {self.keys.log: ">"},
+            count=READ_COUNT,
+            block=block_ms or None,
         )
         handled = 0
         for _stream, entries in reply or []:

@@ -50,7 +50,7 @@ class Maintenance:
         key = self.store.keys.dispatcher_leader
         if self.redis.set(key, self.name, nx=True, px=LEADER_TTL_MS):
             return True
-        holder = self.redis.get(key)
+        holder: Any = self.redis.get(key)
         if holder is not None and holder.decode() == self.name:
             self.redis.pexpire(key, LEADER_TTL_MS)
             return True
@@ -58,7 +58,7 @@ class Maintenance:
 
     def release(self) -> None:
         key = self.store.keys.dispatcher_leader
-        holder = self.redis.get(key)
+        holder: Any = self.redis.get(key)
         if holder is not None and holder.decode() == self.name:
             self.redis.delete(key)
 
@@ -98,11 +98,8 @@ class Maintenance:
                 if self.lifecycle.queue(run_id, attempt):
                     enqueue_attempt(self.redis, doc["cluster"], run_id, attempt)
                     log.warning("dispatched a run no dispatcher had taken", run_id=run_id)
-            elif reason == IN_QUEUE and age_seconds(doc["updated_at"], now) > grace:
-                if not is_present(self.redis, doc["cluster"], run_id, attempt):
+            elif reason in (IN_QUEUE, WAITING_TO_RETRY):
+                since = doc["updated_at"] if reason == IN_QUEUE else doc["not_before"]
+                if age_seconds(since, now) > grace and not is_present(self.redis, doc["cluster"], run_id, attempt):
                     enqueue_attempt(self.redis, doc["cluster"], run_id, attempt)
-                    log.warning("re-enqueued an attempt RQ lost", run_id=run_id, attempt=attempt)
-            elif reason == WAITING_TO_RETRY and age_seconds(doc["not_before"], now) > grace:
-                if not is_present(self.redis, doc["cluster"], run_id, attempt):
-                    enqueue_attempt(self.redis, doc["cluster"], run_id, attempt)
-                    log.warning("re-enqueued a retry RQ lost", run_id=run_id, attempt=attempt)
+                    log.warning("re-enqueued an attempt RQ lost", run_id=run_id, attempt=attempt, reason=reason)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import redis
 from rq.job import Job
@@ -22,7 +23,7 @@ NO_RQ_TIMEOUT = -1  # the worker enforces each attempt's timeout itself, on the 
 class AttemptJob(Job):
     """An RQ job that is always JSON: rq-scheduler builds and fetches jobs without a serializer."""
 
-    def __init__(self, id: str | None = None, connection: redis.Redis | None = None, serializer=None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, id: str | None = None, connection: redis.Redis | None = None, serializer: Any = None) -> None:
         super().__init__(id=id, connection=connection, serializer=serializer or JobSerializer)
 
 
@@ -65,7 +66,7 @@ def schedule_attempt(connection: redis.Redis, cluster: str, run_id: str, attempt
 def is_present(connection: redis.Redis, cluster: str, run_id: str, attempt: int) -> bool:
     """True when RQ still holds the attempt somewhere a worker or rq-scheduler will find it."""
     job_id = attempt_job_id(run_id, attempt)
-    status = connection.hget(f"{Job.redis_job_namespace_prefix}{job_id}", "status")
+    status: Any = connection.hget(f"{Job.redis_job_namespace_prefix}{job_id}", "status")
     if status is None:
         return False
     status_text = status.decode()

@@ -13,10 +13,10 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from processes import Procs  # noqa: E402
-from redis_server import RedisServer  # noqa: E402
+from processes import Procs
+from redis_server import RedisServer
 
-from queue_core import Client, Settings  # noqa: E402
+from queue_core import Client, Settings
 
 REPO = Path(__file__).resolve().parents[1]
 TEST_LEASE_SECONDS = "2"

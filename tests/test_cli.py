@@ -75,9 +75,7 @@ def test_cancel_of_a_finished_run_says_so_and_exits_2(client: Client, workspace:
     assert result.stderr.strip() == f"jobledger: run {run_id} already ended: SUCCEEDED"
 
 
-def test_logs_follow_prints_lines_as_written_and_ends_with_the_run(
-    client: Client, workspace: Path, fleet: Procs
-):
+def test_logs_follow_prints_lines_as_written_and_ends_with_the_run(client: Client, workspace: Path, fleet: Procs):
     _define(client, workspace, "talk", "for i in 1 2 3; do echo line $i; sleep 0.2; done\n")
     run_id = client.submit("talk")
     result = fleet.cli("logs", run_id, "--follow", timeout=30)

@@ -39,7 +39,9 @@ def _assert_log_agrees(client: Client) -> None:
 
 def _marker_job(workspace: Path, markers: Path, seconds: float = 0.0) -> str:
     """A job that leaves one marker line per execution, outside Redis, then sleeps."""
-    return job_file(workspace, "mark.sh", f'echo "$JOBLEDGER_RUN_ID:$JOBLEDGER_ATTEMPT" >> {markers}\nsleep {seconds}\n')
+    return job_file(
+        workspace, "mark.sh", f'echo "$JOBLEDGER_RUN_ID:$JOBLEDGER_ATTEMPT" >> {markers}\nsleep {seconds}\n'
+    )
 
 
 def test_kill_9_of_the_worker_mid_attempt_ends_the_run_worker_lost(
@@ -72,7 +74,10 @@ def test_kill_9_of_the_worker_with_retries_left_retries_and_succeeds(
     procs.worker(redis_url)
     run = client.wait(run_id, timeout=30)
     assert run["status"] == "SUCCEEDED"
-    assert [(a["status"], a["reason"]) for a in run["attempts"]] == [("FAILED", "WorkerLost"), ("SUCCEEDED", None)]
+    assert [(a["status"], a["reason"]) for a in run["attempts"]] == [
+        ("FAILED", "WorkerLost"),
+        ("SUCCEEDED", None),
+    ]
     assert markers.read_text().split() == ["1", "2"]
     _assert_log_agrees(client)
 
@@ -132,11 +137,11 @@ def test_cancel_racing_completion_fifty_times_ends_each_run_once(client: Client,
         outcomes: dict[str, object] = {}
         barrier = threading.Barrier(2)
 
-        def complete(claim=claim) -> None:
+        def complete(claim=claim, barrier=barrier, outcomes=outcomes) -> None:
             barrier.wait()
             outcomes["complete"] = client.lifecycle.succeed(claim)
 
-        def cancel(run_id=run_id) -> None:
+        def cancel(run_id=run_id, barrier=barrier, outcomes=outcomes) -> None:
             barrier.wait()
             try:
                 outcomes["cancel"] = client.cancel(run_id)["status"]
@@ -179,9 +184,7 @@ def test_cancel_racing_real_completions_leaves_one_terminal_state_each(
     _assert_log_agrees(client)
 
 
-def test_two_dispatchers_enqueue_each_run_once(
-    client: Client, workspace: Path, procs: Procs, connection: redis.Redis
-):
+def test_two_dispatchers_enqueue_each_run_once(client: Client, workspace: Path, procs: Procs, connection: redis.Redis):
     job_file(workspace, "x.sh", "true\n")
     client.define(definition("fanout", "x.sh"))
     procs.dispatcher()

@@ -117,7 +117,10 @@ def test_statuses_move_recently_submitted_then_in_queue_then_running(
     job_file(workspace, "wait.sh", "sleep 30\n")
     client.define(definition("stages", "wait.sh", timeout=1))
     run_id = client.submit("stages")
-    assert (client.get_run(run_id)["status"], client.get_run(run_id)["reason"]) == ("PENDING", "Recently submitted")
+    assert (client.get_run(run_id)["status"], client.get_run(run_id)["reason"]) == (
+        "PENDING",
+        "Recently submitted",
+    )
     procs.dispatcher()
     eventually(lambda: client.get_run(run_id)["reason"] == "In queue", what="In queue")
     procs.worker(redis_url)
@@ -188,9 +191,7 @@ def test_submit_overrides_args_env_and_timeout_for_that_run_only(client: Client,
     assert (job["args"], job["envVars"], job["timeout"]) == ("b c", {"A": "1", "B": "2"}, 0.5)
 
 
-def test_the_cluster_is_the_one_given_else_the_definitions_and_neither_is_an_error(
-    client: Client, workspace: Path
-):
+def test_the_cluster_is_the_one_given_else_the_definitions_and_neither_is_an_error(client: Client, workspace: Path):
     job_file(workspace, "x.sh", "true\n")
     client.define(definition("no-cluster", "x.sh", cluster=None))
     before = len(client.events())

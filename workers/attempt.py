@@ -115,7 +115,7 @@ def _execute(ctx: _Context, claim: Claim) -> str:
         kill_grace_seconds=ctx.settings.kill_grace_seconds,
         should_stop=lambda: ctx.store.version(run_id) != claim.version,
         stop_poll_seconds=ctx.settings.cancel_poll_seconds,
-        renew=lambda: ctx.leases.renew(run_id, claim.attempt, ctx.settings.lease_seconds),
+        renew=lambda: ctx.leases.hold(run_id, claim.attempt, _worker_name(), ctx.settings.lease_seconds),
         renew_seconds=ctx.settings.lease_renew_seconds,
     )
     result = run_child(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rq.worker import SimpleWorker
 
 from .serializer import JobSerializer
@@ -18,7 +20,7 @@ class AttemptWorker(SimpleWorker):
     Job descriptions are not logged: a hostile job's description is whatever its author wrote.
     """
 
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["serializer"] = JobSerializer
         kwargs["log_job_description"] = False
         super().__init__(*args, **kwargs)

@@ -41,8 +41,18 @@ def definitions_list(args: argparse.Namespace) -> int:
     if args.json:
         print_json([_definition_summary(d) for d in docs])
         return 0
-    rows = [[d["name"], d["id"], d["version"], spec_of(d)["config"]["type"], _cluster_of(d),
-             "deleted" if d["deleted"] else "live", d["updated_at"]] for d in docs]  # fmt: skip
+    rows = [
+        [
+            d["name"],
+            d["id"],
+            d["version"],
+            spec_of(d)["config"]["type"],
+            _cluster_of(d),
+            "deleted" if d["deleted"] else "live",
+            d["updated_at"],
+        ]
+        for d in docs
+    ]
     print_table(["NAME", "ID", "VERSION", "TYPE", "CLUSTER", "STATE", "UPDATED"], rows)
     return 0
 
@@ -67,9 +77,16 @@ def definitions_show(args: argparse.Namespace) -> int:
     if args.json:
         print_json(doc)
         return 0
-    print_kv([("name", doc["name"]), ("id", doc["id"]), ("version", doc["version"]),
-              ("state", "deleted" if doc["deleted"] else "live"), ("created", doc["created_at"]),
-              ("updated", doc["updated_at"])])  # fmt: skip
+    print_kv(
+        [
+            ("name", doc["name"]),
+            ("id", doc["id"]),
+            ("version", doc["version"]),
+            ("state", "deleted" if doc["deleted"] else "live"),
+            ("created", doc["created_at"]),
+            ("updated", doc["updated_at"]),
+        ]
+    )
     for entry in doc["versions"]:
         print(f"\nversion {entry['version']} ({entry['defined_at']}):")
         print_json(entry["spec"])
@@ -99,9 +116,10 @@ def cluster_list(args: argparse.Namespace) -> int:
     if args.json:
         print_json(clusters)
         return 0
-    print_table(["NAME", "ID", "WORKERS", "INSTANCE TYPE", "REGISTERED"],
-                [[c["name"], c["id"], c["workers"], c["instance_type"], c["registered_at"] or "built in"]
-                 for c in clusters])  # fmt: skip
+    print_table(
+        ["NAME", "ID", "WORKERS", "INSTANCE TYPE", "REGISTERED"],
+        [[c["name"], c["id"], c["workers"], c["instance_type"], c["registered_at"] or "built in"] for c in clusters],
+    )
     return 0
 
 
@@ -144,15 +162,27 @@ def submit(args: argparse.Namespace) -> int:
 
 
 def _print_run(run: dict[str, Any]) -> None:
-    print_kv([("run", run["id"]), ("definition", f"{run['definition']} (version {run['definition_version']})"),
-              ("cluster", run["cluster"]), ("status", run["status"]), ("reason", run["reason"]),
-              ("exit code", run["exit_code"]), ("submitted", run["submitted_at"]),
-              ("finished", run["finished_at"])])  # fmt: skip
+    print_kv(
+        [
+            ("run", run["id"]),
+            ("definition", f"{run['definition']} (version {run['definition_version']})"),
+            ("cluster", run["cluster"]),
+            ("status", run["status"]),
+            ("reason", run["reason"]),
+            ("exit code", run["exit_code"]),
+            ("submitted", run["submitted_at"]),
+            ("finished", run["finished_at"]),
+        ]
+    )
     if run["attempts"]:
         print()
-        print_table(["ATTEMPT", "STATUS", "REASON", "EXIT", "WORKER", "STARTED", "FINISHED"],
-                    [[a["number"], a["status"], a["reason"], a["exit_code"], a["worker"], a["started_at"],
-                      a["finished_at"]] for a in run["attempts"]])  # fmt: skip
+        print_table(
+            ["ATTEMPT", "STATUS", "REASON", "EXIT", "WORKER", "STARTED", "FINISHED"],
+            [
+                [a["number"], a["status"], a["reason"], a["exit_code"], a["worker"], a["started_at"], a["finished_at"]]
+                for a in run["attempts"]
+            ],
+        )
 
 
 def status(args: argparse.Namespace) -> int:
@@ -206,8 +236,9 @@ def _wait_with_progress(client: Client, run_id: str, timeout: float | None, star
             return run
         except WaitTimeout:
             run = client.get_run(run_id)
-            sys.stderr.write(f"\r{spinner[tick % 4]} {run['status']} {run['reason'] or ''} "
-                             f"({time.monotonic() - started:.0f}s)\033[K")  # fmt: skip
+            sys.stderr.write(
+                f"\r{spinner[tick % 4]} {run['status']} {run['reason'] or ''} ({time.monotonic() - started:.0f}s)\033[K"
+            )
             sys.stderr.flush()
             tick += 1
 

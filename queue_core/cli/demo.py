@@ -64,17 +64,28 @@ def run_demo(settings: Settings) -> int:
         print()
         print_table(
             ["DEFINITION", "RUN", "STATUS", "REASON", "ATTEMPTS", "EXIT"],
-            [[name, run["id"], run["status"], run["reason"],
-              ", ".join(f"#{a['number']} {a['status']}{'/' + a['reason'] if a['reason'] else ''}"
-                        for a in run["attempts"]), run["exit_code"]]
-             for name, run in finished.items()],
-        )  # fmt: skip
+            [
+                [
+                    name,
+                    run["id"],
+                    run["status"],
+                    run["reason"],
+                    ", ".join(
+                        f"#{a['number']} {a['status']}{'/' + a['reason'] if a['reason'] else ''}"
+                        for a in run["attempts"]
+                    ),
+                    run["exit_code"],
+                ]
+                for name, run in finished.items()
+            ],
+        )
         print("\nlogs of hello-world:")
         for line in client.logs(runs["hello-world"]):
             print(f"  [{line.attempt}] {line.line}")
         verified = client.replay_verify()
-        print(f"\nreplay --verify: {verified.events} events, "
-              f"{'identical' if verified.identical else verified.difference}")  # fmt: skip
+        print(
+            f"\nreplay --verify: {verified.events} events, {'identical' if verified.identical else verified.difference}"
+        )
     wrong = [name for name, run in finished.items() if (run["status"], run["reason"]) != EXPECTED[name]]
     if wrong or not verified.identical:
         print(f"\nunexpected outcome for: {', '.join(wrong) or 'replay'}")
