@@ -369,6 +369,8 @@ class Client:
 
     def events(self, aggregate: str | None = None, type: str | None = None, limit: int | None = None) -> list[Recorded]:
         """Events oldest first; with ``limit``, the newest ``limit`` of those that match."""
+        if aggregate is None and type is None and limit:
+            return self.store.tail(limit)
         source = self.store.load(aggregate) if aggregate else self.store.read()
         matching = [rec for rec in source if type is None or rec.type == type]
         return matching[-limit:] if limit else matching

@@ -62,14 +62,14 @@ class RunLifecycle:
             doc, version = self.load(run_id)
             if doc is None or doc["status"] != PENDING or doc["attempt"] != attempt:
                 return None
+            started = RunStarted(attempt=attempt, worker=worker, host=host, pid=pid)
             try:
-                self._append(run_id, [RunStarted(attempt=attempt, worker=worker, host=host, pid=pid)], version)
+                recorded = self.store.append([NewEvent(run_id, started)], {run_id: version})
             except ConcurrencyError:
                 continue
-            doc, version = self.load(run_id)
-            if doc is None or doc["status"] != RUNNING:
-                return None
-            return Claim(doc, attempt, version)
+            claimed = apply_run(doc, recorded[0])
+            assert claimed is not None and claimed["status"] == RUNNING
+            return Claim(claimed, attempt, version + 1)
         return None
 
     def succeed(self, claim: Claim) -> bool:

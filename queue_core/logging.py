@@ -10,8 +10,11 @@ import structlog
 __all__ = ["configure_logging"]
 
 
-def configure_logging(level: int = logging.INFO) -> None:
-    """Configure structlog (and the stdlib loggers RQ uses) to write to stderr."""
+def configure_logging(level: int = logging.INFO, stdlib: bool = False) -> None:
+    """Configure structlog to write to stderr; with ``stdlib``, the root stdlib logger too.
+
+    Inside an ``rq worker`` RQ has configured stdlib logging already, so only structlog is set.
+    """
     renderer: structlog.types.Processor
     if sys.stderr.isatty():
         renderer = structlog.dev.ConsoleRenderer(colors=False)
@@ -28,4 +31,5 @@ def configure_logging(level: int = logging.INFO) -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if stdlib:
+        logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s")

@@ -76,7 +76,10 @@ class EventStore:
             agg = aggregates[int(reply[1]) - 1]
             raise ConcurrencyError(agg, expected[agg], int(reply[2]))
         positions = [p.decode() if isinstance(p, bytes) else p for p in reply[1:]]
-        return [decode(pos, payload) for pos, (_, _, payload) in zip(positions, envelopes, strict=True)]
+        return [
+            Recorded(pos, new.event_id, type(new.event).__name__, new.aggregate, version, now, new.event)
+            for pos, (new, version, _) in zip(positions, envelopes, strict=True)
+        ]
 
     def _call_with_retry(self, keys: list[str], args: list[str | int | bytes]) -> list:
         delay = 0.05
@@ -126,6 +129,11 @@ class EventStore:
         for entries in self.read_raw(after, until):
             for pos, fields in entries:
                 yield decode(_s(pos), fields[b"e"])
+
+    def tail(self, count: int) -> list[Recorded]:
+        """The newest ``count`` events, oldest first."""
+        entries: Any = self.redis.xrevrange(self.keys.log, count=count)
+        return [decode(_s(pos), fields[b"e"]) for pos, fields in reversed(entries)]
 
     def last_position(self) -> str:
         """The position of the newest event, or ``"0"`` on an empty log."""

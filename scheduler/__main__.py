@@ -12,7 +12,7 @@ from .dispatcher import Dispatcher
 
 
 def main() -> int:
-    configure_logging()
+    configure_logging(stdlib=True)
     try:
         dispatcher = Dispatcher(Settings.from_env())
         dispatcher.install_signal_handlers()

@@ -18,6 +18,7 @@ from queue_core.events import utc_now_iso
 from queue_core.keys import Keys
 from queue_core.leases import Leases
 from queue_core.lifecycle import Claim, RunLifecycle
+from queue_core.logging import configure_logging
 from queue_core.runlog import RunLog
 from queue_core.runs import NON_ZERO_EXIT, SOURCE_UNAVAILABLE, TIMEOUT
 from queue_core.settings import Settings
@@ -43,6 +44,7 @@ class _Context:
 
 @lru_cache(maxsize=4)
 def _context_for(connection: redis.Redis) -> _Context:
+    configure_logging()
     settings = Settings.from_env()
     keys = Keys()
     store = EventStore(connection, keys)
