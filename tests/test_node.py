@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from jobs import definition, job_file
-from processes import eventually, pid_alive
+from processes import Procs, eventually, pid_alive
 
 from queue_core import Client, Settings
 
@@ -56,6 +56,32 @@ def test_up_runs_workers_for_every_cluster_and_stops_cleanly_on_ctrl_c(
         if up.poll() is None:
             os.killpg(up.pid, signal.SIGKILL)
             up.wait()
+
+
+def test_ctrl_c_during_an_attempt_loses_nothing_the_attempt_is_retried_later(
+    env: dict[str, str], settings: Settings, workspace: Path, tmp_path: Path, procs: Procs, redis_url: str
+):
+    client = Client(settings=settings)
+    body = '[ "$JOBLEDGER_ATTEMPT" -ge 2 ] || sleep 300\n'
+    client.define(definition("interrupted", job_file(workspace, "long.sh", body), retries=1, timeout=10))
+    up = subprocess.Popen(
+        [sys.executable, "-m", "queue_core", "up", "--workers", "1", "--grace", "0.5"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        run_id = client.submit("interrupted")
+        eventually(lambda: client.get_run(run_id)["status"] == "RUNNING", what="the attempt to run")
+        os.kill(up.pid, signal.SIGINT)
+        assert up.wait(timeout=30) == 0
+    finally:
+        if up.poll() is None:
+            os.killpg(up.pid, signal.SIGKILL)
+            up.wait()
+    assert client.get_run(run_id)["status"] == "RUNNING"  # nobody is left to say otherwise yet
+    procs.dispatcher()
+    procs.worker(redis_url)
+    run = client.wait(run_id, timeout=30)
+    assert [(a["status"], a["reason"]) for a in run["attempts"]] == [("FAILED", "WorkerLost"), ("SUCCEEDED", None)]
 
 
 def test_demo_on_a_fresh_home_shows_every_terminal_state_and_exits_0(embedded_home: Path):

@@ -148,7 +148,7 @@ def test_cancel_of_a_running_run_kills_its_whole_process_group(
     assert all(pid_alive(p) for p in recorded)
     run = client.cancel(run_id)
     assert run["status"] == "CANCELLED"
-    eventually(lambda: not any(pid_alive(p) for p in recorded), timeout=2.5, what="the process group to die")
+    eventually(lambda: not any(pid_alive(p) for p in recorded), timeout=2.0, what="the process group to die")
     assert client.get_run(run_id)["attempts"][0]["status"] == "CANCELLED"
 
 

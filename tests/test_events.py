@@ -1,0 +1,40 @@
+"""The event envelope: typed events round-trip, and old schema versions are upcast on read."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from queue_core import events
+from queue_core.events import NewEvent, RunAttemptFailed, decode, encode
+
+
+def test_an_event_round_trips_through_its_envelope():
+    new = NewEvent("run-1", RunAttemptFailed(attempt=2, reason="Timeout", exit_code=None, message="late"))
+    rec = decode("1-0", encode(new, 7, "2026-11-21T08:00:00.000000Z"))
+    assert (rec.position, rec.event_id, rec.type, rec.aggregate, rec.version) == (
+        "1-0",
+        new.event_id,
+        "RunAttemptFailed",
+        "run-1",
+        7,
+    )
+    assert rec.event == new.event
+    assert rec.to_json_dict()["data"] == {"attempt": 2, "reason": "Timeout", "exit_code": None, "message": "late"}
+
+
+def test_an_old_schema_version_is_upcast_when_read(monkeypatch: pytest.MonkeyPatch):
+    # Version 1 of RunAttemptFailed called the reason "why"; version 2 renamed it.
+    old = {"id": "e1", "type": "RunAttemptFailed", "agg": "run-1", "v": 3, "t": "2026-11-21T08:00:00Z", "sv": 1,
+           "d": {"attempt": 1, "why": "WorkerLost"}}  # fmt: skip
+    monkeypatch.setattr(RunAttemptFailed, "schema_version", 2)
+    monkeypatch.setattr(events, "_UPCASTERS", {})
+    events.register_upcaster("RunAttemptFailed", 1, lambda d: {"attempt": d["attempt"], "reason": d["why"]})
+    rec = decode("5-0", orjson.dumps(old))
+    assert rec.event == RunAttemptFailed(attempt=1, reason="WorkerLost")
+
+
+def test_events_are_frozen():
+    event = RunAttemptFailed(attempt=1, reason="Timeout")
+    with pytest.raises(AttributeError):
+        event.reason = "other"  # type: ignore[misc]
