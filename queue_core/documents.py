@@ -21,10 +21,13 @@ def load_document(path: str | Path) -> Any:
     try:
         size = path.stat().st_size
     except OSError as exc:
-        raise InvalidInput(f"cannot read {path}: {exc.strerror}") from exc
+        raise InvalidInput(f"{path} cannot be read: {exc.strerror}") from exc
     if size > MAX_DOCUMENT_BYTES:
         raise InvalidInput(f"{path} is larger than {MAX_DOCUMENT_BYTES} bytes")
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"{path} cannot be read: {exc.strerror}") from exc
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -32,10 +35,14 @@ def load_document(path: str | Path) -> Any:
     if path.suffix.lower() == ".json":
         try:
             return orjson.loads(text)
+        except RecursionError:  # pragma: no cover - orjson stops at its own depth limit first
+            raise InvalidInput(f"{path} is nested too deeply") from None
         except orjson.JSONDecodeError as exc:
             raise InvalidInput(f"{path} is not valid JSON: {exc}") from exc
     try:
         return yaml.safe_load(text)
+    except RecursionError:
+        raise InvalidInput(f"{path} is nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""

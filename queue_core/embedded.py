@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from .errors import StoreUnavailable
 
@@ -52,14 +54,15 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"unix://{self.socket}"
 
-    def connect(self) -> redis.Redis:
-        return redis.Redis(unix_socket_path=str(self.socket))
+    def connect(self, retries: int = 3) -> redis.Redis:
+        # redis-py 8 retries ten times with backoff by default: far too long to learn a server is gone.
+        return redis.Redis(unix_socket_path=str(self.socket), retry=Retry(ExponentialBackoff(0.5, 0.05), retries))
 
     def is_running(self) -> bool:
         if not self.socket.exists():
             return False
         try:
-            return bool(self.connect().ping())
+            return bool(self.connect(retries=0).ping())
         except redis.BusyLoadingError:
             return True
         except (redis.ConnectionError, OSError):
@@ -111,7 +114,7 @@ class EmbeddedRedis:
         while time.monotonic() < deadline:
             if self.socket.exists():
                 try:
-                    if self.connect().ping():
+                    if self.connect(retries=0).ping():
                         return
                 except redis.BusyLoadingError:
                     pass
@@ -125,7 +128,7 @@ class EmbeddedRedis:
         if not self.is_running():
             return
         try:
-            self.connect().shutdown(nosave=True)
+            self.connect(retries=0).shutdown(nosave=True)
         except redis.ConnectionError:
             pass  # shutdown closes the connection under us
         deadline = time.monotonic() + 10

@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from pathlib import PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import InvalidInput
 
@@ -47,10 +48,17 @@ _SOURCE_DEF_KEYS = {
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
+_UUID_SHAPED = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
 def check_name(value: Any, field: str = "name") -> str:
     """A valid name, or ``InvalidInput`` naming the field."""
     if not isinstance(value, str) or not NAME_PATTERN.fullmatch(value):
-        raise InvalidInput(f"{value!r} is not a valid name (letters, digits, '_', '.', '-'; at most 128)", field)
+        shown = repr(value) if isinstance(value, str) and len(value) <= 140 else "the value"
+        raise InvalidInput(f"{shown} is not a valid name (letters, digits, '_', '.', '-'; at most 128)", field)
+    if _UUID_SHAPED.fullmatch(value):
+        # Commands take NAME-or-UUID: a name shaped like a UUID could never be told apart from an id.
+        raise InvalidInput(f"{value!r} looks like a UUID; a name must not", field)
     return value
 
 
@@ -116,11 +124,7 @@ def _source(raw: Any) -> dict[str, Any]:
     if kind == "WORKSPACE":
         sdef["path"] = check_relative_path(sdef.get("path", ""), f"{sdef_field}.path", allow_empty=True)
     elif kind == "GIT":
-        url = sdef.get("repoUrl")
-        if not isinstance(url, str) or not url:
-            raise InvalidInput("is required for a GIT source", f"{sdef_field}.repoUrl")
-        if url.startswith("-") or not re.match(r"^(https://|file://|/)", url):
-            raise InvalidInput(f"{url!r} is not an https:// or file:// URL (invalid_repo_url)", f"{sdef_field}.repoUrl")
+        sdef["repoUrl"] = _repo_url(sdef.get("repoUrl"), f"{sdef_field}.repoUrl")
         reference = sdef.get("reference", "")
         if not isinstance(reference, str) or reference.startswith("-"):
             raise InvalidInput("must be a branch, tag or commit", f"{sdef_field}.reference")
@@ -130,6 +134,26 @@ def _source(raw: Any) -> dict[str, Any]:
         if not isinstance(path, str) or not re.match(r"^s3://[a-z0-9][a-z0-9.-]{1,62}(/.*)?$", path):
             raise InvalidInput(f"{path!r} is not an s3://bucket/key address", f"{sdef_field}.path")
     return {"type": kind, "sourceDef": sdef}
+
+
+def _repo_url(url: Any, field: str) -> str:
+    """An https:// or file:// repository URL with no credential in it; the value is never echoed."""
+    if not isinstance(url, str) or not url:
+        raise InvalidInput("is required for a GIT source", field)
+    if url.startswith("-") or not re.match(r"^(https://|file://|/)", url) or any(c.isspace() for c in url):
+        raise InvalidInput("is not an https:// or file:// URL (invalid_repo_url)", field)
+    if url.startswith("https://"):
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            raise InvalidInput("is not a valid URL (invalid_repo_url)", field) from None
+        if parts.username is not None or parts.password is not None:
+            raise InvalidInput(
+                "carries a credential; put the token in `jobledger secret set NAME`, write "
+                '"token": {"secret": "NAME"} and the user in "username"',
+                field,
+            )
+    return url
 
 
 def _retry(raw: Any) -> dict[str, Any]:

@@ -76,6 +76,8 @@ class EventStore:
             agg = aggregates[int(reply[1]) - 1]
             raise ConcurrencyError(agg, expected[agg], int(reply[2]))
         positions = [p.decode() if isinstance(p, bytes) else p for p in reply[1:]]
+        if status == "DUP":  # recorded by an earlier call whose reply was lost: read it as the log has it
+            return [self._at(pos) for pos in positions]
         return [
             Recorded(pos, new.event_id, type(new.event).__name__, new.aggregate, version, now, new.event)
             for pos, (new, version, _) in zip(positions, envelopes, strict=True)
@@ -104,6 +106,10 @@ class EventStore:
     def version(self, aggregate: str) -> int:
         """The aggregate's current version (0 when it has no events)."""
         return int(self.redis.xlen(self.keys.aggregate(aggregate)))
+
+    def _at(self, position: str) -> Recorded:
+        entries: Any = self.redis.xrange(self.keys.log, min=position, max=position)
+        return decode(position, entries[0][1][b"e"])
 
     def load(self, aggregate: str) -> list[Recorded]:
         """Every event of one aggregate, oldest first."""

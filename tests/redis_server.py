@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from queue_core.embedded import redis_server_binary
 
@@ -37,8 +39,8 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def client(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port)
+    def client(self, retries: int = 0) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=self.port, retry=Retry(NoBackoff(), retries))
 
     def start(self, *extra: str) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)

@@ -30,10 +30,28 @@ if seen == count then
 elseif seen > 0 then
   return redis.error_reply('APPEND_FAILED part of the batch is already appended')
 end
+-- Each aggregate stream's newest id must be behind the log's newest, or its XADD below would
+-- fail after the log's had succeeded (only hand-edited or badly restored keys get here).
+local function id_parts(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+local log_top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 for a = 1, n do
   local actual = redis.call('XLEN', KEYS[2 + a])
   if actual ~= tonumber(ARGV[1 + a]) then
     return {'CONFLICT', a, actual}
+  end
+  if actual > 0 then
+    local top = redis.call('XREVRANGE', KEYS[2 + a], '+', '-', 'COUNT', 1)
+    if #log_top == 0 then
+      return redis.error_reply('APPEND_FAILED aggregate stream exists but the log is empty')
+    end
+    local ams, aseq = id_parts(top[1][1])
+    local lms, lseq = id_parts(log_top[1][1])
+    if ams > lms or (ams == lms and aseq > lseq) then
+      return redis.error_reply('APPEND_FAILED aggregate stream is ahead of the log')
+    end
   end
 end
 local result = {'OK'}

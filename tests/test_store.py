@@ -1,0 +1,256 @@
+"""The event store's contract: optimistic appends, all-or-nothing batches, idempotent retries, reads."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from queue_core import Client, Settings
+from queue_core.errors import AppendFailed, ConcurrencyError, UnsafeStore
+from queue_core.events import ClusterRegistered, DefinitionDeleted, NewEvent
+from queue_core.store import EventStore
+
+RACERS = 8
+ROUNDS = 5
+PROCESS_RACERS = 3
+
+
+def registered(aggregate: str, n: int = 1) -> list[NewEvent]:
+    return [
+        NewEvent(aggregate, ClusterRegistered(name=f"c{i}", workers=i + 1, instance_type="local")) for i in range(n)
+    ]
+
+
+def log_state(store: EventStore) -> tuple[int, int, str]:
+    """What an append that wrote nothing must leave unchanged: log length, event-id count, newest position."""
+    return store.length(), int(store.redis.hlen(store.keys.event_ids)), store.last_position()
+
+
+@pytest.fixture
+def store(connection: redis.Redis) -> EventStore:
+    return EventStore(connection)
+
+
+# -- appending ----------------------------------------------------------------------------------------
+
+
+def test_append_returns_recorded_events_with_positions_and_versions_one_to_n(store: EventStore):
+    batch = registered("a", 3)
+    recorded = store.append(batch, {"a": 0})
+    assert [r.version for r in recorded] == [1, 2, 3]
+    assert [r.event_id for r in recorded] == [n.event_id for n in batch]
+    assert recorded == list(store.read())  # the events exactly as the log holds them, at their positions
+
+
+def test_an_aggregates_stream_length_is_its_version(store: EventStore):
+    store.append(registered("a", 2), {"a": 0})
+    store.append(registered("b", 1), {"b": 0})
+    store.append(registered("a", 3), {"a": 2})
+    assert (store.version("a"), store.version("b"), store.version("never")) == (5, 1, 0)
+    assert [r.version for r in store.load("a")] == [1, 2, 3, 4, 5]
+
+
+def test_a_stale_expected_version_is_refused_and_nothing_is_written(store: EventStore):
+    store.append(registered("a", 2), {"a": 0})
+    before, aggregate_before = log_state(store), store.load("a")
+    with pytest.raises(ConcurrencyError) as refused:
+        store.append(registered("a"), {"a": 1})
+    assert (refused.value.aggregate, refused.value.expected, refused.value.actual) == ("a", 1, 2)
+    assert log_state(store) == before
+    assert store.load("a") == aggregate_before
+
+
+def test_a_batch_over_two_aggregates_is_all_or_nothing_when_one_expected_version_is_wrong(store: EventStore):
+    store.append(registered("b"), {"b": 0})
+    before = log_state(store)
+    with pytest.raises(ConcurrencyError) as refused:
+        store.append([*registered("a"), *registered("b")], {"a": 0, "b": 0})
+    assert refused.value.aggregate == "b"
+    assert log_state(store) == before
+    assert (store.version("a"), store.version("b")) == (0, 1)
+
+
+def test_a_retried_append_with_the_same_event_ids_is_recorded_once_with_the_same_positions(store: EventStore):
+    batch = [*registered("a", 2), *registered("b")]
+    first = store.append(batch, {"a": 0, "b": 0})
+    again = store.append(batch, {"a": 0, "b": 0})
+    assert [r.position for r in again] == [r.position for r in first]
+    assert store.length() == 3
+    assert (store.version("a"), store.version("b")) == (2, 1)
+
+
+def test_a_duplicate_event_id_inside_one_batch_is_refused_and_nothing_is_written(store: EventStore):
+    store.append(registered("a"), {"a": 0})
+    before = log_state(store)
+    event = DefinitionDeleted(name="x")
+    with pytest.raises(AppendFailed, match="duplicate event id"):
+        store.append([NewEvent("b", event, "same-id"), NewEvent("b", event, "same-id")], {"b": 0})
+    assert log_state(store) == before
+    assert store.version("b") == 0
+
+
+def test_a_batch_of_which_only_part_was_already_appended_is_refused_and_nothing_is_written(store: EventStore):
+    done = registered("a")
+    store.append(done, {"a": 0})
+    before = log_state(store)
+    with pytest.raises(AppendFailed, match="part of the batch"):
+        store.append([*done, *registered("a")], {"a": 0})
+    assert log_state(store) == before
+
+
+def test_a_batch_naming_no_expected_version_for_an_aggregate_is_refused(store: EventStore):
+    with pytest.raises(AppendFailed, match="no expected version given for b"):
+        store.append([*registered("a"), *registered("b")], {"a": 0})
+    assert store.length() == 0
+
+
+@pytest.mark.parametrize("wrong_key", ["event-ids hash", "aggregate stream"])
+def test_a_key_of_the_wrong_type_fails_the_script_before_any_write(store: EventStore, wrong_key: str):
+    store.append(registered("earlier"), {"earlier": 0})
+    key = store.keys.event_ids if wrong_key == "event-ids hash" else store.keys.aggregate("a")
+    store.redis.delete(key)
+    store.redis.set(key, "not what the script expects")
+    length, last = store.length(), store.last_position()
+    with pytest.raises(AppendFailed, match="WRONGTYPE"):
+        store.append([*registered("b"), *registered("a")], {"a": 0, "b": 0})
+    assert (store.length(), store.last_position()) == (length, last)
+    assert store.version("b") == 0
+    assert store.redis.get(key) == b"not what the script expects"
+
+
+def test_an_aggregate_stream_ahead_of_the_log_fails_the_script_before_any_write(store: EventStore):
+    store.append(registered("earlier"), {"earlier": 0})
+    store.redis.xadd(store.keys.aggregate("a"), {"e": b"{}"}, id="99999999999999-0")  # e.g. restored by hand
+    before = log_state(store)
+    with pytest.raises(AppendFailed):
+        store.append(registered("a"), {"a": 1})
+    assert log_state(store) == before
+
+
+def test_script_flush_between_appends_is_transparent(store: EventStore):
+    batch = registered("a")
+    store.append(batch, {"a": 0})
+    store.redis.script_flush()
+    store.append(batch, {"a": 0})  # a retry of the same batch after the flush: still recorded once
+    store.redis.script_flush()
+    store.append(registered("a"), {"a": 1})
+    assert [r.version for r in store.read()] == [1, 2]
+    assert store.version("a") == 2
+
+
+# -- racing writers -----------------------------------------------------------------------------------
+
+
+def test_racing_threads_on_one_aggregate_have_exactly_one_winner_per_round(redis_url: str):
+    barrier = threading.Barrier(RACERS)
+    wins: list[list[int]] = [[] for _ in range(RACERS)]
+
+    def race(me: int) -> None:
+        wins[me] = _race(redis_url, "contended", ROUNDS, barrier.wait)
+
+    threads = [threading.Thread(target=race, args=(i,)) for i in range(RACERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    _assert_one_winner_per_round(EventStore(redis.Redis.from_url(redis_url)), wins)
+
+
+def test_racing_processes_on_one_aggregate_have_exactly_one_winner_per_round(redis_url: str):
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(PROCESS_RACERS)
+    results = context.Queue()
+    racers = [
+        context.Process(target=_race_in_process, args=(redis_url, ROUNDS, barrier, results))
+        for _ in range(PROCESS_RACERS)
+    ]
+    for racer in racers:
+        racer.start()
+    wins = [results.get(timeout=60) for _ in racers]
+    for racer in racers:
+        racer.join(timeout=30)
+    assert [racer.exitcode for racer in racers] == [0] * PROCESS_RACERS
+    _assert_one_winner_per_round(EventStore(redis.Redis.from_url(redis_url)), wins)
+
+
+def _race(url: str, aggregate: str, rounds: int, wait: Callable[[], object]) -> list[int]:
+    """Append at version ``r`` in each round ``r`` after every racer is ready; the rounds this one won."""
+    store = EventStore(redis.Redis.from_url(url))
+    won = []
+    for version in range(rounds):
+        wait()
+        try:
+            store.append(registered(aggregate), {aggregate: version})
+            won.append(version)
+        except ConcurrencyError:
+            pass
+    return won
+
+
+def _race_in_process(url: str, rounds: int, barrier: Any, results: Any) -> None:
+    results.put(_race(url, "contended", rounds, lambda: barrier.wait(timeout=60)))
+
+
+def _assert_one_winner_per_round(store: EventStore, wins: list[list[int]]) -> None:
+    assert sorted(v for won in wins for v in won) == list(range(ROUNDS))
+    assert [r.version for r in store.load("contended")] == list(range(1, ROUNDS + 1))
+    assert store.length() == ROUNDS
+
+
+# -- a safe Redis -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("policy", ["allkeys-lru", "volatile-ttl"])
+def test_an_evicting_maxmemory_policy_is_refused_by_the_store_and_by_the_client(
+    store: EventStore, redis_url: str, tmp_path: Path, policy: str
+):
+    store.redis.config_set("maxmemory-policy", policy)
+    try:
+        with pytest.raises(UnsafeStore, match=policy):
+            store.check_safe()
+        with pytest.raises(UnsafeStore, match=policy):
+            Client(settings=Settings(redis_url=redis_url, home=tmp_path / "h", workspace=tmp_path / "w"))
+    finally:
+        store.redis.config_set("maxmemory-policy", "noeviction")
+
+
+# -- reading ------------------------------------------------------------------------------------------
+
+
+def test_read_after_a_position_is_exclusive_and_until_is_inclusive(store: EventStore):
+    positions = [r.position for r in store.append(registered("a", 5), {"a": 0})]
+    assert [r.position for r in store.read(after=positions[1])] == positions[2:]
+    assert [r.position for r in store.read(after=positions[1], until=positions[3])] == positions[2:4]
+    assert list(store.read(after=positions[-1])) == []
+    assert [r.position for r in store.read()] == positions
+
+
+def test_read_raw_yields_the_log_in_batches_of_the_size_asked(store: EventStore):
+    positions = [r.position for r in store.append(registered("a", 7), {"a": 0})]
+    batches = list(store.read_raw(batch=3))
+    assert [len(b) for b in batches] == [3, 3, 1]
+    assert [pos.decode() for b in batches for pos, _ in b] == positions
+    assert [len(b) for b in store.read_raw(after=positions[0], batch=3)] == [3, 3]
+
+
+def test_last_position_is_the_newest_event_or_zero_on_an_empty_log(store: EventStore):
+    assert store.last_position() == "0"
+    recorded = store.append(registered("a", 2), {"a": 0})
+    assert store.last_position() == recorded[-1].position
+
+
+def test_load_returns_one_aggregates_events_oldest_first(store: EventStore):
+    store.append(registered("a", 2), {"a": 0})
+    store.append(registered("b"), {"b": 0})
+    last = store.append(registered("a"), {"a": 2})
+    loaded = store.load("a")
+    assert [(r.aggregate, r.version) for r in loaded] == [("a", 1), ("a", 2), ("a", 3)]
+    assert [r.event.name for r in loaded] == ["c0", "c1", "c0"]
+    assert loaded[-1] == last[0]
+    assert store.load("nothing") == []
