@@ -24,6 +24,7 @@ __all__ = [
     "FAILED",
     "PENDING",
     "RUNNING",
+    "STATUSES",
     "SUCCEEDED",
     "TERMINAL",
     "apply_run",
@@ -34,6 +35,7 @@ __all__ = [
 ]
 
 PENDING, RUNNING, SUCCEEDED, FAILED, CANCELLED = "PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"
+STATUSES = (PENDING, RUNNING, SUCCEEDED, FAILED, CANCELLED)
 TERMINAL = frozenset({SUCCEEDED, FAILED, CANCELLED})
 RECENTLY_SUBMITTED, IN_QUEUE, WAITING_TO_RETRY = "Recently submitted", "In queue", "Waiting to retry"
 CANCELLED_BY_USER = "Cancelled by user"

@@ -99,7 +99,9 @@ def test_logs_follow_prints_lines_as_written_and_ends_with_the_run(client: Clien
         (["runs", "--limit", "0"], "--limit: must be at least 1"),
         (["submit"], "the following arguments are required"),
         (["cluster", "create", "bad name"], "cluster: 'bad name' is not a valid name"),
-        (["cluster", "create", "c", "--workers", "0"], "workers: must be a whole number"),
+        (["cluster", "create", "c", "--workers", "0"], "--workers: must be at least 1"),
+        (["runs", "--status", "DONE"], "'DONE' is not one of PENDING, RUNNING, SUCCEEDED, FAILED, CANCELLED"),
+        (["events", "--limit", "x"], "--limit: 'x' is not a whole number"),
     ],
 )
 def test_bad_input_gets_a_one_line_error_exit_2_and_appends_nothing(

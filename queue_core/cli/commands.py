@@ -195,8 +195,6 @@ def status(args: argparse.Namespace) -> int:
 
 
 def runs(args: argparse.Namespace) -> int:
-    if args.limit is not None and args.limit < 1:
-        raise InvalidInput("must be at least 1", "--limit")
     found = _client().list_runs(status=args.status, definition=args.definition, limit=args.limit)
     if args.json:
         print_json(found)
@@ -259,8 +257,6 @@ def logs(args: argparse.Namespace) -> int:
 
 
 def events(args: argparse.Namespace) -> int:
-    if args.limit is not None and args.limit < 1:
-        raise InvalidInput("must be at least 1", "--limit")
     found = _client().events(aggregate=args.aggregate, type=args.type, limit=args.limit)
     if args.json:
         print_json([rec.to_json_dict() for rec in found])
@@ -314,8 +310,6 @@ def dispatcher(args: argparse.Namespace) -> int:
 def up(args: argparse.Namespace) -> int:
     from .node import run_node
 
-    if args.workers < 1:
-        raise InvalidInput("must be at least 1", "--workers")
     return run_node(Settings.from_env(), args.workers, args.grace)
 
 
