@@ -86,14 +86,22 @@ def routes(projections: Iterable[Projection] = PROJECTIONS) -> dict[str, list[Pr
     return table
 
 
-_ROUTES = routes()
+# Event type -> (model, entity key function or None for "the aggregate", apply), flattened for the fold.
+_ROUTES: dict[
+    str, tuple[tuple[str, Callable[[Recorded], str] | None, Callable[[Doc | None, Recorded], Doc | None]], ...]
+] = {
+    type_name: tuple((p.model, None if p.entity is _by_aggregate else p.entity, p.apply) for p in found)
+    for type_name, found in routes().items()
+}
 
 
 def fold(state: dict[str, dict[str, Doc | None]], events: Iterable[Recorded]) -> dict[str, dict[str, Doc | None]]:
     """Fold ``events`` into ``state`` (model -> entity -> doc); a removed doc is kept as None."""
     for rec in events:
-        for projection in _ROUTES.get(rec.type, ()):
-            docs = state.setdefault(projection.model, {})
-            key = projection.entity(rec)
-            docs[key] = projection.apply(docs.get(key), rec)
+        for model, entity, apply in _ROUTES.get(rec.type, ()):
+            docs = state.get(model)
+            if docs is None:
+                docs = state[model] = {}
+            key = rec.aggregate if entity is None else entity(rec)
+            docs[key] = apply(docs.get(key), rec)
     return state

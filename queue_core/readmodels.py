@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -193,11 +194,19 @@ def rebuild(store: EventStore, target: ReadModels, until: str = "+") -> tuple[in
     count = 0
     last = ""
     started = time.perf_counter()
-    for entries in store.read_raw(until=until):
-        events = [decode(pos.decode(), fields[b"e"]) for pos, fields in entries]
-        fold(state, events)
-        count += len(events)
-        last = events[-1].position
+    # The fold only builds up acyclic documents: the cycle collector would rescan them all, again and
+    # again, as they grow (a third of the replay's time on 200,000 events), for nothing to collect.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for entries in store.read_raw(until=until):
+            events = [decode(pos.decode(), fields[b"e"]) for pos, fields in entries]
+            fold(state, events)
+            count += len(events)
+            last = events[-1].position
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     fold_seconds = time.perf_counter() - started
     target.drop()
     target.write_all(state, last)
