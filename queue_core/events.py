@@ -238,7 +238,7 @@ def encode(new: NewEvent, version: int, time: str) -> bytes:
             "v": version,
             "t": time,
             "sv": event.schema_version,
-            "d": event.to_data(),
+            "d": event,  # orjson writes a dataclass's fields in order: the bytes of to_data(), faster
         }
     )
 

@@ -13,7 +13,6 @@ class Keys:
     def __init__(self, prefix: str = PREFIX) -> None:
         self.prefix = prefix
         self.log = f"{prefix}:log"
-        self.event_ids = f"{prefix}:event-ids"
         self.dispatch_group = "dispatchers"
         self.dispatcher_leader = f"{prefix}:dispatcher:leader"
         self.epoch = f"{prefix}:epoch"

@@ -55,6 +55,8 @@ class EventStore:
         Raises ``ConcurrencyError`` when another writer got there first. A batch whose reply was
         lost is retried with the same event ids, so it is recorded once.
         """
+        if len({new.event_id for new in batch}) != len(batch):
+            raise AppendFailed("duplicate event id in batch")
         aggregates = list(dict.fromkeys(new.aggregate for new in batch))
         missing = [a for a in aggregates if a not in expected]
         if missing:
@@ -69,7 +71,7 @@ class EventStore:
             payload = encode(new, versions[new.aggregate], now)
             envelopes.append((new, versions[new.aggregate], payload))
             args += [index[new.aggregate], new.event_id, payload]
-        keys = [self.keys.log, self.keys.event_ids, *[self.keys.aggregate(a) for a in aggregates]]
+        keys = [self.keys.log, *[self.keys.aggregate(a) for a in aggregates]]
         reply = self._call_with_retry(keys, args)
         status = reply[0].decode() if isinstance(reply[0], bytes) else reply[0]
         if status == "CONFLICT":
@@ -130,6 +132,37 @@ class EventStore:
                 return
             start = f"({_s(entries[-1][0])}"
 
+    def read_envelopes(
+        self, after: str = "0", until: str = "+", batch: int = READ_BATCH
+    ) -> Iterator[list[tuple[bytes, bytes]]]:
+        """(position, envelope) pairs of the log after ``after`` up to ``until``, a batch at a time.
+
+        For reading the whole log: the next batch is requested before this one is handed over, so
+        Redis prepares it while the caller decodes, and replies skip redis-py's per-entry dicts.
+        """
+        start = f"({after}".encode() if after not in ("0", "-") else b"-"
+        pool = self.redis.connection_pool
+        connection = pool.get_connection()
+        pending = False
+        try:
+            connection.send_command("XRANGE", self.keys.log, start, until, "COUNT", batch)
+            pending = True
+            while True:
+                entries = connection.read_response()
+                pending = False
+                more = len(entries) == batch
+                if more:
+                    connection.send_command("XRANGE", self.keys.log, b"(" + entries[-1][0], until, "COUNT", batch)
+                    pending = True
+                if entries:
+                    yield [(pos, _envelope(fields)) for pos, fields in entries]
+                if not more:
+                    return
+        finally:
+            if pending:  # abandoned with a reply in flight: this connection must not be reused
+                connection.disconnect()
+            pool.release(connection)
+
     def read(self, after: str = "0", until: str = "+") -> Iterator[Recorded]:
         """Decoded log events after ``after`` (exclusive) up to ``until``, oldest first."""
         for entries in self.read_raw(after, until):
@@ -148,6 +181,11 @@ class EventStore:
 
     def length(self) -> int:
         return int(self.redis.xlen(self.keys.log))
+
+
+def _envelope(fields: list[bytes]) -> bytes:
+    """The envelope of a raw stream entry's flat field list (jobledger writes only ``e``)."""
+    return fields[1] if fields[0] == b"e" else dict(zip(fields[::2], fields[1::2], strict=True))[b"e"]
 
 
 def _s(value: bytes | str) -> str:

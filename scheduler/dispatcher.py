@@ -101,7 +101,10 @@ class Dispatcher:
         for position, fields in entries:
             if fields:  # a deleted entry comes back empty from XAUTOCLAIM; there is nothing to do
                 self.handle(decode(position.decode(), fields[b"e"]))
-            self.redis.xack(self.keys.log, self.keys.dispatch_group, position)
+        # One acknowledgement for the batch: a crash before it redelivers entries already handled,
+        # which is safe because every reaction is idempotent.
+        if entries:
+            self.redis.xack(self.keys.log, self.keys.dispatch_group, *[position for position, _ in entries])
         return len(entries)
 
     def _claim_abandoned(self) -> None:

@@ -27,9 +27,9 @@ def registered(aggregate: str, n: int = 1) -> list[NewEvent]:
     ]
 
 
-def log_state(store: EventStore) -> tuple[int, int, str]:
-    """What an append that wrote nothing must leave unchanged: log length, event-id count, newest position."""
-    return store.length(), int(store.redis.hlen(store.keys.event_ids)), store.last_position()
+def log_state(store: EventStore) -> tuple[int, str]:
+    """What an append that wrote nothing must leave unchanged: log length and newest position."""
+    return store.length(), store.last_position()
 
 
 @pytest.fixture
@@ -85,6 +85,21 @@ def test_a_retried_append_with_the_same_event_ids_is_recorded_once_with_the_same
     assert (store.version("a"), store.version("b")) == (2, 1)
 
 
+def test_a_retried_append_is_recognised_after_another_writer_appended_behind_it(store: EventStore):
+    batch = registered("a", 2)
+    first = store.append(batch, {"a": 0})
+    store.append(registered("a"), {"a": 2})  # someone else moved the aggregate on meanwhile
+    again = store.append(batch, {"a": 0})
+    assert [(r.position, r.event_id, r.time) for r in again] == [(r.position, r.event_id, r.time) for r in first]
+    assert store.length() == 3
+
+
+def test_a_different_batch_at_a_stale_version_is_a_conflict_not_a_duplicate(store: EventStore):
+    store.append(registered("a"), {"a": 0})
+    with pytest.raises(ConcurrencyError):
+        store.append(registered("a"), {"a": 0})
+
+
 def test_a_duplicate_event_id_inside_one_batch_is_refused_and_nothing_is_written(store: EventStore):
     store.append(registered("a"), {"a": 0})
     before = log_state(store)
@@ -110,16 +125,14 @@ def test_a_batch_naming_no_expected_version_for_an_aggregate_is_refused(store: E
     assert store.length() == 0
 
 
-@pytest.mark.parametrize("wrong_key", ["event-ids hash", "aggregate stream"])
+@pytest.mark.parametrize("wrong_key", ["log stream", "aggregate stream"])
 def test_a_key_of_the_wrong_type_fails_the_script_before_any_write(store: EventStore, wrong_key: str):
     store.append(registered("earlier"), {"earlier": 0})
-    key = store.keys.event_ids if wrong_key == "event-ids hash" else store.keys.aggregate("a")
+    key = store.keys.log if wrong_key == "log stream" else store.keys.aggregate("a")
     store.redis.delete(key)
     store.redis.set(key, "not what the script expects")
-    length, last = store.length(), store.last_position()
     with pytest.raises(AppendFailed, match="WRONGTYPE"):
         store.append([*registered("b"), *registered("a")], {"a": 0, "b": 0})
-    assert (store.length(), store.last_position()) == (length, last)
     assert store.version("b") == 0
     assert store.redis.get(key) == b"not what the script expects"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import os
 import selectors
+import shutil
 import signal
 import subprocess
 import time
@@ -16,6 +17,8 @@ from pathlib import Path
 __all__ = ["ChildResult", "Supervision", "run_child"]
 
 PR_SET_PDEATHSIG = 1
+_SETPRIV_PATH = shutil.which("setpriv")
+_SETPRIV = [_SETPRIV_PATH, "--pdeathsig", "KILL", "--"] if _SETPRIV_PATH else []
 FLUSH_SECONDS = 0.1
 DRAIN_SECONDS = 0.2
 READ_CHUNK = 65536
@@ -88,15 +91,18 @@ def run_child(
     argv: list[str], cwd: Path, env: dict[str, str], sink: OutputSink, supervision: Supervision
 ) -> ChildResult:
     """Run ``argv`` (never through a shell) and supervise it until it ends, times out or is stopped."""
+    # ``setpriv --pdeathsig KILL`` sets the death signal and execs the job: no preexec_fn, so
+    # CPython can vfork instead of copying the worker's page tables with fork (2-5 ms per attempt).
+    wrapper = _SETPRIV if _SETPRIV else None
     proc = subprocess.Popen(
-        argv,
+        [*wrapper, *argv] if wrapper else argv,
         cwd=cwd,
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         process_group=0,
-        preexec_fn=_die_with_parent,
+        preexec_fn=None if wrapper else _die_with_parent,
     )
     pgid = proc.pid
     selector = selectors.DefaultSelector()

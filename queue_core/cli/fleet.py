@@ -24,8 +24,10 @@ def fleet_command(url: str, cluster: str, burst: bool = False, program: str = "r
     return [*command, cluster]
 
 
-def _python_rq() -> list[str]:
-    return [sys.executable, "-m", "rq.cli"]
+def _python_module(module: str) -> list[str]:
+    # -P: the caller's working directory is not put on sys.path, so a process started from inside
+    # some other checkout still runs the installed jobledger, not that checkout's modules.
+    return [sys.executable, "-P", "-m", module]
 
 
 @dataclass
@@ -60,7 +62,7 @@ class Fleet:
 
     def start_dispatcher(self) -> None:
         index = sum(1 for p in self.procs if p.role == "dispatcher")
-        proc = _Proc("dispatcher", [sys.executable, "-m", "scheduler"], self.log_dir / f"dispatcher-{index}.log")
+        proc = _Proc("dispatcher", _python_module("scheduler"), self.log_dir / f"dispatcher-{index}.log")
         self._spawn(proc)
         self.procs.append(proc)
 
@@ -72,7 +74,7 @@ class Fleet:
         started = 0
         while self.workers_of(cluster) < count:
             index = self.workers_of(cluster)
-            command = [*_python_rq(), *fleet_command(self.url, cluster)[1:]]
+            command = [*_python_module("rq.cli"), *fleet_command(self.url, cluster)[1:]]
             proc = _Proc(f"worker:{cluster}", command, self.log_dir / f"worker-{cluster}-{index}.log")
             self._spawn(proc)
             self.procs.append(proc)

@@ -1,8 +1,8 @@
 -- Append a batch of events atomically, with an expected version per aggregate.
--- KEYS[1] the log stream, KEYS[2] the event-id hash, KEYS[3..] the aggregates' own streams.
+-- KEYS[1] the log stream, KEYS[2..] the aggregates' own streams.
 -- ARGV[1] number of aggregates n, ARGV[2..n+1] their expected versions,
--- then for each event: aggregate index (1-based, among KEYS[3..]), event id, envelope.
--- Every check runs before the first write: Lua has no rollback.
+-- then for each event: aggregate index (1-based, among KEYS[2..]), event id, envelope.
+-- Every check runs before the first write but one, whose failure undoes the batch's entries (below).
 local n = tonumber(ARGV[1])
 local first = n + 2
 local count = (#ARGV - n - 1) / 3
@@ -11,57 +11,54 @@ if count < 1 or count ~= math.floor(count) then
 end
 -- Reads that also check each key's type, so a wrong type fails here, before any write.
 redis.call('XLEN', KEYS[1])
-local seen = 0
-for i = 0, count - 1 do
-  local event_id = ARGV[first + 3 * i + 1]
-  if redis.call('HEXISTS', KEYS[2], event_id) == 1 then seen = seen + 1 end
-  for j = 0, i - 1 do
-    if ARGV[first + 3 * j + 1] == event_id then
-      return redis.error_reply('APPEND_FAILED duplicate event id in batch')
-    end
-  end
-end
-if seen == count then
+-- A retried batch whose first delivery was written finds its own events, in order, right after each
+-- aggregate's expected version: answer with their positions (DUP) instead of a conflict. Only a
+-- conflict pays for this check; no per-event id index is kept.
+local function already_appended()
   local positions = {'DUP'}
+  local stored = {}
+  for a = 1, n do
+    local after = redis.call('XLEN', KEYS[1 + a]) - tonumber(ARGV[1 + a])
+    local newest = after > 0 and redis.call('XREVRANGE', KEYS[1 + a], '+', '-', 'COUNT', after) or {}
+    stored[a] = {entries = newest, next = #newest}
+  end
   for i = 0, count - 1 do
-    positions[#positions + 1] = redis.call('HGET', KEYS[2], ARGV[first + 3 * i + 1])
+    local slot = stored[tonumber(ARGV[first + 3 * i])]
+    local entry = slot.entries[slot.next]
+    if entry == nil or cjson.decode(entry[2][2])['id'] ~= ARGV[first + 3 * i + 1] then
+      if i > 0 then return redis.error_reply('APPEND_FAILED part of the batch is already appended') end
+      return nil
+    end
+    slot.next = slot.next - 1
+    positions[#positions + 1] = entry[1]
   end
   return positions
-elseif seen > 0 then
-  return redis.error_reply('APPEND_FAILED part of the batch is already appended')
 end
--- Each aggregate stream's newest id must be behind the log's newest, or its XADD below would
--- fail after the log's had succeeded (only hand-edited or badly restored keys get here).
-local function id_parts(id)
-  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
-  return tonumber(ms), tonumber(seq)
-end
-local log_top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 for a = 1, n do
-  local actual = redis.call('XLEN', KEYS[2 + a])
+  local actual = redis.call('XLEN', KEYS[1 + a])
   if actual ~= tonumber(ARGV[1 + a]) then
+    if actual > tonumber(ARGV[1 + a]) then
+      local dup = already_appended()
+      if dup then return dup end  -- the positions, or the error for a batch appended only in part
+    end
     return {'CONFLICT', a, actual}
-  end
-  if actual > 0 then
-    local top = redis.call('XREVRANGE', KEYS[2 + a], '+', '-', 'COUNT', 1)
-    if #log_top == 0 then
-      return redis.error_reply('APPEND_FAILED aggregate stream exists but the log is empty')
-    end
-    local ams, aseq = id_parts(top[1][1])
-    local lms, lseq = id_parts(log_top[1][1])
-    if ams > lms or (ams == lms and aseq > lseq) then
-      return redis.error_reply('APPEND_FAILED aggregate stream is ahead of the log')
-    end
   end
 end
 local result = {'OK'}
+-- An aggregate stream ahead of the log (hand-edited or badly restored keys) makes its XADD fail
+-- after the log's succeeded: undo this batch's entries then, instead of checking before every append.
+local written = {}
 for i = 0, count - 1 do
-  local agg_key = KEYS[2 + tonumber(ARGV[first + 3 * i])]
-  local event_id = ARGV[first + 3 * i + 1]
+  local agg_key = KEYS[1 + tonumber(ARGV[first + 3 * i])]
   local envelope = ARGV[first + 3 * i + 2]
   local position = redis.call('XADD', KEYS[1], '*', 'e', envelope)
-  redis.call('XADD', agg_key, position, 'e', envelope)
-  redis.call('HSET', KEYS[2], event_id, position)
+  written[#written + 1] = {KEYS[1], position}
+  local added = redis.pcall('XADD', agg_key, position, 'e', envelope)
+  if type(added) == 'table' and added.err then
+    for _, entry in ipairs(written) do redis.call('XDEL', entry[1], entry[2]) end
+    return redis.error_reply('APPEND_FAILED aggregate stream is ahead of the log')
+  end
+  written[#written + 1] = {agg_key, position}
   result[#result + 1] = position
 end
 return result

@@ -1,0 +1,347 @@
+"""Runs end to end: jobledger (2 fleet workers + a dispatcher) against plain RQ, on a SHELL job running `true`.
+
+Throughput: 500 runs of ``bash true.sh`` submitted through ``Client.submit``, timed from the first submit
+until ``list_runs(status="SUCCEEDED")`` (polled every 0.2 s) counts all 500; the peer is the same 500
+``bash true.sh`` subprocess calls as plain RQ jobs on ``rq worker-pool -n 2`` with RQ's defaults (the
+forking ``Worker``, pickle), timed from the first enqueue until the finished registry (polled every
+0.2 s) counts all 500.
+
+Latency: one run at a time on an idle fleet, from just before ``submit`` until ``Client.wait`` returns
+SUCCEEDED; the peer is one job at a time on a plain ``rq worker -w rq.worker.SimpleWorker``, from just
+before ``enqueue`` until ``job.latest_result(timeout=...)`` (RQ's own blocking XREAD) returns.
+
+Each repeat brings up one system at a time on a fresh redis-server (not timed; two warm-up jobs per
+worker set), the order alternating between repeats: the first system measures throughput then latency,
+the second latency then throughput, so the two latency phases are back to back. While plain RQ is up,
+its worker-pool and its SimpleWorker both run; the one not being measured sits idle in its dequeue.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import redis
+from _harness import (
+    Processes,
+    check_children_import_code_under_test,
+    code_under_test,
+    emit,
+    figure,
+    interruptible,
+    machine,
+    parse_args,
+    percentile,
+    progress,
+    ratio,
+    subprocess_env,
+)
+from _plain_job import run_script
+from _redis import RedisServer
+from rq import Queue, Worker
+from rq.job import Job
+from rq.registry import FailedJobRegistry, FinishedJobRegistry
+
+from queue_core import Client, Settings
+from queue_core.cli.fleet import fleet_command
+
+RUNS = 500
+LATENCY_SAMPLES = 30
+WARMUP_JOBS = 2
+POLL_SECONDS = 0.2
+IDLE_GAP_SECONDS = 0.1
+READY_TIMEOUT_SECONDS = 60.0
+FINISH_TIMEOUT_SECONDS = 600.0
+JOB_NAME = "true"
+SCRIPT = "true.sh"
+
+
+def definition(name: str, location: str) -> dict[str, Any]:
+    """A Bodo-style definition of a workspace SHELL job (the shape of tests/jobs.py)."""
+    return {
+        "name": name,
+        "config": {
+            "source": {"type": "WORKSPACE", "sourceDef": {"path": "jobs"}},
+            "type": "SHELL",
+            "sourceLocation": location,
+            "args": "",
+            "retryStrategy": {"numRetries": 0, "delayBetweenRetries": 0.0, "retryOnTimeout": False},
+            "timeout": 1.0,
+            "envVars": {},
+        },
+        "cluster": {"name": "default"},
+    }
+
+
+def wait_for(check: Callable[[], bool], what: str, procs: Processes, timeout: float, interval: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        procs.check_alive()
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out after {timeout:g}s waiting for {what}\n{procs.log_tails()}")
+        time.sleep(interval)
+
+
+def span_seconds(starts: list[datetime], ends: list[datetime]) -> float:
+    return (max(ends) - min(starts)).total_seconds()
+
+
+def ms(seconds: list[float]) -> dict[str, float]:
+    return {"p50_ms": percentile(seconds, 50) * 1000, "p95_ms": percentile(seconds, 95) * 1000}
+
+
+# -- jobledger ----------------------------------------------------------------------------------
+
+
+class Jobledger:
+    """A fresh redis-server, two fleet workers and one dispatcher; runs go in through ``Client.submit``."""
+
+    name = "jobledger"
+
+    def __init__(self, work: Path, workspace: Path) -> None:
+        self.server = RedisServer(work / "redis")
+        self.procs = Processes(work / "logs")
+        self.home = work / "home"
+        self.workspace = workspace
+
+    def start(self) -> None:
+        url = self.server.start().url
+        env = subprocess_env(REDIS_URL=url, JOBLEDGER_HOME=str(self.home), JOBLEDGER_WORKSPACE=str(self.workspace))
+        check_children_import_code_under_test(env, self.procs.log_dir)
+        self.client = Client(settings=Settings(redis_url=url, home=self.home, workspace=self.workspace))
+        self.client.define(definition(JOB_NAME, SCRIPT))
+        worker = [sys.executable, "-m", "rq.cli", *fleet_command(url, "default")[1:]]
+        self.procs.spawn(worker, "jl-worker-0", env)
+        self.procs.spawn(worker, "jl-worker-1", env)
+        self.procs.spawn([sys.executable, "-m", "scheduler"], "jl-dispatcher", env)
+        wait_for(self._ready, "2 jobledger workers and the dispatcher", self.procs, READY_TIMEOUT_SECONDS, 0.05)
+        for _ in range(WARMUP_JOBS):
+            self.one()
+
+    def _ready(self) -> bool:
+        connection = self.server.client()
+        if len(Worker.all(connection=connection)) != 2:
+            return False
+        try:
+            return bool(connection.xinfo_consumers("jobledger:log", "dispatchers"))
+        except redis.ResponseError:  # no log or no group yet
+            return False
+
+    def stop(self) -> None:
+        self.procs.stop()
+        self.server.stop()
+
+    def _succeeded(self) -> list[dict[str, Any]]:
+        return self.client.list_runs(status="SUCCEEDED", limit=None)
+
+    def throughput(self) -> dict[str, float]:
+        """RUNS submitted back to back, until list_runs counts them all SUCCEEDED."""
+        before = len(self._succeeded())
+        started = time.perf_counter()
+        run_ids = {self.client.submit(JOB_NAME) for _ in range(RUNS)}
+        submitted = time.perf_counter() - started
+        done: list[dict[str, Any]] = []
+
+        def all_done() -> bool:
+            done[:] = self._succeeded()
+            return len(done) >= before + RUNS
+
+        wait_for(all_done, f"{RUNS} runs to succeed", self.procs, FINISH_TIMEOUT_SECONDS, POLL_SECONDS)
+        elapsed = time.perf_counter() - started
+        timed = [d for d in done if d["id"] in run_ids]
+        if len(timed) != RUNS:
+            raise RuntimeError(f"only {len(timed)} of the {RUNS} runs succeeded")
+        span = span_seconds(
+            [datetime.fromisoformat(d["submitted_at"]) for d in timed],
+            [datetime.fromisoformat(d["finished_at"]) for d in timed],
+        )
+        return {"rate": RUNS / elapsed, "rate_from_timestamps": RUNS / span, "submit_seconds": submitted}
+
+    def one(self) -> float:
+        """Seconds from just before submit until Client.wait returns the run SUCCEEDED."""
+        started = time.perf_counter()
+        run = self.client.wait(self.client.submit(JOB_NAME), timeout=60)
+        elapsed = time.perf_counter() - started
+        if run["status"] != "SUCCEEDED":
+            raise RuntimeError(f"a run ended {run['status']}: {run}")
+        return elapsed
+
+
+# -- plain RQ -----------------------------------------------------------------------------------
+
+
+class PlainRQ:
+    """A fresh redis-server: ``rq worker-pool -n 2`` on db 0 (throughput), one SimpleWorker on db 1 (latency)."""
+
+    name = "plain"
+
+    def __init__(self, work: Path, script: Path) -> None:
+        self.server = RedisServer(work / "redis")
+        self.procs = Processes(work / "logs")
+        self.script = str(script)
+
+    def start(self) -> None:
+        self.server.start()
+        env, rq = subprocess_env(), [sys.executable, "-m", "rq.cli"]
+        pool_url, simple_url = self.server.url, self.server.url[: -len("/0")] + "/1"
+        self.pool = Queue("default", connection=redis.Redis.from_url(pool_url))
+        self.simple = Queue("default", connection=redis.Redis.from_url(simple_url))
+        self.procs.spawn([*rq, "worker-pool", "-n", "2", "-u", pool_url, "default"], "rq-worker-pool", env)
+        self.procs.spawn([*rq, "worker", "-u", simple_url, "-w", "rq.worker.SimpleWorker", "default"], "rq-simple", env)
+        for queue, count in ((self.pool, 2), (self.simple, 1)):
+            wait_for(registered(queue, count), f"{count} rq worker(s)", self.procs, READY_TIMEOUT_SECONDS, 0.05)
+            for _ in range(WARMUP_JOBS):
+                queue.enqueue(run_script, self.script).latest_result(timeout=60)
+
+    def stop(self) -> None:
+        self.procs.stop()
+        self.server.stop()
+
+    def throughput(self) -> dict[str, float]:
+        """RUNS enqueued back to back on the pool's queue, until its finished registry counts them all."""
+        finished, failed = FinishedJobRegistry(queue=self.pool), FailedJobRegistry(queue=self.pool)
+        before = finished.count
+        started = time.perf_counter()
+        jobs = [self.pool.enqueue(run_script, self.script) for _ in range(RUNS)]
+        submitted = time.perf_counter() - started
+
+        def all_done() -> bool:
+            if failed.count:
+                raise RuntimeError(f"a plain RQ job failed\n{self.procs.log_tails()}")
+            return finished.count >= before + RUNS
+
+        wait_for(all_done, f"{RUNS} plain RQ jobs to finish", self.procs, FINISH_TIMEOUT_SECONDS, POLL_SECONDS)
+        elapsed = time.perf_counter() - started
+        fetched = [j for j in Job.fetch_many([j.id for j in jobs], connection=self.pool.connection) if j]
+        span = span_seconds([j.enqueued_at for j in fetched], [j.ended_at for j in fetched])
+        return {"rate": RUNS / elapsed, "rate_from_timestamps": len(fetched) / span, "submit_seconds": submitted}
+
+    def one(self) -> float:
+        """Seconds from just before enqueue until job.latest_result (a blocking XREAD) returns success."""
+        started = time.perf_counter()
+        result = self.simple.enqueue(run_script, self.script).latest_result(timeout=60)
+        elapsed = time.perf_counter() - started
+        if result is None or result.type != result.Type.SUCCESSFUL:
+            raise RuntimeError(f"a plain RQ job did not succeed: {result}")
+        return elapsed
+
+
+def registered(queue: Queue, count: int) -> Callable[[], bool]:
+    return lambda: len(Worker.all(connection=queue.connection)) == count
+
+
+def latency(system: Jobledger | PlainRQ) -> dict[str, float]:
+    samples = []
+    for _ in range(LATENCY_SAMPLES):
+        time.sleep(IDLE_GAP_SECONDS)
+        samples.append(system.one())
+    return ms(samples)
+
+
+def measure(first: Jobledger | PlainRQ, second: Jobledger | PlainRQ) -> dict[str, dict[str, Any]]:
+    """One repeat: first's throughput then latency, second's latency then throughput.
+
+    Only one system is up at a time, and the two latency phases sit back to back, so a burst of
+    load from elsewhere on the machine is less likely to fall on one side only.
+    """
+    measured: dict[str, dict[str, Any]] = {}
+    for system, phases in ((first, ("throughput", "latency")), (second, ("latency", "throughput"))):
+        try:
+            system.start()
+            figures: dict[str, Any] = {}
+            for phase in phases:
+                figures |= system.throughput() if phase == "throughput" else latency(system)
+                system.procs.check_alive()
+            progress(
+                f"{system.name}: {figures['rate']:.1f} runs/s (submitting {figures['submit_seconds']:.2f}s), "
+                f"latency p50 {figures['p50_ms']:.1f} ms p95 {figures['p95_ms']:.1f} ms"
+            )
+            measured[system.name] = figures
+        finally:
+            system.stop()
+    return measured
+
+
+# -- the benchmark ------------------------------------------------------------------------------
+
+
+def main() -> None:
+    args = parse_args(__doc__.splitlines()[0])
+    started = {"machine": machine(), "code": code_under_test()}
+    rounds: list[dict[str, dict[str, Any]]] = []
+    with interruptible(), tempfile.TemporaryDirectory(prefix="bench-runs-") as tmp:
+        root = Path(tmp)
+        workspace = root / "workspace"
+        (workspace / "jobs").mkdir(parents=True)
+        script = workspace / "jobs" / SCRIPT
+        script.write_text("true\n")
+        for k in range(args.repeat):
+            progress(f"repeat {k + 1}/{args.repeat}")
+            systems = (Jobledger(root / f"jl-{k}", workspace), PlainRQ(root / f"plain-{k}", script))
+            rounds.append(measure(*(reversed(systems) if k % 2 else systems)))
+    started["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    emit({"benchmark": "bench_runs", **started, **report(rounds, args.repeat)})
+
+
+def report(rounds: list[dict[str, dict[str, Any]]], repeat: int) -> dict[str, Any]:
+    def values(side: str, key: str) -> list[float]:
+        return [r[side][key] for r in rounds]
+
+    jl_rate, plain_rate = values("jobledger", "rate"), values("plain", "rate")
+    jl_p50, plain_p50 = values("jobledger", "p50_ms"), values("plain", "p50_ms")
+    return {
+        "placement": "benchmark client, redis-server, the 2 workers (+ dispatcher for jobledger) and their "
+        "job children all unpinned on 2 cores; jobledger and plain RQ are never up at the same time",
+        "redis": "a private redis-server 7 per system per repeat on loopback TCP: appendonly yes, "
+        "appendfsync everysec, noeviction (plain RQ: db 0 for the pool, db 1 for the SimpleWorker)",
+        "repeat": repeat,
+        "job": f"SHELL job: bash {SCRIPT} (the file holds `true`)",
+        "throughput": {
+            "unit": f"runs per second, {RUNS} runs, first submit to all succeeded (polled every {POLL_SECONDS}s)",
+            "jobledger": {
+                "what": "2 fleet workers (AttemptWorker, JobSerializer) + 1 dispatcher; Client.submit",
+                **figure(jl_rate, 1),
+            },
+            "plain_rq": {
+                "what": "rq worker-pool -n 2 (default forking Worker, pickle); Queue.enqueue",
+                **figure(plain_rate, 1),
+            },
+            "ratio_jobledger_plain": ratio(jl_rate, plain_rate),
+            "from_timestamps": {
+                "what": "runs per second from the records themselves: first submitted_at/enqueued_at "
+                "to last finished_at/ended_at (no polling granularity)",
+                "jobledger": figure(values("jobledger", "rate_from_timestamps"), 1),
+                "plain_rq": figure(values("plain", "rate_from_timestamps"), 1),
+            },
+            "submit_seconds": {
+                "jobledger": figure(values("jobledger", "submit_seconds"), 2),
+                "plain_rq": figure(values("plain", "submit_seconds"), 2),
+            },
+            "aim": "ratio >= 1.0, never below 0.77",
+        },
+        "latency": {
+            "unit": f"ms, {LATENCY_SAMPLES} sequential runs on an idle fleet per repeat",
+            "jobledger": {
+                "what": "submit -> Client.wait returns SUCCEEDED (2 workers + dispatcher)",
+                "p50_ms": figure(jl_p50, 1),
+                "p95_ms": figure(values("jobledger", "p95_ms"), 1),
+            },
+            "plain_rq": {
+                "what": "enqueue -> job.latest_result(timeout) returns (1 SimpleWorker)",
+                "p50_ms": figure(plain_p50, 1),
+                "p95_ms": figure(values("plain", "p95_ms"), 1),
+            },
+            "ratio_p50_jobledger_plain": ratio(jl_p50, plain_p50),
+            "aim": "ratio_p50 <= 2.0",
+        },
+    }
+
+
+if __name__ == "__main__":
+    main()
