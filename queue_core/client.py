@@ -23,8 +23,10 @@ from .keys import Keys
 from .lifecycle import RunLifecycle
 from .names import apply_name, name_aggregate
 from .readmodels import ReadModels, VerifyResult, verify
+from .resources import ResourceStore
 from .runlog import LogLine, RunLog
 from .runs import TERMINAL, apply_run, decide_cancel, public_view
+from .secrets import SecretStore
 from .settings import Settings
 from .spec import MAX_WORKERS, check_args, check_env, check_name, check_timeout, normalize_definition
 from .store import EventStore
@@ -73,6 +75,8 @@ class Client:
         self.read_models = ReadModels(self.store)
         self.lifecycle = RunLifecycle(self.store)
         self.run_log = RunLog(self.redis, self.store.keys)
+        self.secrets = SecretStore(self.store)
+        self.resources = ResourceStore(self.store, self.settings)
 
     @classmethod
     def from_env(cls) -> Client:
@@ -249,6 +253,11 @@ class Client:
             job["envVars"] = {**job["envVars"], **check_env(dict(env), "env")}
         if timeout is not None:
             job["timeout"] = check_timeout(timeout, "timeout")
+        if job["source"]["type"] == "RESOURCE":
+            # The run pins the resource version it will run: the one named, else the latest now.
+            sdef = job["source"]["sourceDef"]
+            pinned = self.resources.version(sdef["name"], sdef.get("version"))
+            job["source"] = {"type": "RESOURCE", "sourceDef": {**sdef, "version": pinned["version"]}}
         run_id = str(uuid.uuid4())
         submitted = RunSubmitted(
             definition_id=doc["id"],
@@ -290,8 +299,12 @@ class Client:
         return public_view(self._run_doc(run_id))
 
     def run_detail(self, run_id: str) -> dict[str, Any]:
-        """The run's whole document: the public view plus its job, message and idempotency key."""
-        return self._run_doc(run_id)
+        """The run's whole document: the public view plus its job, message and idempotency key.
+
+        ``source_revisions`` maps each attempt number to the commit, ETag or resource version it ran.
+        """
+        doc = self._run_doc(run_id)
+        return {**doc, "source_revisions": doc.get("source_revisions", {})}
 
     def list_runs(
         self, status: str | None = None, definition: str | None = None, limit: int | None = 100
@@ -364,6 +377,36 @@ class Client:
                 yield line
             if ended and not lines:
                 return
+
+    # -- secrets and resources --------------------------------------------------------------------
+
+    def set_secret(self, name: str, value: str) -> None:
+        """Store a secret's value outside the log; the log records only that ``name`` was set."""
+        self.secrets.set(name, value)
+
+    def list_secrets(self) -> list[str]:
+        """Secret names, sorted; values are never returned."""
+        return self.secrets.names()
+
+    def delete_secret(self, name: str) -> None:
+        """Forget a secret's value; the log records the deletion."""
+        self.secrets.delete(name)
+
+    def add_resource(self, name: str, path: str | Path) -> dict[str, Any]:
+        """Register a script or archive as the resource's next version (identical content: none).
+
+        Returns the version with ``created`` saying whether it is new.
+        """
+        version, created = self.resources.add(name, path)
+        return {**version, "created": created}
+
+    def list_resources(self) -> list[dict[str, Any]]:
+        """Every resource with its versions, by name."""
+        return self.resources.list(self.read_models)
+
+    def get_resource(self, name: str) -> dict[str, Any]:
+        """One resource with every version."""
+        return self.resources.get(name)
 
     # -- the log --------------------------------------------------------------------------------
 

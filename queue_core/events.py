@@ -21,6 +21,7 @@ __all__ = [
     "NameReleased",
     "NewEvent",
     "Recorded",
+    "ResourceAdded",
     "RunAttemptFailed",
     "RunCancelled",
     "RunFailed",
@@ -29,6 +30,8 @@ __all__ = [
     "RunStarted",
     "RunSubmitted",
     "RunSucceeded",
+    "SecretDeleted",
+    "SecretSet",
     "decode",
     "encode",
     "event_types",
@@ -117,10 +120,15 @@ class RunQueued(Event):
 
 @dataclass(frozen=True)
 class RunStarted(Event):
+    """Schema 2 added ``source_revision``: the commit, ETag or resource version the attempt runs."""
+
+    schema_version: ClassVar[int] = 2
+
     attempt: int
     worker: str
     host: str
     pid: int
+    source_revision: str | None = None
 
 
 @dataclass(frozen=True)
@@ -156,6 +164,30 @@ class RunCancelled(Event):
     attempt: int = 0
 
 
+# -- secrets (the value lives outside the log) and resources (the content too) -------------------
+
+
+@dataclass(frozen=True)
+class SecretSet(Event):
+    name: str
+
+
+@dataclass(frozen=True)
+class SecretDeleted(Event):
+    name: str
+
+
+@dataclass(frozen=True)
+class ResourceAdded(Event):
+    name: str
+    resource_version: int
+    checksum: str
+    kind: str
+    size: int
+    filename: str
+    storage: str
+
+
 _TYPES: dict[str, type[Event]] = {
     cls.__name__: cls
     for cls in (
@@ -173,9 +205,19 @@ _TYPES: dict[str, type[Event]] = {
         RunSucceeded,
         RunFailed,
         RunCancelled,
+        SecretSet,
+        SecretDeleted,
+        ResourceAdded,
     )
 }
 _UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+
+
+def _run_started_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
+    return {**data, "source_revision": None}
+
+
+_UPCASTERS[("RunStarted", 1)] = _run_started_1_to_2
 
 
 def event_types() -> dict[str, type[Event]]:

@@ -16,6 +16,12 @@ class Keys:
         self.dispatch_group = "dispatchers"
         self.dispatcher_leader = f"{prefix}:dispatcher:leader"
         self.epoch = f"{prefix}:epoch"
+        # Secret values: a hash outside the log that replay never reads; the log only names them.
+        self.secrets = f"{prefix}:secrets"
+
+    def resource_blob(self, checksum: str) -> str:
+        """The content of one resource version, by its sha256 (outside the log; the log holds the checksum)."""
+        return f"{self.prefix}:resource-blob:{checksum}"
 
     def aggregate(self, aggregate_id: str) -> str:
         """The per-aggregate stream: a copy of the aggregate's events; its length is its version."""

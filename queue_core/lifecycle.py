@@ -56,13 +56,26 @@ class RunLifecycle:
             return False
         return True
 
-    def claim(self, run_id: str, attempt: int, worker: str, host: str, pid: int) -> Claim | None:
+    def claimable(self, run_id: str, attempt: int) -> dict[str, Any] | None:
+        """The run if the attempt could be claimed now, else None; a look that appends nothing.
+
+        A worker looks first, materializes the source, then claims with the revision it got: a
+        duplicate delivery may fetch a source, but only the delivery whose claim lands runs the job.
+        """
+        doc, _ = self.load(run_id)
+        if doc is None or doc["status"] != PENDING or doc["attempt"] != attempt:
+            return None
+        return doc
+
+    def claim(
+        self, run_id: str, attempt: int, worker: str, host: str, pid: int, source_revision: str | None = None
+    ) -> Claim | None:
         """Claim an attempt for a worker; None when it is not claimable (a duplicate delivery, a cancel)."""
         for _ in range(CLAIM_RETRIES):
             doc, version = self.load(run_id)
             if doc is None or doc["status"] != PENDING or doc["attempt"] != attempt:
                 return None
-            started = RunStarted(attempt=attempt, worker=worker, host=host, pid=pid)
+            started = RunStarted(attempt=attempt, worker=worker, host=host, pid=pid, source_revision=source_revision)
             try:
                 recorded = self.store.append([NewEvent(run_id, started)], {run_id: version})
             except ConcurrencyError:

@@ -7,6 +7,8 @@ import sys
 
 import structlog
 
+from .masking import install_stdlib_masking, structlog_processor
+
 __all__ = ["configure_logging"]
 
 
@@ -25,11 +27,13 @@ def configure_logging(level: int = logging.INFO, stdlib: bool = False) -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog_processor,  # secret values of the attempt in progress become ***
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
+    install_stdlib_masking()
     if stdlib:
         logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s")

@@ -116,7 +116,7 @@ def _started(doc: Doc, rec: Recorded, event: RunStarted) -> Doc:
         "finished_at": None,
     }
     attempts = [*doc["attempts"], attempt]
-    return {
+    started = {
         **doc,
         "status": RUNNING,
         "reason": None,
@@ -124,6 +124,10 @@ def _started(doc: Doc, rec: Recorded, event: RunStarted) -> Doc:
         "attempts": attempts,
         "updated_at": rec.time,
     }
+    if event.source_revision is not None:
+        # Beside the attempts, not in them: the attempt objects of `status --json` have fixed keys.
+        started["source_revisions"] = {**doc.get("source_revisions", {}), str(event.attempt): event.source_revision}
+    return started
 
 
 def _attempt_failed(doc: Doc, rec: Recorded, event: RunAttemptFailed) -> Doc:

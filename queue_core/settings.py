@@ -28,10 +28,12 @@ class Settings:
     cancel_poll_seconds: float = DEFAULT_CANCEL_POLL_SECONDS
     kill_grace_seconds: float = DEFAULT_KILL_GRACE_SECONDS
     reconcile_after_seconds: float = DEFAULT_RECONCILE_AFTER_SECONDS
+    resource_bucket: str | None = None
+    resource_endpoint_url: str | None = None
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
-        """Read ``REDIS_URL``, ``JOBLEDGER_HOME``, ``JOBLEDGER_WORKSPACE`` and the tuning variables."""
+        """Read ``REDIS_URL``, ``JOBLEDGER_HOME``, ``JOBLEDGER_WORKSPACE``, the resource bucket and tuning."""
         env = os.environ if environ is None else environ
         home = Path(env.get("JOBLEDGER_HOME") or DEFAULT_HOME).expanduser().resolve()
         workspace = Path(env.get("JOBLEDGER_WORKSPACE") or home / "workspace").expanduser().resolve()
@@ -46,4 +48,6 @@ class Settings:
             reconcile_after_seconds=float(
                 env.get("JOBLEDGER_RECONCILE_AFTER_SECONDS", DEFAULT_RECONCILE_AFTER_SECONDS)
             ),
+            resource_bucket=env.get("JOBLEDGER_RESOURCE_BUCKET") or None,
+            resource_endpoint_url=env.get("JOBLEDGER_RESOURCE_ENDPOINT_URL") or None,
         )

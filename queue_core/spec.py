@@ -22,7 +22,7 @@ __all__ = [
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 JOB_TYPES = ("PYTHON", "SQL", "SHELL")
-SOURCE_TYPES = ("WORKSPACE", "GIT", "S3")
+SOURCE_TYPES = ("WORKSPACE", "GIT", "S3", "RESOURCE")
 
 DEFAULT_NUM_RETRIES = 0
 DEFAULT_DELAY_MINUTES = 1.0
@@ -44,6 +44,7 @@ _SOURCE_DEF_KEYS = {
     "WORKSPACE": {"path"},
     "GIT": {"repoUrl", "reference", "username", "token"},
     "S3": {"path", "region", "endpointUrl", "accessKeyId", "secretAccessKey", "sessionToken"},
+    "RESOURCE": {"name", "version"},
 }
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -129,11 +130,31 @@ def _source(raw: Any) -> dict[str, Any]:
         if not isinstance(reference, str) or reference.startswith("-"):
             raise InvalidInput("must be a branch, tag or commit", f"{sdef_field}.reference")
         sdef["reference"] = reference
+        username = sdef.get("username")
+        if username is not None and (not isinstance(username, str) or not username or len(username) > 256):
+            raise InvalidInput("must be a non-empty string", f"{sdef_field}.username")
+    elif kind == "S3":
+        _s3_source(sdef, sdef_field)
     else:
-        path = sdef.get("path")
-        if not isinstance(path, str) or not re.match(r"^s3://[a-z0-9][a-z0-9.-]{1,62}(/.*)?$", path):
-            raise InvalidInput(f"{path!r} is not an s3://bucket/key address", f"{sdef_field}.path")
+        sdef["name"] = check_name(sdef.get("name"), f"{sdef_field}.name")
+        version = sdef.get("version")
+        if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 1):
+            raise InvalidInput(f"must be a version number from 1, not {version!r}", f"{sdef_field}.version")
     return {"type": kind, "sourceDef": sdef}
+
+
+def _s3_source(sdef: dict[str, Any], field: str) -> None:
+    path = sdef.get("path")
+    if not isinstance(path, str) or not re.match(r"^s3://[a-z0-9][a-z0-9.-]{1,62}(/.*)?$", path):
+        raise InvalidInput(f"{path!r} is not an s3://bucket/key address", f"{field}.path")
+    region = sdef.get("region")
+    if region is not None and (not isinstance(region, str) or not re.fullmatch(r"[a-z0-9-]{1,64}", region)):
+        raise InvalidInput("is not a region name such as eu-west-1", f"{field}.region")
+    endpoint = sdef.get("endpointUrl")
+    if endpoint is not None and (
+        not isinstance(endpoint, str) or not re.match(r"^https?://[^\s/@]+(/\S*)?$", endpoint)
+    ):
+        raise InvalidInput("is not an http(s):// URL without a credential in it", f"{field}.endpointUrl")
 
 
 def _repo_url(url: Any, field: str) -> str:
@@ -198,14 +219,18 @@ def check_args(value: Any, field: str = "config.args") -> str:
     return value
 
 
-def check_env(value: Any, field: str = "config.envVars") -> dict[str, str]:
+def check_env(value: Any, field: str = "config.envVars") -> dict[str, Any]:
+    """Variables as strings, or secret references ``{"secret": NAME}`` the worker resolves."""
     env = _mapping(value, field)
     if len(env) > MAX_ENV_VARS:
         raise InvalidInput(f"at most {MAX_ENV_VARS} variables", field)
-    out: dict[str, str] = {}
+    out: dict[str, Any] = {}
     for key, val in env.items():
         if not isinstance(key, str) or not _ENV_NAME.fullmatch(key):
             raise InvalidInput(f"{key!r} is not a valid variable name", field)
+        if isinstance(val, Mapping):
+            out[key] = _secret_ref(val, f"{field}.{key}")
+            continue
         if isinstance(val, bool) or not isinstance(val, str | int | float):
             raise InvalidInput("must be a string", f"{field}.{key}")
         text = str(val)

@@ -14,7 +14,7 @@ import redis
 sys.path.insert(0, str(Path(__file__).parent))
 
 from processes import Procs
-from redis_server import RedisServer
+from redis_server import RedisServer, free_port
 
 from queue_core import Client, Settings
 
@@ -28,6 +28,18 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server = RedisServer(tmp_path_factory.mktemp("redis"))
     server.start()
     yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """moto in server mode on a loopback port: an S3 that worker processes reach through ``endpointUrl``."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
     server.stop()
 
 

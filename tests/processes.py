@@ -51,10 +51,11 @@ class Procs:
     def dispatcher(self) -> subprocess.Popen[bytes]:
         return self.spawn([sys.executable, "-m", "scheduler"], "dispatcher")
 
-    def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def cli(self, *args: str, timeout: float = 60, input: str | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "queue_core", *args],
             env=self.env,
+            input=input,
             capture_output=True,
             text=True,
             timeout=timeout,

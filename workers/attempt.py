@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import sys
+import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -14,18 +18,22 @@ import structlog
 from rq import get_current_job
 
 from queue_core.connection import connect
+from queue_core.errors import NotFound
 from queue_core.events import utc_now_iso
 from queue_core.keys import Keys
 from queue_core.leases import Leases
 from queue_core.lifecycle import Claim, RunLifecycle
 from queue_core.logging import configure_logging
+from queue_core.masking import Masker, masking
+from queue_core.resources import ResourceStore
 from queue_core.runlog import RunLog
 from queue_core.runs import NON_ZERO_EXIT, SOURCE_UNAVAILABLE, TIMEOUT
+from queue_core.secrets import SecretStore, secret_refs
 from queue_core.settings import Settings
 from queue_core.store import EventStore
 
 from .child import ChildResult, Supervision, run_child
-from .sources import Materialized, SourceError, materialize
+from .sources import Materialized, SourceContext, SourceError, materialize
 
 __all__ = ["run_attempt"]
 
@@ -40,6 +48,8 @@ class _Context:
     lifecycle: RunLifecycle
     leases: Leases
     run_log: RunLog
+    secrets: SecretStore
+    resources: ResourceStore
 
 
 @lru_cache(maxsize=4)
@@ -48,7 +58,15 @@ def _context_for(connection: redis.Redis) -> _Context:
     settings = Settings.from_env()
     keys = Keys()
     store = EventStore(connection, keys)
-    return _Context(settings, store, RunLifecycle(store), Leases(connection, keys), RunLog(connection, keys))
+    return _Context(
+        settings,
+        store,
+        RunLifecycle(store),
+        Leases(connection, keys),
+        RunLog(connection, keys),
+        SecretStore(store),
+        ResourceStore(store, settings),
+    )
 
 
 def _context() -> _Context:
@@ -72,45 +90,108 @@ def _argv(job: dict[str, Any], source: Materialized) -> list[str]:
     return ["bash", str(source.entry), *args]
 
 
-def _env(run_id: str, attempt: int, job: dict[str, Any]) -> dict[str, str]:
-    env = {**os.environ, **job["envVars"]}
+def _env(run_id: str, attempt: int, job: dict[str, Any], secrets: Mapping[str, str]) -> dict[str, str]:
+    variables = {k: secrets[v["secret"]] if isinstance(v, dict) else v for k, v in job["envVars"].items()}
+    env = {**os.environ, **variables}
     env.update(JOBLEDGER_RUN_ID=run_id, JOBLEDGER_ATTEMPT=str(attempt), PYTHONUNBUFFERED="1")
     return env
 
 
+class AttemptCrashed(Exception):
+    """Raised in place of an unexpected error, with secret values masked in its message."""
+
+
 def run_attempt(run_id: str, attempt: int) -> dict[str, Any]:
-    """Run one attempt of one run; a second delivery of the same attempt does nothing."""
+    """Run one attempt of one run; a second delivery of the same attempt runs no job code.
+
+    The source is materialized after a look at the run and before the claim, so ``RunStarted``
+    records the revision run; a source that cannot be had is claimed and failed ``SourceUnavailable``.
+    """
     ctx = _context()
     bound = log.bind(run_id=run_id, attempt=attempt)
-    claim = ctx.lifecycle.claim(run_id, attempt, _worker_name(), socket.gethostname(), os.getpid())
-    if claim is None:
+    run = ctx.lifecycle.claimable(run_id, attempt)
+    if run is None:
         bound.info("attempt not claimed: already taken, or the run moved on")
         return {"claimed": False}
-    bound = bound.bind(definition=claim.run["definition"])
-    ctx.leases.hold(run_id, attempt, _worker_name(), ctx.settings.lease_seconds)
+    job = run["job"]
+    problem: str | None = None
     try:
-        outcome = _execute(ctx, claim)
-    finally:
-        ctx.leases.release(run_id, attempt)
-    bound.info("attempt ended", outcome=outcome)
-    return {"claimed": True, "outcome": outcome}
+        secrets = ctx.secrets.resolve(secret_refs(job))
+    except NotFound as exc:
+        secrets, problem = {}, str(exc)
+    # One folder per delivery: a duplicate delivery on the same machine must not touch the first's files.
+    (ctx.settings.home / "runs").mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f"{run_id}-{attempt}-", dir=ctx.settings.home / "runs"))
+    with masking(secrets.values()) as masker:
+        try:
+            source, failure = (None, problem) if problem else _prepare(ctx, job, scratch, secrets)
+            claim = ctx.lifecycle.claim(
+                run_id,
+                attempt,
+                _worker_name(),
+                socket.gethostname(),
+                os.getpid(),
+                source_revision=source.revision if source else None,
+            )
+            if claim is None:
+                bound.info("attempt not claimed: already taken, or the run moved on")
+                return {"claimed": False}
+            bound = bound.bind(definition=claim.run["definition"])
+            ctx.leases.hold(run_id, attempt, _worker_name(), ctx.settings.lease_seconds)
+            try:
+                if failure is not None:
+                    message = masker.mask(failure)
+                    _note(ctx, claim, masker, f"source unavailable: {message}")
+                    outcome = _record(ctx, claim, ChildResult(exit_code=None), SOURCE_UNAVAILABLE, message)
+                else:
+                    outcome = _execute(ctx, claim, source, secrets, masker)
+            finally:
+                ctx.leases.release(run_id, attempt)
+            bound.info("attempt ended", outcome=outcome)
+            return {"claimed": True, "outcome": outcome}
+        except Exception as exc:
+            # RQ logs what escapes after the masking ends: log it masked here, and pass on no value.
+            bound.exception("attempt crashed")
+            raise AttemptCrashed(masker.mask(f"{type(exc).__name__}: {exc}")) from None
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _note(ctx: _Context, claim: Claim, text: str) -> None:
-    ctx.run_log.write(claim.run["id"], claim.attempt, [(utc_now_iso(), "jobledger", text)])
-
-
-def _execute(ctx: _Context, claim: Claim) -> str:
-    run_id, job = claim.run["id"], claim.run["job"]
+def _prepare(
+    ctx: _Context, job: dict[str, Any], scratch: Path, secrets: Mapping[str, str]
+) -> tuple[Materialized | None, str | None]:
+    """The materialized source, or why it cannot be had; SQL jobs have nothing to materialize here."""
     if job["type"] == "SQL":
-        message = "SQL jobs are not supported by this worker yet"
-        _note(ctx, claim, message)
-        return _record(ctx, claim, ChildResult(exit_code=None), UNSUPPORTED, message)
+        return None, None
+    context = SourceContext(
+        workspace=ctx.settings.workspace,
+        cache=ctx.settings.home / "cache",
+        scratch=scratch / "source",
+        secrets=secrets,
+        resources=ctx.resources,
+    )
     try:
-        source = materialize(ctx.settings.workspace, job)
+        return materialize(context, job), None
     except SourceError as exc:
-        _note(ctx, claim, f"source unavailable: {exc}")
-        return _record(ctx, claim, ChildResult(exit_code=None), SOURCE_UNAVAILABLE, str(exc))
+        return None, str(exc)
+    except OSError as exc:
+        return None, f"cannot prepare the source: {exc}"
+
+
+def _note(ctx: _Context, claim: Claim, masker: Masker, text: str) -> None:
+    ctx.run_log.write(claim.run["id"], claim.attempt, [(utc_now_iso(), "jobledger", masker.mask(text))])
+
+
+def _execute(
+    ctx: _Context, claim: Claim, source: Materialized | None, secrets: Mapping[str, str], masker: Masker
+) -> str:
+    run_id, job = claim.run["id"], claim.run["job"]
+    if job["type"] == "SQL" or source is None:
+        message = "SQL jobs are not supported by this worker yet"
+        _note(ctx, claim, masker, message)
+        return _record(ctx, claim, ChildResult(exit_code=None), UNSUPPORTED, message)
+    if source.revision is not None:
+        _note(ctx, claim, masker, f"source {job['source']['type']} at {source.revision}")
     timeout_seconds = float(job["timeout"]) * 60
     supervision = Supervision(
         timeout_seconds=timeout_seconds,
@@ -123,15 +204,15 @@ def _execute(ctx: _Context, claim: Claim) -> str:
     result = run_child(
         _argv(job, source),
         source.cwd,
-        _env(run_id, claim.attempt, job),
-        lambda lines: ctx.run_log.write(run_id, claim.attempt, lines),
+        _env(run_id, claim.attempt, job, secrets),
+        lambda lines: ctx.run_log.write(run_id, claim.attempt, [(t, s, masker.mask(line)) for t, s, line in lines]),
         supervision,
     )
     if result.stopped:
         return "stopped: the run was cancelled or declared lost"
     if result.timed_out:
         message = f"timeout after {timeout_seconds:g}s"
-        _note(ctx, claim, message)
+        _note(ctx, claim, masker, message)
         return _record(ctx, claim, result, TIMEOUT, message)
     if result.exit_code == 0:
         if not ctx.lifecycle.succeed(claim):

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Materialized", "SourceError", "materialize"]
+__all__ = ["Materialized", "SourceContext", "SourceError", "cached_tree", "locate", "materialize"]
 
 
 class SourceError(Exception):
@@ -21,6 +24,17 @@ class Materialized:
     cwd: Path
     entry: Path
     revision: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceContext:
+    """What materializing needs: the workspace, the cache, a per-attempt folder, resolved secrets."""
+
+    workspace: Path
+    cache: Path
+    scratch: Path
+    secrets: Mapping[str, str] = field(default_factory=dict)
+    resources: Any = None  # a queue_core.resources.ResourceStore, for RESOURCE sources
 
 
 def _inside(root: Path, candidate: Path) -> bool:
@@ -45,9 +59,56 @@ def materialize_workspace(workspace: Path, source_def: dict[str, Any], location:
     return Materialized(cwd=base, entry=entry)
 
 
-def materialize(workspace: Path, job: dict[str, Any]) -> Materialized:
+def cached_tree(final: Path, build: Callable[[Path], None]) -> bool:
+    """Make ``final`` with ``build`` unless it exists; True on a cache hit.
+
+    ``build`` fills a fresh path in a temporary sibling folder, which is renamed into place: two
+    workers building the same entry never see a half-built one, and the later rename just loses.
+    """
+    if final.is_dir():
+        return True
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".build-", dir=final.parent))
+    try:
+        build(staging / "tree")
+        try:
+            os.rename(staging / "tree", final)
+        except OSError:
+            if not final.is_dir():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return False
+
+
+def locate(cached: Path, scratch: Path, location: str, revision: str) -> Materialized:
+    """A working copy of a cached tree in ``scratch`` (jobs must not change the cache) and its entry file."""
+    shutil.copytree(cached, scratch, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+    root = Path(os.path.realpath(scratch))
+    entry = Path(os.path.realpath(root / location))
+    if not _inside(root, entry):
+        raise SourceError(f"entry file {location!r} leaves the source (path_outside_workspace)")
+    if not entry.is_file():
+        raise SourceError(f"entry file {location!r} does not exist in the source at {revision}")
+    return Materialized(cwd=root, entry=entry, revision=revision)
+
+
+def materialize(ctx: SourceContext, job: dict[str, Any]) -> Materialized:
     """The job's source on local disk, or ``SourceError``."""
     source = job["source"]
-    if source["type"] == "WORKSPACE":
-        return materialize_workspace(workspace, source["sourceDef"], job["sourceLocation"])
-    raise SourceError(f"{source['type']} sources are not available on this worker yet")
+    kind, sdef, location = source["type"], source["sourceDef"], job["sourceLocation"]
+    if kind == "WORKSPACE":
+        return materialize_workspace(ctx.workspace, sdef, location)
+    if kind == "GIT":
+        from .git_source import materialize_git
+
+        return materialize_git(ctx, sdef, location)
+    if kind == "S3":
+        from .s3_source import materialize_s3
+
+        return materialize_s3(ctx, sdef, location)
+    if kind == "RESOURCE":
+        from .resource_source import materialize_resource
+
+        return materialize_resource(ctx, sdef, location)
+    raise SourceError(f"{kind} sources are not available on this worker")

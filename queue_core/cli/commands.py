@@ -11,8 +11,9 @@ from typing import Any
 from ..client import Client, WaitTimeout
 from ..definitions import spec_of
 from ..errors import InvalidInput
-from ..runs import SUCCEEDED
+from ..runs import SUCCEEDED, public_view
 from ..settings import Settings
+from ..spec import check_name
 from .output import RUN_HEADERS, print_json, print_kv, print_table, run_row
 
 EXIT_WAIT_TIMEOUT = 3
@@ -123,6 +124,85 @@ def cluster_list(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- secrets and resources ------------------------------------------------------------------------
+
+
+def _read_secret_value() -> str:
+    """From stdin when it is not a terminal (one trailing newline dropped), else a prompt that does not echo."""
+    if sys.stdin is None or not sys.stdin.isatty():
+        text = sys.stdin.read() if sys.stdin is not None else ""
+        return text[:-1] if text.endswith("\n") else text
+    import getpass
+
+    return getpass.getpass("secret value: ")
+
+
+def secret_set(args: argparse.Namespace) -> int:
+    client = _client()
+    check_name(args.name, "secret")
+    client.set_secret(args.name, _read_secret_value())
+    print(f"secret {args.name} set")
+    return 0
+
+
+def secret_list(args: argparse.Namespace) -> int:
+    names = _client().list_secrets()
+    if args.json:
+        print_json(names)
+    else:
+        for name in names:
+            print(name)
+    return 0
+
+
+def secret_delete(args: argparse.Namespace) -> int:
+    _client().delete_secret(args.name)
+    print(f"secret {args.name} deleted")
+    return 0
+
+
+def resource_add(args: argparse.Namespace) -> int:
+    added = _client().add_resource(args.name, args.file)
+    if args.json:
+        print_json(added)
+    elif added["created"]:
+        print(f"{args.name} version {added['version']}  sha256:{added['checksum']}")
+    else:
+        print(f"{args.name} unchanged: identical to version {added['version']}")
+    return 0
+
+
+def _resource_rows(docs: list[dict[str, Any]]) -> list[list[Any]]:
+    return [
+        [d["name"], d["version"], d["versions"][-1]["kind"], d["versions"][-1]["size"], d["versions"][-1]["added_at"]]
+        for d in docs
+    ]
+
+
+def resource_list(args: argparse.Namespace) -> int:
+    docs = _client().list_resources()
+    if args.json:
+        print_json(docs)
+    else:
+        print_table(["NAME", "LATEST", "KIND", "BYTES", "ADDED"], _resource_rows(docs))
+    return 0
+
+
+def resource_show(args: argparse.Namespace) -> int:
+    doc = _client().get_resource(args.name)
+    if args.json:
+        print_json(doc)
+        return 0
+    print_kv([("name", doc["name"]), ("id", doc["id"]), ("latest", doc["version"]), ("created", doc["created_at"])])
+    print()
+    keys = ("version", "kind", "filename", "size", "checksum", "storage", "added_at")
+    print_table(
+        ["VERSION", "KIND", "FILE", "BYTES", "SHA256", "STORAGE", "ADDED"],
+        [[v[k] for k in keys] for v in doc["versions"]],
+    )
+    return 0
+
+
 # -- runs -----------------------------------------------------------------------------------------
 
 
@@ -161,7 +241,7 @@ def submit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_run(run: dict[str, Any]) -> None:
+def _print_run(run: dict[str, Any], revisions: dict[str, str] | None = None) -> None:
     print_kv(
         [
             ("run", run["id"]),
@@ -176,21 +256,25 @@ def _print_run(run: dict[str, Any]) -> None:
     )
     if run["attempts"]:
         print()
-        print_table(
-            ["ATTEMPT", "STATUS", "REASON", "EXIT", "WORKER", "STARTED", "FINISHED"],
-            [
-                [a["number"], a["status"], a["reason"], a["exit_code"], a["worker"], a["started_at"], a["finished_at"]]
-                for a in run["attempts"]
-            ],
-        )
+        headers = ["ATTEMPT", "STATUS", "REASON", "EXIT", "WORKER", "STARTED", "FINISHED"]
+        rows = [
+            [a["number"], a["status"], a["reason"], a["exit_code"], a["worker"], a["started_at"], a["finished_at"]]
+            for a in run["attempts"]
+        ]
+        if revisions:
+            headers.append("SOURCE REVISION")
+            for row in rows:
+                row.append(revisions.get(str(row[0])))
+        print_table(headers, rows)
 
 
 def status(args: argparse.Namespace) -> int:
-    run = _client().get_run(args.run)
+    client = _client()
     if args.json:
-        print_json(run)
+        print_json(client.get_run(args.run))
     else:
-        _print_run(run)
+        detail = client.run_detail(args.run)
+        _print_run(public_view(detail), detail["source_revisions"])
     return 0
 
 

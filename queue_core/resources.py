@@ -1,0 +1,184 @@
+"""Versioned job resources (scripts and archives): the fold of their events, and their content outside the log."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from pathlib import Path
+from typing import Any
+
+from .aggregates import load_state
+from .errors import AlreadyExists, ConcurrencyError, InvalidInput, NotFound
+from .events import NameClaimed, NewEvent, Recorded, ResourceAdded
+from .names import apply_name, name_aggregate
+from .readmodels import ReadModels
+from .settings import Settings
+from .spec import check_name
+from .store import EventStore
+
+__all__ = ["RESOURCE_KIND", "RESOURCE_KINDS", "ResourceStore", "apply_resource", "is_archive", "kind_of", "revision_of"]
+
+RESOURCE_KIND = "resource"
+RESOURCE_KINDS = ("sh", "py", "sql", "zip", "tar", "tar.gz")
+ARCHIVE_KINDS = frozenset({"zip", "tar", "tar.gz"})
+MAX_RESOURCE_BYTES = 256 * 1024 * 1024
+S3_PREFIX = "jobledger/resources/"
+REDIS_STORAGE = "redis"
+
+
+def kind_of(filename: str) -> str:
+    """The resource kind of a file name by its extension, or ``InvalidInput``."""
+    lower = filename.lower()
+    for kind, suffixes in (("tar.gz", (".tar.gz", ".tgz")), ("tar", (".tar",)), ("zip", (".zip",))):
+        if lower.endswith(suffixes):
+            return kind
+    suffix = Path(lower).suffix.lstrip(".")
+    if suffix in ("sh", "py", "sql"):
+        return suffix
+    raise InvalidInput(f"{filename!r} is not one of {', '.join('.' + k for k in RESOURCE_KINDS)}", "resource")
+
+
+def revision_of(version: dict[str, Any]) -> str:
+    """The source revision a run of this resource version records."""
+    return f"v{version['version']} sha256:{version['checksum']}"
+
+
+def apply_resource(doc: dict[str, Any] | None, rec: Recorded) -> dict[str, Any] | None:
+    """Fold one resource event into the resource's document (every version, newest last)."""
+    event = rec.event
+    if not isinstance(event, ResourceAdded):
+        return doc
+    entry = {
+        "version": event.resource_version,
+        "checksum": event.checksum,
+        "kind": event.kind,
+        "size": event.size,
+        "filename": event.filename,
+        "storage": event.storage,
+        "added_at": rec.time,
+    }
+    if doc is None:
+        return {"id": rec.aggregate, "name": event.name, "version": 1, "created_at": rec.time, "versions": [entry]}
+    return {**doc, "version": event.resource_version, "versions": [*doc["versions"], entry]}
+
+
+class ResourceStore:
+    """Add versions, read them, and fetch their content from Redis or the configured S3 bucket."""
+
+    def __init__(self, store: EventStore, settings: Settings) -> None:
+        self.store = store
+        self.redis = store.redis
+        self.settings = settings
+
+    def _owner(self, name: str) -> tuple[str | None, int]:
+        doc, version = load_state(self.store, name_aggregate(RESOURCE_KIND, name), apply_name)
+        return (doc["owner"] if doc else None), version
+
+    def get(self, name: str) -> dict[str, Any]:
+        """The resource with every version; ``NotFound`` when no resource has that name."""
+        check_name(name, "resource")
+        owner, _ = self._owner(name)
+        doc = load_state(self.store, owner, apply_resource)[0] if owner else None
+        if doc is None:
+            raise NotFound(f"no resource named {name!r}; add it with `jobledger resource add {name} FILE`")
+        return doc
+
+    def version(self, name: str, version: int | None) -> dict[str, Any]:
+        """One version of a resource (the latest when ``version`` is None)."""
+        doc = self.get(name)
+        wanted = doc["version"] if version is None else version
+        for entry in doc["versions"]:
+            if entry["version"] == wanted:
+                return {"name": doc["name"], **entry}
+        raise NotFound(f"resource {name!r} has no version {wanted} (latest is {doc['version']})")
+
+    def list(self, read_models: ReadModels) -> list[dict[str, Any]]:
+        """Every resource, by name."""
+        read_models.catch_up()
+        names = sorted(d["name"] for d in read_models.all("names").values() if d and d["kind"] == RESOURCE_KIND)
+        return [self.get(name) for name in names]
+
+    def add(self, name: str, path: str | Path) -> tuple[dict[str, Any], bool]:
+        """Register the file as the next version; identical content to the latest makes none.
+
+        Returns the version and whether it is new.
+        """
+        check_name(name, "resource")
+        path = Path(path)
+        kind = kind_of(path.name)
+        try:
+            content = path.read_bytes() if path.stat().st_size <= MAX_RESOURCE_BYTES else None
+        except OSError as exc:
+            raise InvalidInput(f"{path} cannot be read: {exc.strerror}", "resource") from exc
+        if content is None:
+            raise InvalidInput(f"{path} is larger than {MAX_RESOURCE_BYTES} bytes", "resource")
+        if not content:
+            raise InvalidInput(f"{path} is empty", "resource")
+        checksum = hashlib.sha256(content).hexdigest()
+        owner, name_version = self._owner(name)
+        doc, version = load_state(self.store, owner, apply_resource) if owner else (None, 0)
+        if doc is not None and doc["versions"][-1]["checksum"] == checksum:
+            return {"name": name, **doc["versions"][-1]}, False
+        storage = self._put(checksum, content)
+        number = 1 if doc is None else doc["version"] + 1
+        added = ResourceAdded(
+            name=name,
+            resource_version=number,
+            checksum=checksum,
+            kind=kind,
+            size=len(content),
+            filename=path.name,
+            storage=storage,
+        )
+        resource_id = owner or str(uuid.uuid4())
+        batch = [NewEvent(resource_id, added)]
+        expected = {resource_id: version}
+        if owner is None:
+            name_agg = name_aggregate(RESOURCE_KIND, name)
+            batch.insert(0, NewEvent(name_agg, NameClaimed(kind=RESOURCE_KIND, name=name, owner=resource_id)))
+            expected[name_agg] = name_version
+        try:
+            recorded = self.store.append(batch, expected)
+        except ConcurrencyError as exc:
+            raise AlreadyExists(f"resource {name!r} was changed by another writer; run the command again") from exc
+        folded = apply_resource(doc, recorded[-1])
+        assert folded is not None
+        return {"name": name, **folded["versions"][-1]}, True
+
+    # -- content ------------------------------------------------------------------------------
+
+    def _s3(self) -> Any:
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.settings.resource_endpoint_url)
+
+    def _put(self, checksum: str, content: bytes) -> str:
+        bucket = self.settings.resource_bucket
+        if bucket:
+            key = S3_PREFIX + checksum
+            self._s3().put_object(Bucket=bucket, Key=key, Body=content)
+            return f"s3://{bucket}/{key}"
+        # Content-addressed: the same bytes under two names are stored once.
+        self.redis.set(self.store.keys.resource_blob(checksum), content, nx=True)
+        return REDIS_STORAGE
+
+    def content(self, version: dict[str, Any]) -> bytes:
+        """The bytes of one version, checked against its recorded checksum; ``NotFound`` if gone."""
+        storage = version["storage"]
+        if storage == REDIS_STORAGE:
+            data: Any = self.redis.get(self.store.keys.resource_blob(version["checksum"]))
+        else:
+            bucket, _, key = storage.removeprefix("s3://").partition("/")
+            try:
+                data = self._s3().get_object(Bucket=bucket, Key=key)["Body"].read()
+            except Exception as exc:  # botocore's errors have no common root worth importing here
+                raise NotFound(f"resource content at {storage} cannot be read: {exc}") from exc
+        if data is None:
+            raise NotFound(f"resource content {version['checksum']} is missing from the store")
+        if hashlib.sha256(data).hexdigest() != version["checksum"]:
+            raise NotFound(f"resource content {version['checksum']} does not match its checksum")
+        return bytes(data)
+
+
+def is_archive(kind: str) -> bool:
+    return kind in ARCHIVE_KINDS

@@ -1,0 +1,255 @@
+"""Versioned resources: add, list, show, pinning at submission, archives extracted safely or refused whole."""
+
+from __future__ import annotations
+
+import io
+import json
+import stat
+import tarfile
+import uuid
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from processes import Procs
+
+from queue_core import Client, InvalidInput, NotFound, Settings
+from workers.archives import Limits, UnsafeArchive, extract_archive
+
+
+def resource_definition(name: str, resource: str, location: str, version: int | None = None) -> dict[str, Any]:
+    sdef: dict[str, Any] = {"name": resource} if version is None else {"name": resource, "version": version}
+    return {
+        "name": name,
+        "config": {"source": {"type": "RESOURCE", "sourceDef": sdef}, "type": "SHELL",
+                   "sourceLocation": location, "timeout": 1},
+        "cluster": {"name": "default"},
+    }  # fmt: skip
+
+
+def _file(tmp_path: Path, name: str, content: bytes) -> Path:
+    path = tmp_path / "files" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    return path
+
+
+def _tar(members: list[tuple[tarfile.TarInfo, bytes | None]], gz: bool = False) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz" if gz else "w") as tar:
+        for info, data in members:
+            if data is not None:
+                info.size = len(data)
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+    return buffer.getvalue()
+
+
+def _entry(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname, info.mode = kind, link, 0o755
+    return info
+
+
+def _zip(entries: list[tuple[str, bytes, int]]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data, mode in entries:
+            info = zipfile.ZipInfo(name)
+            info.external_attr = mode << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, data)
+    return buffer.getvalue()
+
+
+def _run(client: Client, name: str) -> dict[str, Any]:
+    return client.wait(client.submit(name), timeout=30)
+
+
+def _stdout(client: Client, run_id: str) -> list[str]:
+    return [line.line for line in client.logs(run_id) if line.stream == "stdout"]
+
+
+@pytest.fixture
+def fleet(procs: Procs, redis_url: str) -> Procs:
+    procs.dispatcher()
+    procs.worker(redis_url)
+    return procs
+
+
+def test_resource_add_numbers_versions_and_identical_content_makes_none(client: Client, procs: Procs, tmp_path: Path):
+    first = procs.cli("resource", "add", "etl", str(_file(tmp_path, "etl.sh", b"echo one\n")), "--json")
+    assert first.returncode == 0, first.stderr
+    assert (json.loads(first.stdout)["version"], json.loads(first.stdout)["created"]) == (1, True)
+    same = procs.cli("resource", "add", "etl", str(_file(tmp_path, "etl.sh", b"echo one\n")))
+    assert (same.returncode, same.stdout.strip()) == (0, "etl unchanged: identical to version 1")
+    second = json.loads(
+        procs.cli("resource", "add", "etl", str(_file(tmp_path, "v2.sh", b"echo 2\n")), "--json").stdout
+    )
+    assert second["version"] == 2
+    shown = json.loads(procs.cli("resource", "show", "etl", "--json").stdout)
+    assert [(v["version"], v["kind"], v["filename"], v["size"], v["storage"]) for v in shown["versions"]] == [
+        (1, "sh", "etl.sh", 9, "redis"),
+        (2, "sh", "v2.sh", 7, "redis"),
+    ]
+    assert [d["name"] for d in json.loads(procs.cli("resource", "list", "--json").stdout)] == ["etl"]
+    added = client.events(type="ResourceAdded")
+    assert [rec.event.checksum for rec in added] == [v["checksum"] for v in shown["versions"]]  # type: ignore[attr-defined]
+    assert all(b"echo one" not in fields[b"e"] for batch in client.store.read_raw() for _, fields in batch)
+    assert "etl" in procs.cli("resource", "list").stdout
+
+
+@pytest.mark.parametrize(("name", "file", "content", "message"), [
+    ("etl", "notes.txt", b"x", "is not one of .sh, .py, .sql, .zip, .tar, .tar.gz"),
+    ("etl", "empty.sh", b"", "is empty"),
+    ("etl", None, None, "cannot be read"),
+    ("bad name", "x.sh", b"x", "'bad name' is not a valid name"),
+])  # fmt: skip
+def test_resource_add_refuses_bad_input_with_one_line_and_exit_2(
+    name: str, file: str | None, content: bytes | None, message: str, client: Client, procs: Procs, tmp_path: Path
+):
+    path = _file(tmp_path, file, content) if file and content is not None else tmp_path / "missing.sh"
+    result = procs.cli("resource", "add", name, str(path))
+    assert (result.returncode, result.stderr.count("\n")) == (2, 1), result.stderr
+    assert message in result.stderr
+    assert client.store.length() == 0
+
+
+def test_a_run_pins_the_latest_version_at_submission_or_the_one_named(
+    client: Client, tmp_path: Path, procs: Procs, redis_url: str
+):
+    client.add_resource("etl", _file(tmp_path, "etl.sh", b"echo version one\n"))
+    client.define(resource_definition("latest", "etl", "etl.sh"))
+    client.define(resource_definition("pinned", "etl", "etl.sh", version=1))
+    early = client.submit("latest")
+    assert client.run_detail(early)["job"]["source"]["sourceDef"] == {"name": "etl", "version": 1}
+    client.add_resource("etl", _file(tmp_path, "etl.sh", b"echo version two\n"))
+    late, pinned = client.submit("latest"), client.submit("pinned")
+    procs.dispatcher()
+    procs.worker(redis_url)
+    outputs = {run_id: _stdout(client, client.wait(run_id, timeout=30)["id"]) for run_id in (early, late, pinned)}
+    assert outputs == {early: ["version one"], late: ["version two"], pinned: ["version one"]}
+    checksum = client.get_resource("etl")["versions"][1]["checksum"]
+    assert client.run_detail(late)["source_revisions"] == {"1": f"etl v2 sha256:{checksum}"}
+    client.define(resource_definition("too-far", "etl", "etl.sh", version=9))
+    with pytest.raises(NotFound, match="has no version 9"):
+        client.submit("too-far")
+    client.define(resource_definition("unknown", "nothing", "etl.sh"))
+    before = client.store.length()
+    with pytest.raises(NotFound, match="no resource named 'nothing'"):
+        client.submit("unknown")
+    assert client.store.length() == before
+
+
+@pytest.mark.parametrize("kind", ["tar.gz", "zip", "tar"])
+def test_an_archive_resource_is_extracted_and_its_entry_file_runs(
+    kind: str, client: Client, tmp_path: Path, fleet: Procs
+):
+    main, helper = b'. bin/lib/helper.sh\necho "main $(helper)"\n', b"helper() { echo helped; }\n"
+    if kind == "zip":
+        content = _zip(
+            [("bin/main.sh", main, stat.S_IFREG | 0o755), ("bin/lib/helper.sh", helper, stat.S_IFREG | 0o644)]
+        )
+    else:
+        content = _tar([(_entry("bin/main.sh"), main), (_entry("bin/lib/helper.sh"), helper)], gz=kind == "tar.gz")
+    client.add_resource("bundle", _file(tmp_path, f"bundle.{kind}", content))
+    raw = resource_definition("bundle-job", "bundle", "bin/main.sh")
+    client.define(raw)
+    run = _run(client, "bundle-job")
+    assert run["status"] == "SUCCEEDED", client.run_detail(run["id"])["message"]
+    assert _stdout(client, run["id"]) == ["main helped"]
+
+
+ATTACKS = {
+    "tar ../evil": ("tar", lambda: _tar([(_entry("ok.sh"), b"x"), (_entry("../evil"), b"pwned")])),
+    "tar /abs/evil": ("tar", lambda: _tar([(_entry("/tmp/abs-evil"), b"pwned")])),
+    "tar symlink out then through it": (
+        "tar",
+        lambda: _tar([(_entry("link", tarfile.SYMTYPE, "/tmp"), None), (_entry("link/evil"), b"pwned")]),
+    ),
+    "tar relative symlink out": ("tar", lambda: _tar([(_entry("a/link", tarfile.SYMTYPE, "../../x"), None)])),
+    "tar hardlink out": ("tar", lambda: _tar([(_entry("hard", tarfile.LNKTYPE, "../outside"), None)])),
+    "tar device node": ("tar", lambda: _tar([(_entry("dev", tarfile.CHRTYPE), None)])),
+    "tar.gz ../evil": ("tar.gz", lambda: _tar([(_entry("a/../../evil"), b"pwned")], gz=True)),
+    "zip ../evil": ("zip", lambda: _zip([("ok.sh", b"x", stat.S_IFREG | 0o644), ("../evil", b"pwned", 0)])),
+    "zip /abs/evil": ("zip", lambda: _zip([("/tmp/abs-evil", b"pwned", 0)])),
+    "zip symlink out": ("zip", lambda: _zip([("link", b"/etc", stat.S_IFLNK | 0o777)])),
+}
+
+
+@pytest.mark.parametrize("attack", list(ATTACKS))
+def test_an_archive_attack_refuses_the_whole_archive_and_writes_nothing(attack: str, tmp_path: Path):
+    kind, build = ATTACKS[attack]
+    target = tmp_path / "extract" / "tree"
+    with pytest.raises(UnsafeArchive, match="unsafe_archive"):
+        extract_archive(build(), kind, target)
+    assert list((tmp_path / "extract").iterdir()) == []
+    assert not (tmp_path / "evil").exists() and not Path("/tmp/abs-evil").exists() and not Path("/tmp/evil").exists()
+
+
+@pytest.mark.parametrize("kind", ["tar.gz", "zip"])
+def test_an_archive_bomb_is_refused_by_size_and_ratio_limits(kind: str, tmp_path: Path):
+    zeros = b"\0" * (4 * 1024 * 1024)
+    if kind == "zip":
+        content = _zip([("zeros", zeros, stat.S_IFREG | 0o644)])
+    else:
+        content = _tar([(_entry("zeros"), zeros)], gz=True)
+    with pytest.raises(UnsafeArchive, match="bomb"):
+        extract_archive(content, kind, tmp_path / "ratio" / "tree", Limits(ratio=100))
+    with pytest.raises(UnsafeArchive, match="past 1048576 bytes"):
+        extract_archive(content, kind, tmp_path / "size" / "tree", Limits(total_bytes=1024 * 1024, ratio=10**9))
+    assert not (tmp_path / "ratio" / "tree").exists() and not (tmp_path / "size" / "tree").exists()
+
+
+def test_a_run_of_a_zip_slip_resource_fails_source_unavailable(client: Client, tmp_path: Path, fleet: Procs):
+    content = _zip([("run.sh", b"echo ran\n", stat.S_IFREG | 0o755), ("../../escaped.sh", b"pwned", 0)])
+    client.add_resource("slip", _file(tmp_path, "slip.zip", content))
+    client.define(resource_definition("slip-job", "slip", "run.sh"))
+    run = _run(client, "slip-job")
+    assert (run["status"], run["reason"]) == ("FAILED", "SourceUnavailable")
+    assert "unsafe_archive" in client.run_detail(run["id"])["message"]
+    assert _stdout(client, run["id"]) == []
+    assert not list(tmp_path.rglob("escaped.sh"))
+
+
+def test_resource_content_lives_in_s3_when_a_bucket_is_configured(
+    settings: Settings, s3_endpoint: str, tmp_path: Path, procs: Procs, redis_url: str
+):
+    bucket = f"resources-{uuid.uuid4().hex[:12]}"
+    credentials = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    boto3.client("s3", endpoint_url=s3_endpoint, **_lower(credentials)).create_bucket(Bucket=bucket)
+    procs.env.update(credentials, JOBLEDGER_RESOURCE_BUCKET=bucket, JOBLEDGER_RESOURCE_ENDPOINT_URL=s3_endpoint)
+    added = procs.cli("resource", "add", "remote", str(_file(tmp_path, "remote.py", b"print('from s3 storage')\n")))
+    assert added.returncode == 0, added.stderr
+    client = Client(settings=settings)
+    version = client.get_resource("remote")["versions"][0]
+    assert version["storage"] == f"s3://{bucket}/jobledger/resources/{version['checksum']}"
+    assert client.redis.keys("jobledger:resource-blob:*") == []
+    raw = resource_definition("remote-job", "remote", "remote.py")
+    raw["config"]["type"] = "PYTHON"
+    client.define(raw)
+    procs.dispatcher()
+    procs.worker(redis_url)
+    run = _run(client, "remote-job")
+    assert run["status"] == "SUCCEEDED", client.run_detail(run["id"])["message"]
+    assert _stdout(client, run["id"]) == ["from s3 storage"]
+
+
+def _lower(credentials: dict[str, str]) -> dict[str, str]:
+    return {
+        "aws_access_key_id": credentials["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": credentials["AWS_SECRET_ACCESS_KEY"],
+        "region_name": credentials["AWS_DEFAULT_REGION"],
+    }
+
+
+def test_a_resource_source_is_validated_at_define(client: Client):
+    with pytest.raises(InvalidInput, match=r"sourceDef\.version: must be a version number"):
+        client.define(resource_definition("bad", "etl", "etl.sh", version=0))
+    with pytest.raises(InvalidInput, match=r"sourceDef\.name"):
+        client.define(resource_definition("bad", "not a name", "etl.sh"))

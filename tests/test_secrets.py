@@ -1,0 +1,149 @@
+"""Secrets: set from stdin, listed by name, deleted; values outside the log and masked wherever they could show."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+import structlog
+from jobs import definition, job_file
+from leaks import assert_nowhere, files_under
+from processes import Procs
+
+from queue_core import Client, InvalidInput
+from queue_core.logging import configure_logging
+from queue_core.masking import Masker, masking
+
+API_KEY = "sk-test-4f1c9a0b7e2d"
+
+
+@pytest.fixture(autouse=True)
+def no_leak(connection: redis.Redis, tmp_path: Path) -> Iterator[None]:
+    yield
+    assert_nowhere([API_KEY], connection, files_under(tmp_path / "logs", tmp_path / "home"))
+
+
+def test_secret_set_reads_stdin_and_the_log_records_only_the_name(client: Client, procs: Procs):
+    result = procs.cli("secret", "set", "api-key", input=API_KEY + "\n")
+    assert result.returncode == 0, result.stderr
+    assert client.secrets.resolve(["api-key"]) == {"api-key": API_KEY}  # the trailing newline is dropped
+    listed = procs.cli("secret", "list", "--json")
+    assert json.loads(listed.stdout) == ["api-key"]
+    events = procs.cli("events", "--json")
+    assert [(e["type"], e["aggregate"], e["data"]) for e in json.loads(events.stdout)] == [
+        ("SecretSet", "secret:api-key", {"name": "api-key"})
+    ]
+    assert_nowhere([API_KEY], client.redis, [], [result.stdout, result.stderr, listed.stdout, events.stdout])
+
+
+def test_secret_set_takes_no_value_as_an_argument(client: Client, procs: Procs):
+    result = procs.cli("secret", "set", "api-key", API_KEY)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert client.store.length() == 0
+    assert client.list_secrets() == []
+
+
+@pytest.mark.parametrize(("args", "stdin", "message"), [
+    (["secret", "set", "bad name"], "x", "'bad name' is not a valid name"),
+    (["secret", "set", "empty"], "", "the secret value is empty"),
+    (["secret", "delete", "nothing"], None, "no secret named 'nothing'"),
+])  # fmt: skip
+def test_bad_secret_commands_are_one_line_errors_that_append_nothing(
+    args: list[str], stdin: str | None, message: str, client: Client, procs: Procs
+):
+    result = procs.cli(*args, input=stdin)
+    assert (result.returncode, result.stderr.count("\n")) == (2, 1), result.stderr
+    assert message in result.stderr
+    assert client.store.length() == 0
+
+
+def test_secret_delete_forgets_the_value_and_records_the_deletion(client: Client, procs: Procs):
+    client.set_secret("api-key", API_KEY)
+    assert procs.cli("secret", "delete", "api-key").returncode == 0
+    assert client.list_secrets() == []
+    assert [rec.type for rec in client.events(aggregate="secret:api-key")] == ["SecretSet", "SecretDeleted"]
+
+
+def test_a_definition_with_a_literal_token_is_refused_saying_how_to_store_it(
+    client: Client, procs: Procs, tmp_path: Path
+):
+    raw = {
+        "name": "leaky",
+        "config": {
+            "source": {"type": "GIT", "sourceDef": {"repoUrl": "https://example.com/r.git", "token": API_KEY}},
+            "type": "SHELL",
+            "sourceLocation": "run.sh",
+        },
+    }
+    with pytest.raises(InvalidInput, match="jobledger secret set NAME"):
+        client.define(raw)
+    path = tmp_path / "leaky.json"
+    path.write_text(json.dumps(raw))
+    result = procs.cli("define", str(path))
+    assert result.returncode == 2
+    assert "jobledger secret set" in result.stderr and API_KEY not in result.stderr
+    assert client.store.length() == 0
+    path.unlink()
+
+
+def test_the_masker_hides_values_and_their_url_encoded_forms():
+    masker = Masker(["p@ss word/1", "abc"])
+    text = "user:p@ss word/1 url=https://u:p%40ss%20word%2F1@h form=p%40ss+word%2F1 abcd"
+    assert masker.mask(text) == "user:*** url=https://u:***@h form=*** ***d"
+    assert masker.mask_value({"k": ["abc", ("abc",)], "n": 1}) == {"k": ["***", ("***",)], "n": 1}
+
+
+def test_structlog_and_stdlib_log_lines_are_masked_while_an_attempt_runs(capsys: pytest.CaptureFixture[str]):
+    configure_logging()
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    stdlib = logging.getLogger("test.masking")
+    stdlib.addHandler(handler)
+    try:
+        with masking([API_KEY]):
+            structlog.get_logger("test").warning("connect failed", url=f"https://x:{API_KEY}@h", detail=[API_KEY])
+            stdlib.warning("botocore said %s", API_KEY)
+        stdlib.warning("after: %s", "plain")
+    finally:
+        stdlib.removeHandler(handler)
+    err = capsys.readouterr().err
+    assert API_KEY not in err and "https://x:***@h" in err
+    assert stream.getvalue().splitlines() == ["botocore said ***", "after: plain"]
+
+
+def test_a_job_that_prints_a_secret_from_its_env_shows_stars_in_its_log(
+    client: Client, workspace: Path, procs: Procs, redis_url: str
+):
+    client.set_secret("api-key", API_KEY)
+    job_file(workspace, "echo.sh", 'echo "key=$API_KEY"; echo "$API_KEY" >&2; exit 3\n')
+    raw = definition("echo-secret", "echo.sh")
+    raw["config"]["envVars"] = {"API_KEY": {"secret": "api-key"}, "MODE": "x"}
+    client.define(raw)
+    procs.dispatcher()
+    procs.worker(redis_url)
+    run_id = client.submit("echo-secret")
+    run = client.wait(run_id, timeout=30)
+    assert (run["status"], run["exit_code"]) == ("FAILED", 3)
+    assert [(line.stream, line.line) for line in client.logs(run_id)] == [("stdout", "key=***"), ("stderr", "***")]
+    outputs = [procs.cli(*args).stdout for args in (["status", run_id], ["logs", run_id], ["events"])]
+    assert_nowhere([API_KEY], client.redis, [], outputs)
+
+
+def test_a_run_whose_secret_is_not_set_fails_source_unavailable_naming_it(
+    client: Client, workspace: Path, procs: Procs, redis_url: str
+):
+    job_file(workspace, "echo.sh", "echo $K\n")
+    raw = definition("unset-secret", "echo.sh")
+    raw["config"]["envVars"] = {"K": {"secret": "never-set"}}
+    client.define(raw)
+    procs.dispatcher()
+    procs.worker(redis_url)
+    run = client.wait(client.submit("unset-secret"), timeout=30)
+    assert (run["status"], run["reason"]) == ("FAILED", "SourceUnavailable")
+    assert any("never-set" in line.line for line in client.logs(run["id"]))
