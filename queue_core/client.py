@@ -13,6 +13,7 @@ from typing import Any
 import redis
 
 from .aggregates import load_state
+from .chain import ChainReport, walk
 from .clusters import CLUSTER_KIND, DEFAULT_CLUSTER, apply_cluster, builtin_default
 from .connection import connect, redis_url
 from .definitions import DEFINITION_KIND, apply_definition, decide_define, deleted_event, spec_of
@@ -374,6 +375,10 @@ class Client:
         source = self.store.load(aggregate) if aggregate else self.store.read()
         matching = [rec for rec in source if type is None or rec.type == type]
         return matching[-limit:] if limit else matching
+
+    def verify_chain(self) -> ChainReport:
+        """Walk the log's hash chain from its first entry; the report names the first entry that breaks it."""
+        return walk(self.store.read_chain(), previous="")
 
     def replay_verify(self) -> VerifyResult:
         """Rebuild every read model from the log into a scratch namespace and compare with the live ones."""

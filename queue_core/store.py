@@ -163,6 +163,13 @@ class EventStore:
                 connection.disconnect()
             pool.release(connection)
 
+    def read_chain(self, after: str = "0", until: str = "+") -> Iterator[tuple[str, bytes, str | None]]:
+        """``(position, envelope, chain hash)`` of each log entry, oldest first."""
+        for entries in self.read_raw(after, until):
+            for pos, fields in entries:
+                chain = fields.get(b"h")
+                yield _s(pos), fields[b"e"], chain.decode() if chain is not None else None
+
     def read(self, after: str = "0", until: str = "+") -> Iterator[Recorded]:
         """Decoded log events after ``after`` (exclusive) up to ``until``, oldest first."""
         for entries in self.read_raw(after, until):

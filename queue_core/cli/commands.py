@@ -279,6 +279,25 @@ def replay(args: argparse.Namespace) -> int:
     return 1
 
 
+def verify(args: argparse.Namespace) -> int:
+    report = _client().verify_chain()
+    if args.json:
+        print_json(
+            {
+                "checked": report.checked,
+                "intact": report.intact,
+                "broken_at": report.broken_at,
+                "reason": report.reason,
+                "head": report.head,
+            }
+        )
+    elif report.intact:
+        print(f"chain intact: {report.checked} events, head {report.head or '-'}")
+    else:
+        print(f"chain broken at {report.broken_at}: {report.reason} ({report.checked} events before it check out)")
+    return 0 if report.intact else 1
+
+
 # -- processes ------------------------------------------------------------------------------------
 
 

@@ -128,6 +128,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--verify", action="store_true", required=True, help="compare with the live read models")
     p.set_defaults(handler=commands.replay)
 
+    p = sub.add_parser("verify", help="walk the log's hash chain and name the first event that breaks it")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=commands.verify)
+
     p = sub.add_parser("worker", help="run rq workers for clusters (a thin wrapper over `rq worker`)")
     p.add_argument("clusters", nargs="*", metavar="CLUSTER")
     p.add_argument("--burst", action="store_true")
