@@ -113,9 +113,9 @@ class EventStore:
         entries: Any = self.redis.xrange(self.keys.log, min=position, max=position)
         return decode(position, entries[0][1][b"e"])
 
-    def load(self, aggregate: str) -> list[Recorded]:
-        """Every event of one aggregate, oldest first."""
-        entries: Any = self.redis.xrange(self.keys.aggregate(aggregate))
+    def load(self, aggregate: str, until: str = "+") -> list[Recorded]:
+        """Every event of one aggregate (up to position ``until``, inclusive), oldest first."""
+        entries: Any = self.redis.xrange(self.keys.aggregate(aggregate), max=until)
         return [decode(_s(pos), fields[b"e"]) for pos, fields in entries]
 
     def read_raw(

@@ -8,9 +8,13 @@ import sys
 import time
 from typing import Any
 
+import orjson
+
 from ..client import Client, WaitTimeout
 from ..definitions import spec_of
 from ..errors import InvalidInput
+from ..events import Recorded
+from ..positions import as_position
 from ..runs import SUCCEEDED
 from ..settings import Settings
 from .output import RUN_HEADERS, print_json, print_kv, print_table, run_row
@@ -65,8 +69,12 @@ def _definition_summary(doc: dict[str, Any]) -> dict[str, Any]:
     return {k: doc[k] for k in ("id", "name", "version", "deleted", "created_at", "updated_at")}
 
 
+def _as_of(args: argparse.Namespace) -> str:
+    return as_position(args.as_of, "--as-of") if getattr(args, "as_of", None) else "+"
+
+
 def definitions_show(args: argparse.Namespace) -> int:
-    doc = _client().get_definition(args.definition)
+    doc = _client().get_definition(args.definition, as_of=_as_of(args))
     if args.version is not None:
         spec = spec_of(doc, args.version)
         if args.json:
@@ -186,7 +194,7 @@ def _print_run(run: dict[str, Any]) -> None:
 
 
 def status(args: argparse.Namespace) -> int:
-    run = _client().get_run(args.run)
+    run = _client().get_run(args.run, as_of=_as_of(args))
     if args.json:
         print_json(run)
     else:
@@ -195,7 +203,7 @@ def status(args: argparse.Namespace) -> int:
 
 
 def runs(args: argparse.Namespace) -> int:
-    found = _client().list_runs(status=args.status, definition=args.definition, limit=args.limit)
+    found = _client().list_runs(status=args.status, definition=args.definition, limit=args.limit, as_of=_as_of(args))
     if args.json:
         print_json(found)
     else:
@@ -257,16 +265,28 @@ def logs(args: argparse.Namespace) -> int:
 
 
 def events(args: argparse.Namespace) -> int:
-    found = _client().events(aggregate=args.aggregate, type=args.type, limit=args.limit)
-    if args.json:
+    client = _client()
+    since = as_position(args.since, "--since", end=False) if args.since else None
+    until = as_position(args.until, "--until") if args.until else None
+    found = client.events(aggregate=args.aggregate, type=args.type, limit=args.limit, since=since, until=until)
+    if args.json and not args.follow:
         print_json([rec.to_json_dict() for rec in found])
         return 0
-    import orjson
-
     for rec in found:
-        data = orjson.dumps(rec.event.to_data()).decode()
-        print(f"{rec.position}  {rec.time}  {rec.type}  {rec.aggregate}  v{rec.version}  {data}")
+        _print_event(rec, args.json)
+    if args.follow:
+        after = found[-1].position if found else (until or client.store.last_position())
+        for rec in client.follow_events(after, aggregate=args.aggregate, type=args.type):
+            _print_event(rec, args.json)
     return 0
+
+
+def _print_event(rec: Recorded, as_json: bool) -> None:
+    if as_json:
+        print(orjson.dumps(rec.to_json_dict()).decode(), flush=True)
+        return
+    data = orjson.dumps(rec.event.to_data()).decode()
+    print(f"{rec.position}  {rec.time}  {rec.type}  {rec.aggregate}  v{rec.version}  {data}", flush=True)
 
 
 def replay(args: argparse.Namespace) -> int:

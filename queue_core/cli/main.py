@@ -60,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     q = dsub.add_parser("show")
     q.add_argument("definition", metavar="NAME-or-UUID")
     q.add_argument("--version", type=int)
+    q.add_argument("--as-of", metavar="TIME|POSITION", help="as it was at that point of the log")
     q.add_argument("--json", action="store_true")
     q.set_defaults(handler=commands.definitions_show)
     q = dsub.add_parser("delete")
@@ -92,6 +93,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("status", help="a run's status, reason and attempts")
     p.add_argument("run")
+    p.add_argument("--as-of", metavar="TIME|POSITION", help="as it was at that point of the log")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=commands.status)
 
@@ -99,6 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--status", type=_status)
     p.add_argument("--definition")
     p.add_argument("--limit", type=_positive_int, default=50)
+    p.add_argument("--as-of", metavar="TIME|POSITION", help="as they were at that point of the log")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=commands.runs)
 
@@ -121,7 +124,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--aggregate")
     p.add_argument("--type")
     p.add_argument("--limit", type=_positive_int)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--since", metavar="TIME|POSITION", help="from this point on (inclusive)")
+    p.add_argument("--until", metavar="TIME|POSITION", help="up to this point (inclusive)")
+    p.add_argument("--follow", "-f", action="store_true", help="then print new events as they land")
+    p.add_argument("--json", action="store_true", help="a JSON array; with --follow, one JSON object a line")
     p.set_defaults(handler=commands.events)
 
     p = sub.add_parser("replay", help="rebuild the read models from the log")
