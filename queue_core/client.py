@@ -29,11 +29,12 @@ from .events import (
     RunSubmitted,
     decode,
 )
+from .history import Change, Phase, diff_specs, timeline
 from .keys import Keys
 from .lifecycle import RunLifecycle
 from .names import apply_name, name_aggregate
 from .positions import before, position_key
-from .readmodels import ReadModels, VerifyResult, verify
+from .readmodels import ReadModels, Rebuilt, VerifyResult, rebuild_live, verify
 from .runlog import LogLine, RunLog
 from .runs import TERMINAL, apply_run, decide_cancel, public_view
 from .settings import Settings
@@ -420,6 +421,20 @@ class Client:
     def verify_chain(self) -> ChainReport:
         """Walk the log's hash chain from its first entry; the report names the first entry that breaks it."""
         return walk(self.store.read_chain(), previous="")
+
+    def rebuild_read_models(self) -> Rebuilt:
+        """Drop every read model and rebuild it from the log, in place, while the system keeps running."""
+        return rebuild_live(self.store)
+
+    def diff_definition(self, name_or_id: str, old: int, new: int) -> list[Change]:
+        """What changed in a definition from version ``old`` to version ``new``."""
+        doc = self.get_definition(name_or_id)
+        return diff_specs(spec_of(doc, old), spec_of(doc, new))
+
+    def run_timeline(self, run_id: str, as_of: str = "+") -> list[Phase]:
+        """Where a run's time went: each phase of its life, per attempt."""
+        self._run_doc(run_id, as_of)
+        return timeline(self.store.load(run_id, as_of))
 
     def replay_verify(self) -> VerifyResult:
         """Rebuild every read model from the log into a scratch namespace and compare with the live ones."""

@@ -101,6 +101,23 @@ def definitions_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def definitions_diff(args: argparse.Namespace) -> int:
+    changes = _client().diff_definition(args.definition, args.old, args.new)
+    if args.json:
+        print_json([change.__dict__ for change in changes])
+        return 0
+    if not changes:
+        print(f"versions {args.old} and {args.new} are the same")
+    marks = {"added": "+", "removed": "-", "changed": "~"}
+    for change in changes:
+        if change.kind == "changed":
+            shown = f"{orjson.dumps(change.old).decode()} -> {orjson.dumps(change.new).decode()}"
+        else:
+            shown = orjson.dumps(change.new if change.kind == "added" else change.old).decode()
+        print(f"{marks[change.kind]} {change.field}: {shown}")
+    return 0
+
+
 def definitions_delete(args: argparse.Namespace) -> int:
     deleted = _client().delete_definition(args.definition)
     if args.json:
@@ -194,11 +211,30 @@ def _print_run(run: dict[str, Any]) -> None:
 
 
 def status(args: argparse.Namespace) -> int:
+    if args.timeline:
+        return _timeline(args)
     run = _client().get_run(args.run, as_of=_as_of(args))
     if args.json:
         print_json(run)
     else:
         _print_run(run)
+    return 0
+
+
+def _timeline(args: argparse.Namespace) -> int:
+    phases = _client().run_timeline(args.run, as_of=_as_of(args))
+    if args.json:
+        print_json([phase.__dict__ for phase in phases])
+        return 0
+    print_table(
+        ["PHASE", "ATTEMPT", "FROM", "TO", "SECONDS"],
+        [[p.phase, p.attempt, p.started_at, p.ended_at or "(now)", f"{p.seconds:.3f}"] for p in phases],
+    )
+    totals: dict[str, float] = {}
+    for phase in phases:
+        totals[phase.phase] = totals.get(phase.phase, 0.0) + phase.seconds
+    print()
+    print_kv([(name, f"{seconds:.3f} s") for name, seconds in totals.items()])
     return 0
 
 
@@ -290,8 +326,16 @@ def _print_event(rec: Recorded, as_json: bool) -> None:
 
 
 def replay(args: argparse.Namespace) -> int:
-    result = _client().replay_verify()
+    client = _client()
+    if args.rebuild:
+        rebuilt = client.rebuild_read_models()
+        rate = rebuilt.events / rebuilt.seconds if rebuilt.seconds else 0.0
+        print(f"rebuilt the read models from {rebuilt.events} events ({rate:,.0f} events/s folded)")
+        return 0
+    result = client.replay_verify()
     print(f"replayed {result.events} events in {result.seconds:.3f} s ({result.events_per_second:,.0f} events/s)")
+    if result.largest:
+        print(f"largest aggregate: {result.largest[0]} ({result.largest[1]} events)")
     if result.identical:
         print("identical")
         return 0

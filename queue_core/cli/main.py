@@ -63,6 +63,12 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--as-of", metavar="TIME|POSITION", help="as it was at that point of the log")
     q.add_argument("--json", action="store_true")
     q.set_defaults(handler=commands.definitions_show)
+    q = dsub.add_parser("diff", help="what changed between two versions")
+    q.add_argument("definition", metavar="NAME-or-UUID")
+    q.add_argument("old", type=_positive_int, metavar="V1")
+    q.add_argument("new", type=_positive_int, metavar="V2")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(handler=commands.definitions_diff)
     q = dsub.add_parser("delete")
     q.add_argument("definition", metavar="NAME-or-UUID")
     q.add_argument("--json", action="store_true")
@@ -94,6 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="a run's status, reason and attempts")
     p.add_argument("run")
     p.add_argument("--as-of", metavar="TIME|POSITION", help="as it was at that point of the log")
+    p.add_argument("--timeline", action="store_true", help="where its time went: each phase, per attempt")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=commands.status)
 
@@ -131,7 +138,9 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=commands.events)
 
     p = sub.add_parser("replay", help="rebuild the read models from the log")
-    p.add_argument("--verify", action="store_true", required=True, help="compare with the live read models")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--verify", action="store_true", help="rebuild into a scratch copy, compare with the live ones")
+    how.add_argument("--rebuild", action="store_true", help="drop the live read models and rebuild them in place")
     p.set_defaults(handler=commands.replay)
 
     p = sub.add_parser("verify", help="walk the log's hash chain and name the first event that breaks it")
