@@ -14,11 +14,11 @@ Doc = dict[str, Any]
 
 
 def load_state(
-    store: EventStore, aggregate: str, apply: Callable[[Doc | None, Recorded], Doc | None]
+    store: EventStore, aggregate: str, apply: Callable[[Doc | None, Recorded], Doc | None], until: str = "+"
 ) -> tuple[Doc | None, int]:
-    """The aggregate's document (None if it has none) and the version it is at."""
+    """The aggregate's document (None if it has none) and the version it is at (as of ``until``)."""
     doc: Doc | None = None
-    events = store.load(aggregate)
+    events = store.load(aggregate, until)
     for rec in events:
         doc = apply(doc, rec)
     return doc, len(events)

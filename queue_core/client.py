@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,16 +13,28 @@ from typing import Any
 import redis
 
 from .aggregates import load_state
+from .chain import ChainReport, walk
 from .clusters import CLUSTER_KIND, DEFAULT_CLUSTER, apply_cluster, builtin_default
 from .connection import connect, redis_url
 from .definitions import DEFINITION_KIND, apply_definition, decide_define, deleted_event, spec_of
 from .documents import load_document
 from .errors import AlreadyExists, ConcurrencyError, InvalidInput, NotFound, StoreUnavailable
-from .events import ClusterRegistered, Event, NameClaimed, NameReleased, NewEvent, Recorded, RunSubmitted
+from .events import (
+    ClusterRegistered,
+    Event,
+    NameClaimed,
+    NameReleased,
+    NewEvent,
+    Recorded,
+    RunSubmitted,
+    decode,
+)
+from .history import Change, Phase, diff_specs, timeline
 from .keys import Keys
 from .lifecycle import RunLifecycle
 from .names import apply_name, name_aggregate
-from .readmodels import ReadModels, VerifyResult, verify
+from .positions import before, position_key
+from .readmodels import ReadModels, Rebuilt, VerifyResult, rebuild_live, verify
 from .resources import ResourceStore
 from .runlog import LogLine, RunLog
 from .runs import TERMINAL, apply_run, decide_cancel, public_view
@@ -30,6 +42,7 @@ from .secrets import SecretStore
 from .settings import Settings
 from .spec import MAX_WORKERS, check_args, check_env, check_name, check_timeout, normalize_definition
 from .store import EventStore
+from .timetravel import fold_until, runs_as_of
 
 __all__ = ["Client", "DefineResult", "WaitTimeout"]
 
@@ -89,8 +102,8 @@ class Client:
 
     # -- names ----------------------------------------------------------------------------------
 
-    def _owner(self, kind: str, name: str) -> tuple[str | None, int]:
-        doc, version = load_state(self.store, name_aggregate(kind, name), apply_name)
+    def _owner(self, kind: str, name: str, until: str = "+") -> tuple[str | None, int]:
+        doc, version = load_state(self.store, name_aggregate(kind, name), apply_name, until)
         return (doc["owner"] if doc else None), version
 
     # -- definitions ----------------------------------------------------------------------------
@@ -149,20 +162,20 @@ class Client:
         ]
         return batch, {name_agg: name_version, cluster_id: 0}
 
-    def _definition_id(self, name_or_id: str) -> str:
+    def _definition_id(self, name_or_id: str, until: str = "+") -> str:
         if _UUID.match(name_or_id):
-            if self.store.version(name_or_id):
+            if self.store.load(name_or_id, until):
                 return name_or_id
-            raise NotFound(f"no definition with id {name_or_id}")
-        owner, _ = self._owner(DEFINITION_KIND, name_or_id)
+            raise NotFound(f"no definition with id {name_or_id}" + ("" if until == "+" else " at that point"))
+        owner, _ = self._owner(DEFINITION_KIND, name_or_id, until)
         if owner is None:
             raise NotFound(f"no definition named {name_or_id!r}")
         return owner
 
-    def get_definition(self, name_or_id: str) -> dict[str, Any]:
-        """The definition with every version; a deleted one is still readable by its UUID."""
-        definition_id = self._definition_id(name_or_id)
-        doc, _ = load_state(self.store, definition_id, apply_definition)
+    def get_definition(self, name_or_id: str, as_of: str = "+") -> dict[str, Any]:
+        """The definition with every version (as of position ``as_of``); a deleted one stays readable by UUID."""
+        definition_id = self._definition_id(name_or_id, as_of)
+        doc, _ = load_state(self.store, definition_id, apply_definition, as_of)
         if doc is None:
             raise NotFound(f"no definition with id {name_or_id}")
         return doc
@@ -288,28 +301,29 @@ class Client:
                 continue  # another submitter holds the key now: the loop returns its run
         raise AlreadyExists(f"idempotency key {idempotency_key!r} is contended; try again")
 
-    def _run_doc(self, run_id: str) -> dict[str, Any]:
-        doc, _ = load_state(self.store, run_id, apply_run) if _UUID.match(run_id) else (None, 0)
+    def _run_doc(self, run_id: str, as_of: str = "+") -> dict[str, Any]:
+        doc, _ = load_state(self.store, run_id, apply_run, as_of) if _UUID.match(run_id) else (None, 0)
         if doc is None:
-            raise NotFound(f"no run with id {run_id}")
+            raise NotFound(f"no run with id {run_id}" + ("" if as_of == "+" else " at that point"))
         return doc
 
-    def get_run(self, run_id: str) -> dict[str, Any]:
-        """The run as ``status --json`` shows it."""
-        return public_view(self._run_doc(run_id))
+    def get_run(self, run_id: str, as_of: str = "+") -> dict[str, Any]:
+        """The run as ``status --json`` shows it (as it was at position ``as_of``)."""
+        return public_view(self._run_doc(run_id, as_of))
 
-    def run_detail(self, run_id: str) -> dict[str, Any]:
-        """The run's whole document: the public view plus its job, message and idempotency key.
-
-        ``source_revisions`` maps each attempt number to the commit, ETag or resource version it ran.
+    def run_detail(self, run_id: str, as_of: str = "+") -> dict[str, Any]:
+        """The run's whole document (as of position ``as_of``): the public view plus its job, message,
+        idempotency key, and ``source_revisions``: each attempt number's commit, ETag or resource version.
         """
-        doc = self._run_doc(run_id)
+        doc = self._run_doc(run_id, as_of)
         return {**doc, "source_revisions": doc.get("source_revisions", {})}
 
     def list_runs(
-        self, status: str | None = None, definition: str | None = None, limit: int | None = 100
+        self, status: str | None = None, definition: str | None = None, limit: int | None = 100, as_of: str = "+"
     ) -> list[dict[str, Any]]:
-        """Runs newest first, filtered by status and definition name."""
+        """Runs newest first, filtered by status and definition name; ``as_of``: as they were at that position."""
+        if as_of != "+":
+            return runs_as_of(fold_until(self.store, as_of), status and status.upper(), definition, limit)
         self.read_models.catch_up()
         if status and definition:
             index, other = f"status:{status.upper()}", ("definition", definition)
@@ -410,13 +424,59 @@ class Client:
 
     # -- the log --------------------------------------------------------------------------------
 
-    def events(self, aggregate: str | None = None, type: str | None = None, limit: int | None = None) -> list[Recorded]:
-        """Events oldest first; with ``limit``, the newest ``limit`` of those that match."""
-        if aggregate is None and type is None and limit:
+    def events(
+        self,
+        aggregate: str | None = None,
+        type: str | None = None,
+        limit: int | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> list[Recorded]:
+        """Events oldest first, from ``since`` to ``until`` (positions, inclusive); with ``limit``, the newest."""
+        if aggregate is None and type is None and limit and since is None and until is None:
             return self.store.tail(limit)
-        source = self.store.load(aggregate) if aggregate else self.store.read()
+        if aggregate:
+            low, high = position_key(since or "0-0"), position_key(until) if until else None
+            source: Iterable[Recorded] = (
+                rec
+                for rec in self.store.load(aggregate)
+                if position_key(rec.position) >= low and (high is None or position_key(rec.position) <= high)
+            )
+        else:
+            source = self.store.read(after=before(since) if since else "0", until=until or "+")
         matching = [rec for rec in source if type is None or rec.type == type]
         return matching[-limit:] if limit else matching
+
+    def follow_events(
+        self, after: str, aggregate: str | None = None, type: str | None = None, block_ms: int = 1000
+    ) -> Iterator[Recorded]:
+        """New events after position ``after`` as they land, forever (stop by closing the iterator)."""
+        while True:
+            reply: Any = self.redis.xread({self.store.keys.log: after}, block=block_ms, count=500)
+            for _key, entries in reply or []:
+                for position, fields in entries:
+                    after = position.decode()
+                    rec = decode(after, fields[b"e"])
+                    if (aggregate is None or rec.aggregate == aggregate) and (type is None or rec.type == type):
+                        yield rec
+
+    def verify_chain(self) -> ChainReport:
+        """Walk the log's hash chain from its first entry; the report names the first entry that breaks it."""
+        return walk(self.store.read_chain(), previous="")
+
+    def rebuild_read_models(self) -> Rebuilt:
+        """Drop every read model and rebuild it from the log, in place, while the system keeps running."""
+        return rebuild_live(self.store)
+
+    def diff_definition(self, name_or_id: str, old: int, new: int) -> list[Change]:
+        """What changed in a definition from version ``old`` to version ``new``."""
+        doc = self.get_definition(name_or_id)
+        return diff_specs(spec_of(doc, old), spec_of(doc, new))
+
+    def run_timeline(self, run_id: str, as_of: str = "+") -> list[Phase]:
+        """Where a run's time went: each phase of its life, per attempt."""
+        self._run_doc(run_id, as_of)
+        return timeline(self.store.load(run_id, as_of))
 
     def replay_verify(self) -> VerifyResult:
         """Rebuild every read model from the log into a scratch namespace and compare with the live ones."""

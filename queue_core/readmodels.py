@@ -14,7 +14,7 @@ from .events import decode
 from .projections import PROJECTIONS, fold
 from .store import EventStore, _script_text
 
-__all__ = ["LIVE", "ReadModels", "VerifyResult", "verify"]
+__all__ = ["LIVE", "ReadModels", "Rebuilt", "VerifyResult", "rebuild", "rebuild_live", "verify"]
 
 LIVE = "live"
 CATCH_UP_BATCH = 1000
@@ -186,12 +186,20 @@ class ReadModels:
                 yield f"index {key[len(prefix) :]}/{member.decode()}", score
 
 
-def rebuild(store: EventStore, target: ReadModels, until: str = "+") -> tuple[int, float, str]:
-    """Fold the whole log (up to ``until``) in memory and write it into ``target``.
+@dataclass(frozen=True)
+class Rebuilt:
+    """What a rebuild folded: how many events, in how long, up to where, and the largest aggregate."""
 
-    Returns the number of events, the seconds the fold took, and the last position.
-    """
+    events: int
+    seconds: float
+    last: str
+    largest: tuple[str, int] | None
+
+
+def rebuild(store: EventStore, target: ReadModels, until: str = "+") -> Rebuilt:
+    """Fold the whole log (up to ``until``) in memory and write it into ``target``."""
     state: dict[str, dict[str, Doc | None]] = {}
+    sizes: dict[str, int] = {}
     count = 0
     last = ""
     started = time.perf_counter()
@@ -204,6 +212,8 @@ def rebuild(store: EventStore, target: ReadModels, until: str = "+") -> tuple[in
         for entries in store.read_envelopes(until=until):
             events = [decode(pos.decode(), envelope) for pos, envelope in entries]
             fold(state, events)
+            for rec in events:
+                sizes[rec.aggregate] = sizes.get(rec.aggregate, 0) + 1
             count += len(events)
             last = events[-1].position
         fold_seconds = time.perf_counter() - started
@@ -212,7 +222,8 @@ def rebuild(store: EventStore, target: ReadModels, until: str = "+") -> tuple[in
     finally:
         if gc_was_enabled:
             gc.enable()
-    return count, fold_seconds, last
+    largest = max(sizes.items(), key=lambda item: item[1]) if sizes else None
+    return Rebuilt(count, fold_seconds, last, largest)
 
 
 @dataclass(frozen=True)
@@ -223,6 +234,7 @@ class VerifyResult:
     seconds: float
     identical: bool
     difference: str | None
+    largest: tuple[str, int] | None = None
 
     @property
     def events_per_second(self) -> float:
@@ -254,7 +266,7 @@ def verify(store: EventStore, attempts: int = 5) -> VerifyResult:
     scratch = ReadModels(store, f"scratch-{time.time_ns()}")
     try:
         checkpoint = live.catch_up()
-        count, seconds, _ = rebuild(store, scratch, until=checkpoint or "+") if checkpoint else (0, 0.0, "")
+        rebuilt = rebuild(store, scratch, until=checkpoint) if checkpoint else Rebuilt(0, 0.0, "", None)
         difference = None
         for _ in range(attempts):
             difference = _first_difference(live, scratch)
@@ -264,6 +276,25 @@ def verify(store: EventStore, attempts: int = 5) -> VerifyResult:
             # The system kept running: fold the same new events into the scratch copy and compare again.
             scratch.catch_up(until=moved)
             checkpoint = moved
-        return VerifyResult(count, seconds, difference is None, difference)
+        return VerifyResult(rebuilt.events, rebuilt.seconds, difference is None, difference, rebuilt.largest)
     finally:
         scratch.drop()
+
+
+def rebuild_live(store: EventStore) -> Rebuilt:
+    """Drop the live read models and rebuild them from the log while the system keeps running.
+
+    The rebuild goes into a fresh namespace, is caught up with whatever was appended meanwhile,
+    then replaces the live namespace in one script; anything appended after that is past the new
+    checkpoint, so the next reader folds it: no event is lost.
+    """
+    fresh = ReadModels(store, f"rebuild-{time.time_ns()}")
+    try:
+        rebuilt = rebuild(store, fresh)
+        fresh.catch_up()
+        swap = store.redis.register_script(_script_text("swap.lua"))
+        # namespace_pattern is "<prefix>:<namespace>:*"; the script takes the part before the "*".
+        swap(args=[store.keys.namespace_pattern(fresh.namespace)[:-1], store.keys.namespace_pattern(LIVE)[:-1]])
+    finally:
+        fresh.drop()
+    return rebuilt

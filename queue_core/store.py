@@ -113,9 +113,9 @@ class EventStore:
         entries: Any = self.redis.xrange(self.keys.log, min=position, max=position)
         return decode(position, entries[0][1][b"e"])
 
-    def load(self, aggregate: str) -> list[Recorded]:
-        """Every event of one aggregate, oldest first."""
-        entries: Any = self.redis.xrange(self.keys.aggregate(aggregate))
+    def load(self, aggregate: str, until: str = "+") -> list[Recorded]:
+        """Every event of one aggregate (up to position ``until``, inclusive), oldest first."""
+        entries: Any = self.redis.xrange(self.keys.aggregate(aggregate), max=until)
         return [decode(_s(pos), fields[b"e"]) for pos, fields in entries]
 
     def read_raw(
@@ -162,6 +162,13 @@ class EventStore:
             if pending:  # abandoned with a reply in flight: this connection must not be reused
                 connection.disconnect()
             pool.release(connection)
+
+    def read_chain(self, after: str = "0", until: str = "+") -> Iterator[tuple[str, bytes, str | None]]:
+        """``(position, envelope, chain hash)`` of each log entry, oldest first."""
+        for entries in self.read_raw(after, until):
+            for pos, fields in entries:
+                chain = fields.get(b"h")
+                yield _s(pos), fields[b"e"], chain.decode() if chain is not None else None
 
     def read(self, after: str = "0", until: str = "+") -> Iterator[Recorded]:
         """Decoded log events after ``after`` (exclusive) up to ``until``, oldest first."""

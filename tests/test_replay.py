@@ -118,9 +118,10 @@ def test_replay_verify_prints_the_event_count_a_rate_and_identical(procs: Procs,
     some_history(client)
     result = procs.cli("replay", "--verify")
     assert result.returncode == 0, result.stderr
-    replayed, verdict = result.stdout.splitlines()
+    replayed, largest, verdict = result.stdout.splitlines()
     counted = REPLAYED.fullmatch(replayed)
     assert counted and int(counted[1]) == client.store.length()
+    assert largest.startswith("largest aggregate: ")
     assert verdict == "identical"
 
 
@@ -135,7 +136,7 @@ def test_replay_verify_prints_the_first_difference_of_a_corrupted_read_model_and
     connection.hset(key, doc_id, orjson.dumps({**doc, "name": "tampered"}))
     result = procs.cli("replay", "--verify")
     assert result.returncode == 1
-    replayed, verdict = result.stdout.splitlines()
+    replayed, _largest, verdict = result.stdout.splitlines()
     assert REPLAYED.fullmatch(replayed)
     assert verdict.startswith(f"different: definitions/{doc_id}: live ")
     assert "tampered" in verdict

@@ -8,9 +8,13 @@ import sys
 import time
 from typing import Any
 
+import orjson
+
 from ..client import Client, WaitTimeout
 from ..definitions import spec_of
 from ..errors import InvalidInput
+from ..events import Recorded
+from ..positions import as_position
 from ..runs import SUCCEEDED, public_view
 from ..settings import Settings
 from ..spec import check_name
@@ -66,8 +70,12 @@ def _definition_summary(doc: dict[str, Any]) -> dict[str, Any]:
     return {k: doc[k] for k in ("id", "name", "version", "deleted", "created_at", "updated_at")}
 
 
+def _as_of(args: argparse.Namespace) -> str:
+    return as_position(args.as_of, "--as-of") if getattr(args, "as_of", None) else "+"
+
+
 def definitions_show(args: argparse.Namespace) -> int:
-    doc = _client().get_definition(args.definition)
+    doc = _client().get_definition(args.definition, as_of=_as_of(args))
     if args.version is not None:
         spec = spec_of(doc, args.version)
         if args.json:
@@ -91,6 +99,23 @@ def definitions_show(args: argparse.Namespace) -> int:
     for entry in doc["versions"]:
         print(f"\nversion {entry['version']} ({entry['defined_at']}):")
         print_json(entry["spec"])
+    return 0
+
+
+def definitions_diff(args: argparse.Namespace) -> int:
+    changes = _client().diff_definition(args.definition, args.old, args.new)
+    if args.json:
+        print_json([change.__dict__ for change in changes])
+        return 0
+    if not changes:
+        print(f"versions {args.old} and {args.new} are the same")
+    marks = {"added": "+", "removed": "-", "changed": "~"}
+    for change in changes:
+        if change.kind == "changed":
+            shown = f"{orjson.dumps(change.old).decode()} -> {orjson.dumps(change.new).decode()}"
+        else:
+            shown = orjson.dumps(change.new if change.kind == "added" else change.old).decode()
+        print(f"{marks[change.kind]} {change.field}: {shown}")
     return 0
 
 
@@ -269,17 +294,35 @@ def _print_run(run: dict[str, Any], revisions: dict[str, str] | None = None) -> 
 
 
 def status(args: argparse.Namespace) -> int:
-    client = _client()
+    if args.timeline:
+        return _timeline(args)
+    detail = _client().run_detail(args.run, as_of=_as_of(args))
     if args.json:
-        print_json(client.get_run(args.run))
+        print_json(public_view(detail))
     else:
-        detail = client.run_detail(args.run)
         _print_run(public_view(detail), detail["source_revisions"])
     return 0
 
 
+def _timeline(args: argparse.Namespace) -> int:
+    phases = _client().run_timeline(args.run, as_of=_as_of(args))
+    if args.json:
+        print_json([phase.__dict__ for phase in phases])
+        return 0
+    print_table(
+        ["PHASE", "ATTEMPT", "FROM", "TO", "SECONDS"],
+        [[p.phase, p.attempt, p.started_at, p.ended_at or "(now)", f"{p.seconds:.3f}"] for p in phases],
+    )
+    totals: dict[str, float] = {}
+    for phase in phases:
+        totals[phase.phase] = totals.get(phase.phase, 0.0) + phase.seconds
+    print()
+    print_kv([(name, f"{seconds:.3f} s") for name, seconds in totals.items()])
+    return 0
+
+
 def runs(args: argparse.Namespace) -> int:
-    found = _client().list_runs(status=args.status, definition=args.definition, limit=args.limit)
+    found = _client().list_runs(status=args.status, definition=args.definition, limit=args.limit, as_of=_as_of(args))
     if args.json:
         print_json(found)
     else:
@@ -341,26 +384,65 @@ def logs(args: argparse.Namespace) -> int:
 
 
 def events(args: argparse.Namespace) -> int:
-    found = _client().events(aggregate=args.aggregate, type=args.type, limit=args.limit)
-    if args.json:
+    client = _client()
+    since = as_position(args.since, "--since", end=False) if args.since else None
+    until = as_position(args.until, "--until") if args.until else None
+    found = client.events(aggregate=args.aggregate, type=args.type, limit=args.limit, since=since, until=until)
+    if args.json and not args.follow:
         print_json([rec.to_json_dict() for rec in found])
         return 0
-    import orjson
-
     for rec in found:
-        data = orjson.dumps(rec.event.to_data()).decode()
-        print(f"{rec.position}  {rec.time}  {rec.type}  {rec.aggregate}  v{rec.version}  {data}")
+        _print_event(rec, args.json)
+    if args.follow:
+        after = found[-1].position if found else (until or client.store.last_position())
+        for rec in client.follow_events(after, aggregate=args.aggregate, type=args.type):
+            _print_event(rec, args.json)
     return 0
 
 
+def _print_event(rec: Recorded, as_json: bool) -> None:
+    if as_json:
+        print(orjson.dumps(rec.to_json_dict()).decode(), flush=True)
+        return
+    data = orjson.dumps(rec.event.to_data()).decode()
+    print(f"{rec.position}  {rec.time}  {rec.type}  {rec.aggregate}  v{rec.version}  {data}", flush=True)
+
+
 def replay(args: argparse.Namespace) -> int:
-    result = _client().replay_verify()
+    client = _client()
+    if args.rebuild:
+        rebuilt = client.rebuild_read_models()
+        rate = rebuilt.events / rebuilt.seconds if rebuilt.seconds else 0.0
+        print(f"rebuilt the read models from {rebuilt.events} events ({rate:,.0f} events/s folded)")
+        return 0
+    result = client.replay_verify()
     print(f"replayed {result.events} events in {result.seconds:.3f} s ({result.events_per_second:,.0f} events/s)")
+    if result.largest:
+        print(f"largest aggregate: {result.largest[0]} ({result.largest[1]} events)")
     if result.identical:
         print("identical")
         return 0
     print(f"different: {result.difference}")
     return 1
+
+
+def verify(args: argparse.Namespace) -> int:
+    report = _client().verify_chain()
+    if args.json:
+        print_json(
+            {
+                "checked": report.checked,
+                "intact": report.intact,
+                "broken_at": report.broken_at,
+                "reason": report.reason,
+                "head": report.head,
+            }
+        )
+    elif report.intact:
+        print(f"chain intact: {report.checked} events, head {report.head or '-'}")
+    else:
+        print(f"chain broken at {report.broken_at}: {report.reason} ({report.checked} events before it check out)")
+    return 0 if report.intact else 1
 
 
 # -- processes ------------------------------------------------------------------------------------

@@ -3,6 +3,8 @@
 -- ARGV[1] number of aggregates n, ARGV[2..n+1] their expected versions,
 -- then for each event: aggregate index (1-based, among KEYS[2..]), event id, envelope.
 -- Every check runs before the first write but one, whose failure undoes the batch's entries (below).
+-- Each log entry carries 'h', the SHA-1 of the previous entry's 'h' followed by its own envelope:
+-- a chain that an edited, removed or reordered event breaks (queue_core/chain.py walks it).
 local n = tonumber(ARGV[1])
 local first = n + 2
 local count = (#ARGV - n - 1) / 3
@@ -44,6 +46,14 @@ for a = 1, n do
     return {'CONFLICT', a, actual}
   end
 end
+local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local chain = ''
+if #top > 0 then
+  local fields = top[1][2]
+  for j = 1, #fields, 2 do
+    if fields[j] == 'h' then chain = fields[j + 1] end
+  end
+end
 local result = {'OK'}
 -- An aggregate stream ahead of the log (hand-edited or badly restored keys) makes its XADD fail
 -- after the log's succeeded: undo this batch's entries then, instead of checking before every append.
@@ -51,7 +61,8 @@ local written = {}
 for i = 0, count - 1 do
   local agg_key = KEYS[1 + tonumber(ARGV[first + 3 * i])]
   local envelope = ARGV[first + 3 * i + 2]
-  local position = redis.call('XADD', KEYS[1], '*', 'e', envelope)
+  chain = redis.sha1hex(chain .. envelope)
+  local position = redis.call('XADD', KEYS[1], '*', 'e', envelope, 'h', chain)
   written[#written + 1] = {KEYS[1], position}
   local added = redis.pcall('XADD', agg_key, position, 'e', envelope)
   if type(added) == 'table' and added.err then
