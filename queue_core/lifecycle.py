@@ -56,23 +56,35 @@ class RunLifecycle:
             return False
         return True
 
-    def claimable(self, run_id: str, attempt: int) -> dict[str, Any] | None:
-        """The run if the attempt could be claimed now, else None; a look that appends nothing.
+    def claimable(self, run_id: str, attempt: int) -> tuple[dict[str, Any], int] | None:
+        """The run and its version if the attempt could be claimed now, else None; appends nothing.
 
         A worker looks first, materializes the source, then claims with the revision it got: a
         duplicate delivery may fetch a source, but only the delivery whose claim lands runs the job.
         """
-        doc, _ = self.load(run_id)
+        doc, version = self.load(run_id)
         if doc is None or doc["status"] != PENDING or doc["attempt"] != attempt:
             return None
-        return doc
+        return doc, version
 
     def claim(
-        self, run_id: str, attempt: int, worker: str, host: str, pid: int, source_revision: str | None = None
+        self,
+        run_id: str,
+        attempt: int,
+        worker: str,
+        host: str,
+        pid: int,
+        source_revision: str | None = None,
+        seen: tuple[dict[str, Any], int] | None = None,
     ) -> Claim | None:
-        """Claim an attempt for a worker; None when it is not claimable (a duplicate delivery, a cancel)."""
+        """Claim an attempt for a worker; None when it is not claimable (a duplicate delivery, a cancel).
+
+        ``seen`` is the run as ``claimable`` returned it: the first try appends at that version
+        without loading the run again; if the run moved meanwhile, the conflict makes it reload.
+        """
         for _ in range(CLAIM_RETRIES):
-            doc, version = self.load(run_id)
+            doc, version = seen if seen is not None else self.load(run_id)
+            seen = None
             if doc is None or doc["status"] != PENDING or doc["attempt"] != attempt:
                 return None
             started = RunStarted(attempt=attempt, worker=worker, host=host, pid=pid, source_revision=source_revision)

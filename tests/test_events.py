@@ -38,3 +38,33 @@ def test_events_are_frozen():
     event = RunAttemptFailed(attempt=1, reason="Timeout")
     with pytest.raises(AttributeError):
         event.reason = "other"  # type: ignore[misc]
+
+
+def test_a_log_written_with_the_old_run_started_schema_replays_to_the_same_state_as_the_new(connection):
+    """RunStarted schema 1 had no source_revision; read through its upcaster it folds like schema 2."""
+    from queue_core.events import RunQueued, RunStarted, RunSubmitted, RunSucceeded
+    from queue_core.projections import fold
+    from queue_core.store import EventStore
+
+    def history(run_id: str) -> list[NewEvent]:
+        return [
+            NewEvent(run_id, RunSubmitted("d", "def", 1, "default", {"retryStrategy": {}})),
+            NewEvent(run_id, RunQueued(1, f"{run_id}-1")),
+            NewEvent(run_id, RunStarted(1, "w", "h", 7)),
+            NewEvent(run_id, RunSucceeded(1)),
+        ]
+
+    store = EventStore(connection)
+    for version, new in enumerate(history("new-run"), start=1):
+        store.append([new], {"new-run": version - 1})
+    old_log = []
+    for position, envelope_bytes, _chain in store.read_chain():
+        envelope = orjson.loads(envelope_bytes)
+        if envelope["type"] == "RunStarted":
+            envelope["sv"] = 1
+            del envelope["d"]["source_revision"]  # exactly what a schema-1 writer stored
+        old_log.append((position, orjson.dumps(envelope)))
+    new_state = fold({}, store.read())
+    old_state = fold({}, [decode(position, envelope) for position, envelope in old_log])
+    assert old_state == new_state
+    assert old_state["runs"]["new-run"]["status"] == "SUCCEEDED"

@@ -109,10 +109,11 @@ def run_attempt(run_id: str, attempt: int) -> dict[str, Any]:
     """
     ctx = _context()
     bound = log.bind(run_id=run_id, attempt=attempt)
-    run = ctx.lifecycle.claimable(run_id, attempt)
-    if run is None:
+    seen = ctx.lifecycle.claimable(run_id, attempt)
+    if seen is None:
         bound.info("attempt not claimed: already taken, or the run moved on")
         return {"claimed": False}
+    run = seen[0]
     job = run["job"]
     problem: str | None = None
     try:
@@ -132,6 +133,7 @@ def run_attempt(run_id: str, attempt: int) -> dict[str, Any]:
                 socket.gethostname(),
                 os.getpid(),
                 source_revision=source.revision if source else None,
+                seen=seen,
             )
             if claim is None:
                 bound.info("attempt not claimed: already taken, or the run moved on")
