@@ -318,7 +318,7 @@ def replay_round(store: EventStore, index: int, flip: bool) -> dict[str, float]:
 
 
 def main() -> None:
-    args = parse_args(__doc__.splitlines()[0])
+    args = parse_args(__doc__.splitlines()[0], replay_events=REPLAY_EVENTS)
     result: dict[str, Any] = {
         "benchmark": "bench_store",
         "machine": machine(),
@@ -337,8 +337,8 @@ def main() -> None:
             appends = [append_round(connection, store, bare, flip=k % 2 == 1) for k in range(args.repeat)]
             result["append"] = append_report(appends)
             connection.flushall()
-            progress(f"generating a log of {REPLAY_EVENTS:,} events")
-            result["replay_log"] = load_log(store, REPLAY_EVENTS)
+            progress(f"generating a log of {args.replay_events:,} events")
+            result["replay_log"] = load_log(store, args.replay_events)
             replays = [replay_round(store, k, flip=k % 2 == 1) for k in range(args.repeat)]
             result["replay"] = replay_report(replays)
         finally:
