@@ -13,22 +13,25 @@ from typing import Any
 import redis
 
 from .aggregates import load_state
-from .chain import ChainReport, walk
+from .archive import history, verify_log
+from .chain import ChainReport
 from .clusters import CLUSTER_KIND, DEFAULT_CLUSTER, apply_cluster, builtin_default
 from .connection import connect, redis_url
 from .definitions import DEFINITION_KIND, apply_definition, decide_define, deleted_event, spec_of
 from .documents import load_document
 from .errors import AlreadyExists, ConcurrencyError, InvalidInput, NotFound, StoreUnavailable
-from .events import ClusterRegistered, Event, NameClaimed, NameReleased, NewEvent, Recorded, RunSubmitted
+from .events import ClusterRegistered, Event, NameClaimed, NameReleased, NewEvent, Recorded, RunSubmitted, decode
 from .keys import Keys
 from .lifecycle import RunLifecycle
 from .names import apply_name, name_aggregate
+from .projections import fold
 from .readmodels import ReadModels, VerifyResult, verify
 from .runlog import LogLine, RunLog
 from .runs import TERMINAL, apply_run, decide_cancel, public_view
 from .settings import Settings
 from .spec import MAX_WORKERS, check_args, check_env, check_name, check_timeout, normalize_definition
 from .store import EventStore
+from .transfer import parse_bound
 
 __all__ = ["Client", "DefineResult", "WaitTimeout"]
 
@@ -372,13 +375,26 @@ class Client:
         """Events oldest first; with ``limit``, the newest ``limit`` of those that match."""
         if aggregate is None and type is None and limit:
             return self.store.tail(limit)
-        source = self.store.load(aggregate) if aggregate else self.store.read()
+        source = self.store.load(aggregate) if aggregate else (decode(p, e) for p, e, _ in history(self.store))
         matching = [rec for rec in source if type is None or rec.type == type]
         return matching[-limit:] if limit else matching
 
     def verify_chain(self) -> ChainReport:
-        """Walk the log's hash chain from its first entry; the report names the first entry that breaks it."""
-        return walk(self.store.read_chain(), previous="")
+        """Walk the log's hash chain from its first entry; the report names the first entry that breaks it.
+
+        After a trim the walk starts from the archive's hash before the first entry left in Redis.
+        """
+        return verify_log(self.store)[0]
+
+    def fold_until(self, until: str) -> dict[str, dict[str, dict[str, Any]]]:
+        """The read models as of position (or ISO time) ``until``: model -> entity -> document.
+
+        Folds every event up to and including ``until``, reading the archived part back from S3 when the
+        log was trimmed. Documents that no longer existed then (a released name) are left out.
+        """
+        events = (decode(p, e) for p, e, _ in history(self.store, until=parse_bound(until, upper=True)))
+        state = fold({}, events)
+        return {model: {k: doc for k, doc in docs.items() if doc is not None} for model, docs in state.items()}
 
     def replay_verify(self) -> VerifyResult:
         """Rebuild every read model from the log into a scratch namespace and compare with the live ones."""

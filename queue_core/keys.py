@@ -16,6 +16,8 @@ class Keys:
         self.dispatch_group = "dispatchers"
         self.dispatcher_leader = f"{prefix}:dispatcher:leader"
         self.epoch = f"{prefix}:epoch"
+        # A hash: where the log was trimmed (``before``) and the archive holding what was dropped.
+        self.trim = f"{prefix}:trim"
 
     def aggregate(self, aggregate_id: str) -> str:
         """The per-aggregate stream: a copy of the aggregate's events; its length is its version."""

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from .archive import envelope_batches
 from .events import decode
 from .projections import PROJECTIONS, fold
 from .store import EventStore, _script_text
@@ -187,7 +188,7 @@ class ReadModels:
 
 
 def rebuild(store: EventStore, target: ReadModels, until: str = "+") -> tuple[int, float, str]:
-    """Fold the whole log (up to ``until``) in memory and write it into ``target``.
+    """Fold the whole log (up to ``until``; its archived part too, if trimmed) in memory and write it into ``target``.
 
     Returns the number of events, the seconds the fold took, and the last position.
     """
@@ -201,7 +202,7 @@ def rebuild(store: EventStore, target: ReadModels, until: str = "+") -> tuple[in
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        for entries in store.read_envelopes(until=until):
+        for entries in envelope_batches(store, until=until):
             events = [decode(pos.decode(), envelope) for pos, envelope in entries]
             fold(state, events)
             count += len(events)
