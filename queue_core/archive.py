@@ -15,7 +15,7 @@ import redis
 
 from .chain import ChainReport, walk
 from .errors import ArchiveMismatch, ArchiveUnavailable, DamagedFile, TrimRefused
-from .store import EventStore
+from .store import READ_BATCH, EventStore
 from .transfer import GZIP_LEVEL, Entry, encode_entry, ensure_empty, load_entries, position_key, wipe
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "envelope_batches",
     "hash_before",
     "history",
+    "raw_batches",
     "read_manifest",
     "read_segment",
     "restore_log",
@@ -131,11 +132,11 @@ def read_segment(location: ArchiveLocation, segment: Segment, s3: Any = None) ->
     digest = hashlib.sha256(data).hexdigest()
     if digest != segment.sha256 or reply.get("Metadata", {}).get("sha256") != segment.sha256:
         raise DamagedFile(f"{where} is damaged: its SHA-256 does not match the manifest")
-    entries = []
-    for line in data.splitlines():
-        item = orjson.loads(line)
-        entries.append((item["position"], item["e"].encode(), item["h"]))
-    if len(entries) != segment.count or entries[0][0] != segment.first or entries[-1][0] != segment.last:
+    try:
+        entries = [(item["position"], item["e"].encode(), item["h"]) for item in map(orjson.loads, data.splitlines())]
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+        raise DamagedFile(f"{where} is damaged: a malformed event line ({exc})") from None
+    if len(entries) != segment.count or not entries or (entries[0][0], entries[-1][0]) != (segment.first, segment.last):
         raise DamagedFile(f"{where} does not hold the entries the manifest lists")
     return entries
 
@@ -261,7 +262,8 @@ def trim_log(store: EventStore, location: ArchiveLocation, before: str) -> int:
         ours = [next(held, None) for _ in stored]
         if _digest(ours) != _digest(stored):
             raise ArchiveMismatch(f"archive segment {segment.key} does not match the log in Redis; nothing trimmed")
-    mapping: dict[Any, Any] = {"before": before, "bucket": location.bucket, "prefix": location.prefix}
+    mapping: dict[Any, Any] = {"before": before, "dropped": last_doomed, "bucket": location.bucket}
+    mapping["prefix"] = location.prefix
     if location.endpoint_url:
         mapping["endpoint_url"] = location.endpoint_url
     # The trim point first: a reader between these two commands reads the archive for what is gone or not.
@@ -319,6 +321,29 @@ def history(store: EventStore, until: str = "+", since: str = "-") -> Iterator[E
         if high and high < position_key(before):
             return
     yield from store.read_chain(after=_before(since) if since != "-" else "0", until=until)
+
+
+def raw_batches(
+    store: EventStore, after: str = "0", until: str = "+", batch: int = READ_BATCH
+) -> Iterator[list[tuple[bytes, dict[bytes, bytes]]]]:
+    """``EventStore.read_raw``, except that entries a trim dropped from Redis are read back from the archive.
+
+    A reader already past the newest dropped entry (the live read models: trim catches them up first)
+    reads Redis alone, without asking S3.
+    """
+    dropped: Any = store.redis.hget(store.keys.trim, "dropped")
+    if dropped is None or (after not in ("0", "-") and position_key(after) >= position_key(dropped.decode())):
+        yield from store.read_raw(after, until, batch)
+        return
+    ms, seq = position_key(after) if after not in ("0", "-") else (0, -1)
+    chunk: list[tuple[bytes, dict[bytes, bytes]]] = []
+    for position, envelope, chain in history(store, until, since=f"{ms}-{seq + 1}"):
+        chunk.append((position.encode(), {b"e": envelope, b"h": (chain or "").encode()}))
+        if len(chunk) == batch:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def envelope_batches(store: EventStore, until: str = "+") -> Iterator[list[tuple[bytes, bytes]]]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from .archive import envelope_batches
+from .archive import envelope_batches, raw_batches
 from .events import decode
 from .projections import PROJECTIONS, fold
 from .store import EventStore, _script_text
@@ -57,7 +57,7 @@ class ReadModels:
         """Fold every event after the checkpoint (up to ``until``) into the documents; return the checkpoint."""
         while True:
             start = self.checkpoint()
-            entries = next(self.store.read_raw(after=start or "0", until=until, batch=CATCH_UP_BATCH), [])
+            entries = next(raw_batches(self.store, after=start or "0", until=until, batch=CATCH_UP_BATCH), [])
             if not entries:
                 return start
             events = [decode(pos.decode(), fields[b"e"]) for pos, fields in entries]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,11 +47,13 @@ def location(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, procs: Procs) ->
 
 
 def s3(endpoint: str) -> Any:
-    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **_credentials())
-
-
-def _credentials() -> dict[str, str]:
-    return {"aws_access_key_id": FAKE_AWS["AWS_ACCESS_KEY_ID"], "aws_secret_access_key": "testing"}
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=FAKE_AWS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=FAKE_AWS["AWS_SECRET_ACCESS_KEY"],
+    )
 
 
 def where(location: ArchiveLocation) -> list[str]:
@@ -122,7 +126,7 @@ def test_restore_from_the_archive_rebuilds_a_store_that_answers_the_same(
 
 
 def test_a_flipped_byte_in_a_segment_is_named_by_verify_and_refused_by_restore_and_trim(
-    client: Client, procs: Procs, location: ArchiveLocation, tmp_path: Path, connection: redis.Redis
+    client: Client, procs: Procs, location: ArchiveLocation
 ):
     mixed_workload(client)
     segments = archive_log(client.store, location, SEGMENT)
@@ -138,6 +142,35 @@ def test_a_flipped_byte_in_a_segment_is_named_by_verify_and_refused_by_restore_a
     refused = procs.cli("restore", *where(location))
     assert refused.returncode == 2 and "damaged" in refused.stderr
     assert redis.Redis.from_url(procs.env["REDIS_URL"]).keys("*") == []
+
+
+def test_verify_of_an_archive_names_the_event_of_a_segment_forged_with_a_matching_checksum(
+    client: Client, procs: Procs, location: ArchiveLocation
+):
+    mixed_workload(client)
+    segments = archive_log(client.store, location, SEGMENT)
+    forged = segments[2]
+    client_s3 = s3(location.endpoint_url or "")
+    lines = gzip.decompress(client_s3.get_object(Bucket=location.bucket, Key=forged.key)["Body"].read()).splitlines()
+    item = orjson.loads(lines[3])
+    item["e"] = item["e"].replace('"t":"', '"t":"1999')  # another time, hash left as it was
+    lines[3] = orjson.dumps(item)
+    data = b"".join(line + b"\n" for line in lines)
+    digest = hashlib.sha256(data).hexdigest()
+    head = client_s3.head_object(Bucket=location.bucket, Key=forged.key)
+    client_s3.put_object(
+        Bucket=location.bucket,
+        Key=forged.key,
+        Body=gzip.compress(data),
+        Metadata={**head["Metadata"], "sha256": digest},
+    )
+    manifest_key = location.key("manifest.json")
+    manifest = orjson.loads(client_s3.get_object(Bucket=location.bucket, Key=manifest_key)["Body"].read())
+    manifest["segments"][2]["sha256"] = digest
+    client_s3.put_object(Bucket=location.bucket, Key=manifest_key, Body=orjson.dumps(manifest))
+    checked = procs.cli("verify", *where(location))
+    assert checked.returncode == 1
+    assert checked.stdout.startswith(f"chain broken at {item['position']}: its content")
 
 
 def test_trim_refuses_to_drop_what_the_archive_does_not_hold(client: Client, procs: Procs, location: ArchiveLocation):
@@ -157,7 +190,7 @@ def test_trim_refuses_to_drop_what_the_archive_does_not_hold(client: Client, pro
 
 
 def test_after_archive_and_trim_time_travel_replay_and_events_read_the_trimmed_part_from_s3(
-    client: Client, procs: Procs, location: ArchiveLocation, connection: redis.Redis
+    client: Client, procs: Procs, location: ArchiveLocation, tmp_path: Path
 ):
     runs = mixed_workload(client, rounds=2)
     everything = list(client.store.read())
@@ -176,7 +209,13 @@ def test_after_archive_and_trim_time_travel_replay_and_events_read_the_trimmed_p
         run: client.run_detail(run) for run in statuses
     }  # and the commands side still loads every run from its own stream
     assert [r.position for r in client.events()] == [r.position for r in everything]
+    exported = tmp_path / "all.jsonl.gz"
+    assert procs.cli("export", str(exported)).returncode == 0
+    assert procs.cli("verify", str(exported)).stdout.startswith(f"chain intact: {len(everything)} events")
     assert {run: client.get_run(run) for run in runs} == statuses
+    listed = client.list_runs(limit=None)
+    client.read_models.drop()  # live read models lost after the trim: catching up reads the archive too
+    assert client.list_runs(limit=None) == listed
     assert procs.cli("replay", "--verify").stdout.splitlines()[-1] == "identical"
     client.cancel(runs[0])  # appends continue the chain after the trim
     checked = procs.cli("verify")

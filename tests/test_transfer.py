@@ -17,8 +17,8 @@ from workload import cli_json, mixed_workload, read_model_snapshot
 from queue_core import Client, Settings
 from queue_core.archive import history
 from queue_core.chain import link
-from queue_core.errors import DamagedFile, StoreNotEmpty
-from queue_core.transfer import ExportReader, import_export, write_export
+from queue_core.errors import DamagedFile, InvalidInput, StoreNotEmpty
+from queue_core.transfer import ExportReader, import_export, parse_bound, write_export
 
 
 @pytest.fixture
@@ -160,3 +160,23 @@ def test_export_since_and_until_by_position_or_time_carries_the_chain_of_that_pa
     with ExportReader(path) as reader:
         assert reader.header.events == 0
     assert procs.cli("export", str(path), "--until", "yesterday").returncode == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "upper", "position"),
+    [
+        ("1700000000000-5", False, "1700000000000-5"),
+        ("1700000000000", False, "1700000000000-0"),
+        ("1700000000000", True, "1700000000000-18446744073709551615"),
+        ("2023-11-14T22:13:20Z", False, "1700000000000-0"),
+        ("2023-11-14T22:13:20", True, "1700000000000-18446744073709551615"),  # no zone: UTC
+        ("2023-11-15T00:13:20+02:00", False, "1700000000000-0"),
+    ],
+)
+def test_since_and_until_take_a_position_or_an_iso_time_as_an_inclusive_bound(text: str, upper: bool, position: str):
+    assert parse_bound(text, upper) == position
+
+
+def test_a_bound_that_is_neither_position_nor_time_is_invalid_input():
+    with pytest.raises(InvalidInput, match="neither a log position"):
+        parse_bound("1700000000000-x", upper=False)
