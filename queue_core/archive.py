@@ -78,7 +78,7 @@ def _unavailable(what: str, exc: Exception) -> ArchiveUnavailable:
 
     if isinstance(exc, ClientError):
         return ArchiveUnavailable(f"S3 refused to {what}: {exc.response.get('Error', {}).get('Message', exc)}")
-    return ArchiveUnavailable(f"S3 unreachable while trying to {what}: {exc}")
+    return ArchiveUnavailable(f"could not {what} in S3: {exc}")
 
 
 def _s3_call(what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
@@ -399,7 +399,10 @@ def verify_archive(location: ArchiveLocation) -> ChainReport:
     """Walk the archive's chain segment by segment; a damaged segment is named by its first position."""
     s3 = location.client()
     checked, head = 0, ""
-    for segment in read_manifest(location, s3):
+    segments = read_manifest(location, s3)
+    if not segments:
+        raise ArchiveMismatch(f"nothing is archived at s3://{location.bucket}/{location.key('')}")
+    for segment in segments:
         try:
             entries = read_segment(location, segment, s3)
         except DamagedFile as exc:

@@ -98,6 +98,8 @@ class Header:
 def write_export(path: str | Path, entries: Iterable[Entry], chain_start: str) -> Header:
     """Write ``entries`` to ``path`` as an export file; the file appears whole or not at all."""
     target = Path(path)
+    if not target.parent.is_dir():
+        raise InvalidInput(f"no directory {target.parent} to write {target.name} in")
     digest = hashlib.sha256()
     count, first, last = 0, None, None
     # The header (first line) needs the count, known only at the end. A gzip file may be several gzip
@@ -271,8 +273,8 @@ def import_export(store: EventStore, path: str | Path) -> Header:
 
     A file found damaged part way is unloaded again, so a refused import leaves the store empty.
     """
-    ensure_empty(store)
     with ExportReader(path) as reader:
+        ensure_empty(store)
         if reader.header.chain_start:
             raise InvalidInput(
                 f"{path} starts after the log's beginning (an export with --since): its aggregates' earlier "

@@ -26,6 +26,8 @@ from .output import print_json
 
 __all__ = ["add_audit_commands"]
 
+UNPLACED = "-"  # the ``broken_at`` of damage no single event can be blamed for (a checksum, the gzip layer)
+
 
 def _client() -> Client:
     return Client.from_env()
@@ -98,16 +100,21 @@ def verify(args: argparse.Namespace) -> int:
     if args.file and args.bucket:
         raise InvalidInput("give FILE or --bucket, not both", "verify")
     if args.file:
-        with ExportReader(args.file) as reader:
-            try:
-                report = walk(reader.entries(), previous=reader.header.chain_start)
-            except DamagedFile as exc:
-                report = ChainReport(0, reader.header.first or "-", str(exc), "")
+        report = _verify_file(args.file)
     elif args.bucket:
         report = verify_archive(_location(args))
     else:
         report, note = verify_log(_client().store)
     return _print_report(report, note, args.json)
+
+
+def _verify_file(path: str) -> ChainReport:
+    """Walk an export's chain; damage the checksum or the gzip layer finds is reported, with no position."""
+    try:
+        with ExportReader(path) as reader:
+            return walk(reader.entries(), previous=reader.header.chain_start)
+    except DamagedFile as exc:
+        return ChainReport(0, UNPLACED, str(exc), "")
 
 
 def _print_report(report: ChainReport, note: str | None, as_json: bool) -> int:
@@ -125,6 +132,8 @@ def _print_report(report: ChainReport, note: str | None, as_json: bool) -> int:
         print(f"note: {note}")
     if report.intact:
         print(f"chain intact: {report.checked} events, head {report.head or '-'}")
+    elif report.broken_at == UNPLACED:
+        print(f"damaged: {report.reason}")
     else:
         print(f"chain broken at {report.broken_at}: {report.reason} ({report.checked} events before it check out)")
     return 0 if report.intact else 1
