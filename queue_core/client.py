@@ -13,7 +13,8 @@ from typing import Any
 import redis
 
 from .aggregates import load_state
-from .chain import ChainReport, walk
+from .archive import history, verify_log
+from .chain import ChainReport
 from .clusters import CLUSTER_KIND, DEFAULT_CLUSTER, apply_cluster, builtin_default
 from .connection import connect, redis_url
 from .definitions import DEFINITION_KIND, apply_definition, decide_define, deleted_event, spec_of
@@ -33,7 +34,8 @@ from .history import Change, Phase, diff_specs, timeline
 from .keys import Keys
 from .lifecycle import RunLifecycle
 from .names import apply_name, name_aggregate
-from .positions import before, position_key
+from .positions import as_position, position_key
+from .projections import fold
 from .readmodels import ReadModels, Rebuilt, VerifyResult, rebuild_live, verify
 from .resources import ResourceStore
 from .runlog import LogLine, RunLog
@@ -42,7 +44,7 @@ from .secrets import SecretStore
 from .settings import Settings
 from .spec import MAX_WORKERS, check_args, check_env, check_name, check_timeout, normalize_definition
 from .store import EventStore
-from .timetravel import fold_until, runs_as_of
+from .timetravel import runs_as_of
 
 __all__ = ["Client", "DefineResult", "WaitTimeout"]
 
@@ -323,7 +325,7 @@ class Client:
     ) -> list[dict[str, Any]]:
         """Runs newest first, filtered by status and definition name; ``as_of``: as they were at that position."""
         if as_of != "+":
-            return runs_as_of(fold_until(self.store, as_of), status and status.upper(), definition, limit)
+            return runs_as_of(self.fold_until(as_of), status and status.upper(), definition, limit)
         self.read_models.catch_up()
         if status and definition:
             index, other = f"status:{status.upper()}", ("definition", definition)
@@ -443,7 +445,8 @@ class Client:
                 if position_key(rec.position) >= low and (high is None or position_key(rec.position) <= high)
             )
         else:
-            source = self.store.read(after=before(since) if since else "0", until=until or "+")
+            # The archived part too, if the log was trimmed.
+            source = (decode(p, e) for p, e, _ in history(self.store, until=until or "+", since=since or "-"))
         matching = [rec for rec in source if type is None or rec.type == type]
         return matching[-limit:] if limit else matching
 
@@ -461,8 +464,21 @@ class Client:
                         yield rec
 
     def verify_chain(self) -> ChainReport:
-        """Walk the log's hash chain from its first entry; the report names the first entry that breaks it."""
-        return walk(self.store.read_chain(), previous="")
+        """Walk the log's hash chain from its first entry; the report names the first entry that breaks it.
+
+        After a trim the walk starts from the archive's hash before the first entry left in Redis.
+        """
+        return verify_log(self.store)[0]
+
+    def fold_until(self, until: str) -> dict[str, dict[str, dict[str, Any]]]:
+        """The read models as of position (or ISO time) ``until``: model -> entity -> document.
+
+        Folds every event up to and including ``until``, reading the archived part back from S3 when the
+        log was trimmed. Documents that no longer existed then (a released name) are left out.
+        """
+        events = (decode(p, e) for p, e, _ in history(self.store, until=as_position(until, "until")))
+        state = fold({}, events)
+        return {model: {k: doc for k, doc in docs.items() if doc is not None} for model, docs in state.items()}
 
     def rebuild_read_models(self) -> Rebuilt:
         """Drop every read model and rebuild it from the log, in place, while the system keeps running."""

@@ -6,11 +6,16 @@ __all__ = [
     "AlreadyExists",
     "AlreadyTerminal",
     "AppendFailed",
+    "ArchiveMismatch",
+    "ArchiveUnavailable",
     "ConcurrencyError",
+    "DamagedFile",
     "InvalidInput",
     "JobledgerError",
     "NotFound",
+    "StoreNotEmpty",
     "StoreUnavailable",
+    "TrimRefused",
     "UnsafeStore",
 ]
 
@@ -77,3 +82,33 @@ class StoreUnavailable(JobledgerError):
     """Raised when Redis cannot be reached."""
 
     exit_code = 4
+
+
+class DamagedFile(JobledgerError):
+    """Raised when an export file or archive segment fails its format, checksum or hash-chain check."""
+
+    exit_code = 2
+
+
+class StoreNotEmpty(JobledgerError):
+    """Raised when an import or restore targets a store that already holds keys; nothing was written."""
+
+    exit_code = 2
+
+
+class ArchiveMismatch(JobledgerError):
+    """Raised when an archive does not hold what a command needs, or holds another store's log."""
+
+    exit_code = 2
+
+
+class ArchiveUnavailable(JobledgerError):
+    """Raised when the S3 archive cannot be reached or read (no bucket, no credentials, no network)."""
+
+    exit_code = 4
+
+
+class TrimRefused(JobledgerError):
+    """Raised when a trim would drop entries a reader still needs: unread by a dispatcher, or the newest."""
+
+    exit_code = 2

@@ -18,6 +18,8 @@ class Keys:
         self.epoch = f"{prefix}:epoch"
         # Secret values: a hash outside the log that replay never reads; the log only names them.
         self.secrets = f"{prefix}:secrets"
+        # A hash: where the log was trimmed (``before``) and the archive holding what was dropped.
+        self.trim = f"{prefix}:trim"
 
     def resource_blob(self, checksum: str) -> str:
         """The content of one resource version, by its sha256 (outside the log; the log holds the checksum)."""

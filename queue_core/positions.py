@@ -10,7 +10,7 @@ from .errors import InvalidInput
 __all__ = ["as_position", "before", "position_key", "position_ms"]
 
 _POSITION = re.compile(r"^(\d+)(?:-(\d+))?$")
-_LAST_SEQ = 2**63 - 1
+_LAST_SEQ = 2**64 - 1  # a stream id's sequence is an unsigned 64-bit number
 
 
 def as_position(text: str, field: str, end: bool = True) -> str:

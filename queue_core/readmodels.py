@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from .archive import envelope_batches, raw_batches
 from .events import decode
 from .projections import PROJECTIONS, fold
 from .store import EventStore, _script_text
@@ -56,7 +57,7 @@ class ReadModels:
         """Fold every event after the checkpoint (up to ``until``) into the documents; return the checkpoint."""
         while True:
             start = self.checkpoint()
-            entries = next(self.store.read_raw(after=start or "0", until=until, batch=CATCH_UP_BATCH), [])
+            entries = next(raw_batches(self.store, after=start or "0", until=until, batch=CATCH_UP_BATCH), [])
             if not entries:
                 return start
             events = [decode(pos.decode(), fields[b"e"]) for pos, fields in entries]
@@ -197,7 +198,7 @@ class Rebuilt:
 
 
 def rebuild(store: EventStore, target: ReadModels, until: str = "+") -> Rebuilt:
-    """Fold the whole log (up to ``until``) in memory and write it into ``target``."""
+    """Fold the whole log (up to ``until``; the archived part too, if trimmed) in memory into ``target``."""
     state: dict[str, dict[str, Doc | None]] = {}
     sizes: dict[str, int] = {}
     count = 0
@@ -209,7 +210,7 @@ def rebuild(store: EventStore, target: ReadModels, until: str = "+") -> Rebuilt:
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        for entries in store.read_envelopes(until=until):
+        for entries in envelope_batches(store, until=until):
             events = [decode(pos.decode(), envelope) for pos, envelope in entries]
             fold(state, events)
             for rec in events:

@@ -12,6 +12,7 @@ import redis
 from ..errors import JobledgerError
 from ..runs import STATUSES
 from . import commands
+from .audit import add_audit_commands
 
 __all__ = ["main"]
 
@@ -193,6 +194,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("store", help="the store: its URL, or stop the embedded server")
     p.add_argument("action", choices=["url", "stop"])
     p.set_defaults(handler=commands.store)
+    add_audit_commands(sub, _Parser)
     return parser
 
 

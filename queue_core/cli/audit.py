@@ -1,0 +1,189 @@
+"""The audit verbs: export, import, archive, restore, trim, and verify of a file or an archive."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..archive import (
+    DEFAULT_SEGMENT_SIZE,
+    ArchiveLocation,
+    archive_log,
+    hash_before,
+    history,
+    restore_log,
+    trim_log,
+    trim_point,
+    verify_archive,
+    verify_log,
+)
+from ..chain import ChainReport, walk
+from ..client import Client
+from ..errors import DamagedFile, InvalidInput
+from ..positions import as_position
+from ..readmodels import ReadModels, rebuild
+from ..transfer import ExportReader, import_export, write_export
+from .output import print_json
+
+__all__ = ["add_audit_commands"]
+
+UNPLACED = "-"  # the ``broken_at`` of damage no single event can be blamed for (a checksum, the gzip layer)
+
+
+def _client() -> Client:
+    return Client.from_env()
+
+
+def _location(args: argparse.Namespace) -> ArchiveLocation:
+    return ArchiveLocation(args.bucket, args.prefix, args.endpoint_url)
+
+
+def _where(location: ArchiveLocation) -> str:
+    return f"s3://{location.bucket}/{location.key('')}"
+
+
+def export(args: argparse.Namespace) -> int:
+    store = _client().store
+    since = as_position(args.since, "--since", end=False) if args.since else "-"
+    until = as_position(args.until, "--until") if args.until else "+"
+    start = hash_before(store, since) if since != "-" else ""
+    header = write_export(args.file, history(store, until=until, since=since), chain_start=start)
+    print(f"exported {header.events} events ({header.first or '-'} .. {header.last or '-'}) to {args.file}")
+    return 0
+
+
+def import_(args: argparse.Namespace) -> int:
+    store = _client().store
+    header = import_export(store, args.file)
+    rebuild(store, ReadModels(store))
+    print(f"imported {header.events} events ({header.first or '-'} .. {header.last or '-'}); read models rebuilt")
+    return 0
+
+
+def archive(args: argparse.Namespace) -> int:
+    location = _location(args)
+    added = archive_log(_client().store, location, args.segment_size)
+    if not added:
+        print(f"nothing new to archive at {_where(location)} (only full segments older than the newest event are)")
+        return 0
+    events = sum(s.count for s in added)
+    print(f"archived {events} events in {len(added)} segments up to {added[-1].last} at {_where(location)}")
+    return 0
+
+
+def restore(args: argparse.Namespace) -> int:
+    store = _client().store
+    count, last = restore_log(store, _location(args))
+    rebuild(store, ReadModels(store))
+    print(f"restored {count} events up to {last} from {_where(_location(args))}; read models rebuilt")
+    print("events after the archive's last segment are not in the archive, so not in this store")
+    return 0
+
+
+def trim(args: argparse.Namespace) -> int:
+    client = _client()
+    if args.bucket:
+        location = _location(args)
+    else:
+        point = trim_point(client.store)
+        if point is None:
+            raise InvalidInput("give --bucket: the archive that must hold what the trim drops", "trim")
+        location = point[1]
+    before = as_position(args.before, "--before", end=False)
+    client.read_models.catch_up()  # the live read models must have folded what leaves Redis
+    dropped = trim_log(client.store, location, before)
+    print(f"trimmed {dropped} events before {before} from Redis; {_where(location)} holds them")
+    return 0
+
+
+def verify(args: argparse.Namespace) -> int:
+    note = None
+    if args.file and args.bucket:
+        raise InvalidInput("give FILE or --bucket, not both", "verify")
+    if args.file:
+        report = _verify_file(args.file)
+    elif args.bucket:
+        report = verify_archive(_location(args))
+    else:
+        report, note = verify_log(_client().store)
+    return _print_report(report, note, args.json)
+
+
+def _verify_file(path: str) -> ChainReport:
+    """Walk an export's chain; damage the checksum or the gzip layer finds is reported, with no position."""
+    try:
+        with ExportReader(path) as reader:
+            return walk(reader.entries(), previous=reader.header.chain_start)
+    except DamagedFile as exc:
+        return ChainReport(0, UNPLACED, str(exc), "")
+
+
+def _print_report(report: ChainReport, note: str | None, as_json: bool) -> int:
+    if as_json:
+        shown: dict[str, Any] = {
+            "checked": report.checked,
+            "intact": report.intact,
+            "broken_at": report.broken_at,
+            "reason": report.reason,
+            "head": report.head,
+        }
+        print_json({**shown, "note": note} if note else shown)
+        return 0 if report.intact else 1
+    if note:
+        print(f"note: {note}")
+    if report.intact:
+        print(f"chain intact: {report.checked} events, head {report.head or '-'}")
+    elif report.broken_at == UNPLACED:
+        print(f"damaged: {report.reason}")
+    else:
+        print(f"chain broken at {report.broken_at}: {report.reason} ({report.checked} events before it check out)")
+    return 0 if report.intact else 1
+
+
+def _archive_options(parser: argparse.ArgumentParser, required: bool) -> None:
+    parser.add_argument("--bucket", required=required)
+    parser.add_argument("--prefix", default="")
+    parser.add_argument("--endpoint-url", help="an S3-compatible endpoint (default: AWS)")
+
+
+def add_audit_commands(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
+    """Register export, import, archive, restore and trim, and give ``verify`` a FILE and an archive."""
+    p = sub.add_parser("export", help="write the log (or part of it) to a gzip JSON-lines file with a checksum")
+    p.add_argument("file")
+    p.add_argument("--since", metavar="POSITION-or-TIME", help="first event (inclusive)")
+    p.add_argument("--until", metavar="POSITION-or-TIME", help="last event (inclusive)")
+    p.set_defaults(handler=export)
+
+    p = sub.add_parser("import", help="load an export file into an empty store")
+    p.add_argument("file")
+    p.set_defaults(handler=import_)
+
+    p = sub.add_parser("archive", help="upload the log's closed segments to S3 (incremental)")
+    _archive_options(p, required=True)
+    p.add_argument("--segment-size", type=_segment_size, default=DEFAULT_SEGMENT_SIZE, metavar="EVENTS")
+    p.set_defaults(handler=archive)
+
+    p = sub.add_parser("restore", help="rebuild an empty store from an S3 archive")
+    _archive_options(p, required=True)
+    p.set_defaults(handler=restore)
+
+    p = sub.add_parser("trim", help="drop archived events before POSITION from Redis, after checking the archive")
+    p.add_argument("--before", required=True, metavar="POSITION")
+    _archive_options(p, required=False)
+    p.set_defaults(handler=trim)
+
+    p = sub.choices["verify"]
+    p.add_argument("file", nargs="?", metavar="FILE", help="an export file instead of the log in Redis")
+    _archive_options(p, required=False)
+    p.set_defaults(handler=verify)
+    del parser_class  # ``sub`` already makes parsers of main's class; kept in the signature for nested verbs
+
+
+def _segment_size(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value

@@ -1,0 +1,79 @@
+"""A mixed history for audit tests: definitions revised and deleted, a cluster, runs left in every status."""
+
+from __future__ import annotations
+
+import io
+import os
+from contextlib import redirect_stdout
+
+import orjson
+from jobs import definition
+
+from queue_core import Client
+from queue_core.cli.main import main
+from queue_core.readmodels import ReadModels
+from queue_core.runs import NON_ZERO_EXIT, SOURCE_UNAVAILABLE
+
+Snapshot = list[tuple[str, object]]
+
+
+def mixed_workload(client: Client, rounds: int = 1) -> list[str]:
+    """Append a history through the same commands workers and dispatchers use; returns the run ids."""
+    life = client.lifecycle
+    client.create_cluster("pool", workers=2)
+    client.define(definition("keep", "keep.sh", retries=1, delay=0.0))
+    client.define(definition("gone", "gone.sh", cluster="pool"))
+    client.define(definition("keep", "keep.sh", retries=1, delay=0.0, args="v2"))
+    runs: list[str] = []
+    for _ in range(rounds):
+        pending = client.submit("keep")  # PENDING, Recently submitted
+        queued = client.submit("keep", idempotency_key=f"k{len(runs)}")  # PENDING, In queue
+        life.queue(queued, 1)
+        running = client.submit("gone")  # RUNNING
+        life.queue(running, 1)
+        life.claim(running, 1, "w1", "host", 101)
+        succeeded = client.submit("keep")
+        life.queue(succeeded, 1)
+        claim = life.claim(succeeded, 1, "w1", "host", 102)
+        assert claim and life.succeed(claim)
+        retrying = client.submit("keep")  # PENDING, Waiting to retry
+        life.queue(retrying, 1)
+        claim = life.claim(retrying, 1, "w2", "host", 103)
+        assert claim and life.fail(claim, NON_ZERO_EXIT, 3, "exit 3")
+        failed = client.submit("gone")  # FAILED, after its only attempt
+        life.queue(failed, 1)
+        claim = life.claim(failed, 1, "w2", "host", 104)
+        assert claim and life.fail(claim, SOURCE_UNAVAILABLE, None, "no such file")
+        lost = client.submit("gone")  # FAILED, WorkerLost
+        life.queue(lost, 1)
+        life.claim(lost, 1, "w3", "host", 105)
+        life.declare_lost(lost, 1, "lease expired")
+        cancelled = client.submit("keep")
+        client.cancel(cancelled)
+        runs += [pending, queued, running, succeeded, retrying, failed, lost, cancelled]
+    client.delete_definition("gone")
+    client.define(definition("gone", "gone.sh"))  # the name reused by a new definition
+    return runs
+
+
+def read_model_snapshot(client: Client) -> Snapshot:
+    live = ReadModels(client.store)
+    live.catch_up()
+    return list(live.snapshot())
+
+
+def cli_json(url: str, *args: str) -> object:
+    """Run a CLI read command in this process against ``url`` and parse its ``--json`` output."""
+    previous = os.environ.get("REDIS_URL")
+    os.environ["REDIS_URL"] = url
+    out = io.StringIO()
+    try:
+        with redirect_stdout(out):
+            code = main([*args, "--json"])
+    finally:
+        if previous is None:
+            del os.environ["REDIS_URL"]
+        else:
+            os.environ["REDIS_URL"] = previous
+    assert code == 0, out.getvalue()
+    return orjson.loads(out.getvalue())
