@@ -73,12 +73,13 @@ def code_under_test() -> dict[str, Any]:
 
     def git(*args: str) -> str:
         done = subprocess.run(["git", "-C", str(CODE_ROOT), *args], capture_output=True, text=True, check=False)
-        return done.stdout.strip()
+        return done.stdout
 
-    changed = [line[3:] for line in git("status", "--porcelain").splitlines()]
+    # Porcelain lines are "XY path": the status columns may be spaces, so the output is not stripped.
+    changed = [line[3:] for line in git("status", "--porcelain").splitlines() if line.strip()]
     return {
         "path": str(CODE_ROOT),
-        "commit": git("rev-parse", "--short", "HEAD") or None,
+        "commit": git("rev-parse", "--short", "HEAD").strip() or None,
         "uncommitted_product_changes": [p for p in changed if not p.startswith(("benchmarks/", "tests/"))],
     }
 
