@@ -298,7 +298,8 @@ def replay_round(store: EventStore, index: int, flip: bool) -> dict[str, float]:
         if side == "jobledger":
             scratch = ReadModels(store, f"bench-scratch-{index}")
             started = time.perf_counter()
-            count, fold_seconds, _ = rebuild(store, scratch)
+            rebuilt = rebuild(store, scratch)
+            count, fold_seconds = rebuilt.events, rebuilt.seconds
             total_seconds = time.perf_counter() - started
             scratch.drop()
             figures["fold"] = count / fold_seconds
