@@ -23,6 +23,7 @@ from ..errors import DamagedFile, InvalidInput
 from ..positions import as_position
 from ..readmodels import ReadModels, rebuild
 from ..transfer import ExportReader, import_export, write_export
+from .argtypes import positive_int
 from .output import print_json
 
 __all__ = ["add_audit_commands"]
@@ -160,7 +161,7 @@ def add_audit_commands(sub: Any, parser_class: type[argparse.ArgumentParser]) ->
 
     p = sub.add_parser("archive", help="upload the log's closed segments to S3 (incremental)")
     _archive_options(p, required=True)
-    p.add_argument("--segment-size", type=_segment_size, default=DEFAULT_SEGMENT_SIZE, metavar="EVENTS")
+    p.add_argument("--segment-size", type=positive_int, default=DEFAULT_SEGMENT_SIZE, metavar="EVENTS")
     p.set_defaults(handler=archive)
 
     p = sub.add_parser("restore", help="rebuild an empty store from an S3 archive")
@@ -177,13 +178,3 @@ def add_audit_commands(sub: Any, parser_class: type[argparse.ArgumentParser]) ->
     _archive_options(p, required=False)
     p.set_defaults(handler=verify)
     del parser_class  # ``sub`` already makes parsers of main's class; kept in the signature for nested verbs
-
-
-def _segment_size(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value

@@ -10,8 +10,8 @@ from typing import NoReturn
 import redis
 
 from ..errors import JobledgerError
-from ..runs import STATUSES
 from . import commands
+from .argtypes import positive_int, status
 from .audit import add_audit_commands
 
 __all__ = ["main"]
@@ -25,22 +25,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
-def _status(text: str) -> str:
-    if text.upper() not in STATUSES:
-        raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(STATUSES)}")
-    return text.upper()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -66,8 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     q.set_defaults(handler=commands.definitions_show)
     q = dsub.add_parser("diff", help="what changed between two versions")
     q.add_argument("definition", metavar="NAME-or-UUID")
-    q.add_argument("old", type=_positive_int, metavar="V1")
-    q.add_argument("new", type=_positive_int, metavar="V2")
+    q.add_argument("old", type=positive_int, metavar="V1")
+    q.add_argument("new", type=positive_int, metavar="V2")
     q.add_argument("--json", action="store_true")
     q.set_defaults(handler=commands.definitions_diff)
     q = dsub.add_parser("delete")
@@ -79,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     csub = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
     q = csub.add_parser("create")
     q.add_argument("name")
-    q.add_argument("--workers", type=_positive_int, default=1)
+    q.add_argument("--workers", type=positive_int, default=1)
     q.add_argument("--instance-type", default="local")
     q.add_argument("--json", action="store_true")
     q.set_defaults(handler=commands.cluster_create)
@@ -133,9 +117,9 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=commands.status)
 
     p = sub.add_parser("runs", help="list runs, newest first")
-    p.add_argument("--status", type=_status)
+    p.add_argument("--status", type=status)
     p.add_argument("--definition")
-    p.add_argument("--limit", type=_positive_int, default=50)
+    p.add_argument("--limit", type=positive_int, default=50)
     p.add_argument("--as-of", metavar="TIME|POSITION", help="as they were at that point of the log")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=commands.runs)
@@ -158,7 +142,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("events", help="read the event log, oldest first")
     p.add_argument("--aggregate")
     p.add_argument("--type")
-    p.add_argument("--limit", type=_positive_int)
+    p.add_argument("--limit", type=positive_int)
     p.add_argument("--since", metavar="TIME|POSITION", help="from this point on (inclusive)")
     p.add_argument("--until", metavar="TIME|POSITION", help="up to this point (inclusive)")
     p.add_argument("--follow", "-f", action="store_true", help="then print new events as they land")
@@ -184,7 +168,7 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=commands.dispatcher)
 
     p = sub.add_parser("up", help="run Redis (embedded), a dispatcher and workers until Ctrl-C")
-    p.add_argument("--workers", type=_positive_int, default=2, help="workers for the default cluster")
+    p.add_argument("--workers", type=positive_int, default=2, help="workers for the default cluster")
     p.add_argument("--grace", type=float, default=10.0, help="seconds running attempts get on Ctrl-C")
     p.set_defaults(handler=commands.up)
 

@@ -1,0 +1,27 @@
+"""Argument types the parsers share: each turns bad input into argparse's one-line error."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..runs import STATUSES
+
+__all__ = ["positive_int", "status"]
+
+
+def positive_int(text: str) -> int:
+    """A whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def status(text: str) -> str:
+    """A run status, in any case."""
+    if text.upper() not in STATUSES:
+        raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(STATUSES)}")
+    return text.upper()
