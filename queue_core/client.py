@@ -17,6 +17,7 @@ from .chain import ChainReport, walk
 from .clusters import CLUSTER_KIND, DEFAULT_CLUSTER, apply_cluster, builtin_default
 from .connection import connect, redis_url
 from .definitions import DEFINITION_KIND, apply_definition, decide_define, deleted_event, spec_of
+from .depots import add_depot, get_depot, list_depots
 from .documents import load_document
 from .errors import AlreadyExists, ConcurrencyError, InvalidInput, NotFound, StoreUnavailable
 from .events import (
@@ -33,6 +34,7 @@ from .history import Change, Phase, diff_specs, timeline
 from .keys import Keys
 from .lifecycle import RunLifecycle
 from .names import apply_name, name_aggregate
+from .pipeline import check_depots, workflow_definitions
 from .positions import before, position_key
 from .readmodels import ReadModels, Rebuilt, VerifyResult, rebuild_live, verify
 from .resources import ResourceStore
@@ -112,9 +114,28 @@ class Client:
         """Create or revise a definition from a JSON or YAML file."""
         return self.define(load_document(path))
 
+    def define_document(self, path: str | Path) -> list[DefineResult]:
+        """Define from a file: one definition, or one per SQL job of a DataOS workflow (all checked first)."""
+        doc = load_document(path)
+        if not (isinstance(doc, Mapping) and doc.get("type") == "workflow"):
+            return [self.define(doc)]
+        raws = workflow_definitions(doc)
+        for raw in raws:
+            self._checked_spec(raw)
+        return [self.define(raw) for raw in raws]
+
+    def _checked_spec(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        spec = normalize_definition(raw)
+        pipeline = spec["config"].get("pipeline")
+        if pipeline is not None:
+            self.read_models.catch_up()
+            depots = self.read_models.all("depots").values()
+            check_depots(pipeline, {d["name"]: d["type"] for d in depots if d})
+        return spec
+
     def define(self, raw: Mapping[str, Any]) -> DefineResult:
         """Create the definition, or append a new version if its name is live and its content changed."""
-        spec = normalize_definition(raw)
+        spec = self._checked_spec(raw)
         name = spec["name"]
         owner, name_version = self._owner(DEFINITION_KIND, name)
         doc, version = load_state(self.store, owner, apply_definition) if owner else (None, 0)
@@ -421,6 +442,20 @@ class Client:
     def get_resource(self, name: str) -> dict[str, Any]:
         """One resource with every version."""
         return self.resources.get(name)
+
+    # -- depots ---------------------------------------------------------------------------------
+
+    def add_depot(self, name: str, type: str, **options: Any) -> dict[str, Any]:
+        """Register a depot: ``local`` (path), ``duckdb`` (path) or ``s3`` (bucket, prefix, region, endpoint_url)."""
+        return add_depot(self.store, name, type, options)
+
+    def get_depot(self, name: str) -> dict[str, Any]:
+        """One depot; ``NotFound`` when no depot has that name."""
+        return get_depot(self.store, name)
+
+    def list_depots(self) -> list[dict[str, Any]]:
+        """Every depot, by name."""
+        return list_depots(self.read_models)
 
     # -- the log --------------------------------------------------------------------------------
 

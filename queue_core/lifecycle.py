@@ -97,10 +97,10 @@ class RunLifecycle:
             return Claim(claimed, attempt, version + 1)
         return None
 
-    def succeed(self, claim: Claim) -> bool:
-        """Record success; False when the run moved on meanwhile (cancelled, or declared lost)."""
+    def succeed(self, claim: Claim, result: dict[str, Any] | None = None) -> bool:
+        """Record success (and a SQL run's result); False when the run moved on meanwhile (cancelled, or lost)."""
         try:
-            self._append(claim.run["id"], [RunSucceeded(attempt=claim.attempt)], claim.version)
+            self._append(claim.run["id"], [RunSucceeded(attempt=claim.attempt, result=result)], claim.version)
         except ConcurrencyError:
             return False
         return True

@@ -8,6 +8,7 @@ from typing import Any
 
 from .clusters import apply_cluster
 from .definitions import apply_definition
+from .depots import apply_depot
 from .events import Recorded
 from .names import apply_name, name_key
 from .runs import apply_run
@@ -55,6 +56,7 @@ PROJECTIONS: tuple[Projection, ...] = (
         _no_indexes,
     ),
     Projection("clusters", frozenset({"ClusterRegistered"}), apply_cluster, _by_aggregate, _no_indexes),
+    Projection("depots", frozenset({"DepotAdded"}), apply_depot, _by_aggregate, _no_indexes),
     Projection("names", frozenset({"NameClaimed", "NameReleased"}), apply_name, _by_name, _no_indexes),
     Projection(
         "runs",
