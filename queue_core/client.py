@@ -34,7 +34,7 @@ from .history import Change, Phase, diff_specs, timeline
 from .keys import Keys
 from .lifecycle import RunLifecycle
 from .names import apply_name, name_aggregate
-from .pipeline import check_depots, workflow_definitions
+from .pipeline import check_depots, check_schemas, workflow_definitions
 from .positions import before, position_key
 from .readmodels import ReadModels, Rebuilt, VerifyResult, rebuild_live, verify
 from .resources import ResourceStore
@@ -129,8 +129,9 @@ class Client:
         pipeline = spec["config"].get("pipeline")
         if pipeline is not None:
             self.read_models.catch_up()
-            depots = self.read_models.all("depots").values()
-            check_depots(pipeline, {d["name"]: d["type"] for d in depots if d})
+            depots = {d["name"]: d for d in self.read_models.all("depots").values() if d}
+            check_depots(pipeline, {name: d["type"] for name, d in depots.items()})
+            check_schemas(pipeline, depots)
         return spec
 
     def define(self, raw: Mapping[str, Any]) -> DefineResult:

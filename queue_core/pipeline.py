@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
+from .avro import avro_columns
 from .depots import FILE_DEPOTS, check_identifier
 from .errors import InvalidInput
 
@@ -15,6 +17,8 @@ __all__ = [
     "SAVE_MODES",
     "TABLE_FORMATS",
     "check_depots",
+    "check_schemas",
+    "local_path",
     "normalize_pipeline",
     "parse_address",
     "workflow_definitions",
@@ -167,6 +171,30 @@ def check_depots(pipeline: Mapping[str, Any], depot_types: Mapping[str, str]) ->
         schema = spec["schemaPath"]
         if schema is not None and depot_types.get(schema["depot"]) not in FILE_DEPOTS:
             raise InvalidInput(f"{schema['depot']!r} is not a file depot", f"config.pipeline.inputs[{i}].schemaPath")
+
+
+def local_path(depot: Mapping[str, Any], address: Mapping[str, Any], suffix: str = "") -> Path:
+    """The file or folder an address names in a local depot (``suffix``: the format's extension)."""
+    root = Path(depot["config"]["path"])
+    base = root if address["collection"] == "none" else root / address["collection"]
+    return base / f"{address['dataset']}{suffix}"
+
+
+def check_schemas(pipeline: Mapping[str, Any], depots: Mapping[str, Mapping[str, Any]]) -> None:
+    """``InvalidInput`` when an input's Avro schema in a local depot is missing or is not valid Avro."""
+    for i, spec in enumerate(pipeline["inputs"]):
+        schema = spec["schemaPath"]
+        depot = depots.get(schema["depot"]) if schema else None
+        if schema is None or depot is None or depot["type"] != "local":
+            continue
+        field = f"config.pipeline.inputs[{i}].schemaPath"
+        if spec["format"] != "csv":
+            raise InvalidInput("types csv inputs only; parquet and json carry their own types", field)
+        try:
+            text = local_path(depot, schema).read_bytes()
+        except OSError as exc:
+            raise InvalidInput(f"{schema['address']} cannot be read: {exc.strerror}", field) from exc
+        avro_columns(text, field)
 
 
 def workflow_definitions(doc: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -273,3 +273,58 @@ def test_kill_9_of_the_worker_mid_overwrite_leaves_the_previous_output_whole(
     assert (lake / "out" / "rows.parquet").read_bytes() == before
     assert read(lake / "out" / "rows.parquet") == [(0,), (1,), (2,)]
     assert client.get_run(run_id)["status"] in ("RUNNING", "FAILED")
+
+
+def test_a_pipeline_in_a_yaml_file_named_by_source_location_runs_like_an_inline_one(
+    lake: Path, workspace: Path, client: Client, fleet: Procs
+):
+    job = pipeline("f", [("ny", "SELECT * FROM city WHERE state_code = 'NY'")], [], city="dataos://files:none/city:csv")
+    spec = job["config"]["pipeline"]
+    spec["outputs"] = [output("ny", "dataos://files:out/ny", "parquet")]
+    (workspace / "pipes").mkdir()
+    (workspace / "pipes" / "ny.yaml").write_text(json.dumps({"job": spec}))
+    spec["outputs"][0]["name"] = "nostep"
+    (workspace / "pipes" / "bad.yaml").write_text(json.dumps(spec))
+    for name, location in (("ny", "ny.yaml"), ("bad", "bad.yaml")):
+        source = {"type": "WORKSPACE", "sourceDef": {"path": "pipes"}}
+        client.define({"name": name, "config": {"type": "SQL", "source": source, "sourceLocation": location}})
+    run = client.wait(client.submit("ny", cluster="default"), timeout=60)
+    assert run["status"] == "SUCCEEDED" and run["result"]["outputs"][0]["rows"] == 10
+    assert len(read(lake / "out" / "ny.parquet")) == 10
+    bad = client.wait(client.submit("bad", cluster="default"), timeout=60)
+    assert (bad["status"], bad["reason"]) == ("FAILED", "SourceUnavailable")
+    assert "bad.yaml.outputs[0].name: names no step" in client.run_detail(bad["id"])["message"]
+
+
+def test_an_avro_schema_types_the_csv_and_a_row_that_does_not_fit_names_input_line_and_column(
+    lake: Path, tmp_path: Path, client: Client, fleet: Procs
+):
+    schema = "dataos://files:none/schemas/avsc/city.avsc"
+    typed = pipeline("typed", [("s", "SELECT * FROM city")], [output("s", "dataos://wh:dev/typed", "table")])
+    typed["config"]["pipeline"]["inputs"] = [
+        {"name": "city", "dataset": "dataos://files:none/city", "format": "csv", "schemaPath": schema}
+    ]
+    client.define(typed)
+    run = client.wait(client.submit("typed"), timeout=60)
+    assert run["status"] == "SUCCEEDED", client.run_detail(run["id"])["message"]
+    columns = dict(run["result"]["outputs"][0]["columns"])
+    assert (columns["zip_code"], columns["population"], columns["city_id"]) == ("INTEGER", "BIGINT", "VARCHAR")
+    lines = (lake / "city.csv").read_text().splitlines()
+    fields = lines[7].split(",")
+    lines[7] = ",".join([fields[0], "1x0", *fields[2:]])  # line 8 of the file: a zip_code that is no int
+    (lake / "city.csv").write_text("\n".join(lines) + "\n")
+    failed = client.wait(client.submit("typed"), timeout=60)
+    assert (failed["status"], failed["reason"]) == ("FAILED", "NonZeroExitCode")
+    message = client.run_detail(failed["id"])["message"]
+    assert "input city: line 8, column zip_code does not fit its schema" in message
+    assert len(table(tmp_path / "wh.duckdb", "dev.typed")) == 50
+
+
+def test_a_schema_file_that_is_not_avro_is_refused_at_define_time(lake: Path, client: Client):
+    (lake / "schemas" / "avsc" / "bad.avsc").write_text('{"type": "enum"}')
+    raw = pipeline("t", [("s", "SELECT 1")], [output("s", "dataos://files:out/s", "csv")])
+    raw["config"]["pipeline"]["inputs"] = [
+        {"name": "c", "dataset": "dataos://files:none/city", "schemaPath": "dataos://files:none/schemas/avsc/bad.avsc"}
+    ]
+    with pytest.raises(InvalidInput, match="is not valid Avro"):
+        client.define(raw)

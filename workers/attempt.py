@@ -20,13 +20,15 @@ from rq import get_current_job
 
 from queue_core.connection import connect
 from queue_core.depots import get_depot
-from queue_core.errors import NotFound
+from queue_core.documents import load_document
+from queue_core.errors import InvalidInput, NotFound
 from queue_core.events import utc_now_iso
 from queue_core.keys import Keys
 from queue_core.leases import Leases
 from queue_core.lifecycle import Claim, RunLifecycle
 from queue_core.logging import configure_logging
 from queue_core.masking import Masker, masking
+from queue_core.pipeline import check_depots, normalize_pipeline
 from queue_core.resources import ResourceStore
 from queue_core.runlog import RunLog
 from queue_core.runs import NON_ZERO_EXIT, SOURCE_UNAVAILABLE, TIMEOUT
@@ -165,7 +167,7 @@ def _prepare(
     ctx: _Context, job: dict[str, Any], scratch: Path, secrets: Mapping[str, str]
 ) -> tuple[Materialized | None, str | None]:
     """The materialized source, or why it cannot be had; SQL jobs have nothing to materialize here."""
-    if job["type"] == "SQL":
+    if job["type"] == "SQL" and "pipeline" in job:
         return None, None
     context = SourceContext(
         workspace=ctx.settings.workspace,
@@ -186,13 +188,24 @@ def _note(ctx: _Context, claim: Claim, masker: Masker, text: str) -> None:
     ctx.run_log.write(claim.run["id"], claim.attempt, [(utc_now_iso(), "jobledger", masker.mask(text))])
 
 
-def _sql_child(ctx: _Context, job: dict[str, Any], scratch: Path) -> tuple[list[str], Path] | str:
+def _pipeline_file(entry: Path) -> dict[str, Any]:
+    """The pipeline in a YAML or JSON file: a ``stackSpec.job`` object, or ``{"job": ...}`` around one."""
+    raw = load_document(entry)
+    if isinstance(raw, dict) and set(raw) == {"job"}:
+        raw = raw["job"]
+    return normalize_pipeline(raw, entry.name)
+
+
+def _sql_child(
+    ctx: _Context, job: dict[str, Any], scratch: Path, source: Materialized | None
+) -> tuple[list[str], Path] | str:
     """The runner's argv and its result file, with the depots resolved into the run folder; or why not."""
-    pipeline = job["pipeline"]
-    names = {x["dataset"]["depot"] for x in [*pipeline["inputs"], *pipeline["outputs"]]}
     try:
+        pipeline = job["pipeline"] if source is None else _pipeline_file(source.entry)
+        names = {x["dataset"]["depot"] for x in [*pipeline["inputs"], *pipeline["outputs"]]}
         depots = {name: get_depot(ctx.store, name) for name in sorted(names)}
-    except NotFound as exc:
+        check_depots(pipeline, {name: depot["type"] for name, depot in depots.items()})
+    except (NotFound, InvalidInput) as exc:
         return str(exc)
     run_dir = scratch / "sql"
     run_dir.mkdir()
@@ -224,14 +237,15 @@ def _execute(
 ) -> str:
     run_id, job = claim.run["id"], claim.run["job"]
     result_path: Path | None = None
-    if job["type"] == "SQL" and "pipeline" in job:
-        child = _sql_child(ctx, job, scratch)
+    if job["type"] == "SQL":
+        child = _sql_child(ctx, job, scratch, source)
         if isinstance(child, str):
+            # A pipeline file that does not validate, or a depot gone since define: the source is unusable.
             _note(ctx, claim, masker, child)
             return _record(ctx, claim, ChildResult(exit_code=None), SOURCE_UNAVAILABLE, child)
         argv, result_path, cwd = child[0], child[1], scratch / "sql"
     elif source is None:
-        message = "SQL jobs from a sourceLocation are not supported by this worker yet"
+        message = f"{job['type']} jobs need a source"
         _note(ctx, claim, masker, message)
         return _record(ctx, claim, ChildResult(exit_code=None), UNSUPPORTED, message)
     else:

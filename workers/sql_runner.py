@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 import uuid
@@ -13,7 +14,11 @@ from typing import Any
 
 import duckdb
 
-__all__ = ["PipelineError", "main", "run_pipeline"]
+from queue_core.avro import avro_columns
+from queue_core.errors import InvalidInput
+from queue_core.pipeline import local_path
+
+__all__ = ["PipelineError", "lock_down", "main", "run_pipeline"]
 
 PREVIEW_ROWS = 20
 _READERS = {"csv": "read_csv", "parquet": "read_parquet", "json": "read_json"}
@@ -45,6 +50,7 @@ class _Target:
     alias: str = ""
     schema: str = ""
     name: str = ""
+    columns: list[tuple[str, str, bool]] = field(default_factory=list)  # from an Avro schema
 
 
 def _file_target(depot: dict[str, Any], address: dict[str, Any], fmt: str) -> _Target:
@@ -64,13 +70,23 @@ def _resolve(depots: dict[str, Any], spec: dict[str, Any], aliases: dict[str, st
     address = spec["dataset"]
     depot = depots[address["depot"]]
     if spec["format"] != "table":
-        return _file_target(depot, address, spec["format"])
+        target = _file_target(depot, address, spec["format"])
+        schema = spec.get("schemaPath")
+        if schema is not None:
+            where = f"input {spec['name']}: schemaPath {schema['address']}"
+            try:
+                target.columns = avro_columns(local_path(depots[schema["depot"]], schema).read_bytes(), where)
+            except OSError as exc:
+                raise PipelineError(f"{where} cannot be read: {exc.strerror}") from exc
+            except InvalidInput as exc:
+                raise PipelineError(str(exc)) from exc
+        return target
     alias = aliases.setdefault(address["depot"], f"wh_{address['depot']}")
     table = f"{q(alias)}.{q(address['collection'])}.{q(address['dataset'])}"
     return _Target("table", table=table, alias=alias, schema=address["collection"], name=address["dataset"])
 
 
-def _lock_down(con: duckdb.DuckDBPyConnection, directories: list[str], paths: list[str]) -> None:
+def lock_down(con: duckdb.DuckDBPyConnection, directories: list[str], paths: list[str]) -> None:
     """Restrict file access to the declared datasets and the run folder, then lock the configuration."""
     con.execute(f"SET allowed_directories=[{', '.join(lit(d.rstrip('/') + '/') for d in directories)}]")
     if paths:
@@ -87,6 +103,9 @@ def _jsonable(value: Any) -> Any:
 
 def _reader(target: _Target) -> str:
     files = "[" + ", ".join(lit(f) for f in target.files) + "]"
+    if target.format == "csv" and target.columns:
+        types = ", ".join(f"{lit(name)}: {lit(kind)}" for name, kind, _ in target.columns)
+        return f"read_csv({files}, header=true, columns={{{types}}})"
     if target.format == "csv":
         return f"read_csv({files}, header=true)"
     return f"{_READERS[target.format]}({files})"
@@ -165,7 +184,7 @@ def run_pipeline(spec: dict[str, Any]) -> dict[str, Any]:
     con = duckdb.connect(":memory:")
     for depot_name, alias in aliases.items():
         con.execute(f"ATTACH {lit(depots[depot_name]['config']['path'])} AS {q(alias)}")
-    _lock_down(con, directories, paths)
+    lock_down(con, directories, paths)
 
     for x, target in inputs:
         source = target.table if target.format == "table" else _reader(target)
@@ -193,7 +212,9 @@ def run_pipeline(spec: dict[str, Any]) -> dict[str, Any]:
             try:
                 entry["rows"] = _write(con, x["name"], target, mode, temps[x["name"]])
             except duckdb.Error as exc:
-                raise PipelineError(f"output {x['name']} (step {x['name']}): {exc}") from exc
+                raise PipelineError(
+                    _input_error(exc, inputs) or f"output {x['name']} (step {x['name']}): {exc}"
+                ) from exc
             print(f"output {x['name']}: {entry['rows']} rows written to {x['dataset']['address']} ({mode})", flush=True)
         else:
             print(f"output {x['name']}: {x['dataset']['address']} exists; ignored", flush=True)
@@ -201,6 +222,22 @@ def run_pipeline(spec: dict[str, Any]) -> dict[str, Any]:
         written.append(entry)
     con.close()
     return {"outputs": written}
+
+
+def _input_error(exc: duckdb.Error, inputs: list[tuple[dict[str, Any], _Target]]) -> str | None:
+    """A CSV row that does not fit its input's types, said as input, line and column; None for other errors."""
+    text = str(exc)
+    line, column = re.search(r"CSV Error on Line: (\d+)", text), re.search(r'converting column "([^"]*)"', text)
+    file = re.search(r"file = (.+)", text)
+    if not (line and column and file):
+        return None
+    typed = [x["name"] for x, t in inputs if t.columns and file.group(1).strip() in t.files]
+    if not typed or column.group(1) not in {c for x, t in inputs if x["name"] == typed[0] for c, _, _ in t.columns}:
+        return None  # an untyped input: the error is the step's (a CAST the reader ran), said as such
+    name = typed[0]
+    problem = re.search(r"(Could not convert [^\n]*)", text)
+    detail = f": {problem.group(1)}" if problem else ""
+    return f"input {name}: line {line.group(1)}, column {column.group(1)} does not fit its schema{detail}"
 
 
 def _run_step(con: duckdb.DuckDBPyConnection, step: dict[str, str], explain: bool) -> None:
