@@ -273,6 +273,10 @@ def test_kill_9_of_the_worker_mid_overwrite_leaves_the_previous_output_whole(
     assert (lake / "out" / "rows.parquet").read_bytes() == before
     assert read(lake / "out" / "rows.parquet") == [(0,), (1,), (2,)]
     assert client.get_run(run_id)["status"] in ("RUNNING", "FAILED")
+    procs.worker(redis_url)
+    client.define(pipeline("rows", [("rows", "SELECT range AS i FROM range(4)")], [target]))
+    assert client.wait(client.submit("rows"), timeout=60)["status"] == "SUCCEEDED"
+    assert [p.name for p in (lake / "out").iterdir()] == ["rows.parquet"]  # the killed run's leftover is gone
 
 
 def test_a_pipeline_in_a_yaml_file_named_by_source_location_runs_like_an_inline_one(
@@ -328,3 +332,21 @@ def test_a_schema_file_that_is_not_avro_is_refused_at_define_time(lake: Path, cl
     ]
     with pytest.raises(InvalidInput, match="is not valid Avro"):
         client.define(raw)
+
+
+def test_a_folder_dataset_is_read_whole_and_overwritten_by_a_new_folder(lake: Path, client: Client, fleet: Procs):
+    parts = lake / "parts"
+    parts.mkdir()
+    (parts / "a.csv").write_text("id,name\n1,one\n2,two\n")
+    (parts / "b.csv").write_text("id,name\n3,three\n")
+    steps = [("parts", "SELECT * FROM p WHERE id > 1")]
+    client.define(
+        pipeline(
+            "fold", steps, [output("parts", "dataos://files:none/parts", "csv")], p="dataos://files:none/parts:csv"
+        )
+    )
+    run = client.wait(client.submit("fold"), timeout=60)
+    assert run["status"] == "SUCCEEDED", client.run_detail(run["id"])["message"]
+    assert [p.name for p in parts.iterdir()] == ["part-0.csv"]
+    assert read(parts / "part-0.csv") == [(2, "two"), (3, "three")]
+    assert sorted(p.name for p in lake.iterdir()) == ["city.csv", "parts", "schemas"]

@@ -21,6 +21,7 @@ from queue_core.pipeline import local_path
 __all__ = ["PipelineError", "lock_down", "main", "run_pipeline"]
 
 PREVIEW_ROWS = 20
+MAX_MESSAGE = 2000
 _READERS = {"csv": "read_csv", "parquet": "read_parquet", "json": "read_json"}
 _COPY = {"csv": "FORMAT csv, HEADER true", "parquet": "FORMAT parquet", "json": "FORMAT json"}
 
@@ -143,16 +144,37 @@ def _write(con: duckdb.DuckDBPyConnection, view: str, target: _Target, mode: str
     source = f"SELECT * FROM {q(view)}"
     if mode == "append" and target.path.exists():
         source = f"SELECT * FROM {_reader(target)} UNION ALL BY NAME {source}"
+    folder = target.path.is_dir()
+    staged = temp / f"part-0.{target.format}" if folder else temp
     try:
-        written = con.execute(f"COPY ({source}) TO {lit(str(temp))} ({_COPY[target.format]})").fetchone()
-        os.replace(temp, target.path)  # readers see the old file or the new one, never half of one
+        if folder:
+            temp.mkdir()
+        written = con.execute(f"COPY ({source}) TO {lit(str(staged))} ({_COPY[target.format]})").fetchone()
+        if folder:
+            # A folder cannot be replaced in one rename: move the old one aside, the new one in, then drop the old.
+            old = temp.with_suffix(".old")
+            os.rename(target.path, old)
+            os.rename(temp, target.path)
+            shutil.rmtree(old)
+        else:
+            os.replace(temp, target.path)  # readers see the old file or the new one, never half of one
     finally:
-        if temp.exists():
-            temp.unlink()
+        _remove(temp)
+    for stale in target.path.parent.glob(f".{target.path.name}.*.tmp"):
+        _remove(stale)  # left by a run killed mid-write
     return int(written[0]) if written else 0
 
 
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists():
+        path.unlink()
+
+
 def _preview(con: duckdb.DuckDBPyConnection, target: _Target) -> tuple[list[list[str]], list[list[Any]]]:
+    if target.path is not None and target.path.is_dir():
+        target.files = sorted(str(p) for p in target.path.glob(f"*.{target.format}"))  # the new folder's files
     source = target.table if target.format == "table" else _reader(target)
     rel = con.sql(f"SELECT * FROM {source} LIMIT {PREVIEW_ROWS}")
     columns = [[name, str(kind)] for name, kind in zip(rel.columns, rel.types, strict=True)]
@@ -178,12 +200,17 @@ def run_pipeline(spec: dict[str, Any]) -> dict[str, Any]:
             if not Path(target.files[0]).exists():
                 raise PipelineError(f"input {x['name']}: {x['dataset']['address']} has no file {target.files[0]}")
     for x, target in outputs:
-        if target.path is not None:
+        if target.path is not None and target.path.is_dir():
+            directories += [str(target.path), str(temps[x["name"]])]
+        elif target.path is not None:
             target.path.parent.mkdir(parents=True, exist_ok=True)
             paths += [str(target.path), str(temps[x["name"]])]
     con = duckdb.connect(":memory:")
     for depot_name, alias in aliases.items():
-        con.execute(f"ATTACH {lit(depots[depot_name]['config']['path'])} AS {q(alias)}")
+        try:
+            con.execute(f"ATTACH {lit(depots[depot_name]['config']['path'])} AS {q(alias)}")
+        except duckdb.Error as exc:
+            raise PipelineError(f"depot {depot_name}: cannot open its warehouse: {exc}") from exc
     lock_down(con, directories, paths)
 
     for x, target in inputs:
@@ -218,7 +245,10 @@ def run_pipeline(spec: dict[str, Any]) -> dict[str, Any]:
             print(f"output {x['name']}: {entry['rows']} rows written to {x['dataset']['address']} ({mode})", flush=True)
         else:
             print(f"output {x['name']}: {x['dataset']['address']} exists; ignored", flush=True)
-        entry["columns"], entry["preview"] = _preview(con, target)
+        try:
+            entry["columns"], entry["preview"] = _preview(con, target)
+        except duckdb.Error as exc:
+            raise PipelineError(f"output {x['name']}: written, but cannot be read back: {exc}") from exc
         written.append(entry)
     con.close()
     return {"outputs": written}
@@ -263,8 +293,8 @@ def main(argv: list[str]) -> int:
     result_path = Path(spec["result_path"])
     try:
         result = run_pipeline(spec)
-    except PipelineError as exc:
-        message = " ".join(str(exc).split())
+    except (PipelineError, OSError) as exc:
+        message = " ".join(str(exc).split())[:MAX_MESSAGE]
         print(message, file=sys.stderr, flush=True)
         result_path.write_text(json.dumps({"error": message}))
         return 1
