@@ -43,6 +43,7 @@ __all__ = ["run_attempt"]
 
 log = structlog.get_logger("jobledger.worker")
 UNSUPPORTED = "UnsupportedJobType"
+SQL_RUNNER = Path(__file__).with_name("sql_runner.py")  # run by path: see the runner's imports
 
 
 @dataclass(frozen=True)
@@ -217,7 +218,7 @@ def _sql_child(
     }
     spec_path = run_dir / "spec.json"
     spec_path.write_text(json.dumps(spec))
-    return [sys.executable, "-m", "workers.sql_runner", str(spec_path)], run_dir / "result.json"
+    return [sys.executable, str(SQL_RUNNER), str(spec_path)], run_dir / "result.json"
 
 
 def _sql_result(path: Path | None) -> dict[str, Any] | None:

@@ -14,9 +14,8 @@ from typing import Any
 
 import duckdb
 
-from queue_core.avro import avro_columns
-from queue_core.errors import InvalidInput
-from queue_core.pipeline import local_path
+# Run as a script by path (not ``-m workers.sql_runner``): the ``workers`` package imports RQ and redis,
+# which would double the child's start-up; queue_core is imported only for an Avro schema.
 
 __all__ = ["PipelineError", "lock_down", "main", "run_pipeline"]
 
@@ -75,6 +74,10 @@ def _resolve(depots: dict[str, Any], spec: dict[str, Any], aliases: dict[str, st
         schema = spec.get("schemaPath")
         if schema is not None:
             where = f"input {spec['name']}: schemaPath {schema['address']}"
+            from queue_core.avro import avro_columns
+            from queue_core.errors import InvalidInput
+            from queue_core.pipeline import local_path
+
             try:
                 target.columns = avro_columns(local_path(depots[schema["depot"]], schema).read_bytes(), where)
             except OSError as exc:
