@@ -33,6 +33,7 @@ from .events import (
 from .history import Change, Phase, diff_specs, timeline
 from .keys import Keys
 from .lifecycle import RunLifecycle
+from .lineage import dataset_key
 from .names import apply_name, name_aggregate
 from .pipeline import check_depots, check_schemas, workflow_definitions
 from .positions import before, position_key
@@ -457,6 +458,12 @@ class Client:
     def list_depots(self) -> list[dict[str, Any]]:
         """Every depot, by name."""
         return list_depots(self.read_models)
+
+    def lineage(self, dataset: str) -> dict[str, Any]:
+        """Which runs wrote ``dataset`` (an address), oldest first, with rows, schema fingerprint and inputs."""
+        key = dataset_key(dataset)
+        self.read_models.catch_up()
+        return self.read_models.get("datasets", key) or {"dataset": key, "writes": []}
 
     # -- the log --------------------------------------------------------------------------------
 

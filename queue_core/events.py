@@ -13,6 +13,7 @@ import orjson
 
 __all__ = [
     "ClusterRegistered",
+    "DatasetWritten",
     "DefinitionCreated",
     "DefinitionDeleted",
     "DefinitionRevised",
@@ -204,6 +205,19 @@ class DepotAdded(Event):
     config: Mapping[str, Any]
 
 
+@dataclass(frozen=True)
+class DatasetWritten(Event):
+    """A SQL run wrote ``dataset`` (on the run's aggregate, in the batch of its ``RunSucceeded``)."""
+
+    dataset: str
+    format: str
+    save_mode: str
+    rows: int
+    fingerprint: str
+    attempt: int
+    inputs: tuple[str, ...] = ()
+
+
 _TYPES: dict[str, type[Event]] = {
     cls.__name__: cls
     for cls in (
@@ -225,6 +239,7 @@ _TYPES: dict[str, type[Event]] = {
         SecretDeleted,
         ResourceAdded,
         DepotAdded,
+        DatasetWritten,
     )
 }
 _UPCASTERS: dict[tuple[str, int], Upcaster] = {}

@@ -91,6 +91,13 @@ def test_the_seed_workflow_writes_ten_rows_and_a_second_run_overwrites(
     (written,) = run["result"]["outputs"]
     assert (written["rows"], written["format"], written["saveMode"]) == (10, "table", "overwrite")
     assert written["columns"][0] == ["city_id", "VARCHAR"] and len(written["preview"]) == 10
+    traced = json.loads(procs.cli("lineage", "dataos://bqdepot:dev/city?acl=rw", "--json").stdout)
+    assert traced["dataset"] == "dataos://bqdepot:dev/city"
+    assert [(w["rows"], w["save_mode"]) for w in traced["writes"]] == [(10, "overwrite"), (10, "overwrite")]
+    assert traced["writes"][-1]["run"] == run["id"]
+    assert traced["writes"][-1]["inputs"] == ["dataos://thirdparty01:none/city"]
+    assert len({w["fingerprint"] for w in traced["writes"]}) == 1
+    assert run["id"] in procs.cli("lineage", "dataos://bqdepot:dev/city").stdout
     shown = procs.cli("status", run["id"])
     assert "10 rows written" in shown.stdout and "Springfield" in shown.stdout
     lines = [(line.stream, line.line) for line in client.logs(run["id"])]

@@ -26,6 +26,7 @@ from queue_core.events import utc_now_iso
 from queue_core.keys import Keys
 from queue_core.leases import Leases
 from queue_core.lifecycle import Claim, RunLifecycle
+from queue_core.lineage import written_events
 from queue_core.logging import configure_logging
 from queue_core.masking import Masker, masking
 from queue_core.pipeline import check_depots, normalize_pipeline
@@ -279,7 +280,8 @@ def _execute(
     if result.exit_code == 0:
         if sql_result is not None:
             _note(ctx, claim, masker, json.dumps(sql_result, separators=(",", ":")))
-        if not ctx.lifecycle.succeed(claim, sql_result):
+        written = written_events(sql_result, claim.attempt) if sql_result is not None else []
+        if not ctx.lifecycle.succeed(claim, sql_result, written):
             log.warning("late outcome refused: the run moved on", run_id=run_id, attempt=claim.attempt)
             return "late"
         return "succeeded"

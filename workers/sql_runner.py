@@ -254,7 +254,7 @@ def run_pipeline(spec: dict[str, Any]) -> dict[str, Any]:
             raise PipelineError(f"output {x['name']}: written, but cannot be read back: {exc}") from exc
         written.append(entry)
     con.close()
-    return {"outputs": written}
+    return {"outputs": written, "inputs": [x["dataset"]["address"] for x, _ in inputs]}
 
 
 def _input_error(exc: duckdb.Error, inputs: list[tuple[dict[str, Any], _Target]]) -> str | None:

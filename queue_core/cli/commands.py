@@ -272,6 +272,22 @@ def depot_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def lineage(args: argparse.Namespace) -> int:
+    found = _client().lineage(args.dataset)
+    if args.json:
+        print_json(found)
+        return 0
+    print(found["dataset"])
+    print_table(
+        ["RUN", "ATTEMPT", "WRITTEN", "MODE", "ROWS", "SCHEMA", "INPUTS"],
+        [
+            [w["run"], w["attempt"], w["time"], w["save_mode"], w["rows"], w["fingerprint"], " ".join(w["inputs"])]
+            for w in found["writes"]
+        ],
+    )
+    return 0
+
+
 # -- runs -----------------------------------------------------------------------------------------
 
 

@@ -133,6 +133,11 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--json", action="store_true")
     q.set_defaults(handler=commands.depot_show)
 
+    p = sub.add_parser("lineage", help="which SQL runs wrote a dataset, and from which inputs")
+    p.add_argument("dataset", metavar="ADDRESS", help="dataos://DEPOT:COLLECTION/DATASET")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=commands.lineage)
+
     p = sub.add_parser("submit", help="submit a run of a definition")
     p.add_argument("definition", metavar="NAME-or-UUID")
     p.add_argument("--cluster")
