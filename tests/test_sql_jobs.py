@@ -357,3 +357,34 @@ def test_a_folder_dataset_is_read_whole_and_overwritten_by_a_new_folder(lake: Pa
     assert [p.name for p in parts.iterdir()] == ["part-0.csv"]
     assert read(parts / "part-0.csv") == [(2, "two"), (3, "three")]
     assert sorted(p.name for p in lake.iterdir()) == ["city.csv", "parts", "schemas"]
+
+
+def test_an_s3_depot_is_read_and_written_whole_against_moto(
+    s3_endpoint: str, client: Client, procs: Procs, redis_url: str
+):
+    import boto3
+
+    creds = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_EC2_METADATA_DISABLED": "true"}
+    procs.env.update(creds, AWS_SHARED_CREDENTIALS_FILE="/nonexistent", AWS_CONFIG_FILE="/nonexistent")
+    procs.dispatcher()
+    procs.worker(redis_url)
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
+    s3.create_bucket(Bucket="lake")
+    s3.upload_file(str(EXAMPLES / "depot" / "city.csv"), "lake", "raw/city.csv")
+    client.add_depot("s3lake", "s3", bucket="lake", prefix="raw", region="us-east-1", endpoint_url=s3_endpoint)
+    steps = [("ca", "SELECT city_id, population FROM city WHERE state_code = 'CA'")]
+    for mode in ("overwrite", "append"):
+        client.define(
+            pipeline(
+                "s3",
+                steps,
+                [output("ca", "dataos://s3lake:out/ca", "parquet", mode)],
+                city="dataos://s3lake:none/city:csv",
+            )
+        )
+        run = client.wait(client.submit("s3"), timeout=60)
+        assert run["status"] == "SUCCEEDED", "\n".join(line.line for line in client.logs(run["id"]))
+    assert run["result"]["outputs"][0]["rows"] == 20
+    s3.download_file("lake", "raw/out/ca.parquet", str(Path(client.settings.home) / "ca.parquet"))
+    assert len(read(Path(client.settings.home) / "ca.parquet")) == 20

@@ -51,11 +51,27 @@ class _Target:
     schema: str = ""
     name: str = ""
     columns: list[tuple[str, str, bool]] = field(default_factory=list)  # from an Avro schema
+    s3: Any = None  # a workers.sql_s3.S3Dataset: the files are a copy in the run folder
+
+
+def _s3_target(depot: dict[str, Any], address: dict[str, Any], fmt: str, stage: Path, output: bool) -> _Target:
+    """An S3 dataset staged in the run folder: an input's objects copied in, an output's file to put."""
+    from workers.sql_s3 import s3_dataset  # absolute: the runner runs as a script
+
+    dataset = s3_dataset(depot, address, fmt)
+    try:
+        if output:
+            stage.mkdir(parents=True, exist_ok=True)
+            return _Target(fmt, path=stage / f"{address['dataset']}.{fmt}", s3=dataset)
+        files = dataset.fetch(stage)
+    except Exception as exc:  # botocore's errors have no common root worth importing here
+        raise PipelineError(f"{address['address']}: S3 cannot be read: {exc}") from exc
+    if not files:
+        raise PipelineError(f"{address['address']}: no object {dataset.key} or {dataset.folder}*.{fmt}")
+    return _Target(fmt, path=stage, files=[str(f) for f in files], s3=dataset)
 
 
 def _file_target(depot: dict[str, Any], address: dict[str, Any], fmt: str) -> _Target:
-    if depot["type"] != "local":
-        raise PipelineError(f"{address['address']}: {depot['type']} depots are not readable by this runner yet")
     root = Path(depot["config"]["path"])
     base = root if address["collection"] == "none" else root / address["collection"]
     folder = base / address["dataset"]
@@ -66,9 +82,13 @@ def _file_target(depot: dict[str, Any], address: dict[str, Any], fmt: str) -> _T
     return _Target(fmt, path=exact, files=[str(exact)])
 
 
-def _resolve(depots: dict[str, Any], spec: dict[str, Any], aliases: dict[str, str]) -> _Target:
+def _resolve(
+    depots: dict[str, Any], spec: dict[str, Any], aliases: dict[str, str], stage: Path, output: bool = False
+) -> _Target:
     address = spec["dataset"]
     depot = depots[address["depot"]]
+    if depot["type"] == "s3":
+        return _s3_target(depot, address, spec["format"], stage / ("out" if output else "in") / spec["name"], output)
     if spec["format"] != "table":
         target = _file_target(depot, address, spec["format"])
         schema = spec.get("schemaPath")
@@ -116,6 +136,8 @@ def _reader(target: _Target) -> str:
 
 
 def _exists(con: duckdb.DuckDBPyConnection, target: _Target) -> bool:
+    if target.s3 is not None:
+        return bool(target.s3.exists())
     if target.format != "table":
         assert target.path is not None
         return target.path.exists()
@@ -144,6 +166,8 @@ def _write(con: duckdb.DuckDBPyConnection, view: str, target: _Target, mode: str
             raise
         return int(row[0]) if row else 0
     assert target.path is not None and temp is not None
+    if target.s3 is not None:
+        return _write_s3(con, view, target, mode, temp)
     source = f"SELECT * FROM {q(view)}"
     if mode == "append" and target.path.exists():
         source = f"SELECT * FROM {_reader(target)} UNION ALL BY NAME {source}"
@@ -168,6 +192,21 @@ def _write(con: duckdb.DuckDBPyConnection, view: str, target: _Target, mode: str
     return int(written[0]) if written else 0
 
 
+def _write_s3(con: duckdb.DuckDBPyConnection, view: str, target: _Target, mode: str, temp: Path) -> int:
+    """Write the file in the run folder (the existing object first, to append to), then put it whole."""
+    assert target.path is not None
+    local = _Target(target.format, path=target.path, files=[str(target.path)])
+    if mode == "append" and target.s3.exists():
+        target.s3.s3.download_file(target.s3.bucket, target.s3.key, str(target.path))
+    rows = _write(con, view, local, mode, temp)
+    try:
+        target.s3.put(target.path)
+    except Exception as exc:  # botocore's errors have no common root worth importing here
+        raise PipelineError(f"{target.s3.key}: S3 cannot be written: {exc}") from exc
+    target.files = [str(target.path)]
+    return rows
+
+
 def _remove(path: Path) -> None:
     if path.is_dir():
         shutil.rmtree(path, ignore_errors=True)
@@ -176,6 +215,8 @@ def _remove(path: Path) -> None:
 
 
 def _preview(con: duckdb.DuckDBPyConnection, target: _Target) -> tuple[list[list[str]], list[list[Any]]]:
+    if target.s3 is not None and not target.files:
+        return [], []  # an S3 output left alone (saveMode ignore): not fetched just to preview it
     if target.path is not None and target.path.is_dir():
         target.files = sorted(str(p) for p in target.path.glob(f"*.{target.format}"))  # the new folder's files
     source = target.table if target.format == "table" else _reader(target)
@@ -188,8 +229,8 @@ def run_pipeline(spec: dict[str, Any]) -> dict[str, Any]:
     """Run one pipeline in a fresh DuckDB session; the result says what each output wrote."""
     pipeline, depots, run_dir = spec["pipeline"], spec["depots"], Path(spec["run_dir"])
     aliases: dict[str, str] = {}
-    inputs = [(x, _resolve(depots, x, aliases)) for x in pipeline["inputs"]]
-    outputs = [(x, _resolve(depots, x, aliases)) for x in pipeline["outputs"]]
+    inputs = [(x, _resolve(depots, x, aliases, run_dir / "s3")) for x in pipeline["inputs"]]
+    outputs = [(x, _resolve(depots, x, aliases, run_dir / "s3", output=True)) for x in pipeline["outputs"]]
     token = uuid.uuid4().hex[:12]
     temps = {
         x["name"]: t.path.with_name(f".{t.path.name}.{token}.tmp") if t.path is not None else None for x, t in outputs
