@@ -50,6 +50,7 @@ from .timetravel import fold_until, runs_as_of
 __all__ = ["Client", "DefineResult", "WaitTimeout"]
 
 IDEMPOTENCY_KIND = "idempotency"
+SQL_QUERY = "(sql)"  # the definition name a `jobledger sql` run shows: it has no definition
 MAX_IDEMPOTENCY_KEY = 256
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -323,6 +324,55 @@ class Client:
             except ConcurrencyError:
                 continue  # another submitter holds the key now: the loop returns its run
         raise AlreadyExists(f"idempotency key {idempotency_key!r} is contended; try again")
+
+    def sql(
+        self,
+        query: str,
+        inputs: Mapping[str, str] | None = None,
+        output: str | None = None,
+        save_mode: str = "errorIfExists",
+        cluster: str = DEFAULT_CLUSTER,
+    ) -> str:
+        """Submit one SQL query as a run of no definition; ``inputs``: view -> ``ADDRESS[:FORMAT]``.
+
+        The query is step ``result``; with ``output`` (``ADDRESS[:FORMAT]``) it is written there,
+        without one the run's result previews it. Returns the run id.
+        """
+        self.read_models.catch_up()
+        depot_types = {d["name"]: d["type"] for d in self.read_models.all("depots").values() if d}
+
+        def split(given: str, file_default: str) -> tuple[str, str]:
+            address, _, fmt = given.rpartition(":")
+            if not address or "/" in fmt:
+                address, fmt = given, ""
+            depot = address.partition("://")[2].partition(":")[0]
+            return address, fmt or ("table" if depot_types.get(depot) == "duckdb" else file_default)
+
+        job_inputs = []
+        for name, given in (inputs or {}).items():
+            address, fmt = split(given, "csv")
+            job_inputs.append({"name": name, "dataset": address, "format": fmt})
+        outputs = []
+        if output is not None:
+            address, fmt = split(output, "parquet")
+            outputs.append({"name": "result", "dataset": address, "format": fmt, "options": {"saveMode": save_mode}})
+        pipeline = {
+            "inputs": job_inputs,
+            "steps": [{"sequence": [{"name": "result", "sql": query}]}],
+            "outputs": outputs,
+        }
+        checked = self._checked_spec({"name": "sql", "config": {"type": "SQL", "pipeline": pipeline}})
+        cluster_doc = self.get_cluster(cluster)
+        run_id = str(uuid.uuid4())
+        submitted = RunSubmitted(
+            definition_id="",
+            definition=SQL_QUERY,
+            definition_version=0,
+            cluster=cluster_doc["name"],
+            job=checked["config"],
+        )
+        self.store.append([NewEvent(run_id, submitted)], {run_id: 0})
+        return run_id
 
     def _run_doc(self, run_id: str, as_of: str = "+") -> dict[str, Any]:
         doc, _ = load_state(self.store, run_id, apply_run, as_of) if _UUID.match(run_id) else (None, 0)

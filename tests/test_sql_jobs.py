@@ -388,3 +388,19 @@ def test_an_s3_depot_is_read_and_written_whole_against_moto(
     assert run["result"]["outputs"][0]["rows"] == 20
     s3.download_file("lake", "raw/out/ca.parquet", str(Path(client.settings.home) / "ca.parquet"))
     assert len(read(Path(client.settings.home) / "ca.parquet")) == 20
+
+
+def test_jobledger_sql_runs_a_query_as_a_batch_job_without_a_definition(lake: Path, procs: Procs, redis_url: str):
+    procs.dispatcher()
+    procs.worker(redis_url)
+    counted = procs.cli("sql", "SELECT state_code, count(*) AS n FROM city GROUP BY ALL ORDER BY 1",
+                        "--input", "city=dataos://files:none/city:csv", "--wait", "--json")  # fmt: skip
+    assert counted.returncode == 0, counted.stderr
+    run = json.loads(counted.stdout)
+    assert (run["status"], run["definition"]) == ("SUCCEEDED", "(sql)")
+    assert run["result"]["query"]["preview"][0] == ["AL", 10]
+    written = procs.cli("sql", "SELECT * FROM city WHERE state_code = 'WA'", "--input", "city=dataos://files:none/city",
+                        "--output", "dataos://wh:dev/wa", "--save-mode", "overwrite", "--wait")  # fmt: skip
+    assert written.returncode == 0 and "10 rows written" in written.stdout, written.stdout + written.stderr
+    refused = procs.cli("sql", "SELECT 1", "--output", "dataos://nowhere:x/y")
+    assert refused.returncode == 2 and "no depot named 'nowhere'" in refused.stderr

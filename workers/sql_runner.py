@@ -294,8 +294,18 @@ def run_pipeline(spec: dict[str, Any]) -> dict[str, Any]:
         except duckdb.Error as exc:
             raise PipelineError(f"output {x['name']}: written, but cannot be read back: {exc}") from exc
         written.append(entry)
+    result: dict[str, Any] = {"outputs": written, "inputs": [x["dataset"]["address"] for x, _ in inputs]}
+    if not outputs and pipeline["steps"]:
+        last = pipeline["steps"][-1]["name"]
+        try:
+            rel = con.sql(f"SELECT * FROM {q(last)} LIMIT {PREVIEW_ROWS}")
+            columns = [[name, str(kind)] for name, kind in zip(rel.columns, rel.types, strict=True)]
+            rows = [[_jsonable(v) for v in row] for row in rel.fetchall()]
+        except duckdb.Error as exc:
+            raise PipelineError(f"step {last}: {exc}") from exc
+        result["query"] = {"step": last, "columns": columns, "preview": rows}  # a query with no output
     con.close()
-    return {"outputs": written, "inputs": [x["dataset"]["address"] for x, _ in inputs]}
+    return result
 
 
 def _input_error(exc: duckdb.Error, inputs: list[tuple[dict[str, Any], _Target]]) -> str | None:

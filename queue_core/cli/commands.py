@@ -272,6 +272,27 @@ def depot_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def sql(args: argparse.Namespace) -> int:
+    inputs = {}
+    for pair in args.input:
+        name, sep, address = pair.partition("=")
+        if not sep or not name:
+            raise InvalidInput(f"{pair!r} is not NAME=ADDRESS[:FORMAT]", "--input")
+        inputs[name] = address
+    client = _client()
+    run_id = client.sql(args.query, inputs, args.output, args.save_mode, args.cluster)
+    run = client.wait(run_id) if args.wait else client.get_run(run_id)
+    if args.json:
+        print_json(run)
+    else:
+        print(run_id)
+        if args.wait:
+            _print_run(run)
+            if run["result"]:
+                _print_result(run["result"])
+    return 0 if not args.wait or run["status"] == SUCCEEDED else 1
+
+
 def lineage(args: argparse.Namespace) -> int:
     found = _client().lineage(args.dataset)
     if args.json:
@@ -368,6 +389,10 @@ def status(args: argparse.Namespace) -> int:
 
 def _print_result(result: dict[str, Any]) -> None:
     """A SQL run's result: each output's rows and columns, then the preview."""
+    if result.get("query"):
+        query = result["query"]
+        print(f"\nstep {query['step']} (first {len(query['preview'])} rows):")
+        print_table([name for name, _ in query["columns"]], query["preview"])
     for output in result.get("outputs", []):
         print(
             f"\noutput {output['name']} -> {output['dataset']} ({output['format']}, {output['saveMode']}): "

@@ -133,6 +133,16 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--json", action="store_true")
     q.set_defaults(handler=commands.depot_show)
 
+    p = sub.add_parser("sql", help="run one SQL query as a batch job, without a definition")
+    p.add_argument("query")
+    p.add_argument("--input", action="append", default=[], metavar="NAME=ADDRESS[:FORMAT]")
+    p.add_argument("--output", metavar="ADDRESS[:FORMAT]")
+    p.add_argument("--save-mode", default="errorIfExists", metavar="M")
+    p.add_argument("--cluster", default="default")
+    p.add_argument("--wait", action="store_true")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=commands.sql)
+
     p = sub.add_parser("lineage", help="which SQL runs wrote a dataset, and from which inputs")
     p.add_argument("dataset", metavar="ADDRESS", help="dataos://DEPOT:COLLECTION/DATASET")
     p.add_argument("--json", action="store_true")
