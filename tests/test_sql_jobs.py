@@ -98,6 +98,7 @@ def test_the_seed_workflow_writes_ten_rows_and_a_second_run_overwrites(
     assert traced["writes"][-1]["inputs"] == ["dataos://thirdparty01:none/city"]
     assert len({w["fingerprint"] for w in traced["writes"]}) == 1
     assert run["id"] in procs.cli("lineage", "dataos://bqdepot:dev/city").stdout
+    assert "10 rows written" in procs.cli("submit", "city-write-bq-01", "--wait").stdout
     shown = procs.cli("status", run["id"])
     assert "10 rows written" in shown.stdout and "Springfield" in shown.stdout
     lines = [(line.stream, line.line) for line in client.logs(run["id"])]

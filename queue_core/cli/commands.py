@@ -339,6 +339,8 @@ def submit(args: argparse.Namespace) -> int:
         else:
             print(run_id)
             _print_run(run)
+            if run["result"]:
+                _print_result(run["result"])
         return 0 if run["status"] == SUCCEEDED else 1
     if args.json:
         print_json(client.get_run(run_id))
