@@ -18,6 +18,7 @@ from .chain import ChainReport
 from .clusters import CLUSTER_KIND, DEFAULT_CLUSTER, apply_cluster, builtin_default
 from .connection import connect, redis_url
 from .definitions import DEFINITION_KIND, apply_definition, decide_define, deleted_event, spec_of
+from .depots import add_depot, get_depot, list_depots
 from .documents import load_document
 from .errors import AlreadyExists, ConcurrencyError, InvalidInput, NotFound, StoreUnavailable
 from .events import (
@@ -33,7 +34,9 @@ from .events import (
 from .history import Change, Phase, diff_specs, timeline
 from .keys import Keys
 from .lifecycle import RunLifecycle
+from .lineage import dataset_key
 from .names import apply_name, name_aggregate
+from .pipeline import check_depots, check_schemas, workflow_definitions
 from .positions import as_position, position_key
 from .projections import fold
 from .readmodels import ReadModels, Rebuilt, VerifyResult, rebuild_live, verify
@@ -49,6 +52,7 @@ from .timetravel import runs_as_of
 __all__ = ["Client", "DefineResult", "WaitTimeout"]
 
 IDEMPOTENCY_KIND = "idempotency"
+SQL_QUERY = "(sql)"  # the definition name a `jobledger sql` run shows: it has no definition
 MAX_IDEMPOTENCY_KEY = 256
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -114,9 +118,29 @@ class Client:
         """Create or revise a definition from a JSON or YAML file."""
         return self.define(load_document(path))
 
+    def define_document(self, path: str | Path) -> list[DefineResult]:
+        """Define from a file: one definition, or one per SQL job of a DataOS workflow (all checked first)."""
+        doc = load_document(path)
+        if not (isinstance(doc, Mapping) and doc.get("type") == "workflow"):
+            return [self.define(doc)]
+        raws = workflow_definitions(doc)
+        for raw in raws:
+            self._checked_spec(raw)
+        return [self.define(raw) for raw in raws]
+
+    def _checked_spec(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        spec = normalize_definition(raw)
+        pipeline = spec["config"].get("pipeline")
+        if pipeline is not None:
+            self.read_models.catch_up()
+            depots = {d["name"]: d for d in self.read_models.all("depots").values() if d}
+            check_depots(pipeline, {name: d["type"] for name, d in depots.items()})
+            check_schemas(pipeline, depots)
+        return spec
+
     def define(self, raw: Mapping[str, Any]) -> DefineResult:
         """Create the definition, or append a new version if its name is live and its content changed."""
-        spec = normalize_definition(raw)
+        spec = self._checked_spec(raw)
         name = spec["name"]
         owner, name_version = self._owner(DEFINITION_KIND, name)
         doc, version = load_state(self.store, owner, apply_definition) if owner else (None, 0)
@@ -303,6 +327,55 @@ class Client:
                 continue  # another submitter holds the key now: the loop returns its run
         raise AlreadyExists(f"idempotency key {idempotency_key!r} is contended; try again")
 
+    def sql(
+        self,
+        query: str,
+        inputs: Mapping[str, str] | None = None,
+        output: str | None = None,
+        save_mode: str = "errorIfExists",
+        cluster: str = DEFAULT_CLUSTER,
+    ) -> str:
+        """Submit one SQL query as a run of no definition; ``inputs``: view -> ``ADDRESS[:FORMAT]``.
+
+        The query is step ``result``; with ``output`` (``ADDRESS[:FORMAT]``) it is written there,
+        without one the run's result previews it. Returns the run id.
+        """
+        self.read_models.catch_up()
+        depot_types = {d["name"]: d["type"] for d in self.read_models.all("depots").values() if d}
+
+        def split(given: str, file_default: str) -> tuple[str, str]:
+            address, _, fmt = given.rpartition(":")
+            if not address or "/" in fmt:
+                address, fmt = given, ""
+            depot = address.partition("://")[2].partition(":")[0]
+            return address, fmt or ("table" if depot_types.get(depot) == "duckdb" else file_default)
+
+        job_inputs = []
+        for name, given in (inputs or {}).items():
+            address, fmt = split(given, "csv")
+            job_inputs.append({"name": name, "dataset": address, "format": fmt})
+        outputs = []
+        if output is not None:
+            address, fmt = split(output, "parquet")
+            outputs.append({"name": "result", "dataset": address, "format": fmt, "options": {"saveMode": save_mode}})
+        pipeline = {
+            "inputs": job_inputs,
+            "steps": [{"sequence": [{"name": "result", "sql": query}]}],
+            "outputs": outputs,
+        }
+        checked = self._checked_spec({"name": "sql", "config": {"type": "SQL", "pipeline": pipeline}})
+        cluster_doc = self.get_cluster(cluster)
+        run_id = str(uuid.uuid4())
+        submitted = RunSubmitted(
+            definition_id="",
+            definition=SQL_QUERY,
+            definition_version=0,
+            cluster=cluster_doc["name"],
+            job=checked["config"],
+        )
+        self.store.append([NewEvent(run_id, submitted)], {run_id: 0})
+        return run_id
+
     def _run_doc(self, run_id: str, as_of: str = "+") -> dict[str, Any]:
         doc, _ = load_state(self.store, run_id, apply_run, as_of) if _UUID.match(run_id) else (None, 0)
         if doc is None:
@@ -423,6 +496,26 @@ class Client:
     def get_resource(self, name: str) -> dict[str, Any]:
         """One resource with every version."""
         return self.resources.get(name)
+
+    # -- depots ---------------------------------------------------------------------------------
+
+    def add_depot(self, name: str, type: str, **options: Any) -> dict[str, Any]:
+        """Register a depot: ``local`` (path), ``duckdb`` (path) or ``s3`` (bucket, prefix, region, endpoint_url)."""
+        return add_depot(self.store, name, type, options)
+
+    def get_depot(self, name: str) -> dict[str, Any]:
+        """One depot; ``NotFound`` when no depot has that name."""
+        return get_depot(self.store, name)
+
+    def list_depots(self) -> list[dict[str, Any]]:
+        """Every depot, by name."""
+        return list_depots(self.read_models)
+
+    def lineage(self, dataset: str) -> dict[str, Any]:
+        """Which runs wrote ``dataset`` (an address), oldest first, with rows, schema fingerprint and inputs."""
+        key = dataset_key(dataset)
+        self.read_models.catch_up()
+        return self.read_models.get("datasets", key) or {"dataset": key, "writes": []}
 
     # -- the log --------------------------------------------------------------------------------
 

@@ -13,9 +13,11 @@ import orjson
 
 __all__ = [
     "ClusterRegistered",
+    "DatasetWritten",
     "DefinitionCreated",
     "DefinitionDeleted",
     "DefinitionRevised",
+    "DepotAdded",
     "Event",
     "NameClaimed",
     "NameReleased",
@@ -147,7 +149,12 @@ class RunRetryScheduled(Event):
 
 @dataclass(frozen=True)
 class RunSucceeded(Event):
+    """Schema 2 added ``result``: what a SQL run wrote (rows, columns, a preview)."""
+
+    schema_version: ClassVar[int] = 2
+
     attempt: int
+    result: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -188,6 +195,29 @@ class ResourceAdded(Event):
     storage: str
 
 
+# -- depots: where datasets live -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DepotAdded(Event):
+    name: str
+    type: str
+    config: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class DatasetWritten(Event):
+    """A SQL run wrote ``dataset`` (on the run's aggregate, in the batch of its ``RunSucceeded``)."""
+
+    dataset: str
+    format: str
+    save_mode: str
+    rows: int
+    fingerprint: str
+    attempt: int
+    inputs: tuple[str, ...] = ()
+
+
 _TYPES: dict[str, type[Event]] = {
     cls.__name__: cls
     for cls in (
@@ -208,6 +238,8 @@ _TYPES: dict[str, type[Event]] = {
         SecretSet,
         SecretDeleted,
         ResourceAdded,
+        DepotAdded,
+        DatasetWritten,
     )
 }
 _UPCASTERS: dict[tuple[str, int], Upcaster] = {}
@@ -218,6 +250,13 @@ def _run_started_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
 
 
 _UPCASTERS[("RunStarted", 1)] = _run_started_1_to_2
+
+
+def _run_succeeded_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
+    return {**data, "result": None}
+
+
+_UPCASTERS[("RunSucceeded", 1)] = _run_succeeded_1_to_2
 
 
 def event_types() -> dict[str, type[Event]]:

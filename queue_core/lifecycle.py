@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -97,10 +98,10 @@ class RunLifecycle:
             return Claim(claimed, attempt, version + 1)
         return None
 
-    def succeed(self, claim: Claim) -> bool:
-        """Record success; False when the run moved on meanwhile (cancelled, or declared lost)."""
+    def succeed(self, claim: Claim, result: dict[str, Any] | None = None, written: Sequence[Event] = ()) -> bool:
+        """Record success (a SQL run's result, the datasets it wrote); False when the run moved on meanwhile."""
         try:
-            self._append(claim.run["id"], [RunSucceeded(attempt=claim.attempt)], claim.version)
+            self._append(claim.run["id"], [RunSucceeded(attempt=claim.attempt, result=result), *written], claim.version)
         except ConcurrencyError:
             return False
         return True

@@ -8,7 +8,9 @@ from typing import Any
 
 from .clusters import apply_cluster
 from .definitions import apply_definition
+from .depots import apply_depot
 from .events import Recorded
+from .lineage import apply_dataset
 from .names import apply_name, name_key
 from .runs import apply_run
 
@@ -37,6 +39,10 @@ def _by_name(rec: Recorded) -> str:
     return name_key(event.kind, event.name)  # type: ignore[attr-defined]
 
 
+def _by_dataset(rec: Recorded) -> str:
+    return rec.event.dataset  # type: ignore[attr-defined]
+
+
 def _no_indexes(doc: Doc) -> dict[str, float]:
     return {}
 
@@ -55,6 +61,8 @@ PROJECTIONS: tuple[Projection, ...] = (
         _no_indexes,
     ),
     Projection("clusters", frozenset({"ClusterRegistered"}), apply_cluster, _by_aggregate, _no_indexes),
+    Projection("depots", frozenset({"DepotAdded"}), apply_depot, _by_aggregate, _no_indexes),
+    Projection("datasets", frozenset({"DatasetWritten"}), apply_dataset, _by_dataset, _no_indexes),
     Projection("names", frozenset({"NameClaimed", "NameReleased"}), apply_name, _by_name, _no_indexes),
     Projection(
         "runs",

@@ -58,6 +58,7 @@ PUBLIC_KEYS = (
     "submitted_at",
     "finished_at",
     "attempts",
+    "result",
 )
 
 
@@ -157,6 +158,7 @@ def _succeeded(doc: Doc, rec: Recorded, event: RunSucceeded) -> Doc:
         "exit_code": 0,
         "finished_at": rec.time,
         "attempts": attempts,
+        "result": event.result,
         "updated_at": rec.time,
     }
 
@@ -216,7 +218,8 @@ def apply_run(doc: Doc | None, rec: Recorded) -> Doc | None:
 
 def public_view(doc: dict[str, Any]) -> dict[str, Any]:
     """The run as ``status --json`` shows it."""
-    return {key: doc[key] for key in PUBLIC_KEYS}
+    # ``result`` is only on runs that succeeded with one (SQL runs); others show None.
+    return {key: doc.get(key) for key in PUBLIC_KEYS}
 
 
 def ensure_not_terminal(doc: dict[str, Any]) -> None:

@@ -37,7 +37,9 @@ MAX_WORKERS = 256
 SECRET_FIELDS = ("token", "password", "secretAccessKey", "accessKeyId", "sessionToken")
 
 _TOP_KEYS = {"name", "description", "config", "cluster"}
-_CONFIG_KEYS = {"source", "type", "sourceLocation", "args", "retryStrategy", "timeout", "envVars"}
+_CONFIG_KEYS = {"source", "type", "sourceLocation", "args", "retryStrategy", "timeout", "envVars", "pipeline"}
+# An inline pipeline (``config.pipeline``) needs no source: this is what its definition records instead.
+_NO_SOURCE = {"type": "WORKSPACE", "sourceDef": {"path": ""}}
 _RETRY_KEYS = {"numRetries", "delayBetweenRetries", "retryOnTimeout"}
 _CLUSTER_KEYS = {"name", "instanceType", "workersQuantity"}
 _SOURCE_DEF_KEYS = {
@@ -268,23 +270,30 @@ def normalize_definition(raw: Any) -> dict[str, Any]:
     kind = config.get("type")
     if kind not in JOB_TYPES:
         raise InvalidInput(f"unknown job type {kind!r}; use one of {', '.join(JOB_TYPES)}", "config.type")
-    if "source" not in config:
+    pipeline = None
+    if "pipeline" in config:
+        from .pipeline import normalize_pipeline
+
+        if kind != "SQL":
+            raise InvalidInput("applies to SQL jobs only", "config.pipeline")
+        pipeline = normalize_pipeline(config["pipeline"])
+    if "source" not in config and pipeline is None:
         raise InvalidInput("is required", "config.source")
-    source = _source(config["source"])
-    if "sourceLocation" not in config:
+    source = _source(config["source"]) if "source" in config else dict(_NO_SOURCE)
+    if "sourceLocation" not in config and pipeline is None:
         raise InvalidInput("is required", "config.sourceLocation")
-    location = check_relative_path(config["sourceLocation"], "config.sourceLocation")
-    return {
-        "name": name,
-        "description": description,
-        "config": {
-            "source": source,
-            "type": kind,
-            "sourceLocation": location,
-            "args": check_args(config.get("args", "")),
-            "retryStrategy": _retry(config.get("retryStrategy")),
-            "timeout": check_timeout(config.get("timeout", DEFAULT_TIMEOUT_MINUTES)),
-            "envVars": check_env(config.get("envVars", {})),
-        },
-        "cluster": _cluster(top.get("cluster")),
+    location = None
+    if "sourceLocation" in config:
+        location = check_relative_path(config["sourceLocation"], "config.sourceLocation")
+    normalized = {
+        "source": source,
+        "type": kind,
+        "sourceLocation": location,
+        "args": check_args(config.get("args", "")),
+        "retryStrategy": _retry(config.get("retryStrategy")),
+        "timeout": check_timeout(config.get("timeout", DEFAULT_TIMEOUT_MINUTES)),
+        "envVars": check_env(config.get("envVars", {})),
     }
+    if pipeline is not None:
+        normalized["pipeline"] = pipeline
+    return {"name": name, "description": description, "config": normalized, "cluster": _cluster(top.get("cluster"))}

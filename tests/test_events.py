@@ -68,3 +68,13 @@ def test_a_log_written_with_the_old_run_started_schema_replays_to_the_same_state
     old_state = fold({}, [decode(position, envelope) for position, envelope in old_log])
     assert old_state == new_state
     assert old_state["runs"]["new-run"]["status"] == "SUCCEEDED"
+
+
+def test_a_schema_1_run_succeeded_reads_as_a_success_with_no_result():
+    """RunSucceeded schema 2 added ``result`` (a SQL run's rows, columns, preview); schema 1 had none."""
+    from queue_core.events import RunSucceeded
+
+    envelope = orjson.loads(encode(NewEvent("run-1", RunSucceeded(attempt=1, result={"outputs": []})), 3, "t"))
+    envelope["sv"] = 1
+    del envelope["d"]["result"]  # exactly what a schema-1 writer stored
+    assert decode("1-0", orjson.dumps(envelope)).event == RunSucceeded(attempt=1, result=None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -18,13 +19,17 @@ import structlog
 from rq import get_current_job
 
 from queue_core.connection import connect
-from queue_core.errors import NotFound
+from queue_core.depots import get_depot
+from queue_core.documents import load_document
+from queue_core.errors import InvalidInput, NotFound
 from queue_core.events import utc_now_iso
 from queue_core.keys import Keys
 from queue_core.leases import Leases
 from queue_core.lifecycle import Claim, RunLifecycle
+from queue_core.lineage import written_events
 from queue_core.logging import configure_logging
 from queue_core.masking import Masker, masking
+from queue_core.pipeline import check_depots, normalize_pipeline
 from queue_core.resources import ResourceStore
 from queue_core.runlog import RunLog
 from queue_core.runs import NON_ZERO_EXIT, SOURCE_UNAVAILABLE, TIMEOUT
@@ -39,6 +44,7 @@ __all__ = ["run_attempt"]
 
 log = structlog.get_logger("jobledger.worker")
 UNSUPPORTED = "UnsupportedJobType"
+SQL_RUNNER = Path(__file__).with_name("sql_runner.py")  # run by path: see the runner's imports
 
 
 @dataclass(frozen=True)
@@ -146,7 +152,7 @@ def run_attempt(run_id: str, attempt: int) -> dict[str, Any]:
                     _note(ctx, claim, masker, f"source unavailable: {message}")
                     outcome = _record(ctx, claim, ChildResult(exit_code=None), SOURCE_UNAVAILABLE, message)
                 else:
-                    outcome = _execute(ctx, claim, source, secrets, masker)
+                    outcome = _execute(ctx, claim, source, secrets, masker, scratch)
             finally:
                 ctx.leases.release(run_id, attempt)
             bound.info("attempt ended", outcome=outcome)
@@ -163,7 +169,7 @@ def _prepare(
     ctx: _Context, job: dict[str, Any], scratch: Path, secrets: Mapping[str, str]
 ) -> tuple[Materialized | None, str | None]:
     """The materialized source, or why it cannot be had; SQL jobs have nothing to materialize here."""
-    if job["type"] == "SQL":
+    if job["type"] == "SQL" and "pipeline" in job:
         return None, None
     context = SourceContext(
         workspace=ctx.settings.workspace,
@@ -184,16 +190,70 @@ def _note(ctx: _Context, claim: Claim, masker: Masker, text: str) -> None:
     ctx.run_log.write(claim.run["id"], claim.attempt, [(utc_now_iso(), "jobledger", masker.mask(text))])
 
 
+def _pipeline_file(entry: Path) -> dict[str, Any]:
+    """The pipeline in a YAML or JSON file: a ``stackSpec.job`` object, or ``{"job": ...}`` around one."""
+    raw = load_document(entry)
+    if isinstance(raw, dict) and set(raw) == {"job"}:
+        raw = raw["job"]
+    return normalize_pipeline(raw, entry.name)
+
+
+def _sql_child(
+    ctx: _Context, job: dict[str, Any], scratch: Path, source: Materialized | None
+) -> tuple[list[str], Path] | str:
+    """The runner's argv and its result file, with the depots resolved into the run folder; or why not."""
+    try:
+        pipeline = job["pipeline"] if source is None else _pipeline_file(source.entry)
+        names = {x["dataset"]["depot"] for x in [*pipeline["inputs"], *pipeline["outputs"]]}
+        depots = {name: get_depot(ctx.store, name) for name in sorted(names)}
+        check_depots(pipeline, {name: depot["type"] for name, depot in depots.items()})
+    except (NotFound, InvalidInput) as exc:
+        return str(exc)
+    run_dir = scratch / "sql"
+    run_dir.mkdir()
+    spec = {
+        "pipeline": pipeline,
+        "depots": depots,
+        "run_dir": str(run_dir),
+        "result_path": str(run_dir / "result.json"),
+    }
+    spec_path = run_dir / "spec.json"
+    spec_path.write_text(json.dumps(spec))
+    return [sys.executable, str(SQL_RUNNER), str(spec_path)], run_dir / "result.json"
+
+
+def _sql_result(path: Path | None) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text()) if path is not None else None
+    except (OSError, ValueError):
+        return None
+
+
 def _execute(
-    ctx: _Context, claim: Claim, source: Materialized | None, secrets: Mapping[str, str], masker: Masker
+    ctx: _Context,
+    claim: Claim,
+    source: Materialized | None,
+    secrets: Mapping[str, str],
+    masker: Masker,
+    scratch: Path,
 ) -> str:
     run_id, job = claim.run["id"], claim.run["job"]
-    if job["type"] == "SQL" or source is None:
-        message = "SQL jobs are not supported by this worker yet"
+    result_path: Path | None = None
+    if job["type"] == "SQL":
+        child = _sql_child(ctx, job, scratch, source)
+        if isinstance(child, str):
+            # A pipeline file that does not validate, or a depot gone since define: the source is unusable.
+            _note(ctx, claim, masker, child)
+            return _record(ctx, claim, ChildResult(exit_code=None), SOURCE_UNAVAILABLE, child)
+        argv, result_path, cwd = child[0], child[1], scratch / "sql"
+    elif source is None:
+        message = f"{job['type']} jobs need a source"
         _note(ctx, claim, masker, message)
         return _record(ctx, claim, ChildResult(exit_code=None), UNSUPPORTED, message)
-    if source.revision is not None:
-        _note(ctx, claim, masker, f"source {job['source']['type']} at {source.revision}")
+    else:
+        argv, cwd = _argv(job, source), source.cwd
+        if source.revision is not None:
+            _note(ctx, claim, masker, f"source {job['source']['type']} at {source.revision}")
     timeout_seconds = float(job["timeout"]) * 60
     supervision = Supervision(
         timeout_seconds=timeout_seconds,
@@ -204,8 +264,8 @@ def _execute(
         renew_seconds=ctx.settings.lease_renew_seconds,
     )
     result = run_child(
-        _argv(job, source),
-        source.cwd,
+        argv,
+        cwd,
         _env(run_id, claim.attempt, job, secrets),
         lambda lines: ctx.run_log.write(run_id, claim.attempt, [(t, s, masker.mask(line)) for t, s, line in lines]),
         supervision,
@@ -216,12 +276,18 @@ def _execute(
         message = f"timeout after {timeout_seconds:g}s"
         _note(ctx, claim, masker, message)
         return _record(ctx, claim, result, TIMEOUT, message)
+    sql_result = _sql_result(result_path)
     if result.exit_code == 0:
-        if not ctx.lifecycle.succeed(claim):
+        if sql_result is not None:
+            _note(ctx, claim, masker, json.dumps(sql_result, separators=(",", ":")))
+        written = written_events(sql_result, claim.attempt) if sql_result is not None else []
+        if not ctx.lifecycle.succeed(claim, sql_result, written):
             log.warning("late outcome refused: the run moved on", run_id=run_id, attempt=claim.attempt)
             return "late"
         return "succeeded"
     detail = f"killed by signal {result.signal}" if result.signal else f"exit code {result.exit_code}"
+    if sql_result is not None and sql_result.get("error"):
+        detail = f"{detail}: {masker.mask(sql_result['error'])}"
     return _record(ctx, claim, result, NON_ZERO_EXIT, detail)
 
 

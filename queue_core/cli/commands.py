@@ -31,13 +31,16 @@ def _client() -> Client:
 
 
 def define(args: argparse.Namespace) -> int:
-    result = _client().define_file(args.file)
+    results = _client().define_document(args.file)
     if args.json:
-        print_json(result.__dict__)
-    elif result.changed:
-        print(result.id)
-    else:
-        print(f"{result.id}  (unchanged: {result.name} stays at version {result.version})")
+        # One definition prints its object, as before; a workflow file's several print a list.
+        print_json(results[0].__dict__ if len(results) == 1 else [r.__dict__ for r in results])
+        return 0
+    for result in results:
+        if result.changed:
+            print(result.id if len(results) == 1 else f"{result.id}  {result.name}")
+        else:
+            print(f"{result.id}  (unchanged: {result.name} stays at version {result.version})")
     return 0
 
 
@@ -228,6 +231,84 @@ def resource_show(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- depots ---------------------------------------------------------------------------------------
+
+
+def depot_add(args: argparse.Namespace) -> int:
+    options = {"path": args.path, "bucket": args.bucket, "prefix": args.prefix, "region": args.region}
+    depot = _client().add_depot(args.name, args.type, **options, endpoint_url=args.endpoint_url)
+    if args.json:
+        print_json(depot)
+    else:
+        print(depot["id"])
+    return 0
+
+
+def _depot_where(depot: dict[str, Any]) -> str:
+    config = depot["config"]
+    if depot["type"] != "s3":
+        return str(config["path"])
+    return f"s3://{config['bucket']}/{config['prefix']}"
+
+
+def depot_list(args: argparse.Namespace) -> int:
+    depots = _client().list_depots()
+    if args.json:
+        print_json(depots)
+    else:
+        print_table(
+            ["NAME", "TYPE", "WHERE", "ADDED"], [[d["name"], d["type"], _depot_where(d), d["added_at"]] for d in depots]
+        )
+    return 0
+
+
+def depot_show(args: argparse.Namespace) -> int:
+    depot = _client().get_depot(args.name)
+    if args.json:
+        print_json(depot)
+        return 0
+    print_kv([("name", depot["name"]), ("id", depot["id"]), ("type", depot["type"]), ("added", depot["added_at"])])
+    print_kv(sorted(depot["config"].items()))
+    return 0
+
+
+def sql(args: argparse.Namespace) -> int:
+    inputs = {}
+    for pair in args.input:
+        name, sep, address = pair.partition("=")
+        if not sep or not name:
+            raise InvalidInput(f"{pair!r} is not NAME=ADDRESS[:FORMAT]", "--input")
+        inputs[name] = address
+    client = _client()
+    run_id = client.sql(args.query, inputs, args.output, args.save_mode, args.cluster)
+    run = client.wait(run_id) if args.wait else client.get_run(run_id)
+    if args.json:
+        print_json(run)
+    else:
+        print(run_id)
+        if args.wait:
+            _print_run(run)
+            if run["result"]:
+                _print_result(run["result"])
+    return 0 if not args.wait or run["status"] == SUCCEEDED else 1
+
+
+def lineage(args: argparse.Namespace) -> int:
+    found = _client().lineage(args.dataset)
+    if args.json:
+        print_json(found)
+        return 0
+    print(found["dataset"])
+    print_table(
+        ["RUN", "ATTEMPT", "WRITTEN", "MODE", "ROWS", "SCHEMA", "INPUTS"],
+        [
+            [w["run"], w["attempt"], w["time"], w["save_mode"], w["rows"], w["fingerprint"], " ".join(w["inputs"])]
+            for w in found["writes"]
+        ],
+    )
+    return 0
+
+
 # -- runs -----------------------------------------------------------------------------------------
 
 
@@ -258,6 +339,8 @@ def submit(args: argparse.Namespace) -> int:
         else:
             print(run_id)
             _print_run(run)
+            if run["result"]:
+                _print_result(run["result"])
         return 0 if run["status"] == SUCCEEDED else 1
     if args.json:
         print_json(client.get_run(run_id))
@@ -301,7 +384,30 @@ def status(args: argparse.Namespace) -> int:
         print_json(public_view(detail))
     else:
         _print_run(public_view(detail), detail["source_revisions"])
+        if detail.get("result"):
+            _print_result(detail["result"])
     return 0
+
+
+def _print_result(result: dict[str, Any]) -> None:
+    """A SQL run's result: each output's rows and columns, then the preview."""
+    if result.get("query"):
+        query = result["query"]
+        print(f"\nstep {query['step']} (first {len(query['preview'])} rows):")
+        print_table([name for name, _ in query["columns"]], query["preview"])
+    for output in result.get("outputs", []):
+        print(
+            f"\noutput {output['name']} -> {output['dataset']} ({output['format']}, {output['saveMode']}): "
+            f"{output['rows']} rows written"
+            if output["written"]
+            else f"\noutput {output['name']}: not written ({output['saveMode']})"
+        )
+        columns = output.get("columns", [])
+        if columns:
+            print("columns: " + ", ".join(f"{name} {kind}" for name, kind in columns))
+        preview = output.get("preview", [])
+        if preview:
+            print_table([name for name, _ in columns], preview)
 
 
 def _timeline(args: argparse.Namespace) -> int:

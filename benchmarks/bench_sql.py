@@ -1,0 +1,169 @@
+"""SQL jobs: a 5,000,000-row CSV filtered, grouped and written as Parquet by a jobledger SQL run vs plain DuckDB.
+
+Also the fixed cost of a one-row SQL run, submit to SUCCEEDED. Prints one JSON object on stdout.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import redis
+from _harness import (
+    Processes,
+    check_children_import_code_under_test,
+    code_under_test,
+    emit,
+    figure,
+    interruptible,
+    machine,
+    parse_args,
+    progress,
+    ratio,
+    subprocess_env,
+)
+from _redis import RedisServer
+from rq import Worker
+
+from queue_core import Client, Settings
+from queue_core.cli.fleet import fleet_command
+
+ROWS = 5_000_000
+ONE_ROW_RUNS = 20
+READY_TIMEOUT_SECONDS = 30.0
+QUERY = (
+    "SELECT city, kind, count(*) AS n, sum(amount) AS total, avg(amount) AS mean "
+    "FROM sales WHERE amount > 100 GROUP BY city, kind"
+)
+
+
+def generate(path: Path) -> None:
+    duckdb.sql(
+        f"COPY (SELECT range AS id, range % 1000 AS city, ((range * 7919) % 100000) / 100.0 AS amount, "
+        f"['a', 'b', 'c', 'd'][range % 4 + 1] AS kind FROM range({ROWS})) TO '{path}' (HEADER true)"
+    )
+
+
+def plain(csv: Path, out: Path) -> float:
+    """The same SQL in a fresh in-process DuckDB session: read the CSV, filter, group, write Parquet."""
+    started = time.perf_counter()
+    con = duckdb.connect(":memory:")
+    con.execute(f"CREATE VIEW sales AS SELECT * FROM read_csv(['{csv}'], header=true)")
+    con.execute(f"CREATE VIEW totals AS {QUERY}")
+    con.execute(f"COPY (SELECT * FROM totals) TO '{out}' (FORMAT parquet)")
+    con.close()
+    return time.perf_counter() - started
+
+
+def definition(name: str, sql: str, inputs: list[dict[str, Any]], dataset: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "config": {
+            "type": "SQL",
+            "pipeline": {
+                "inputs": inputs,
+                "steps": [{"sequence": [{"name": "totals", "sql": sql}]}],
+                "outputs": [
+                    {"name": "totals", "dataset": dataset, "format": "parquet", "options": {"saveMode": "overwrite"}}
+                ],
+            },
+        },
+        "cluster": {"name": "default"},
+    }
+
+
+class Fleet:
+    """A fresh redis-server, one fleet worker and one dispatcher."""
+
+    def __init__(self, work: Path, lake: Path) -> None:
+        self.server = RedisServer(work / "redis")
+        self.procs = Processes(work / "logs")
+        self.home = work / "home"
+        self.lake = lake
+
+    def start(self) -> None:
+        url = self.server.start().url
+        env = subprocess_env(REDIS_URL=url, JOBLEDGER_HOME=str(self.home))
+        check_children_import_code_under_test(env, self.procs.log_dir)
+        self.client = Client(settings=Settings(redis_url=url, home=self.home, workspace=self.lake))
+        self.client.add_depot("lake", "local", path=str(self.lake))
+        sales = [{"name": "sales", "dataset": "dataos://lake:none/sales", "format": "csv"}]
+        self.client.define(definition("totals", QUERY, sales, "dataos://lake:out/totals"))
+        self.client.define(definition("one", "SELECT 1 AS x", [], "dataos://lake:out/one"))
+        self.procs.spawn([sys.executable, "-m", "rq.cli", *fleet_command(url, "default")[1:]], "worker", env)
+        self.procs.spawn([sys.executable, "-m", "scheduler"], "dispatcher", env)
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while not self._ready():
+            self.procs.check_alive()
+            if time.monotonic() > deadline:
+                raise RuntimeError("the worker and dispatcher did not come up:\n" + self.procs.log_tails())
+            time.sleep(0.05)
+        self.run("one")  # warm up
+
+    def _ready(self) -> bool:
+        connection = self.server.client()
+        try:
+            return len(Worker.all(connection=connection)) == 1 and bool(
+                connection.xinfo_consumers("jobledger:log", "dispatchers")
+            )
+        except redis.ResponseError:
+            return False
+
+    def run(self, name: str) -> float:
+        started = time.perf_counter()
+        run = self.client.wait(self.client.submit(name), timeout=600)
+        elapsed = time.perf_counter() - started
+        if run["status"] != "SUCCEEDED":
+            raise RuntimeError(f"{name}: {self.client.run_detail(run['id'])['message']}")
+        return elapsed
+
+    def stop(self) -> None:
+        self.procs.stop()
+        self.server.stop()
+
+
+def main() -> None:
+    args = parse_args(__doc__.splitlines()[0])
+    started = {"machine": machine(), "code": code_under_test()}
+    jl, dd, one = [], [], []
+    with interruptible(), tempfile.TemporaryDirectory(prefix="bench-sql-") as tmp:
+        root = Path(tmp)
+        lake = root / "lake"
+        lake.mkdir()
+        progress(f"generating {ROWS:,} CSV rows")
+        generate(lake / "sales.csv")
+        for k in range(args.repeat):
+            progress(f"repeat {k + 1}/{args.repeat}")
+            fleet = Fleet(root / f"jl-{k}", lake)
+            try:
+                fleet.start()
+                for side in ("duckdb", "jobledger") if k % 2 else ("jobledger", "duckdb"):
+                    if side == "jobledger":
+                        jl.append(fleet.run("totals"))
+                    else:
+                        dd.append(plain(lake / "sales.csv", root / "p.parquet"))
+                one.append(sorted(fleet.run("one") for _ in range(ONE_ROW_RUNS))[ONE_ROW_RUNS // 2])
+            finally:
+                fleet.stop()
+    started["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    emit(
+        {
+            "benchmark": "bench_sql",
+            **started,
+            "rows": ROWS,
+            "query": QUERY,
+            "large_job_seconds": {"jobledger": figure(jl, 3), "plain_duckdb": figure(dd, 3)},
+            "large_job_ratio_jobledger_over_duckdb": ratio(jl, dd),
+            "one_row_run_seconds_submit_to_succeeded_median_of_20": figure(one, 3),
+            "aims": {"ratio": "<= 1.15", "one_row_run": "< 0.5 s"},
+        }
+    )
+
+
+if __name__ == "__main__":
+    main()
