@@ -391,7 +391,7 @@ class Client:
         idempotency key, and ``source_revisions``: each attempt number's commit, ETag or resource version.
         """
         doc = self._run_doc(run_id, as_of)
-        return {**doc, "source_revisions": doc.get("source_revisions", {})}
+        return doc
 
     def list_runs(
         self, status: str | None = None, definition: str | None = None, limit: int | None = 100, as_of: str = "+"

@@ -52,7 +52,3 @@ class Keys:
     def run_log(self, run_id: str) -> str:
         """The stream of a run's output lines (not events: it is not replayed)."""
         return f"{self.prefix}:runlog:{run_id}"
-
-    def worker_runs(self) -> str:
-        """A hash of run id -> worker name for attempts in progress (diagnostics only)."""
-        return f"{self.prefix}:running"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from .errors import InvalidInput
 
-__all__ = ["as_position", "before", "position_key", "position_ms"]
+__all__ = ["as_position", "before", "position_key"]
 
 _POSITION = re.compile(r"^(\d+)(?:-(\d+))?$")
 _LAST_SEQ = 2**64 - 1  # a stream id's sequence is an unsigned 64-bit number
@@ -33,11 +33,6 @@ def as_position(text: str, field: str, end: bool = True) -> str:
         moment = moment.replace(tzinfo=UTC)
     ms = int(moment.timestamp() * 1000)
     return f"{ms}-{_LAST_SEQ if end else 0}"
-
-
-def position_ms(position: str) -> int:
-    """The millisecond part of a position."""
-    return int(position.partition("-")[0])
 
 
 def position_key(position: str) -> tuple[int, int]:

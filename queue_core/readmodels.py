@@ -169,9 +169,6 @@ class ReadModels:
         ids: Any = self.redis.zrevrange(self._index(model, index), offset, offset + count - 1)
         return [i.decode() for i in ids]
 
-    def index_size(self, model: str, index: str) -> int:
-        return int(self.redis.zcard(self._index(model, index)))
-
     def snapshot(self) -> Iterator[tuple[str, Any]]:
         """Every document and index entry of the namespace, keyed independently of the namespace."""
         for projection in PROJECTIONS:

@@ -99,6 +99,9 @@ def _submitted(doc: Doc | None, rec: Recorded, event: RunSubmitted) -> Doc:
         "not_before": None,
         "order": order_score(rec.position),
         "updated_at": rec.time,
+        # Beside the attempts, not in them: the attempt objects of `status --json` have fixed keys.
+        "source_revisions": {},
+        "result": None,
     }
 
 
@@ -126,8 +129,7 @@ def _started(doc: Doc, rec: Recorded, event: RunStarted) -> Doc:
         "updated_at": rec.time,
     }
     if event.source_revision is not None:
-        # Beside the attempts, not in them: the attempt objects of `status --json` have fixed keys.
-        started["source_revisions"] = {**doc.get("source_revisions", {}), str(event.attempt): event.source_revision}
+        started["source_revisions"] = {**doc["source_revisions"], str(event.attempt): event.source_revision}
     return started
 
 
@@ -218,7 +220,7 @@ def apply_run(doc: Doc | None, rec: Recorded) -> Doc | None:
 
 def public_view(doc: dict[str, Any]) -> dict[str, Any]:
     """The run as ``status --json`` shows it."""
-    # ``result`` is only on runs that succeeded with one (SQL runs); others show None.
+    # ``.get``: a live read model folded before a key existed lacks it until ``replay --rebuild``.
     return {key: doc.get(key) for key in PUBLIC_KEYS}
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -155,8 +154,6 @@ def test_the_worker_command_runs_a_burst_worker_for_a_cluster(client: Client, wo
     procs.dispatcher()
     run_id = client.submit("ok", cluster="batch")
     eventually(lambda: client.get_run(run_id)["reason"] == "In queue", what="queued on batch")
-    started = time.monotonic()
     result = procs.cli("worker", "batch", "--burst", timeout=60)
     assert result.returncode == 0, result.stderr
-    assert time.monotonic() - started < 60
     assert client.get_run(run_id)["status"] == "SUCCEEDED"
