@@ -39,8 +39,10 @@ def load_log(store: EventStore, total: int) -> None:
     pipe = store.redis.pipeline(transaction=False)
     now = utc_now_iso()
     for count, (new, version) in enumerate(realistic_log(total), start=1):
-        keys = [store.keys.log, store.keys.aggregate(new.aggregate)]
-        store._append(keys=keys, args=[1, version - 1, 1, new.event_id, encode(new, version, now)], client=pipe)
+        keys = [store.keys.log, store.keys.epoch, store.keys.aggregate(new.aggregate)]
+        store._append(
+            keys=keys, args=[store.epoch, 1, version - 1, 1, new.event_id, encode(new, version, now)], client=pipe
+        )
         if count % 1000 == 0:
             pipe.execute()
             now = utc_now_iso()

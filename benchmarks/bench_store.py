@@ -110,8 +110,8 @@ def jobledger_pipelined(store: EventStore, batches: list[list[NewEvent]]) -> Non
         now = utc_now_iso()
         sent = batches[start : start + PIPELINE_CALLS]
         for (new,) in sent:
-            keys = [store.keys.log, store.keys.aggregate(new.aggregate)]  # the layout append() uses
-            store._append(keys=keys, args=[1, 0, 1, new.event_id, encode(new, 1, now)], client=pipe)
+            keys = [store.keys.log, store.keys.epoch, store.keys.aggregate(new.aggregate)]  # the layout append() uses
+            store._append(keys=keys, args=[store.epoch, 1, 0, 1, new.event_id, encode(new, 1, now)], client=pipe)
         for reply, (new,) in zip(pipe.execute(), sent, strict=True):
             if reply[0] != b"OK":
                 raise RuntimeError(f"append refused: {reply!r}")
@@ -261,8 +261,10 @@ def load_log(store: EventStore, total: int) -> dict[str, int]:
     pipe = store.redis.pipeline(transaction=False)
     now = utc_now_iso()
     for count, (new, version) in enumerate(realistic_log(total), start=1):
-        keys = [store.keys.log, store.keys.aggregate(new.aggregate)]  # the layout append() uses
-        store._append(keys=keys, args=[1, version - 1, 1, new.event_id, encode(new, version, now)], client=pipe)
+        keys = [store.keys.log, store.keys.epoch, store.keys.aggregate(new.aggregate)]  # the layout append() uses
+        store._append(
+            keys=keys, args=[store.epoch, 1, version - 1, 1, new.event_id, encode(new, version, now)], client=pipe
+        )
         name = type(new.event).__name__
         types[name] = types.get(name, 0) + 1
         if name == "RunSubmitted":

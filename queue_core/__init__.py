@@ -9,6 +9,8 @@ from .errors import (
     InvalidInput,
     JobledgerError,
     NotFound,
+    StoreEpochChanged,
+    StoreFull,
     StoreUnavailable,
     UnsafeStore,
 )
@@ -25,6 +27,8 @@ __all__ = [
     "JobledgerError",
     "NotFound",
     "Settings",
+    "StoreEpochChanged",
+    "StoreFull",
     "StoreUnavailable",
     "UnsafeStore",
     "WaitTimeout",

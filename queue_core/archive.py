@@ -260,6 +260,8 @@ def trim_log(store: EventStore, location: ArchiveLocation, before: str) -> int:
         if _digest(ours) != _digest(stored):
             raise ArchiveMismatch(f"archive segment {segment.key} does not match the log in Redis; nothing trimmed")
     mapping: dict[Any, Any] = {"before": before, "dropped": last_doomed, "bucket": location.bucket}
+    # The chain hash of the last entry dropped: what the oldest entry left must follow from (health.py).
+    mapping["dropped_chain"] = _text(below[0][1][b"h"])
     mapping["prefix"] = location.prefix
     if location.endpoint_url:
         mapping["endpoint_url"] = location.endpoint_url

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from .chain import ChainReport
 from .clusters import CLUSTER_KIND, DEFAULT_CLUSTER, apply_cluster, builtin_default
 from .connection import connect, redis_url
 from .definitions import DEFINITION_KIND, apply_definition, decide_define, deleted_event, spec_of
-from .depots import add_depot, get_depot, list_depots
+from .depots import WAREHOUSE_DEPOTS, add_depot, get_depot, list_depots
 from .documents import load_document
 from .errors import AlreadyExists, ConcurrencyError, InvalidInput, NotFound, StoreUnavailable
 from .events import (
@@ -31,11 +32,13 @@ from .events import (
     RunSubmitted,
     decode,
 )
-from .history import Change, Phase, diff_specs, timeline
+from .health import check_store
+from .history import Change, Phase, diff_specs, timeline, waiting_phase
 from .keys import Keys
 from .lifecycle import RunLifecycle
 from .lineage import dataset_key
-from .names import apply_name, name_aggregate
+from .logical_dates import normalize_logical_date
+from .names import name_aggregate, owner_of
 from .pipeline import check_depots, check_schemas, workflow_definitions
 from .positions import as_position, position_key
 from .projections import fold
@@ -43,11 +46,14 @@ from .readmodels import ReadModels, Rebuilt, VerifyResult, rebuild_live, verify
 from .resources import ResourceStore
 from .runlog import LogLine, RunLog
 from .runs import TERMINAL, apply_run, decide_cancel, public_view
+from .schedule_service import ScheduleService
 from .secrets import SecretStore
 from .settings import Settings
-from .spec import MAX_WORKERS, check_args, check_env, check_name, check_timeout, normalize_definition
+from .spec import MAX_WORKERS, check_args, check_env, check_name, check_text, check_timeout, normalize_definition
 from .store import EventStore
 from .timetravel import runs_as_of
+from .workflow_runs import apply_workflow_run, is_active
+from .workflow_service import AppliedWorkflow, Plan, WorkflowService
 
 __all__ = ["Client", "DefineResult", "WaitTimeout"]
 
@@ -80,7 +86,9 @@ class Client:
         redis_url: str | None = None,
         settings: Settings | None = None,
         connection: redis.Redis | None = None,
+        check_epoch: bool = True,
     ) -> None:
+        """``check_epoch=False`` is for import and restore, which fill a store that came back empty."""
         base = settings or Settings.from_env()
         if redis_url is not None:
             base = Settings(**{**base.__dict__, "redis_url": redis_url})
@@ -88,7 +96,9 @@ class Client:
         try:
             self.redis = connection if connection is not None else connect(base)
             self.store = EventStore(self.redis, Keys())
-            self.store.check_safe()
+            check_store(self.store, base, epoch=check_epoch)
+        except StoreUnavailable:
+            raise
         except redis.ConnectionError as exc:
             raise StoreUnavailable(f"store unavailable: {exc}") from exc
         self.read_models = ReadModels(self.store)
@@ -96,6 +106,7 @@ class Client:
         self.run_log = RunLog(self.redis, self.store.keys)
         self.secrets = SecretStore(self.store)
         self.resources = ResourceStore(self.store, self.settings)
+        self.workflows = WorkflowService(self)
 
     @classmethod
     def from_env(cls) -> Client:
@@ -109,8 +120,7 @@ class Client:
     # -- names ----------------------------------------------------------------------------------
 
     def _owner(self, kind: str, name: str, until: str = "+") -> tuple[str | None, int]:
-        doc, version = load_state(self.store, name_aggregate(kind, name), apply_name, until)
-        return (doc["owner"] if doc else None), version
+        return owner_of(self.store, kind, name, until)
 
     # -- definitions ----------------------------------------------------------------------------
 
@@ -275,9 +285,61 @@ class Client:
         env: Mapping[str, str] | None = None,
         timeout: float | None = None,
         idempotency_key: str | None = None,
+        logical_date: str | None = None,
     ) -> str:
-        """Submit a run of the definition's latest version; returns the run id."""
-        doc = self.get_definition(definition)
+        """Submit a run of the definition's latest version; returns the run id.
+
+        ``logical_date`` (``YYYY-MM-DD`` or an ISO time) is the date the run stands for: recorded on the
+        run, given to the job as ``JOBLEDGER_LOGICAL_DATE``, matched by workflow references.
+        """
+        for _ in range(3):
+            run_id, batch, expected = self.submission_batch(
+                definition, cluster, args, env, timeout, idempotency_key, logical_date
+            )
+            if not batch:
+                return run_id  # the idempotency key is held: its run
+            try:
+                self.store.append(batch, expected)
+                return run_id
+            except ConcurrencyError:
+                if idempotency_key is None:
+                    raise
+                continue  # another submitter holds the key now: the next look returns its run
+        raise AlreadyExists(f"idempotency key {idempotency_key!r} is contended; try again")
+
+    def submission_batch(
+        self,
+        definition: str,
+        cluster: str | None = None,
+        args: str | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        idempotency_key: str | None = None,
+        logical_date: str | None = None,
+        run_id: str | None = None,
+    ) -> tuple[str, list[NewEvent], dict[str, int]]:
+        """The events that submit a run, not appended: (run id, batch, expected versions).
+
+        Checks everything ``submit`` checks. ``run_id`` (default: a new UUID) lets a caller derive it,
+        as the scheduler does from a schedule's tick. When ``idempotency_key`` is already held the
+        batch is empty and the run id is the holder's.
+        """
+        return self._submission_of(
+            self.get_definition(definition), cluster, args, env, timeout, idempotency_key, logical_date, run_id
+        )
+
+    def _submission_of(
+        self,
+        doc: dict[str, Any],
+        cluster: str | None = None,
+        args: str | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        idempotency_key: str | None = None,
+        logical_date: str | None = None,
+        run_id: str | None = None,
+    ) -> tuple[str, list[NewEvent], dict[str, int]]:
+        """``submission_batch`` for a definition document already loaded (a timer pass loads each once)."""
         if doc["deleted"]:
             raise NotFound(f"definition {doc['name']} ({doc['id']}) is deleted")
         spec = spec_of(doc)
@@ -292,12 +354,13 @@ class Client:
             job["envVars"] = {**job["envVars"], **check_env(dict(env), "env")}
         if timeout is not None:
             job["timeout"] = check_timeout(timeout, "timeout")
+        logical = None if logical_date is None else normalize_logical_date(logical_date)
         if job["source"]["type"] == "RESOURCE":
             # The run pins the resource version it will run: the one named, else the latest now.
             sdef = job["source"]["sourceDef"]
             pinned = self.resources.version(sdef["name"], sdef.get("version"))
             job["source"] = {"type": "RESOURCE", "sourceDef": {**sdef, "version": pinned["version"]}}
-        run_id = str(uuid.uuid4())
+        run_id = run_id or str(uuid.uuid4())
         submitted = RunSubmitted(
             definition_id=doc["id"],
             definition=doc["name"],
@@ -305,27 +368,20 @@ class Client:
             cluster=cluster_doc["name"],
             job=job,
             idempotency_key=idempotency_key,
+            logical_date=logical,
         )
         if idempotency_key is None:
-            self.store.append([NewEvent(run_id, submitted)], {run_id: 0})
-            return run_id
+            return run_id, [NewEvent(run_id, submitted)], {run_id: 0}
         if not isinstance(idempotency_key, str) or not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
             raise InvalidInput(f"must be 1 to {MAX_IDEMPOTENCY_KEY} characters", "idempotency-key")
+        check_text(idempotency_key, "idempotency-key")
         key = f"{doc['id']}/{idempotency_key}"
-        for _ in range(3):
-            owner, version = self._owner(IDEMPOTENCY_KIND, key)
-            if owner:
-                return owner
-            claim = NameClaimed(kind=IDEMPOTENCY_KIND, name=key, owner=run_id)
-            name_agg = name_aggregate(IDEMPOTENCY_KIND, key)
-            try:
-                self.store.append(
-                    [NewEvent(name_agg, claim), NewEvent(run_id, submitted)], {name_agg: version, run_id: 0}
-                )
-                return run_id
-            except ConcurrencyError:
-                continue  # another submitter holds the key now: the loop returns its run
-        raise AlreadyExists(f"idempotency key {idempotency_key!r} is contended; try again")
+        owner, version = self._owner(IDEMPOTENCY_KIND, key)
+        if owner:
+            return owner, [], {}
+        claim = NameClaimed(kind=IDEMPOTENCY_KIND, name=key, owner=run_id)
+        name_agg = name_aggregate(IDEMPOTENCY_KIND, key)
+        return run_id, [NewEvent(name_agg, claim), NewEvent(run_id, submitted)], {name_agg: version, run_id: 0}
 
     def sql(
         self,
@@ -348,7 +404,7 @@ class Client:
             if not address or "/" in fmt:
                 address, fmt = given, ""
             depot = address.partition("://")[2].partition(":")[0]
-            return address, fmt or ("table" if depot_types.get(depot) == "duckdb" else file_default)
+            return address, fmt or ("table" if depot_types.get(depot) in WAREHOUSE_DEPOTS else file_default)
 
         job_inputs = []
         for name, given in (inputs or {}).items():
@@ -500,7 +556,8 @@ class Client:
     # -- depots ---------------------------------------------------------------------------------
 
     def add_depot(self, name: str, type: str, **options: Any) -> dict[str, Any]:
-        """Register a depot: ``local`` (path), ``duckdb`` (path) or ``s3`` (bucket, prefix, region, endpoint_url)."""
+        """Register a depot: ``local`` / ``duckdb`` (path), ``s3`` (bucket, prefix, region, endpoint_url) or
+        ``postgres`` (dsn without a password, password_secret: the name of the secret holding it)."""
         return add_depot(self.store, name, type, options)
 
     def get_depot(self, name: str) -> dict[str, Any]:
@@ -573,9 +630,12 @@ class Client:
         state = fold({}, events)
         return {model: {k: doc for k, doc in docs.items() if doc is not None} for model, docs in state.items()}
 
-    def rebuild_read_models(self) -> Rebuilt:
-        """Drop every read model and rebuild it from the log, in place, while the system keeps running."""
-        return rebuild_live(self.store)
+    def rebuild_read_models(self, progress: Callable[[int], None] | None = None) -> Rebuilt:
+        """Drop every read model and rebuild it from the log, in place, while the system keeps running.
+
+        ``progress`` is told how many events have been folded, after each batch.
+        """
+        return rebuild_live(self.store, progress)
 
     def diff_definition(self, name_or_id: str, old: int, new: int) -> list[Change]:
         """What changed in a definition from version ``old`` to version ``new``."""
@@ -584,9 +644,155 @@ class Client:
 
     def run_timeline(self, run_id: str, as_of: str = "+") -> list[Phase]:
         """Where a run's time went: each phase of its life, per attempt."""
-        self._run_doc(run_id, as_of)
-        return timeline(self.store.load(run_id, as_of))
+        doc = self._run_doc(run_id, as_of)
+        phases = timeline(self.store.load(run_id, as_of))
+        if doc.get("workflow_run"):
+            waited = waiting_phase(self.store.load(doc["workflow_run"], as_of), doc["task"], doc["submitted_at"])
+            if waited is not None:
+                phases.insert(0, waited)
+        return phases
 
-    def replay_verify(self) -> VerifyResult:
-        """Rebuild every read model from the log into a scratch namespace and compare with the live ones."""
-        return verify(self.store)
+    def replay_verify(self, progress: Callable[[int], None] | None = None) -> VerifyResult:
+        """Rebuild every read model from the log into a scratch namespace and compare with the live ones.
+
+        ``progress`` is told how many events have been folded, after each batch.
+        """
+        return verify(self.store, progress=progress)
+
+    # -- schedules ------------------------------------------------------------------------------
+
+    @property
+    def schedules(self) -> ScheduleService:
+        """The schedule use cases (the timer advances schedules through it)."""
+        return ScheduleService(self)
+
+    def create_schedule(
+        self,
+        name: str,
+        definition: str | None = None,
+        workflow: str | None = None,
+        cron: str | None = None,
+        at: str | None = None,
+        timezone: str = "UTC",
+        end: str | None = None,
+        catchup: str = "latest",
+        overlap: str = "skip",
+        args: str | None = None,
+        cluster: str | None = None,
+        now: datetime | None = None,
+    ) -> dict[str, Any]:
+        """Schedule runs of a definition (or a workflow): periodic (``cron`` in ``timezone``) or once (``at``).
+
+        ``catchup`` (all, latest, none) says what ticks missed while no scheduler ran become;
+        ``overlap`` (skip, allow, queue, replace) what a tick does while the previous run is active.
+        ``${logical_date}`` and ``${logical_date:%Y%m%d}`` in ``args`` become each tick's logical date.
+        Ticks count from ``now`` (default: the current time).
+        """
+        return self.schedules.create(
+            name, definition, workflow, cron, at, timezone, end, catchup, overlap, args, cluster, now
+        )
+
+    def list_schedules(self, include_deleted: bool = False) -> list[dict[str, Any]]:
+        """Every schedule, by name, with its next tick (``next_fire``)."""
+        return self.schedules.list_all(include_deleted)
+
+    def get_schedule(self, name_or_id: str, history: int = 50) -> dict[str, Any]:
+        """One schedule and its newest ``history`` ticks, newest first: fired (with the run), skipped, missed."""
+        return self.schedules.get(name_or_id, history)
+
+    def pause_schedule(self, name_or_id: str) -> dict[str, Any]:
+        """Stop firing until resumed."""
+        return self.schedules.pause(name_or_id)
+
+    def resume_schedule(self, name_or_id: str, now: datetime | None = None) -> dict[str, Any]:
+        """Fire again, from now on: ticks that fell while paused are not fired."""
+        return self.schedules.resume(name_or_id, now)
+
+    def delete_schedule(self, name_or_id: str) -> str:
+        """Delete a schedule; its name is free again and its history stays in the log."""
+        return self.schedules.delete(name_or_id)
+
+    # -- workflows -------------------------------------------------------------------------------
+
+    def apply_workflow(self, raw: Mapping[str, Any]) -> AppliedWorkflow:
+        """Create a workflow (native ``tasks`` or DataOS ``workflow.dag`` shape) or record its new version."""
+        return self.workflows.apply(raw)
+
+    def apply_workflow_file(self, path: str | Path) -> AppliedWorkflow:
+        """``apply_workflow`` from a JSON or YAML file."""
+        return self.workflows.apply(load_document(path))
+
+    def list_workflows(self) -> list[dict[str, Any]]:
+        """Every workflow, by name."""
+        return self.workflows.all()
+
+    def get_workflow(self, name: str) -> dict[str, Any]:
+        """The workflow named ``name`` with every version; ``NotFound`` if there is none."""
+        return self.workflows.get(name)
+
+    def plan_workflow(self, name: str, cluster: str | None = None, logical_date: str | None = None) -> Plan:
+        """What a run would run, resolved and checked, tasks by level; appends nothing."""
+        return self.workflows.plan(name, cluster, logical_date)
+
+    def workflow_start_batch(
+        self, name: str, cluster: str | None = None, logical_date: str | None = None, run_id: str | None = None
+    ) -> tuple[str, list[NewEvent], dict[str, int]]:
+        """The events that start a run of workflow ``name``: (workflow run id, batch, expected versions).
+
+        ``run_id``: the workflow run's id (a schedule derives it from its tick); a new UUID by default.
+        """
+        return self.workflows.start_batch(name, cluster, logical_date, run_id)
+
+    def run_workflow(self, name: str, cluster: str | None = None, logical_date: str | None = None) -> str:
+        """Start a run of the workflow's latest version; returns the workflow run id.
+
+        ``cluster`` is for tasks whose file names none; ``logical_date`` defaults to now.
+        """
+        return self.workflows.start(name, cluster, logical_date)
+
+    def get_workflow_run(self, workflow_run_id: str, as_of: str = "+") -> dict[str, Any]:
+        """The workflow run as ``workflow status --json`` shows it (as it was at position ``as_of``)."""
+        return self.workflows.view(workflow_run_id, as_of)
+
+    def list_workflow_runs(
+        self, workflow: str | None = None, status: str | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        """Workflow runs newest first, with task counts by status."""
+        return self.workflows.list_runs(workflow, status, limit)
+
+    def cancel_workflow_run(self, workflow_run_id: str) -> dict[str, Any]:
+        """Cancel a workflow run: running tasks are cancelled, pending ones never start."""
+        return self.workflows.cancel(workflow_run_id)
+
+    def rerun_workflow_task(self, workflow_run_id: str, task: str, downstream: bool = False) -> dict[str, Any]:
+        """Run one task of an ended workflow run again (with ``downstream``: and everything after it)."""
+        return self.workflows.rerun(workflow_run_id, task, downstream)
+
+    def repair_workflow_run(self, workflow_run_id: str) -> dict[str, Any]:
+        """Rerun every task that did not succeed, and what is downstream of them."""
+        return self.workflows.rerun(workflow_run_id, None, False)
+
+    def wait_workflow_run(self, workflow_run_id: str, timeout: float | None = None) -> dict[str, Any]:
+        """Block until the workflow run has ended and none of its tasks is still running.
+
+        Folds the run's own events as they arrive (one blocking read each), and builds the full
+        view with its child runs only once, at the end.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self.workflows.load_run(workflow_run_id)  # NotFound for an unknown id
+        key = self.store.keys.aggregate(workflow_run_id)
+        last = "0"
+        doc: dict[str, Any] | None = None
+        while True:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            block = 1000 if remaining is None else max(1, min(1000, int(remaining * 1000)))
+            reply: Any = self.redis.xread({key: last}, block=block, count=1000)
+            for _key, entries in reply or []:
+                for position, fields in entries:
+                    last = position.decode()
+                    doc = apply_workflow_run(doc, decode(last, fields[b"e"]))
+            if doc is not None and doc["status"] in TERMINAL and not any(is_active(t) for t in doc["tasks"].values()):
+                return self.get_workflow_run(workflow_run_id)
+            if deadline is not None and time.monotonic() >= deadline:
+                status = doc["status"] if doc else "PENDING"
+                raise WaitTimeout(f"workflow run {workflow_run_id} is still {status} after {timeout:g} s")

@@ -1,4 +1,4 @@
-"""Depots: named storage locations (a local folder, an S3 prefix, a DuckDB warehouse file) that datasets live in."""
+"""Depots: named storage locations (a local folder, an S3 prefix, a DuckDB file, a PostgreSQL database) for datasets."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from .aggregates import load_state
 from .errors import AlreadyExists, ConcurrencyError, InvalidInput, NotFound
 from .events import DepotAdded, NameClaimed, NewEvent, Recorded
-from .names import apply_name, name_aggregate
+from .names import name_aggregate, owner_of
 from .store import EventStore
 
 if TYPE_CHECKING:  # the read models import the projections, which import this module
@@ -21,6 +21,7 @@ __all__ = [
     "DEPOT_TYPES",
     "FILE_DEPOTS",
     "IDENTIFIER",
+    "WAREHOUSE_DEPOTS",
     "add_depot",
     "apply_depot",
     "check_identifier",
@@ -30,8 +31,9 @@ __all__ = [
 ]
 
 DEPOT_KIND = "depot"
-DEPOT_TYPES = ("local", "s3", "duckdb")
+DEPOT_TYPES = ("local", "s3", "duckdb", "postgres")
 FILE_DEPOTS = frozenset({"local", "s3"})
+WAREHOUSE_DEPOTS = frozenset({"duckdb", "postgres"})
 # Depot, collection, dataset and view names: they end up inside SQL, always quoted, and still this strict.
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,62}")
@@ -59,7 +61,12 @@ def _path(value: Any, field: str) -> str:
 def depot_config(kind: str, options: dict[str, Any]) -> dict[str, Any]:
     """The stored configuration of a depot of ``kind`` from its options, or ``InvalidInput``."""
     given = {k: v for k, v in options.items() if v is not None}
-    allowed = {"local": {"path"}, "duckdb": {"path"}, "s3": {"bucket", "prefix", "region", "endpoint_url"}}
+    allowed = {
+        "local": {"path"},
+        "duckdb": {"path"},
+        "s3": {"bucket", "prefix", "region", "endpoint_url"},
+        "postgres": {"dsn", "password_secret"},
+    }
     if kind not in allowed:
         raise InvalidInput(f"unknown depot type {kind!r}; use one of {', '.join(DEPOT_TYPES)}", "type")
     for key in given:
@@ -67,6 +74,8 @@ def depot_config(kind: str, options: dict[str, Any]) -> dict[str, Any]:
             raise InvalidInput(f"does not apply to a {kind} depot", key.replace("_", "-"))
     if kind in ("local", "duckdb"):
         return {"path": _path(given.get("path"), "path")}
+    if kind == "postgres":
+        return _postgres_config(given.get("dsn"), given.get("password_secret"))
     bucket = given.get("bucket")
     if not isinstance(bucket, str) or not _BUCKET.fullmatch(bucket):
         raise InvalidInput(f"{bucket!r} is not an S3 bucket name", "bucket")
@@ -80,6 +89,30 @@ def depot_config(kind: str, options: dict[str, Any]) -> dict[str, Any]:
     if endpoint is not None and (not isinstance(endpoint, str) or not _URL.match(endpoint)):
         raise InvalidInput("is not an http(s):// URL without a credential in it", "endpoint-url")
     return {"bucket": bucket, "prefix": prefix.strip("/"), "region": region, "endpoint_url": endpoint}
+
+
+def _postgres_config(dsn: Any, password_secret: Any) -> dict[str, Any]:
+    """A DSN without a password in it, and the name of the secret holding the password (if any)."""
+    from psycopg import Error as PsycopgError  # here: only a postgres depot pays for importing it
+    from psycopg.conninfo import conninfo_to_dict
+
+    if not isinstance(dsn, str) or not dsn.strip() or "\x00" in dsn or len(dsn) > 4096:
+        raise InvalidInput("is required: a libpq connection string or a postgresql:// URI", "dsn")
+    try:
+        parts = conninfo_to_dict(dsn)
+    except PsycopgError:
+        # libpq's message can quote the string back, password and all: it is not shown.
+        raise InvalidInput("is not a PostgreSQL DSN (key=value pairs, or a postgresql:// URI)", "dsn") from None
+    if parts.get("password"):
+        raise InvalidInput(
+            "must not hold a password: store it with `jobledger secret set NAME` and give --password-secret NAME",
+            "dsn",
+        )
+    if password_secret is not None:
+        from .spec import check_name
+
+        check_name(password_secret, "password-secret")
+    return {"dsn": dsn.strip(), "password_secret": password_secret}
 
 
 def apply_depot(doc: dict[str, Any] | None, rec: Recorded) -> dict[str, Any] | None:
@@ -97,8 +130,7 @@ def apply_depot(doc: dict[str, Any] | None, rec: Recorded) -> dict[str, Any] | N
 
 
 def _owner(store: EventStore, name: str) -> tuple[str | None, int]:
-    doc, version = load_state(store, name_aggregate(DEPOT_KIND, name), apply_name)
-    return (doc["owner"] if doc else None), version
+    return owner_of(store, DEPOT_KIND, name)
 
 
 def get_depot(store: EventStore, name: str) -> dict[str, Any]:

@@ -19,6 +19,8 @@ from .errors import StoreUnavailable
 __all__ = ["EmbeddedRedis", "redis_server_binary"]
 
 START_TIMEOUT_SECONDS = 30.0
+# What redis-server logs when it will not start on its data (a damaged AOF): it exits right after.
+LOAD_FAILURES = ("Bad file format", "Unrecoverable error", "Fatal error loading")
 MAX_SOCKET_PATH = 100  # AF_UNIX paths are limited to 108 bytes; leave room.
 
 
@@ -78,6 +80,8 @@ class EmbeddedRedis:
             if self.is_running():
                 return False
             self.socket.unlink(missing_ok=True)
+            log_path = self.dir / "redis.log"
+            logged_before = log_path.stat().st_size if log_path.exists() else 0
             command = [
                 redis_server_binary(),
                 "--port",
@@ -106,12 +110,15 @@ class EmbeddedRedis:
             result = subprocess.run(command, capture_output=True, text=True, check=False)
             if result.returncode != 0:
                 raise StoreUnavailable(f"store unavailable: embedded redis-server did not start: {result.stderr}")
-            self._wait_ready()
+            self._wait_ready(log_path, logged_before)
             return True
 
-    def _wait_ready(self) -> None:
+    def _wait_ready(self, log_path: Path, logged_before: int) -> None:
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
+            refusal = _load_refusal(log_path, logged_before)
+            if refusal:
+                raise StoreUnavailable(f"store cannot load: the embedded redis-server refused its data: {refusal}")
             if self.socket.exists():
                 try:
                     if self.connect(retries=0).ping():
@@ -134,3 +141,18 @@ class EmbeddedRedis:
         deadline = time.monotonic() + 10
         while self.socket.exists() and time.monotonic() < deadline:
             time.sleep(0.02)
+
+
+def _load_refusal(log_path: Path, offset: int) -> str | None:
+    """The line of the server's log, since ``offset``, saying it will not load its data; None if there is none."""
+    try:
+        with open(log_path, "rb") as log:
+            log.seek(offset)
+            text = log.read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        return None
+    for line in text.splitlines():
+        if any(failure in line for failure in LOAD_FAILURES):
+            # "pid:M 21 Nov 2026 10:00:00.000 # Bad file format ...": the message after the level mark.
+            return line.split(" # ", 1)[-1].strip()
+    return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import redis
+
 __all__ = [
     "AlreadyExists",
     "AlreadyTerminal",
@@ -13,6 +15,8 @@ __all__ = [
     "InvalidInput",
     "JobledgerError",
     "NotFound",
+    "StoreEpochChanged",
+    "StoreFull",
     "StoreNotEmpty",
     "StoreUnavailable",
     "TrimRefused",
@@ -78,8 +82,20 @@ class UnsafeStore(JobledgerError):
     exit_code = 4
 
 
-class StoreUnavailable(JobledgerError):
-    """Raised when Redis cannot be reached."""
+class StoreUnavailable(JobledgerError, redis.ConnectionError):
+    """Raised when Redis cannot be reached or does not answer in time (also a ``redis.ConnectionError``)."""
+
+    exit_code = 4
+
+
+class StoreEpochChanged(JobledgerError):
+    """Raised when the store came back empty, or holds another log than the one this process or machine knew."""
+
+    exit_code = 4
+
+
+class StoreFull(JobledgerError):
+    """Raised when Redis refuses a write because it reached its maxmemory; nothing was appended."""
 
     exit_code = 4
 

@@ -23,6 +23,7 @@ __all__ = [
     "NameReleased",
     "NewEvent",
     "Recorded",
+    "ReferenceSatisfied",
     "ResourceAdded",
     "RunAttemptFailed",
     "RunCancelled",
@@ -32,8 +33,26 @@ __all__ = [
     "RunStarted",
     "RunSubmitted",
     "RunSucceeded",
+    "ScheduleCreated",
+    "ScheduleDeleted",
+    "ScheduleEnded",
+    "ScheduleFired",
+    "SchedulePaused",
+    "ScheduleResumed",
+    "ScheduleTickQueued",
+    "ScheduleTickSkipped",
+    "ScheduleTicksMissed",
     "SecretDeleted",
     "SecretSet",
+    "TaskFinished",
+    "TaskRerunRequested",
+    "TaskSkipped",
+    "TaskSubmitted",
+    "WorkflowCreated",
+    "WorkflowRevised",
+    "WorkflowRunCancelled",
+    "WorkflowRunFinished",
+    "WorkflowRunStarted",
     "decode",
     "encode",
     "event_types",
@@ -106,12 +125,20 @@ class ClusterRegistered(Event):
 
 @dataclass(frozen=True)
 class RunSubmitted(Event):
+    """Schema 2 added ``logical_date`` (the date the run stands for) and, for a task of a workflow run,
+    ``workflow_run`` and ``task``."""
+
+    schema_version: ClassVar[int] = 2
+
     definition_id: str
     definition: str
     definition_version: int
     cluster: str
     job: Mapping[str, Any]
     idempotency_key: str | None = None
+    logical_date: str | None = None
+    workflow_run: str | None = None
+    task: str | None = None
 
 
 @dataclass(frozen=True)
@@ -218,6 +245,176 @@ class DatasetWritten(Event):
     inputs: tuple[str, ...] = ()
 
 
+# -- workflows: definitions of DAGs, and their runs ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkflowCreated(Event):
+    name: str
+    spec: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class WorkflowRevised(Event):
+    name: str
+    workflow_version: int
+    spec: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class WorkflowRunStarted(Event):
+    """A workflow run and its plan: every task's job resolved and pinned, so reruns run the same versions."""
+
+    workflow_id: str
+    workflow: str
+    workflow_version: int
+    logical_date: str
+    tasks: Mapping[str, Any]
+    references: tuple[Mapping[str, str], ...] = ()
+    concurrency: int | None = None
+    fail_fast: bool = False
+
+
+@dataclass(frozen=True)
+class ReferenceSatisfied(Event):
+    """A referenced definition or workflow has a succeeded run for the workflow run's logical date."""
+
+    kind: str
+    name: str
+    run: str
+
+
+@dataclass(frozen=True)
+class TaskSubmitted(Event):
+    """A task became a child run (appended in one batch with that run's ``RunSubmitted``)."""
+
+    task: str
+    run: str
+
+
+@dataclass(frozen=True)
+class TaskFinished(Event):
+    task: str
+    run: str
+    status: str
+    reason: str | None = None
+    attempts: int = 0
+
+
+@dataclass(frozen=True)
+class TaskSkipped(Event):
+    """A task that will not run in this round: ``UPSTREAM_FAILED``, or ``CANCELLED`` by failFast or a cancel."""
+
+    task: str
+    status: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class TaskRerunRequested(Event):
+    """Run ``tasks`` again in the same workflow run: ``mode`` is ``task``, ``downstream`` or ``repair``."""
+
+    tasks: tuple[str, ...]
+    mode: str
+
+
+@dataclass(frozen=True)
+class WorkflowRunCancelled(Event):
+    reason: str = "Cancelled by user"
+
+
+@dataclass(frozen=True)
+class WorkflowRunFinished(Event):
+    status: str
+    reason: str | None = None
+
+
+# -- schedules: one aggregate per schedule; each tick gets one decision event on it ----------------
+
+
+@dataclass(frozen=True)
+class ScheduleCreated(Event):
+    """``start``: ticks strictly after this instant count; ``cron`` or ``at`` says when the ticks are."""
+
+    name: str
+    target_kind: str  # "definition" or "workflow"
+    target: str
+    timezone: str
+    start: str
+    cron: str | None = None
+    at: str | None = None
+    end: str | None = None
+    catchup: str = "latest"
+    overlap: str = "skip"
+    args: str | None = None
+    cluster: str | None = None
+
+
+@dataclass(frozen=True)
+class SchedulePaused(Event):
+    name: str
+
+
+@dataclass(frozen=True)
+class ScheduleResumed(Event):
+    """Ticks count again from ``start``: those that fell while paused are neither fired nor caught up."""
+
+    name: str
+    start: str
+
+
+@dataclass(frozen=True)
+class ScheduleDeleted(Event):
+    name: str
+
+
+@dataclass(frozen=True)
+class ScheduleFired(Event):
+    """The tick submitted ``run`` (or started ``workflow_run``); ``caught_up``: it had been missed."""
+
+    tick: str
+    logical_date: str
+    run: str | None = None
+    workflow_run: str | None = None
+    caught_up: bool = False
+    replaced: str | None = None
+
+
+@dataclass(frozen=True)
+class ScheduleTickSkipped(Event):
+    """``reason``: ``overlap`` (``run`` was still active) or ``error`` (the submission was refused)."""
+
+    tick: str
+    logical_date: str
+    reason: str
+    run: str | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class ScheduleTicksMissed(Event):
+    """Ticks whose time passed while no scheduler ran, left unfired by the catch-up policy."""
+
+    ticks: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ScheduleTickQueued(Event):
+    """The tick waits for ``behind`` (the active run) to end; it fires with a ``ScheduleFired`` later."""
+
+    tick: str
+    logical_date: str
+    behind: str | None = None
+    caught_up: bool = False
+
+
+@dataclass(frozen=True)
+class ScheduleEnded(Event):
+    """No tick is left: the ``--at`` tick was handled, or the next tick is after ``--end``."""
+
+    reason: str
+
+
 _TYPES: dict[str, type[Event]] = {
     cls.__name__: cls
     for cls in (
@@ -240,6 +437,25 @@ _TYPES: dict[str, type[Event]] = {
         ResourceAdded,
         DepotAdded,
         DatasetWritten,
+        WorkflowCreated,
+        WorkflowRevised,
+        WorkflowRunStarted,
+        ReferenceSatisfied,
+        TaskSubmitted,
+        TaskFinished,
+        TaskSkipped,
+        TaskRerunRequested,
+        WorkflowRunCancelled,
+        WorkflowRunFinished,
+        ScheduleCreated,
+        SchedulePaused,
+        ScheduleResumed,
+        ScheduleDeleted,
+        ScheduleFired,
+        ScheduleTickSkipped,
+        ScheduleTicksMissed,
+        ScheduleTickQueued,
+        ScheduleEnded,
     )
 }
 _UPCASTERS: dict[tuple[str, int], Upcaster] = {}
@@ -250,6 +466,13 @@ def _run_started_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
 
 
 _UPCASTERS[("RunStarted", 1)] = _run_started_1_to_2
+
+
+def _run_submitted_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
+    return {**data, "logical_date": None, "workflow_run": None, "task": None}
+
+
+_UPCASTERS[("RunSubmitted", 1)] = _run_submitted_1_to_2
 
 
 def _run_succeeded_1_to_2(data: dict[str, Any]) -> dict[str, Any]:

@@ -68,6 +68,24 @@ def _moment(stamp: str) -> datetime:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
 
 
+WAITING_FOR_UPSTREAM = "waiting for a reference or upstream task"
+
+
+def waiting_phase(workflow_events: list[Recorded], task: str, submitted_at: str) -> Phase | None:
+    """For a workflow task's run: from the start of its round (the workflow run's start, or the rerun
+    that reset the task) to its submission, the time it waited for references and upstream tasks."""
+    since: str | None = None
+    for rec in workflow_events:
+        if rec.type == "WorkflowRunStarted" or (rec.type == "TaskRerunRequested" and task in rec.event.tasks):  # type: ignore[attr-defined]
+            since = rec.time
+        if rec.type == "TaskSubmitted" and rec.event.task == task and rec.time >= submitted_at:  # type: ignore[attr-defined]
+            break
+    if since is None:
+        return None
+    seconds = max(0.0, (_moment(submitted_at) - _moment(since)).total_seconds())
+    return Phase(WAITING_FOR_UPSTREAM, 1, since, submitted_at, seconds)
+
+
 def timeline(events: list[Recorded], now: datetime | None = None) -> list[Phase]:
     """Split a run's life into phases from its events; an unfinished run's last phase runs to ``now``."""
     now = now or datetime.now(UTC)

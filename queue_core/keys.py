@@ -20,6 +20,11 @@ class Keys:
         self.secrets = f"{prefix}:secrets"
         # A hash: where the log was trimmed (``before``) and the archive holding what was dropped.
         self.trim = f"{prefix}:trim"
+        # rq-scheduler's registry of schedule wake-ups (a sorted set by next tick), a derived copy of the
+        # schedules projection; under jobledger's prefix so the retry mover never moves a wake-up to a queue.
+        self.timer_scheduled = f"{prefix}:timer:scheduled_jobs"
+        self.timer_lock = f"{prefix}:timer:lock"
+        self.timer_instances = f"{prefix}:timer:instance:"
 
     def resource_blob(self, checksum: str) -> str:
         """The content of one resource version, by its sha256 (outside the log; the log holds the checksum)."""

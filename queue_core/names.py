@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from .aggregates import load_state
 from .events import NameClaimed, NameReleased, Recorded
+from .store import EventStore
 
-__all__ = ["apply_name", "name_aggregate", "name_key"]
+__all__ = ["apply_name", "name_aggregate", "name_key", "owner_of"]
 
 
 def name_aggregate(kind: str, name: str) -> str:
@@ -27,3 +29,9 @@ def apply_name(doc: dict[str, Any] | None, rec: Recorded) -> dict[str, Any] | No
     if isinstance(event, NameReleased):
         return None
     return doc
+
+
+def owner_of(store: EventStore, kind: str, name: str, until: str = "+") -> tuple[str | None, int]:
+    """Who holds ``name`` among live things of ``kind`` (as of ``until``), and the name aggregate's version."""
+    doc, version = load_state(store, name_aggregate(kind, name), apply_name, until)
+    return (doc["owner"] if doc else None), version

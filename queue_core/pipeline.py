@@ -18,9 +18,12 @@ __all__ = [
     "TABLE_FORMATS",
     "check_depots",
     "check_schemas",
+    "is_script",
     "local_path",
     "normalize_pipeline",
     "parse_address",
+    "read_schema",
+    "s3_key",
     "workflow_definitions",
 ]
 
@@ -29,11 +32,13 @@ FILE_FORMATS = ("csv", "parquet", "json")
 TABLE_FORMATS = ("table", "bigquery")
 SAVE_MODES = {"overwrite": "overwrite", "append": "append", "ignore": "ignore", "errorifexists": "errorIfExists"}
 MAX_SQL_CHARS = 1024 * 1024
+MAX_SCHEMA_BYTES = 1024 * 1024
 _ADDRESS = re.compile(r"^(dataos|depot)://([^:/?#]*):([^/?#]*)/([^?#]*)(?:\?([^#]*))?$")
 _PATH_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _JOB_KEYS = {"inputs", "steps", "outputs", "explain", "logLevel"}
 _INPUT_KEYS = {"name", "dataset", "format", "schemaPath", "options"}
 _OUTPUT_KEYS = {"name", "dataset", "format", "options", "description", "tags", "title"}
+LAYOUTS = ("file", "folder")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARN", "WARNING", "ERROR")
 
 
@@ -105,17 +110,19 @@ def _step(raw: Any, field: str) -> dict[str, str]:
     return {"name": check_identifier(spec.get("name"), f"{field}.name", "view name"), "sql": sql}
 
 
-def _output(raw: Any, field: str, steps: set[str]) -> dict[str, Any]:
+def _output(raw: Any, field: str, steps: set[str] | None) -> dict[str, Any]:
     spec = _mapping(raw, field)
     _unknown(spec, _OUTPUT_KEYS, field)
     name = check_identifier(spec.get("name"), f"{field}.name", "view name")
-    if name not in steps:
+    if steps is not None and name not in steps:
         raise InvalidInput(f"names no step; the steps are {', '.join(sorted(steps))}", f"{field}.name")
     options = dict(_mapping(spec.get("options", {}), f"{field}.options"))
     mode = options.get("saveMode", "errorIfExists")
     canonical = SAVE_MODES.get(mode.lower()) if isinstance(mode, str) else None
     if canonical is None:
         raise InvalidInput(f"{mode!r} is not one of {', '.join(SAVE_MODES.values())}", f"{field}.options.saveMode")
+    if options.get("layout", "file") not in LAYOUTS:
+        raise InvalidInput(f"must be one of {', '.join(LAYOUTS)}", f"{field}.options.layout")
     # Options the engine has no use for (bigquery.temporaryBucket, ...) are kept as given, not rejected.
     return {
         "name": name,
@@ -126,13 +133,25 @@ def _output(raw: Any, field: str, steps: set[str]) -> dict[str, Any]:
     }
 
 
-def normalize_pipeline(raw: Any, field: str = "config.pipeline") -> dict[str, Any]:
-    """The pipeline with defaults filled in, or ``InvalidInput`` naming the first bad field."""
+def is_script(job: Mapping[str, Any]) -> bool:
+    """Whether a SQL job runs a ``.sql`` file: its statements in order, in place of ``steps``."""
+    location = job.get("sourceLocation")
+    return job.get("type") == "SQL" and isinstance(location, str) and location.lower().endswith(".sql")
+
+
+def normalize_pipeline(raw: Any, field: str = "config.pipeline", script: bool = False) -> dict[str, Any]:
+    """The pipeline with defaults filled in, or ``InvalidInput`` naming the first bad field.
+
+    ``script``: the pipeline of a ``.sql`` file, which has no ``steps`` (its statements are), and whose
+    outputs name views or tables its statements create (checked when it runs).
+    """
     job = _mapping(raw, field)
     _unknown(job, _JOB_KEYS, field)
     inputs = [_input(x, f"{field}.inputs[{i}]") for i, x in enumerate(job.get("inputs") or [])]
     steps: list[dict[str, str]] = []
-    for i, group in enumerate(_list(job.get("steps"), f"{field}.steps")):
+    if script and "steps" in job:
+        raise InvalidInput("a .sql file's statements are its steps: give only inputs and outputs", f"{field}.steps")
+    for i, group in enumerate([] if script else _list(job.get("steps"), f"{field}.steps")):
         group = _mapping(group, f"{field}.steps[{i}]")
         _unknown(group, {"sequence"}, f"{field}.steps[{i}]")
         seq = _list(group.get("sequence"), f"{field}.steps[{i}].sequence")
@@ -141,7 +160,7 @@ def normalize_pipeline(raw: Any, field: str = "config.pipeline") -> dict[str, An
     duplicates = sorted({v for v in views if views.count(v) > 1})
     if duplicates:
         raise InvalidInput(f"view {duplicates[0]!r} is defined twice", field)
-    step_names = {s["name"] for s in steps}
+    step_names = None if script else {s["name"] for s in steps}
     outputs = [_output(x, f"{field}.outputs[{i}]", step_names) for i, x in enumerate(job.get("outputs") or [])]
     explain = job.get("explain", False)
     if not isinstance(explain, bool):
@@ -180,21 +199,53 @@ def local_path(depot: Mapping[str, Any], address: Mapping[str, Any], suffix: str
     return base / f"{address['dataset']}{suffix}"
 
 
+def s3_key(config: Mapping[str, Any], address: Mapping[str, Any], suffix: str = "") -> str:
+    """The object key (or, without ``suffix``, the folder) an address names in an S3 depot."""
+    parts = [config.get("prefix") or "", "" if address["collection"] == "none" else address["collection"]]
+    return "/".join(p for p in [*parts, address["dataset"]] if p) + suffix
+
+
+def read_schema(depot: Mapping[str, Any], address: Mapping[str, Any], where: str) -> list[tuple[str, str, bool]]:
+    """The columns of the Avro schema file an address names in a local or S3 depot, or ``InvalidInput``."""
+    if depot["type"] == "local":
+        try:
+            text = local_path(depot, address).read_bytes()
+        except OSError as exc:
+            raise InvalidInput(f"{address['address']} cannot be read: {exc.strerror}", where) from exc
+        return avro_columns(text, where)
+    import boto3  # here: only an S3 schema pays for importing it
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    config = depot["config"]
+    s3 = boto3.client(
+        "s3",
+        region_name=config.get("region"),
+        endpoint_url=config.get("endpoint_url"),
+        config=Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=10, read_timeout=30),
+    )
+    key = s3_key(config, address)
+    try:
+        text = s3.get_object(Bucket=config["bucket"], Key=key)["Body"].read(MAX_SCHEMA_BYTES + 1)
+    except (BotoCoreError, ClientError) as exc:
+        shown = f"{address['address']} (s3://{config['bucket']}/{key})"
+        raise InvalidInput(f"{shown} cannot be read: {exc}", where) from exc
+    if len(text) > MAX_SCHEMA_BYTES:
+        raise InvalidInput(f"{address['address']} is larger than {MAX_SCHEMA_BYTES} bytes", where)
+    return avro_columns(text, where)
+
+
 def check_schemas(pipeline: Mapping[str, Any], depots: Mapping[str, Mapping[str, Any]]) -> None:
-    """``InvalidInput`` when an input's Avro schema in a local depot is missing or is not valid Avro."""
+    """``InvalidInput`` when an input's Avro schema (in a local or S3 depot) is missing or is not valid Avro."""
     for i, spec in enumerate(pipeline["inputs"]):
         schema = spec["schemaPath"]
         depot = depots.get(schema["depot"]) if schema else None
-        if schema is None or depot is None or depot["type"] != "local":
+        if schema is None or depot is None or depot["type"] not in FILE_DEPOTS:
             continue
         field = f"config.pipeline.inputs[{i}].schemaPath"
         if spec["format"] != "csv":
             raise InvalidInput("types csv inputs only; parquet and json carry their own types", field)
-        try:
-            text = local_path(depot, schema).read_bytes()
-        except OSError as exc:
-            raise InvalidInput(f"{schema['address']} cannot be read: {exc.strerror}", field) from exc
-        avro_columns(text, field)
+        read_schema(depot, schema, field)
 
 
 def workflow_definitions(doc: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -13,6 +13,9 @@ from .events import Recorded
 from .lineage import apply_dataset
 from .names import apply_name, name_key
 from .runs import apply_run
+from .schedules import SCHEDULE_EVENTS, apply_schedule
+from .workflow_runs import WORKFLOW_RUN_EVENTS, apply_workflow_run, is_active
+from .workflows import apply_workflow
 
 __all__ = ["PROJECTIONS", "Projection", "fold", "routes"]
 
@@ -52,6 +55,14 @@ def _run_indexes(doc: Doc) -> dict[str, float]:
     return {"all": order, f"status:{doc['status']}": order, f"definition:{doc['definition']}": order}
 
 
+def _workflow_run_indexes(doc: Doc) -> dict[str, float]:
+    order = doc["order"]
+    indexes = {"all": order, f"status:{doc['status']}": order, f"workflow:{doc['workflow']}": order}
+    if doc["status"] in ("PENDING", "RUNNING") or any(is_active(t) for t in doc["tasks"].values()):
+        indexes["active"] = order  # what the dispatcher's upkeep looks at again
+    return indexes
+
+
 PROJECTIONS: tuple[Projection, ...] = (
     Projection(
         "definitions",
@@ -82,6 +93,11 @@ PROJECTIONS: tuple[Projection, ...] = (
         _by_aggregate,
         _run_indexes,
     ),
+    Projection(
+        "workflows", frozenset({"WorkflowCreated", "WorkflowRevised"}), apply_workflow, _by_aggregate, _no_indexes
+    ),
+    Projection("workflow_runs", WORKFLOW_RUN_EVENTS, apply_workflow_run, _by_aggregate, _workflow_run_indexes),
+    Projection("schedules", SCHEDULE_EVENTS, apply_schedule, _by_aggregate, _no_indexes),
 )
 
 

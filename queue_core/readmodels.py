@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -169,6 +169,38 @@ class ReadModels:
         ids: Any = self.redis.zrevrange(self._index(model, index), offset, offset + count - 1)
         return [i.decode() for i in ids]
 
+    def window(
+        self, model: str, index: str, count: int, older_than: float | None = None, newer_than: float | None = None
+    ) -> list[tuple[str, float]]:
+        """Up to ``count`` entities of an index with their scores, newest first: the newest ones older than
+        ``older_than``, or the oldest ones newer than ``newer_than`` (a page either side of a cursor).
+
+        A range by score: as fast on the last page of a large index as on the first.
+        """
+        key = self._index(model, index)
+        found: Any
+        if newer_than is not None:
+            found = self.redis.zrangebyscore(key, f"({newer_than}", "+inf", start=0, num=count, withscores=True)
+            found = list(reversed(found))
+        else:
+            high = f"({older_than}" if older_than is not None else "+inf"
+            found = self.redis.zrevrangebyscore(key, high, "-inf", start=0, num=count, withscores=True)
+        return [(entity.decode(), score) for entity, score in found]
+
+    def size(self, model: str, index: str, newer_than: float | None = None) -> int:
+        """How many entities an index holds (with ``newer_than``: how many score above it)."""
+        key = self._index(model, index)
+        if newer_than is None:
+            return int(self.redis.zcard(key))
+        return int(self.redis.zcount(key, f"({newer_than}", "+inf"))
+
+    def scores(self, model: str, index: str, entities: list[str]) -> list[float | None]:
+        """Each entity's score in an index, None where it is not in it."""
+        if not entities:
+            return []
+        found: Any = self.redis.zmscore(self._index(model, index), entities)
+        return list(found)
+
     def snapshot(self) -> Iterator[tuple[str, Any]]:
         """Every document and index entry of the namespace, keyed independently of the namespace."""
         for projection in PROJECTIONS:
@@ -194,7 +226,10 @@ class Rebuilt:
     largest: tuple[str, int] | None
 
 
-def rebuild(store: EventStore, target: ReadModels, until: str = "+") -> Rebuilt:
+Progress = Callable[[int], None]  # told how many events have been folded so far, after each batch
+
+
+def rebuild(store: EventStore, target: ReadModels, until: str = "+", progress: Progress | None = None) -> Rebuilt:
     """Fold the whole log (up to ``until``; the archived part too, if trimmed) in memory into ``target``."""
     state: dict[str, dict[str, Doc | None]] = {}
     sizes: dict[str, int] = {}
@@ -214,6 +249,8 @@ def rebuild(store: EventStore, target: ReadModels, until: str = "+") -> Rebuilt:
                 sizes[rec.aggregate] = sizes.get(rec.aggregate, 0) + 1
             count += len(events)
             last = events[-1].position
+            if progress is not None:
+                progress(count)
         fold_seconds = time.perf_counter() - started
         target.drop()
         target.write_all(state, last)
@@ -258,13 +295,13 @@ def _short(value: Any) -> str:
     return text if len(text) <= 300 else text[:300] + "..."
 
 
-def verify(store: EventStore, attempts: int = 5) -> VerifyResult:
+def verify(store: EventStore, attempts: int = 5, progress: Progress | None = None) -> VerifyResult:
     """Rebuild every read model into a scratch namespace and compare it with the live one."""
     live = ReadModels(store)
     scratch = ReadModels(store, f"scratch-{time.time_ns()}")
     try:
         checkpoint = live.catch_up()
-        rebuilt = rebuild(store, scratch, until=checkpoint) if checkpoint else Rebuilt(0, 0.0, "", None)
+        rebuilt = rebuild(store, scratch, checkpoint, progress) if checkpoint else Rebuilt(0, 0.0, "", None)
         difference = None
         for _ in range(attempts):
             difference = _first_difference(live, scratch)
@@ -279,7 +316,7 @@ def verify(store: EventStore, attempts: int = 5) -> VerifyResult:
         scratch.drop()
 
 
-def rebuild_live(store: EventStore) -> Rebuilt:
+def rebuild_live(store: EventStore, progress: Progress | None = None) -> Rebuilt:
     """Drop the live read models and rebuild them from the log while the system keeps running.
 
     The rebuild goes into a fresh namespace, is caught up with whatever was appended meanwhile,
@@ -288,7 +325,7 @@ def rebuild_live(store: EventStore) -> Rebuilt:
     """
     fresh = ReadModels(store, f"rebuild-{time.time_ns()}")
     try:
-        rebuilt = rebuild(store, fresh)
+        rebuilt = rebuild(store, fresh, progress=progress)
         fresh.catch_up()
         swap = store.redis.register_script(_script_text("swap.lua"))
         # namespace_pattern is "<prefix>:<namespace>:*"; the script takes the part before the "*".

@@ -10,7 +10,7 @@ from typing import Any
 from .aggregates import load_state
 from .errors import AlreadyExists, ConcurrencyError, InvalidInput, NotFound
 from .events import NameClaimed, NewEvent, Recorded, ResourceAdded
-from .names import apply_name, name_aggregate
+from .names import name_aggregate, owner_of
 from .readmodels import ReadModels
 from .settings import Settings
 from .spec import check_name
@@ -71,8 +71,7 @@ class ResourceStore:
         self.settings = settings
 
     def _owner(self, name: str) -> tuple[str | None, int]:
-        doc, version = load_state(self.store, name_aggregate(RESOURCE_KIND, name), apply_name)
-        return (doc["owner"] if doc else None), version
+        return owner_of(self.store, RESOURCE_KIND, name)
 
     def get(self, name: str) -> dict[str, Any]:
         """The resource with every version; ``NotFound`` when no resource has that name."""

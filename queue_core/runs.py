@@ -59,6 +59,9 @@ PUBLIC_KEYS = (
     "finished_at",
     "attempts",
     "result",
+    "logical_date",
+    "workflow_run",
+    "task",
 )
 
 
@@ -96,6 +99,9 @@ def _submitted(doc: Doc | None, rec: Recorded, event: RunSubmitted) -> Doc:
         "attempts": [],
         "job": event.job,
         "idempotency_key": event.idempotency_key,
+        "logical_date": event.logical_date,
+        "workflow_run": event.workflow_run,
+        "task": event.task,
         "not_before": None,
         "order": order_score(rec.position),
         "updated_at": rec.time,

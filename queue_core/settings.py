@@ -14,6 +14,9 @@ DEFAULT_LEASE_RENEW_SECONDS = 2.0
 DEFAULT_CANCEL_POLL_SECONDS = 0.25
 DEFAULT_KILL_GRACE_SECONDS = 1.0
 DEFAULT_RECONCILE_AFTER_SECONDS = 30.0
+DEFAULT_SCHEDULE_ON_TIME_SECONDS = 60.0
+DEFAULT_STORE_TIMEOUT_SECONDS = 3.0
+DEFAULT_OUTAGE_PATIENCE_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -30,10 +33,21 @@ class Settings:
     reconcile_after_seconds: float = DEFAULT_RECONCILE_AFTER_SECONDS
     resource_bucket: str | None = None
     resource_endpoint_url: str | None = None
+    # A file holding the Redis password (a compose or Kubernetes secret): kept out of REDIS_URL, argv and env.
+    redis_password_file: Path | None = None
+    # How long one Redis command may take before a client gives up on it (a hung store is an outage).
+    store_timeout_seconds: float = DEFAULT_STORE_TIMEOUT_SECONDS
+    # How long a worker rides out a store outage while an attempt runs before it gives the attempt up.
+    outage_patience_seconds: float = DEFAULT_OUTAGE_PATIENCE_SECONDS
+    # Refuse a Redis that lets clients in without a password (the compose deployment sets it).
+    require_auth: bool = False
+    # A schedule's tick seen later than this was missed (no scheduler ran): its catch-up policy decides.
+    schedule_on_time_seconds: float = DEFAULT_SCHEDULE_ON_TIME_SECONDS
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
-        """Read ``REDIS_URL``, ``JOBLEDGER_HOME``, ``JOBLEDGER_WORKSPACE``, the resource bucket and tuning."""
+        """Read ``REDIS_URL``, ``REDIS_PASSWORD_FILE``, ``JOBLEDGER_HOME``, ``JOBLEDGER_WORKSPACE``, the resource
+        bucket, safety, tuning."""
         env = os.environ if environ is None else environ
         home = Path(env.get("JOBLEDGER_HOME") or DEFAULT_HOME).expanduser().resolve()
         workspace = Path(env.get("JOBLEDGER_WORKSPACE") or home / "workspace").expanduser().resolve()
@@ -50,4 +64,13 @@ class Settings:
             ),
             resource_bucket=env.get("JOBLEDGER_RESOURCE_BUCKET") or None,
             resource_endpoint_url=env.get("JOBLEDGER_RESOURCE_ENDPOINT_URL") or None,
+            redis_password_file=Path(env["REDIS_PASSWORD_FILE"]) if env.get("REDIS_PASSWORD_FILE") else None,
+            store_timeout_seconds=float(env.get("JOBLEDGER_STORE_TIMEOUT_SECONDS", DEFAULT_STORE_TIMEOUT_SECONDS)),
+            outage_patience_seconds=float(
+                env.get("JOBLEDGER_OUTAGE_PATIENCE_SECONDS", DEFAULT_OUTAGE_PATIENCE_SECONDS)
+            ),
+            require_auth=env.get("JOBLEDGER_REQUIRE_AUTH", "").lower() in ("1", "true", "yes"),
+            schedule_on_time_seconds=float(
+                env.get("JOBLEDGER_SCHEDULE_ON_TIME_SECONDS", DEFAULT_SCHEDULE_ON_TIME_SECONDS)
+            ),
         )

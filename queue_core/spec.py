@@ -17,6 +17,7 @@ __all__ = [
     "SOURCE_TYPES",
     "check_name",
     "check_relative_path",
+    "check_text",
     "normalize_definition",
 ]
 
@@ -63,6 +64,23 @@ def check_name(value: Any, field: str = "name") -> str:
         # Commands take NAME-or-UUID: a name shaped like a UUID could never be told apart from an id.
         raise InvalidInput(f"{value!r} looks like a UUID; a name must not", field)
     return value
+
+
+def check_text(value: Any, field: str) -> None:
+    """Refuse a string anywhere in ``value`` (keys too) that is not Unicode text: a lone surrogate, as a
+    JSON ``\\udcff`` escape or a Python caller can produce, has no UTF-8 form and could not be stored."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidInput("is not valid Unicode text (a lone surrogate)", field) from None
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            check_text(key, field or "definition")
+            check_text(item, f"{field}.{key}" if field else str(key))
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            check_text(item, f"{field}[{i}]")
 
 
 def check_relative_path(value: Any, field: str, allow_empty: bool = False) -> str:
@@ -210,6 +228,7 @@ def check_timeout(value: Any, field: str = "config.timeout") -> float:
 def check_args(value: Any, field: str = "config.args") -> str:
     if not isinstance(value, str):
         raise InvalidInput("must be a string", field)
+    check_text(value, field)
     if len(value) > MAX_ARGS_CHARS or "\x00" in value:
         raise InvalidInput(f"must be at most {MAX_ARGS_CHARS} characters without NUL bytes", field)
     import shlex
@@ -224,6 +243,7 @@ def check_args(value: Any, field: str = "config.args") -> str:
 def check_env(value: Any, field: str = "config.envVars") -> dict[str, Any]:
     """Variables as strings, or secret references ``{"secret": NAME}`` the worker resolves."""
     env = _mapping(value, field)
+    check_text(env, field)
     if len(env) > MAX_ENV_VARS:
         raise InvalidInput(f"at most {MAX_ENV_VARS} variables", field)
     out: dict[str, Any] = {}
@@ -260,6 +280,7 @@ def _cluster(raw: Any) -> dict[str, Any] | None:
 def normalize_definition(raw: Any) -> dict[str, Any]:
     """The definition with Bodo's defaults filled in, or ``InvalidInput`` naming the first bad field."""
     top = _mapping(raw, "definition")
+    check_text(top, "")
     _no_unknown(top, _TOP_KEYS, "")
     name = check_name(top.get("name"), "name")
     description = top.get("description", "")
@@ -271,14 +292,19 @@ def normalize_definition(raw: Any) -> dict[str, Any]:
     if kind not in JOB_TYPES:
         raise InvalidInput(f"unknown job type {kind!r}; use one of {', '.join(JOB_TYPES)}", "config.type")
     pipeline = None
+    script = False
+    if kind == "SQL":
+        from .pipeline import is_script
+
+        script = is_script(config)
     if "pipeline" in config:
         from .pipeline import normalize_pipeline
 
         if kind != "SQL":
             raise InvalidInput("applies to SQL jobs only", "config.pipeline")
-        pipeline = normalize_pipeline(config["pipeline"])
-    if "source" not in config and pipeline is None:
-        raise InvalidInput("is required", "config.source")
+        pipeline = normalize_pipeline(config["pipeline"], script=script)
+    if "source" not in config and (pipeline is None or script):
+        raise InvalidInput("is required" + (" to fetch the .sql file from" if script else ""), "config.source")
     source = _source(config["source"]) if "source" in config else dict(_NO_SOURCE)
     if "sourceLocation" not in config and pipeline is None:
         raise InvalidInput("is required", "config.sourceLocation")

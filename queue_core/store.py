@@ -3,20 +3,30 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from importlib import resources
 from typing import Any
 
+import orjson
 import redis
 
-from .errors import AppendFailed, ConcurrencyError, StoreUnavailable, UnsafeStore
+from .errors import (
+    AppendFailed,
+    ConcurrencyError,
+    InvalidInput,
+    StoreEpochChanged,
+    StoreFull,
+    StoreUnavailable,
+    UnsafeStore,
+)
 from .events import NewEvent, Recorded, decode, encode, utc_now_iso
 from .keys import Keys
 
 __all__ = ["EventStore"]
 
 READ_BATCH = 1000
-AMBIGUOUS_RETRIES = 5
+DEFAULT_PATIENCE_SECONDS = 5.0
+MAX_RETRY_DELAY_SECONDS = 1.0
 SAFE_EVICTION_POLICIES = frozenset({"noeviction"})
 
 
@@ -27,10 +37,17 @@ def _script_text(name: str) -> str:
 class EventStore:
     """Appends events with optimistic concurrency and reads them back, oldest first."""
 
-    def __init__(self, connection: redis.Redis, keys: Keys | None = None) -> None:
+    def __init__(
+        self, connection: redis.Redis, keys: Keys | None = None, patience_seconds: float = DEFAULT_PATIENCE_SECONDS
+    ) -> None:
         self.redis = connection
         self.keys = keys or Keys()
         self._append = connection.register_script(_script_text("append.lua"))
+        # How long an append whose reply is lost is retried (same event ids) before it is given up.
+        self.patience_seconds = patience_seconds
+        # The store's epoch as this process knows it ("" until learned): appends refuse a store without it.
+        self.epoch = ""
+        self.on_epoch: Callable[[str], None] | None = None  # told when the epoch is first learned
 
     def check_safe(self) -> None:
         """Refuse a Redis whose eviction policy could drop events from the log."""
@@ -38,6 +55,8 @@ class EventStore:
             policy = self.redis.config_get("maxmemory-policy").get("maxmemory-policy", "noeviction")
         except redis.ResponseError:  # CONFIG may be disabled by a managed service; nothing to check then.
             return
+        except StoreUnavailable:
+            raise
         except redis.ConnectionError as exc:
             raise StoreUnavailable(f"store unavailable: {exc}") from exc
         if isinstance(policy, bytes):
@@ -68,11 +87,16 @@ class EventStore:
         envelopes: list[tuple[NewEvent, int, bytes]] = []
         for new in batch:
             versions[new.aggregate] += 1
-            payload = encode(new, versions[new.aggregate], now)
+            try:
+                payload = encode(new, versions[new.aggregate], now)
+            except orjson.JSONEncodeError as exc:  # what validation let through must still not crash a caller
+                raise InvalidInput(f"a {type(new.event).__name__} event cannot be stored: {exc}") from None
             envelopes.append((new, versions[new.aggregate], payload))
             args += [index[new.aggregate], new.event_id, payload]
-        keys = [self.keys.log, *[self.keys.aggregate(a) for a in aggregates]]
-        reply = self._call_with_retry(keys, args)
+        keys = [self.keys.log, self.keys.epoch, *[self.keys.aggregate(a) for a in aggregates]]
+        reply = self._call_with_retry(keys, [self.epoch, *args])
+        if not self.epoch:
+            self.learn_epoch()
         status = reply[0].decode() if isinstance(reply[0], bytes) else reply[0]
         if status == "CONFLICT":
             agg = aggregates[int(reply[1]) - 1]
@@ -85,23 +109,29 @@ class EventStore:
             for pos, (new, version, _) in zip(positions, envelopes, strict=True)
         ]
 
+    def learn_epoch(self) -> str:
+        """Remember the store's epoch (the chain hash of its log's first entry), once it has one."""
+        value: Any = self.redis.get(self.keys.epoch)
+        learned = value.decode() if value else ""
+        if learned and learned != self.epoch and self.on_epoch is not None:
+            self.on_epoch(learned)
+        self.epoch = learned
+        return self.epoch
+
     def _call_with_retry(self, keys: list[str], args: list[str | int | bytes]) -> list:
         delay = 0.05
-        for attempt in range(AMBIGUOUS_RETRIES + 1):
+        deadline = time.monotonic() + self.patience_seconds
+        while True:
             try:
                 return self._append(keys=keys, args=args)
             except redis.ResponseError as exc:
-                message = str(exc)
-                if "APPEND_FAILED" in message:
-                    raise AppendFailed(message.split("APPEND_FAILED", 1)[1].strip()) from exc
-                raise AppendFailed(f"append refused by Redis: {message}") from exc
+                raise _refusal(exc, self.epoch) from exc
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 # The reply may be lost after the write: retrying with the same event ids is safe.
-                if attempt == AMBIGUOUS_RETRIES:
-                    raise StoreUnavailable(f"store unavailable: {exc}") from exc
+                if time.monotonic() + delay > deadline:
+                    raise StoreUnavailable(f"store unavailable: {_first_line(exc)}") from exc
                 time.sleep(delay)
-                delay = min(delay * 2, 1.0)
-        raise AssertionError("unreachable")
+                delay = min(delay * 2, MAX_RETRY_DELAY_SECONDS)
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -116,6 +146,26 @@ class EventStore:
     def load(self, aggregate: str, until: str = "+") -> list[Recorded]:
         """Every event of one aggregate (up to position ``until``, inclusive), oldest first."""
         entries: Any = self.redis.xrange(self.keys.aggregate(aggregate), max=until)
+        if not entries:
+            self._confirm_missing()
+        return [decode(_s(pos), fields[b"e"]) for pos, fields in entries]
+
+    def _confirm_missing(self) -> None:
+        """An aggregate found empty: make sure it is not the whole store that is gone, or another one.
+
+        Only a miss pays for this look at the epoch, so a command never answers "not found" from a store
+        that came back empty.
+        """
+        if not self.epoch:
+            return
+        value: Any = self.redis.get(self.keys.epoch)
+        found = value.decode() if value else ""
+        if found != self.epoch:
+            raise _refusal(redis.ResponseError(f"STORE_EPOCH {found}"), self.epoch)
+
+    def load_after(self, aggregate: str, after: str) -> list[Recorded]:
+        """The aggregate's events after position ``after`` (exclusive): what a cached fold has not seen."""
+        entries: Any = self.redis.xrange(self.keys.aggregate(aggregate), min=f"({after}")
         return [decode(_s(pos), fields[b"e"]) for pos, fields in entries]
 
     def read_raw(
@@ -188,6 +238,31 @@ class EventStore:
 
     def length(self) -> int:
         return int(self.redis.xlen(self.keys.log))
+
+
+def _refusal(exc: redis.ResponseError, known_epoch: str) -> Exception:
+    """The typed error for a reply the append script or Redis refused the batch with; nothing was written."""
+    message = str(exc)
+    if "APPEND_FAILED" in message:
+        return AppendFailed(message.split("APPEND_FAILED", 1)[1].strip())
+    if message.startswith("STORE_EPOCH"):
+        found, _, missing_log = message.removeprefix("STORE_EPOCH").strip().partition(" ")
+        if missing_log:
+            return StoreEpochChanged(f"the store has lost its log but keeps epoch {found[:12]}; nothing was appended")
+        if not found:
+            return StoreEpochChanged(
+                f"the event store came back empty (it had epoch {known_epoch[:12]}): refusing to start a new log"
+            )
+        return StoreEpochChanged(
+            f"the store now holds another log (epoch {found[:12]}, this process knew {known_epoch[:12]})"
+        )
+    if isinstance(exc, redis.exceptions.OutOfMemoryError) or "OOM command not allowed" in message:
+        return StoreFull("the store is full (Redis reached its maxmemory); nothing was appended")
+    return AppendFailed(f"append refused by Redis: {message}")
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def _envelope(fields: list[bytes]) -> bytes:

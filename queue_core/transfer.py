@@ -215,6 +215,7 @@ def load_entries(
     """
     pipe = store.redis.pipeline(transaction=False)
     previous, count, last = chain_start, 0, None
+    genesis: str | None = None
     for position, envelope, chain in entries:
         if chain != link(previous, envelope):
             raise DamagedFile(
@@ -227,8 +228,11 @@ def load_entries(
         pipe.xadd(store.keys.log, {"e": envelope, "h": chain}, id=position)
         pipe.xadd(store.keys.aggregate(aggregate), {"e": envelope}, id=position)
         previous, count, last = chain, count + 1, position
+        genesis = genesis or chain
         if count % LOAD_BATCH == 0:
             _execute(pipe, source)
+    if genesis is not None and not chain_start:
+        pipe.set(store.keys.epoch, genesis)  # the store's epoch is its log's, as the append script sets it
     _execute(pipe, source)
     return count, last
 

@@ -1,8 +1,13 @@
-"""``python -m scheduler``: run one dispatcher until SIGTERM or Ctrl-C."""
+"""``python -m scheduler``: run one dispatcher (with ``--timer``, and a schedule timer) until SIGTERM or Ctrl-C."""
 
 from __future__ import annotations
 
+import argparse
+import signal
 import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
 
 from queue_core.errors import JobledgerError
 from queue_core.logging import configure_logging
@@ -11,12 +16,37 @@ from queue_core.settings import Settings
 from .dispatcher import Dispatcher
 
 
-def main() -> int:
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m scheduler")
+    parser.add_argument("--timer", action="store_true", help="also fire schedules (what `jobledger scheduler` runs)")
+    options = parser.parse_args(argv)
     configure_logging(stdlib=True)
     try:
-        dispatcher = Dispatcher(Settings.from_env())
-        dispatcher.install_signal_handlers()
-        dispatcher.run()
+        settings = Settings.from_env()
+        dispatcher = Dispatcher(settings)
+        if not options.timer:
+            dispatcher.install_signal_handlers()
+            dispatcher.run()
+            return 0
+        from queue_core.client import Client
+
+        from .timer import Timer
+
+        timer = Timer(Client(settings=settings))
+
+        def stop(signum: int, frame: FrameType | None) -> None:
+            dispatcher.stop()
+            timer.stop()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        thread = threading.Thread(target=timer.run, name="timer", daemon=True)
+        thread.start()
+        try:
+            dispatcher.run()
+        finally:
+            timer.stop()
+            thread.join()
     except JobledgerError as exc:
         print(f"jobledger dispatcher: {exc}", file=sys.stderr)
         return exc.exit_code

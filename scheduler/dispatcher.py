@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -14,7 +15,9 @@ import redis
 import structlog
 
 from queue_core.connection import connect
+from queue_core.errors import StoreEpochChanged
 from queue_core.events import Recorded, RunRetryScheduled, RunSubmitted, decode
+from queue_core.health import check_epoch, check_store
 from queue_core.keys import Keys
 from queue_core.lifecycle import RunLifecycle
 from queue_core.settings import Settings
@@ -22,6 +25,7 @@ from queue_core.store import EventStore
 
 from .maintenance import Maintenance
 from .rq_jobs import enqueue_attempt, schedule_attempt
+from .workflow_reactions import WorkflowReactions
 
 __all__ = ["Dispatcher"]
 
@@ -29,6 +33,7 @@ log = structlog.get_logger("jobledger.dispatcher")
 READ_COUNT = 200
 TICK_SECONDS = 0.5
 CLAIM_IDLE_MS = 30_000
+REFUSAL_NOTE_SECONDS = 10.0
 
 
 class Dispatcher:
@@ -42,7 +47,11 @@ class Dispatcher:
         self.lifecycle = RunLifecycle(self.store)
         self.name = name or f"{socket.gethostname()}.{os.getpid()}"
         self.maintenance = Maintenance(settings, self.redis, self.store, self.name)
+        self.workflows = WorkflowReactions(self.store, self.maintenance.read_models)
+        self.maintenance.on_reconcile = self.workflows.upkeep
         self._stopping = False
+        self._refusing = False
+        self._next_refusal_note = 0.0
 
     def ensure_group(self) -> None:
         try:
@@ -63,25 +72,53 @@ class Dispatcher:
         signal.signal(signal.SIGINT, handler)
 
     def run(self, until: float | None = None) -> None:
-        """Dispatch until stopped (or until the monotonic time ``until``)."""
-        self.store.check_safe()
+        """Dispatch until stopped (or until the monotonic time ``until``).
+
+        A store that is unsafe at the start is refused (the error says why). Later, an outage is
+        waited out, and a store that comes back empty or holding another log is not touched (no
+        group, no stream is created in it) until the log it knew is back, as after a restore.
+        """
+        check_store(self.store, self.settings, head=True)
         self.ensure_group()
         log.info("dispatcher started", consumer=self.name)
         next_tick = 0.0
         while not self._stopping and (until is None or time.monotonic() < until):
-            now = time.monotonic()
-            if now >= next_tick:
-                self.maintenance.tick()
-                self._claim_abandoned()
-                next_tick = time.monotonic() + TICK_SECONDS
-            block = max(1, int((next_tick - time.monotonic()) * 1000))
             try:
+                if time.monotonic() >= next_tick:
+                    next_tick = time.monotonic() + TICK_SECONDS
+                    if not self._store_trusted():
+                        time.sleep(TICK_SECONDS)
+                        continue
+                    self.maintenance.tick()
+                    self._claim_abandoned()
+                block = max(1, int((next_tick - time.monotonic()) * 1000))
                 self.step(block_ms=block)
             except (redis.ConnectionError, redis.TimeoutError) as exc:
-                log.warning("store unavailable; retrying", error=str(exc))
+                log.warning("store unavailable; waiting for it", error=str(exc).splitlines()[0])
                 time.sleep(1)
-        self.maintenance.release()
+            except redis.ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                next_tick = 0.0  # the log or its group is gone: look at the store again before anything
+        with contextlib.suppress(redis.ConnectionError, redis.TimeoutError):
+            self.maintenance.release()
         log.info("dispatcher stopped", consumer=self.name)
+
+    def _store_trusted(self) -> bool:
+        """False (and said, now and then) while the store is empty or another one; regroups when it is back."""
+        try:
+            check_epoch(self.store, self.settings)
+        except StoreEpochChanged as exc:
+            if time.monotonic() >= self._next_refusal_note:
+                log.error("refusing to dispatch", reason=str(exc))
+                self._next_refusal_note = time.monotonic() + REFUSAL_NOTE_SECONDS
+            self._refusing = True
+            return False
+        if self._refusing:
+            log.info("the store's log is back; dispatching again")
+            self._refusing = False
+            self.ensure_group()
+        return True
 
     def step(self, block_ms: int = 0) -> int:
         """Read and handle one batch of new events; returns how many were handled."""
@@ -100,7 +137,10 @@ class Dispatcher:
     def _handle_entries(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> int:
         for position, fields in entries:
             if fields:  # a deleted entry comes back empty from XAUTOCLAIM; there is nothing to do
-                self.handle(decode(position.decode(), fields[b"e"]))
+                rec = decode(position.decode(), fields[b"e"])
+                self.handle(rec)
+                self.workflows.note(rec)
+        self.workflows.flush()  # once per batch: a fan-in of many ended tasks is one decision
         # One acknowledgement for the batch: a crash before it redelivers entries already handled,
         # which is safe because every reaction is idempotent.
         if entries:

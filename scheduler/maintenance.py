@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +17,7 @@ from queue_core.runs import IN_QUEUE, RECENTLY_SUBMITTED, WAITING_TO_RETRY
 from queue_core.settings import Settings
 from queue_core.store import EventStore
 
-from .rq_jobs import enqueue_attempt, is_present, scheduler_for
+from .rq_jobs import POPPED, STARTED, enqueue_attempt, forget_popped, scheduler_for, where_is
 
 __all__ = ["Maintenance", "age_seconds"]
 
@@ -45,6 +46,8 @@ class Maintenance:
         self.leases = Leases(connection, store.keys)
         self.scheduler = scheduler_for(connection)
         self._next_reconcile = 0.0
+        self._stranded: set[tuple[str, int]] = set()  # attempts seen held for a gone worker at the last pass
+        self.on_reconcile: Callable[[], None] | None = None  # the dispatcher's workflow upkeep
 
     def _lead(self) -> bool:
         key = self.store.keys.dispatcher_leader
@@ -72,6 +75,8 @@ class Maintenance:
         if time.monotonic() >= self._next_reconcile:
             self._next_reconcile = time.monotonic() + RECONCILE_EVERY_SECONDS
             self.reconcile(now)
+            if self.on_reconcile is not None:
+                self.on_reconcile()
 
     def _docs(self, index: str) -> list[dict[str, Any]]:
         ids = self.read_models.newest("runs", index, 0, 100_000)
@@ -90,8 +95,11 @@ class Maintenance:
                 log.warning("worker lost", run_id=doc["id"], attempt=attempt)
 
     def reconcile(self, now: datetime) -> None:
-        """Re-enqueue, under the same job id, attempts the log says are pending but RQ no longer holds."""
+        """Re-enqueue, under the same job id, attempts the log says are pending but RQ no longer holds, or
+        holds for a worker that is gone: popped but never started, or started by a worker that never
+        claimed the attempt and holds no lease on it (it died between its pop and its claim)."""
         grace = self.settings.reconcile_after_seconds
+        stranded: set[tuple[str, int]] = set()
         for doc in self._docs("status:PENDING"):
             run_id, attempt, reason = doc["id"], doc["attempt"], doc["reason"]
             if reason == RECENTLY_SUBMITTED and age_seconds(doc["updated_at"], now) > grace:
@@ -100,6 +108,21 @@ class Maintenance:
                     log.warning("dispatched a run no dispatcher had taken", run_id=run_id)
             elif reason in (IN_QUEUE, WAITING_TO_RETRY):
                 since = doc["updated_at"] if reason == IN_QUEUE else doc["not_before"]
-                if age_seconds(since, now) > grace and not is_present(self.redis, doc["cluster"], run_id, attempt):
+                if age_seconds(since, now) <= grace:
+                    continue
+                place = where_is(self.redis, doc["cluster"], run_id, attempt)
+                if place == POPPED or (place == STARTED and not self.leases.alive(run_id, attempt)):
+                    # A worker is between its pop and its claim, or died there. Still so a whole reconcile
+                    # period later, it died: take the attempt back and queue it again. Were it only slow,
+                    # its claim and the new delivery's race, and the loser runs nothing.
+                    key = (run_id, attempt)
+                    stranded.add(key)
+                    if key not in self._stranded:
+                        continue
+                    if place == POPPED:
+                        forget_popped(self.redis, doc["cluster"], run_id, attempt)
+                    place = None
+                if place is None:
                     enqueue_attempt(self.redis, doc["cluster"], run_id, attempt)
                     log.warning("re-enqueued an attempt RQ lost", run_id=run_id, attempt=attempt, reason=reason)
+        self._stranded = stranded

@@ -1,4 +1,4 @@
-"""Putting attempts on RQ: the JSON job class, enqueue now or later (rq-scheduler), and presence checks."""
+"""Putting attempts on RQ: the JSON job class, enqueue now or later (rq-scheduler), and where RQ holds one."""
 
 from __future__ import annotations
 
@@ -13,7 +13,16 @@ from rq_scheduler import Scheduler
 from queue_core.lifecycle import attempt_job_id
 from workers.serializer import ENTRY_FUNCTION, JobSerializer
 
-__all__ = ["AttemptJob", "enqueue_attempt", "is_present", "schedule_attempt", "scheduler_for"]
+__all__ = [
+    "POPPED",
+    "STARTED",
+    "AttemptJob",
+    "enqueue_attempt",
+    "forget_popped",
+    "schedule_attempt",
+    "scheduler_for",
+    "where_is",
+]
 
 RESULT_TTL_SECONDS = 600
 FAILURE_TTL_SECONDS = 7 * 24 * 3600
@@ -63,20 +72,30 @@ def schedule_attempt(connection: redis.Redis, cluster: str, run_id: str, attempt
     )
 
 
-def is_present(connection: redis.Redis, cluster: str, run_id: str, attempt: int) -> bool:
-    """True when RQ still holds the attempt somewhere a worker or rq-scheduler will find it."""
+STARTED, SCHEDULED, QUEUED, POPPED = "started", "scheduled", "queued", "popped"
+
+
+def where_is(connection: redis.Redis, cluster: str, run_id: str, attempt: int) -> str | None:
+    """Where RQ holds the attempt: ``started`` (a worker has it), ``scheduled``, ``queued``, or ``popped``
+    (in the queue's intermediate list, between a worker's pop and its start); None when nowhere.
+    """
     job_id = attempt_job_id(run_id, attempt)
     status: Any = connection.hget(f"{Job.redis_job_namespace_prefix}{job_id}", "status")
     if status is None:
-        return False
+        return None
     status_text = status.decode()
     if status_text == "started":
-        return True  # a worker has it: the lease says whether that worker is alive
+        return STARTED  # the attempt's lease says whether that worker is alive
     if status_text == "scheduled":
-        return connection.zscore(Scheduler.scheduled_jobs_key, job_id) is not None
+        return SCHEDULED if connection.zscore(Scheduler.scheduled_jobs_key, job_id) is not None else None
     if status_text == "queued":
         queue = _queue(connection, cluster)
         if connection.lpos(queue.key, job_id) is not None:
-            return True
-        return connection.lpos(f"{queue.key}:intermediate", job_id) is not None
-    return False
+            return QUEUED
+        return POPPED if connection.lpos(queue.intermediate_queue_key, job_id) is not None else None
+    return None
+
+
+def forget_popped(connection: redis.Redis, cluster: str, run_id: str, attempt: int) -> None:
+    """Take the attempt out of its queue's intermediate list, where a worker that died after its pop left it."""
+    connection.lrem(_queue(connection, cluster).intermediate_queue_key, 0, attempt_job_id(run_id, attempt))

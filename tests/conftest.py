@@ -55,6 +55,12 @@ def redis_url(redis_server: RedisServer) -> Iterator[str]:
         redis_server.start()
 
 
+@pytest.fixture(autouse=True)
+def _test_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Commands run in the test process remember store epochs in the test's home, not the user's."""
+    monkeypatch.setenv("JOBLEDGER_HOME", str(tmp_path / "home"))
+
+
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:
     path = tmp_path / "workspace"

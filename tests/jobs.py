@@ -47,3 +47,14 @@ def definition(
     if cluster:
         raw["cluster"] = {"name": cluster}
     return raw
+
+
+def shell_task(workspace: Path, name: str, body: str = "true\n", **extra: Any) -> dict[str, Any]:
+    """An inline SHELL job for a native workflow file."""
+    location = job_file(workspace, f"{name}.sh", body)
+    return {"job": {"type": "SHELL", "source": {"type": "WORKSPACE", "sourceDef": {"path": "jobs"}},
+                    "sourceLocation": location, "timeout": 1}, **extra}  # fmt: skip
+
+
+def native(name: str, tasks: dict[str, Any], **settings: Any) -> dict[str, Any]:
+    return {"name": name, "tasks": tasks, **settings}

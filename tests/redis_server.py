@@ -26,11 +26,20 @@ def server_binary() -> str:
     return shutil.which("redis-server") or redis_server_binary()
 
 
+def server_version() -> tuple[int, ...]:
+    """The version of ``server_binary()``, as numbers: ``(7, 0, 15)``."""
+    out = subprocess.run([server_binary(), "--version"], capture_output=True, text=True, check=True).stdout
+    return tuple(int(part) for part in out.split("v=", 1)[1].split()[0].split("."))
+
+
 class RedisServer:
     """One real redis-server process the tests own."""
 
-    def __init__(self, directory: Path, port: int | None = None, appendfsync: str = "always") -> None:
+    def __init__(
+        self, directory: Path, port: int | None = None, appendfsync: str = "always", password: str | None = None
+    ) -> None:
         self.directory = directory
+        self.password = password
         self.port = port or free_port()
         self.appendfsync = appendfsync
         self.process: subprocess.Popen[bytes] | None = None
@@ -40,7 +49,7 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def client(self, retries: int = 0) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, retry=Retry(NoBackoff(), retries))
+        return redis.Redis(host="127.0.0.1", port=self.port, password=self.password, retry=Retry(NoBackoff(), retries))
 
     def start(self, *extra: str) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -63,6 +72,7 @@ class RedisServer:
                 "noeviction",
                 "--logfile",
                 str(self.directory / "redis.log"),
+                *(["--requirepass", self.password] if self.password else []),
                 *extra,
             ],
             stdout=subprocess.DEVNULL,

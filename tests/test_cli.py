@@ -157,3 +157,16 @@ def test_the_worker_command_runs_a_burst_worker_for_a_cluster(client: Client, wo
     result = procs.cli("worker", "batch", "--burst", timeout=60)
     assert result.returncode == 0, result.stderr
     assert client.get_run(run_id)["status"] == "SUCCEEDED"
+
+
+def test_the_plain_fleet_command_executes_a_submitted_run(
+    client: Client, workspace: Path, procs: Procs, redis_url: str
+):
+    job_file(workspace, "x.sh", "echo from the fleet\n")
+    client.define(definition("fleet", "x.sh"))
+    procs.dispatcher()
+    run_id = client.submit("fleet")
+    eventually(lambda: client.get_run(run_id)["reason"] == "In queue", what="the run to be queued")
+    assert procs.worker(redis_url, burst=True).wait(timeout=60) == 0
+    assert client.get_run(run_id)["status"] == "SUCCEEDED"
+    assert [line.line for line in client.logs(run_id)] == ["from the fleet"]

@@ -78,3 +78,15 @@ def test_a_schema_1_run_succeeded_reads_as_a_success_with_no_result():
     envelope["sv"] = 1
     del envelope["d"]["result"]  # exactly what a schema-1 writer stored
     assert decode("1-0", orjson.dumps(envelope)).event == RunSucceeded(attempt=1, result=None)
+
+
+def test_a_schema_1_run_submitted_reads_as_a_run_with_no_logical_date_and_no_workflow():
+    """RunSubmitted schema 2 added ``logical_date``, ``workflow_run`` and ``task``; schema 1 had none."""
+    from queue_core.events import RunSubmitted
+
+    new = RunSubmitted(definition_id="d", definition="x", definition_version=1, cluster="default", job={})
+    envelope = orjson.loads(encode(NewEvent("run-1", new), 1, "t"))
+    envelope["sv"] = 1
+    for key in ("logical_date", "workflow_run", "task"):
+        del envelope["d"][key]  # exactly what a schema-1 writer stored
+    assert decode("1-0", orjson.dumps(envelope)).event == new

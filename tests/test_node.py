@@ -92,7 +92,14 @@ def test_demo_on_a_fresh_home_shows_every_terminal_state_and_exits_0(embedded_ho
         env=env, capture_output=True, text=True, timeout=180, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    for expected in ("SUCCEEDED", "NonZeroExitCode", "Timeout", "Cancelled by user", "identical"):
+    for expected in (
+        "SUCCEEDED",
+        "NonZeroExitCode",
+        "Timeout",
+        "Cancelled by user",
+        "identical",
+        "└── greet  SUCCEEDED",
+    ):
         assert expected in result.stdout
     assert "Traceback" not in result.stderr
     assert (embedded_home / "redis").is_dir()

@@ -160,57 +160,12 @@ def test_each_save_mode_means_what_it_means_in_spark(lake: Path, client: Client,
 
 
 @pytest.mark.parametrize(
-    ("sql", "said"),
-    [
-        ("SELEC * FROM city", "syntax error"),
-        ("SELECT * FROM no_such_view", "no_such_view"),
-        ("SELECT CAST(city_name AS INTEGER) FROM city", "Could not convert"),
-    ],
-)
-def test_a_failing_step_fails_the_run_naming_the_step_and_writes_nothing(
-    lake: Path, client: Client, fleet: Procs, sql: str, said: str
-):
-    steps = [("fine", "SELECT * FROM city"), ("broken", sql)]
-    outputs = [output("fine", "dataos://files:out/fine", "csv"), output("broken", "dataos://files:out/broken", "csv")]
-    client.define(pipeline("bad", steps, outputs, city="dataos://files:none/city:csv"))
-    run = client.wait(client.submit("bad"), timeout=60)
-    assert (run["status"], run["reason"]) == ("FAILED", "NonZeroExitCode")
-    message = client.run_detail(run["id"])["message"]
-    assert "broken" in message and said in message
-    assert not (lake / "out" / "broken.csv").exists()
-    assert [p.name for p in (lake / "out").iterdir()] in ([], ["fine.csv"])
-
-
-@pytest.mark.parametrize(
-    ("sql", "said"),
-    [
-        ("SELECT * FROM read_csv('/etc/passwd')", "Permission Error"),
-        ("SELECT * FROM read_csv('../../../etc/hostname')", "Permission Error"),
-        ("SET enable_external_access=true", "must be one SELECT query, not SET"),
-        ("ATTACH '/tmp/other.db'", "must be one SELECT query, not ATTACH"),
-        ("INSTALL httpfs", "must be one SELECT query"),
-        ("LOAD httpfs", "must be one SELECT query"),
-        ("COPY (SELECT 1) TO '/tmp/jobledger-escape.csv'", "must be one SELECT query, not COPY"),
-        ("SELECT 1; COPY (SELECT 1) TO '/tmp/jobledger-escape.csv'", "not SELECT, COPY"),
-    ],
-)
-def test_sql_cannot_reach_beyond_its_declared_datasets(lake: Path, client: Client, fleet: Procs, sql: str, said: str):
-    client.define(pipeline("escape", [("evil", sql)], [output("evil", "dataos://files:out/evil", "csv")]))
-    run = client.wait(client.submit("escape"), timeout=60)
-    assert (run["status"], run["reason"]) == ("FAILED", "NonZeroExitCode")
-    message = client.run_detail(run["id"])["message"]
-    assert "step evil" in message and said in message
-    assert not Path("/tmp/jobledger-escape.csv").exists()
-
-
-@pytest.mark.parametrize(
     ("change", "said"),
     [
         (lambda p: p["inputs"][0].update(dataset="dataos://nowhere:none/city"), "no depot named 'nowhere'"),
         (lambda p: p["outputs"][0].update(name="nostep"), "names no step"),
         (lambda p: p["outputs"][0].update(dataset="s3://bucket/key"), "is not a dataset address"),
         (lambda p: p["outputs"][0]["options"].update(saveMode="replace"), "'replace' is not one of"),
-        (lambda p: p["outputs"][0].update(dataset='dataos://files:none/x"; DROP TABLE t; --'), "invalid_dataset_name"),
         (lambda p: p["outputs"][0].update(format="table"), "a local depot holds csv, parquet, json"),
         (lambda p: p["outputs"][0].update(format="avro"), "unknown format"),
         (lambda p: p["steps"][0]["sequence"][0].update(name="a-b"), "not a valid view name"),

@@ -5,14 +5,12 @@ from __future__ import annotations
 import multiprocessing
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 
-from queue_core import Client, Settings
-from queue_core.errors import AppendFailed, ConcurrencyError, UnsafeStore
+from queue_core.errors import AppendFailed, ConcurrencyError
 from queue_core.events import ClusterRegistered, DefinitionDeleted, NewEvent
 from queue_core.store import EventStore
 
@@ -125,38 +123,6 @@ def test_a_batch_naming_no_expected_version_for_an_aggregate_is_refused(store: E
     assert store.length() == 0
 
 
-@pytest.mark.parametrize("wrong_key", ["log stream", "aggregate stream"])
-def test_a_key_of_the_wrong_type_fails_the_script_before_any_write(store: EventStore, wrong_key: str):
-    store.append(registered("earlier"), {"earlier": 0})
-    key = store.keys.log if wrong_key == "log stream" else store.keys.aggregate("a")
-    store.redis.delete(key)
-    store.redis.set(key, "not what the script expects")
-    with pytest.raises(AppendFailed, match="WRONGTYPE"):
-        store.append([*registered("b"), *registered("a")], {"a": 0, "b": 0})
-    assert store.version("b") == 0
-    assert store.redis.get(key) == b"not what the script expects"
-
-
-def test_an_aggregate_stream_ahead_of_the_log_fails_the_script_before_any_write(store: EventStore):
-    store.append(registered("earlier"), {"earlier": 0})
-    store.redis.xadd(store.keys.aggregate("a"), {"e": b"{}"}, id="99999999999999-0")  # e.g. restored by hand
-    before = log_state(store)
-    with pytest.raises(AppendFailed):
-        store.append(registered("a"), {"a": 1})
-    assert log_state(store) == before
-
-
-def test_script_flush_between_appends_is_transparent(store: EventStore):
-    batch = registered("a")
-    store.append(batch, {"a": 0})
-    store.redis.script_flush()
-    store.append(batch, {"a": 0})  # a retry of the same batch after the flush: still recorded once
-    store.redis.script_flush()
-    store.append(registered("a"), {"a": 1})
-    assert [r.version for r in store.read()] == [1, 2]
-    assert store.version("a") == 2
-
-
 # -- racing writers -----------------------------------------------------------------------------------
 
 
@@ -214,23 +180,6 @@ def _assert_one_winner_per_round(store: EventStore, wins: list[list[int]]) -> No
     assert sorted(v for won in wins for v in won) == list(range(ROUNDS))
     assert [r.version for r in store.load("contended")] == list(range(1, ROUNDS + 1))
     assert store.length() == ROUNDS
-
-
-# -- a safe Redis -------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("policy", ["allkeys-lru", "volatile-ttl"])
-def test_an_evicting_maxmemory_policy_is_refused_by_the_store_and_by_the_client(
-    store: EventStore, redis_url: str, tmp_path: Path, policy: str
-):
-    store.redis.config_set("maxmemory-policy", policy)
-    try:
-        with pytest.raises(UnsafeStore, match=policy):
-            store.check_safe()
-        with pytest.raises(UnsafeStore, match=policy):
-            Client(settings=Settings(redis_url=redis_url, home=tmp_path / "h", workspace=tmp_path / "w"))
-    finally:
-        store.redis.config_set("maxmemory-policy", "noeviction")
 
 
 # -- reading ------------------------------------------------------------------------------------------

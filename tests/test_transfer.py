@@ -12,7 +12,7 @@ import pytest
 import redis
 from processes import Procs
 from redis_server import RedisServer
-from workload import cli_json, mixed_workload, read_model_snapshot
+from workload import cli_json, mixed_workload, read_model_snapshot, schedule_workload, workflow_workload
 
 from queue_core import Client, Settings
 from queue_core.archive import history
@@ -38,6 +38,9 @@ def test_export_then_import_into_a_fresh_redis_answers_every_status_and_replay_t
     client: Client, procs: Procs, fresh: RedisServer, redis_url: str, tmp_path: Path
 ):
     runs = mixed_workload(client, rounds=2)
+    workflow_runs, children = workflow_workload(client)
+    schedules = schedule_workload(client)
+    runs += children
     before = read_model_snapshot(client)
     exported = procs.cli("export", str(tmp_path / "log.jsonl.gz"))
     assert exported.returncode == 0, exported.stderr
@@ -59,6 +62,19 @@ def test_export_then_import_into_a_fresh_redis_answers_every_status_and_replay_t
     for run in runs:
         assert cli_json(fresh.url, "status", run) == cli_json(redis_url, "status", run)
     assert cli_json(fresh.url, "runs") == cli_json(redis_url, "runs")
+    workflow_statuses = set()
+    for workflow_run in workflow_runs:
+        copied, original = (cli_json(url, "workflow", "status", workflow_run) for url in (fresh.url, redis_url))
+        for view in (copied, original):
+            for task in view["tasks"].values():  # type: ignore[index]
+                task.pop("duration")  # a running task's grows with the clock
+        assert copied == original
+        workflow_statuses.add(original["status"])  # type: ignore[index]
+    assert workflow_statuses == {"RUNNING", "CANCELLED", "PENDING"}
+    for name in schedules:
+        assert cli_json(fresh.url, "schedule", "show", name) == cli_json(redis_url, "schedule", "show", name)
+    outcomes = {e["outcome"] for e in cli_json(redis_url, "schedule", "show", "skipping")["history"]}  # type: ignore[index]
+    assert outcomes >= {"fired", "skipped"}
     replayed = procs.cli("replay", "--verify")
     assert (replayed.returncode, replayed.stdout.splitlines()[-1]) == (0, "identical")
     assert procs.cli("verify").stdout.startswith(f"chain intact: {client.store.length()} events")

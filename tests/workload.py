@@ -13,6 +13,7 @@ from queue_core import Client
 from queue_core.cli.main import main
 from queue_core.readmodels import ReadModels
 from queue_core.runs import NON_ZERO_EXIT, SOURCE_UNAVAILABLE
+from queue_core.workflow_engine import WorkflowEngine
 
 Snapshot = list[tuple[str, object]]
 
@@ -77,3 +78,59 @@ def cli_json(url: str, *args: str) -> object:
             os.environ["REDIS_URL"] = previous
     assert code == 0, out.getvalue()
     return orjson.loads(out.getvalue())
+
+
+def _inline(location: str, depends_on: list[str]) -> dict[str, object]:
+    job = {"type": "SHELL", "source": {"type": "WORKSPACE", "sourceDef": {"path": "jobs"}}, "sourceLocation": location}
+    return {"job": job, "depends_on": depends_on}
+
+
+def workflow_workload(client: Client) -> tuple[list[str], list[str]]:
+    """Workflow runs moved by the engine the dispatcher uses: one repaired and running again, one
+    cancelled, one waiting for a reference. Returns (workflow run ids, their child run ids)."""
+    life, engine = client.lifecycle, WorkflowEngine(client.store)
+    client.apply_workflow({"name": "pair", "tasks": {"a": _inline("a.sh", []), "b": _inline("b.sh", ["a"])}})
+    client.apply_workflow({"name": "gated", "tasks": {"x": _inline("x.sh", [])}, "references": [{"workflow": "pair"}]})
+    repaired, cancelled = client.run_workflow("pair"), client.run_workflow("pair")
+    waiting = client.run_workflow("gated", logical_date="2026-11-21")
+    for run in (repaired, cancelled, waiting):
+        engine.advance(run)
+
+    def finish(workflow_run: str, task: str, ok: bool) -> None:
+        child = client.get_workflow_run(workflow_run)["tasks"][task]["run"]
+        life.queue(child, 1)
+        claim = life.claim(child, 1, "w1", "host", 201)
+        assert claim and (life.succeed(claim) if ok else life.fail(claim, NON_ZERO_EXIT, 1, "exit 1"))
+        engine.advance(workflow_run)
+
+    finish(repaired, "a", True)
+    finish(repaired, "b", False)
+    client.repair_workflow_run(repaired)
+    engine.advance(repaired)  # b submitted again, left pending
+    client.cancel_workflow_run(cancelled)  # a was pending: cancelled with it
+    engine.advance(cancelled)
+    views = [client.get_workflow_run(w) for w in (repaired, cancelled, waiting)]
+    children = [run for view in views for task in view["tasks"].values() for run in task["runs"]]
+    return [repaired, cancelled, waiting], children
+
+
+def schedule_workload(client: Client) -> list[str]:
+    """Schedules with history: fired, skipped and missed ticks (an outage), one paused, one deleted."""
+    from datetime import UTC, datetime, timedelta
+
+    from scheduler.timer import Timer
+
+    start = datetime(2026, 11, 21, 8, 0, 30, tzinfo=UTC)
+    client.create_schedule("every-10", definition="keep", cron="*/10 * * * *", overlap="allow", now=start)
+    client.create_schedule("skipping", workflow="pair", cron="*/10 * * * *", overlap="skip", now=start)
+    client.create_schedule("paused", definition="keep", cron="@daily", now=start)
+    client.create_schedule("dropped", definition="keep", cron="@hourly", now=start)
+    client.pause_schedule("paused")
+    client.delete_schedule("dropped")
+    clock = [start]
+    timer = Timer(client, clock=lambda: clock[0])
+    timer.reconcile()
+    for minutes in (10, 20, 30, 80):  # then a 50-minute outage: ticks 08:40 to 09:20 missed
+        clock[0] = start + timedelta(minutes=minutes)
+        timer.run_pass()
+    return ["every-10", "skipping", "paused"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import sys
 import tempfile
@@ -18,32 +19,36 @@ import redis
 import structlog
 from rq import get_current_job
 
-from queue_core.connection import connect
+from queue_core.connection import connect, connect_like
 from queue_core.depots import get_depot
 from queue_core.documents import load_document
 from queue_core.errors import InvalidInput, NotFound
 from queue_core.events import utc_now_iso
+from queue_core.health import check_store
 from queue_core.keys import Keys
 from queue_core.leases import Leases
 from queue_core.lifecycle import Claim, RunLifecycle
 from queue_core.lineage import written_events
 from queue_core.logging import configure_logging
 from queue_core.masking import Masker, masking
-from queue_core.pipeline import check_depots, normalize_pipeline
+from queue_core.pipeline import MAX_SQL_CHARS, check_depots, is_script, normalize_pipeline
 from queue_core.resources import ResourceStore
 from queue_core.runlog import RunLog
-from queue_core.runs import NON_ZERO_EXIT, SOURCE_UNAVAILABLE, TIMEOUT
+from queue_core.runs import NON_ZERO_EXIT, SOURCE_UNAVAILABLE, TIMEOUT, WORKER_LOST
 from queue_core.secrets import SecretStore, secret_refs
 from queue_core.settings import Settings
 from queue_core.store import EventStore
 
-from .child import ChildResult, Supervision, run_child
+from .child import PDEATHSIG_PREFIX, ChildResult, Supervision, run_child
+from .leftovers import note_session
+from .outage import BufferedLines, away_tolerant
 from .sources import Materialized, SourceContext, SourceError, materialize
 
 __all__ = ["run_attempt"]
 
 log = structlog.get_logger("jobledger.worker")
 UNSUPPORTED = "UnsupportedJobType"
+COLD_SHUTDOWN = "the worker was shut down (cold shutdown) while the job ran; the job was killed"
 SQL_RUNNER = Path(__file__).with_name("sql_runner.py")  # run by path: see the runner's imports
 
 
@@ -59,11 +64,15 @@ class _Context:
 
 
 @lru_cache(maxsize=4)
-def _context_for(connection: redis.Redis) -> _Context:
+def _context_for(rq_connection: redis.Redis) -> _Context:
     configure_logging()
     settings = Settings.from_env()
     keys = Keys()
-    store = EventStore(connection, keys)
+    # The store's own connection: jobledger's short time-out (RQ's waits minutes on a hung store),
+    # and appends retried through an outage for as long as the worker's patience lasts.
+    connection = connect_like(rq_connection, settings)
+    store = EventStore(connection, keys, patience_seconds=settings.outage_patience_seconds)
+    check_store(store, settings)  # the epoch: no attempt runs against a store that came back empty
     return _Context(
         settings,
         store,
@@ -96,11 +105,31 @@ def _argv(job: dict[str, Any], source: Materialized) -> list[str]:
     return ["bash", str(source.entry), *args]
 
 
-def _env(run_id: str, attempt: int, job: dict[str, Any], secrets: Mapping[str, str]) -> dict[str, str]:
+def _env(
+    run_id: str, attempt: int, job: dict[str, Any], secrets: Mapping[str, str], logical_date: str | None = None
+) -> dict[str, str]:
     variables = {k: secrets[v["secret"]] if isinstance(v, dict) else v for k, v in job["envVars"].items()}
     env = {**os.environ, **variables}
     env.update(JOBLEDGER_RUN_ID=run_id, JOBLEDGER_ATTEMPT=str(attempt), PYTHONUNBUFFERED="1")
+    if logical_date is not None:
+        env["JOBLEDGER_LOGICAL_DATE"] = logical_date
     return env
+
+
+@lru_cache(maxsize=1)
+def _warm_runner() -> Any:
+    from .sql_zygote import WarmRunner
+
+    return WarmRunner(PDEATHSIG_PREFIX)
+
+
+def _spawn_sql(argv: list[str], cwd: Path, env: dict[str, str]) -> Any:
+    """The SQL runner forked from this worker's warm zygote (DuckDB imported once); None: start it afresh."""
+    try:
+        return _warm_runner().spawn(argv[2:], cwd, env)  # argv: python, sql_runner.py, spec
+    except (OSError, EOFError, ValueError, KeyError) as exc:
+        log.warning("warm SQL runner unavailable; starting the runner afresh", error=str(exc))
+        return None
 
 
 class AttemptCrashed(Exception):
@@ -119,6 +148,10 @@ def run_attempt(run_id: str, attempt: int) -> dict[str, Any]:
     if seen is None:
         bound.info("attempt not claimed: already taken, or the run moved on")
         return {"claimed": False}
+    # The lease from now on, not only from the claim: RQ calls the job started already, and the reconciler
+    # takes an attempt back from a started job whose worker holds no lease (it died before its claim).
+    # Never released on the way out unclaimed: another delivery of the same attempt may hold the same key.
+    ctx.leases.hold(run_id, attempt, _worker_name(), ctx.settings.lease_seconds)
     run = seen[0]
     job = run["job"]
     problem: str | None = None
@@ -129,6 +162,7 @@ def run_attempt(run_id: str, attempt: int) -> dict[str, Any]:
     # One folder per delivery: a duplicate delivery on the same machine must not touch the first's files.
     (ctx.settings.home / "runs").mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f"{run_id}-{attempt}-", dir=ctx.settings.home / "runs"))
+    claim: Claim | None = None
     with masking(secrets.values()) as masker:
         try:
             source, failure = (None, problem) if problem else _prepare(ctx, job, scratch, secrets)
@@ -154,9 +188,15 @@ def run_attempt(run_id: str, attempt: int) -> dict[str, Any]:
                 else:
                     outcome = _execute(ctx, claim, source, secrets, masker, scratch)
             finally:
-                ctx.leases.release(run_id, attempt)
+                away_tolerant(lambda: ctx.leases.release(run_id, attempt), None, "lease release")()
             bound.info("attempt ended", outcome=outcome)
             return {"claimed": True, "outcome": outcome}
+        except (SystemExit, KeyboardInterrupt):
+            # A cold shutdown: the job's process group is already killed; say so now rather than
+            # leave the run to the lease reaper.
+            if claim is not None and ctx.lifecycle.fail(claim, WORKER_LOST, None, COLD_SHUTDOWN):
+                bound.warning("attempt ended by a cold shutdown of the worker")
+            raise
         except Exception as exc:
             # RQ logs what escapes after the masking ends: log it masked here, and pass on no value.
             bound.exception("attempt crashed")
@@ -169,7 +209,7 @@ def _prepare(
     ctx: _Context, job: dict[str, Any], scratch: Path, secrets: Mapping[str, str]
 ) -> tuple[Materialized | None, str | None]:
     """The materialized source, or why it cannot be had; SQL jobs have nothing to materialize here."""
-    if job["type"] == "SQL" and "pipeline" in job:
+    if job["type"] == "SQL" and "pipeline" in job and not is_script(job):
         return None, None
     context = SourceContext(
         workspace=ctx.settings.workspace,
@@ -187,7 +227,8 @@ def _prepare(
 
 
 def _note(ctx: _Context, claim: Claim, masker: Masker, text: str) -> None:
-    ctx.run_log.write(claim.run["id"], claim.attempt, [(utc_now_iso(), "jobledger", masker.mask(text))])
+    line = [(utc_now_iso(), "jobledger", masker.mask(text))]
+    away_tolerant(lambda: ctx.run_log.write(claim.run["id"], claim.attempt, line), None, "a note to the run's log")()
 
 
 def _pipeline_file(entry: Path) -> dict[str, Any]:
@@ -198,15 +239,44 @@ def _pipeline_file(entry: Path) -> dict[str, Any]:
     return normalize_pipeline(raw, entry.name)
 
 
-def _sql_child(
-    ctx: _Context, job: dict[str, Any], scratch: Path, source: Materialized | None
-) -> tuple[list[str], Path] | str:
-    """The runner's argv and its result file, with the depots resolved into the run folder; or why not."""
+def _script_file(entry: Path) -> str:
+    """A ``.sql`` file's text; ``InvalidInput`` when it is too large, empty or not UTF-8."""
     try:
-        pipeline = job["pipeline"] if source is None else _pipeline_file(source.entry)
+        data = entry.read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"cannot be read: {exc.strerror}", entry.name) from exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput("is not UTF-8 text", entry.name) from None
+    if not text.strip() or len(text) > MAX_SQL_CHARS or "\x00" in text:
+        raise InvalidInput(f"must hold SQL statements, at most {MAX_SQL_CHARS} characters", entry.name)
+    return text
+
+
+@dataclass(frozen=True)
+class _SqlChild:
+    """How to start the SQL runner: argv, its result file, and postgres depots' passwords for its environment."""
+
+    argv: list[str]
+    result_path: Path
+    passwords: dict[str, str]
+
+
+def _sql_child(ctx: _Context, job: dict[str, Any], scratch: Path, source: Materialized | None) -> _SqlChild | str:
+    """The runner's argv and its result file, with the depots resolved into the run folder; or why not."""
+    script: str | None = None
+    try:
+        if is_script(job) and source is not None:
+            script = _script_file(source.entry)
+            pipeline = job.get("pipeline") or normalize_pipeline({}, script=True)
+        else:
+            pipeline = job["pipeline"] if source is None else _pipeline_file(source.entry)
         names = {x["dataset"]["depot"] for x in [*pipeline["inputs"], *pipeline["outputs"]]}
         depots = {name: get_depot(ctx.store, name) for name in sorted(names)}
         check_depots(pipeline, {name: depot["type"] for name, depot in depots.items()})
+        refs = {n: d["config"]["password_secret"] for n, d in depots.items() if d["config"].get("password_secret")}
+        values = ctx.secrets.resolve(refs.values())
     except (NotFound, InvalidInput) as exc:
         return str(exc)
     run_dir = scratch / "sql"
@@ -216,10 +286,16 @@ def _sql_child(
         "depots": depots,
         "run_dir": str(run_dir),
         "result_path": str(run_dir / "result.json"),
+        "script": script,
     }
     spec_path = run_dir / "spec.json"
-    spec_path.write_text(json.dumps(spec))
-    return [sys.executable, str(SQL_RUNNER), str(spec_path)], run_dir / "result.json"
+    spec_path.write_text(json.dumps(spec))  # no password in it: the run's SQL can read its run folder
+    passwords = {}
+    if refs:
+        from .sql_postgres import PASSWORD_ENV_PREFIX  # here: only a postgres depot pays for importing psycopg
+
+        passwords = {f"{PASSWORD_ENV_PREFIX}{name}": values[secret] for name, secret in refs.items()}
+    return _SqlChild([sys.executable, str(SQL_RUNNER), str(spec_path)], run_dir / "result.json", passwords)
 
 
 def _sql_result(path: Path | None) -> dict[str, Any] | None:
@@ -237,15 +313,19 @@ def _execute(
     masker: Masker,
     scratch: Path,
 ) -> str:
-    run_id, job = claim.run["id"], claim.run["job"]
+    job = claim.run["job"]
     result_path: Path | None = None
+    extra_env: dict[str, str] = {}
     if job["type"] == "SQL":
         child = _sql_child(ctx, job, scratch, source)
         if isinstance(child, str):
-            # A pipeline file that does not validate, or a depot gone since define: the source is unusable.
+            # A pipeline file that does not validate, a depot gone since define, a depot's secret unset.
             _note(ctx, claim, masker, child)
             return _record(ctx, claim, ChildResult(exit_code=None), SOURCE_UNAVAILABLE, child)
-        argv, result_path, cwd = child[0], child[1], scratch / "sql"
+        argv, result_path, cwd, extra_env = child.argv, child.result_path, scratch / "sql", child.passwords
+        if extra_env:
+            with masking(extra_env.values()) as wider:
+                return _supervise(ctx, claim, argv, cwd, secrets, extra_env, wider, result_path, scratch)
     elif source is None:
         message = f"{job['type']} jobs need a source"
         _note(ctx, claim, masker, message)
@@ -254,29 +334,73 @@ def _execute(
         argv, cwd = _argv(job, source), source.cwd
         if source.revision is not None:
             _note(ctx, claim, masker, f"source {job['source']['type']} at {source.revision}")
+    return _supervise(ctx, claim, argv, cwd, secrets, extra_env, masker, result_path, scratch)
+
+
+def _supervise(
+    ctx: _Context,
+    claim: Claim,
+    argv: list[str],
+    cwd: Path,
+    secrets: Mapping[str, str],
+    extra_env: Mapping[str, str],
+    masker: Masker,
+    result_path: Path | None,
+    scratch: Path,
+) -> str:
+    """Run the child to its end and record the outcome."""
+    run_id, job = claim.run["id"], claim.run["job"]
     timeout_seconds = float(job["timeout"]) * 60
+    # While the store is away the job keeps running: no cancel is seen, the lease is not renewed (the
+    # reaper may declare the attempt lost meanwhile, and then its outcome is refused), lines are kept.
     supervision = Supervision(
         timeout_seconds=timeout_seconds,
         kill_grace_seconds=ctx.settings.kill_grace_seconds,
-        should_stop=lambda: ctx.store.version(run_id) != claim.version,
+        should_stop=away_tolerant(lambda: ctx.store.version(run_id) != claim.version, False, "cancel check"),
         stop_poll_seconds=ctx.settings.cancel_poll_seconds,
-        renew=lambda: ctx.leases.hold(run_id, claim.attempt, _worker_name(), ctx.settings.lease_seconds),
+        renew=away_tolerant(
+            lambda: ctx.leases.hold(run_id, claim.attempt, _worker_name(), ctx.settings.lease_seconds),
+            None,
+            "lease renewal",
+        ),
         renew_seconds=ctx.settings.lease_renew_seconds,
+        started=lambda session: note_session(scratch, session),
+    )
+    output = BufferedLines(
+        lambda lines: ctx.run_log.write(run_id, claim.attempt, [(t, s, masker.mask(line)) for t, s, line in lines])
     )
     result = run_child(
         argv,
         cwd,
-        _env(run_id, claim.attempt, job, secrets),
-        lambda lines: ctx.run_log.write(run_id, claim.attempt, [(t, s, masker.mask(line)) for t, s, line in lines]),
+        {**_env(run_id, claim.attempt, job, secrets, claim.run.get("logical_date")), **extra_env},
+        output,
         supervision,
+        spawn=_spawn_sql if result_path is not None else None,
     )
+    output.flush()
+    try:
+        return _outcome(ctx, claim, masker, result, timeout_seconds, result_path)
+    finally:
+        output.flush()  # lines kept through an outage: the outcome's append waited for the store
+        if output.dropped:
+            _note(ctx, claim, masker, f"{output.dropped} output lines were lost while the store was unavailable")
+
+
+def _outcome(
+    ctx: _Context, claim: Claim, masker: Masker, result: ChildResult, timeout_seconds: float, result_path: Path | None
+) -> str:
+    run_id = claim.run["id"]
     if result.stopped:
         return "stopped: the run was cancelled or declared lost"
     if result.timed_out:
         message = f"timeout after {timeout_seconds:g}s"
+        if result.signal == signal.SIGKILL:
+            message += f"; the job ignored SIGTERM and was killed {ctx.settings.kill_grace_seconds:g}s later"
         _note(ctx, claim, masker, message)
         return _record(ctx, claim, result, TIMEOUT, message)
     sql_result = _sql_result(result_path)
+    if sql_result is not None:
+        sql_result = masker.mask_value(sql_result)  # a preview row could hold a secret's value
     if result.exit_code == 0:
         if sql_result is not None:
             _note(ctx, claim, masker, json.dumps(sql_result, separators=(",", ":")))

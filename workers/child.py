@@ -13,22 +13,27 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-__all__ = ["ChildResult", "Supervision", "run_child"]
+__all__ = ["PDEATHSIG_PREFIX", "ChildResult", "Spawn", "Supervision", "run_child"]
 
 PR_SET_PDEATHSIG = 1
 _SETPRIV_PATH = shutil.which("setpriv")
 _SETPRIV = [_SETPRIV_PATH, "--pdeathsig", "KILL", "--"] if _SETPRIV_PATH else []
+PDEATHSIG_PREFIX = _SETPRIV  # what runs a command so that it dies with this process (empty: no setpriv)
 FLUSH_SECONDS = 0.1
 DRAIN_SECONDS = 0.2
 READ_CHUNK = 65536
 
 OutputSink = Callable[[list[tuple[str, str, str]]], None]
+# Starts the child some other way (a warm, forked runner): a Popen-like object (pid, stdout, stderr,
+# poll, wait, kill) with the child leading its own process group, or None to start it with Popen.
+Spawn = Callable[[list[str], Path, dict[str, str]], Any]
 
 
 @dataclass(frozen=True)
 class ChildResult:
-    """How the child ended: its exit code, or that it timed out or was stopped from outside."""
+    """How the child ended: its exit code, or that it timed out (SIGKILLed if it ignored SIGTERM) or was stopped."""
 
     exit_code: int | None
     timed_out: bool = False
@@ -46,6 +51,7 @@ class Supervision:
     stop_poll_seconds: float
     renew: Callable[[], None]
     renew_seconds: float
+    started: Callable[[int], None] = lambda pid: None  # told the job's pid (its session) once it runs
 
 
 def _die_with_parent() -> None:
@@ -87,24 +93,36 @@ class _Lines:
             self.partial = b""
 
 
-def run_child(
-    argv: list[str], cwd: Path, env: dict[str, str], sink: OutputSink, supervision: Supervision
-) -> ChildResult:
-    """Run ``argv`` (never through a shell) and supervise it until it ends, times out or is stopped."""
+def _popen(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     # ``setpriv --pdeathsig KILL`` sets the death signal and execs the job: no preexec_fn, so
     # CPython can vfork instead of copying the worker's page tables with fork (2-5 ms per attempt).
     wrapper = _SETPRIV if _SETPRIV else None
-    proc = subprocess.Popen(
+    return subprocess.Popen(
         [*wrapper, *argv] if wrapper else argv,
         cwd=cwd,
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        process_group=0,
+        start_new_session=True,  # its own session and process group: the attempt's processes, all killable
         preexec_fn=None if wrapper else _die_with_parent,
     )
+
+
+def run_child(
+    argv: list[str],
+    cwd: Path,
+    env: dict[str, str],
+    sink: OutputSink,
+    supervision: Supervision,
+    spawn: Spawn | None = None,
+) -> ChildResult:
+    """Run ``argv`` (never through a shell) and supervise it until it ends, times out or is stopped."""
+    proc = spawn(argv, cwd, env) if spawn is not None else None
+    if proc is None:
+        proc = _popen(argv, cwd, env)
     pgid = proc.pid
+    supervision.started(pgid)
     selector = selectors.DefaultSelector()
     assert proc.stdout is not None and proc.stderr is not None
     splitters = {proc.stdout.fileno(): _Lines("stdout"), proc.stderr.fileno(): _Lines("stderr")}
@@ -128,8 +146,8 @@ def run_child(
                 break  # the main process ended; pipes held open by leftovers are not waited for
             if outcome is None and exited_at is None:
                 if now >= deadline:
-                    outcome = ChildResult(exit_code=None, timed_out=True)
-                    _terminate(proc, pgid, supervision.kill_grace_seconds)
+                    hard = _terminate(proc, pgid, supervision.kill_grace_seconds)
+                    outcome = ChildResult(exit_code=None, timed_out=True, signal=signal.SIGKILL if hard else None)
                 elif now >= next_stop_check:
                     next_stop_check = now + supervision.stop_poll_seconds
                     if supervision.should_stop():
@@ -138,7 +156,9 @@ def run_child(
             if now >= next_renew:
                 next_renew = now + supervision.renew_seconds
                 supervision.renew()
-            wait = min(next_stop_check, next_renew, deadline, next_flush) - now
+            # The flush time counts only while lines wait for it: else, once past, it would make this loop spin
+            # (select with no timeout) and take a core from the job for as long as it ran quietly.
+            wait = min(next_stop_check, next_renew, deadline, next_flush if pending else deadline) - now
             wait = max(0.0, min(wait, 0.05 if exited_at is not None else 0.5))
             for key, _ in selector.select(timeout=wait):
                 data = os.read(key.fd, READ_CHUNK)
@@ -171,11 +191,13 @@ def run_child(
     return ChildResult(exit_code=returncode)
 
 
-def _terminate(proc: subprocess.Popen[bytes], pgid: int, grace: float) -> None:
-    """SIGTERM to the whole group, SIGKILL after the grace period."""
+def _terminate(proc: Any, pgid: int, grace: float) -> bool:
+    """SIGTERM to the whole group, SIGKILL after the grace period; True when the job outlived its SIGTERM."""
     _kill_group(pgid, signal.SIGTERM)
+    hard = False
     try:
         proc.wait(timeout=grace)
     except subprocess.TimeoutExpired:
-        pass
+        hard = True
     _kill_group(pgid, signal.SIGKILL)
+    return hard

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
+import redis
 from rq.worker import SimpleWorker
 
+from queue_core.connection import connect_like
+from queue_core.errors import JobledgerError
+from queue_core.health import check_store
+from queue_core.settings import Settings
+from queue_core.store import EventStore
+
+from .leftovers import kill_leftovers
+from .outage import STORE_ERRORS, wait_for_store
 from .serializer import JobSerializer
 
 __all__ = ["AttemptWorker"]
@@ -18,9 +28,70 @@ class AttemptWorker(SimpleWorker):
     work-horse per job as RQ's default worker does would only cost a second fork. A payload
     the serializer refuses fails in RQ's own failure path (FailedJobRegistry) without running.
     Job descriptions are not logged: a hostile job's description is whatever its author wrote.
+
+    It checks the store before it takes any job (see ``queue_core.health``), and rides out a store
+    outage: where RQ's worker would quit on a lost connection, this one waits for the store to come
+    back and goes on. What RQ failed to record meanwhile, the log and the dispatcher's upkeep put right.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["serializer"] = JobSerializer
         kwargs["log_job_description"] = False
         super().__init__(*args, **kwargs)
+        self._probe: redis.Redis = self.connection
+
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        settings = Settings.from_env()
+        # A connection with jobledger's short time-out, to check the store and to see it come back.
+        self._probe = connect_like(self.connection, settings)
+        try:
+            check_store(EventStore(self._probe), settings, head=True)
+        except JobledgerError as exc:
+            print(f"jobledger worker: {exc}", file=sys.stderr)
+            raise SystemExit(exc.exit_code) from None
+        for session in kill_leftovers(settings.home / "runs"):
+            self.log.warning(
+                "Worker %s: killed what was left of an attempt of a dead worker (session %s)", self.name, session
+            )
+        return bool(super().work(*args, **kwargs))
+
+    def _wait_for_store(self, during: str, exc: BaseException) -> None:
+        self.log.warning("Worker %s: store unavailable during %s (%s); waiting for it", self.name, during, exc)
+        wait_for_store(self._probe, lambda: bool(self._stop_requested))
+
+    def dequeue_job_and_maintain_ttl(self, *args: Any, **kwargs: Any) -> Any:
+        while True:
+            try:
+                return super().dequeue_job_and_maintain_ttl(*args, **kwargs)
+            except redis.TimeoutError as exc:  # RQ waits out lost connections here, but quits on a hung store
+                self._wait_for_store("dequeue", exc)
+                if self._stop_requested:
+                    return None
+
+    def execute_job(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().execute_job(*args, **kwargs)
+        except STORE_ERRORS as exc:
+            self._wait_for_store("the job's bookkeeping", exc)
+            return None
+
+    def check_for_suspension(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().check_for_suspension(*args, **kwargs)
+        except STORE_ERRORS as exc:
+            self._wait_for_store("the suspension check", exc)
+            return None
+
+    def run_maintenance_tasks(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().run_maintenance_tasks(*args, **kwargs)
+        except STORE_ERRORS as exc:
+            self._wait_for_store("maintenance", exc)
+            return None
+
+    def heartbeat(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().heartbeat(*args, **kwargs)
+        except STORE_ERRORS as exc:
+            self._wait_for_store("the heartbeat", exc)
+            return None

@@ -1,4 +1,4 @@
-"""The audit verbs: export, import, archive, restore, trim, and verify of a file or an archive."""
+"""The audit verbs: export, import, archive, restore, trim, check, and verify of a file or an archive."""
 
 from __future__ import annotations
 
@@ -20,8 +20,11 @@ from ..archive import (
 from ..chain import ChainReport, walk
 from ..client import Client
 from ..errors import DamagedFile, InvalidInput
+from ..health import record_epoch
+from ..oracle import check_log
 from ..positions import as_position
 from ..readmodels import ReadModels, rebuild
+from ..settings import Settings
 from ..transfer import ExportReader, import_export, write_export
 from .argtypes import positive_int
 from .output import print_json
@@ -53,9 +56,16 @@ def export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _filling_client() -> Client:
+    """A client for import and restore: they fill a store that came back empty, so its epoch is not held against it."""
+    return Client(settings=Settings.from_env(), check_epoch=False)
+
+
 def import_(args: argparse.Namespace) -> int:
-    store = _client().store
+    client = _filling_client()
+    store = client.store
     header = import_export(store, args.file)
+    record_epoch(store, client.settings)
     rebuild(store, ReadModels(store))
     print(f"imported {header.events} events ({header.first or '-'} .. {header.last or '-'}); read models rebuilt")
     return 0
@@ -73,8 +83,10 @@ def archive(args: argparse.Namespace) -> int:
 
 
 def restore(args: argparse.Namespace) -> int:
-    store = _client().store
+    client = _filling_client()
+    store = client.store
     count, last = restore_log(store, _location(args))
+    record_epoch(store, client.settings)
     rebuild(store, ReadModels(store))
     print(f"restored {count} events up to {last} from {_where(_location(args))}; read models rebuilt")
     print("events after the archive's last segment are not in the archive, so not in this store")
@@ -141,6 +153,17 @@ def _print_report(report: ChainReport, note: str | None, as_json: bool) -> int:
     return 0 if report.intact else 1
 
 
+def check(args: argparse.Namespace) -> int:
+    report = check_log(_client().store, require_terminal=args.ended)
+    if args.json:
+        print_json({"ok": report.ok, **report.__dict__})
+    else:
+        print(report.summary())
+        for problem in report.problems[1:]:
+            print(f"  {problem}")
+    return 0 if report.ok else 1
+
+
 def _archive_options(parser: argparse.ArgumentParser, required: bool) -> None:
     parser.add_argument("--bucket", required=required)
     parser.add_argument("--prefix", default="")
@@ -172,6 +195,11 @@ def add_audit_commands(sub: Any, parser_class: type[argparse.ArgumentParser]) ->
     p.add_argument("--before", required=True, metavar="POSITION")
     _archive_options(p, required=False)
     p.set_defaults(handler=trim)
+
+    p = sub.add_parser("check", help="check the whole log: nothing lost, nothing twice, every rule of a run kept")
+    p.add_argument("--ended", action="store_true", help="also require every run and workflow run to have ended")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=check)
 
     p = sub.choices["verify"]
     p.add_argument("file", nargs="?", metavar="FILE", help="an export file instead of the log in Redis")

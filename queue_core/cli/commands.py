@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from typing import Any
 
 import orjson
 
 from ..client import Client, WaitTimeout
+from ..connection import display_url
 from ..definitions import spec_of
 from ..errors import InvalidInput
 from ..events import Recorded
@@ -236,7 +236,8 @@ def resource_show(args: argparse.Namespace) -> int:
 
 def depot_add(args: argparse.Namespace) -> int:
     options = {"path": args.path, "bucket": args.bucket, "prefix": args.prefix, "region": args.region}
-    depot = _client().add_depot(args.name, args.type, **options, endpoint_url=args.endpoint_url)
+    options.update(endpoint_url=args.endpoint_url, dsn=args.dsn, password_secret=args.password_secret)
+    depot = _client().add_depot(args.name, args.type, **options)
     if args.json:
         print_json(depot)
     else:
@@ -246,6 +247,9 @@ def depot_add(args: argparse.Namespace) -> int:
 
 def _depot_where(depot: dict[str, Any]) -> str:
     config = depot["config"]
+    if depot["type"] == "postgres":
+        secret = config.get("password_secret")
+        return config["dsn"] + (f" (password: secret {secret})" if secret else "")
     if depot["type"] != "s3":
         return str(config["path"])
     return f"s3://{config['bucket']}/{config['prefix']}"
@@ -331,6 +335,7 @@ def submit(args: argparse.Namespace) -> int:
         env=_env_pairs(args.env),
         timeout=args.timeout,
         idempotency_key=args.idempotency_key,
+        logical_date=args.logical_date,
     )
     if args.wait:
         run = client.wait(run_id)
@@ -350,18 +355,21 @@ def submit(args: argparse.Namespace) -> int:
 
 
 def _print_run(run: dict[str, Any], revisions: dict[str, str] | None = None) -> None:
-    print_kv(
-        [
-            ("run", run["id"]),
-            ("definition", f"{run['definition']} (version {run['definition_version']})"),
-            ("cluster", run["cluster"]),
-            ("status", run["status"]),
-            ("reason", run["reason"]),
-            ("exit code", run["exit_code"]),
-            ("submitted", run["submitted_at"]),
-            ("finished", run["finished_at"]),
-        ]
-    )
+    pairs: list[tuple[str, Any]] = [
+        ("run", run["id"]),
+        ("definition", f"{run['definition']} (version {run['definition_version']})"),
+        ("cluster", run["cluster"]),
+        ("status", run["status"]),
+        ("reason", run["reason"]),
+        ("exit code", run["exit_code"]),
+        ("submitted", run["submitted_at"]),
+        ("finished", run["finished_at"]),
+    ]
+    if run.get("logical_date"):
+        pairs.insert(3, ("logical date", run["logical_date"]))
+    if run.get("workflow_run"):
+        pairs.insert(1, ("workflow run", f"{run['workflow_run']} (task {run['task']})"))
+    print_kv(pairs)
     if run["attempts"]:
         print()
         headers = ["ATTEMPT", "STATUS", "REASON", "EXIT", "WORKER", "STARTED", "FINISHED"]
@@ -393,7 +401,8 @@ def _print_result(result: dict[str, Any]) -> None:
     """A SQL run's result: each output's rows and columns, then the preview."""
     if result.get("query"):
         query = result["query"]
-        print(f"\nstep {query['step']} (first {len(query['preview'])} rows):")
+        label = f"step {query['step']}" if "step" in query else f"statement {query['statement']}"
+        print(f"\n{label} (first {len(query['preview'])} rows):")
         print_table([name for name, _ in query["columns"]], query["preview"])
     for output in result.get("outputs", []):
         print(
@@ -437,41 +446,17 @@ def runs(args: argparse.Namespace) -> int:
 
 
 def wait(args: argparse.Namespace) -> int:
+    from .progress import wait_run
+
     client = _client()
     client.get_run(args.run)
-    on_terminal = sys.stderr.isatty()
-    started = time.monotonic()
     try:
-        if on_terminal:
-            run = _wait_with_progress(client, args.run, args.timeout, started)
-        else:
-            run = client.wait(args.run, args.timeout)
+        run = wait_run(client, args.run, args.timeout)
     except WaitTimeout as exc:
         print(f"jobledger: {exc}", file=sys.stderr)
         return EXIT_WAIT_TIMEOUT
     print(f"{run['id']} {run['status']}{' ' + run['reason'] if run['reason'] else ''}")
     return 0 if run["status"] == SUCCEEDED else 1
-
-
-def _wait_with_progress(client: Client, run_id: str, timeout: float | None, started: float) -> dict[str, Any]:
-    spinner = "|/-\\"
-    tick = 0
-    while True:
-        remaining = None if timeout is None else timeout - (time.monotonic() - started)
-        if remaining is not None and remaining <= 0:
-            sys.stderr.write("\n")
-            raise WaitTimeout(f"run {run_id} has not ended after {timeout:g} s")
-        try:
-            run = client.wait(run_id, min(0.25, remaining) if remaining is not None else 0.25)
-            sys.stderr.write("\r\033[K")
-            return run
-        except WaitTimeout:
-            run = client.get_run(run_id)
-            sys.stderr.write(
-                f"\r{spinner[tick % 4]} {run['status']} {run['reason'] or ''} ({time.monotonic() - started:.0f}s)\033[K"
-            )
-            sys.stderr.flush()
-            tick += 1
 
 
 def cancel(args: argparse.Namespace) -> int:
@@ -515,13 +500,17 @@ def _print_event(rec: Recorded, as_json: bool) -> None:
 
 
 def replay(args: argparse.Namespace) -> int:
+    from .progress import replay_progress
+
     client = _client()
     if args.rebuild:
-        rebuilt = client.rebuild_read_models()
+        with replay_progress(client, "rebuilding") as progress:
+            rebuilt = client.rebuild_read_models(progress)
         rate = rebuilt.events / rebuilt.seconds if rebuilt.seconds else 0.0
         print(f"rebuilt the read models from {rebuilt.events} events ({rate:,.0f} events/s folded)")
         return 0
-    result = client.replay_verify()
+    with replay_progress(client, "replaying") as progress:
+        result = client.replay_verify(progress)
     print(f"replayed {result.events} events in {result.seconds:.3f} s ({result.events_per_second:,.0f} events/s)")
     if result.largest:
         print(f"largest aggregate: {result.largest[0]} ({result.largest[1]} events)")
@@ -561,7 +550,8 @@ def worker(args: argparse.Namespace) -> int:
     clusters = args.clusters or ["default"]
     for name in clusters:
         client.get_cluster(name)
-    commands = [[sys.executable, "-m", "rq.cli", *fleet_command(client.url, c, args.burst)[1:]] for c in clusters]
+    url = None if client.settings.redis_password_file else client.url  # else RQ reads the password file
+    commands = [[sys.executable, "-m", "rq.cli", *fleet_command(url, c, args.burst)[1:]] for c in clusters]
     if len(commands) == 1:
         os.execv(commands[0][0], commands[0])
     import subprocess
@@ -596,7 +586,14 @@ def store(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     if args.action == "url":
-        print(_client().url)
+        print(display_url(_client().url))
+        return 0
+    if args.action == "forget":
+        from ..connection import connect
+        from ..health import forget_epoch
+
+        forget_epoch(settings, connect(settings))
+        print("this machine no longer holds the store's epoch; the next command accepts the store as it finds it")
         return 0
     if settings.redis_url:
         raise InvalidInput("REDIS_URL is set: jobledger does not stop a server it does not own", "store stop")

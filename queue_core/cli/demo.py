@@ -8,11 +8,13 @@ import time
 from pathlib import Path
 
 from ..client import Client
+from ..connection import display_url
 from ..errors import InvalidInput
 from ..runs import CANCELLED, FAILED, RUNNING, SUCCEEDED
 from ..settings import Settings
 from .node import node
 from .output import print_table
+from .workflow_render import render_tree
 
 __all__ = ["run_demo"]
 
@@ -51,7 +53,7 @@ def run_demo(settings: Settings) -> int:
     shutil.copytree(examples / "jobs", target, dirs_exist_ok=True)
     print(f"workspace: {target}")
     with node(settings, DEMO_WORKERS, DEMO_GRACE_SECONDS) as (client, _fleet):
-        print(f"store:     {client.url}\n")
+        print(f"store:     {display_url(client.url)}\n")
         for path in sorted((examples / "definitions").iterdir()):
             result = client.define_file(path)
             state = "created" if result.created else ("new version" if result.changed else "unchanged")
@@ -79,17 +81,25 @@ def run_demo(settings: Settings) -> int:
                 for name, run in finished.items()
             ],
         )
+        workflow = client.apply_workflow_file(examples / "workflows" / "etl-native.yaml")
+        print(f"\napplied workflow {workflow.name} version {workflow.version}; running it...")
+        flow = client.wait_workflow_run(client.run_workflow(workflow.name), DEMO_TIMEOUT_SECONDS)
+        for drawn in render_tree(flow):
+            print(f"  {drawn}")
         print("\nlogs of hello-world:")
-        for line in client.logs(runs["hello-world"]):
-            print(f"  [{line.attempt}] {line.line}")
+        for logged in client.logs(runs["hello-world"]):
+            print(f"  [{logged.attempt}] {logged.line}")
         verified = client.replay_verify()
         print(
             f"\nreplay --verify: {verified.events} events, {'identical' if verified.identical else verified.difference}"
         )
     wrong = [name for name, run in finished.items() if (run["status"], run["reason"]) != EXPECTED[name]]
+    if flow["status"] != SUCCEEDED:
+        wrong.append(flow["workflow"])
     if wrong or not verified.identical:
         print(f"\nunexpected outcome for: {', '.join(wrong) or 'replay'}")
         return 1
     print("\nevery run reached the state it was meant to show.")
     print("try: jobledger runs | jobledger status RUN | jobledger logs RUN | jobledger events --limit 20")
+    print("     jobledger workflow runs | jobledger workflow status WRUN | jobledger workflow graph WRUN")
     return 0

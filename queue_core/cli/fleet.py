@@ -10,15 +10,21 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Fleet", "fleet_command"]
+__all__ = ["RQ_SETTINGS", "Fleet", "fleet_command"]
 
 WORKER_CLASS = "workers.worker.AttemptWorker"
 SERIALIZER = "workers.serializer.JobSerializer"
+RQ_SETTINGS = "workers.rq_settings"  # REDIS_URL for RQ from REDIS_URL + REDIS_PASSWORD_FILE
 
 
-def fleet_command(url: str, cluster: str, burst: bool = False, program: str = "rq") -> list[str]:
-    """The plain ``rq worker`` line that joins a machine to a cluster's fleet."""
-    command = [program, "worker", "-u", url, "-w", WORKER_CLASS, "--serializer", SERIALIZER]
+def fleet_command(url: str | None, cluster: str, burst: bool = False, program: str = "rq") -> list[str]:
+    """The plain ``rq worker`` line that joins a machine to a cluster's fleet.
+
+    With no ``url`` the worker reads its store from ``workers.rq_settings`` (``REDIS_URL`` and the
+    password in ``REDIS_PASSWORD_FILE``), so no password is on its command line.
+    """
+    where = ["-u", url] if url is not None else ["-c", RQ_SETTINGS]
+    command = [program, "worker", *where, "-w", WORKER_CLASS, "--serializer", SERIALIZER]
     if burst:
         command.append("--burst")
     return [*command, cluster]
@@ -43,7 +49,7 @@ class _Proc:
 class Fleet:
     """A supervised set of processes; each gets its own session so Ctrl-C reaches only the supervisor."""
 
-    url: str
+    url: str | None  # None: workers read REDIS_URL and REDIS_PASSWORD_FILE from the environment
     log_dir: Path
     env: dict[str, str]
     procs: list[_Proc] = field(default_factory=list)
@@ -60,9 +66,11 @@ class Fleet:
                 start_new_session=True,
             )
 
-    def start_dispatcher(self) -> None:
+    def start_dispatcher(self, timer: bool = False) -> None:
+        """A dispatcher; with ``timer``, one that fires schedules too (what ``jobledger scheduler`` runs)."""
         index = sum(1 for p in self.procs if p.role == "dispatcher")
-        proc = _Proc("dispatcher", _python_module("scheduler"), self.log_dir / f"dispatcher-{index}.log")
+        command = [*_python_module("scheduler"), "--timer"] if timer else _python_module("scheduler")
+        proc = _Proc("dispatcher", command, self.log_dir / f"dispatcher-{index}.log")
         self._spawn(proc)
         self.procs.append(proc)
 

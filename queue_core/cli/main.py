@@ -13,6 +13,9 @@ from ..errors import JobledgerError
 from . import commands
 from .argtypes import positive_int, status
 from .audit import add_audit_commands
+from .ops import add_ops_commands
+from .schedule import add_schedule_commands
+from .workflow import add_workflow_commands
 
 __all__ = ["main"]
 
@@ -100,14 +103,18 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("depot", help="add, list or show depots (where datasets live)")
     dpsub = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
-    q = dpsub.add_parser("add", help="--type local --path DIR | duckdb --path FILE | s3 --bucket B [...]")
+    q = dpsub.add_parser(
+        "add", help="--type local --path DIR | duckdb --path FILE | s3 --bucket B [...] | postgres --dsn DSN [...]"
+    )
     q.add_argument("name")
-    q.add_argument("--type", required=True, choices=["local", "duckdb", "s3"])
+    q.add_argument("--type", required=True, choices=["local", "duckdb", "s3", "postgres"])
     q.add_argument("--path")
     q.add_argument("--bucket")
     q.add_argument("--prefix")
     q.add_argument("--region")
     q.add_argument("--endpoint-url")
+    q.add_argument("--dsn", help="postgres: a libpq DSN or postgresql:// URI, without a password")
+    q.add_argument("--password-secret", help="postgres: the secret holding the password (jobledger secret set)")
     q.add_argument("--json", action="store_true")
     q.set_defaults(handler=commands.depot_add)
     q = dpsub.add_parser("list")
@@ -140,6 +147,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--env", action="append", default=[], metavar="K=V")
     p.add_argument("--timeout", type=float, metavar="MINUTES")
     p.add_argument("--idempotency-key")
+    p.add_argument("--logical-date", metavar="DATE|TIME", help="the date the run stands for (matched by references)")
     p.add_argument("--wait", action="store_true")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=commands.submit)
@@ -210,10 +218,13 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="define the examples, run them to every end state, print them")
     p.set_defaults(handler=commands.demo)
 
-    p = sub.add_parser("store", help="the store: its URL, or stop the embedded server")
-    p.add_argument("action", choices=["url", "stop"])
+    p = sub.add_parser("store", help="the store: its URL, stop the embedded server, or forget its epoch")
+    p.add_argument("action", choices=["url", "stop", "forget"])
     p.set_defaults(handler=commands.store)
     add_audit_commands(sub, _Parser)
+    add_workflow_commands(sub, _Parser)
+    add_schedule_commands(sub, _Parser)
+    add_ops_commands(sub, _Parser)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""``jobledger up``: the embedded store, a dispatcher and worker processes, supervised until Ctrl-C."""
+"""``jobledger up``: the embedded store, a scheduler (dispatcher and timer) and workers, supervised until Ctrl-C."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from types import FrameType
 
 from ..client import Client
 from ..clusters import DEFAULT_CLUSTER
+from ..connection import display_url
 from ..embedded import EmbeddedRedis
 from ..settings import Settings
 from .fleet import Fleet, fleet_command
@@ -28,9 +29,9 @@ def node(settings: Settings, default_workers: int, grace: float) -> Iterator[tup
     started_store = embedded.ensure_running() if embedded else False
     client = Client(settings=settings)
     env = {**os.environ, "REDIS_URL": client.url, "JOBLEDGER_WORKSPACE": str(settings.workspace)}
-    fleet = Fleet(client.url, settings.home / "logs", env)
+    fleet = Fleet(None if settings.redis_password_file else client.url, settings.home / "logs", env)
     try:
-        fleet.start_dispatcher()
+        fleet.start_dispatcher(timer=True)  # the dispatcher and the schedule timer
         fleet.ensure_workers(DEFAULT_CLUSTER, default_workers)
         yield client, fleet
     finally:
@@ -59,10 +60,12 @@ def run_node(settings: Settings, default_workers: int, grace: float) -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     with node(settings, default_workers, grace) as (client, fleet):
-        print(f"redis: {client.url}")
+        print(f"redis: {display_url(client.url)}")
         print(f"logs:  {settings.home / 'logs'}")
         print("join a machine to a cluster's fleet with:")
-        print(f"  {shlex.join(fleet_command(client.url, 'CLUSTER'))}")
+        print(f"  {shlex.join(fleet_command(display_url(client.url), 'CLUSTER'))}")
+        if settings.redis_password_file:
+            print(f"  (or, with REDIS_URL and REDIS_PASSWORD_FILE set: {shlex.join(fleet_command(None, 'CLUSTER'))})")
         for name in sync_clusters(client, fleet, default_workers):
             print(f"cluster {name}: {fleet.workers_of(name)} workers")
         print("running; Ctrl-C stops", flush=True)

@@ -1,9 +1,17 @@
-"""No secret value anywhere but the secret store: every Redis key, every process log, every command's output."""
+"""Row 33: no secret value anywhere but the secret store.
+
+A git token (over HTTPS, and against an unreachable server), S3 keys (a good and a missing object, botocore
+at DEBUG) and a secret env var a job echoes: afterwards no value (nor its URL-encoded form) is in any Redis
+key of any type, RQ's zlib-compressed job data and its results included, in any process log, in the
+output of any command, in the checkout's ``.git/config``, nor on any command line seen in ``/proc`` while
+the runs went on. Failure messages stay readable, credential-free.
+"""
 
 from __future__ import annotations
 
 import io
 import logging
+import threading
 import uuid
 import zlib
 from pathlib import Path
@@ -14,6 +22,7 @@ import boto3
 import pytest
 import redis
 from git_server import GitHttpsServer, bare_repo, commit_file, push
+from harness import assert_log_holds
 from leaks import assert_nowhere, files_under
 from processes import Procs
 
@@ -74,7 +83,15 @@ def test_after_git_s3_and_env_secrets_are_used_no_value_is_anywhere_outside_the_
         (client.settings.workspace / "echo.sh").write_text('echo "$SECRET"; echo "x$SECRET" >&2; exit 1\n')
         for raw in definitions:
             client.define(raw)
-        runs = {raw["name"]: client.wait(client.submit(raw["name"]), timeout=60) for raw in definitions}
+        seen_cmdlines: list[bytes] = []
+        done = threading.Event()
+        sampler = threading.Thread(target=_sample_cmdlines, args=(done, seen_cmdlines))
+        sampler.start()
+        try:
+            runs = {raw["name"]: client.wait(client.submit(raw["name"]), timeout=60) for raw in definitions}
+        finally:
+            done.set()
+            sampler.join()
     assert {name: run["status"] for name, run in runs.items()} == {
         "git-ok": "SUCCEEDED", "git-down": "FAILED", "s3-keys": "SUCCEEDED", "s3-missing": "FAILED",
         "echo-env": "FAILED",
@@ -85,8 +102,27 @@ def test_after_git_s3_and_env_secrets_are_used_no_value_is_anywhere_outside_the_
     outputs = [procs.cli("events", "--json").stdout, procs.cli("runs", "--json").stdout]
     for run in runs.values():
         outputs += [procs.cli(*args).stdout for args in (["status", run["id"]], ["logs", run["id"]])]
-    files = files_under(tmp_path / "logs", tmp_path / "home")
-    assert_nowhere(SECRETS.values(), client.redis, files, outputs)
+    files = list(files_under(tmp_path / "logs", tmp_path / "home"))
+    assert any(path.parts[-2:] == (".git", "config") for path in files)  # the checkout's config is looked at too
+    assert any(b"git" in c for c in seen_cmdlines), "the sampler saw no git process"
+    assert_nowhere(
+        SECRETS.values(), client.redis, files, [*outputs, *(c.decode("utf-8", "replace") for c in seen_cmdlines)]
+    )
+    assert_log_holds(client, [run["id"] for run in runs.values()])
+
+
+def _sample_cmdlines(done: threading.Event, seen: list[bytes]) -> None:
+    """Every command line of a git or job process visible in /proc while the runs go on."""
+    while not done.is_set():
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    cmdline = (entry / "cmdline").read_bytes()
+                except OSError:
+                    continue
+                if b"git" in cmdline or b"echo.sh" in cmdline or b"job.sh" in cmdline:
+                    seen.append(cmdline)
+        done.wait(0.005)
 
 
 def test_botocore_debug_lines_show_the_access_key_masked(s3_endpoint: str, tmp_path: Path, monkeypatch: Any):

@@ -1,0 +1,197 @@
+"""The console's runs pages with 200,000 runs against the same pages with 200: does a page stay as fast?
+
+Two private redis-servers: one whose log holds 200 runs, one whose log holds 200,000 (``--runs``), both
+written straight into the log through the store's own append script, pipelined (the realistic run
+stories of ``bench_store``: 84% succeed, 10% on a retry, 5% fail, 1% cancelled), then folded into the
+read models with ``replay --rebuild``. A ``jobledger console`` process serves each; every figure is the
+median latency of 20 sequential GETs of one page, the two consoles measured back to back in each repeat.
+30% of the runs are of one definition, so its filtered pages are full with 200 runs too; the FAILED page
+is not (5% of 200 runs): ``rows_shown`` says how many runs each page listed.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import statistics
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+from _harness import (
+    Processes,
+    code_under_test,
+    emit,
+    figure,
+    interruptible,
+    machine,
+    progress,
+    ratio,
+    subprocess_env,
+)
+from _redis import RedisServer
+from bench_store import definition_events, run_story
+
+from queue_core.events import DefinitionCreated, NewEvent, encode, utc_now_iso
+from queue_core.keys import Keys
+from queue_core.readmodels import rebuild_live
+from queue_core.store import EventStore
+
+SMALL_RUNS = 200
+LARGE_RUNS = 200_000
+DEFINITIONS = 50
+REQUESTS = 20
+PIPELINE = 1000
+SEED = 20261121
+FILTERED = "nightly-export-7"  # the definition the filtered pages show
+FILTERED_SHARE = 0.3  # of the runs: so with 200 runs too its pages are full (50 rows)
+
+
+def load_runs(store: EventStore, runs: int) -> dict[str, Any]:
+    """Definitions, then ``runs`` runs one after another, through the append script, pipelined."""
+    rng = random.Random(SEED)
+    pipe = store.redis.pipeline(transaction=False)
+    definitions, calls, now = [], 0, utc_now_iso()
+
+    def send(new: NewEvent, version: int) -> None:
+        nonlocal calls, now
+        keys = [store.keys.log, store.keys.epoch, store.keys.aggregate(new.aggregate)]  # the layout append() uses
+        store._append(
+            keys=keys, args=[store.epoch, 1, version - 1, 1, new.event_id, encode(new, version, now)], client=pipe
+        )
+        calls += 1
+        if calls % PIPELINE == 0:
+            if any(reply[0] != b"OK" for reply in pipe.execute()):
+                raise RuntimeError("generating the log: an append was refused")
+            now = utc_now_iso()
+
+    for new, version in definition_events(DEFINITIONS):
+        if isinstance(new.event, DefinitionCreated):
+            definitions.append((new.aggregate, dict(new.event.spec)))
+        send(new, version)
+    filtered = next(d for d in definitions if d[1]["name"] == FILTERED)
+    for _ in range(runs):
+        run_id = str(uuid.uuid4())
+        chosen = filtered if rng.random() < FILTERED_SHARE else rng.choice(definitions)
+        for version, event in enumerate(run_story(rng, chosen), start=1):
+            send(NewEvent(run_id, event), version)
+    pipe.execute()
+    return {"runs": runs, "events": store.length()}
+
+
+def start_console(procs: Processes, url: str, name: str) -> str:
+    env = subprocess_env(REDIS_URL=url, JOBLEDGER_HOME=str(procs.log_dir / f"home-{name}"))
+    env.pop("JOBLEDGER_CONSOLE_TOKEN", None)
+    procs.spawn([sys.executable, "-m", "queue_core", "console", "--port", "0"], name, env)
+    log = procs.log_dir / f"{name}.log"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        found = re.search(r"http://[0-9.]+:\d+", log.read_text() if log.exists() else "")
+        if found:
+            return found.group(0)
+        procs.check_alive()
+        time.sleep(0.05)
+    raise RuntimeError(f"console {name} did not start\n{procs.log_tails()}")
+
+
+def rows(base: str, path: str) -> int:
+    """How many runs a page lists."""
+    with urllib.request.urlopen(base + path, timeout=60) as response:
+        return response.read().decode().count('data-run="')
+
+
+def latency_ms(base: str, path: str) -> float:
+    """Median of REQUESTS sequential GETs of one page, in milliseconds."""
+    samples = []
+    for _ in range(REQUESTS):
+        started = time.perf_counter()
+        with urllib.request.urlopen(base + path, timeout=60) as response:
+            response.read()
+            if response.status != 200:
+                raise RuntimeError(f"{path}: HTTP {response.status}")
+        samples.append((time.perf_counter() - started) * 1000)
+    return statistics.median(samples)
+
+
+def pages(store: EventStore, definition: str) -> dict[str, str]:
+    """The pages measured: the newest, filtered ones, the last one (cursor near the oldest) and a run."""
+    models_key = store.keys.index("live", "runs", "all")
+    oldest: Any = store.redis.zrange(models_key, 0, 5, withscores=True)
+    newest: Any = store.redis.zrevrange(models_key, 0, 0)
+    return {
+        "newest page": "/runs",
+        "status FAILED": "/runs?status=FAILED",
+        "one definition": f"/runs?definition={definition}",
+        "status + definition": f"/runs?status=SUCCEEDED&definition={definition}",
+        "last page": f"/runs?before={oldest[-1][1]!r}",
+        "a run": f"/runs/{newest[0].decode()}",
+    }
+
+
+def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3, help="repetitions of every figure (default 3)")
+    parser.add_argument("--runs", type=int, default=LARGE_RUNS, help=f"runs in the large log (default {LARGE_RUNS:,})")
+    args = parser.parse_args()
+    result: dict[str, Any] = {
+        "benchmark": "bench_console",
+        "machine": machine(),
+        "code": code_under_test(),
+        "placement": "this process (the HTTP client), two consoles and two redis-servers, unpinned",
+        "requests_per_figure": REQUESTS,
+        "repeat": args.repeat,
+    }
+    with interruptible(), tempfile.TemporaryDirectory(prefix="bench-console-") as tmp:
+        servers = {size: RedisServer(Path(tmp) / f"redis-{size}").start() for size in ("small", "large")}
+        procs = Processes(Path(tmp) / "logs")
+        try:
+            stores = {size: EventStore(server.client(), Keys()) for size, server in servers.items()}
+            sizes = {"small": SMALL_RUNS, "large": args.runs}
+            for size, store in stores.items():
+                progress(f"writing {sizes[size]:,} runs into the {size} log")
+                result[f"{size}_log"] = load_runs(store, sizes[size])
+                started = time.perf_counter()
+                rebuild_live(store)
+                result[f"{size}_log"]["replay_rebuild_seconds"] = round(time.perf_counter() - started, 2)
+                progress(f"{size}: {result[f'{size}_log']}")
+            bases = {size: start_console(procs, server.url, size) for size, server in servers.items()}
+            paths = {size: pages(stores[size], FILTERED) for size in stores}
+            measured: dict[str, dict[str, list[float]]] = {p: {"small": [], "large": []} for p in paths["small"]}
+            for size, base in bases.items():  # a first request of each page warms both consoles
+                for path in paths[size].values():
+                    latency_ms(base, path)
+            for k in range(args.repeat):
+                order = ["small", "large"] if k % 2 == 0 else ["large", "small"]
+                for page in measured:
+                    for size in order:
+                        measured[page][size].append(latency_ms(bases[size], paths[size][page]))
+                    progress(f"repeat {k + 1} {page}: {measured[page]['small'][-1]:.1f} ms with {SMALL_RUNS} runs, "
+                             f"{measured[page]['large'][-1]:.1f} ms with {args.runs:,}")  # fmt: skip
+            result["pages_ms"] = {
+                page: {
+                    "path_large": paths["large"][page],
+                    "rows_shown": {size: rows(bases[size], paths[size][page]) for size in ("large", "small")},
+                    f"with_{args.runs}_runs": figure(values["large"], 2),
+                    f"with_{SMALL_RUNS}_runs": figure(values["small"], 2),
+                    "ratio_large_small": ratio(values["large"], values["small"]),
+                }
+                for page, values in measured.items()
+            }
+            result["aim"] = "ratio_large_small <= 2 for every page (the same order of time)"
+        finally:
+            procs.stop()
+            for server in servers.values():
+                server.stop()
+    result["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    emit(result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""The console's writes (cancel, rerun, repair) and signing in: each needs the token, or is refused with 403."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from .app import console_of, render
+from .auth import COOKIE
+
+__all__ = ["cancel_run", "cancel_workflow_run", "login", "login_form", "logout", "repair_workflow_run", "rerun_task"]
+
+MAX_FORM_BYTES = 16 * 1024
+SESSION_SECONDS = 12 * 3600
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """An urlencoded form (the console's forms are nothing else), without a multipart parser."""
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        return {}
+    return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+
+
+def _refused(request: Request) -> Response:
+    console = console_of(request)
+    reason = (
+        "this console was started without JOBLEDGER_CONSOLE_TOKEN: it is read-only"
+        if not console.token.enabled
+        else "cancel, rerun and repair need the console token: sign in first"
+    )
+    return render(
+        request, "error.html", status_code=403, title="Refused", message=reason, sign_in=console.token.enabled
+    )
+
+
+async def _write(request: Request, action: Callable[[], Any], then: str) -> Response:
+    form = await _form(request)
+    if not console_of(request).token.may_write(request, form):
+        return _refused(request)
+    await run_in_threadpool(action)
+    return RedirectResponse(then, status_code=303)
+
+
+async def cancel_run(request: Request) -> Response:
+    run_id = request.path_params["run_id"]
+    client = console_of(request).client
+    return await _write(request, lambda: client.cancel(run_id), f"/runs/{run_id}?done=cancelled")
+
+
+async def cancel_workflow_run(request: Request) -> Response:
+    run_id = request.path_params["run_id"]
+    client = console_of(request).client
+    return await _write(request, lambda: client.cancel_workflow_run(run_id), f"/workflow-runs/{run_id}?done=cancelled")
+
+
+async def rerun_task(request: Request) -> Response:
+    run_id = request.path_params["run_id"]
+    client = console_of(request).client
+    form = await _form(request)  # the body is cached: _write reads the same one
+    task, downstream = form.get("task", ""), form.get("downstream") == "1"
+    action = lambda: client.rerun_workflow_task(run_id, task, downstream)  # noqa: E731
+    return await _write(request, action, f"/workflow-runs/{run_id}?done=rerun")
+
+
+async def repair_workflow_run(request: Request) -> Response:
+    run_id = request.path_params["run_id"]
+    client = console_of(request).client
+    return await _write(request, lambda: client.repair_workflow_run(run_id), f"/workflow-runs/{run_id}?done=repaired")
+
+
+def _next(target: str) -> str:
+    """Only a path of this console: never another site."""
+    return target if target.startswith("/") and not target.startswith("//") else "/runs"
+
+
+async def login_form(request: Request) -> Response:
+    return render(request, "login.html", next=_next(request.query_params.get("next", "/runs")), failed=False)
+
+
+async def login(request: Request) -> Response:
+    console = console_of(request)
+    form = await _form(request)
+    target = _next(form.get("next", "/runs"))
+    if not console.token.enabled:
+        return _refused(request)
+    if not console.token.matches(form.get("token", "")):
+        return render(request, "login.html", status_code=403, next=target, failed=True)
+    separator = "&" if "?" in target else "?"
+    response = RedirectResponse(f"{target}{separator}done=signed-in", status_code=303)
+    response.set_cookie(
+        COOKIE,
+        console.token.session(),
+        max_age=SESSION_SECONDS,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+async def logout(request: Request) -> Response:
+    response = RedirectResponse("/runs", status_code=303)
+    response.delete_cookie(COOKIE)
+    return response

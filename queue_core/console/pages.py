@@ -1,0 +1,336 @@
+"""The console's read-only pages: runs, a run, workflows, a workflow run, definitions, schedules, clusters, audit."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from ..errors import InvalidInput
+from ..events import event_types
+from ..history import diff_specs
+from ..positions import as_position
+from ..runs import STATUSES, TERMINAL
+from ..workflow_runs import is_active
+from ..workflows import workflow_spec_of
+from .app import console_of, render
+from .dag_svg import render_svg
+from .queries import cluster_state, events_page, runs_page
+
+__all__ = [
+    "clusters",
+    "definition",
+    "definitions",
+    "events",
+    "run",
+    "run_logs",
+    "runs",
+    "schedule",
+    "schedules",
+    "workflow",
+    "workflow_graph",
+    "workflow_run",
+    "workflows",
+]
+
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+LOG_BLOCK_MS = 1000
+_LOG_POSITION = re.compile(r"^\d+(-\d+)?$")
+NOTICES = {
+    "cancelled": "Cancelled.",
+    "rerun": "Rerun requested.",
+    "repaired": "Repair requested: every task that did not succeed runs again.",
+    "signed-in": "Signed in: you can cancel, rerun and repair.",
+}
+
+
+# -- query parameters -------------------------------------------------------------------------
+
+
+def _as_of(request: Request) -> str:
+    given = request.query_params.get("as_of", "").strip()
+    return as_position(given, "as of") if given else "+"
+
+
+def _number(request: Request, name: str) -> float | None:
+    given = request.query_params.get(name)
+    if not given:
+        return None
+    try:
+        return float(given)
+    except ValueError:
+        raise InvalidInput(f"{given!r} is not a number", name) from None
+
+
+def _size(request: Request) -> int:
+    size = _number(request, "size")
+    if size is None:
+        return PAGE_SIZE
+    if not 1 <= size <= MAX_PAGE_SIZE or size != int(size):
+        raise InvalidInput(f"must be a whole number from 1 to {MAX_PAGE_SIZE}", "size")
+    return int(size)
+
+
+def _status(request: Request, allowed: tuple[str, ...] = STATUSES) -> str | None:
+    given = request.query_params.get("status", "").strip().upper()
+    if given and given not in allowed:
+        raise InvalidInput(f"{given!r} is not one of {', '.join(allowed)}", "status")
+    return given or None
+
+
+def _common(request: Request, active: str) -> dict[str, Any]:
+    as_of = request.query_params.get("as_of", "").strip()
+    return {"active": active, "as_of": as_of, "notice": NOTICES.get(request.query_params.get("done", ""))}
+
+
+def _query(**params: Any) -> str:
+    return "?" + urlencode({k: v for k, v in params.items() if v not in (None, "")})
+
+
+# -- runs -------------------------------------------------------------------------------------
+
+
+def runs(request: Request) -> Response:
+    client = console_of(request).client
+    status, size = _status(request), _size(request)
+    definition = request.query_params.get("definition", "").strip() or None
+    as_of = _as_of(request)
+    filters = {"status": status, "definition": definition, "size": None if size == PAGE_SIZE else size}
+    context = _common(request, "/runs")
+    if as_of != "+":
+        found = client.list_runs(status=status, definition=definition, limit=size, as_of=as_of)
+        return render(request, "runs.html", runs=found, filters=filters, page=None, **context)
+    older, newer = _number(request, "before"), _number(request, "after")
+    client.read_models.catch_up()
+    page = runs_page(client.read_models, status, definition, size, older_than=older, newer_than=newer)
+    pager = {
+        "newest": _query(**filters) if page.newer is not None else None,
+        "newer": _query(**filters, after=repr(page.newer)) if page.newer is not None else None,
+        "older": _query(**filters, before=repr(page.older)) if page.older is not None else None,
+    }
+    names = sorted({d["name"] for d in client.list_definitions()})
+    return render(
+        request, "runs.html", runs=page.runs, filters=filters, page=page, pager=pager, definitions=names, **context
+    )
+
+
+def _timeline_bars(phases: list[Any]) -> list[dict[str, Any]]:
+    total = sum(p.seconds for p in phases) or 1.0
+    return [{**p.__dict__, "pct": max(0.5, 100 * p.seconds / total)} for p in phases]
+
+
+def run(request: Request) -> Response:
+    client = console_of(request).client
+    run_id, as_of = request.path_params["run_id"], _as_of(request)
+    detail = client.run_detail(run_id, as_of)
+    phases = client.run_timeline(run_id, as_of)
+    history = client.events(aggregate=run_id, until=None if as_of == "+" else as_of)
+    return render(
+        request,
+        "run.html",
+        run=detail,
+        active_run=detail["status"] not in TERMINAL and as_of == "+",
+        timeline=_timeline_bars(phases),
+        events=[(rec, orjson.dumps(rec.event.to_data()).decode()) for rec in history],
+        **_common(request, "/runs"),
+    )
+
+
+def run_logs(request: Request) -> Response:
+    """New log lines after ``after`` (waiting up to a second for the first), and whether the run has ended."""
+    client = console_of(request).client
+    run_id = request.path_params["run_id"]
+    after = request.query_params.get("after", "0")
+    if not _LOG_POSITION.match(after):
+        raise InvalidInput(f"{after!r} is not a log position", "after")
+    current = client.get_run(run_id)  # before the lines: once it has ended, no line can come after these
+    lines = client.run_log.read(run_id, after, count=1000)
+    if not lines and current["status"] not in TERMINAL:
+        lines = client.run_log.follow(run_id, after, block_ms=LOG_BLOCK_MS)
+    return JSONResponse(
+        {
+            "lines": [{"time": x.time, "attempt": x.attempt, "stream": x.stream, "line": x.line} for x in lines],
+            "after": lines[-1].position if lines else after,
+            "status": current["status"],
+            "reason": current["reason"],
+            "ended": current["status"] in TERMINAL and not lines,
+        }
+    )
+
+
+# -- workflows --------------------------------------------------------------------------------
+
+
+def workflows(request: Request) -> Response:
+    client = console_of(request).client
+    name = request.query_params.get("workflow", "").strip() or None
+    status = _status(request)
+    found = client.list_workflow_runs(name, status, limit=_size(request))
+    return render(
+        request,
+        "workflows.html",
+        workflows=client.list_workflows(),
+        runs=found,
+        filters={"workflow": name, "status": status},
+        **_common(request, "/workflows"),
+    )
+
+
+def workflow(request: Request) -> Response:
+    client = console_of(request).client
+    doc = client.get_workflow(request.path_params["name"])
+    diff, old, new = _diff(request, lambda v: workflow_spec_of(doc, v))
+    return render(
+        request,
+        "workflow.html",
+        workflow=doc,
+        versions=[(v, orjson.dumps(v["spec"], option=orjson.OPT_INDENT_2).decode()) for v in doc["versions"]],
+        diff=diff,
+        old=old,
+        new=new,
+        runs=client.list_workflow_runs(doc["name"], None, limit=20),
+        **_common(request, "/workflows"),
+    )
+
+
+def _active(view: dict[str, Any]) -> bool:
+    return view["status"] not in TERMINAL or any(is_active(t) for t in view["tasks"].values())
+
+
+def workflow_run(request: Request) -> Response:
+    client = console_of(request).client
+    run_id, as_of = request.path_params["run_id"], _as_of(request)
+    view = client.get_workflow_run(run_id, as_of)
+    live = as_of == "+"
+    return render(
+        request,
+        "workflow_run.html",
+        view=view,
+        svg=render_svg(view),
+        live=live and _active(view),
+        can_cancel=live and view["status"] not in TERMINAL,
+        can_repair=live
+        and not _active(view)
+        and any(t["status"] in ("FAILED", "CANCELLED", "UPSTREAM_FAILED") for t in view["tasks"].values()),
+        can_rerun=live and not _active(view),
+        **_common(request, "/workflows"),
+    )
+
+
+def workflow_graph(request: Request) -> Response:
+    """The picture alone, for the page to swap in while the run goes on; the headers say whether it still does."""
+    view = console_of(request).client.get_workflow_run(request.path_params["run_id"])
+    headers = {"X-Workflow-Status": view["status"], "X-Workflow-Active": "1" if _active(view) else "0"}
+    headers["Cache-Control"] = "no-store"
+    return Response(render_svg(view), media_type="image/svg+xml", headers=headers)
+
+
+# -- definitions ------------------------------------------------------------------------------
+
+
+def _diff(request: Request, spec_of: Any) -> tuple[list[Any] | None, int | None, int | None]:
+    old, new = _number(request, "old"), _number(request, "new")
+    if old is None or new is None:
+        return None, None, None
+    return diff_specs(spec_of(int(old)), spec_of(int(new))), int(old), int(new)
+
+
+def definitions(request: Request) -> Response:
+    client = console_of(request).client
+    include_deleted = request.query_params.get("all") == "1"
+    return render(
+        request,
+        "definitions.html",
+        definitions=client.list_definitions(include_deleted=include_deleted),
+        include_deleted=include_deleted,
+        **_common(request, "/definitions"),
+    )
+
+
+def definition(request: Request) -> Response:
+    from ..definitions import spec_of
+
+    client = console_of(request).client
+    doc = client.get_definition(request.path_params["name"], as_of=_as_of(request))
+    diff, old, new = _diff(request, lambda v: spec_of(doc, v))
+    return render(
+        request,
+        "definition.html",
+        definition=doc,
+        versions=[(v, orjson.dumps(v["spec"], option=orjson.OPT_INDENT_2).decode()) for v in doc["versions"]],
+        diff=diff,
+        old=old,
+        new=new,
+        **_common(request, "/definitions"),
+    )
+
+
+# -- schedules ------------------------------------------------------------------------------------
+
+
+def schedules(request: Request) -> Response:
+    found = console_of(request).client.list_schedules()
+    return render(request, "schedules.html", schedules=found, **_common(request, "/schedules"))
+
+
+def schedule(request: Request) -> Response:
+    found = console_of(request).client.get_schedule(request.path_params["name"])
+    return render(request, "schedule.html", schedule=found, **_common(request, "/schedules"))
+
+
+# -- clusters and the audit view --------------------------------------------------------------
+
+
+def clusters(request: Request) -> Response:
+    client = console_of(request).client
+    rows = [{**cluster, **cluster_state(client.redis, cluster["name"])} for cluster in client.list_clusters()]
+    return render(request, "clusters.html", clusters=rows, **_common(request, "/clusters"))
+
+
+def _link(rec: Any, at: str) -> str | None:
+    """Where an event's aggregate is shown, as it was right after the event."""
+    kind = rec.type
+    if kind.startswith("Run") or kind == "DatasetWritten":
+        return f"/runs/{rec.aggregate}?as_of={at}"
+    if kind.startswith(("WorkflowRun", "Task")) or kind == "ReferenceSatisfied":
+        return f"/workflow-runs/{rec.aggregate}?as_of={at}"
+    if kind.startswith("Definition"):
+        return f"/definitions/{rec.aggregate}?as_of={at}"
+    if kind.startswith("Workflow"):
+        return f"/workflows/{rec.event.name}"
+    if kind.startswith("Schedule"):
+        return f"/schedules/{rec.aggregate}"
+    return None
+
+
+def events(request: Request) -> Response:
+    client = console_of(request).client
+    params = request.query_params
+    kind = params.get("type", "").strip() or None
+    if kind and kind not in event_types():
+        raise InvalidInput(f"{kind!r} is not an event type", "type")
+    aggregate = params.get("aggregate", "").strip() or None
+    since = as_position(params["since"], "since", end=False) if params.get("since", "").strip() else "-"
+    until = _as_of(request)
+    before = params.get("before", "").strip()
+    if before:
+        until = "(" + as_position(before, "before")
+    size = _size(request)
+    page = events_page(client.store, size, kind, aggregate, since, until)
+    filters = {k: params.get(k, "").strip() or None for k in ("type", "aggregate", "since", "as_of")}
+    rows = [(rec, orjson.dumps(rec.event.to_data()).decode(), _link(rec, rec.position)) for rec in page.events]
+    return render(
+        request,
+        "events.html",
+        rows=rows,
+        filters=filters,
+        types=sorted(event_types()),
+        older=_query(**filters, before=page.older) if page.older else None,
+        scanned=page.scanned,
+        **_common(request, "/events"),
+    )

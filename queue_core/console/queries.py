@@ -1,0 +1,156 @@
+"""What the console's lists read: runs a page at a time by index score, the log backwards, the RQ side of clusters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..events import Recorded, decode
+from ..readmodels import ReadModels
+from ..runs import public_view
+from ..store import EventStore
+
+__all__ = ["EventsPage", "RunsPage", "cluster_state", "events_page", "runs_page"]
+
+SCAN_CHUNK = 500  # index entries read per round trip when two filters intersect
+EVENTS_SCAN_LIMIT = 50_000  # log entries one audit page reads back at most before offering "older"
+
+
+@dataclass(frozen=True)
+class RunsPage:
+    """One page of runs, newest first, with the cursors either side and where it sits in the list."""
+
+    runs: list[dict[str, Any]]
+    newer: float | None  # cursor of the page before (None: this is the newest page)
+    older: float | None  # cursor of the page after (None: this is the last page)
+    total: int | None  # runs matching the filters (None: two filters, not counted)
+    offset: int | None  # how many matching runs are newer than this page
+
+
+def _index_of(status: str | None, definition: str | None) -> list[str]:
+    indexes = []
+    if status:
+        indexes.append(f"status:{status}")
+    if definition:
+        indexes.append(f"definition:{definition}")
+    return indexes or ["all"]
+
+
+def runs_page(
+    models: ReadModels,
+    status: str | None,
+    definition: str | None,
+    size: int,
+    older_than: float | None = None,
+    newer_than: float | None = None,
+) -> RunsPage:
+    """A page of runs through the read models' sorted-set indexes: a few round trips whatever the number of runs.
+
+    One filter is one index read by score; two filters walk the smaller index and keep the runs the
+    other index also holds (ZMSCORE), a chunk at a time.
+    """
+    indexes = _index_of(status, definition)
+    if len(indexes) == 2:
+        indexes.sort(key=lambda name: models.size("runs", name))
+    driver, others = indexes[0], indexes[1:]
+    found: list[tuple[str, float]] = []
+    cursor_old, cursor_new = older_than, newer_than
+    while len(found) < size + 1:
+        chunk = models.window("runs", driver, SCAN_CHUNK if others else size + 1, cursor_old, cursor_new)
+        if not chunk:
+            break
+        kept = chunk
+        for other in others:
+            scores = models.scores("runs", other, [entity for entity, _ in kept])
+            kept = [entry for entry, score in zip(kept, scores, strict=True) if score is not None]
+        if newer_than is not None:  # walking towards the newest: the page is the oldest of what lies above
+            found = kept + found
+            cursor_new = chunk[0][1]
+        else:
+            found += kept
+            cursor_old = chunk[-1][1]
+        if len(chunk) < (SCAN_CHUNK if others else size + 1):
+            break
+    if newer_than is not None:
+        more_newer = len(found) > size
+        found = found[-size:]
+        more_older = True
+    else:
+        more_older = len(found) > size
+        found = found[:size]
+        more_newer = older_than is not None
+    docs = models.get_many("runs", [entity for entity, _ in found])
+    runs = [{**public_view(doc), "order": doc["order"]} for doc in docs if doc]
+    total = models.size("runs", driver) if not others else None
+    offset = (
+        models.size("runs", driver, newer_than=found[0][1]) if found and not others else (0 if not others else None)
+    )
+    return RunsPage(
+        runs=runs,
+        newer=found[0][1] if found and more_newer else None,
+        older=found[-1][1] if found and more_older else None,
+        total=total,
+        offset=offset,
+    )
+
+
+@dataclass(frozen=True)
+class EventsPage:
+    """Events newest first; ``older``: where the next page starts (exclusive), None at the start of the log."""
+
+    events: list[Recorded]
+    older: str | None
+    scanned: int
+
+
+def events_page(
+    store: EventStore,
+    limit: int,
+    type: str | None = None,
+    aggregate: str | None = None,
+    since: str = "-",
+    until: str = "+",
+) -> EventsPage:
+    """The newest ``limit`` events from ``until`` back to ``since`` (inclusive), read backwards.
+
+    A rare type in a long log could mean reading all of it: a page stops after reading
+    ``EVENTS_SCAN_LIMIT`` entries and says where to go on from. Only what Redis holds is read (after a
+    trim, the archived part is read by ``jobledger events``).
+    """
+    key = store.keys.aggregate(aggregate) if aggregate else store.keys.log
+    found: list[Recorded] = []
+    high, scanned = until, 0
+    while len(found) < limit and scanned < EVENTS_SCAN_LIMIT:
+        entries: Any = store.redis.xrevrange(key, max=high, min=since, count=1000)
+        if not entries:
+            return EventsPage(found, None, scanned)
+        for position, fields in entries:
+            scanned += 1
+            rec = decode(position.decode(), fields[b"e"])
+            if type is None or rec.type == type:
+                found.append(rec)
+                if len(found) == limit:
+                    break
+        high = f"({found[-1].position if len(found) == limit else entries[-1][0].decode()}"
+        if len(entries) < 1000 and len(found) < limit:
+            return EventsPage(found, None, scanned)
+    return EventsPage(found, high[1:], scanned)
+
+
+def cluster_state(redis: Any, name: str) -> dict[str, Any]:
+    """A cluster's RQ side: jobs waiting in its queue, retries waiting in rq-scheduler aside, and its workers."""
+    from rq import Queue, Worker
+
+    queue = Queue(name, connection=redis)
+    workers = []
+    for worker in Worker.all(queue=queue):
+        heartbeat = worker.last_heartbeat
+        workers.append(
+            {
+                "name": worker.name,
+                "state": worker.get_state(),
+                "job": worker.get_current_job_id(),
+                "heartbeat": heartbeat.isoformat(timespec="seconds") if heartbeat else None,
+            }
+        )
+    return {"queued": queue.count, "listening": sorted(workers, key=lambda w: w["name"])}

@@ -1,0 +1,74 @@
+"""The dispatcher's part in workflows: after each batch of log entries, advance the workflow runs it touched."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from queue_core.events import Recorded
+from queue_core.readmodels import ReadModels
+from queue_core.store import EventStore
+from queue_core.workflow_engine import WorkflowEngine
+
+__all__ = ["WorkflowReactions"]
+
+log = structlog.get_logger("jobledger.dispatcher")
+_RUN_ENDS = frozenset({"RunSucceeded", "RunFailed", "RunCancelled"})
+_WORKFLOW_MOVES = frozenset({"WorkflowRunStarted", "TaskRerunRequested", "WorkflowRunCancelled"})
+WAITING_SCAN = 1000
+
+
+class WorkflowReactions:
+    """Collects what a batch of events means for workflow runs, then advances each touched run once."""
+
+    def __init__(self, store: EventStore, read_models: ReadModels | None = None) -> None:
+        self.engine = WorkflowEngine(store, read_models)
+        self.read_models = self.engine.read_models
+        self._full: set[str] = set()
+        self._ended: set[str] = set()
+        self._references = False
+
+    def note(self, rec: Recorded) -> None:
+        if rec.type in _RUN_ENDS:
+            self._ended.add(rec.aggregate)
+            self._references |= rec.type == "RunSucceeded"
+        elif rec.type in _WORKFLOW_MOVES:
+            self._full.add(rec.aggregate)
+        elif rec.type == "WorkflowRunFinished" and rec.event.status == "SUCCEEDED":  # type: ignore[attr-defined]
+            self._references = True
+
+    def flush(self) -> None:
+        """Advance every workflow run the noted events touched; idempotent, so a redelivery is harmless."""
+        full, ended, references = self._full, self._ended, self._references
+        self._full, self._ended, self._references = set(), set(), False
+        hints: dict[str, dict[str, tuple[dict[str, Any], int]]] = {}
+        if ended:
+            for run_id, (doc, version) in self.engine.load_runs(ended).items():
+                if doc.get("workflow_run"):
+                    hints.setdefault(doc["workflow_run"], {})[run_id] = (doc, version)
+        for workflow_run in sorted(full | hints.keys()):
+            self.engine.advance(workflow_run, None if workflow_run in full else hints[workflow_run])
+        if references:
+            self.advance_waiting()
+
+    def advance_waiting(self) -> None:
+        """Look again at workflow runs waiting for a reference: a run they wait for may have succeeded.
+
+        The index is read as the last catch-up left it (the leader's upkeep catches up twice a second):
+        catching up here, on every batch with a success, would rewrite every busy workflow run's
+        document each time. A run started since is advanced by its own start, and upkeep heals the rest.
+        """
+        ids = self.read_models.newest("workflow_runs", "status:PENDING", 0, WAITING_SCAN)
+        if not ids:
+            return
+        for doc in self.read_models.get_many("workflow_runs", ids):
+            if doc and any(ref["run"] is None for ref in doc["references"]):
+                self.engine.advance(doc["id"])
+
+    def upkeep(self) -> None:
+        """Advance every workflow run still active: heals a reaction a killed dispatcher never made."""
+        self.read_models.catch_up()
+        for workflow_run in self.read_models.newest("workflow_runs", "active", 0, 100_000):
+            if self.engine.advance(workflow_run):
+                log.warning("advanced a workflow run no dispatcher had moved", workflow_run=workflow_run)

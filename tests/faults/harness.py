@@ -1,0 +1,61 @@
+"""What the fault tests share: job code that leaves markers, the oracle's verdict, crashing workers, /proc scans."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+from jobs import job_file
+from processes import Procs
+
+from queue_core import Client
+from queue_core.cli.fleet import fleet_command
+from queue_core.oracle import OracleReport, check_log
+from queue_core.store import EventStore
+
+CRASHING_WORKER = Path(__file__).with_name("crashing_worker.py")
+
+
+def marker_job(workspace: Path, markers: Path, then: str = "", name: str = "mark.sh") -> str:
+    """A shell job that first leaves one ``RUN:ATTEMPT`` line in ``markers`` (outside Redis), then runs ``then``."""
+    return job_file(workspace, name, f'echo "$JOBLEDGER_RUN_ID:$JOBLEDGER_ATTEMPT" >> {markers}\n{then}\n')
+
+
+def marks(markers: Path) -> list[str]:
+    """The ``RUN:ATTEMPT`` lines job code left: one per execution."""
+    return markers.read_text().split() if markers.exists() else []
+
+
+def assert_log_holds(
+    client: Client | EventStore, acknowledged: Iterable[str] = (), markers: Path | None = None, ended: bool = True
+) -> OracleReport:
+    """The oracle, at the end of every fault test: fails naming every rule the log breaks."""
+    store = client.store if isinstance(client, Client) else client
+    report = check_log(store, acknowledged, marks(markers) if markers else (), require_terminal=ended)
+    assert report.ok, "\n".join(report.problems)
+    return report
+
+
+def crashing_worker(procs: Procs, url: str, hook: str, *queues: str) -> subprocess.Popen[bytes]:
+    """A real ``rq worker`` (jobledger's class and serializer) that kills itself with ``os._exit(137)`` at ``hook``."""
+    command = [*fleet_command(url, queues[0])[1:-1], *queues]
+    return procs.spawn([sys.executable, str(CRASHING_WORKER), hook, *command], f"crashing-{hook}")
+
+
+def process_table() -> dict[int, tuple[int, int, int]]:
+    """pid -> (parent pid, process group, session) of every live process, from ``/proc/*/stat``."""
+    table = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # it exited while we looked
+        if fields[0] != "Z":
+            table[int(stat.parent.name)] = (int(fields[1]), int(fields[2]), int(fields[3]))
+    return table
+
+
+def children_of(pid: int) -> list[int]:
+    return [child for child, (parent, _, _) in process_table().items() if parent == pid]

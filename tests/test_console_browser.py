@@ -1,0 +1,176 @@
+"""The console in a real headless Chromium against real dispatchers and workers; screenshots saved as artifacts.
+
+Skipped, saying why, only where no Chromium is installed (see ``browser.find_chromium``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from browser import INSTALL_HINT, artifacts_dir, find_chromium, launch_arguments, screenshot_name
+from jobs import definition, job_file, native, shell_task
+from processes import Procs, eventually
+from servers import start_server
+
+from queue_core import Client
+from queue_core.console.dag_svg import STATUS_COLOURS
+
+playwright_api = pytest.importorskip(
+    "playwright.sync_api", reason="playwright is in the test extra: pip install -e '.[test]'"
+)
+expect = playwright_api.expect
+
+TOKEN = "browser-test-token"
+WAIT_MS = 30_000
+GREEN, RED, BLUE = STATUS_COLOURS["SUCCEEDED"][0], STATUS_COLOURS["FAILED"][0], STATUS_COLOURS["RUNNING"][0]
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[object]:
+    executable = find_chromium()
+    if executable is None:
+        pytest.skip(f"no Chromium found on PATH or at /usr/bin/chromium ({INSTALL_HINT} to run the browser tests)")
+    with playwright_api.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=executable, headless=True, args=launch_arguments())
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium: object, request: pytest.FixtureRequest) -> Iterator[object]:
+    context = chromium.new_context(viewport={"width": 1280, "height": 860})  # type: ignore[attr-defined]
+    context.set_default_timeout(WAIT_MS)
+    tab = context.new_page()
+    yield tab
+    tab.screenshot(path=str(artifacts_dir() / screenshot_name(request.node.name, "last")), full_page=True)
+    context.close()
+
+
+@pytest.fixture
+def shot(page: object, request: pytest.FixtureRequest) -> Callable[[str], Path]:
+    def take(step: str) -> Path:
+        path = artifacts_dir() / screenshot_name(request.node.name, step)
+        page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
+        return path
+
+    return take
+
+
+@pytest.fixture
+def fleet(procs: Procs, redis_url: str) -> Procs:
+    procs.dispatcher()
+    procs.worker(redis_url)
+    procs.worker(redis_url)
+    return procs
+
+
+@pytest.fixture
+def console(fleet: Procs, tmp_path: Path) -> str:
+    token_file = tmp_path / "console_token"
+    token_file.write_text(TOKEN)
+    env = {**fleet.env, "JOBLEDGER_CONSOLE_TOKEN_FILE": str(token_file)}
+    return start_server(fleet, "console", name="console", env=env)[1]
+
+
+def gated(gate: Path, before: str = "", after: str = "") -> str:
+    """A job that prints ``before``, waits for ``gate`` to exist, then prints ``after``: it runs until told."""
+    return f"{before}while [ ! -e {gate} ]; do sleep 0.05; done\n{after}"
+
+
+def sign_in(page: object, base: str, then: str) -> None:
+    page.goto(f"{base}/login?next={then}")  # type: ignore[attr-defined]
+    page.fill("#token", TOKEN)  # type: ignore[attr-defined]
+    page.click("#sign-in-button")  # type: ignore[attr-defined]
+    expect(page.locator("#notice")).to_contain_text("Signed in")  # type: ignore[attr-defined]
+
+
+def test_list_open_a_run_and_follow_its_logs_while_it_runs(
+    client: Client, workspace: Path, tmp_path: Path, console: str, page, shot
+):
+    gate = tmp_path / "gate"
+    body = gated(gate, before='echo "first line"\n', after='echo "last line"\n')
+    client.define(definition("talk", job_file(workspace, "talk.sh", body), timeout=2))
+    run_id = client.submit("talk")
+    page.goto(f"{console}/runs")
+    row = page.locator(f'tr[data-run="{run_id}"]')
+    expect(row).to_contain_text("talk")
+    shot("runs-list")
+    row.locator("a").first.click()
+    expect(page.locator("h1")).to_contain_text(run_id[:8])
+    expect(page.locator("#log")).to_contain_text("first line")
+    expect(page.locator("#run-status")).to_contain_text("RUNNING")
+    assert client.get_run(run_id)["status"] == "RUNNING"  # the line arrived while the job still ran
+    assert "last line" not in page.locator("#log").inner_text()
+    shot("following-logs")
+    gate.touch()
+    expect(page.locator("#log")).to_contain_text("last line")
+    expect(page.locator("#run-status")).to_contain_text("SUCCEEDED")
+    expect(page.locator("#attempts")).to_contain_text("SUCCEEDED")
+    shot("ended")
+
+
+def test_the_workflow_picture_changes_colour_as_tasks_finish_and_repair_reruns_the_failed_one(
+    client: Client, workspace: Path, tmp_path: Path, console: str, page, shot
+):
+    gate, marker = tmp_path / "gate-a", tmp_path / "b-failed-once"
+    flaky = f"if [ -e {marker} ]; then echo fixed; else touch {marker}; echo broken >&2; exit 1; fi\n"
+    tasks = {
+        "extract": shell_task(workspace, "extract", gated(gate)),
+        "transform": shell_task(workspace, "transform", flaky, depends_on=["extract"]),
+        "report": shell_task(workspace, "report", "echo ok\n", depends_on=["extract"]),
+        "load": shell_task(workspace, "load", "echo ok\n", depends_on=["transform", "report"]),
+    }
+    client.apply_workflow(native("nightly", tasks))
+    run_id = client.run_workflow("nightly")
+    sign_in(page, console, f"/workflow-runs/{run_id}")
+
+    def fill(task: str) -> object:
+        return page.locator(f'#dag g.task[data-task="{task}"] rect')
+
+    expect(fill("extract")).to_have_attribute("fill", BLUE)
+    expect(fill("load")).not_to_have_attribute("fill", GREEN)
+    shot("extract-running")
+    gate.touch()
+    expect(fill("extract")).to_have_attribute("fill", GREEN)
+    expect(fill("report")).to_have_attribute("fill", GREEN)
+    expect(fill("transform")).to_have_attribute("fill", RED)
+    expect(page.locator("#wf-status")).to_contain_text("FAILED")
+    expect(page.locator("#repair")).to_be_visible()  # drawn once the run ended
+    page.locator("#dag svg").screenshot(path=str(artifacts_dir() / "workflow-run-failed.png"))
+    shot("failed")
+    page.click("#repair")
+    expect(page.locator("#notice")).to_contain_text("Repair requested")
+    expect(fill("transform")).to_have_attribute("fill", GREEN)
+    expect(fill("load")).to_have_attribute("fill", GREEN)
+    expect(page.locator("#wf-status")).to_contain_text("SUCCEEDED")
+    shot("repaired")
+    view = client.get_workflow_run(run_id)
+    assert view["status"] == "SUCCEEDED" and len(view["tasks"]["transform"]["runs"]) == 2
+
+
+def test_cancel_is_refused_without_the_token_and_done_with_it(
+    client: Client, workspace: Path, tmp_path: Path, console: str, page, shot
+):
+    client.define(definition("hold", job_file(workspace, "hold.sh", gated(tmp_path / "never")), timeout=2))
+    run_id = client.submit("hold")
+    eventually(lambda: client.get_run(run_id)["status"] == "RUNNING", what="the run to start")
+    page.goto(f"{console}/runs/{run_id}")
+    page.click("#cancel")
+    expect(page.locator("#error")).to_contain_text("need the console token")
+    shot("refused")
+    assert client.get_run(run_id)["status"] == "RUNNING"
+
+    page.click("#sign-in-to-write")
+    page.fill("#token", "not-the-token")
+    page.click("#sign-in-button")
+    expect(page.locator("#login-failed")).to_be_visible()
+    page.fill("#token", TOKEN)
+    page.click("#sign-in-button")
+    expect(page.locator("#notice")).to_contain_text("Signed in")
+    page.click("#cancel")
+    expect(page.locator("#run-status")).to_contain_text("CANCELLED")
+    shot("cancelled")
+    assert client.get_run(run_id)["status"] == "CANCELLED"
+    assert TOKEN not in page.content()

@@ -1,0 +1,111 @@
+"""The warm SQL runner: attempts forked from a zygote beside the worker, supervised like any child."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+from processes import Procs, eventually, pid_alive
+
+from queue_core import Client
+
+ZYGOTE = str(Path(__file__).resolve().parents[1] / "workers" / "sql_zygote.py")
+FOREVER = "SELECT sum(hash(range)) AS h FROM range(100000000000)"
+
+
+def job(name: str, sql: str, timeout: float = 1) -> dict[str, Any]:
+    pipeline = {"steps": [{"sequence": [{"name": "s", "sql": sql}]}]}
+    return {
+        "name": name,
+        "config": {"type": "SQL", "timeout": timeout, "pipeline": pipeline},
+        "cluster": {"name": "default"},
+    }
+
+
+def stat(pid: int) -> tuple[int, int]:
+    """(parent pid, process group) of a live process."""
+    with open(f"/proc/{pid}/stat") as file:
+        fields = file.read().rsplit(")", 1)[1].split()
+    return int(fields[1]), int(fields[2])
+
+
+def zygote_processes() -> list[int]:
+    """This checkout's zygote and its children, by command line."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as file:
+                    if ZYGOTE.encode() in file.read() and pid_alive(int(entry)):
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return sorted(found)
+
+
+def test_a_sql_attempt_is_forked_from_the_warm_runner_and_cancel_kills_it_but_not_the_runner(
+    client: Client, procs: Procs, redis_url: str
+):
+    procs.dispatcher()
+    worker = procs.worker(redis_url)
+    client.define(job("quick", "SELECT 42 AS answer"))
+    assert client.wait(client.submit("quick"), timeout=60)["result"]["query"]["preview"] == [[42]]
+    (zygote,) = zygote_processes()
+    assert stat(zygote)[0] == worker.pid  # beside the worker, dying with it
+    client.define(job("forever", FOREVER))
+    run_id = client.submit("forever")
+    eventually(lambda: len(zygote_processes()) == 2, what="the forked attempt")
+    child = next(p for p in zygote_processes() if p != zygote)
+    assert stat(child) == (zygote, child)  # its own process group, under the zygote
+    client.cancel(run_id)
+    eventually(lambda: not pid_alive(child), timeout=5, what="the cancelled attempt to die")
+    assert client.wait(run_id, timeout=10)["status"] == "CANCELLED"
+    assert client.wait(client.submit("quick"), timeout=60)["status"] == "SUCCEEDED"
+    assert zygote_processes() == [zygote]  # the same warm runner served the next attempt
+
+
+def test_a_sql_attempt_past_its_timeout_is_killed(client: Client, procs: Procs, redis_url: str):
+    procs.dispatcher()
+    procs.worker(redis_url)
+    client.define(job("slow", FOREVER, timeout=0.02))
+    run = client.wait(client.submit("slow"), timeout=60)
+    assert (run["status"], run["reason"]) == ("FAILED", "Timeout")
+    assert "timeout after 1.2s" in client.run_detail(run["id"])["message"]
+    eventually(lambda: len(zygote_processes()) == 1, what="only the warm runner to be left")
+
+
+def test_kill_9_of_the_worker_takes_the_warm_runner_and_its_attempt_with_it(
+    client: Client, procs: Procs, redis_url: str
+):
+    procs.dispatcher()
+    worker = procs.worker(redis_url)
+    client.define(job("forever", FOREVER))
+    run_id = client.submit("forever")
+    eventually(lambda: len(zygote_processes()) == 2, what="the forked attempt")
+    doomed = zygote_processes()
+    os.kill(worker.pid, signal.SIGKILL)  # the worker alone: its children must not outlive it
+    worker.wait()
+    eventually(lambda: not any(pid_alive(p) for p in doomed), timeout=10, what="the runner and attempt to die")
+    procs.worker(redis_url)
+    assert client.wait(run_id, timeout=60)["reason"] == "WorkerLost"
+
+
+def test_kill_9_of_the_warm_runner_fails_its_attempt_killed_and_the_next_attempt_starts_a_new_one(
+    client: Client, procs: Procs, redis_url: str
+):
+    procs.dispatcher()
+    worker = procs.worker(redis_url)
+    client.define(job("forever", FOREVER))
+    run_id = client.submit("forever")
+    eventually(lambda: len(zygote_processes()) == 2, what="the forked attempt")
+    zygote = next(p for p in zygote_processes() if stat(p)[0] == worker.pid)
+    os.kill(zygote, signal.SIGKILL)
+    run = client.wait(run_id, timeout=30)
+    assert (run["status"], run["reason"]) == ("FAILED", "NonZeroExitCode")
+    assert "killed by signal 9" in client.run_detail(run_id)["message"]
+    client.define(job("quick", "SELECT 1 AS one"))
+    assert client.wait(client.submit("quick"), timeout=60)["status"] == "SUCCEEDED"
+    (fresh,) = zygote_processes()
+    assert fresh != zygote and stat(fresh)[0] == worker.pid

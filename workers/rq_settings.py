@@ -1,0 +1,10 @@
+"""Settings for a plain ``rq worker -c workers.rq_settings``: jobledger's store, with its password read from a file.
+
+RQ takes its connection from a URL; with ``REDIS_PASSWORD_FILE`` (a compose or Kubernetes secret) the
+password is read here, so it is on no command line and in no environment variable.
+"""
+
+from queue_core.connection import url_with_password
+from queue_core.settings import Settings
+
+REDIS_URL = url_with_password(Settings.from_env())
