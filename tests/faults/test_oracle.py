@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import orjson
 import pytest
-from workload import mixed_workload, schedule_workload, workflow_workload
+from workload import definition, mixed_workload, schedule_workload, workflow_workload
 
-from queue_core import Client
+from queue_core import Client, oracle
 from queue_core.events import NewEvent, RunCancelled, RunStarted
 from queue_core.oracle import check_log
 
@@ -38,6 +38,16 @@ def _raw_append(client: Client, aggregate: str, event: object, version: int, eve
 
 def _first_of(client: Client, type_name: str) -> str:
     return next(r.aggregate for r in client.store.read() if r.type == type_name)
+
+
+def _stray_stream_entry(client: Client) -> None:
+    """An entry in a run's own stream, older than the run's first, that no log entry matches."""
+    key = client.store.keys.aggregate(_first_of(client, "RunSucceeded"))
+    entries = client.store.redis.xrange(key)
+    client.store.redis.delete(key)
+    client.store.redis.xadd(key, {"e": b"{}"}, id="0-1")
+    for position, fields in entries:
+        client.store.redis.xadd(key, fields, id=position)
 
 
 def _tick_fired_twice(client: Client) -> None:
@@ -84,6 +94,7 @@ DAMAGE: dict[str, tuple[Callable[[Client], None], str]] = {
         lambda c: c.store.redis.delete(c.store.keys.aggregate(_first_of(c, "RunSucceeded"))),
         "its stream holds 0 events",
     ),
+    "an aggregate stream entry the log lacks": (lambda c: _stray_stream_entry(c), "events up to"),
 }
 
 
@@ -117,3 +128,16 @@ def test_jobledger_check_says_the_log_holds_or_names_the_problems(client: Client
     ended = procs.cli("check", "--ended", "--json")
     assert ended.returncode == 1 and orjson.loads(ended.stdout)["ok"] is False
 
+
+def test_events_appended_while_the_oracle_reads_are_not_counted_against_it(client: Client, monkeypatch):
+    runs = mixed_workload(client)
+    read_log = oracle.history
+
+    def then_the_system_goes_on(store):  # users keep appending to the same aggregates once the log was read
+        yield from read_log(store)
+        client.cancel(runs[0])
+        client.define(definition("keep", "keep.sh", retries=1, delay=0.0, args="v3"))
+
+    monkeypatch.setattr(oracle, "history", then_the_system_goes_on)
+    report = check_log(client.store)
+    assert report.ok, report.problems
