@@ -230,7 +230,8 @@ def _stream_lengths(store: EventStore, checker: _Checker, last: str) -> None:
         elif int(length) > checker.versions[aggregate]:
             longer.append(aggregate)
     for aggregate in longer:
-        held, logged = len(store.redis.xrange(store.keys.aggregate(aggregate), max=last)), checker.versions[aggregate]
+        entries: Any = store.redis.xrange(store.keys.aggregate(aggregate), max=last)
+        held, logged = len(entries), checker.versions[aggregate]
         if held != logged:
             checker.problem(f"{aggregate}: its stream holds {held} events up to {last}, the log {logged}")
 
