@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -38,7 +37,7 @@ from .keys import Keys
 from .lifecycle import RunLifecycle
 from .lineage import dataset_key
 from .logical_dates import normalize_logical_date
-from .names import name_aggregate, owner_of
+from .names import is_id, name_aggregate, owner_of
 from .pipeline import check_depots, check_schemas, workflow_definitions
 from .positions import as_position, position_key
 from .projections import fold
@@ -60,7 +59,6 @@ __all__ = ["Client", "DefineResult", "WaitTimeout"]
 IDEMPOTENCY_KIND = "idempotency"
 SQL_QUERY = "(sql)"  # the definition name a `jobledger sql` run shows: it has no definition
 MAX_IDEMPOTENCY_KEY = 256
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 class WaitTimeout(Exception):
@@ -199,7 +197,7 @@ class Client:
         return batch, {name_agg: name_version, cluster_id: 0}
 
     def _definition_id(self, name_or_id: str, until: str = "+") -> str:
-        if _UUID.match(name_or_id):
+        if is_id(name_or_id):
             if self.store.load(name_or_id, until):
                 return name_or_id
             raise NotFound(f"no definition with id {name_or_id}" + ("" if until == "+" else " at that point"))
@@ -269,7 +267,7 @@ class Client:
         default = builtin_default()
         if name_or_id in (default["name"], default["id"]):
             return default
-        cluster_id = name_or_id if _UUID.match(name_or_id) else self._owner(CLUSTER_KIND, name_or_id)[0]
+        cluster_id = name_or_id if is_id(name_or_id) else self._owner(CLUSTER_KIND, name_or_id)[0]
         doc = load_state(self.store, cluster_id, apply_cluster)[0] if cluster_id else None
         if doc is None:
             raise NotFound(f"no cluster named {name_or_id!r}; create it with `jobledger cluster create`")
@@ -433,7 +431,7 @@ class Client:
         return run_id
 
     def _run_doc(self, run_id: str, as_of: str = "+") -> dict[str, Any]:
-        doc, _ = load_state(self.store, run_id, apply_run, as_of) if _UUID.match(run_id) else (None, 0)
+        doc, _ = load_state(self.store, run_id, apply_run, as_of) if is_id(run_id) else (None, 0)
         if doc is None:
             raise NotFound(f"no run with id {run_id}" + ("" if as_of == "+" else " at that point"))
         return doc
@@ -479,7 +477,7 @@ class Client:
     def cancel(self, run_id: str) -> dict[str, Any]:
         """Cancel a run that has not ended; a running attempt's process group is killed by its worker."""
         for _ in range(5):
-            doc, version = load_state(self.store, run_id, apply_run) if _UUID.match(run_id) else (None, 0)
+            doc, version = load_state(self.store, run_id, apply_run) if is_id(run_id) else (None, 0)
             if doc is None:
                 raise NotFound(f"no run with id {run_id}")
             events: list[Event] = decide_cancel(doc)

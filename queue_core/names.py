@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .aggregates import load_state
 from .events import NameClaimed, NameReleased, Recorded
 from .store import EventStore
 
-__all__ = ["apply_name", "name_aggregate", "name_key", "owner_of"]
+__all__ = ["apply_name", "is_id", "name_aggregate", "name_key", "owner_of"]
+
+_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def name_aggregate(kind: str, name: str) -> str:
@@ -35,3 +38,8 @@ def owner_of(store: EventStore, kind: str, name: str, until: str = "+") -> tuple
     """Who holds ``name`` among live things of ``kind`` (as of ``until``), and the name aggregate's version."""
     doc, version = load_state(store, name_aggregate(kind, name), apply_name, until)
     return (doc["owner"] if doc else None), version
+
+
+def is_id(value: str) -> bool:
+    """Whether ``value`` is an id as jobledger makes them (a UUID, lowercase), not a name."""
+    return _ID.fullmatch(value) is not None

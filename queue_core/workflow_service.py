@@ -23,7 +23,7 @@ from .events import (
     WorkflowRunStarted,
 )
 from .logical_dates import normalize_logical_date
-from .names import name_aggregate, owner_of
+from .names import is_id, name_aggregate, owner_of
 from .pipeline import check_depots, check_schemas
 from .runs import CANCELLED_BY_USER, TERMINAL, apply_run
 from .spec import check_name
@@ -283,7 +283,7 @@ class WorkflowService:
     # -- a run --------------------------------------------------------------------------------
 
     def load_run(self, run_id: str, as_of: str = "+") -> tuple[Doc, int]:
-        doc, version = load_state(self.store, run_id, apply_workflow_run, as_of) if _is_uuid(run_id) else (None, 0)
+        doc, version = load_state(self.store, run_id, apply_workflow_run, as_of) if is_id(run_id) else (None, 0)
         if doc is None:
             raise NotFound(f"no workflow run with id {run_id}" + ("" if as_of == "+" else " at that point"))
         return doc, version
@@ -356,10 +356,3 @@ def raise_terminal(doc: Doc) -> None:
 
 def _now() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        return str(uuid.UUID(value)) == value
-    except ValueError:
-        return False

@@ -7,7 +7,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -80,3 +81,19 @@ def pid_alive(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+@contextmanager
+def jobledger_up(env: dict[str, str], grace: float, out: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """``jobledger up --workers 1`` as a user starts it, output in ``out``; killed if the test leaves it running."""
+    with open(out or os.devnull, "w") as stdout:
+        up = subprocess.Popen(
+            [sys.executable, "-m", "queue_core", "up", "--workers", "1", "--grace", str(grace)],
+            env=env, stdout=stdout, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        yield up
+    finally:
+        if up.poll() is None:
+            os.killpg(up.pid, signal.SIGKILL)
+            up.wait()

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from jobs import definition, job_file
-from processes import Procs, eventually, pid_alive
+from processes import Procs, eventually, jobledger_up, pid_alive
 
 from queue_core import Client, Settings
 
@@ -33,12 +33,7 @@ def test_up_runs_workers_for_every_cluster_and_stops_cleanly_on_ctrl_c(
     client = Client(settings=settings)
     client.define(definition("ok", job_file(workspace, "ok.sh", "echo up\n")))
     out = tmp_path / "up.out"
-    with open(out, "w") as stdout:
-        up = subprocess.Popen(
-            [sys.executable, "-m", "queue_core", "up", "--workers", "1", "--grace", "5"],
-            env=env, stdout=stdout, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    try:
+    with jobledger_up(env, grace=5, out=out) as up:
         eventually(lambda: "running; Ctrl-C stops" in out.read_text(), what="up to start")
         text = out.read_text()
         assert f"rq worker -u {settings.redis_url} -w workers.worker.AttemptWorker" in text
@@ -52,10 +47,6 @@ def test_up_runs_workers_for_every_cluster_and_stops_cleanly_on_ctrl_c(
         assert up.wait(timeout=30) == 0
         assert "stopped" in out.read_text()
         eventually(lambda: not any(pid_alive(p) for p in children), timeout=10, what="children to exit")
-    finally:
-        if up.poll() is None:
-            os.killpg(up.pid, signal.SIGKILL)
-            up.wait()
 
 
 def test_ctrl_c_during_an_attempt_loses_nothing_the_attempt_is_retried_later(
@@ -64,19 +55,11 @@ def test_ctrl_c_during_an_attempt_loses_nothing_the_attempt_is_retried_later(
     client = Client(settings=settings)
     body = '[ "$JOBLEDGER_ATTEMPT" -ge 2 ] || sleep 300\n'
     client.define(definition("interrupted", job_file(workspace, "long.sh", body), retries=1, timeout=10))
-    up = subprocess.Popen(
-        [sys.executable, "-m", "queue_core", "up", "--workers", "1", "--grace", "0.5"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-    try:
+    with jobledger_up(env, grace=0.5) as up:
         run_id = client.submit("interrupted")
         eventually(lambda: client.get_run(run_id)["status"] == "RUNNING", what="the attempt to run")
         os.kill(up.pid, signal.SIGINT)
         assert up.wait(timeout=30) == 0
-    finally:
-        if up.poll() is None:
-            os.killpg(up.pid, signal.SIGKILL)
-            up.wait()
     assert client.get_run(run_id)["status"] == "RUNNING"  # nobody is left to say otherwise yet
     procs.dispatcher()
     procs.worker(redis_url)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from jobs import definition, job_file
-from processes import Procs, eventually
+from processes import Procs, eventually, jobledger_up
 
 from queue_core import Client, Settings
 from queue_core.readmodels import verify
@@ -117,22 +117,13 @@ def test_up_runs_the_timer_so_a_schedule_fires(
     client = Client(settings=settings)
     client.define(definition("ok", job_file(workspace, "ok.sh", "echo fired\n")))
     out = tmp_path / "up.out"
-    with open(out, "w") as stdout:
-        up = subprocess.Popen(
-            [sys.executable, "-m", "queue_core", "up", "--workers", "1", "--grace", "5"],
-            env=env, stdout=stdout, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    try:
+    with jobledger_up(env, grace=5, out=out) as up:
         eventually(lambda: "running; Ctrl-C stops" in out.read_text(), what="up to start")
         client.create_schedule("soon", definition="ok", at=soon(2))
         run = eventually(lambda: client.get_schedule("soon")["last_run"], timeout=30, what="the fire")
         assert client.wait(run["id"], timeout=30)["status"] == "SUCCEEDED"
         os.kill(up.pid, signal.SIGINT)
         assert up.wait(timeout=30) == 0
-    finally:
-        if up.poll() is None:
-            os.killpg(up.pid, signal.SIGKILL)
-            up.wait()
 
 
 @pytest.mark.parametrize("verb", ["pause", "resume", "delete", "show"])
