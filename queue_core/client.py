@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -14,21 +12,18 @@ import redis
 
 from .aggregates import load_state
 from .archive import history, verify_log
+from .catalog import Catalog, DefineResult
 from .chain import ChainReport
-from .clusters import CLUSTER_KIND, DEFAULT_CLUSTER, apply_cluster, builtin_default
+from .clusters import DEFAULT_CLUSTER
 from .connection import connect, redis_url
-from .definitions import DEFINITION_KIND, apply_definition, decide_define, deleted_event, spec_of
-from .depots import WAREHOUSE_DEPOTS, add_depot, get_depot, list_depots
+from .definitions import spec_of
+from .depots import add_depot, get_depot, list_depots
 from .documents import load_document
-from .errors import AlreadyExists, ConcurrencyError, InvalidInput, NotFound, StoreUnavailable
+from .errors import AlreadyExists, ConcurrencyError, NotFound, StoreUnavailable
 from .events import (
-    ClusterRegistered,
     Event,
-    NameClaimed,
-    NameReleased,
     NewEvent,
     Recorded,
-    RunSubmitted,
     decode,
 )
 from .health import check_store
@@ -36,9 +31,7 @@ from .history import Change, Phase, diff_specs, timeline, waiting_phase
 from .keys import Keys
 from .lifecycle import RunLifecycle
 from .lineage import dataset_key
-from .logical_dates import normalize_logical_date
-from .names import is_id, name_aggregate, owner_of
-from .pipeline import check_depots, check_schemas, workflow_definitions
+from .names import is_id
 from .positions import as_position, position_key
 from .projections import fold
 from .readmodels import ReadModels, Rebuilt, VerifyResult, rebuild_live, verify
@@ -48,32 +41,17 @@ from .runs import TERMINAL, apply_run, decide_cancel, public_view
 from .schedule_service import ScheduleService
 from .secrets import SecretStore
 from .settings import Settings
-from .spec import MAX_WORKERS, check_args, check_env, check_name, check_text, check_timeout, normalize_definition
 from .store import EventStore
+from .submissions import Submissions
 from .timetravel import runs_as_of
 from .workflow_runs import apply_workflow_run, is_active
 from .workflow_service import AppliedWorkflow, Plan, WorkflowService
 
 __all__ = ["Client", "DefineResult", "WaitTimeout"]
 
-IDEMPOTENCY_KIND = "idempotency"
-SQL_QUERY = "(sql)"  # the definition name a `jobledger sql` run shows: it has no definition
-MAX_IDEMPOTENCY_KEY = 256
-
 
 class WaitTimeout(Exception):
     """Raised by ``Client.wait`` when the run has not ended within the time given."""
-
-
-@dataclass(frozen=True)
-class DefineResult:
-    """The outcome of ``define``: the definition's id, its latest version and whether this call changed it."""
-
-    id: str
-    name: str
-    version: int
-    created: bool
-    changed: bool
 
 
 class Client:
@@ -104,6 +82,8 @@ class Client:
         self.run_log = RunLog(self.redis, self.store.keys)
         self.secrets = SecretStore(self.store)
         self.resources = ResourceStore(self.store, self.settings)
+        self.catalog = Catalog(self.store, self.read_models)
+        self.submissions = Submissions(self.store, self.read_models, self.catalog, self.resources)
         self.workflows = WorkflowService(self)
 
     @classmethod
@@ -115,163 +95,45 @@ class Client:
     def url(self) -> str:
         return redis_url(self.settings)
 
-    # -- names ----------------------------------------------------------------------------------
-
-    def _owner(self, kind: str, name: str, until: str = "+") -> tuple[str | None, int]:
-        return owner_of(self.store, kind, name, until)
-
     # -- definitions ----------------------------------------------------------------------------
 
     def define_file(self, path: str | Path) -> DefineResult:
         """Create or revise a definition from a JSON or YAML file."""
-        return self.define(load_document(path))
+        return self.catalog.define_file(path)
 
     def define_document(self, path: str | Path) -> list[DefineResult]:
         """Define from a file: one definition, or one per SQL job of a DataOS workflow (all checked first)."""
-        doc = load_document(path)
-        if not (isinstance(doc, Mapping) and doc.get("type") == "workflow"):
-            return [self.define(doc)]
-        raws = workflow_definitions(doc)
-        for raw in raws:
-            self._checked_spec(raw)
-        return [self.define(raw) for raw in raws]
-
-    def _checked_spec(self, raw: Mapping[str, Any]) -> dict[str, Any]:
-        spec = normalize_definition(raw)
-        pipeline = spec["config"].get("pipeline")
-        if pipeline is not None:
-            self.read_models.catch_up()
-            depots = {d["name"]: d for d in self.read_models.all("depots").values() if d}
-            check_depots(pipeline, {name: d["type"] for name, d in depots.items()})
-            check_schemas(pipeline, depots)
-        return spec
+        return self.catalog.define_document(path)
 
     def define(self, raw: Mapping[str, Any]) -> DefineResult:
         """Create the definition, or append a new version if its name is live and its content changed."""
-        spec = self._checked_spec(raw)
-        name = spec["name"]
-        owner, name_version = self._owner(DEFINITION_KIND, name)
-        doc, version = load_state(self.store, owner, apply_definition) if owner else (None, 0)
-        events = decide_define(doc, spec)
-        cluster_events, cluster_expected = self._cluster_events_for(spec)
-        if not events:
-            assert doc is not None
-            return DefineResult(doc["id"], name, doc["version"], created=False, changed=False)
-        definition_id = owner or str(uuid.uuid4())
-        batch = [NewEvent(definition_id, e) for e in events]
-        expected = {definition_id: version, **cluster_expected}
-        if owner is None:
-            claim = NameClaimed(kind=DEFINITION_KIND, name=name, owner=definition_id)
-            batch.insert(0, NewEvent(name_aggregate(DEFINITION_KIND, name), claim))
-            expected[name_aggregate(DEFINITION_KIND, name)] = name_version
-        batch += cluster_events
-        try:
-            self.store.append(batch, expected)
-        except ConcurrencyError as exc:
-            if owner is None and exc.aggregate == name_aggregate(DEFINITION_KIND, name):
-                raise AlreadyExists(f"definition {name!r} was just created by another writer") from exc
-            raise AlreadyExists(
-                f"definition {name!r} was changed by another writer at the same moment; run the command again"
-            ) from exc
-        new_version = 1 if doc is None else doc["version"] + 1
-        return DefineResult(definition_id, name, new_version, created=doc is None, changed=True)
-
-    def _cluster_events_for(self, spec: Mapping[str, Any]) -> tuple[list[NewEvent], dict[str, int]]:
-        section = spec.get("cluster")
-        if not section or section["name"] == DEFAULT_CLUSTER:
-            return [], {}
-        owner, version = self._owner(CLUSTER_KIND, section["name"])
-        if owner:
-            return [], {}
-        return self._cluster_registration(section["name"], section["workersQuantity"], section["instanceType"], version)
-
-    def _cluster_registration(
-        self, name: str, workers: int, instance_type: str, name_version: int
-    ) -> tuple[list[NewEvent], dict[str, int]]:
-        cluster_id = str(uuid.uuid4())
-        name_agg = name_aggregate(CLUSTER_KIND, name)
-        batch = [
-            NewEvent(name_agg, NameClaimed(kind=CLUSTER_KIND, name=name, owner=cluster_id)),
-            NewEvent(cluster_id, ClusterRegistered(name=name, workers=workers, instance_type=instance_type)),
-        ]
-        return batch, {name_agg: name_version, cluster_id: 0}
-
-    def _definition_id(self, name_or_id: str, until: str = "+") -> str:
-        if is_id(name_or_id):
-            if self.store.load(name_or_id, until):
-                return name_or_id
-            raise NotFound(f"no definition with id {name_or_id}" + ("" if until == "+" else " at that point"))
-        owner, _ = self._owner(DEFINITION_KIND, name_or_id, until)
-        if owner is None:
-            raise NotFound(f"no definition named {name_or_id!r}")
-        return owner
+        return self.catalog.define(raw)
 
     def get_definition(self, name_or_id: str, as_of: str = "+") -> dict[str, Any]:
         """The definition with every version (as of position ``as_of``); a deleted one stays readable by UUID."""
-        definition_id = self._definition_id(name_or_id, as_of)
-        doc, _ = load_state(self.store, definition_id, apply_definition, as_of)
-        if doc is None:
-            raise NotFound(f"no definition with id {name_or_id}")
-        return doc
+        return self.catalog.get_definition(name_or_id, as_of)
 
     def list_definitions(self, include_deleted: bool = False) -> list[dict[str, Any]]:
         """Live definitions (and deleted ones if asked), by name."""
-        self.read_models.catch_up()
-        docs = self.read_models.all("definitions").values()
-        return sorted((d for d in docs if include_deleted or not d["deleted"]), key=lambda d: (d["name"], d["id"]))
+        return self.catalog.list_definitions(include_deleted)
 
     def delete_definition(self, name_or_id: str) -> str:
         """Delete a live definition; its name becomes free and its history stays in the log."""
-        doc = self.get_definition(name_or_id)
-        if doc["deleted"]:
-            raise NotFound(f"definition {doc['name']} ({doc['id']}) is already deleted")
-        _, version = load_state(self.store, doc["id"], apply_definition)
-        name_agg = name_aggregate(DEFINITION_KIND, doc["name"])
-        _, name_version = self._owner(DEFINITION_KIND, doc["name"])
-        batch = [
-            NewEvent(doc["id"], deleted_event(doc)),
-            NewEvent(name_agg, NameReleased(kind=DEFINITION_KIND, name=doc["name"], owner=doc["id"])),
-        ]
-        try:
-            self.store.append(batch, {doc["id"]: version, name_agg: name_version})
-        except ConcurrencyError as exc:
-            raise AlreadyExists(f"definition {doc['name']} changed while deleting it; run the command again") from exc
-        return str(doc["id"])
+        return self.catalog.delete_definition(name_or_id)
 
     # -- clusters -------------------------------------------------------------------------------
 
     def create_cluster(self, name: str, workers: int = 1, instance_type: str = "local") -> str:
         """Register a cluster (an RQ queue of that name); returns its id."""
-        check_name(name, "cluster")
-        if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
-            raise InvalidInput(f"must be a whole number from 1 to {MAX_WORKERS}", "workers")
-        if not instance_type or len(instance_type) > 128:
-            raise InvalidInput("must be a non-empty string", "instance-type")
-        owner, version = self._owner(CLUSTER_KIND, name)
-        if owner or name == DEFAULT_CLUSTER:
-            raise AlreadyExists(f"cluster {name!r} already exists")
-        batch, expected = self._cluster_registration(name, workers, instance_type, version)
-        try:
-            self.store.append(batch, expected)
-        except ConcurrencyError as exc:
-            raise AlreadyExists(f"cluster {name!r} was just created by another writer") from exc
-        return batch[1].aggregate
+        return self.catalog.create_cluster(name, workers, instance_type)
 
     def list_clusters(self) -> list[dict[str, Any]]:
         """Every cluster, ``default`` first."""
-        self.read_models.catch_up()
-        docs = sorted(self.read_models.all("clusters").values(), key=lambda d: d["name"])
-        return [builtin_default(), *docs]
+        return self.catalog.list_clusters()
 
     def get_cluster(self, name_or_id: str) -> dict[str, Any]:
-        default = builtin_default()
-        if name_or_id in (default["name"], default["id"]):
-            return default
-        cluster_id = name_or_id if is_id(name_or_id) else self._owner(CLUSTER_KIND, name_or_id)[0]
-        doc = load_state(self.store, cluster_id, apply_cluster)[0] if cluster_id else None
-        if doc is None:
-            raise NotFound(f"no cluster named {name_or_id!r}; create it with `jobledger cluster create`")
-        return doc
+        """One cluster by name or id."""
+        return self.catalog.get_cluster(name_or_id)
 
     # -- runs -----------------------------------------------------------------------------------
 
@@ -285,101 +147,8 @@ class Client:
         idempotency_key: str | None = None,
         logical_date: str | None = None,
     ) -> str:
-        """Submit a run of the definition's latest version; returns the run id.
-
-        ``logical_date`` (``YYYY-MM-DD`` or an ISO time) is the date the run stands for: recorded on the
-        run, given to the job as ``JOBLEDGER_LOGICAL_DATE``, matched by workflow references.
-        """
-        for _ in range(3):
-            run_id, batch, expected = self.submission_batch(
-                definition, cluster, args, env, timeout, idempotency_key, logical_date
-            )
-            if not batch:
-                return run_id  # the idempotency key is held: its run
-            try:
-                self.store.append(batch, expected)
-                return run_id
-            except ConcurrencyError:
-                if idempotency_key is None:
-                    raise
-                continue  # another submitter holds the key now: the next look returns its run
-        raise AlreadyExists(f"idempotency key {idempotency_key!r} is contended; try again")
-
-    def submission_batch(
-        self,
-        definition: str,
-        cluster: str | None = None,
-        args: str | None = None,
-        env: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-        idempotency_key: str | None = None,
-        logical_date: str | None = None,
-        run_id: str | None = None,
-    ) -> tuple[str, list[NewEvent], dict[str, int]]:
-        """The events that submit a run, not appended: (run id, batch, expected versions).
-
-        Checks everything ``submit`` checks. ``run_id`` (default: a new UUID) lets a caller derive it,
-        as the scheduler does from a schedule's tick. When ``idempotency_key`` is already held the
-        batch is empty and the run id is the holder's.
-        """
-        return self._submission_of(
-            self.get_definition(definition), cluster, args, env, timeout, idempotency_key, logical_date, run_id
-        )
-
-    def _submission_of(
-        self,
-        doc: dict[str, Any],
-        cluster: str | None = None,
-        args: str | None = None,
-        env: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-        idempotency_key: str | None = None,
-        logical_date: str | None = None,
-        run_id: str | None = None,
-    ) -> tuple[str, list[NewEvent], dict[str, int]]:
-        """``submission_batch`` for a definition document already loaded (a timer pass loads each once)."""
-        if doc["deleted"]:
-            raise NotFound(f"definition {doc['name']} ({doc['id']}) is deleted")
-        spec = spec_of(doc)
-        cluster_name = cluster or (spec["cluster"] or {}).get("name")
-        if not cluster_name:
-            raise InvalidInput(f"definition {doc['name']} names no cluster; give --cluster", "cluster")
-        cluster_doc = self.get_cluster(cluster_name)
-        job = dict(spec["config"])
-        if args is not None:
-            job["args"] = check_args(args, "args")
-        if env:
-            job["envVars"] = {**job["envVars"], **check_env(dict(env), "env")}
-        if timeout is not None:
-            job["timeout"] = check_timeout(timeout, "timeout")
-        logical = None if logical_date is None else normalize_logical_date(logical_date)
-        if job["source"]["type"] == "RESOURCE":
-            # The run pins the resource version it will run: the one named, else the latest now.
-            sdef = job["source"]["sourceDef"]
-            pinned = self.resources.version(sdef["name"], sdef.get("version"))
-            job["source"] = {"type": "RESOURCE", "sourceDef": {**sdef, "version": pinned["version"]}}
-        run_id = run_id or str(uuid.uuid4())
-        submitted = RunSubmitted(
-            definition_id=doc["id"],
-            definition=doc["name"],
-            definition_version=doc["version"],
-            cluster=cluster_doc["name"],
-            job=job,
-            idempotency_key=idempotency_key,
-            logical_date=logical,
-        )
-        if idempotency_key is None:
-            return run_id, [NewEvent(run_id, submitted)], {run_id: 0}
-        if not isinstance(idempotency_key, str) or not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
-            raise InvalidInput(f"must be 1 to {MAX_IDEMPOTENCY_KEY} characters", "idempotency-key")
-        check_text(idempotency_key, "idempotency-key")
-        key = f"{doc['id']}/{idempotency_key}"
-        owner, version = self._owner(IDEMPOTENCY_KIND, key)
-        if owner:
-            return owner, [], {}
-        claim = NameClaimed(kind=IDEMPOTENCY_KIND, name=key, owner=run_id)
-        name_agg = name_aggregate(IDEMPOTENCY_KIND, key)
-        return run_id, [NewEvent(name_agg, claim), NewEvent(run_id, submitted)], {name_agg: version, run_id: 0}
+        """Submit a run of the definition's latest version; returns the run id (see ``Submissions.submit``)."""
+        return self.submissions.submit(definition, cluster, args, env, timeout, idempotency_key, logical_date)
 
     def sql(
         self,
@@ -389,46 +158,8 @@ class Client:
         save_mode: str = "errorIfExists",
         cluster: str = DEFAULT_CLUSTER,
     ) -> str:
-        """Submit one SQL query as a run of no definition; ``inputs``: view -> ``ADDRESS[:FORMAT]``.
-
-        The query is step ``result``; with ``output`` (``ADDRESS[:FORMAT]``) it is written there,
-        without one the run's result previews it. Returns the run id.
-        """
-        self.read_models.catch_up()
-        depot_types = {d["name"]: d["type"] for d in self.read_models.all("depots").values() if d}
-
-        def split(given: str, file_default: str) -> tuple[str, str]:
-            address, _, fmt = given.rpartition(":")
-            if not address or "/" in fmt:
-                address, fmt = given, ""
-            depot = address.partition("://")[2].partition(":")[0]
-            return address, fmt or ("table" if depot_types.get(depot) in WAREHOUSE_DEPOTS else file_default)
-
-        job_inputs = []
-        for name, given in (inputs or {}).items():
-            address, fmt = split(given, "csv")
-            job_inputs.append({"name": name, "dataset": address, "format": fmt})
-        outputs = []
-        if output is not None:
-            address, fmt = split(output, "parquet")
-            outputs.append({"name": "result", "dataset": address, "format": fmt, "options": {"saveMode": save_mode}})
-        pipeline = {
-            "inputs": job_inputs,
-            "steps": [{"sequence": [{"name": "result", "sql": query}]}],
-            "outputs": outputs,
-        }
-        checked = self._checked_spec({"name": "sql", "config": {"type": "SQL", "pipeline": pipeline}})
-        cluster_doc = self.get_cluster(cluster)
-        run_id = str(uuid.uuid4())
-        submitted = RunSubmitted(
-            definition_id="",
-            definition=SQL_QUERY,
-            definition_version=0,
-            cluster=cluster_doc["name"],
-            job=checked["config"],
-        )
-        self.store.append([NewEvent(run_id, submitted)], {run_id: 0})
-        return run_id
+        """Submit one SQL query as a run of no definition; returns the run id (see ``Submissions.sql``)."""
+        return self.submissions.sql(query, inputs, output, save_mode, cluster)
 
     def _run_doc(self, run_id: str, as_of: str = "+") -> dict[str, Any]:
         doc, _ = load_state(self.store, run_id, apply_run, as_of) if is_id(run_id) else (None, 0)

@@ -14,6 +14,7 @@ from .health import check_log_head
 from .readmodels import verify
 from .runs import TERMINAL
 from .store import EventStore
+from .submissions import IDEMPOTENCY_KIND
 from .workflow_runs import apply_workflow_run, is_active
 
 __all__ = ["OracleReport", "check_log"]
@@ -21,7 +22,6 @@ __all__ = ["OracleReport", "check_log"]
 RUN_TERMINAL_EVENTS = frozenset({"RunSucceeded", "RunFailed", "RunCancelled"})
 # Appended in the batch of a run's RunSucceeded, after it: the only events a run may have after its end.
 AFTER_TERMINAL = frozenset({"DatasetWritten"})
-IDEMPOTENCY_KIND = "idempotency"
 MAX_PROBLEMS = 50
 
 

@@ -34,7 +34,7 @@ from .events import (
     ScheduleTicksMissed,
     decode,
 )
-from .names import name_aggregate
+from .names import name_aggregate, owner_of
 from .runs import TERMINAL, apply_run
 from .schedules import (
     ACTIVE,
@@ -114,7 +114,7 @@ class ScheduleService:
     def _id(self, name_or_id: str) -> str:
         if self.store.version(name_or_id) and self.read_models.get("schedules", name_or_id) is not None:
             return name_or_id
-        owner, _ = self.client._owner(SCHEDULE_KIND, name_or_id)
+        owner, _ = owner_of(self.store, SCHEDULE_KIND, name_or_id)
         if owner is None:
             raise NotFound(f"no schedule named {name_or_id!r}")
         return owner
@@ -179,7 +179,7 @@ class ScheduleService:
             check_args(expand_args(args, sample), "args")
         if definition is not None:
             # Everything a fire will need, checked now: the definition, its cluster, the args.
-            self.client.submission_batch(
+            self.client.submissions.submission_batch(
                 definition, cluster, expand_args(args, sample) if args else None, logical_date=sample
             )
             target_kind, target = "definition", definition
@@ -205,7 +205,7 @@ class ScheduleService:
             args=args,
             cluster=cluster,
         )
-        owner, name_version = self.client._owner(SCHEDULE_KIND, name)
+        owner, name_version = owner_of(self.store, SCHEDULE_KIND, name)
         if owner is not None:
             raise AlreadyExists(f"schedule {name!r} already exists")
         schedule_id = str(uuid.uuid4())
@@ -400,7 +400,7 @@ class ScheduleService:
                 batch = [NewEvent(sid, fired, _derived(sid, tick, FIRE, run_id))]
                 batch += [dataclasses.replace(n, event_id=_derived(sid, tick, f"w{i}")) for i, n in enumerate(started)]
                 return batch, {sid: doc["version"], **expected}
-            run_id, submitted, expected = self.client._submission_of(
+            run_id, submitted, expected = self.client.submissions.submission_of(
                 self._definition(doc["target"]),
                 doc["cluster"],
                 args,

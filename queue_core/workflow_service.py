@@ -24,7 +24,6 @@ from .events import (
 )
 from .logical_dates import normalize_logical_date
 from .names import is_id, name_aggregate, owner_of
-from .pipeline import check_depots, check_schemas
 from .runs import CANCELLED_BY_USER, TERMINAL, apply_run
 from .spec import check_name
 from .workflow_decisions import rerun_tasks
@@ -149,7 +148,7 @@ class WorkflowService:
                 if task["definition_version"] is not None:
                     spec_of(doc, task["definition_version"])
             elif task["job"]["config"].get("pipeline") is not None:
-                self._check_pipeline(task["job"]["config"]["pipeline"])
+                self.client.catalog.check_pipeline(task["job"]["config"]["pipeline"])
         for ref in spec["references"]:
             if ref["kind"] == "definition":
                 self._definition(ref["name"], "references")
@@ -160,16 +159,10 @@ class WorkflowService:
         for cluster in sorted({t["cluster"] for t in spec["tasks"].values() if t["cluster"]} - {DEFAULT_CLUSTER}):
             owner, version = self._owner(CLUSTER_KIND, cluster)
             if owner is None:
-                batch, versions = self.client._cluster_registration(cluster, 1, "local", version)
+                batch, versions = self.client.catalog.cluster_registration(cluster, 1, "local", version)
                 registrations += batch
                 expected.update(versions)
         return registrations, expected
-
-    def _check_pipeline(self, pipeline: Doc) -> None:
-        self.client.read_models.catch_up()
-        depots = {d["name"]: d for d in self.client.read_models.all("depots").values() if d}
-        check_depots(pipeline, {name: d["type"] for name, d in depots.items()})
-        check_schemas(pipeline, depots)
 
     def _definition(self, name: str, field: str) -> Doc:
         try:
