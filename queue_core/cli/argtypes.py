@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from ..positions import as_position
 from ..runs import STATUSES
 
-__all__ = ["positive_int", "status"]
+__all__ = ["as_of", "positive_int", "status"]
 
 
 def positive_int(text: str) -> int:
@@ -25,3 +26,8 @@ def status(text: str) -> str:
     if text.upper() not in STATUSES:
         raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(STATUSES)}")
     return text.upper()
+
+
+def as_of(args: argparse.Namespace) -> str:
+    """The log position ``--as-of`` names (a time or a position), or ``+`` for now."""
+    return as_position(args.as_of, "--as-of") if getattr(args, "as_of", None) else "+"

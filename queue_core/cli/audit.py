@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+import orjson
+
 from ..archive import (
     DEFAULT_SEGMENT_SIZE,
     ArchiveLocation,
@@ -20,6 +22,7 @@ from ..archive import (
 from ..chain import ChainReport, walk
 from ..client import Client
 from ..errors import DamagedFile, InvalidInput
+from ..events import Recorded
 from ..health import record_epoch
 from ..oracle import check_log
 from ..positions import as_position
@@ -34,10 +37,6 @@ __all__ = ["add_audit_commands"]
 UNPLACED = "-"  # the ``broken_at`` of damage no single event can be blamed for (a checksum, the gzip layer)
 
 
-def _client() -> Client:
-    return Client.from_env()
-
-
 def _location(args: argparse.Namespace) -> ArchiveLocation:
     return ArchiveLocation(args.bucket, args.prefix, args.endpoint_url)
 
@@ -46,8 +45,55 @@ def _where(location: ArchiveLocation) -> str:
     return f"s3://{location.bucket}/{location.key('')}"
 
 
+def events(args: argparse.Namespace) -> int:
+    client = Client.from_env()
+    since = as_position(args.since, "--since", end=False) if args.since else None
+    until = as_position(args.until, "--until") if args.until else None
+    found = client.events(aggregate=args.aggregate, type=args.type, limit=args.limit, since=since, until=until)
+    if args.json and not args.follow:
+        print_json([rec.to_json_dict() for rec in found])
+        return 0
+    for rec in found:
+        _print_event(rec, args.json)
+    if args.follow:
+        after = found[-1].position if found else (until or client.store.last_position())
+        for rec in client.follow_events(after, aggregate=args.aggregate, type=args.type):
+            _print_event(rec, args.json)
+    return 0
+
+
+def _print_event(rec: Recorded, as_json: bool) -> None:
+    if as_json:
+        print(orjson.dumps(rec.to_json_dict()).decode(), flush=True)
+        return
+    data = orjson.dumps(rec.event.to_data()).decode()
+    print(f"{rec.position}  {rec.time}  {rec.type}  {rec.aggregate}  v{rec.version}  {data}", flush=True)
+
+
+def replay(args: argparse.Namespace) -> int:
+    from .progress import replay_progress
+
+    client = Client.from_env()
+    if args.rebuild:
+        with replay_progress(client, "rebuilding") as progress:
+            rebuilt = client.rebuild_read_models(progress)
+        rate = rebuilt.events / rebuilt.seconds if rebuilt.seconds else 0.0
+        print(f"rebuilt the read models from {rebuilt.events} events ({rate:,.0f} events/s folded)")
+        return 0
+    with replay_progress(client, "replaying") as progress:
+        result = client.replay_verify(progress)
+    print(f"replayed {result.events} events in {result.seconds:.3f} s ({result.events_per_second:,.0f} events/s)")
+    if result.largest:
+        print(f"largest aggregate: {result.largest[0]} ({result.largest[1]} events)")
+    if result.identical:
+        print("identical")
+        return 0
+    print(f"different: {result.difference}")
+    return 1
+
+
 def export(args: argparse.Namespace) -> int:
-    store = _client().store
+    store = Client.from_env().store
     since = as_position(args.since, "--since", end=False) if args.since else "-"
     until = as_position(args.until, "--until") if args.until else "+"
     start = hash_before(store, since) if since != "-" else ""
@@ -73,7 +119,7 @@ def import_(args: argparse.Namespace) -> int:
 
 def archive(args: argparse.Namespace) -> int:
     location = _location(args)
-    added = archive_log(_client().store, location, args.segment_size)
+    added = archive_log(Client.from_env().store, location, args.segment_size)
     if not added:
         print(f"nothing new to archive at {_where(location)} (only full segments older than the newest event are)")
         return 0
@@ -94,7 +140,7 @@ def restore(args: argparse.Namespace) -> int:
 
 
 def trim(args: argparse.Namespace) -> int:
-    client = _client()
+    client = Client.from_env()
     if args.bucket:
         location = _location(args)
     else:
@@ -118,7 +164,7 @@ def verify(args: argparse.Namespace) -> int:
     elif args.bucket:
         report = verify_archive(_location(args))
     else:
-        report, note = verify_log(_client().store)
+        report, note = verify_log(Client.from_env().store)
     return _print_report(report, note, args.json)
 
 
@@ -154,7 +200,7 @@ def _print_report(report: ChainReport, note: str | None, as_json: bool) -> int:
 
 
 def check(args: argparse.Namespace) -> int:
-    report = check_log(_client().store, require_terminal=args.ended)
+    report = check_log(Client.from_env().store, require_terminal=args.ended)
     if args.json:
         print_json({"ok": report.ok, **report.__dict__})
     else:
@@ -171,7 +217,23 @@ def _archive_options(parser: argparse.ArgumentParser, required: bool) -> None:
 
 
 def add_audit_commands(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
-    """Register export, import, archive, restore and trim, and give ``verify`` a FILE and an archive."""
+    """Register the verbs on the log: events, replay, verify, export, import, archive, restore, trim, check."""
+    p = sub.add_parser("events", help="read the event log, oldest first")
+    p.add_argument("--aggregate")
+    p.add_argument("--type")
+    p.add_argument("--limit", type=positive_int)
+    p.add_argument("--since", metavar="TIME|POSITION", help="from this point on (inclusive)")
+    p.add_argument("--until", metavar="TIME|POSITION", help="up to this point (inclusive)")
+    p.add_argument("--follow", "-f", action="store_true", help="then print new events as they land")
+    p.add_argument("--json", action="store_true", help="a JSON array; with --follow, one JSON object a line")
+    p.set_defaults(handler=events)
+
+    p = sub.add_parser("replay", help="rebuild the read models from the log")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--verify", action="store_true", help="rebuild into a scratch copy, compare with the live ones")
+    how.add_argument("--rebuild", action="store_true", help="drop the live read models and rebuild them in place")
+    p.set_defaults(handler=replay)
+
     p = sub.add_parser("export", help="write the log (or part of it) to a gzip JSON-lines file with a checksum")
     p.add_argument("file")
     p.add_argument("--since", metavar="POSITION-or-TIME", help="first event (inclusive)")
@@ -201,7 +263,8 @@ def add_audit_commands(sub: Any, parser_class: type[argparse.ArgumentParser]) ->
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=check)
 
-    p = sub.choices["verify"]
+    p = sub.add_parser("verify", help="walk the log's hash chain and name the first event that breaks it")
+    p.add_argument("--json", action="store_true")
     p.add_argument("file", nargs="?", metavar="FILE", help="an export file instead of the log in Redis")
     _archive_options(p, required=False)
     p.set_defaults(handler=verify)

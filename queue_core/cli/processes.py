@@ -1,0 +1,71 @@
+"""CLI verbs that run processes: a worker, a dispatcher, up, the demo, the embedded store."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from ..client import Client
+from ..connection import display_url
+from ..errors import InvalidInput
+from ..settings import Settings
+
+
+def worker(args: argparse.Namespace) -> int:
+    from .fleet import fleet_command
+
+    client = Client.from_env()
+    clusters = args.clusters or ["default"]
+    for name in clusters:
+        client.get_cluster(name)
+    url = None if client.settings.redis_password_file else client.url  # else RQ reads the password file
+    commands = [[sys.executable, "-m", "rq.cli", *fleet_command(url, c, args.burst)[1:]] for c in clusters]
+    if len(commands) == 1:
+        os.execv(commands[0][0], commands[0])
+    import subprocess
+
+    # One process per cluster: each rq worker listens on one queue (RQ's safe BLMOVE path).
+    procs = [subprocess.Popen(c) for c in commands]
+    try:
+        return max(p.wait() for p in procs)
+    except KeyboardInterrupt:
+        return max(p.wait() for p in procs)
+
+
+def dispatcher(args: argparse.Namespace) -> int:
+    os.execv(sys.executable, [sys.executable, "-m", "scheduler"])
+    return 0  # pragma: no cover
+
+
+def up(args: argparse.Namespace) -> int:
+    from .node import run_node
+
+    return run_node(Settings.from_env(), args.workers, args.grace)
+
+
+def demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(Settings.from_env())
+
+
+def store(args: argparse.Namespace) -> int:
+    from ..embedded import EmbeddedRedis
+
+    settings = Settings.from_env()
+    if args.action == "url":
+        print(display_url(Client.from_env().url))
+        return 0
+    if args.action == "forget":
+        from ..connection import connect
+        from ..health import forget_epoch
+
+        forget_epoch(settings, connect(settings))
+        print("this machine no longer holds the store's epoch; the next command accepts the store as it finds it")
+        return 0
+    if settings.redis_url:
+        raise InvalidInput("REDIS_URL is set: jobledger does not stop a server it does not own", "store stop")
+    EmbeddedRedis(settings.home).stop()
+    print("embedded store stopped")
+    return 0
