@@ -158,11 +158,17 @@ def append_round(connection: redis.Redis, store: EventStore, bare: Any, flip: bo
             }
         measured = {}
         for side in ["bare", "jobledger"] if flip else ["jobledger", "bare"]:
-            connection.flushall()
+            empty_store(connection, store)
             measured[side] = timed_rate(APPENDS, sides[side])
         rates[shape] = (measured["jobledger"], measured["bare"])
         progress(f"append {shape}: jobledger {measured['jobledger']:,.0f}/s, bare {measured['bare']:,.0f}/s")
     return rates
+
+
+def empty_store(connection: redis.Redis, store: EventStore) -> None:
+    """Start a new log: the store would rightly refuse to append to an emptied one under its old epoch."""
+    connection.flushall()
+    store.epoch = ""
 
 
 # -- replay workload ----------------------------------------------------------------------------
@@ -339,7 +345,7 @@ def main() -> None:
             result["parser"] = type(connection.connection_pool.make_connection()._parser).__name__
             appends = [append_round(connection, store, bare, flip=k % 2 == 1) for k in range(args.repeat)]
             result["append"] = append_report(appends)
-            connection.flushall()
+            empty_store(connection, store)
             progress(f"generating a log of {args.replay_events:,} events")
             result["replay_log"] = load_log(store, args.replay_events)
             replays = [replay_round(store, k, flip=k % 2 == 1) for k in range(args.repeat)]
