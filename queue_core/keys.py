@@ -25,6 +25,8 @@ class Keys:
         self.timer_scheduled = f"{prefix}:timer:scheduled_jobs"
         self.timer_lock = f"{prefix}:timer:lock"
         self.timer_instances = f"{prefix}:timer:instance:"
+        # Held by the one process rebuilding the live read models after an upgrade; the others wait.
+        self.rebuild_lock = f"{prefix}:rebuild-lock"
 
     def resource_blob(self, checksum: str) -> str:
         """The content of one resource version, by its sha256 (outside the log; the log holds the checksum)."""
@@ -45,6 +47,10 @@ class Keys:
     def checkpoint(self, namespace: str) -> str:
         """The log position up to which the read models of ``namespace`` are folded."""
         return f"{self.prefix}:{namespace}:checkpoint"
+
+    def folded_by(self, namespace: str) -> str:
+        """The digest of the fold code that built the read models of ``namespace`` (see ``FOLD_VERSION``)."""
+        return f"{self.prefix}:{namespace}:folded-by"
 
     def namespace_pattern(self, namespace: str) -> str:
         """A SCAN pattern matching every key of a read-model namespace."""

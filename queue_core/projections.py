@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import inspect
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +20,7 @@ from .schedules import SCHEDULE_EVENTS, apply_schedule
 from .workflow_runs import WORKFLOW_RUN_EVENTS, apply_workflow_run, is_active
 from .workflows import apply_workflow
 
-__all__ = ["PROJECTIONS", "Projection", "fold", "routes"]
+__all__ = ["FOLD_VERSION", "PROJECTIONS", "Projection", "fold", "routes"]
 
 Doc = dict[str, Any]
 
@@ -129,3 +132,27 @@ def fold(state: dict[str, dict[str, Doc | None]], events: Iterable[Recorded]) ->
             key = rec.aggregate if entity is None else entity(rec)
             docs[key] = apply(docs.get(key), rec)
     return state
+
+
+def _fold_version() -> str:
+    """A digest of the source that turns events into read models: decoding, each projection, this table.
+
+    Read models folded by other code (an older or newer jobledger) are rebuilt rather than trusted.
+    Any change to these modules changes it, even one that leaves the fold alone: a rebuild too many
+    costs seconds, a stale read model would be wrong for good.
+    """
+    names = {"queue_core.events", __name__}
+    for projection in PROJECTIONS:
+        names |= {projection.apply.__module__, projection.entity.__module__, projection.indexes.__module__}
+    digest = hashlib.sha256()
+    for name in sorted(names):
+        try:
+            digest.update(inspect.getsource(sys.modules[name]).encode())
+        except (OSError, TypeError):  # no source shipped: the installed version is the best there is
+            from importlib.metadata import version
+
+            digest.update(f"{name} {version('jobledger')}".encode())
+    return digest.hexdigest()[:16]
+
+
+FOLD_VERSION = _fold_version()

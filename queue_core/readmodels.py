@@ -12,7 +12,7 @@ import orjson
 
 from .archive import envelope_batches, raw_batches
 from .events import decode
-from .projections import PROJECTIONS, fold
+from .projections import FOLD_VERSION, PROJECTIONS, fold
 from .store import EventStore, _script_text
 
 __all__ = ["LIVE", "ReadModels", "Rebuilt", "VerifyResult", "rebuild", "rebuild_live", "verify"]
@@ -20,6 +20,7 @@ __all__ = ["LIVE", "ReadModels", "Rebuilt", "VerifyResult", "rebuild", "rebuild_
 LIVE = "live"
 CATCH_UP_BATCH = 1000
 WRITE_CHUNK = 2000
+REBUILD_LOCK_SECONDS = 600  # the longest an upgrade's rebuild may hold the others back
 _BY_MODEL = {p.model: p for p in PROJECTIONS}
 
 Doc = dict[str, Any]
@@ -38,6 +39,7 @@ class ReadModels:
         self.keys = store.keys
         self.namespace = namespace
         self._commit = self.redis.register_script(_script_text("commit.lua"))
+        self._fold_checked = namespace != LIVE  # scratch namespaces are always folded by this code
 
     # -- keys ---------------------------------------------------------------------------------
 
@@ -55,6 +57,8 @@ class ReadModels:
 
     def catch_up(self, until: str = "+") -> str:
         """Fold every event after the checkpoint (up to ``until``) into the documents; return the checkpoint."""
+        if not self._fold_checked:
+            self._ensure_current_fold()
         while True:
             start = self.checkpoint()
             entries = next(raw_batches(self.store, after=start or "0", until=until, batch=CATCH_UP_BATCH), [])
@@ -70,6 +74,27 @@ class ReadModels:
             after = fold({m: dict(d) for m, d in before.items()}, events)
             if self._commit_changes(start, events[-1].position, before, after):
                 continue
+
+    def _ensure_current_fold(self) -> None:
+        """Rebuild the live read models once if other code folded them (jobledger was upgraded)."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.get(self.keys.folded_by(self.namespace))
+        pipe.get(self.keys.checkpoint(self.namespace))
+        folded_by, checkpoint = pipe.execute()
+        if folded_by is None and not checkpoint:
+            self.redis.set(self.keys.folded_by(self.namespace), FOLD_VERSION, nx=True)  # nothing folded yet
+        elif (folded_by or b"").decode() != FOLD_VERSION:
+            if self.redis.set(self.keys.rebuild_lock, FOLD_VERSION, nx=True, ex=REBUILD_LOCK_SECONDS):
+                try:
+                    rebuild_live(self.store)
+                finally:
+                    self.redis.delete(self.keys.rebuild_lock)
+            else:  # another process of this version (or another) is rebuilding: wait for it
+                deadline = time.monotonic() + REBUILD_LOCK_SECONDS
+                while self.redis.exists(self.keys.rebuild_lock) and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                return self._ensure_current_fold()
+        self._fold_checked = True
 
     def _load(self, touched: dict[str, set[str]]) -> dict[str, dict[str, Doc | None]]:
         pipe = self.redis.pipeline(transaction=False)
@@ -136,6 +161,7 @@ class ReadModels:
                     pipe.zadd(self._index(model, name), members)
                 pipe.execute()
         pipe.set(self.keys.checkpoint(self.namespace), checkpoint)
+        pipe.set(self.keys.folded_by(self.namespace), FOLD_VERSION)
         pipe.execute()
 
     def drop(self) -> None:
