@@ -149,10 +149,17 @@ def _fold_version() -> str:
         try:
             digest.update(inspect.getsource(sys.modules[name]).encode())
         except (OSError, TypeError):  # no source shipped: the installed version is the best there is
-            from importlib.metadata import version
-
-            digest.update(f"{name} {version('jobledger')}".encode())
+            digest.update(f"{name} {_installed_version()}".encode())
     return digest.hexdigest()[:16]
+
+
+def _installed_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("jobledger")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 FOLD_VERSION = _fold_version()
