@@ -15,8 +15,8 @@ ZYGOTE = str(Path(__file__).resolve().parents[1] / "workers" / "sql_zygote.py")
 FOREVER = "SELECT sum(hash(range)) AS h FROM range(100000000000)"
 
 
-def job(name: str, sql: str, timeout: float = 1) -> dict[str, Any]:
-    pipeline = {"steps": [{"sequence": [{"name": "s", "sql": sql}]}]}
+def job(name: str, sql: str, timeout: float = 1, explain: bool = False) -> dict[str, Any]:
+    pipeline = {"steps": [{"sequence": [{"name": "s", "sql": sql}]}], "explain": explain}
     return {
         "name": name,
         "config": {"type": "SQL", "timeout": timeout, "pipeline": pipeline},
@@ -31,18 +31,22 @@ def stat(pid: int) -> tuple[int, int]:
     return int(fields[1]), int(fields[2])
 
 
-def zygote_processes() -> list[int]:
-    """This checkout's zygote and its children, by command line."""
-    found = []
+def zygote_processes(worker: int) -> list[int]:
+    """The warm runner beside ``worker`` and the attempts it forked, by command line and parent.
+
+    Scoped to one worker: a runner of an earlier test, killed with its worker, may still be dying.
+    """
+    parents = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 with open(f"/proc/{entry}/cmdline", "rb") as file:
                     if ZYGOTE.encode() in file.read() and pid_alive(int(entry)):
-                        found.append(int(entry))
+                        parents[int(entry)] = stat(int(entry))[0]
             except OSError:
                 continue
-    return sorted(found)
+    runners = {pid for pid, parent in parents.items() if parent == worker}
+    return sorted(pid for pid, parent in parents.items() if pid in runners or parent in runners)
 
 
 def test_a_sql_attempt_is_forked_from_the_warm_runner_and_cancel_kills_it_but_not_the_runner(
@@ -52,28 +56,27 @@ def test_a_sql_attempt_is_forked_from_the_warm_runner_and_cancel_kills_it_but_no
     worker = procs.worker(redis_url)
     client.define(job("quick", "SELECT 42 AS answer"))
     assert client.wait(client.submit("quick"), timeout=60)["result"]["query"]["preview"] == [[42]]
-    (zygote,) = zygote_processes()
-    assert stat(zygote)[0] == worker.pid  # beside the worker, dying with it
+    (zygote,) = zygote_processes(worker.pid)  # beside the worker, dying with it
     client.define(job("forever", FOREVER))
     run_id = client.submit("forever")
-    eventually(lambda: len(zygote_processes()) == 2, what="the forked attempt")
-    child = next(p for p in zygote_processes() if p != zygote)
+    eventually(lambda: len(zygote_processes(worker.pid)) == 2, what="the forked attempt")
+    child = next(p for p in zygote_processes(worker.pid) if p != zygote)
     assert stat(child) == (zygote, child)  # its own process group, under the zygote
     client.cancel(run_id)
     eventually(lambda: not pid_alive(child), timeout=5, what="the cancelled attempt to die")
     assert client.wait(run_id, timeout=10)["status"] == "CANCELLED"
     assert client.wait(client.submit("quick"), timeout=60)["status"] == "SUCCEEDED"
-    assert zygote_processes() == [zygote]  # the same warm runner served the next attempt
+    assert zygote_processes(worker.pid) == [zygote]  # the same warm runner served the next attempt
 
 
 def test_a_sql_attempt_past_its_timeout_is_killed(client: Client, procs: Procs, redis_url: str):
     procs.dispatcher()
-    procs.worker(redis_url)
+    worker = procs.worker(redis_url)
     client.define(job("slow", FOREVER, timeout=0.02))
     run = client.wait(client.submit("slow"), timeout=60)
     assert (run["status"], run["reason"]) == ("FAILED", "Timeout")
     assert "timeout after 1.2s" in client.run_detail(run["id"])["message"]
-    eventually(lambda: len(zygote_processes()) == 1, what="only the warm runner to be left")
+    eventually(lambda: len(zygote_processes(worker.pid)) == 1, what="only the warm runner to be left")
 
 
 def test_kill_9_of_the_worker_takes_the_warm_runner_and_its_attempt_with_it(
@@ -83,8 +86,9 @@ def test_kill_9_of_the_worker_takes_the_warm_runner_and_its_attempt_with_it(
     worker = procs.worker(redis_url)
     client.define(job("forever", FOREVER))
     run_id = client.submit("forever")
-    eventually(lambda: len(zygote_processes()) == 2, what="the forked attempt")
-    doomed = zygote_processes()
+    doomed = eventually(
+        lambda: len(zygote_processes(worker.pid)) == 2 and zygote_processes(worker.pid), what="the forked attempt"
+    )
     os.kill(worker.pid, signal.SIGKILL)  # the worker alone: its children must not outlive it
     worker.wait()
     eventually(lambda: not any(pid_alive(p) for p in doomed), timeout=10, what="the runner and attempt to die")
@@ -97,15 +101,18 @@ def test_kill_9_of_the_warm_runner_fails_its_attempt_killed_and_the_next_attempt
 ):
     procs.dispatcher()
     worker = procs.worker(redis_url)
-    client.define(job("forever", FOREVER))
+    client.define(job("forever", FOREVER, explain=True))
     run_id = client.submit("forever")
-    eventually(lambda: len(zygote_processes()) == 2, what="the forked attempt")
-    zygote = next(p for p in zygote_processes() if stat(p)[0] == worker.pid)
+    # The step's plan in the run log: the worker has the forked child's pid and supervises it. (Killed
+    # before it had the pid, the worker would ask a new runner, and the attempt would go on there.)
+    eventually(lambda: any("plan of step" in line.line for line in client.logs(run_id)), what="the attempt's plan")
+    eventually(lambda: len(zygote_processes(worker.pid)) == 2, what="the forked attempt")
+    zygote = next(p for p in zygote_processes(worker.pid) if stat(p)[0] == worker.pid)
     os.kill(zygote, signal.SIGKILL)
     run = client.wait(run_id, timeout=30)
     assert (run["status"], run["reason"]) == ("FAILED", "NonZeroExitCode")
     assert "killed by signal 9" in client.run_detail(run_id)["message"]
     client.define(job("quick", "SELECT 1 AS one"))
     assert client.wait(client.submit("quick"), timeout=60)["status"] == "SUCCEEDED"
-    (fresh,) = zygote_processes()
-    assert fresh != zygote and stat(fresh)[0] == worker.pid
+    (fresh,) = zygote_processes(worker.pid)
+    assert fresh != zygote

@@ -7,6 +7,10 @@ stdout and stderr, and the zygote forks. The child is its own process group, die
 runs ``sql_runner.main``; the zygote reports its pid, then how it ended. The worker supervises it as it
 would a ``subprocess.Popen``: reads its pipes, kills its group on time-out or cancel.
 
+The child runs nothing of the job until the zygote has sent its pid to the worker. So a worker that got
+no pid knows no job code ran, and may ask a new zygote for the same attempt; one that got the pid and
+then loses the zygote reports the child killed (it dies with the zygote), never runs it again itself.
+
 This file runs by path (``python workers/sql_zygote.py FD``): importing the ``workers`` package would
 import RQ and redis into every child. The client half (``WarmRunner``) is imported by the worker.
 """
@@ -81,8 +85,12 @@ def _die_with_parent() -> None:
 # -- the zygote ------------------------------------------------------------------------------------
 
 
-def _child(request: dict[str, Any], out: int, err: int, sock: socket.socket, zygote: int, runner: Any) -> None:
-    """In the forked child: become the attempt's process (group, pipes, cwd, env), run the runner, exit."""
+def _child(request: dict[str, Any], out: int, err: int, sock: socket.socket, zygote: int, runner: Any, go: int) -> None:
+    """In the forked child: become the attempt's process (group, pipes, cwd, env), run the runner, exit.
+
+    Nothing of the job runs before the zygote says ``go``, which it does once the worker has the child's
+    pid: a zygote dying before that leaves a child that ran nothing, so the worker may ask a new one.
+    """
     code = 1
     try:
         os.setpgid(0, 0)
@@ -91,6 +99,9 @@ def _child(request: dict[str, Any], out: int, err: int, sock: socket.socket, zyg
         if os.getppid() != zygote:  # the zygote died between fork and prctl
             os._exit(137)
         sock.close()
+        if os.read(go, 1) != b"g":  # the zygote died before the worker had this child's pid
+            os._exit(137)
+        os.close(go)
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         os.dup2(out, 1)
@@ -133,12 +144,21 @@ def serve(fd: int) -> None:
         out, err = fds[0], fds[1]
         sys.stdout.flush()
         sys.stderr.flush()
+        go_read, go_write = os.pipe()
         pid = os.fork()
         if pid == 0:
-            _child(request, out, err, sock, os.getppid(), sql_runner)
+            os.close(go_write)
+            _child(request, out, err, sock, os.getppid(), sql_runner, go_read)
+        os.close(go_read)
         os.close(out)
         os.close(err)
-        _send(sock, {"pid": pid})
+        try:
+            _send(sock, {"pid": pid})  # the worker supervises the child from here: only now may it run the job
+            os.write(go_write, b"g")
+        except BrokenPipeError:
+            pass  # the child is gone already (killed); its end is reported below like any other
+        finally:
+            os.close(go_write)
         _, status = os.waitpid(pid, 0)
         _send(sock, {"returncode": os.waitstatus_to_exitcode(status)})
 
