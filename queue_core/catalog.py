@@ -52,10 +52,8 @@ class Catalog:
         doc = load_document(path)
         if not (isinstance(doc, Mapping) and doc.get("type") == "workflow"):
             return [self.define(doc)]
-        raws = workflow_definitions(doc)
-        for raw in raws:
-            self.checked_spec(raw)
-        return [self.define(raw) for raw in raws]
+        specs = [self.checked_spec(raw) for raw in workflow_definitions(doc)]
+        return [self._define_checked(spec) for spec in specs]
 
     def checked_spec(self, raw: Mapping[str, Any]) -> dict[str, Any]:
         """The normalized definition, its pipeline checked against the depots there are now."""
@@ -74,7 +72,9 @@ class Catalog:
 
     def define(self, raw: Mapping[str, Any]) -> DefineResult:
         """Create the definition, or append a new version if its name is live and its content changed."""
-        spec = self.checked_spec(raw)
+        return self._define_checked(self.checked_spec(raw))
+
+    def _define_checked(self, spec: dict[str, Any]) -> DefineResult:
         name = spec["name"]
         owner, name_version = owner_of(self.store, DEFINITION_KIND, name)
         doc, version = load_state(self.store, owner, apply_definition) if owner else (None, 0)

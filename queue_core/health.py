@@ -19,6 +19,7 @@ import redis
 
 from .archive import trim_point
 from .chain import link
+from .connection import unavailable
 from .errors import StoreEpochChanged, StoreUnavailable, UnsafeStore
 from .settings import Settings
 from .store import EventStore
@@ -46,7 +47,7 @@ def check_store(store: EventStore, settings: Settings, epoch: bool = True, head:
     except StoreUnavailable:
         raise
     except (redis.ConnectionError, redis.TimeoutError) as exc:
-        raise StoreUnavailable(f"store unavailable: {exc}") from exc
+        raise unavailable(exc) from exc
 
 
 def check_auth(connection: redis.Redis) -> None:

@@ -10,11 +10,11 @@ from __future__ import annotations
 import bisect
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from .events import Recorded
 from .runs import CANCELLED, FAILED, IN_QUEUE, PENDING, RECENTLY_SUBMITTED, RUNNING, SUCCEEDED, WAITING_TO_RETRY
+from .schedules import instant
 
 __all__ = ["BUCKETS", "Histogram", "LogMetrics"]
 
@@ -24,7 +24,7 @@ BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 
 
 def seconds_of(stamp: str) -> float:
     """A log time (ISO 8601, ``Z``) as seconds since the epoch."""
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    return instant(stamp).timestamp()
 
 
 @dataclass

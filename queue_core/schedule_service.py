@@ -325,7 +325,7 @@ class ScheduleService:
         if not last or not last["id"]:
             return False
         if last["kind"] == "workflow_run":
-            return self.client.get_workflow_run(last["id"])["status"] not in TERMINAL
+            return self.client.workflows.load_run(last["id"])[0]["status"] not in TERMINAL  # no child loads
         run, _ = load_state(self.store, last["id"], apply_run)
         return run is not None and run["status"] not in TERMINAL
 
@@ -425,10 +425,6 @@ class ScheduleService:
                 self.client.cancel(last["id"])
         except (AlreadyTerminal, NotFound):
             pass  # it ended (or another scheduler cancelled it) meanwhile: nothing to replace
-
-    def next_wake(self, doc: Doc) -> datetime | None:
-        """When the timer should look at the schedule again: its next tick (None: never again)."""
-        return next_tick(doc, timing_of(doc))
 
 
 def _entries(rec: Recorded, fired: set[str]) -> list[Doc]:

@@ -30,6 +30,7 @@ from .events import (
     ScheduleTicksMissed,
 )
 from .logical_dates import normalize_logical_date
+from .settings import DEFAULT_SCHEDULE_ON_TIME_SECONDS
 
 __all__ = [
     "ACTIVE",
@@ -59,7 +60,6 @@ CATCHUP_POLICIES = ("all", "latest", "none")
 OVERLAP_POLICIES = ("skip", "allow", "queue", "replace")
 # A tick seen within this many seconds of its time is on time; an older one was missed (the
 # scheduler was down or stopped) and the catch-up policy decides whether it fires.
-ON_TIME_SECONDS = 60.0
 # A pass looks at no more than this many ticks of one schedule (a long outage takes several passes),
 # and one ``ScheduleTicksMissed`` event lists no more than this many.
 MAX_TICKS_PER_PASS = 1000
@@ -252,7 +252,11 @@ class Step:
 
 
 def plan(
-    doc: Doc, timing: CronExpression | OneTime, now: datetime, active: bool, on_time: float = ON_TIME_SECONDS
+    doc: Doc,
+    timing: CronExpression | OneTime,
+    now: datetime,
+    active: bool,
+    on_time: float = DEFAULT_SCHEDULE_ON_TIME_SECONDS,
 ) -> list[Step]:
     """What the schedule's due ticks become at ``now``, given whether its previous run is still active.
 

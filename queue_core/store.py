@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import redis
 
+from .connection import unavailable
 from .errors import (
     AppendFailed,
     ConcurrencyError,
@@ -129,7 +130,7 @@ class EventStore:
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 # The reply may be lost after the write: retrying with the same event ids is safe.
                 if time.monotonic() + delay > deadline:
-                    raise StoreUnavailable(f"store unavailable: {_first_line(exc)}") from exc
+                    raise (exc if isinstance(exc, StoreUnavailable) else unavailable(exc)) from exc
                 time.sleep(delay)
                 delay = min(delay * 2, MAX_RETRY_DELAY_SECONDS)
 
@@ -259,10 +260,6 @@ def _refusal(exc: redis.ResponseError, known_epoch: str) -> Exception:
     if isinstance(exc, redis.exceptions.OutOfMemoryError) or "OOM command not allowed" in message:
         return StoreFull("the store is full (Redis reached its maxmemory); nothing was appended")
     return AppendFailed(f"append refused by Redis: {message}")
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def _envelope(fields: list[bytes]) -> bytes:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .dag import descendants, levels
+from .dag import descendants
 from .errors import InvalidInput, NotFound
 from .events import (
     Event,
@@ -128,7 +128,7 @@ def decide_advance(
     if missing:
         return out
     graph = {name: doc["plan"][name]["depends_on"] for name in tasks}
-    order = doc.get("task_order") or [name for level in levels(graph) for name in level]
+    order = doc["task_order"]
     for name in order:
         task = tasks[name]
         if not is_waiting(task):
@@ -191,4 +191,4 @@ def rerun_tasks(doc: Doc, task: str | None, downstream: bool) -> tuple[str, ...]
                 "rerun that one with --downstream, or repair the workflow run"
             )
         chosen = {task} | (descendants(graph, [task]) if downstream else set())
-    return tuple(name for level in levels(graph) for name in level if name in chosen)
+    return tuple(name for name in doc["task_order"] if name in chosen)

@@ -87,10 +87,11 @@ class WorkflowEngine:
                 return 0
             active = [t["run"] for t in doc["tasks"].values() if is_active(t)]
             children = dict(ended) if ended is not None else self.load_runs(active)
-            decision = decide_advance(doc, children, self._satisfied(doc))
+            satisfied = self._satisfied(doc)
+            decision = decide_advance(doc, children, satisfied)
             if decision.incomplete:
                 children = self.load_runs(active)
-                decision = decide_advance(doc, children, self._satisfied(doc))
+                decision = decide_advance(doc, children, satisfied)
             if not decision.events and not decision.children:
                 return 0
             batch = [NewEvent(workflow_run, e) for e in decision.events] + decision.children

@@ -112,6 +112,24 @@ def procs(env: dict[str, str], tmp_path: Path) -> Iterator[Procs]:
 
 
 @pytest.fixture
+def fleet(procs: Procs, redis_url: str) -> Procs:
+    """A dispatcher and one worker on the default cluster (modules that need another fleet define their own)."""
+    procs.dispatcher()
+    procs.worker(redis_url)
+    return procs
+
+
+@pytest.fixture
+def lake(tmp_path: Path, client: Client) -> Path:
+    """Depot ``files``: a local folder holding the example pipeline's city.csv; depot ``wh``: a DuckDB warehouse."""
+    folder = tmp_path / "lake"
+    shutil.copytree(REPO / "examples" / "pipelines" / "depot", folder)
+    client.add_depot("files", "local", path=str(folder))
+    client.add_depot("wh", "duckdb", path=str(tmp_path / "wh.duckdb"))
+    return folder
+
+
+@pytest.fixture
 def embedded_home(tmp_path: Path) -> Iterator[Path]:
     """A JOBLEDGER_HOME with no REDIS_URL: the embedded default; its server is stopped afterwards."""
     from queue_core.embedded import EmbeddedRedis

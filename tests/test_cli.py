@@ -12,13 +12,6 @@ from processes import Procs, eventually
 from queue_core import Client
 
 
-@pytest.fixture
-def fleet(procs: Procs, redis_url: str) -> Procs:
-    procs.dispatcher()
-    procs.worker(redis_url)
-    return procs
-
-
 def _define(client: Client, workspace: Path, name: str, body: str, **kwargs) -> None:
     client.define(definition(name, job_file(workspace, f"{name}.sh", body), **kwargs))
 

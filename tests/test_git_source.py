@@ -57,13 +57,6 @@ def git_definition(
     }
 
 
-@pytest.fixture
-def fleet(procs: Procs, redis_url: str) -> Procs:
-    procs.dispatcher()
-    procs.worker(redis_url)
-    return procs
-
-
 def _run(client: Client, name: str) -> dict[str, Any]:
     return client.wait(client.submit(name), timeout=30)
 

@@ -6,7 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from jobs import definition, job_file, native, shell_task
 from processes import Procs, eventually
 from terminal import run_on_terminal
@@ -14,13 +13,6 @@ from terminal import run_on_terminal
 from queue_core import Client
 
 ESCAPE = "\x1b["
-
-
-@pytest.fixture
-def fleet(procs: Procs, redis_url: str) -> Procs:
-    procs.dispatcher()
-    procs.worker(redis_url)
-    return procs
 
 
 def _gated(gate: Path) -> str:

@@ -41,13 +41,6 @@ def _stdout(client: Client, run_id: str) -> list[str]:
     return [line.line for line in client.logs(run_id) if line.stream == "stdout"]
 
 
-@pytest.fixture
-def fleet(procs: Procs, redis_url: str) -> Procs:
-    procs.dispatcher()
-    procs.worker(redis_url)
-    return procs
-
-
 def test_resource_add_numbers_versions_and_identical_content_makes_none(client: Client, procs: Procs, tmp_path: Path):
     first = procs.cli("resource", "add", "etl", str(_file(tmp_path, "etl.sh", b"echo one\n")), "--json")
     assert first.returncode == 0, first.stderr

@@ -18,23 +18,6 @@ from queue_core import Client, InvalidInput
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "pipelines"
 
 
-@pytest.fixture
-def fleet(procs: Procs, redis_url: str) -> Procs:
-    procs.dispatcher()
-    procs.worker(redis_url)
-    return procs
-
-
-@pytest.fixture
-def lake(tmp_path: Path, client: Client) -> Path:
-    """Depot ``files``: a local folder holding the example's city.csv; depot ``wh``: a DuckDB warehouse."""
-    folder = tmp_path / "lake"
-    shutil.copytree(EXAMPLES / "depot", folder)
-    client.add_depot("files", "local", path=str(folder))
-    client.add_depot("wh", "duckdb", path=str(tmp_path / "wh.duckdb"))
-    return folder
-
-
 def pipeline(name: str, steps: list[tuple[str, str]], outputs: list[dict[str, Any]], **inputs: str) -> dict[str, Any]:
     """A SQL definition of an inline pipeline; each input is ``ADDRESS:FORMAT``."""
     return {

@@ -48,13 +48,6 @@ def pg() -> Iterator[tuple[str, str, Any]]:
         conn.close()
 
 
-@pytest.fixture
-def fleet(procs: Procs, redis_url: str) -> Procs:
-    procs.dispatcher()
-    procs.worker(redis_url)
-    return procs
-
-
 def rows(conn: Any, schema: str, table: str) -> list[tuple[Any, ...]]:
     query = sql.SQL("SELECT * FROM {}.{} ORDER BY 1").format(sql.Identifier(schema), sql.Identifier(table))
     return conn.execute(query).fetchall()

@@ -35,13 +35,6 @@ def lake(s3_endpoint: str, client: Client, procs: Procs, monkeypatch: pytest.Mon
     return s3, bucket
 
 
-@pytest.fixture
-def fleet(procs: Procs, redis_url: str) -> Procs:
-    procs.dispatcher()
-    procs.worker(redis_url)
-    return procs
-
-
 def job(name: str, sql: str, inputs: list[dict[str, Any]], outputs: list[dict[str, Any]]) -> dict[str, Any]:
     pipeline = {"inputs": inputs, "steps": [{"sequence": [{"name": "s", "sql": sql}]}], "outputs": outputs}
     return {"name": name, "config": {"type": "SQL", "timeout": 2, "pipeline": pipeline}, "cluster": {"name": "default"}}

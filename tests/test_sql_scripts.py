@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -23,22 +22,6 @@ DELETE FROM big WHERE state_code = 'CA';
 
 SELECT count(*) AS rows, count(DISTINCT state_code) AS states FROM big  -- the run's result
 """
-
-
-@pytest.fixture
-def fleet(procs: Procs, redis_url: str) -> Procs:
-    procs.dispatcher()
-    procs.worker(redis_url)
-    return procs
-
-
-@pytest.fixture
-def lake(tmp_path: Path, client: Client) -> Path:
-    folder = tmp_path / "lake"
-    shutil.copytree(EXAMPLES / "depot", folder)
-    client.add_depot("files", "local", path=str(folder))
-    client.add_depot("wh", "duckdb", path=str(tmp_path / "wh.duckdb"))
-    return folder
 
 
 def script_job(name: str, location: str, outputs: list[dict[str, Any]], source: dict[str, Any] | None = None):

@@ -9,6 +9,8 @@ from typing import TypeVar
 import redis
 import structlog
 
+from queue_core.connection import unavailable
+
 __all__ = ["BufferedLines", "away_tolerant", "wait_for_store"]
 
 log = structlog.get_logger("jobledger.worker")
@@ -27,7 +29,7 @@ def away_tolerant(call: Callable[[], T], when_away: T, what: str) -> Callable[[]
         try:
             return call()
         except STORE_ERRORS as exc:
-            log.warning("store unavailable; the job keeps running", during=what, error=str(exc).splitlines()[0])
+            log.warning("store unavailable; the job keeps running", during=what, error=str(unavailable(exc)))
             return when_away
 
     return tolerant
@@ -72,7 +74,7 @@ def wait_for_store(connection: redis.Redis, should_give_up: Callable[[], bool] =
             connection.ping()
             return True
         except STORE_ERRORS as exc:
-            log.warning("store unavailable; waiting for it", error=str(exc).splitlines()[0], retry_in=delay)
+            log.warning("store unavailable; waiting for it", error=str(unavailable(exc)), retry_in=delay)
         time.sleep(delay)
         delay = min(delay * 2, MAX_WAIT_SECONDS)
     return False

@@ -138,10 +138,6 @@ class PostgresTable:
             )
         return self._conn
 
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-
     def columns(self) -> list[tuple[str, str]]:
         """The table's columns as (name, DuckDB type); empty when there is no such table."""
         with self.connection().cursor() as cur:

@@ -11,8 +11,9 @@ The child runs nothing of the job until the zygote has sent its pid to the worke
 no pid knows no job code ran, and may ask a new zygote for the same attempt; one that got the pid and
 then loses the zygote reports the child killed (it dies with the zygote), never runs it again itself.
 
-This file runs by path (``python workers/sql_zygote.py FD``): importing the ``workers`` package would
-import RQ and redis into every child. The client half (``WarmRunner``) is imported by the worker.
+This file runs by path (``python workers/sql_zygote.py FD``), not as ``-m``, so that no more than the
+runner's own imports come before the first fork; the ``workers`` package imports nothing until asked, so
+neither RQ nor redis reaches a child. The client half (``WarmRunner``) is imported by the worker.
 """
 
 from __future__ import annotations
@@ -130,8 +131,7 @@ def _child(request: dict[str, Any], out: int, err: int, sock: socket.socket, zyg
 def serve(fd: int) -> None:
     """Answer the worker's requests one at a time until it closes the socket."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the worker's to handle, not ours
-    sys.path.insert(0, str(Path(__file__).parent))
-    import sql_runner  # imports DuckDB: the point of this process
+    from workers import sql_runner  # imports DuckDB: the point of this process
 
     sock = socket.socket(fileno=fd)
     _send(sock, {"ready": True})

@@ -9,6 +9,7 @@ from typing import NoReturn
 
 import redis
 
+from ..depots import DEPOT_TYPES
 from ..errors import JobledgerError
 from . import definitions, inputs, processes, runs
 from .argtypes import positive_int, status
@@ -107,7 +108,7 @@ def _parser() -> argparse.ArgumentParser:
         "add", help="--type local --path DIR | duckdb --path FILE | s3 --bucket B [...] | postgres --dsn DSN [...]"
     )
     q.add_argument("name")
-    q.add_argument("--type", required=True, choices=["local", "duckdb", "s3", "postgres"])
+    q.add_argument("--type", required=True, choices=DEPOT_TYPES)
     q.add_argument("--path")
     q.add_argument("--bucket")
     q.add_argument("--prefix")

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from ..client import Client, WaitTimeout
-from ..runs import TERMINAL
+from ..workflow_runs import TASK_TERMINAL
 
 __all__ = ["replay_progress", "wait_run", "wait_workflow_run"]
 
@@ -78,7 +78,7 @@ def wait_workflow_run(client: Client, run_id: str, timeout: float | None) -> dic
             except WaitTimeout:
                 view, ended = client.get_workflow_run(run_id), False
             statuses = {name: t["status"] for name, t in view["tasks"].items()}
-            done = sum(1 for s in statuses.values() if s in TERMINAL or s == "UPSTREAM_FAILED")
+            done = sum(1 for s in statuses.values() if s in TASK_TERMINAL)
             counts = Counter(statuses.values())
             if progress is not None:
                 description = f"{view['workflow']} {view['status']}  " + _task_line(done, len(statuses), counts)

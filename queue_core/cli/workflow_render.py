@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..dag import downstream_map
+
 __all__ = ["render_dot", "render_mermaid", "render_tree"]
 
 _COLOURS = {
@@ -14,14 +16,6 @@ _COLOURS = {
     "RUNNING": "#bbdefb",
     "PENDING": "#fff9c4",
 }
-
-
-def _children(view: dict[str, Any]) -> dict[str, list[str]]:
-    children: dict[str, list[str]] = {name: [] for name in view["tasks"]}
-    for name in sorted(view["tasks"]):
-        for dep in view["tasks"][name]["depends_on"]:
-            children[dep].append(name)
-    return children
 
 
 def _line(name: str, task: dict[str, Any]) -> str:
@@ -43,7 +37,7 @@ def render_tree(view: dict[str, Any]) -> list[str]:
     if view["reason"]:
         header += f"  ({view['reason']})"
     lines = [header, f"workflow run {view['id']}  logical date {view['logical_date']}"]
-    children = _children(view)
+    children = downstream_map({name: task["depends_on"] for name, task in view["tasks"].items()})
     drawn: set[str] = set()
 
     def draw(name: str, prefix: str, last: bool) -> None:

@@ -22,13 +22,6 @@ from queue_core import Client
 ONE_SECOND = 1 / 60  # timeouts are in minutes
 
 
-@pytest.fixture
-def fleet(procs: Procs, redis_url: str) -> Procs:
-    procs.dispatcher()
-    procs.worker(redis_url)
-    return procs
-
-
 def _failure_messages(client: Client, run_id: str) -> list[str]:
     return [e.event.message for e in client.events(aggregate=run_id) if e.type == "RunAttemptFailed"]
 

@@ -29,13 +29,6 @@ def hostile_args(pwned: Path) -> list[str]:
     return [f"; touch {pwned}", f"$(touch {pwned})", f"`touch {pwned}`", "line one\nline two", "--output=/etc/x", "'"]
 
 
-@pytest.fixture
-def fleet(procs: Procs, redis_url: str) -> Procs:
-    procs.dispatcher()
-    procs.worker(redis_url)
-    return procs
-
-
 def test_hostile_args_reach_the_job_verbatim_as_its_argv_and_nothing_runs_them(
     client: Client, workspace: Path, fleet: Procs, tmp_path: Path
 ):
