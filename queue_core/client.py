@@ -44,7 +44,7 @@ from .settings import Settings
 from .store import EventStore
 from .submissions import Submissions
 from .timetravel import runs_as_of
-from .workflow_runs import apply_workflow_run, is_active
+from .workflow_runs import apply_workflow_run, is_going
 from .workflow_service import AppliedWorkflow, Plan, WorkflowService
 
 __all__ = ["Client", "DefineResult", "WaitTimeout"]
@@ -520,7 +520,7 @@ class Client:
                 for position, fields in entries:
                     last = position.decode()
                     doc = apply_workflow_run(doc, decode(last, fields[b"e"]))
-            if doc is not None and doc["status"] in TERMINAL and not any(is_active(t) for t in doc["tasks"].values()):
+            if doc is not None and not is_going(doc):
                 return self.get_workflow_run(workflow_run_id)
             if deadline is not None and time.monotonic() >= deadline:
                 status = doc["status"] if doc else "PENDING"

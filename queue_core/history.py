@@ -68,7 +68,7 @@ def _moment(stamp: str) -> datetime:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
 
 
-WAITING_FOR_UPSTREAM = "waiting for a reference or upstream task"
+WAITING_PHASE = "waiting for a reference or upstream task"
 
 
 def waiting_phase(workflow_events: list[Recorded], task: str, submitted_at: str) -> Phase | None:
@@ -83,7 +83,7 @@ def waiting_phase(workflow_events: list[Recorded], task: str, submitted_at: str)
     if since is None:
         return None
     seconds = max(0.0, (_moment(submitted_at) - _moment(since)).total_seconds())
-    return Phase(WAITING_FOR_UPSTREAM, 1, since, submitted_at, seconds)
+    return Phase(WAITING_PHASE, 1, since, submitted_at, seconds)
 
 
 def timeline(events: list[Recorded], now: datetime | None = None) -> list[Phase]:

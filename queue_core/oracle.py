@@ -12,10 +12,9 @@ from .errors import UnsafeStore
 from .events import Recorded, decode
 from .health import check_log_head
 from .readmodels import verify
-from .runs import TERMINAL
 from .store import EventStore
 from .submissions import IDEMPOTENCY_KIND
-from .workflow_runs import apply_workflow_run, is_active
+from .workflow_runs import apply_workflow_run, is_going
 
 __all__ = ["OracleReport", "check_log"]
 
@@ -198,7 +197,7 @@ class _Checker:
             doc = wrun.doc
             if not require_terminal or doc is None:
                 continue
-            if doc["status"] not in TERMINAL or any(is_active(t) for t in doc["tasks"].values()):
+            if is_going(doc):
                 self.problem(f"workflow run {wrun_id} never ended (it is {doc['status']})")
 
 

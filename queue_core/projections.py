@@ -17,7 +17,7 @@ from .lineage import apply_dataset
 from .names import apply_name, name_key
 from .runs import apply_run
 from .schedules import SCHEDULE_EVENTS, apply_schedule
-from .workflow_runs import WORKFLOW_RUN_EVENTS, apply_workflow_run, is_active
+from .workflow_runs import WORKFLOW_RUN_EVENTS, apply_workflow_run, is_going
 from .workflows import apply_workflow
 
 __all__ = ["FOLD_VERSION", "PROJECTIONS", "Projection", "fold", "routes"]
@@ -61,7 +61,7 @@ def _run_indexes(doc: Doc) -> dict[str, float]:
 def _workflow_run_indexes(doc: Doc) -> dict[str, float]:
     order = doc["order"]
     indexes = {"all": order, f"status:{doc['status']}": order, f"workflow:{doc['workflow']}": order}
-    if doc["status"] in ("PENDING", "RUNNING") or any(is_active(t) for t in doc["tasks"].values()):
+    if is_going(doc):
         indexes["active"] = order  # what the dispatcher's upkeep looks at again
     return indexes
 

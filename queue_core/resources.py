@@ -91,6 +91,14 @@ class ResourceStore:
                 return {"name": doc["name"], **entry}
         raise NotFound(f"resource {name!r} has no version {wanted} (latest is {doc['version']})")
 
+    def pinned(self, source: dict[str, Any]) -> dict[str, Any]:
+        """A run's RESOURCE source with the version it will run: the one named, else the latest now."""
+        sdef = source["sourceDef"]
+        return {
+            "type": "RESOURCE",
+            "sourceDef": {**sdef, "version": self.version(sdef["name"], sdef.get("version"))["version"]},
+        }
+
     def list(self, read_models: ReadModels) -> list[dict[str, Any]]:
         """Every resource, by name."""
         read_models.catch_up()

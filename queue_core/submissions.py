@@ -114,10 +114,7 @@ class Submissions:
             job["timeout"] = check_timeout(timeout, "timeout")
         logical = None if logical_date is None else normalize_logical_date(logical_date)
         if job["source"]["type"] == "RESOURCE":
-            # The run pins the resource version it will run: the one named, else the latest now.
-            sdef = job["source"]["sourceDef"]
-            pinned = self.resources.version(sdef["name"], sdef.get("version"))
-            job["source"] = {"type": "RESOURCE", "sourceDef": {**sdef, "version": pinned["version"]}}
+            job["source"] = self.resources.pinned(job["source"])
         run_id = run_id or str(uuid.uuid4())
         submitted = RunSubmitted(
             definition_id=doc["id"],

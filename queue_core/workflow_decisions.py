@@ -24,8 +24,8 @@ from .events import (
     TaskSubmitted,
     WorkflowRunFinished,
 )
-from .runs import CANCELLED, FAILED, PENDING, RUNNING, SUCCEEDED, TERMINAL
-from .workflow_runs import TASK_TERMINAL, UPSTREAM_FAILED, is_active, is_waiting
+from .runs import CANCELLED, FAILED, PENDING, SUCCEEDED, TERMINAL
+from .workflow_runs import TASK_TERMINAL, UPSTREAM_FAILED, is_active, is_going, is_waiting
 
 __all__ = ["FAIL_FAST_CANCEL", "Advance", "child_run_id", "decide_advance", "rerun_tasks"]
 
@@ -172,7 +172,7 @@ def rerun_tasks(doc: Doc, task: str | None, downstream: bool) -> tuple[str, ...]
 
     Refused while the workflow run is still going, and for a task whose upstream did not succeed.
     """
-    if doc["status"] in (PENDING, RUNNING) or any(is_active(t) for t in doc["tasks"].values()):
+    if is_going(doc):
         raise InvalidInput(f"workflow run {doc['id']} is still {doc['status']}; wait for it to end or cancel it")
     graph = {name: doc["plan"][name]["depends_on"] for name in doc["tasks"]}
     tasks = doc["tasks"]

@@ -25,6 +25,7 @@ __all__ = [
     "UPSTREAM_FAILED",
     "apply_workflow_run",
     "is_active",
+    "is_going",
     "is_waiting",
     "reference_label",
     "waiting_reason",
@@ -49,6 +50,11 @@ def waiting_reason(refs: list[dict[str, Any]]) -> str | None:
         if ref.get("run") is None:
             return f"Waiting for reference {ref['name']}"
     return None
+
+
+def is_going(doc: Doc) -> bool:
+    """Whether the workflow run (or its view) is still going: not ended, or a task's run not ended yet."""
+    return doc["status"] in (PENDING, RUNNING) or any(is_active(t) for t in doc["tasks"].values())
 
 
 def is_active(task: Doc) -> bool:

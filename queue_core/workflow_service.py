@@ -25,6 +25,7 @@ from .events import (
 from .logical_dates import normalize_logical_date
 from .names import is_id, name_aggregate, owner_of
 from .runs import CANCELLED_BY_USER, TERMINAL, apply_run
+from .schedules import stamp
 from .spec import check_name
 from .workflow_decisions import rerun_tasks
 from .workflow_runs import apply_workflow_run, is_active
@@ -224,9 +225,7 @@ class WorkflowService:
         if task["envVars"]:
             job["envVars"] = {**job["envVars"], **task["envVars"]}
         if job["source"]["type"] == "RESOURCE":
-            sdef = job["source"]["sourceDef"]
-            pinned = self.client.resources.version(sdef["name"], sdef.get("version"))
-            job["source"] = {"type": "RESOURCE", "sourceDef": {**sdef, "version": pinned["version"]}}
+            job["source"] = self.client.resources.pinned(job["source"])
         chosen = task["cluster"] or cluster or (dspec.get("cluster") or {}).get("name") or DEFAULT_CLUSTER
         cluster_name = self.client.get_cluster(chosen)["name"]
         return {**ids, "cluster": cluster_name, "job": job, "depends_on": list(task["depends_on"])}
@@ -235,7 +234,7 @@ class WorkflowService:
         """Resolve every task of the workflow's latest version; appends nothing (``--dry-run`` prints it)."""
         if cluster is not None:
             check_name(cluster, "cluster")
-        when = normalize_logical_date(logical_date) if logical_date is not None else _now()
+        when = normalize_logical_date(logical_date) if logical_date is not None else stamp(datetime.now(UTC))
         workflow = self.get(name)
         spec = workflow_spec_of(workflow)
         tasks = {task: self._resolve(workflow, spec, task, cluster) for task in sorted(spec["tasks"])}
@@ -345,7 +344,3 @@ class WorkflowService:
 def raise_terminal(doc: Doc) -> None:
     reason = f" ({doc['reason']})" if doc.get("reason") else ""
     raise AlreadyTerminal(f"workflow run {doc['id']} already ended: {doc['status']}{reason}", doc["status"])
-
-
-def _now() -> str:
-    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")

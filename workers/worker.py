@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -68,30 +69,22 @@ class AttemptWorker(SimpleWorker):
                 if self._stop_requested:
                     return None
 
-    def execute_job(self, *args: Any, **kwargs: Any) -> Any:
+    def _riding_out(self, during: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``call``; if the store is away, wait for it (or for a stop) and go on with the loop."""
         try:
-            return super().execute_job(*args, **kwargs)
+            return call(*args, **kwargs)
         except STORE_ERRORS as exc:
-            self._wait_for_store("the job's bookkeeping", exc)
+            self._wait_for_store(during, exc)
             return None
+
+    def execute_job(self, *args: Any, **kwargs: Any) -> Any:
+        return self._riding_out("the job's bookkeeping", super().execute_job, *args, **kwargs)
 
     def check_for_suspension(self, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return super().check_for_suspension(*args, **kwargs)
-        except STORE_ERRORS as exc:
-            self._wait_for_store("the suspension check", exc)
-            return None
+        return self._riding_out("the suspension check", super().check_for_suspension, *args, **kwargs)
 
     def run_maintenance_tasks(self, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return super().run_maintenance_tasks(*args, **kwargs)
-        except STORE_ERRORS as exc:
-            self._wait_for_store("maintenance", exc)
-            return None
+        return self._riding_out("maintenance", super().run_maintenance_tasks, *args, **kwargs)
 
     def heartbeat(self, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return super().heartbeat(*args, **kwargs)
-        except STORE_ERRORS as exc:
-            self._wait_for_store("the heartbeat", exc)
-            return None
+        return self._riding_out("the heartbeat", super().heartbeat, *args, **kwargs)

@@ -15,7 +15,7 @@ from ..events import event_types
 from ..history import diff_specs
 from ..positions import as_position
 from ..runs import STATUSES, TERMINAL
-from ..workflow_runs import is_active
+from ..workflow_runs import is_going
 from ..workflows import workflow_spec_of
 from .app import console_of, render
 from .dag_svg import render_svg
@@ -198,10 +198,6 @@ def workflow(request: Request) -> Response:
     )
 
 
-def _active(view: dict[str, Any]) -> bool:
-    return view["status"] not in TERMINAL or any(is_active(t) for t in view["tasks"].values())
-
-
 def workflow_run(request: Request) -> Response:
     client = console_of(request).client
     run_id, as_of = request.path_params["run_id"], _as_of(request)
@@ -212,12 +208,12 @@ def workflow_run(request: Request) -> Response:
         "workflow_run.html",
         view=view,
         svg=render_svg(view),
-        live=live and _active(view),
+        live=live and is_going(view),
         can_cancel=live and view["status"] not in TERMINAL,
         can_repair=live
-        and not _active(view)
+        and not is_going(view)
         and any(t["status"] in ("FAILED", "CANCELLED", "UPSTREAM_FAILED") for t in view["tasks"].values()),
-        can_rerun=live and not _active(view),
+        can_rerun=live and not is_going(view),
         **_common(request, "/workflows"),
     )
 
@@ -225,7 +221,7 @@ def workflow_run(request: Request) -> Response:
 def workflow_graph(request: Request) -> Response:
     """The picture alone, for the page to swap in while the run goes on; the headers say whether it still does."""
     view = console_of(request).client.get_workflow_run(request.path_params["run_id"])
-    headers = {"X-Workflow-Status": view["status"], "X-Workflow-Active": "1" if _active(view) else "0"}
+    headers = {"X-Workflow-Status": view["status"], "X-Workflow-Active": "1" if is_going(view) else "0"}
     headers["Cache-Control"] = "no-store"
     return Response(render_svg(view), media_type="image/svg+xml", headers=headers)
 
