@@ -37,10 +37,10 @@ from _harness import (
 from _redis import RedisServer
 from bench_store import definition_events, run_story
 
-from queue_core.events import DefinitionCreated, NewEvent, encode, utc_now_iso
+from queue_core.eventlog.events import DefinitionCreated, NewEvent, encode, utc_now_iso
+from queue_core.eventlog.store import EventStore
 from queue_core.keys import Keys
-from queue_core.readmodels import rebuild_live
-from queue_core.store import EventStore
+from queue_core.readmodels.materialized import rebuild_live
 
 SMALL_RUNS = 200
 LARGE_RUNS = 200_000

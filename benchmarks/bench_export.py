@@ -24,11 +24,11 @@ from _harness import code_under_test, emit, figure, interruptible, machine, pars
 from _redis import RedisServer
 from bench_store import realistic_log
 
-from queue_core.archive import history
-from queue_core.events import encode, utc_now_iso
+from queue_core.eventlog.archive import history
+from queue_core.eventlog.events import encode, utc_now_iso
+from queue_core.eventlog.store import READ_BATCH, EventStore
+from queue_core.eventlog.transfer import GZIP_LEVEL, LOAD_BATCH, encode_entry, import_export, write_export
 from queue_core.keys import Keys
-from queue_core.store import READ_BATCH, EventStore
-from queue_core.transfer import GZIP_LEVEL, LOAD_BATCH, encode_entry, import_export, write_export
 
 EVENTS = 200_000
 MB = 1_000_000

@@ -45,9 +45,9 @@ from _redis import RedisServer
 from rq_scheduler import Scheduler
 
 from queue_core import Client, Settings
-from queue_core.events import NameClaimed, NewEvent, ScheduleCreated, encode, utc_now_iso
-from queue_core.names import name_aggregate
-from queue_core.schedules import SCHEDULE_KIND, instant
+from queue_core.domain.names import name_aggregate
+from queue_core.domain.schedules import SCHEDULE_KIND, instant
+from queue_core.eventlog.events import NameClaimed, NewEvent, ScheduleCreated, encode, utc_now_iso
 from scheduler.timer import Timer
 
 LATENESS_SCHEDULES = 100

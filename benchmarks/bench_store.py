@@ -35,7 +35,7 @@ import redis
 from _harness import code_under_test, emit, figure, interruptible, machine, parse_args, progress, ratio
 from _redis import RedisServer
 
-from queue_core.events import (
+from queue_core.eventlog.events import (
     DefinitionCreated,
     Event,
     NameClaimed,
@@ -52,10 +52,10 @@ from queue_core.events import (
     encode,
     utc_now_iso,
 )
+from queue_core.eventlog.store import READ_BATCH, EventStore
 from queue_core.keys import Keys
-from queue_core.readmodels import ReadModels, rebuild
-from queue_core.spec import normalize_definition
-from queue_core.store import READ_BATCH, EventStore
+from queue_core.readmodels.materialized import ReadModels, rebuild
+from queue_core.specs.definitions import normalize_definition
 
 APPENDS = 5_000
 BATCH = 10

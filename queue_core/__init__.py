@@ -1,7 +1,7 @@
 """jobledger's core: the event log, projections, job definitions, runs and the Client API."""
 
-from .client import Client, DefineResult, WaitTimeout
-from .errors import (
+from queue_core.client import Client, DefineResult, WaitTimeout
+from queue_core.errors import (
     AlreadyExists,
     AlreadyTerminal,
     AppendFailed,
@@ -14,7 +14,7 @@ from .errors import (
     StoreUnavailable,
     UnsafeStore,
 )
-from .settings import Settings
+from queue_core.settings import Settings
 
 __all__ = [
     "AlreadyExists",

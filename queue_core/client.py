@@ -10,42 +10,42 @@ from typing import Any
 
 import redis
 
-from .aggregates import load_state
-from .archive import history, verify_log
-from .catalog import Catalog, DefineResult
-from .chain import ChainReport
-from .clusters import DEFAULT_CLUSTER
-from .connection import connect, redis_url
-from .definitions import spec_of
-from .depots import add_depot, get_depot, list_depots
-from .documents import load_document
-from .errors import AlreadyExists, ConcurrencyError, NotFound, StoreUnavailable
-from .events import (
+from queue_core.domain.clusters import DEFAULT_CLUSTER
+from queue_core.domain.definitions import spec_of
+from queue_core.domain.lineage import dataset_key
+from queue_core.domain.names import is_id
+from queue_core.domain.runs import TERMINAL, apply_run, decide_cancel, public_view
+from queue_core.domain.workflow_runs import apply_workflow_run, is_going
+from queue_core.errors import AlreadyExists, ConcurrencyError, NotFound, StoreUnavailable
+from queue_core.eventlog.aggregates import load_state
+from queue_core.eventlog.archive import history, verify_log
+from queue_core.eventlog.chain import ChainReport
+from queue_core.eventlog.connection import connect, redis_url
+from queue_core.eventlog.events import (
     Event,
     NewEvent,
     Recorded,
     decode,
 )
-from .health import check_store
-from .history import Change, Phase, diff_specs, timeline, waiting_phase
-from .keys import Keys
-from .lifecycle import RunLifecycle
-from .lineage import dataset_key
-from .names import is_id
-from .positions import as_position, position_key
-from .projections import fold
-from .readmodels import ReadModels, Rebuilt, VerifyResult, rebuild_live, verify
-from .resources import ResourceStore
-from .runlog import LogLine, RunLog
-from .runs import TERMINAL, apply_run, decide_cancel, public_view
-from .schedule_service import ScheduleService
-from .secrets import SecretStore
-from .settings import Settings
-from .store import EventStore
-from .submissions import Submissions
-from .timetravel import runs_as_of
-from .workflow_runs import apply_workflow_run, is_going
-from .workflow_service import AppliedWorkflow, Plan, WorkflowService
+from queue_core.eventlog.health import check_store
+from queue_core.eventlog.positions import as_position, position_key
+from queue_core.eventlog.runlog import LogLine, RunLog
+from queue_core.eventlog.store import EventStore
+from queue_core.keys import Keys
+from queue_core.readmodels.history import Change, Phase, diff_specs, timeline, waiting_phase
+from queue_core.readmodels.materialized import ReadModels, Rebuilt, VerifyResult, rebuild_live, verify
+from queue_core.readmodels.projections import fold
+from queue_core.readmodels.timetravel import runs_as_of
+from queue_core.services.catalog import Catalog, DefineResult
+from queue_core.services.depots import add_depot, get_depot, list_depots
+from queue_core.services.lifecycle import RunLifecycle
+from queue_core.services.resources import ResourceStore
+from queue_core.services.schedules import ScheduleService
+from queue_core.services.secrets import SecretStore
+from queue_core.services.submissions import Submissions
+from queue_core.services.workflows import AppliedWorkflow, Plan, WorkflowService
+from queue_core.settings import Settings
+from queue_core.specs.documents import load_document
 
 __all__ = ["Client", "DefineResult", "WaitTimeout"]
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .errors import InvalidInput
+from queue_core.errors import InvalidInput
 
 __all__ = ["CronExpression", "parse_cron", "zone"]
 

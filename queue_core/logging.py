@@ -7,7 +7,7 @@ import sys
 
 import structlog
 
-from .masking import install_stdlib_masking, structlog_processor
+from queue_core.masking import install_stdlib_masking, structlog_processor
 
 __all__ = ["configure_logging"]
 

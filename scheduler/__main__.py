@@ -12,8 +12,7 @@ from types import FrameType
 from queue_core.errors import JobledgerError
 from queue_core.logging import configure_logging
 from queue_core.settings import Settings
-
-from .dispatcher import Dispatcher
+from scheduler.dispatcher import Dispatcher
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -29,8 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             dispatcher.run()
             return 0
         from queue_core.client import Client
-
-        from .timer import Timer
+        from scheduler.timer import Timer
 
         timer = Timer(Client(settings=settings))
 

@@ -14,18 +14,17 @@ from typing import Any
 import redis
 import structlog
 
-from queue_core.connection import connect
 from queue_core.errors import StoreEpochChanged
-from queue_core.events import Recorded, RunRetryScheduled, RunSubmitted, decode
-from queue_core.health import check_epoch, check_store
+from queue_core.eventlog.connection import connect
+from queue_core.eventlog.events import Recorded, RunRetryScheduled, RunSubmitted, decode
+from queue_core.eventlog.health import check_epoch, check_store
+from queue_core.eventlog.store import EventStore
 from queue_core.keys import Keys
-from queue_core.lifecycle import RunLifecycle
+from queue_core.services.lifecycle import RunLifecycle
 from queue_core.settings import Settings
-from queue_core.store import EventStore
-
-from .maintenance import Maintenance
-from .rq_jobs import enqueue_attempt, schedule_attempt
-from .workflow_reactions import WorkflowReactions
+from scheduler.maintenance import Maintenance
+from scheduler.rq_jobs import enqueue_attempt, schedule_attempt
+from scheduler.workflow_reactions import WorkflowReactions
 
 __all__ = ["Dispatcher"]
 

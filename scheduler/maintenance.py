@@ -10,14 +10,13 @@ from typing import Any
 import redis
 import structlog
 
-from queue_core.leases import Leases
-from queue_core.lifecycle import RunLifecycle
-from queue_core.readmodels import ReadModels
-from queue_core.runs import IN_QUEUE, RECENTLY_SUBMITTED, WAITING_TO_RETRY
+from queue_core.domain.runs import IN_QUEUE, RECENTLY_SUBMITTED, WAITING_TO_RETRY
+from queue_core.eventlog.leases import Leases
+from queue_core.eventlog.store import EventStore
+from queue_core.readmodels.materialized import ReadModels
+from queue_core.services.lifecycle import RunLifecycle
 from queue_core.settings import Settings
-from queue_core.store import EventStore
-
-from .rq_jobs import POPPED, STARTED, enqueue_attempt, forget_popped, scheduler_for, where_is
+from scheduler.rq_jobs import POPPED, STARTED, enqueue_attempt, forget_popped, scheduler_for, where_is
 
 __all__ = ["Maintenance", "age_seconds"]
 

@@ -10,7 +10,7 @@ from rq.job import Job
 from rq.queue import Queue
 from rq_scheduler import Scheduler
 
-from queue_core.lifecycle import attempt_job_id
+from queue_core.services.lifecycle import attempt_job_id
 from workers.serializer import ENTRY_FUNCTION, JobSerializer
 
 __all__ = [

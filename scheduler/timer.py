@@ -26,10 +26,10 @@ from rq.job import Job
 from rq_scheduler import Scheduler
 
 from queue_core.client import Client
+from queue_core.domain.schedules import ACTIVE, instant, timing_of
 from queue_core.errors import StoreUnavailable
-from queue_core.events import decode
+from queue_core.eventlog.events import decode
 from queue_core.keys import Keys
-from queue_core.schedules import ACTIVE, instant, timing_of
 
 __all__ = ["Timer", "TimerJob", "TimerRegistry", "timer_job_id"]
 

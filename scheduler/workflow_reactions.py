@@ -6,10 +6,10 @@ from typing import Any
 
 import structlog
 
-from queue_core.events import Recorded
-from queue_core.readmodels import ReadModels
-from queue_core.store import EventStore
-from queue_core.workflow_engine import WorkflowEngine
+from queue_core.eventlog.events import Recorded
+from queue_core.eventlog.store import EventStore
+from queue_core.readmodels.materialized import ReadModels
+from queue_core.services.workflow_runs import WorkflowEngine
 
 __all__ = ["WorkflowReactions"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from queue_core.events import (
+from queue_core.eventlog.events import (
     Event,
     NewEvent,
     RunFailed,
@@ -15,7 +15,7 @@ from queue_core.events import (
     encode,
     utc_now_iso,
 )
-from queue_core.store import EventStore
+from queue_core.eventlog.store import EventStore
 
 PIPELINE = 1000
 JOB = {"type": "SHELL", "source": {"type": "WORKSPACE", "sourceDef": {"path": "jobs"}}, "sourceLocation": "x.sh"}

@@ -132,7 +132,7 @@ def lake(tmp_path: Path, client: Client) -> Path:
 @pytest.fixture
 def embedded_home(tmp_path: Path) -> Iterator[Path]:
     """A JOBLEDGER_HOME with no REDIS_URL: the embedded default; its server is stopped afterwards."""
-    from queue_core.embedded import EmbeddedRedis
+    from queue_core.eventlog.embedded import EmbeddedRedis
 
     home = tmp_path / "embedded-home"
     yield home

@@ -12,7 +12,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from queue_core.embedded import redis_server_binary
+from queue_core.eventlog.embedded import redis_server_binary
 
 
 def free_port() -> int:

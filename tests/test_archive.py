@@ -19,8 +19,8 @@ from redis_server import RedisServer, free_port
 from workload import cli_json, mixed_workload
 
 from queue_core import Client, Settings
-from queue_core.archive import ArchiveLocation, archive_log, read_manifest, trim_log, trim_point
-from queue_core.projections import fold
+from queue_core.eventlog.archive import ArchiveLocation, archive_log, read_manifest, trim_log, trim_point
+from queue_core.readmodels.projections import fold
 
 FAKE_AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 SEGMENT = 10

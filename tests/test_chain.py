@@ -5,9 +5,9 @@ from __future__ import annotations
 import orjson
 import redis
 
-from queue_core.chain import link, walk
-from queue_core.events import ClusterRegistered, NewEvent
-from queue_core.store import EventStore
+from queue_core.eventlog.chain import link, walk
+from queue_core.eventlog.events import ClusterRegistered, NewEvent
+from queue_core.eventlog.store import EventStore
 
 
 def _append(store: EventStore, count: int) -> None:

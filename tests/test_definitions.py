@@ -17,7 +17,7 @@ from jobs import definition
 from processes import Procs, eventually
 
 from queue_core import Client, InvalidInput
-from queue_core.store import EventStore
+from queue_core.eventlog.store import EventStore
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 RACE_ROUNDS = 3
@@ -25,7 +25,7 @@ RACE_ROUNDS = 3
 HELD_CLI = """
 import sys, time
 from pathlib import Path
-import queue_core.store as store
+import queue_core.eventlog.store as store
 append = store.EventStore.append
 def held(self, batch, expected):
     gate = Path(sys.argv[1])

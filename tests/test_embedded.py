@@ -14,7 +14,7 @@ import pytest
 from jobs import definition
 from processes import Procs, eventually, pid_alive
 
-from queue_core.embedded import EmbeddedRedis
+from queue_core.eventlog.embedded import EmbeddedRedis
 
 REPO = Path(__file__).resolve().parents[1]
 STARTERS = 4

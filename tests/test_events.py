@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 from queue_core import events
-from queue_core.events import NewEvent, RunAttemptFailed, decode, encode
+from queue_core.eventlog.events import NewEvent, RunAttemptFailed, decode, encode
 
 
 def test_an_event_round_trips_through_its_envelope():
@@ -42,9 +42,9 @@ def test_events_are_frozen():
 
 def test_a_log_written_with_the_old_run_started_schema_replays_to_the_same_state_as_the_new(connection):
     """RunStarted schema 1 had no source_revision; read through its upcaster it folds like schema 2."""
-    from queue_core.events import RunQueued, RunStarted, RunSubmitted, RunSucceeded
-    from queue_core.projections import fold
-    from queue_core.store import EventStore
+    from queue_core.eventlog.events import RunQueued, RunStarted, RunSubmitted, RunSucceeded
+    from queue_core.eventlog.store import EventStore
+    from queue_core.readmodels.projections import fold
 
     def history(run_id: str) -> list[NewEvent]:
         return [
@@ -72,7 +72,7 @@ def test_a_log_written_with_the_old_run_started_schema_replays_to_the_same_state
 
 def test_a_schema_1_run_succeeded_reads_as_a_success_with_no_result():
     """RunSucceeded schema 2 added ``result`` (a SQL run's rows, columns, preview); schema 1 had none."""
-    from queue_core.events import RunSucceeded
+    from queue_core.eventlog.events import RunSucceeded
 
     envelope = orjson.loads(encode(NewEvent("run-1", RunSucceeded(attempt=1, result={"outputs": []})), 3, "t"))
     envelope["sv"] = 1
@@ -82,7 +82,7 @@ def test_a_schema_1_run_succeeded_reads_as_a_success_with_no_result():
 
 def test_a_schema_1_run_submitted_reads_as_a_run_with_no_logical_date_and_no_workflow():
     """RunSubmitted schema 2 added ``logical_date``, ``workflow_run`` and ``task``; schema 1 had none."""
-    from queue_core.events import RunSubmitted
+    from queue_core.eventlog.events import RunSubmitted
 
     new = RunSubmitted(definition_id="d", definition="x", definition_version=1, cluster="default", job={})
     envelope = orjson.loads(encode(NewEvent("run-1", new), 1, "t"))

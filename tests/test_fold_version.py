@@ -8,8 +8,8 @@ import orjson
 from workload import mixed_workload
 
 from queue_core import Client, readmodels
-from queue_core.projections import FOLD_VERSION
-from queue_core.readmodels import ReadModels, verify
+from queue_core.readmodels.materialized import ReadModels, verify
+from queue_core.readmodels.projections import FOLD_VERSION
 
 
 def _stale_run(client: Client) -> str:

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from queue_core.events import Recorded, RunAttemptFailed, RunQueued, RunRetryScheduled, RunStarted, RunSucceeded
-from queue_core.history import Change, diff_specs, timeline
+from queue_core.eventlog.events import (
+    Recorded,
+    RunAttemptFailed,
+    RunQueued,
+    RunRetryScheduled,
+    RunStarted,
+    RunSucceeded,
+)
+from queue_core.readmodels.history import Change, diff_specs, timeline
 
 
 def test_a_diff_names_added_removed_and_changed_fields_by_path():
@@ -32,7 +39,7 @@ def _rec(event, second: float, type_name: str | None = None) -> Recorded:
 
 
 def test_a_timeline_splits_a_retried_run_into_its_phases():
-    from queue_core.events import RunSubmitted
+    from queue_core.eventlog.events import RunSubmitted
 
     submitted = RunSubmitted("d", "def", 1, "default", {})
     events = [
@@ -55,7 +62,7 @@ def test_a_timeline_splits_a_retried_run_into_its_phases():
 
 
 def test_an_unfinished_run_is_timed_up_to_now():
-    from queue_core.events import RunSubmitted
+    from queue_core.eventlog.events import RunSubmitted
 
     events = [_rec(RunSubmitted("d", "def", 1, "default", {}), 0), _rec(RunQueued(1, "j"), 2)]
     now = datetime.fromtimestamp(1_800_000_000 + 12, UTC)

@@ -14,7 +14,7 @@ from servers import start_server
 from workload import mixed_workload, schedule_workload, workflow_workload
 
 from queue_core import Client, Settings
-from queue_core.metrics import BUCKETS
+from queue_core.readmodels.metrics import BUCKETS
 from scheduler.dispatcher import Dispatcher
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from queue_core.errors import InvalidInput
-from queue_core.positions import as_position
+from queue_core.eventlog.positions import as_position
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from redis_server import RedisServer
 
 from queue_core import Client, Settings, StoreUnavailable
 from queue_core.cli.fleet import fleet_command
-from queue_core.connection import display_url, url_with_password
+from queue_core.eventlog.connection import display_url, url_with_password
 
 PASSWORD = "s3cret pass/with:odd@chars"
 

@@ -19,11 +19,11 @@ from redis.retry import Retry
 from redis_server import RedisServer
 
 from queue_core import AlreadyExists, Client, NotFound, Settings
-from queue_core.events import decode
-from queue_core.health import forget_epoch
-from queue_core.projections import PROJECTIONS, fold
-from queue_core.readmodels import ReadModels, verify
-from queue_core.store import EventStore
+from queue_core.eventlog.events import decode
+from queue_core.eventlog.health import forget_epoch
+from queue_core.eventlog.store import EventStore
+from queue_core.readmodels.materialized import ReadModels, verify
+from queue_core.readmodels.projections import PROJECTIONS, fold
 
 NAMES = st.sampled_from(["a", "b", "c"])
 POOLS = st.sampled_from(["pool-x", "pool-y"])

@@ -11,7 +11,7 @@ from processes import Procs
 from test_schedules import T0, Clock, fires, outcomes, step_minutes
 
 from queue_core import Client, InvalidInput, NotFound
-from queue_core.readmodels import verify
+from queue_core.readmodels.materialized import verify
 from scheduler.timer import Timer
 
 

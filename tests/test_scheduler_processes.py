@@ -16,7 +16,7 @@ from jobs import definition, job_file
 from processes import Procs, eventually, jobledger_up
 
 from queue_core import Client, Settings
-from queue_core.readmodels import verify
+from queue_core.readmodels.materialized import verify
 
 
 def scheduler(procs: Procs) -> subprocess.Popen[bytes]:

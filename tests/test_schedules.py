@@ -12,8 +12,8 @@ import redis
 from jobs import definition, job_file
 
 from queue_core import AlreadyExists, Client, InvalidInput, NotFound
-from queue_core.readmodels import verify
-from queue_core.schedules import Step
+from queue_core.domain.schedules import Step
+from queue_core.readmodels.materialized import verify
 from scheduler.timer import Timer, TimerRegistry, timer_job_id
 
 T0 = datetime(2026, 11, 21, 8, 0, 30, tzinfo=UTC)  # 30 s after a whole minute: ticks at :00 are 30 s away

@@ -11,8 +11,8 @@ import pytest
 import redis
 
 from queue_core.errors import AppendFailed, ConcurrencyError
-from queue_core.events import ClusterRegistered, DefinitionDeleted, NewEvent
-from queue_core.store import EventStore
+from queue_core.eventlog.events import ClusterRegistered, DefinitionDeleted, NewEvent
+from queue_core.eventlog.store import EventStore
 
 RACERS = 8
 ROUNDS = 5

@@ -11,7 +11,7 @@ from processes import Procs, eventually
 
 from queue_core import Client
 from queue_core.keys import Keys
-from queue_core.workflow_engine import WorkflowEngine
+from queue_core.services.workflow_runs import WorkflowEngine
 
 
 def _one_submission_per_task(client: Client, run_id: str) -> None:

@@ -11,9 +11,9 @@ from jobs import definition
 
 from queue_core import Client
 from queue_core.cli.main import main
-from queue_core.readmodels import ReadModels
-from queue_core.runs import NON_ZERO_EXIT, SOURCE_UNAVAILABLE
-from queue_core.workflow_engine import WorkflowEngine
+from queue_core.domain.runs import NON_ZERO_EXIT, SOURCE_UNAVAILABLE
+from queue_core.readmodels.materialized import ReadModels
+from queue_core.services.workflow_runs import WorkflowEngine
 
 Snapshot = list[tuple[str, object]]
 

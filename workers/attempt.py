@@ -19,30 +19,30 @@ import redis
 import structlog
 from rq import get_current_job
 
-from queue_core.connection import connect, connect_like
-from queue_core.depots import get_depot
-from queue_core.documents import load_document
+from queue_core.domain.lineage import written_events
+from queue_core.domain.runs import NON_ZERO_EXIT, SOURCE_UNAVAILABLE, TIMEOUT, WORKER_LOST
+from queue_core.domain.secrets import secret_refs
 from queue_core.errors import InvalidInput, NotFound
-from queue_core.events import utc_now_iso
-from queue_core.health import check_store
+from queue_core.eventlog.connection import connect, connect_like
+from queue_core.eventlog.events import utc_now_iso
+from queue_core.eventlog.health import check_store
+from queue_core.eventlog.leases import Leases
+from queue_core.eventlog.runlog import RunLog
+from queue_core.eventlog.store import EventStore
 from queue_core.keys import Keys
-from queue_core.leases import Leases
-from queue_core.lifecycle import Claim, RunLifecycle
-from queue_core.lineage import written_events
 from queue_core.logging import configure_logging
 from queue_core.masking import Masker, masking
-from queue_core.pipeline import MAX_SQL_CHARS, check_depots, is_script, normalize_pipeline
-from queue_core.resources import ResourceStore
-from queue_core.runlog import RunLog
-from queue_core.runs import NON_ZERO_EXIT, SOURCE_UNAVAILABLE, TIMEOUT, WORKER_LOST
-from queue_core.secrets import SecretStore, secret_refs
+from queue_core.services.depots import get_depot
+from queue_core.services.lifecycle import Claim, RunLifecycle
+from queue_core.services.resources import ResourceStore
+from queue_core.services.secrets import SecretStore
 from queue_core.settings import Settings
-from queue_core.store import EventStore
-
-from .child import PDEATHSIG_PREFIX, ChildResult, Supervision, run_child
-from .leftovers import note_session
-from .outage import BufferedLines, away_tolerant
-from .sources import Materialized, SourceContext, SourceError, materialize
+from queue_core.specs.documents import load_document
+from queue_core.specs.pipelines import MAX_SQL_CHARS, check_depots, is_script, normalize_pipeline
+from workers.child import PDEATHSIG_PREFIX, ChildResult, Supervision, run_child
+from workers.leftovers import note_session
+from workers.outage import BufferedLines, away_tolerant
+from workers.sources import Materialized, SourceContext, SourceError, materialize
 
 __all__ = ["run_attempt"]
 
@@ -118,7 +118,7 @@ def _env(
 
 @lru_cache(maxsize=1)
 def _warm_runner() -> Any:
-    from .sql_zygote import WarmRunner
+    from workers.sql.zygote import WarmRunner
 
     return WarmRunner(PDEATHSIG_PREFIX)
 
@@ -292,7 +292,7 @@ def _sql_child(ctx: _Context, job: dict[str, Any], scratch: Path, source: Materi
     spec_path.write_text(json.dumps(spec))  # no password in it: the run's SQL can read its run folder
     passwords = {}
     if refs:
-        from .sql_postgres import PASSWORD_ENV_PREFIX  # here: only a postgres depot pays for importing psycopg
+        from workers.sql.postgres import PASSWORD_ENV_PREFIX  # here: only a postgres depot pays for importing psycopg
 
         passwords = {f"{PASSWORD_ENV_PREFIX}{name}": values[secret] for name, secret in refs.items()}
     return _SqlChild([sys.executable, str(SQL_RUNNER), str(spec_path)], run_dir / "result.json", passwords)

@@ -9,7 +9,7 @@ from typing import TypeVar
 import redis
 import structlog
 
-from queue_core.connection import unavailable
+from queue_core.eventlog.connection import unavailable
 
 __all__ = ["BufferedLines", "away_tolerant", "wait_for_store"]
 

@@ -9,15 +9,14 @@ from typing import Any
 import redis
 from rq.worker import SimpleWorker
 
-from queue_core.connection import connect_like
 from queue_core.errors import JobledgerError
-from queue_core.health import check_store
+from queue_core.eventlog.connection import connect_like
+from queue_core.eventlog.health import check_store
+from queue_core.eventlog.store import EventStore
 from queue_core.settings import Settings
-from queue_core.store import EventStore
-
-from .leftovers import kill_leftovers
-from .outage import STORE_ERRORS, wait_for_store
-from .serializer import JobSerializer
+from workers.leftovers import kill_leftovers
+from workers.outage import STORE_ERRORS, wait_for_store
+from workers.serializer import JobSerializer
 
 __all__ = ["AttemptWorker"]
 
@@ -30,7 +29,7 @@ class AttemptWorker(SimpleWorker):
     the serializer refuses fails in RQ's own failure path (FailedJobRegistry) without running.
     Job descriptions are not logged: a hostile job's description is whatever its author wrote.
 
-    It checks the store before it takes any job (see ``queue_core.health``), and rides out a store
+    It checks the store before it takes any job (see ``queue_core.eventlog.health``), and rides out a store
     outage: where RQ's worker would quit on a lost connection, this one waits for the store to come
     back and goes on. What RQ failed to record meanwhile, the log and the dispatcher's upkeep put right.
     """

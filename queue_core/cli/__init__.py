@@ -1,5 +1,5 @@
 """The ``jobledger`` command line."""
 
-from .main import main
+from queue_core.cli.main import main
 
 __all__ = ["main"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..positions import as_position
-from ..runs import STATUSES
+from queue_core.domain.runs import STATUSES
+from queue_core.eventlog.positions import as_position
 
 __all__ = ["as_of", "positive_int", "status"]
 

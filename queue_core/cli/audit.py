@@ -7,7 +7,11 @@ from typing import Any
 
 import orjson
 
-from ..archive import (
+from queue_core.cli.argtypes import positive_int
+from queue_core.cli.output import print_json
+from queue_core.client import Client
+from queue_core.errors import DamagedFile, InvalidInput
+from queue_core.eventlog.archive import (
     DEFAULT_SEGMENT_SIZE,
     ArchiveLocation,
     archive_log,
@@ -19,18 +23,14 @@ from ..archive import (
     verify_archive,
     verify_log,
 )
-from ..chain import ChainReport, walk
-from ..client import Client
-from ..errors import DamagedFile, InvalidInput
-from ..events import Recorded
-from ..health import record_epoch
-from ..oracle import check_log
-from ..positions import as_position
-from ..readmodels import ReadModels, rebuild
-from ..settings import Settings
-from ..transfer import ExportReader, import_export, write_export
-from .argtypes import positive_int
-from .output import print_json
+from queue_core.eventlog.chain import ChainReport, walk
+from queue_core.eventlog.events import Recorded
+from queue_core.eventlog.health import record_epoch
+from queue_core.eventlog.positions import as_position
+from queue_core.eventlog.transfer import ExportReader, import_export, write_export
+from queue_core.readmodels.materialized import ReadModels, rebuild
+from queue_core.readmodels.oracle import check_log
+from queue_core.settings import Settings
 
 __all__ = ["add_audit_commands"]
 
@@ -71,7 +71,7 @@ def _print_event(rec: Recorded, as_json: bool) -> None:
 
 
 def replay(args: argparse.Namespace) -> int:
-    from .progress import replay_progress
+    from queue_core.cli.progress import replay_progress
 
     client = Client.from_env()
     if args.rebuild:

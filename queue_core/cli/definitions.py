@@ -7,10 +7,10 @@ from typing import Any
 
 import orjson
 
-from ..client import Client
-from ..definitions import spec_of
-from .argtypes import as_of
-from .output import print_json, print_kv, print_table
+from queue_core.cli.argtypes import as_of
+from queue_core.cli.output import print_json, print_kv, print_table
+from queue_core.client import Client
+from queue_core.domain.definitions import spec_of
 
 
 def define(args: argparse.Namespace) -> int:

@@ -7,14 +7,14 @@ import shutil
 import time
 from pathlib import Path
 
-from ..client import Client
-from ..connection import display_url
-from ..errors import InvalidInput
-from ..runs import CANCELLED, FAILED, RUNNING, SUCCEEDED
-from ..settings import Settings
-from .node import node
-from .output import print_table
-from .workflow_render import render_tree
+from queue_core.cli.node import node
+from queue_core.cli.output import print_table
+from queue_core.cli.workflow_render import render_tree
+from queue_core.client import Client
+from queue_core.domain.runs import CANCELLED, FAILED, RUNNING, SUCCEEDED
+from queue_core.errors import InvalidInput
+from queue_core.eventlog.connection import display_url
+from queue_core.settings import Settings
 
 __all__ = ["run_demo"]
 

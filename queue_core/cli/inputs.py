@@ -6,12 +6,12 @@ import argparse
 import sys
 from typing import Any
 
-from ..client import Client
-from ..errors import InvalidInput
-from ..runs import SUCCEEDED
-from ..spec import check_name
-from .output import print_json, print_kv, print_table
-from .runs import print_result, print_run
+from queue_core.cli.output import print_json, print_kv, print_table
+from queue_core.cli.runs import print_result, print_run
+from queue_core.client import Client
+from queue_core.domain.runs import SUCCEEDED
+from queue_core.errors import InvalidInput
+from queue_core.specs.definitions import check_name
 
 
 def _read_secret_value() -> str:

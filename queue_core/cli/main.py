@@ -9,14 +9,14 @@ from typing import NoReturn
 
 import redis
 
-from ..depots import DEPOT_TYPES
-from ..errors import JobledgerError
-from . import definitions, inputs, processes, runs
-from .argtypes import positive_int, status
-from .audit import add_audit_commands
-from .ops import add_ops_commands
-from .schedule import add_schedule_commands
-from .workflow import add_workflow_commands
+from queue_core.cli import definitions, inputs, processes, runs
+from queue_core.cli.argtypes import positive_int, status
+from queue_core.cli.audit import add_audit_commands
+from queue_core.cli.ops import add_ops_commands
+from queue_core.cli.schedule import add_schedule_commands
+from queue_core.cli.workflow import add_workflow_commands
+from queue_core.errors import JobledgerError
+from queue_core.specs.depots import DEPOT_TYPES
 
 __all__ = ["main"]
 

@@ -10,12 +10,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-from ..client import Client
-from ..clusters import DEFAULT_CLUSTER
-from ..connection import display_url
-from ..embedded import EmbeddedRedis
-from ..settings import Settings
-from .fleet import Fleet, fleet_command
+from queue_core.cli.fleet import Fleet, fleet_command
+from queue_core.client import Client
+from queue_core.domain.clusters import DEFAULT_CLUSTER
+from queue_core.eventlog.connection import display_url
+from queue_core.eventlog.embedded import EmbeddedRedis
+from queue_core.settings import Settings
 
 __all__ = ["node", "run_node"]
 

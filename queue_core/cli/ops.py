@@ -8,8 +8,8 @@ import threading
 from types import FrameType
 from typing import Any
 
-from ..client import Client
-from ..errors import InvalidInput
+from queue_core.client import Client
+from queue_core.errors import InvalidInput
 
 __all__ = ["add_ops_commands"]
 
@@ -43,7 +43,7 @@ def _until_stopped() -> None:
 def metrics(args: argparse.Namespace) -> int:
     from prometheus_client import start_http_server
 
-    from ..metrics_exporter import LogCollector, registry_for
+    from queue_core.console.prometheus import LogCollector, registry_for
 
     collector = LogCollector(Client.from_env().store)
     folded = collector.catch_up()  # the whole history before the first scrape, not during it
@@ -58,7 +58,7 @@ def metrics(args: argparse.Namespace) -> int:
 
 
 def console(args: argparse.Namespace) -> int:
-    from ..console import serve
+    from queue_core.console import serve
 
     return serve(Client.from_env(), args.host, args.port)
 

@@ -6,14 +6,14 @@ import argparse
 import os
 import sys
 
-from ..client import Client
-from ..connection import display_url
-from ..errors import InvalidInput
-from ..settings import Settings
+from queue_core.client import Client
+from queue_core.errors import InvalidInput
+from queue_core.eventlog.connection import display_url
+from queue_core.settings import Settings
 
 
 def worker(args: argparse.Namespace) -> int:
-    from .fleet import fleet_command
+    from queue_core.cli.fleet import fleet_command
 
     client = Client.from_env()
     clusters = args.clusters or ["default"]
@@ -39,27 +39,27 @@ def dispatcher(args: argparse.Namespace) -> int:
 
 
 def up(args: argparse.Namespace) -> int:
-    from .node import run_node
+    from queue_core.cli.node import run_node
 
     return run_node(Settings.from_env(), args.workers, args.grace)
 
 
 def demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from queue_core.cli.demo import run_demo
 
     return run_demo(Settings.from_env())
 
 
 def store(args: argparse.Namespace) -> int:
-    from ..embedded import EmbeddedRedis
+    from queue_core.eventlog.embedded import EmbeddedRedis
 
     settings = Settings.from_env()
     if args.action == "url":
         print(display_url(Client.from_env().url))
         return 0
     if args.action == "forget":
-        from ..connection import connect
-        from ..health import forget_epoch
+        from queue_core.eventlog.connection import connect
+        from queue_core.eventlog.health import forget_epoch
 
         forget_epoch(settings, connect(settings))
         print("this machine no longer holds the store's epoch; the next command accepts the store as it finds it")

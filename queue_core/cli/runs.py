@@ -6,11 +6,11 @@ import argparse
 import sys
 from typing import Any
 
-from ..client import Client, WaitTimeout
-from ..errors import InvalidInput
-from ..runs import SUCCEEDED, public_view
-from .argtypes import as_of
-from .output import RUN_HEADERS, print_json, print_kv, print_table, run_row
+from queue_core.cli.argtypes import as_of
+from queue_core.cli.output import RUN_HEADERS, print_json, print_kv, print_table, run_row
+from queue_core.client import Client, WaitTimeout
+from queue_core.domain.runs import SUCCEEDED, public_view
+from queue_core.errors import InvalidInput
 
 __all__ = ["EXIT_WAIT_TIMEOUT", "print_result", "print_run"]
 
@@ -149,7 +149,7 @@ def runs(args: argparse.Namespace) -> int:
 
 
 def wait(args: argparse.Namespace) -> int:
-    from .progress import wait_run
+    from queue_core.cli.progress import wait_run
 
     client = Client.from_env()
     client.get_run(args.run)

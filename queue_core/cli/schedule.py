@@ -7,10 +7,10 @@ import os
 import sys
 from typing import Any
 
-from ..client import Client
-from ..schedules import CATCHUP_POLICIES, OVERLAP_POLICIES
-from .argtypes import positive_int
-from .output import print_json, print_kv, print_table
+from queue_core.cli.argtypes import positive_int
+from queue_core.cli.output import print_json, print_kv, print_table
+from queue_core.client import Client
+from queue_core.domain.schedules import CATCHUP_POLICIES, OVERLAP_POLICIES
 
 __all__ = ["add_schedule_commands"]
 

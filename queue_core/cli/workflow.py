@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..client import Client, WaitTimeout
-from ..positions import as_position
-from ..runs import SUCCEEDED
-from ..workflows import workflow_spec_of
-from .argtypes import positive_int, status
-from .output import print_json, print_kv, print_table
-from .workflow_render import render_dot, render_mermaid, render_tree
+from queue_core.cli.argtypes import positive_int, status
+from queue_core.cli.output import print_json, print_kv, print_table
+from queue_core.cli.workflow_render import render_dot, render_mermaid, render_tree
+from queue_core.client import Client, WaitTimeout
+from queue_core.domain.runs import SUCCEEDED
+from queue_core.domain.workflows import workflow_spec_of
+from queue_core.eventlog.positions import as_position
 
 __all__ = ["add_workflow_commands"]
 
@@ -67,7 +67,7 @@ def _print_view(view: dict[str, Any]) -> None:
 
 
 def _wait(client: Client, run_id: str, timeout: float | None) -> dict[str, Any]:
-    from .progress import wait_workflow_run
+    from queue_core.cli.progress import wait_workflow_run
 
     return wait_workflow_run(client, run_id, timeout)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..dag import downstream_map
+from queue_core.dag import downstream_map
 
 __all__ = ["render_dot", "render_mermaid", "render_tree"]
 

@@ -16,9 +16,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from ..client import Client
-from ..errors import AlreadyExists, AlreadyTerminal, InvalidInput, JobledgerError, NotFound
-from .auth import ConsoleToken
+from queue_core.client import Client
+from queue_core.console.auth import ConsoleToken
+from queue_core.errors import AlreadyExists, AlreadyTerminal, InvalidInput, JobledgerError, NotFound
 
 __all__ = ["Console", "create_app", "render"]
 
@@ -105,7 +105,7 @@ def _health(request: Request) -> Response:
 
 def create_app(client: Client, token: ConsoleToken) -> Starlette:
     """The console for ``client``'s store; ``token`` (or none: read-only) guards every write."""
-    from . import actions, pages
+    from queue_core.console import actions, pages
 
     routes = [
         Route("/", _home),

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from starlette.requests import Request
 
-from ..errors import InvalidInput
+from queue_core.errors import InvalidInput
 
 __all__ = ["COOKIE", "TOKEN_ENV", "TOKEN_FILE_ENV", "ConsoleToken"]
 

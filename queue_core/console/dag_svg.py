@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from ..dag import levels
+from queue_core.dag import levels
 
 __all__ = ["STATUS_COLOURS", "render_svg"]
 

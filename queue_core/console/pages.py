@@ -10,16 +10,16 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ..errors import InvalidInput
-from ..events import event_types
-from ..history import diff_specs
-from ..positions import as_position
-from ..runs import STATUSES, TERMINAL
-from ..workflow_runs import is_going
-from ..workflows import workflow_spec_of
-from .app import console_of, render
-from .dag_svg import render_svg
-from .queries import cluster_state, events_page, runs_page
+from queue_core.console.app import console_of, render
+from queue_core.console.dag_svg import render_svg
+from queue_core.console.queries import cluster_state, events_page, runs_page
+from queue_core.domain.runs import STATUSES, TERMINAL
+from queue_core.domain.workflow_runs import is_going
+from queue_core.domain.workflows import workflow_spec_of
+from queue_core.errors import InvalidInput
+from queue_core.eventlog.events import event_types
+from queue_core.eventlog.positions import as_position
+from queue_core.readmodels.history import diff_specs
 
 __all__ = [
     "clusters",
@@ -249,7 +249,7 @@ def definitions(request: Request) -> Response:
 
 
 def definition(request: Request) -> Response:
-    from ..definitions import spec_of
+    from queue_core.domain.definitions import spec_of
 
     client = console_of(request).client
     doc = client.get_definition(request.path_params["name"], as_of=_as_of(request))

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..events import Recorded, decode
-from ..readmodels import ReadModels
-from ..runs import public_view
-from ..store import EventStore
+from queue_core.domain.runs import public_view
+from queue_core.eventlog.events import Recorded, decode
+from queue_core.eventlog.store import EventStore
+from queue_core.readmodels.materialized import ReadModels
 
 __all__ = ["EventsPage", "RunsPage", "cluster_state", "events_page", "runs_page"]
 

@@ -6,10 +6,10 @@ import socket
 
 import uvicorn
 
-from ..client import Client
-from ..errors import InvalidInput
-from .app import create_app
-from .auth import ConsoleToken
+from queue_core.client import Client
+from queue_core.console.app import create_app
+from queue_core.console.auth import ConsoleToken
+from queue_core.errors import InvalidInput
 
 __all__ = ["serve"]
 

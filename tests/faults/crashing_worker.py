@@ -35,7 +35,7 @@ def install(hook: str) -> None:
 
         Queue.dequeue_any = classmethod(dequeue_any)  # type: ignore[method-assign,assignment]
         return
-    from queue_core.lifecycle import RunLifecycle
+    from queue_core.services.lifecycle import RunLifecycle
 
     if hook == "before-claim":
 

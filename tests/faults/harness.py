@@ -12,8 +12,8 @@ from processes import Procs
 
 from queue_core import Client
 from queue_core.cli.fleet import fleet_command
-from queue_core.oracle import OracleReport, check_log
-from queue_core.store import EventStore
+from queue_core.eventlog.store import EventStore
+from queue_core.readmodels.oracle import OracleReport, check_log
 
 CRASHING_WORKER = Path(__file__).with_name("crashing_worker.py")
 

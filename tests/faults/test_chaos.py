@@ -34,7 +34,7 @@ from redis_server import RedisServer
 
 from queue_core import AlreadyTerminal, Client, JobledgerError, Settings, StoreUnavailable
 from queue_core.cli.fleet import Fleet
-from queue_core.oracle import check_log
+from queue_core.readmodels.oracle import check_log
 
 SECONDS = float(os.environ.get("JOBLEDGER_CHAOS_SECONDS", "20"))
 SEED = int(os.environ.get("JOBLEDGER_CHAOS_SEED") or random.SystemRandom().randrange(10**6))

@@ -9,8 +9,8 @@ import pytest
 from workload import definition, mixed_workload, schedule_workload, workflow_workload
 
 from queue_core import Client, oracle
-from queue_core.events import NewEvent, RunCancelled, RunStarted
-from queue_core.oracle import check_log
+from queue_core.eventlog.events import NewEvent, RunCancelled, RunStarted
+from queue_core.readmodels.oracle import check_log
 
 
 def test_a_history_made_through_the_commands_holds(client: Client):

@@ -23,7 +23,7 @@ from rq import Queue
 from rq.registry import StartedJobRegistry
 
 from queue_core import Client
-from queue_core.lifecycle import attempt_job_id
+from queue_core.services.lifecycle import attempt_job_id
 
 
 def test_a_killed_worker_takes_its_job_along_and_rqs_abandoned_verdict_changes_nothing(

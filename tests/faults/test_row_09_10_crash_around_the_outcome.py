@@ -26,7 +26,7 @@ from rq import Queue
 from rq.registry import StartedJobRegistry
 
 from queue_core import Client
-from queue_core.lifecycle import attempt_job_id
+from queue_core.services.lifecycle import attempt_job_id
 from scheduler.rq_jobs import enqueue_attempt
 
 

@@ -24,7 +24,7 @@ from jobs import definition
 from processes import Procs, eventually
 
 from queue_core import Client
-from queue_core.lifecycle import attempt_job_id
+from queue_core.services.lifecycle import attempt_job_id
 
 
 @pytest.mark.parametrize("queues", [("default", "other"), ("default",)], ids=["two-queues-blpop", "one-queue-blmove"])

@@ -17,8 +17,8 @@ from harness import assert_log_holds
 from redis_server import RedisServer
 
 from queue_core.errors import AppendFailed
-from queue_core.events import ClusterRegistered, NewEvent, encode, utc_now_iso
-from queue_core.store import EventStore
+from queue_core.eventlog.events import ClusterRegistered, NewEvent, encode, utc_now_iso
+from queue_core.eventlog.store import EventStore
 
 
 def registered(aggregate: str, n: int = 1) -> list[NewEvent]:

@@ -21,7 +21,7 @@ from processes import Procs
 from redis_server import RedisServer
 
 from queue_core import Client, Settings, StoreFull, UnsafeStore
-from queue_core.events import NewEvent, RunQueued, RunSubmitted
+from queue_core.eventlog.events import NewEvent, RunQueued, RunSubmitted
 
 BIG_ARGS = "x" * 60_000
 

@@ -21,9 +21,9 @@ from redis.retry import Retry
 from redis_server import RedisServer, server_version
 
 from queue_core import Settings
-from queue_core.connection import connect
-from queue_core.events import NewEvent, RunSubmitted
-from queue_core.store import EventStore
+from queue_core.eventlog.connection import connect
+from queue_core.eventlog.events import NewEvent, RunSubmitted
+from queue_core.eventlog.store import EventStore
 
 
 def _evalsha_calls(connection: redis.Redis) -> int:

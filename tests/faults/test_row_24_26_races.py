@@ -24,7 +24,7 @@ from processes import Procs, eventually
 
 from queue_core import Client, Settings
 from queue_core.errors import AlreadyTerminal
-from queue_core.lifecycle import Claim, attempt_job_id
+from queue_core.services.lifecycle import Claim, attempt_job_id
 from scheduler.rq_jobs import enqueue_attempt
 
 RACES = 300

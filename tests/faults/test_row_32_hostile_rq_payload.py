@@ -18,7 +18,7 @@ from harness import assert_log_holds
 from processes import Procs
 from rq import Queue
 
-from queue_core.store import EventStore
+from queue_core.eventlog.store import EventStore
 from workers.serializer import JobSerializer
 
 

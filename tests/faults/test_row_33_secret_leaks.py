@@ -28,8 +28,8 @@ from processes import Procs
 
 from queue_core import Client
 from queue_core.masking import install_stdlib_masking, masking
-from workers.s3_source import materialize_s3
-from workers.sources import SourceContext
+from workers.sources.base import SourceContext
+from workers.sources.s3 import materialize_s3
 
 GIT_TOKEN = "ghp_TESTleak9876543210zyxwvuZYXWVU"
 AWS_ID = "AKIATESTLEAKID000001"

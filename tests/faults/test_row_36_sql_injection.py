@@ -19,7 +19,7 @@ from harness import assert_log_holds
 from processes import Procs
 
 from queue_core import Client, InvalidInput
-from workers.sql_runner import lock_down
+from workers.sql.runner import lock_down
 
 CITY = "name,population\nParis,2100000\nLyon,520000\n"
 

@@ -20,7 +20,7 @@ from harness import assert_log_holds
 from processes import Procs
 
 from queue_core import Client
-from workers.archives import Limits, UnsafeArchive, extract_archive
+from workers.sources.archives import Limits, UnsafeArchive, extract_archive
 
 
 def attacks(outside: Path) -> dict[str, tuple[str, bytes]]:

@@ -1,0 +1,143 @@
+"""``jobledger metrics``: the log's metrics as Prometheus text, caught up with the log on every scrape."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import CollectorRegistry
+
+from queue_core.eventlog.archive import raw_batches
+from queue_core.eventlog.events import decode
+from queue_core.eventlog.store import EventStore
+from queue_core.readmodels.metrics import Histogram, LogMetrics
+
+__all__ = ["LogCollector", "registry_for"]
+
+# Counting undelivered entries one by one is only needed on Redis 6.2 (7 reports the lag itself).
+LAG_COUNT_LIMIT = 100_000
+
+
+class LogCollector:
+    """A Prometheus collector over one store: folds new events, then reports the fold and the dispatchers' lag."""
+
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+        self.fold = LogMetrics()
+        self._lock = threading.Lock()
+
+    def catch_up(self) -> int:
+        """Fold every event appended since the last call; returns how many."""
+        folded = 0
+        with self._lock:
+            for entries in raw_batches(self.store, after=self.fold.position):
+                for position, fields in entries:
+                    self.fold.apply(decode(position.decode(), fields[b"e"]))
+                folded += len(entries)
+        return folded
+
+    def collect(self) -> Iterator[Metric]:
+        self.catch_up()
+        with self._lock:
+            yield from _families(self.fold)
+        yield from self._dispatcher_lag()
+
+    def _dispatcher_lag(self) -> Iterator[Metric]:
+        keys = self.store.keys
+        groups: Any = self.store.redis.xinfo_groups(keys.log) if self.store.redis.exists(keys.log) else []
+        group = next((g for g in groups if _text(g["name"]) == keys.dispatch_group), None)
+        delivered = _text(group["last-delivered-id"]) if group else "0-0"
+        behind, oldest = self._undelivered(group, delivered)
+        now_ms = _server_ms(self.store)
+        yield _gauge("jobledger_dispatchers", "Dispatchers in the consumer group", group["consumers"] if group else 0)
+        yield _gauge("jobledger_dispatcher_lag_events", "Log entries no dispatcher has read yet", behind)
+        yield _gauge(
+            "jobledger_dispatcher_lag_seconds",
+            "Age of the oldest log entry no dispatcher has read yet (0 when none), by Redis's clock",
+            max(0.0, (now_ms - oldest) / 1000) if oldest is not None else 0.0,
+        )
+        yield _gauge(
+            "jobledger_dispatcher_pending_events",
+            "Log entries a dispatcher read but has not acknowledged",
+            group["pending"] if group else 0,
+        )
+
+    def _undelivered(self, group: dict[str, Any] | None, delivered: str) -> tuple[int, int | None]:
+        """How many log entries come after ``delivered``, and the time (ms) of the first of them."""
+        log = self.store.keys.log
+        first: Any = self.store.redis.xrange(log, min=f"({delivered}", max="+", count=1)
+        if not first:
+            return 0, None
+        oldest = int(first[0][0].decode().partition("-")[0])
+        lag = group.get("lag") if group else None
+        if lag is None:  # Redis 6.2, or a group that has not read yet: count (up to a limit)
+            entries: Any = self.store.redis.xrange(log, min=f"({delivered}", max="+", count=LAG_COUNT_LIMIT)
+            lag = len(entries)
+        return int(lag), oldest
+
+
+def _families(fold: LogMetrics) -> Iterator[Metric]:
+    runs = GaugeMetricFamily("jobledger_runs", "Runs by definition and current status", labels=["definition", "status"])
+    for (definition, status), count in sorted(fold.runs.items()):
+        runs.add_metric([definition, status], count)
+    yield runs
+    attempts = CounterMetricFamily(
+        "jobledger_attempts", "Ended attempts by outcome and reason", labels=["status", "reason"]
+    )
+    for (status, reason), count in sorted(fold.attempts.items()):
+        attempts.add_metric([status, reason], count)
+    yield attempts
+    depth = GaugeMetricFamily("jobledger_queue_depth", "Runs in their cluster's queue (In queue)", labels=["cluster"])
+    for cluster, count in sorted(fold.in_queue.items()):
+        depth.add_metric([cluster], count)
+    yield depth
+    yield _histograms(
+        "jobledger_queue_wait_seconds",
+        "From an attempt being ready (queued, or its retry due) to its start",
+        "cluster",
+        fold.queue_wait,
+    )
+    yield _histograms("jobledger_run_duration_seconds", "How long each attempt ran", "cluster", fold.run_duration)
+    yield _histograms(
+        "jobledger_schedule_lateness_seconds",
+        "From a schedule's tick to the moment it fired",
+        "schedule",
+        fold.schedule_lateness,
+    )
+    missed = CounterMetricFamily("jobledger_schedule_ticks_missed", "Ticks not fired", labels=["schedule"])
+    for name, count in sorted(fold.ticks_missed.items()):
+        missed.add_metric([name], count)
+    yield missed
+    events = CounterMetricFamily("jobledger_events", "Events appended to the log, by type", labels=["type"])
+    for type_name, count in sorted(fold.events.items()):
+        events.add_metric([type_name], count)
+    yield events
+
+
+def _histograms(name: str, documentation: str, label: str, series: dict[str, Histogram]) -> Metric:
+    family = HistogramMetricFamily(name, documentation, labels=[label])
+    for value, histogram in sorted(series.items()):
+        family.add_metric([value], histogram.cumulative(), histogram.total)
+    return family
+
+
+def _gauge(name: str, documentation: str, value: float) -> Metric:
+    return GaugeMetricFamily(name, documentation, value=value)
+
+
+def _server_ms(store: EventStore) -> int:
+    seconds, micros = store.redis.time()
+    return int(seconds) * 1000 + int(micros) // 1000
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def registry_for(collector: LogCollector) -> CollectorRegistry:
+    """A registry holding only the log's metrics (no process metrics of this exporter)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    return registry

@@ -1,0 +1,256 @@
+"""Runs: the one fold of a run's events and the decisions that move a run between states."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from queue_core.errors import AlreadyTerminal
+from queue_core.eventlog.events import (
+    Event,
+    Recorded,
+    RunAttemptFailed,
+    RunCancelled,
+    RunFailed,
+    RunQueued,
+    RunRetryScheduled,
+    RunStarted,
+    RunSubmitted,
+    RunSucceeded,
+)
+
+__all__ = [
+    "CANCELLED",
+    "FAILED",
+    "PENDING",
+    "RUNNING",
+    "STATUSES",
+    "SUCCEEDED",
+    "TERMINAL",
+    "apply_run",
+    "decide_cancel",
+    "decide_failure",
+    "is_terminal",
+    "public_view",
+]
+
+PENDING, RUNNING, SUCCEEDED, FAILED, CANCELLED = "PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"
+STATUSES = (PENDING, RUNNING, SUCCEEDED, FAILED, CANCELLED)
+TERMINAL = frozenset({SUCCEEDED, FAILED, CANCELLED})
+RECENTLY_SUBMITTED, IN_QUEUE, WAITING_TO_RETRY = "Recently submitted", "In queue", "Waiting to retry"
+CANCELLED_BY_USER = "Cancelled by user"
+NON_ZERO_EXIT, TIMEOUT, WORKER_LOST, SOURCE_UNAVAILABLE = (
+    "NonZeroExitCode",
+    "Timeout",
+    "WorkerLost",
+    "SourceUnavailable",
+)
+
+PUBLIC_KEYS = (
+    "id",
+    "definition",
+    "definition_version",
+    "cluster",
+    "status",
+    "reason",
+    "exit_code",
+    "submitted_at",
+    "finished_at",
+    "attempts",
+    "result",
+    "logical_date",
+    "workflow_run",
+    "task",
+)
+
+
+def is_terminal(doc: dict[str, Any]) -> bool:
+    return doc["status"] in TERMINAL
+
+
+def order_score(position: str) -> float:
+    """A sortable number for a log position (``ms-seq``), newest highest."""
+    ms, _, seq = position.partition("-")
+    return int(ms) * 1000 + min(int(seq or 0), 999)
+
+
+def _with_attempt(doc: dict[str, Any], number: int, **changes: Any) -> list[dict[str, Any]]:
+    return [{**a, **changes} if a["number"] == number else a for a in doc["attempts"]]
+
+
+Doc = dict[str, Any]
+
+
+def _submitted(doc: Doc | None, rec: Recorded, event: RunSubmitted) -> Doc:
+    return {
+        "id": rec.aggregate,
+        "definition": event.definition,
+        "definition_id": event.definition_id,
+        "definition_version": event.definition_version,
+        "cluster": event.cluster,
+        "status": PENDING,
+        "reason": RECENTLY_SUBMITTED,
+        "exit_code": None,
+        "message": "",
+        "submitted_at": rec.time,
+        "finished_at": None,
+        "attempt": 1,
+        "attempts": [],
+        "job": event.job,
+        "idempotency_key": event.idempotency_key,
+        "logical_date": event.logical_date,
+        "workflow_run": event.workflow_run,
+        "task": event.task,
+        "not_before": None,
+        "order": order_score(rec.position),
+        "updated_at": rec.time,
+        # Beside the attempts, not in them: the attempt objects of `status --json` have fixed keys.
+        "source_revisions": {},
+        "result": None,
+    }
+
+
+def _queued(doc: Doc, rec: Recorded, event: RunQueued) -> Doc:
+    return {**doc, "status": PENDING, "reason": IN_QUEUE, "attempt": event.attempt, "updated_at": rec.time}
+
+
+def _started(doc: Doc, rec: Recorded, event: RunStarted) -> Doc:
+    attempt = {
+        "number": event.attempt,
+        "status": RUNNING,
+        "reason": None,
+        "exit_code": None,
+        "worker": event.worker,
+        "started_at": rec.time,
+        "finished_at": None,
+    }
+    attempts = [*doc["attempts"], attempt]
+    started = {
+        **doc,
+        "status": RUNNING,
+        "reason": None,
+        "attempt": event.attempt,
+        "attempts": attempts,
+        "updated_at": rec.time,
+    }
+    if event.source_revision is not None:
+        started["source_revisions"] = {**doc["source_revisions"], str(event.attempt): event.source_revision}
+    return started
+
+
+def _attempt_failed(doc: Doc, rec: Recorded, event: RunAttemptFailed) -> Doc:
+    attempts = _with_attempt(
+        doc, event.attempt, status=FAILED, reason=event.reason, exit_code=event.exit_code, finished_at=rec.time
+    )
+    return {**doc, "attempts": attempts, "exit_code": event.exit_code, "message": event.message, "updated_at": rec.time}
+
+
+def _retry_scheduled(doc: Doc, rec: Recorded, event: RunRetryScheduled) -> Doc:
+    return {
+        **doc,
+        "status": PENDING,
+        "reason": WAITING_TO_RETRY,
+        "attempt": event.attempt,
+        "not_before": event.not_before,
+        "updated_at": rec.time,
+    }
+
+
+def _succeeded(doc: Doc, rec: Recorded, event: RunSucceeded) -> Doc:
+    attempts = _with_attempt(doc, event.attempt, status=SUCCEEDED, exit_code=0, finished_at=rec.time)
+    return {
+        **doc,
+        "status": SUCCEEDED,
+        "reason": None,
+        "exit_code": 0,
+        "finished_at": rec.time,
+        "attempts": attempts,
+        "result": event.result,
+        "updated_at": rec.time,
+    }
+
+
+def _failed(doc: Doc, rec: Recorded, event: RunFailed) -> Doc:
+    return {
+        **doc,
+        "status": FAILED,
+        "reason": event.reason,
+        "exit_code": event.exit_code,
+        "message": event.message,
+        "finished_at": rec.time,
+        "updated_at": rec.time,
+    }
+
+
+def _cancelled(doc: Doc, rec: Recorded, event: RunCancelled) -> Doc:
+    attempts = [
+        {**a, "status": CANCELLED, "reason": CANCELLED_BY_USER, "finished_at": rec.time}
+        if a["status"] == RUNNING
+        else a
+        for a in doc["attempts"]
+    ]
+    return {
+        **doc,
+        "status": CANCELLED,
+        "reason": event.reason,
+        "finished_at": rec.time,
+        "attempts": attempts,
+        "updated_at": rec.time,
+    }
+
+
+# One handler per event type, chosen by the type's name: replay folds hundreds of thousands of events.
+_HANDLERS: dict[str, Callable[[Any, Recorded, Any], Doc]] = {
+    "RunSubmitted": _submitted,
+    "RunQueued": _queued,
+    "RunStarted": _started,
+    "RunAttemptFailed": _attempt_failed,
+    "RunRetryScheduled": _retry_scheduled,
+    "RunSucceeded": _succeeded,
+    "RunFailed": _failed,
+    "RunCancelled": _cancelled,
+}
+
+
+def apply_run(doc: Doc | None, rec: Recorded) -> Doc | None:
+    """Fold one run event into the run's document; the only code that changes a run.
+
+    Pure: the document passed in is never modified; a changed run is a new document.
+    """
+    handler = _HANDLERS.get(rec.type)
+    if handler is None or (doc is None and handler is not _submitted):
+        return doc
+    return handler(doc, rec, rec.event)
+
+
+def public_view(doc: dict[str, Any]) -> dict[str, Any]:
+    """The run as ``status --json`` shows it."""
+    # ``.get``: a live read model folded before a key existed lacks it until ``replay --rebuild``.
+    return {key: doc.get(key) for key in PUBLIC_KEYS}
+
+
+def ensure_not_terminal(doc: dict[str, Any]) -> None:
+    if is_terminal(doc):
+        reason = f" ({doc['reason']})" if doc.get("reason") else ""
+        raise AlreadyTerminal(f"run {doc['id']} already ended: {doc['status']}{reason}", doc["status"])
+
+
+def decide_cancel(doc: dict[str, Any]) -> list[Event]:
+    """Cancel a run that has not ended; a finished one is refused with its state."""
+    ensure_not_terminal(doc)
+    return [RunCancelled(reason=CANCELLED_BY_USER, attempt=doc["attempt"])]
+
+
+def decide_failure(
+    doc: dict[str, Any], attempt: int, reason: str, exit_code: int | None, message: str, now: datetime
+) -> list[Event]:
+    """A failed attempt, then a retry after the strategy's delay or the run's failure."""
+    strategy = doc["job"]["retryStrategy"]
+    failed = RunAttemptFailed(attempt=attempt, reason=reason, exit_code=exit_code, message=message)
+    retryable = reason != TIMEOUT or strategy["retryOnTimeout"]
+    if retryable and attempt < 1 + strategy["numRetries"]:
+        not_before = now + timedelta(minutes=strategy["delayBetweenRetries"])
+        stamp = not_before.isoformat(timespec="microseconds").replace("+00:00", "Z")
+        return [failed, RunRetryScheduled(attempt=attempt + 1, not_before=stamp)]
+    return [failed, RunFailed(attempt=attempt, reason=reason, exit_code=exit_code, message=message)]

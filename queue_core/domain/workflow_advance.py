@@ -1,0 +1,194 @@
+"""The decisions that move a workflow run: record ended tasks, skip, submit what is ready, finish; reruns.
+
+Pure functions of the workflow run's document and the child runs the caller loaded. The caller
+appends what they return with the workflow run's expected version, so each decision lands once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from queue_core.dag import descendants
+from queue_core.domain.runs import CANCELLED, FAILED, PENDING, SUCCEEDED, TERMINAL
+from queue_core.domain.workflow_runs import TASK_TERMINAL, UPSTREAM_FAILED, is_active, is_going, is_waiting
+from queue_core.errors import InvalidInput, NotFound
+from queue_core.eventlog.events import (
+    Event,
+    NewEvent,
+    ReferenceSatisfied,
+    RunCancelled,
+    RunSubmitted,
+    TaskFinished,
+    TaskSkipped,
+    TaskSubmitted,
+    WorkflowRunFinished,
+)
+
+__all__ = ["FAIL_FAST_CANCEL", "Advance", "child_run_id", "decide_advance", "rerun_tasks"]
+
+FAIL_FAST_CANCEL = "Cancelled by failFast"
+_NAMESPACE = uuid.UUID("6f1d3c52-3a57-4c1e-9a3e-2f6a0c1b7d90")
+
+Doc = dict[str, Any]
+
+
+def child_run_id(workflow_run: str, task: str, round_number: int) -> str:
+    """The run id of a task's ``round_number``-th run (0 first): the same decision always names the same run."""
+    return str(uuid.uuid5(_NAMESPACE, f"{workflow_run}/{task}/{round_number}"))
+
+
+@dataclass
+class Advance:
+    """What one decision appends: events on the workflow run, and events on child runs with their versions."""
+
+    events: list[Event] = field(default_factory=list)
+    children: list[NewEvent] = field(default_factory=list)
+    expected: dict[str, int] = field(default_factory=dict)
+    incomplete: bool = False  # a running child must be cancelled but was not loaded: load them all, decide again
+
+
+def _not_succeeded(tasks: Mapping[str, Doc]) -> list[str]:
+    return [n for n in sorted(tasks) if tasks[n]["status"] in (FAILED, CANCELLED)]
+
+
+def _finish_reason(tasks: Mapping[str, Doc]) -> str:
+    failed = [f"{n} {tasks[n]['status']}" for n in _not_succeeded(tasks)]
+    if not failed:
+        failed = [f"{n} {UPSTREAM_FAILED}" for n in sorted(tasks) if tasks[n]["status"] == UPSTREAM_FAILED]
+    return ("Task " if len(failed) == 1 else "Tasks ") + ", ".join(failed[:5]) + (" ..." if len(failed) > 5 else "")
+
+
+def _cancel_children(
+    out: Advance, tasks: Mapping[str, Doc], children: Mapping[str, tuple[Doc, int]], reason: str
+) -> None:
+    for name in sorted(tasks):
+        task = tasks[name]
+        if not is_active(task):
+            continue
+        loaded = children.get(task["run"])
+        if loaded is None:
+            out.incomplete = True
+            continue
+        child, version = loaded
+        if child["status"] not in TERMINAL:
+            out.children.append(NewEvent(child["id"], RunCancelled(reason=reason, attempt=child["attempt"])))
+            out.expected[child["id"]] = version
+
+
+def _submission(doc: Doc, name: str) -> tuple[str, RunSubmitted]:
+    plan = doc["plan"][name]
+    run_id = child_run_id(doc["id"], name, len(doc["tasks"][name]["runs"]))
+    submitted = RunSubmitted(
+        definition_id=plan["definition_id"],
+        definition=plan["definition"],
+        definition_version=plan["definition_version"],
+        cluster=plan["cluster"],
+        job=plan["job"],
+        logical_date=doc["logical_date"],
+        workflow_run=doc["id"],
+        task=name,
+    )
+    return run_id, submitted
+
+
+def decide_advance(
+    doc: Doc, children: Mapping[str, tuple[Doc, int]], satisfied: Mapping[tuple[str, str], str]
+) -> Advance:
+    """Everything the workflow run should record now, given the child runs loaded (run id -> doc, version)
+    and the references found satisfied ((kind, name) -> run id)."""
+    out = Advance()
+    tasks = {name: dict(task) for name, task in doc["tasks"].items()}
+    for name in sorted(tasks):
+        task = tasks[name]
+        loaded = children.get(task["run"]) if is_active(task) else None
+        if loaded is not None and loaded[0]["status"] in TERMINAL:
+            child = loaded[0]
+            ended = TaskFinished(
+                task=name, run=child["id"], status=child["status"], reason=child["reason"],
+                attempts=len(child["attempts"]),
+            )  # fmt: skip
+            out.events.append(ended)
+            task.update(status=child["status"], reason=child["reason"])
+    if doc["status"] == CANCELLED:
+        _cancel_children(out, tasks, children, doc["reason"] or "Cancelled by user")
+        return out
+    if doc["status"] in (SUCCEEDED, FAILED) and not any(is_active(t) for t in tasks.values()):
+        return out
+    missing = False
+    for ref in doc["references"]:
+        if ref["run"] is None:
+            run = satisfied.get((ref["kind"], ref["name"]))
+            if run is None:
+                missing = True
+            else:
+                out.events.append(ReferenceSatisfied(kind=ref["kind"], name=ref["name"], run=run))
+    if missing:
+        return out
+    graph = {name: doc["plan"][name]["depends_on"] for name in tasks}
+    order = doc["task_order"]
+    for name in order:
+        task = tasks[name]
+        if not is_waiting(task):
+            continue
+        blocked = next((d for d in graph[name] if tasks[d]["status"] in TASK_TERMINAL - {SUCCEEDED}), None)
+        if blocked is not None:
+            reason = f"Upstream task {blocked} {tasks[blocked]['status']}"
+            out.events.append(TaskSkipped(task=name, status=UPSTREAM_FAILED, reason=reason))
+            task.update(status=UPSTREAM_FAILED, reason=reason)
+    failures = _not_succeeded(tasks)
+    if doc["fail_fast"] and failures:
+        reason = f"Not started: failFast after task {failures[0]} {tasks[failures[0]]['status']}"
+        for name in order:
+            if is_waiting(tasks[name]):
+                out.events.append(TaskSkipped(task=name, status=CANCELLED, reason=reason))
+                tasks[name].update(status=CANCELLED, reason=reason)
+        _cancel_children(out, tasks, children, FAIL_FAST_CANCEL)
+    running = sum(1 for t in tasks.values() if is_active(t))
+    slots = len(order) if doc["concurrency"] is None else doc["concurrency"] - running
+    for name in order:
+        if slots <= 0:
+            break
+        task = tasks[name]
+        if is_waiting(task) and all(tasks[d]["status"] == SUCCEEDED for d in graph[name]):
+            run_id, submitted = _submission(doc, name)
+            out.events.append(TaskSubmitted(task=name, run=run_id))
+            out.children.append(NewEvent(run_id, submitted))
+            out.expected[run_id] = 0
+            task.update(status=PENDING, run=run_id)
+            slots -= 1
+    if all(t["status"] in TASK_TERMINAL for t in tasks.values()):
+        if all(t["status"] == SUCCEEDED for t in tasks.values()):
+            out.events.append(WorkflowRunFinished(status=SUCCEEDED))
+        else:
+            out.events.append(WorkflowRunFinished(status=FAILED, reason=_finish_reason(tasks)))
+    return out
+
+
+def rerun_tasks(doc: Doc, task: str | None, downstream: bool) -> tuple[str, ...]:
+    """The tasks a rerun resets: ``task`` alone, ``task`` and its downstream, or (``task`` None) a repair.
+
+    Refused while the workflow run is still going, and for a task whose upstream did not succeed.
+    """
+    if is_going(doc):
+        raise InvalidInput(f"workflow run {doc['id']} is still {doc['status']}; wait for it to end or cancel it")
+    graph = {name: doc["plan"][name]["depends_on"] for name in doc["tasks"]}
+    tasks = doc["tasks"]
+    if task is None:
+        broken = [n for n, t in tasks.items() if t["status"] != SUCCEEDED]
+        if not broken:
+            raise InvalidInput(f"nothing to repair: every task of workflow run {doc['id']} SUCCEEDED")
+        chosen = set(broken) | descendants(graph, broken)
+    else:
+        if task not in tasks:
+            raise NotFound(f"workflow run {doc['id']} has no task {task!r}; it has {', '.join(sorted(tasks))}")
+        upstream = next((d for d in graph[task] if tasks[d]["status"] != SUCCEEDED), None)
+        if upstream is not None:
+            raise InvalidInput(
+                f"task {task!r} cannot rerun: its upstream task {upstream!r} is {tasks[upstream]['status']}; "
+                "rerun that one with --downstream, or repair the workflow run"
+            )
+        chosen = {task} | (descendants(graph, [task]) if downstream else set())
+    return tuple(name for name in doc["task_order"] if name in chosen)

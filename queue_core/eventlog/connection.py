@@ -1,0 +1,142 @@
+"""How a process reaches the store: REDIS_URL when given (its password possibly in a file), else the embedded server."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.client import Pipeline
+from redis.retry import Retry
+
+from queue_core.errors import InvalidInput, StoreUnavailable
+from queue_core.eventlog.embedded import EmbeddedRedis
+from queue_core.settings import Settings
+
+__all__ = [
+    "StoreConnection",
+    "connect",
+    "connect_like",
+    "display_url",
+    "read_password",
+    "redis_url",
+    "url_with_password",
+]
+
+SOCKET_CONNECT_TIMEOUT_SECONDS = 10.0
+# One retry: a refused or timed-out command is tried once more, so an outage is learned of in seconds.
+CONNECTION_RETRIES = 1
+
+
+def redis_url(settings: Settings) -> str:
+    """The URL other processes (workers, dispatchers) use to reach this store (without a password from a file)."""
+    if settings.redis_url:
+        return settings.redis_url
+    return EmbeddedRedis(settings.home).url
+
+
+def read_password(settings: Settings) -> str | None:
+    """The password in ``REDIS_PASSWORD_FILE`` (one trailing newline dropped), or None when no file is named."""
+    if settings.redis_password_file is None:
+        return None
+    try:
+        text = settings.redis_password_file.read_text()
+    except OSError as exc:
+        message = f"cannot read {settings.redis_password_file}: {exc.strerror}"
+        raise InvalidInput(message, "REDIS_PASSWORD_FILE") from None
+    return text[:-1] if text.endswith("\n") else text
+
+
+def url_with_password(settings: Settings) -> str:
+    """``redis_url`` with the password from the file written into it: for RQ, which takes only a URL."""
+    url, password = redis_url(settings), read_password(settings)
+    if password is None:
+        return url
+    parts = urlsplit(url)
+    user = quote(parts.username or "", safe="")
+    netloc = f"{user}:{quote(password, safe='')}@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def display_url(url: str) -> str:
+    """The URL with any password in it replaced by ``***``, for printing."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    netloc = f"{user}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def unavailable(exc: BaseException) -> StoreUnavailable:
+    """The one-line ``store unavailable`` error for a connection error or time-out."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, redis.TimeoutError):
+        text = f"no answer in time ({text})"
+    return StoreUnavailable(f"store unavailable: {text}")
+
+
+class _StorePipeline(Pipeline):
+    def execute(self, raise_on_error: bool = True) -> list[Any]:
+        try:
+            return super().execute(raise_on_error)
+        except StoreUnavailable:
+            raise
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise unavailable(exc) from exc
+
+
+class StoreConnection(redis.Redis):
+    """A Redis client whose lost connections and time-outs are ``StoreUnavailable``, jobledger's typed error.
+
+    ``StoreUnavailable`` is also a ``redis.ConnectionError``, so code that retries those still does.
+    """
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        try:
+            return super().execute_command(*args, **options)
+        except StoreUnavailable:
+            raise
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise unavailable(exc) from exc
+
+    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Pipeline:
+        return _StorePipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)
+
+
+def connect(settings: Settings, start_embedded: bool = True) -> redis.Redis:
+    """A connection to the store, starting the embedded server if needed.
+
+    A command that gets no answer within ``store_timeout_seconds`` fails (a hung store is an outage);
+    blocking reads ask for less than that.
+    """
+    if settings.redis_url:
+        password = read_password(settings)
+        return StoreConnection.from_url(
+            settings.redis_url,
+            socket_connect_timeout=SOCKET_CONNECT_TIMEOUT_SECONDS,
+            socket_timeout=settings.store_timeout_seconds,
+            health_check_interval=30,
+            # redis-py 8 retries ten times with backoff by default; a client should learn of an outage fast.
+            retry=Retry(ExponentialBackoff(0.5, 0.05), CONNECTION_RETRIES),
+            # A password in the URL wins; one from the file is used when the URL carries none.
+            **({"password": password} if password is not None else {}),
+        )
+    embedded = EmbeddedRedis(settings.home)
+    if start_embedded:
+        embedded.ensure_running()
+    return embedded.connect()
+
+
+def connect_like(connection: redis.Redis, settings: Settings) -> redis.Redis:
+    """A connection to the server ``connection`` reaches (same address and credentials), with jobledger's
+    time-out and retries: for a worker, whose RQ connection waits minutes on a hung store and retries ten times.
+    """
+    pool: Any = connection.connection_pool
+    kwargs = dict(pool.connection_kwargs)
+    kwargs.update(
+        socket_timeout=settings.store_timeout_seconds,
+        retry=Retry(ExponentialBackoff(0.5, 0.05), CONNECTION_RETRIES),
+    )
+    return StoreConnection(connection_pool=redis.ConnectionPool(connection_class=pool.connection_class, **kwargs))

@@ -1,0 +1,26 @@
+"""Leases: a key with a TTL that a worker renews while an attempt runs; its expiry means the worker is gone."""
+
+from __future__ import annotations
+
+import redis
+
+from queue_core.keys import Keys
+
+__all__ = ["Leases"]
+
+
+class Leases:
+    """Hold (and renew, by holding again), release and look at attempt leases."""
+
+    def __init__(self, connection: redis.Redis, keys: Keys | None = None) -> None:
+        self.redis = connection
+        self.keys = keys or Keys()
+
+    def hold(self, run_id: str, attempt: int, holder: str, seconds: float) -> None:
+        self.redis.set(self.keys.lease(run_id, attempt), holder, px=max(1, int(seconds * 1000)))
+
+    def release(self, run_id: str, attempt: int) -> None:
+        self.redis.delete(self.keys.lease(run_id, attempt))
+
+    def alive(self, run_id: str, attempt: int) -> bool:
+        return bool(self.redis.exists(self.keys.lease(run_id, attempt)))

@@ -1,0 +1,76 @@
+"""A run's output: one Redis Stream of lines per run, with time, attempt and which pipe each came from."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from queue_core.keys import Keys
+
+__all__ = ["LogLine", "RunLog"]
+
+MAX_LINE_CHARS = 16 * 1024
+MAX_LINES_PER_RUN = 100_000
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One line a job wrote."""
+
+    position: str
+    time: str
+    attempt: int
+    stream: str
+    line: str
+
+
+class RunLog:
+    """Appends and reads the output lines of runs."""
+
+    def __init__(self, connection: redis.Redis, keys: Keys | None = None) -> None:
+        self.redis = connection
+        self.keys = keys or Keys()
+
+    def write(self, run_id: str, attempt: int, lines: Iterable[tuple[str, str, str]]) -> None:
+        """Append ``(time, stream, line)`` tuples in one round trip; the oldest lines beyond the cap go."""
+        pipe = self.redis.pipeline(transaction=False)
+        key = self.keys.run_log(run_id)
+        for time, stream, line in lines:
+            fields = {"t": time, "a": attempt, "s": stream, "l": line[:MAX_LINE_CHARS]}
+            pipe.xadd(key, fields, maxlen=MAX_LINES_PER_RUN, approximate=True)  # type: ignore[arg-type]
+        pipe.execute()
+
+    def read(self, run_id: str, after: str = "0", count: int | None = None) -> list[LogLine]:
+        start = f"({after}" if after != "0" else "-"
+        entries: Any = self.redis.xrange(self.keys.run_log(run_id), min=start, max="+", count=count)
+        return [_line(pos, fields) for pos, fields in entries]
+
+    def follow(self, run_id: str, after: str, block_ms: int) -> list[LogLine]:
+        """Lines after ``after``, waiting up to ``block_ms`` for the first one."""
+        reply: Any = self.redis.xread({self.keys.run_log(run_id): after}, block=block_ms, count=1000)
+        lines: list[LogLine] = []
+        for _key, entries in reply or []:
+            lines.extend(_line(pos, fields) for pos, fields in entries)
+        return lines
+
+    def iter_all(self, run_id: str) -> Iterator[LogLine]:
+        after = "0"
+        while True:
+            batch = self.read(run_id, after, count=1000)
+            if not batch:
+                return
+            yield from batch
+            after = batch[-1].position
+
+
+def _line(pos: bytes, fields: dict[bytes, bytes]) -> LogLine:
+    return LogLine(
+        position=pos.decode(),
+        time=fields[b"t"].decode(),
+        attempt=int(fields[b"a"]),
+        stream=fields[b"s"].decode(),
+        line=fields[b"l"].decode("utf-8", "replace"),
+    )

@@ -1,0 +1,264 @@
+"""The export file (gzip JSON lines: a header, the log's entries, a SHA-256 trailer): writing, reading, loading."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import shutil
+import tempfile
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import orjson
+import redis
+
+from queue_core.errors import DamagedFile, InvalidInput, NotFound, StoreNotEmpty
+from queue_core.eventlog.chain import link
+from queue_core.eventlog.store import EventStore
+
+__all__ = [
+    "Entry",
+    "ExportReader",
+    "Header",
+    "encode_entry",
+    "ensure_empty",
+    "import_export",
+    "load_entries",
+    "wipe",
+    "write_export",
+]
+
+FORMAT = "jobledger-log"
+VERSION = 1
+GZIP_LEVEL = 6  # zlib's default: the gzip module's 9 costs three times the CPU for a few percent
+WRITE_BATCH = 1000
+LOAD_BATCH = 1000
+
+# (position, envelope bytes, chain hash): one log entry as the store, an export and an archive hold it.
+Entry = tuple[str, bytes, str | None]
+
+
+def encode_entry(position: str, envelope: bytes, chain: str | None) -> bytes:
+    """One event line: the exact bytes the checksums cover."""
+    return orjson.dumps({"position": position, "e": envelope.decode(), "h": chain}) + b"\n"
+
+
+def _decode_entry(line: bytes, where: str) -> Entry:
+    try:
+        item = orjson.loads(line)
+        return str(item["position"]), item["e"].encode(), item["h"]
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+        raise DamagedFile(f"{where} is damaged: a malformed event line ({exc})") from None
+
+
+@dataclass(frozen=True)
+class Header:
+    """The first line of an export: what it holds, and the chain hash before its first entry."""
+
+    events: int
+    first: str | None
+    last: str | None
+    chain_start: str
+    format: str = FORMAT
+    version: int = VERSION
+
+
+def write_export(path: str | Path, entries: Iterable[Entry], chain_start: str) -> Header:
+    """Write ``entries`` to ``path`` as an export file; the file appears whole or not at all."""
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise InvalidInput(f"no directory {target.parent} to write {target.name} in")
+    digest = hashlib.sha256()
+    count, first, last = 0, None, None
+    # The header (first line) needs the count, known only at the end. A gzip file may be several gzip
+    # members in a row, read as one stream: the events are compressed once into a scratch file, then
+    # copied as they are between a header member and a trailer member.
+    with tempfile.TemporaryFile(dir=target.parent) as body:
+        with gzip.GzipFile(fileobj=body, mode="wb", compresslevel=GZIP_LEVEL, mtime=0) as zipped:
+            lines: list[bytes] = []
+            for position, envelope, chain in entries:
+                lines.append(encode_entry(position, envelope, chain))
+                first = first or position
+                last = position
+                if len(lines) == WRITE_BATCH:
+                    count += _write_lines(zipped, digest, lines)
+            count += _write_lines(zipped, digest, lines)
+        header = Header(count, first, last, chain_start)
+        body.seek(0)
+        partial = target.with_name(f".{target.name}.part")
+        try:
+            with open(partial, "wb") as out:
+                out.write(gzip.compress(orjson.dumps(_header_json(header)) + b"\n", GZIP_LEVEL, mtime=0))
+                shutil.copyfileobj(body, out)
+                trailer = orjson.dumps({"sha256": digest.hexdigest()}) + b"\n"
+                out.write(gzip.compress(trailer, GZIP_LEVEL, mtime=0))
+            os.replace(partial, target)
+        finally:
+            partial.unlink(missing_ok=True)
+    return header
+
+
+def _write_lines(out: BinaryIO | gzip.GzipFile, digest: Any, lines: list[bytes]) -> int:
+    data = b"".join(lines)
+    digest.update(data)
+    out.write(data)
+    written = len(lines)
+    lines.clear()
+    return written
+
+
+def _header_json(header: Header) -> dict[str, Any]:
+    fields = asdict(header)
+    return {"format": fields.pop("format"), "version": fields.pop("version"), **fields}
+
+
+class ExportReader:
+    """Reads an export file: the header at once, the entries as they are iterated, the trailer checked last."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise NotFound(f"no export file at {self.path}")
+        self._file = gzip.open(self.path, "rb")  # noqa: SIM115 - closed by __exit__ or on a bad header
+        try:
+            self.header = self._read_header()
+        except BaseException:
+            self._file.close()
+            raise
+
+    def __enter__(self) -> ExportReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._file.close()
+
+    def _damaged(self, why: str) -> DamagedFile:
+        return DamagedFile(f"{self.path} is damaged: {why}")
+
+    def _line(self) -> bytes:
+        try:
+            return self._file.readline()
+        except (OSError, EOFError, zlib.error) as exc:
+            raise self._damaged(f"not a readable gzip file ({exc})") from None
+
+    def _read_header(self) -> Header:
+        try:
+            raw = orjson.loads(self._line())
+            if raw.get("format") != FORMAT:
+                raise self._damaged("not a jobledger log export")
+            if raw.get("version") != VERSION:
+                raise self._damaged(f"format version {raw.get('version')!r}; this jobledger reads {VERSION}")
+            return Header(raw["events"], raw["first"], raw["last"], raw["chain_start"])
+        except (orjson.JSONDecodeError, KeyError, AttributeError) as exc:
+            raise self._damaged(f"no valid header ({exc})") from None
+
+    def entries(self) -> Iterator[Entry]:
+        """Each entry, in order; the checksum, count and bounds are checked when the trailer is reached."""
+        digest = hashlib.sha256()
+        count, first, last = 0, None, None
+        while True:
+            line = self._line()
+            if not line:
+                raise self._damaged("it ends before its checksum trailer")
+            if line.startswith(b'{"sha256"'):
+                break
+            digest.update(line)
+            entry = _decode_entry(line, str(self.path))
+            count += 1
+            first = first or entry[0]
+            last = entry[0]
+            yield entry
+        trailer = orjson.loads(line)
+        if trailer.get("sha256") != digest.hexdigest():
+            raise self._damaged("the SHA-256 of its events does not match its trailer")
+        if self._line():
+            raise self._damaged("there are lines after its trailer")
+        if (count, first, last) != (self.header.events, self.header.first, self.header.last):
+            raise self._damaged(f"its header announces {self.header.events} events, it holds {count}")
+
+
+# -- loading into an empty store -------------------------------------------------------------------
+
+
+def ensure_empty(store: EventStore) -> None:
+    """Refuse a store holding any jobledger key: a load writes positions only an empty log accepts."""
+    if store.redis.exists(store.keys.log):
+        raise StoreNotEmpty(f"the store already has a log ({store.keys.log}); import and restore need an empty one")
+    for key in store.redis.scan_iter(match=f"{store.keys.prefix}:*", count=1000):
+        name = key.decode() if isinstance(key, bytes) else key
+        raise StoreNotEmpty(f"the store already holds {name}; import and restore need an empty one")
+
+
+def wipe(store: EventStore) -> None:
+    """Delete every key under the prefix (undoing a load that failed into a store that was empty)."""
+    batch: list[Any] = []
+    for key in store.redis.scan_iter(match=f"{store.keys.prefix}:*", count=1000):
+        batch.append(key)
+        if len(batch) == 1000:
+            store.redis.delete(*batch)
+            batch.clear()
+    if batch:
+        store.redis.delete(*batch)
+
+
+def load_entries(
+    store: EventStore, entries: Iterable[Entry], source: str, chain_start: str = ""
+) -> tuple[int, str | None]:
+    """Write entries at their original positions into the log and their aggregates' streams, checking the chain.
+
+    The layout is the append script's: log entries carry ``e`` and ``h``, aggregate entries ``e`` only.
+    Returns the number of entries and the last position.
+    """
+    pipe = store.redis.pipeline(transaction=False)
+    previous, count, last = chain_start, 0, None
+    genesis: str | None = None
+    for position, envelope, chain in entries:
+        if chain != link(previous, envelope):
+            raise DamagedFile(
+                f"{source} is damaged: the hash chain breaks at {position} (it or the event before changed)"
+            )
+        try:
+            aggregate = orjson.loads(envelope)["agg"]
+        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            raise DamagedFile(f"{source} is damaged: the envelope at {position} is malformed ({exc})") from None
+        pipe.xadd(store.keys.log, {"e": envelope, "h": chain}, id=position)
+        pipe.xadd(store.keys.aggregate(aggregate), {"e": envelope}, id=position)
+        previous, count, last = chain, count + 1, position
+        genesis = genesis or chain
+        if count % LOAD_BATCH == 0:
+            _execute(pipe, source)
+    if genesis is not None and not chain_start:
+        pipe.set(store.keys.epoch, genesis)  # the store's epoch is its log's, as the append script sets it
+    _execute(pipe, source)
+    return count, last
+
+
+def _execute(pipe: Any, source: str) -> None:
+    try:
+        pipe.execute()
+    except redis.ResponseError as exc:  # a position out of order: the stream refuses it
+        raise DamagedFile(f"{source} is damaged: an entry could not be written at its position ({exc})") from None
+
+
+def import_export(store: EventStore, path: str | Path) -> Header:
+    """Load an export file into an empty store, checking chain and checksum as it goes.
+
+    A file found damaged part way is unloaded again, so a refused import leaves the store empty.
+    """
+    with ExportReader(path) as reader:
+        ensure_empty(store)
+        if reader.header.chain_start:
+            raise InvalidInput(
+                f"{path} starts after the log's beginning (an export with --since): its aggregates' earlier "
+                "events are missing, so it cannot seed a store"
+            )
+        try:
+            load_entries(store, reader.entries(), str(path))
+        except BaseException:
+            wipe(store)
+            raise
+        return reader.header

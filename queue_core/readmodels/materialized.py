@@ -1,0 +1,361 @@
+"""Read models in Redis: documents and indexes per namespace, moved forward from the log by a checkpoint."""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from queue_core.eventlog.archive import envelope_batches, raw_batches
+from queue_core.eventlog.events import decode
+from queue_core.eventlog.store import EventStore, _script_text
+from queue_core.readmodels.projections import FOLD_VERSION, PROJECTIONS, fold
+
+__all__ = ["LIVE", "ReadModels", "Rebuilt", "VerifyResult", "rebuild", "rebuild_live", "verify"]
+
+LIVE = "live"
+CATCH_UP_BATCH = 1000
+WRITE_CHUNK = 2000
+REBUILD_LOCK_SECONDS = 600  # the longest an upgrade's rebuild may hold the others back
+_BY_MODEL = {p.model: p for p in PROJECTIONS}
+
+Doc = dict[str, Any]
+
+
+def dumps(doc: Doc) -> bytes:
+    return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+
+
+class ReadModels:
+    """The read models of one namespace: ``live`` for the system, others for scratch rebuilds."""
+
+    def __init__(self, store: EventStore, namespace: str = LIVE) -> None:
+        self.store = store
+        self.redis = store.redis
+        self.keys = store.keys
+        self.namespace = namespace
+        self._commit = self.redis.register_script(_script_text("commit.lua"))
+        self._fold_checked = namespace != LIVE  # scratch namespaces are always folded by this code
+
+    # -- keys ---------------------------------------------------------------------------------
+
+    def _hash(self, model: str) -> str:
+        return self.keys.read_model(self.namespace, model)
+
+    def _index(self, model: str, index: str) -> str:
+        return self.keys.index(self.namespace, model, index)
+
+    def checkpoint(self) -> str:
+        value: Any = self.redis.get(self.keys.checkpoint(self.namespace))
+        return value.decode() if value else ""
+
+    # -- moving forward -----------------------------------------------------------------------
+
+    def catch_up(self, until: str = "+") -> str:
+        """Fold every event after the checkpoint (up to ``until``) into the documents; return the checkpoint."""
+        if not self._fold_checked:
+            self._ensure_current_fold()
+        while True:
+            start = self.checkpoint()
+            entries = next(raw_batches(self.store, after=start or "0", until=until, batch=CATCH_UP_BATCH), [])
+            if not entries:
+                return start
+            events = [decode(pos.decode(), fields[b"e"]) for pos, fields in entries]
+            touched: dict[str, set[str]] = {}
+            for rec in events:
+                for projection in PROJECTIONS:
+                    if rec.type in projection.types:
+                        touched.setdefault(projection.model, set()).add(projection.entity(rec))
+            before = self._load(touched)
+            after = fold({m: dict(d) for m, d in before.items()}, events)
+            if self._commit_changes(start, events[-1].position, before, after):
+                continue
+
+    def _ensure_current_fold(self) -> None:
+        """Rebuild the live read models once if other code folded them (jobledger was upgraded)."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.get(self.keys.folded_by(self.namespace))
+        pipe.get(self.keys.checkpoint(self.namespace))
+        folded_by, checkpoint = pipe.execute()
+        if folded_by is None and not checkpoint:
+            self.redis.set(self.keys.folded_by(self.namespace), FOLD_VERSION, nx=True)  # nothing folded yet
+        elif (folded_by or b"").decode() != FOLD_VERSION:
+            if self.redis.set(self.keys.rebuild_lock, FOLD_VERSION, nx=True, ex=REBUILD_LOCK_SECONDS):
+                try:
+                    rebuild_live(self.store)
+                finally:
+                    self.redis.delete(self.keys.rebuild_lock)
+            else:  # another process of this version (or another) is rebuilding: wait for it
+                deadline = time.monotonic() + REBUILD_LOCK_SECONDS
+                while self.redis.exists(self.keys.rebuild_lock) and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                return self._ensure_current_fold()
+        self._fold_checked = True
+
+    def _load(self, touched: dict[str, set[str]]) -> dict[str, dict[str, Doc | None]]:
+        pipe = self.redis.pipeline(transaction=False)
+        order = [(model, sorted(ids)) for model, ids in touched.items()]
+        for model, ids in order:
+            pipe.hmget(self._hash(model), ids)
+        loaded: dict[str, dict[str, Doc | None]] = {}
+        for (model, ids), values in zip(order, pipe.execute(), strict=True):
+            loaded[model] = {i: (orjson.loads(v) if v else None) for i, v in zip(ids, values, strict=True)}
+        return loaded
+
+    def _commit_changes(
+        self,
+        start: str,
+        new_checkpoint: str,
+        before: dict[str, dict[str, Doc | None]],
+        after: dict[str, dict[str, Doc | None]],
+    ) -> bool:
+        keys = [self.keys.checkpoint(self.namespace)]
+        key_index: dict[str, int] = {}
+
+        def k(name: str) -> int:
+            if name not in key_index:
+                keys.append(name)
+                key_index[name] = len(keys)
+            return key_index[name]
+
+        ops: list[Any] = []
+        for model, docs in after.items():
+            projection = _BY_MODEL[model]
+            for entity, doc in docs.items():
+                old = before.get(model, {}).get(entity)
+                if doc == old:
+                    continue
+                old_ix = projection.indexes(old) if old else {}
+                new_ix = projection.indexes(doc) if doc else {}
+                if doc is None:
+                    ops += ["D", k(self._hash(model)), entity, ""]
+                else:
+                    ops += ["H", k(self._hash(model)), entity, dumps(doc)]
+                for name in old_ix.keys() - new_ix.keys():
+                    ops += ["R", k(self._index(model, name)), entity, ""]
+                for name, score in new_ix.items():
+                    if old_ix.get(name) != score:
+                        ops += ["Z", k(self._index(model, name)), entity, score]
+        reply = self._commit(keys=keys, args=[start, new_checkpoint, *ops])
+        return (reply[0].decode() if isinstance(reply[0], bytes) else reply[0]) == "OK"
+
+    def write_all(self, state: dict[str, dict[str, Doc | None]], checkpoint: str) -> None:
+        """Write a whole folded state into this (empty) namespace, then its checkpoint."""
+        # One HSET and one ZADD per key per chunk, not one command per document and index entry.
+        pipe = self.redis.pipeline(transaction=False)
+        for model, docs in state.items():
+            projection = _BY_MODEL[model]
+            live = [(entity, doc) for entity, doc in docs.items() if doc is not None]
+            for start in range(0, len(live), WRITE_CHUNK):
+                chunk = live[start : start + WRITE_CHUNK]
+                indexes: dict[str, dict[str, float]] = {}
+                for entity, doc in chunk:
+                    for name, score in projection.indexes(doc).items():
+                        indexes.setdefault(name, {})[entity] = score
+                pipe.hset(self._hash(model), mapping={entity: dumps(doc) for entity, doc in chunk})
+                for name, members in indexes.items():
+                    pipe.zadd(self._index(model, name), members)
+                pipe.execute()
+        pipe.set(self.keys.checkpoint(self.namespace), checkpoint)
+        pipe.set(self.keys.folded_by(self.namespace), FOLD_VERSION)
+        pipe.execute()
+
+    def drop(self) -> None:
+        """Delete every key of this namespace."""
+        batch = []
+        for key in self.redis.scan_iter(match=self.keys.namespace_pattern(self.namespace), count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                self.redis.delete(*batch)
+                batch = []
+        if batch:
+            self.redis.delete(*batch)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def get(self, model: str, entity: str) -> Doc | None:
+        value = self.redis.hget(self._hash(model), entity)
+        return orjson.loads(value) if value else None
+
+    def get_many(self, model: str, entities: list[str]) -> list[Doc | None]:
+        if not entities:
+            return []
+        values = self.redis.hmget(self._hash(model), entities)
+        return [orjson.loads(v) if v else None for v in values]
+
+    def all(self, model: str) -> dict[str, Doc]:
+        raw: Any = self.redis.hgetall(self._hash(model))
+        return {k.decode(): orjson.loads(v) for k, v in raw.items()}
+
+    def newest(self, model: str, index: str, offset: int = 0, count: int = 100) -> list[str]:
+        ids: Any = self.redis.zrevrange(self._index(model, index), offset, offset + count - 1)
+        return [i.decode() for i in ids]
+
+    def window(
+        self, model: str, index: str, count: int, older_than: float | None = None, newer_than: float | None = None
+    ) -> list[tuple[str, float]]:
+        """Up to ``count`` entities of an index with their scores, newest first: the newest ones older than
+        ``older_than``, or the oldest ones newer than ``newer_than`` (a page either side of a cursor).
+
+        A range by score: as fast on the last page of a large index as on the first.
+        """
+        key = self._index(model, index)
+        found: Any
+        if newer_than is not None:
+            found = self.redis.zrangebyscore(key, f"({newer_than}", "+inf", start=0, num=count, withscores=True)
+            found = list(reversed(found))
+        else:
+            high = f"({older_than}" if older_than is not None else "+inf"
+            found = self.redis.zrevrangebyscore(key, high, "-inf", start=0, num=count, withscores=True)
+        return [(entity.decode(), score) for entity, score in found]
+
+    def size(self, model: str, index: str, newer_than: float | None = None) -> int:
+        """How many entities an index holds (with ``newer_than``: how many score above it)."""
+        key = self._index(model, index)
+        if newer_than is None:
+            return int(self.redis.zcard(key))
+        return int(self.redis.zcount(key, f"({newer_than}", "+inf"))
+
+    def scores(self, model: str, index: str, entities: list[str]) -> list[float | None]:
+        """Each entity's score in an index, None where it is not in it."""
+        if not entities:
+            return []
+        found: Any = self.redis.zmscore(self._index(model, index), entities)
+        return list(found)
+
+    def snapshot(self) -> Iterator[tuple[str, Any]]:
+        """Every document and index entry of the namespace, keyed independently of the namespace."""
+        for projection in PROJECTIONS:
+            docs: Any = self.redis.hgetall(self._hash(projection.model))
+            for entity, value in sorted(docs.items()):
+                yield f"{projection.model}/{entity.decode()}", value
+        prefix = self.keys.index(self.namespace, "", "")[: -len(":")]
+        found: Any = self.redis.scan_iter(match=prefix + "*", count=1000)
+        index_keys = sorted(k.decode() for k in found)
+        for key in index_keys:
+            members: Any = self.redis.zrange(key, 0, -1, withscores=True)
+            for member, score in members:
+                yield f"index {key[len(prefix) :]}/{member.decode()}", score
+
+
+@dataclass(frozen=True)
+class Rebuilt:
+    """What a rebuild folded: how many events, in how long, up to where, and the largest aggregate."""
+
+    events: int
+    seconds: float
+    last: str
+    largest: tuple[str, int] | None
+
+
+Progress = Callable[[int], None]  # told how many events have been folded so far, after each batch
+
+
+def rebuild(store: EventStore, target: ReadModels, until: str = "+", progress: Progress | None = None) -> Rebuilt:
+    """Fold the whole log (up to ``until``; the archived part too, if trimmed) in memory into ``target``."""
+    state: dict[str, dict[str, Doc | None]] = {}
+    sizes: dict[str, int] = {}
+    count = 0
+    last = ""
+    started = time.perf_counter()
+    # The fold only builds up acyclic documents: the cycle collector would rescan them all, again and
+    # again, as they grow (a third of the replay's time on 200,000 events), for nothing to collect.
+    # The same holds while they are written out, so it stays off until then.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for entries in envelope_batches(store, until=until):
+            events = [decode(pos.decode(), envelope) for pos, envelope in entries]
+            fold(state, events)
+            for rec in events:
+                sizes[rec.aggregate] = sizes.get(rec.aggregate, 0) + 1
+            count += len(events)
+            last = events[-1].position
+            if progress is not None:
+                progress(count)
+        fold_seconds = time.perf_counter() - started
+        target.drop()
+        target.write_all(state, last)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    largest = max(sizes.items(), key=lambda item: item[1]) if sizes else None
+    return Rebuilt(count, fold_seconds, last, largest)
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """What ``replay --verify`` found."""
+
+    events: int
+    seconds: float
+    identical: bool
+    difference: str | None
+    largest: tuple[str, int] | None = None
+
+    @property
+    def events_per_second(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else 0.0
+
+
+def _first_difference(live: ReadModels, scratch: ReadModels) -> str | None:
+    left = dict(live.snapshot())
+    right = dict(scratch.snapshot())
+    for key in sorted(left.keys() | right.keys()):
+        a, b = left.get(key), right.get(key)
+        if a != b:
+            if a is None:
+                return f"{key}: missing from the live read model"
+            if b is None:
+                return f"{key}: in the live read model but not in the replay"
+            return f"{key}: live {_short(a)} != replayed {_short(b)}"
+    return None
+
+
+def _short(value: Any) -> str:
+    text = value.decode() if isinstance(value, bytes) else str(value)
+    return text if len(text) <= 300 else text[:300] + "..."
+
+
+def verify(store: EventStore, attempts: int = 5, progress: Progress | None = None) -> VerifyResult:
+    """Rebuild every read model into a scratch namespace and compare it with the live one."""
+    live = ReadModels(store)
+    scratch = ReadModels(store, f"scratch-{time.time_ns()}")
+    try:
+        checkpoint = live.catch_up()
+        rebuilt = rebuild(store, scratch, checkpoint, progress) if checkpoint else Rebuilt(0, 0.0, "", None)
+        difference = None
+        for _ in range(attempts):
+            difference = _first_difference(live, scratch)
+            moved = live.checkpoint()
+            if moved == checkpoint:
+                break
+            # The system kept running: fold the same new events into the scratch copy and compare again.
+            scratch.catch_up(until=moved)
+            checkpoint = moved
+        return VerifyResult(rebuilt.events, rebuilt.seconds, difference is None, difference, rebuilt.largest)
+    finally:
+        scratch.drop()
+
+
+def rebuild_live(store: EventStore, progress: Progress | None = None) -> Rebuilt:
+    """Drop the live read models and rebuild them from the log while the system keeps running.
+
+    The rebuild goes into a fresh namespace, is caught up with whatever was appended meanwhile,
+    then replaces the live namespace in one script; anything appended after that is past the new
+    checkpoint, so the next reader folds it: no event is lost.
+    """
+    fresh = ReadModels(store, f"rebuild-{time.time_ns()}")
+    try:
+        rebuilt = rebuild(store, fresh, progress=progress)
+        fresh.catch_up()
+        swap = store.redis.register_script(_script_text("swap.lua"))
+        # namespace_pattern is "<prefix>:<namespace>:*"; the script takes the part before the "*".
+        swap(args=[store.keys.namespace_pattern(fresh.namespace)[:-1], store.keys.namespace_pattern(LIVE)[:-1]])
+    finally:
+        fresh.drop()
+    return rebuilt

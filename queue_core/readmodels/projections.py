@@ -1,0 +1,165 @@
+"""The projections: which events each read model folds, with which pure function, under which key."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from queue_core.domain.clusters import apply_cluster
+from queue_core.domain.definitions import apply_definition
+from queue_core.domain.depots import apply_depot
+from queue_core.domain.lineage import apply_dataset
+from queue_core.domain.names import apply_name, name_key
+from queue_core.domain.runs import apply_run
+from queue_core.domain.schedules import SCHEDULE_EVENTS, apply_schedule
+from queue_core.domain.workflow_runs import WORKFLOW_RUN_EVENTS, apply_workflow_run, is_going
+from queue_core.domain.workflows import apply_workflow
+from queue_core.eventlog.events import Recorded
+
+__all__ = ["FOLD_VERSION", "PROJECTIONS", "Projection", "fold", "routes"]
+
+Doc = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Projection:
+    """One read model: a pure ``apply(doc, event) -> doc`` per entity, and the indexes of a doc."""
+
+    model: str
+    types: frozenset[str]
+    apply: Callable[[Doc | None, Recorded], Doc | None]
+    entity: Callable[[Recorded], str]
+    indexes: Callable[[Doc], dict[str, float]]
+
+
+def _by_aggregate(rec: Recorded) -> str:
+    return rec.aggregate
+
+
+def _by_name(rec: Recorded) -> str:
+    event = rec.event
+    return name_key(event.kind, event.name)  # type: ignore[attr-defined]
+
+
+def _by_dataset(rec: Recorded) -> str:
+    return rec.event.dataset  # type: ignore[attr-defined]
+
+
+def _no_indexes(doc: Doc) -> dict[str, float]:
+    return {}
+
+
+def _run_indexes(doc: Doc) -> dict[str, float]:
+    order = doc["order"]
+    return {"all": order, f"status:{doc['status']}": order, f"definition:{doc['definition']}": order}
+
+
+def _workflow_run_indexes(doc: Doc) -> dict[str, float]:
+    order = doc["order"]
+    indexes = {"all": order, f"status:{doc['status']}": order, f"workflow:{doc['workflow']}": order}
+    if is_going(doc):
+        indexes["active"] = order  # what the dispatcher's upkeep looks at again
+    return indexes
+
+
+PROJECTIONS: tuple[Projection, ...] = (
+    Projection(
+        "definitions",
+        frozenset({"DefinitionCreated", "DefinitionRevised", "DefinitionDeleted"}),
+        apply_definition,
+        _by_aggregate,
+        _no_indexes,
+    ),
+    Projection("clusters", frozenset({"ClusterRegistered"}), apply_cluster, _by_aggregate, _no_indexes),
+    Projection("depots", frozenset({"DepotAdded"}), apply_depot, _by_aggregate, _no_indexes),
+    Projection("datasets", frozenset({"DatasetWritten"}), apply_dataset, _by_dataset, _no_indexes),
+    Projection("names", frozenset({"NameClaimed", "NameReleased"}), apply_name, _by_name, _no_indexes),
+    Projection(
+        "runs",
+        frozenset(
+            {
+                "RunSubmitted",
+                "RunQueued",
+                "RunStarted",
+                "RunAttemptFailed",
+                "RunRetryScheduled",
+                "RunSucceeded",
+                "RunFailed",
+                "RunCancelled",
+            }
+        ),
+        apply_run,
+        _by_aggregate,
+        _run_indexes,
+    ),
+    Projection(
+        "workflows", frozenset({"WorkflowCreated", "WorkflowRevised"}), apply_workflow, _by_aggregate, _no_indexes
+    ),
+    Projection("workflow_runs", WORKFLOW_RUN_EVENTS, apply_workflow_run, _by_aggregate, _workflow_run_indexes),
+    Projection("schedules", SCHEDULE_EVENTS, apply_schedule, _by_aggregate, _no_indexes),
+)
+
+
+def routes(projections: Iterable[Projection] = PROJECTIONS) -> dict[str, list[Projection]]:
+    """Event type -> the projections that fold it."""
+    table: dict[str, list[Projection]] = {}
+    for projection in projections:
+        for type_name in projection.types:
+            table.setdefault(type_name, []).append(projection)
+    return table
+
+
+# Event type -> (model, entity key function or None for "the aggregate", apply), flattened for the fold.
+_ROUTES: dict[
+    str, tuple[tuple[str, Callable[[Recorded], str] | None, Callable[[Doc | None, Recorded], Doc | None]], ...]
+] = {
+    type_name: tuple((p.model, None if p.entity is _by_aggregate else p.entity, p.apply) for p in found)
+    for type_name, found in routes().items()
+}
+
+
+def fold(state: dict[str, dict[str, Doc | None]], events: Iterable[Recorded]) -> dict[str, dict[str, Doc | None]]:
+    """Fold ``events`` into ``state`` (model -> entity -> doc); a removed doc is kept as None."""
+    for rec in events:
+        for model, entity, apply in _ROUTES.get(rec.type, ()):
+            docs = state.get(model)
+            if docs is None:
+                docs = state[model] = {}
+            key = rec.aggregate if entity is None else entity(rec)
+            docs[key] = apply(docs.get(key), rec)
+    return state
+
+
+def _fold_version() -> str:
+    """A digest of the source that turns events into read models: decoding, each projection, this table.
+
+    Read models folded by other code (an older or newer jobledger) are rebuilt rather than trusted.
+    Any change to these modules changes it, even one that leaves the fold alone: a rebuild too many
+    costs seconds, a stale read model would be wrong for good.
+    """
+    names = {"queue_core.eventlog.events", __name__}
+    for projection in PROJECTIONS:
+        names |= {projection.apply.__module__, projection.entity.__module__, projection.indexes.__module__}
+    digest = hashlib.sha256()
+    for name in sorted(names):
+        try:
+            digest.update(inspect.getsource(sys.modules[name]).encode())
+        except (OSError, TypeError):  # no source shipped: the installed version is the best there is
+            digest.update(f"{name} {_installed_version()}".encode())
+    return digest.hexdigest()[:16]
+
+
+def _installed_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("jobledger")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+FOLD_VERSION = _fold_version()

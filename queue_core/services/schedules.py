@@ -1,0 +1,467 @@
+"""The schedule use cases: create, read, pause, resume, delete, and advance (what a timer pass does to one).
+
+Firing a tick appends its decision event on the schedule at the version the decision was taken at,
+and in the same batch the run's ``RunSubmitted`` (or the workflow run's start). Event ids and the
+run id are derived from (schedule, tick), so a retried fire is recorded once (``DUP``), and a second
+scheduler deciding the same tick differently loses on the version check and decides again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from queue_core.cron import zone
+from queue_core.domain.names import name_aggregate
+from queue_core.domain.runs import TERMINAL, apply_run
+from queue_core.domain.schedules import (
+    ACTIVE,
+    CATCHUP_POLICIES,
+    DELETED,
+    END,
+    ENDED,
+    FIRE,
+    MISS,
+    OVERLAP_POLICIES,
+    PAUSED,
+    QUEUE,
+    SCHEDULE_KIND,
+    SKIP,
+    Step,
+    apply_schedule,
+    check_policy,
+    expand_args,
+    instant,
+    logical_date_of,
+    next_tick,
+    plan,
+    stamp,
+    timing_of,
+)
+from queue_core.errors import AlreadyExists, AlreadyTerminal, ConcurrencyError, InvalidInput, JobledgerError, NotFound
+from queue_core.eventlog.aggregates import load_state
+from queue_core.eventlog.events import (
+    Event,
+    NameClaimed,
+    NameReleased,
+    NewEvent,
+    Recorded,
+    ScheduleCreated,
+    ScheduleDeleted,
+    ScheduleEnded,
+    ScheduleFired,
+    SchedulePaused,
+    ScheduleResumed,
+    ScheduleTickQueued,
+    ScheduleTickSkipped,
+    ScheduleTicksMissed,
+    decode,
+)
+from queue_core.services.names import owner_of
+from queue_core.specs.definitions import check_args, check_name
+
+if TYPE_CHECKING:
+    from queue_core.client import Client
+
+__all__ = ["ScheduleService"]
+
+Doc = dict[str, Any]
+# Ids derived from (schedule, tick): the same tick decided twice gives the same ids.
+_IDS = uuid.UUID("6b7f0c1e-3d2a-4f5e-9a8b-7c6d5e4f3a21")
+DEFAULT_HISTORY = 50
+ADVANCE_RETRIES = 5
+
+
+def _derived(schedule_id: str, *parts: str) -> str:
+    return str(uuid.uuid5(_IDS, "/".join((schedule_id, *parts))))
+
+
+def _parse_time(value: str, tz: Any, field: str) -> datetime:
+    """An ISO 8601 time; without an offset it is read in the schedule's time zone."""
+    if not isinstance(value, str) or not 0 < len(value) <= 64:
+        raise InvalidInput("must be an ISO 8601 time such as 2026-11-21T02:30:00+01:00", field)
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(f"{value!r} is not an ISO 8601 time", field) from None
+    return moment.replace(tzinfo=tz) if moment.tzinfo is None else moment
+
+
+class ScheduleService:
+    """The schedule use cases on one client's store."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.store = client.store
+        self.read_models = client.read_models
+        # Definitions loaded during one timer pass (``new_pass`` empties it): a pass firing thousands of
+        # schedules of one definition loads it once. A definition changed during the pass is seen next pass.
+        self._definitions: dict[str, dict[str, Any]] = {}
+
+    def new_pass(self) -> None:
+        self._definitions.clear()
+
+    def _definition(self, name_or_id: str) -> dict[str, Any]:
+        doc = self._definitions.get(name_or_id)
+        if doc is None:
+            doc = self._definitions[name_or_id] = self.client.get_definition(name_or_id)
+        return doc
+
+    # -- finding ----------------------------------------------------------------------------
+
+    def _id(self, name_or_id: str) -> str:
+        if self.store.version(name_or_id) and self.read_models.get("schedules", name_or_id) is not None:
+            return name_or_id
+        owner, _ = owner_of(self.store, SCHEDULE_KIND, name_or_id)
+        if owner is None:
+            raise NotFound(f"no schedule named {name_or_id!r}")
+        return owner
+
+    def load(self, schedule_id: str) -> Doc | None:
+        """The schedule as the log has it now (the read model, caught up to the log's head)."""
+        self.read_models.catch_up()
+        return self.read_models.get("schedules", schedule_id)
+
+    def _doc(self, name_or_id: str) -> Doc:
+        self.read_models.catch_up()
+        doc = self.read_models.get("schedules", self._id(name_or_id))
+        if doc is None:
+            raise NotFound(f"no schedule named {name_or_id!r}")
+        return doc
+
+    # -- create -----------------------------------------------------------------------------
+
+    def create(
+        self,
+        name: str,
+        definition: str | None = None,
+        workflow: str | None = None,
+        cron: str | None = None,
+        at: str | None = None,
+        timezone: str = "UTC",
+        end: str | None = None,
+        catchup: str = "latest",
+        overlap: str = "skip",
+        args: str | None = None,
+        cluster: str | None = None,
+        now: datetime | None = None,
+    ) -> Doc:
+        """Create a schedule; everything is checked before anything is appended."""
+        check_name(name, "name")
+        if (definition is None) == (workflow is None):
+            raise InvalidInput("give exactly one of --definition and --workflow", "target")
+        if (cron is None) == (at is None):
+            raise InvalidInput("give exactly one of --cron and --at", "when")
+        check_policy(catchup, CATCHUP_POLICIES, "catchup")
+        check_policy(overlap, OVERLAP_POLICIES, "overlap")
+        moment = now or datetime.now(UTC)
+        tz = zone(timezone)
+        fields: dict[str, Any] = {"cron": cron, "timezone": timezone, "at": None, "end": None}
+        if at is not None:
+            when = _parse_time(at, tz, "at")
+            if when <= moment:
+                raise InvalidInput(f"{at!r} is in the past; to run now, use `jobledger submit`", "at")
+            fields["at"] = stamp(when)
+        timing = timing_of(fields)  # checks the cron expression
+        if end is not None:
+            if at is not None:
+                raise InvalidInput("only a --cron schedule can have an --end", "end")
+            fields["end"] = stamp(_parse_time(end, tz, "end"))
+        start = stamp(moment)
+        first = timing.next_after(instant(start))
+        if first is None or (fields["end"] and first > instant(fields["end"])):
+            raise InvalidInput("the schedule would never fire (no tick before --end)", "end")
+        sample = logical_date_of(first, timing)
+        if args is not None:
+            check_args(args, "args")
+            check_args(expand_args(args, sample), "args")
+        if definition is not None:
+            # Everything a fire will need, checked now: the definition, its cluster, the args.
+            self.client.submissions.submission_batch(
+                definition, cluster, expand_args(args, sample) if args else None, logical_date=sample
+            )
+            target_kind, target = "definition", definition
+        else:
+            assert workflow is not None
+            if args is not None:
+                raise InvalidInput("a workflow schedule takes no --args (its tasks have their own)", "args")
+            self.client.get_workflow(workflow)
+            if cluster is not None:
+                self.client.get_cluster(cluster)
+            target_kind, target = "workflow", workflow
+        created = ScheduleCreated(
+            name=name,
+            target_kind=target_kind,
+            target=target,
+            timezone=timezone,
+            start=start,
+            cron=cron,
+            at=fields["at"],
+            end=fields["end"],
+            catchup=catchup,
+            overlap=overlap,
+            args=args,
+            cluster=cluster,
+        )
+        owner, name_version = owner_of(self.store, SCHEDULE_KIND, name)
+        if owner is not None:
+            raise AlreadyExists(f"schedule {name!r} already exists")
+        schedule_id = str(uuid.uuid4())
+        name_agg = name_aggregate(SCHEDULE_KIND, name)
+        batch = [
+            NewEvent(name_agg, NameClaimed(kind=SCHEDULE_KIND, name=name, owner=schedule_id)),
+            NewEvent(schedule_id, created),
+        ]
+        try:
+            recorded = self.store.append(batch, {name_agg: name_version, schedule_id: 0})
+        except ConcurrencyError as exc:
+            raise AlreadyExists(f"schedule {name!r} was just created by another writer") from exc
+        doc = apply_schedule(None, recorded[-1])
+        assert doc is not None
+        return self.view(doc)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def view(self, doc: Doc) -> Doc:
+        """The schedule as ``schedule list --json`` shows it: the document plus its next tick."""
+        following = next_tick(doc, timing_of(doc))
+        return {**doc, "next_fire": stamp(following) if following else None}
+
+    def list_all(self, include_deleted: bool = False) -> list[Doc]:
+        self.read_models.catch_up()
+        docs = [d for d in self.read_models.all("schedules").values() if include_deleted or d["status"] != DELETED]
+        return [self.view(d) for d in sorted(docs, key=lambda d: (d["name"], d["id"]))]
+
+    def get(self, name_or_id: str, history: int = DEFAULT_HISTORY) -> Doc:
+        """The schedule and its newest ``history`` entries, newest first: each tick's fate and its run."""
+        doc = self._doc(name_or_id)
+        raw: Any = self.client.redis.xrevrange(self.store.keys.aggregate(doc["id"]), count=history)
+        entries: list[Doc] = []
+        fired: set[str] = set()
+        for position, fields in raw:
+            entries.extend(_entries(decode(position.decode(), fields[b"e"]), fired))
+        entries = entries[:history]
+        timing = timing_of(doc)
+        for entry in entries:
+            if entry["tick"] and entry["logical_date"] is None:
+                entry["logical_date"] = logical_date_of(instant(entry["tick"]), timing)
+        runs = [e["run"] for e in entries if e.get("run") and e.get("run_kind", "run") == "run"]
+        statuses = {r: d["status"] for r, d in zip(runs, self.read_models.get_many("runs", runs), strict=True) if d}
+        for entry in entries:
+            if entry["outcome"] != "fired":
+                continue
+            if entry["run_kind"] == "workflow_run":
+                entry["run_status"] = self.client.get_workflow_run(entry["run"])["status"]
+            else:
+                entry["run_status"] = statuses.get(entry["run"])
+        return {**self.view(doc), "history": entries}
+
+    # -- pause, resume, delete --------------------------------------------------------------
+
+    def _change(self, name_or_id: str, decide: Callable[[Doc], tuple[list[Event], list[NewEvent]]]) -> Doc:
+        """Load, decide, append at the version loaded; a timer firing meanwhile makes it load and decide again."""
+        for _ in range(ADVANCE_RETRIES):
+            doc = self._doc(name_or_id)
+            events, extra = decide(doc)
+            if not events:
+                return doc
+            batch = [NewEvent(doc["id"], e) for e in events] + extra
+            expected = {
+                doc["id"]: doc["version"],
+                **{new.aggregate: self.store.version(new.aggregate) for new in extra},
+            }
+            try:
+                recorded = self.store.append(batch, expected)
+            except ConcurrencyError:
+                continue
+            for rec in recorded:
+                if rec.aggregate == doc["id"]:
+                    doc = apply_schedule(doc, rec) or doc
+            return doc
+        raise AlreadyExists(f"schedule {name_or_id} kept changing; run the command again")
+
+    @staticmethod
+    def _check_live(doc: Doc, verb: str) -> None:
+        if doc["status"] in (ENDED, DELETED):
+            raise InvalidInput(f"schedule {doc['name']} has {doc['status'].lower()}; nothing to {verb}", "schedule")
+
+    def pause(self, name_or_id: str) -> Doc:
+        """Stop firing; pausing a paused schedule changes nothing."""
+
+        def decide(doc: Doc) -> tuple[list[Event], list[NewEvent]]:
+            self._check_live(doc, "pause")
+            return ([] if doc["status"] == PAUSED else [SchedulePaused(name=doc["name"])]), []
+
+        return self.view(self._change(name_or_id, decide))
+
+    def resume(self, name_or_id: str, now: datetime | None = None) -> Doc:
+        """Fire again from ``now``: ticks that fell while paused are not fired (nor caught up)."""
+        start = stamp(now or datetime.now(UTC))
+
+        def decide(doc: Doc) -> tuple[list[Event], list[NewEvent]]:
+            self._check_live(doc, "resume")
+            return ([] if doc["status"] == ACTIVE else [ScheduleResumed(name=doc["name"], start=start)]), []
+
+        return self.view(self._change(name_or_id, decide))
+
+    def delete(self, name_or_id: str) -> str:
+        """Delete; the name is free again, the history stays in the log (readable by id)."""
+
+        def decide(doc: Doc) -> tuple[list[Event], list[NewEvent]]:
+            if doc["status"] == DELETED:
+                raise NotFound(f"schedule {doc['name']} ({doc['id']}) is already deleted")
+            release = NameReleased(kind=SCHEDULE_KIND, name=doc["name"], owner=doc["id"])
+            return [ScheduleDeleted(name=doc["name"])], [NewEvent(name_aggregate(SCHEDULE_KIND, doc["name"]), release)]
+
+        return str(self._change(name_or_id, decide)["id"])
+
+    # -- advancing: what a timer pass does to one schedule -----------------------------------
+
+    def previous_active(self, doc: Doc) -> bool:
+        """Whether the schedule's newest run (or workflow run) has not ended yet."""
+        last = doc.get("last_run")
+        if not last or not last["id"]:
+            return False
+        if last["kind"] == "workflow_run":
+            return self.client.workflows.load_run(last["id"])[0]["status"] not in TERMINAL  # no child loads
+        run, _ = load_state(self.store, last["id"], apply_run)
+        return run is not None and run["status"] not in TERMINAL
+
+    def advance(self, doc: Doc, now: datetime) -> Doc:
+        """Decide and append what the schedule's due ticks become at ``now``; returns the schedule after.
+
+        Each decision is its own batch at the version it was decided at; when another scheduler got
+        there first, the schedule is read again and decided again.
+        """
+        for _ in range(ADVANCE_RETRIES):
+            if doc["status"] != ACTIVE:
+                return doc
+            timing = timing_of(doc)
+            try:
+                for step in plan(
+                    doc, timing, now, self.previous_active(doc), self.client.settings.schedule_on_time_seconds
+                ):
+                    doc = self._apply_step(doc, timing, step)
+                return doc
+            except ConcurrencyError:
+                fresh = self.load(doc["id"])
+                if fresh is None:
+                    return doc
+                doc = fresh
+        return doc
+
+    def _apply_step(self, doc: Doc, timing: Any, step: Step) -> Doc:
+        sid = doc["id"]
+        batch: list[NewEvent]
+        expected = {sid: doc["version"]}
+        if step.kind == MISS:
+            ticks = tuple(stamp(t) for t in step.ticks)
+            batch = [NewEvent(sid, ScheduleTicksMissed(ticks=ticks), _derived(sid, ticks[0], ticks[-1], MISS))]
+        elif step.kind == END:
+            batch = [NewEvent(sid, ScheduleEnded(reason=step.reason), _derived(sid, doc["cursor"], END))]
+        else:
+            tick = stamp(step.tick)
+            logical = logical_date_of(step.tick, timing)
+            last = (doc.get("last_run") or {}).get("id")
+            if step.kind == SKIP:
+                skipped = ScheduleTickSkipped(tick=tick, logical_date=logical, reason="overlap", run=last)
+                batch = [NewEvent(sid, skipped, _derived(sid, tick, SKIP))]
+            elif step.kind == QUEUE:
+                queued = ScheduleTickQueued(tick=tick, logical_date=logical, behind=last, caught_up=step.caught_up)
+                batch = [NewEvent(sid, queued, _derived(sid, tick, QUEUE))]
+            else:
+                assert step.kind == FIRE
+                batch, expected = self._fire(doc, tick, logical, step)
+        recorded = self.store.append(batch, expected)
+        for rec in recorded:
+            if rec.aggregate == sid:
+                doc = apply_schedule(doc, rec) or doc
+        return doc
+
+    def _fire(self, doc: Doc, tick: str, logical: str, step: Step) -> tuple[list[NewEvent], dict[str, int]]:
+        sid = doc["id"]
+        last = (doc.get("last_run") or {}).get("id")
+        replaced = None
+        if step.replace and last:
+            self._cancel(doc["last_run"])
+            replaced = last
+        args = expand_args(doc["args"], logical) if doc["args"] is not None else None
+        try:
+            if doc["target_kind"] == "workflow":
+                run_id, started, expected = self.client.workflow_start_batch(
+                    doc["target"], doc["cluster"], logical, run_id=_derived(sid, tick, "workflow-run")
+                )
+                fired = ScheduleFired(
+                    tick=tick, logical_date=logical, workflow_run=run_id, caught_up=step.caught_up, replaced=replaced
+                )
+                # Ids derived from (schedule, tick), like a run's: a retried fire of this tick is a DUP.
+                batch = [NewEvent(sid, fired, _derived(sid, tick, FIRE, run_id))]
+                batch += [dataclasses.replace(n, event_id=_derived(sid, tick, f"w{i}")) for i, n in enumerate(started)]
+                return batch, {sid: doc["version"], **expected}
+            run_id, submitted, expected = self.client.submissions.submission_of(
+                self._definition(doc["target"]),
+                doc["cluster"],
+                args,
+                logical_date=logical,
+                run_id=_derived(sid, tick, "run"),
+            )
+        except JobledgerError as exc:
+            if not isinstance(exc, InvalidInput | NotFound | AlreadyExists):
+                raise
+            skipped = ScheduleTickSkipped(tick=tick, logical_date=logical, reason="error", message=str(exc))
+            return [NewEvent(sid, skipped, _derived(sid, tick, "error"))], {sid: doc["version"]}
+        fired = ScheduleFired(tick=tick, logical_date=logical, run=run_id, caught_up=step.caught_up, replaced=replaced)
+        batch = [NewEvent(sid, fired, _derived(sid, tick, FIRE, run_id))]
+        batch += [dataclasses.replace(new, event_id=_derived(sid, tick, str(i))) for i, new in enumerate(submitted)]
+        return batch, {sid: doc["version"], **expected}
+
+    def _cancel(self, last: Doc) -> None:
+        try:
+            if last["kind"] == "workflow_run":
+                self.client.cancel_workflow_run(last["id"])
+            else:
+                self.client.cancel(last["id"])
+        except (AlreadyTerminal, NotFound):
+            pass  # it ended (or another scheduler cancelled it) meanwhile: nothing to replace
+
+
+def _entries(rec: Recorded, fired: set[str]) -> list[Doc]:
+    """History rows for one schedule event, newest first (a queued tick that fired later shows as fired)."""
+    event = rec.event
+    base: Doc = {"time": rec.time}
+    if isinstance(event, ScheduleFired):
+        fired.add(event.tick)
+        run, kind = (event.workflow_run, "workflow_run") if event.workflow_run else (event.run, "run")
+        return [
+            {
+                **base,
+                "tick": event.tick,
+                "logical_date": event.logical_date,
+                "outcome": "fired",
+                "reason": "caught up" if event.caught_up else None,
+                "run": run,
+                "run_kind": kind,
+                "run_status": None,
+                "replaced": event.replaced,
+            }
+        ]
+    if isinstance(event, ScheduleTickQueued):
+        if event.tick in fired:
+            return []
+        row = {"tick": event.tick, "logical_date": event.logical_date, "outcome": "queued", "reason": None}
+        return [{**base, **row, "run": event.behind}]
+    if isinstance(event, ScheduleTickSkipped):
+        reason = event.reason if not event.message else f"{event.reason}: {event.message}"
+        row = {"tick": event.tick, "logical_date": event.logical_date, "outcome": "skipped", "reason": reason}
+        return [{**base, **row, "run": event.run}]
+    if isinstance(event, ScheduleTicksMissed):
+        return [
+            {**base, "tick": t, "logical_date": None, "outcome": "missed", "reason": "scheduler down", "run": None}
+            for t in reversed(event.ticks)
+        ]
+    outcome = rec.type.removeprefix("Schedule").lower()
+    why = getattr(event, "reason", None)  # an end says why
+    return [{**base, "tick": None, "logical_date": None, "outcome": outcome, "reason": why, "run": None}]

@@ -1,0 +1,188 @@
+"""Submitting runs: of a definition (with an idempotency key, a logical date) or of one SQL query."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from queue_core.domain.clusters import DEFAULT_CLUSTER
+from queue_core.domain.definitions import spec_of
+from queue_core.domain.names import IDEMPOTENCY_KIND, name_aggregate
+from queue_core.errors import AlreadyExists, ConcurrencyError, InvalidInput, NotFound
+from queue_core.eventlog.events import NameClaimed, NewEvent, RunSubmitted
+from queue_core.eventlog.store import EventStore
+from queue_core.readmodels.materialized import ReadModels
+from queue_core.services.catalog import Catalog
+from queue_core.services.names import owner_of
+from queue_core.services.resources import ResourceStore
+from queue_core.specs.definitions import check_args, check_env, check_text, check_timeout
+from queue_core.specs.depots import WAREHOUSE_DEPOTS
+from queue_core.specs.logical_dates import normalize_logical_date
+
+__all__ = ["SQL_QUERY", "Submissions"]
+
+SQL_QUERY = "(sql)"  # the definition name a `jobledger sql` run shows: it has no definition
+MAX_IDEMPOTENCY_KEY = 256
+
+
+class Submissions:
+    """Turns a submit into the events that record it, checked first, and appends them."""
+
+    def __init__(self, store: EventStore, read_models: ReadModels, catalog: Catalog, resources: ResourceStore) -> None:
+        self.store = store
+        self.read_models = read_models
+        self.catalog = catalog
+        self.resources = resources
+
+    def submit(
+        self,
+        definition: str,
+        cluster: str | None = None,
+        args: str | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        idempotency_key: str | None = None,
+        logical_date: str | None = None,
+    ) -> str:
+        """Submit a run of the definition's latest version; returns the run id.
+
+        ``logical_date`` (``YYYY-MM-DD`` or an ISO time) is the date the run stands for: recorded on the
+        run, given to the job as ``JOBLEDGER_LOGICAL_DATE``, matched by workflow references.
+        """
+        for _ in range(3):
+            run_id, batch, expected = self.submission_batch(
+                definition, cluster, args, env, timeout, idempotency_key, logical_date
+            )
+            if not batch:
+                return run_id  # the idempotency key is held: its run
+            try:
+                self.store.append(batch, expected)
+                return run_id
+            except ConcurrencyError:
+                if idempotency_key is None:
+                    raise
+                continue  # another submitter holds the key now: the next look returns its run
+        raise AlreadyExists(f"idempotency key {idempotency_key!r} is contended; try again")
+
+    def submission_batch(
+        self,
+        definition: str,
+        cluster: str | None = None,
+        args: str | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        idempotency_key: str | None = None,
+        logical_date: str | None = None,
+        run_id: str | None = None,
+    ) -> tuple[str, list[NewEvent], dict[str, int]]:
+        """The events that submit a run, not appended: (run id, batch, expected versions).
+
+        Checks everything ``submit`` checks. ``run_id`` (default: a new UUID) lets a caller derive it,
+        as the scheduler does from a schedule's tick. When ``idempotency_key`` is already held the
+        batch is empty and the run id is the holder's.
+        """
+        return self.submission_of(
+            self.catalog.get_definition(definition), cluster, args, env, timeout, idempotency_key, logical_date, run_id
+        )
+
+    def submission_of(
+        self,
+        doc: dict[str, Any],
+        cluster: str | None = None,
+        args: str | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        idempotency_key: str | None = None,
+        logical_date: str | None = None,
+        run_id: str | None = None,
+    ) -> tuple[str, list[NewEvent], dict[str, int]]:
+        """``submission_batch`` for a definition document already loaded (a timer pass loads each once)."""
+        if doc["deleted"]:
+            raise NotFound(f"definition {doc['name']} ({doc['id']}) is deleted")
+        spec = spec_of(doc)
+        cluster_name = cluster or (spec["cluster"] or {}).get("name")
+        if not cluster_name:
+            raise InvalidInput(f"definition {doc['name']} names no cluster; give --cluster", "cluster")
+        cluster_doc = self.catalog.get_cluster(cluster_name)
+        job = dict(spec["config"])
+        if args is not None:
+            job["args"] = check_args(args, "args")
+        if env:
+            job["envVars"] = {**job["envVars"], **check_env(dict(env), "env")}
+        if timeout is not None:
+            job["timeout"] = check_timeout(timeout, "timeout")
+        logical = None if logical_date is None else normalize_logical_date(logical_date)
+        if job["source"]["type"] == "RESOURCE":
+            job["source"] = self.resources.pinned(job["source"])
+        run_id = run_id or str(uuid.uuid4())
+        submitted = RunSubmitted(
+            definition_id=doc["id"],
+            definition=doc["name"],
+            definition_version=doc["version"],
+            cluster=cluster_doc["name"],
+            job=job,
+            idempotency_key=idempotency_key,
+            logical_date=logical,
+        )
+        if idempotency_key is None:
+            return run_id, [NewEvent(run_id, submitted)], {run_id: 0}
+        if not isinstance(idempotency_key, str) or not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
+            raise InvalidInput(f"must be 1 to {MAX_IDEMPOTENCY_KEY} characters", "idempotency-key")
+        check_text(idempotency_key, "idempotency-key")
+        key = f"{doc['id']}/{idempotency_key}"
+        owner, version = owner_of(self.store, IDEMPOTENCY_KIND, key)
+        if owner:
+            return owner, [], {}
+        claim = NameClaimed(kind=IDEMPOTENCY_KIND, name=key, owner=run_id)
+        name_agg = name_aggregate(IDEMPOTENCY_KIND, key)
+        return run_id, [NewEvent(name_agg, claim), NewEvent(run_id, submitted)], {name_agg: version, run_id: 0}
+
+    def sql(
+        self,
+        query: str,
+        inputs: Mapping[str, str] | None = None,
+        output: str | None = None,
+        save_mode: str = "errorIfExists",
+        cluster: str = DEFAULT_CLUSTER,
+    ) -> str:
+        """Submit one SQL query as a run of no definition; ``inputs``: view -> ``ADDRESS[:FORMAT]``.
+
+        The query is step ``result``; with ``output`` (``ADDRESS[:FORMAT]``) it is written there,
+        without one the run's result previews it. Returns the run id.
+        """
+        self.read_models.catch_up()
+        depot_types = {d["name"]: d["type"] for d in self.read_models.all("depots").values() if d}
+
+        def split(given: str, file_default: str) -> tuple[str, str]:
+            address, _, fmt = given.rpartition(":")
+            if not address or "/" in fmt:
+                address, fmt = given, ""
+            depot = address.partition("://")[2].partition(":")[0]
+            return address, fmt or ("table" if depot_types.get(depot) in WAREHOUSE_DEPOTS else file_default)
+
+        job_inputs = []
+        for name, given in (inputs or {}).items():
+            address, fmt = split(given, "csv")
+            job_inputs.append({"name": name, "dataset": address, "format": fmt})
+        outputs = []
+        if output is not None:
+            address, fmt = split(output, "parquet")
+            outputs.append({"name": "result", "dataset": address, "format": fmt, "options": {"saveMode": save_mode}})
+        pipeline = {
+            "inputs": job_inputs,
+            "steps": [{"sequence": [{"name": "result", "sql": query}]}],
+            "outputs": outputs,
+        }
+        checked = self.catalog.checked_spec({"name": "sql", "config": {"type": "SQL", "pipeline": pipeline}})
+        cluster_doc = self.catalog.get_cluster(cluster)
+        run_id = str(uuid.uuid4())
+        submitted = RunSubmitted(
+            definition_id="",
+            definition=SQL_QUERY,
+            definition_version=0,
+            cluster=cluster_doc["name"],
+            job=checked["config"],
+        )
+        self.store.append([NewEvent(run_id, submitted)], {run_id: 0})
+        return run_id

@@ -1,0 +1,104 @@
+"""Moving workflow runs forward: load, decide (``workflow_decisions``), append with the expected version.
+
+Any number of dispatchers may call ``advance`` for the same workflow run at once: the version check
+makes each decision land once, and the loser decides again on what the winner wrote.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from queue_core.domain.runs import SUCCEEDED, apply_run
+from queue_core.domain.workflow_advance import decide_advance
+from queue_core.domain.workflow_runs import apply_workflow_run, is_active
+from queue_core.errors import ConcurrencyError
+from queue_core.eventlog.aggregates import load_states
+from queue_core.eventlog.events import NewEvent
+from queue_core.eventlog.store import EventStore
+from queue_core.readmodels.materialized import ReadModels
+from queue_core.specs.logical_dates import same_logical_date
+
+__all__ = ["WorkflowEngine", "find_reference_run"]
+
+ADVANCE_RETRIES = 20
+REFERENCE_SCAN = 2000
+
+Doc = dict[str, Any]
+
+
+def find_reference_run(read_models: ReadModels, kind: str, name: str, logical_date: str) -> str | None:
+    """A SUCCEEDED run of definition (or workflow) ``name`` for ``logical_date``, from the read models."""
+    model, index = ("runs", f"definition:{name}") if kind == "definition" else ("workflow_runs", f"workflow:{name}")
+    ids = read_models.newest(model, index, 0, REFERENCE_SCAN)
+    for doc in read_models.get_many(model, ids):
+        if doc and doc["status"] == SUCCEEDED and same_logical_date(doc.get("logical_date"), logical_date):
+            return str(doc["id"])
+    return None
+
+
+class WorkflowEngine:
+    """Advances workflow runs; keeps each run's fold in memory and reads only what is new since."""
+
+    def __init__(self, store: EventStore, read_models: ReadModels | None = None) -> None:
+        self.store = store
+        self.read_models = read_models or ReadModels(store)
+        self._folds: dict[str, tuple[Doc | None, int, str]] = {}
+
+    def load(self, workflow_run: str) -> tuple[Doc | None, int]:
+        """The workflow run's document and version, folding only the events after the cached ones."""
+        doc, version, last = self._folds.get(workflow_run, (None, 0, ""))
+        new = self.store.load_after(workflow_run, last) if last else self.store.load(workflow_run)
+        for rec in new:
+            doc = apply_workflow_run(doc, rec)
+        if new:
+            version, last = version + len(new), new[-1].position
+            if doc is not None and doc["status"] in ("SUCCEEDED", "FAILED", "CANCELLED") and len(self._folds) > 1000:
+                self._folds.pop(workflow_run, None)  # finished, and the cache is large: forget it
+            else:
+                self._folds[workflow_run] = (doc, version, last)
+        return doc, version
+
+    def load_runs(self, runs: Iterable[str]) -> dict[str, tuple[Doc, int]]:
+        """Runs by id with their versions, in one round trip."""
+        return load_states(self.store, runs, apply_run)
+
+    def _satisfied(self, doc: Doc) -> dict[tuple[str, str], str]:
+        pending = [r for r in doc["references"] if r["run"] is None]
+        if not pending:
+            return {}
+        self.read_models.catch_up()
+        found: dict[tuple[str, str], str] = {}
+        for ref in pending:
+            run = find_reference_run(self.read_models, ref["kind"], ref["name"], doc["logical_date"])
+            if run is not None:
+                found[(ref["kind"], ref["name"])] = run
+        return found
+
+    def advance(self, workflow_run: str, ended: Mapping[str, tuple[Doc, int]] | None = None) -> int:
+        """Record what happened to the workflow run and what it does next; returns the events appended.
+
+        ``ended``: child runs the caller knows ended (run id -> doc, version); without it every
+        running child is loaded, which is what upkeep does to heal a reaction that never happened.
+        """
+        for _ in range(ADVANCE_RETRIES):
+            doc, version = self.load(workflow_run)
+            if doc is None:
+                return 0
+            active = [t["run"] for t in doc["tasks"].values() if is_active(t)]
+            children = dict(ended) if ended is not None else self.load_runs(active)
+            satisfied = self._satisfied(doc)
+            decision = decide_advance(doc, children, satisfied)
+            if decision.incomplete:
+                children = self.load_runs(active)
+                decision = decide_advance(doc, children, satisfied)
+            if not decision.events and not decision.children:
+                return 0
+            batch = [NewEvent(workflow_run, e) for e in decision.events] + decision.children
+            try:
+                self.store.append(batch, {workflow_run: version, **decision.expected})
+            except ConcurrencyError:
+                ended = None  # someone else moved it (or a child): decide again on fresh state
+                continue
+            return len(batch)
+        return 0

@@ -1,0 +1,347 @@
+"""The workflow use cases behind ``Client``: apply, plan, start, status, cancel, rerun and repair."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from queue_core.dag import levels
+from queue_core.domain.clusters import CLUSTER_KIND, DEFAULT_CLUSTER
+from queue_core.domain.definitions import spec_of
+from queue_core.domain.names import is_id, name_aggregate
+from queue_core.domain.runs import CANCELLED_BY_USER, TERMINAL, apply_run
+from queue_core.domain.schedules import stamp
+from queue_core.domain.workflow_advance import rerun_tasks
+from queue_core.domain.workflow_runs import apply_workflow_run, is_active
+from queue_core.domain.workflows import WORKFLOW_KIND, apply_workflow, decide_apply, workflow_spec_of
+from queue_core.errors import AlreadyExists, AlreadyTerminal, ConcurrencyError, NotFound
+from queue_core.eventlog.aggregates import load_state, load_states
+from queue_core.eventlog.events import (
+    Event,
+    NameClaimed,
+    NewEvent,
+    RunCancelled,
+    TaskRerunRequested,
+    WorkflowRunCancelled,
+    WorkflowRunStarted,
+)
+from queue_core.services.names import owner_of
+from queue_core.specs.definitions import check_name
+from queue_core.specs.logical_dates import normalize_logical_date
+from queue_core.specs.workflows import normalize_workflow, task_graph
+
+if TYPE_CHECKING:
+    from queue_core.client import Client
+
+__all__ = ["AppliedWorkflow", "Plan", "WorkflowService", "workflow_view"]
+
+Doc = dict[str, Any]
+_RUN_KEYS = ("id", "workflow", "workflow_version", "logical_date", "status", "reason", "started_at", "finished_at")
+
+
+@dataclass(frozen=True)
+class AppliedWorkflow:
+    """The outcome of ``workflow apply``: the workflow's id, its latest version, whether this call changed it."""
+
+    id: str
+    name: str
+    version: int
+    created: bool
+    changed: bool
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a workflow run would run: every task resolved, and the tasks by level (each level in parallel)."""
+
+    workflow_id: str
+    workflow: str
+    workflow_version: int
+    logical_date: str
+    tasks: dict[str, Doc]
+    levels: list[list[str]]
+    references: list[dict[str, str]]
+    concurrency: int | None
+    fail_fast: bool
+
+    def to_json_dict(self) -> Doc:
+        tasks = {
+            name: {k: t[k] for k in ("definition", "definition_version", "cluster", "depends_on")}
+            for name, t in self.tasks.items()
+        }
+        return {
+            "workflow": self.workflow,
+            "workflow_version": self.workflow_version,
+            "logical_date": self.logical_date,
+            "levels": self.levels,
+            "tasks": tasks,
+            "references": self.references,
+            "concurrency": self.concurrency,
+            "failFast": self.fail_fast,
+        }
+
+
+def _duration(start: str | None, end: str | None) -> float | None:
+    if start is None:
+        return None
+    stop = datetime.fromisoformat(end.replace("Z", "+00:00")) if end else datetime.now(UTC)
+    return round((stop - datetime.fromisoformat(start.replace("Z", "+00:00"))).total_seconds(), 3)
+
+
+def workflow_view(doc: Doc, children: Mapping[str, Doc]) -> Doc:
+    """The workflow run as ``workflow status --json`` prints it; running tasks show their child run's state."""
+    tasks: dict[str, Doc] = {}
+    for name, task in doc["tasks"].items():
+        status, reason, attempts = task["status"], task["reason"], task["attempts"]
+        child = children.get(task["run"]) if task["run"] else None
+        if child is not None:
+            attempts = len(child["attempts"])
+            if is_active(task):
+                status, reason = child["status"], child["reason"]
+        tasks[name] = {
+            "status": status,
+            "reason": reason,
+            "run": task["run"],
+            "attempts": attempts,
+            "runs": list(task["runs"]),
+            "depends_on": list(doc["plan"][name]["depends_on"]),
+            "submitted_at": task["submitted_at"],
+            "finished_at": task["finished_at"],
+            "duration": _duration(task["submitted_at"], task["finished_at"]),
+        }
+    view = {key: doc[key] for key in _RUN_KEYS}
+    view["references"] = [dict(ref) for ref in doc["references"]]
+    view["reruns"] = [dict(r) for r in doc["reruns"]]
+    view["tasks"] = tasks
+    return view
+
+
+class WorkflowService:
+    """Workflows and their runs, on the client's store."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.store = client.store
+
+    # -- workflow definitions -----------------------------------------------------------------
+
+    def _owner(self, kind: str, name: str, until: str = "+") -> tuple[str | None, int]:
+        return owner_of(self.store, kind, name, until)
+
+    def get(self, name: str, as_of: str = "+") -> Doc:
+        owner, _ = self._owner(WORKFLOW_KIND, name, as_of)
+        doc = load_state(self.store, owner, apply_workflow, as_of)[0] if owner else None
+        if doc is None:
+            raise NotFound(f"no workflow named {name!r}")
+        return doc
+
+    def all(self) -> list[Doc]:
+        self.client.read_models.catch_up()
+        return sorted((d for d in self.client.read_models.all("workflows").values() if d), key=lambda d: d["name"])
+
+    def _check(self, spec: Doc) -> tuple[list[NewEvent], dict[str, int]]:
+        """Every name the workflow uses exists (the clusters it names are registered on the way)."""
+        for name, task in spec["tasks"].items():
+            if task["definition"] is not None:
+                doc = self._definition(task["definition"], f"tasks.{name}.definition")
+                if task["definition_version"] is not None:
+                    spec_of(doc, task["definition_version"])
+            elif task["job"]["config"].get("pipeline") is not None:
+                self.client.catalog.check_pipeline(task["job"]["config"]["pipeline"])
+        for ref in spec["references"]:
+            if ref["kind"] == "definition":
+                self._definition(ref["name"], "references")
+            elif ref["name"] != spec["name"] and self._owner(WORKFLOW_KIND, ref["name"])[0] is None:
+                raise NotFound(f"references: no workflow named {ref['name']!r}")
+        registrations: list[NewEvent] = []
+        expected: dict[str, int] = {}
+        for cluster in sorted({t["cluster"] for t in spec["tasks"].values() if t["cluster"]} - {DEFAULT_CLUSTER}):
+            owner, version = self._owner(CLUSTER_KIND, cluster)
+            if owner is None:
+                batch, versions = self.client.catalog.cluster_registration(cluster, 1, "local", version)
+                registrations += batch
+                expected.update(versions)
+        return registrations, expected
+
+    def _definition(self, name: str, field: str) -> Doc:
+        try:
+            doc = self.client.get_definition(name)
+        except NotFound:
+            raise NotFound(f"{field}: no definition named {name!r}") from None
+        if doc["deleted"]:
+            raise NotFound(f"{field}: definition {name!r} is deleted")
+        return doc
+
+    def apply(self, raw: Any) -> AppliedWorkflow:
+        """Create the workflow, or record a new version when its content changed."""
+        spec = normalize_workflow(raw)
+        registrations, registration_expected = self._check(spec)
+        name = spec["name"]
+        owner, name_version = self._owner(WORKFLOW_KIND, name)
+        doc, version = load_state(self.store, owner, apply_workflow) if owner else (None, 0)
+        events = decide_apply(doc, spec)
+        if not events:
+            assert doc is not None
+            return AppliedWorkflow(doc["id"], name, doc["version"], created=False, changed=False)
+        workflow_id = owner or str(uuid.uuid4())
+        batch = [NewEvent(workflow_id, e) for e in events]
+        expected = {workflow_id: version}
+        if owner is None:
+            claim = NameClaimed(kind=WORKFLOW_KIND, name=name, owner=workflow_id)
+            batch.insert(0, NewEvent(name_aggregate(WORKFLOW_KIND, name), claim))
+            expected[name_aggregate(WORKFLOW_KIND, name)] = name_version
+        batch += registrations
+        expected.update(registration_expected)
+        try:
+            self.store.append(batch, expected)
+        except ConcurrencyError as exc:
+            raise AlreadyExists(
+                f"workflow {name!r} was changed by another writer at the same moment; apply again"
+            ) from exc
+        new_version = 1 if doc is None else doc["version"] + 1
+        return AppliedWorkflow(workflow_id, name, new_version, created=doc is None, changed=True)
+
+    # -- starting a run -----------------------------------------------------------------------
+
+    def _resolve(self, workflow: Doc, spec: Doc, name: str, cluster: str | None) -> Doc:
+        task = spec["tasks"][name]
+        if task["definition"] is not None:
+            definition = self._definition(task["definition"], f"task {name}")
+            version = task["definition_version"] or definition["version"]
+            dspec = spec_of(definition, version)
+            ids = {"definition_id": definition["id"], "definition": definition["name"], "definition_version": version}
+        else:
+            dspec = task["job"]
+            ids = {
+                "definition_id": workflow["id"],
+                "definition": f"{workflow['name']}.{name}",
+                "definition_version": workflow["version"],
+            }
+        job = dict(dspec["config"])
+        if task["args"] is not None:
+            job["args"] = task["args"]
+        if task["envVars"]:
+            job["envVars"] = {**job["envVars"], **task["envVars"]}
+        if job["source"]["type"] == "RESOURCE":
+            job["source"] = self.client.resources.pinned(job["source"])
+        chosen = task["cluster"] or cluster or (dspec.get("cluster") or {}).get("name") or DEFAULT_CLUSTER
+        cluster_name = self.client.get_cluster(chosen)["name"]
+        return {**ids, "cluster": cluster_name, "job": job, "depends_on": list(task["depends_on"])}
+
+    def plan(self, name: str, cluster: str | None = None, logical_date: str | None = None) -> Plan:
+        """Resolve every task of the workflow's latest version; appends nothing (``--dry-run`` prints it)."""
+        if cluster is not None:
+            check_name(cluster, "cluster")
+        when = normalize_logical_date(logical_date) if logical_date is not None else stamp(datetime.now(UTC))
+        workflow = self.get(name)
+        spec = workflow_spec_of(workflow)
+        tasks = {task: self._resolve(workflow, spec, task, cluster) for task in sorted(spec["tasks"])}
+        return Plan(
+            workflow["id"],
+            workflow["name"],
+            workflow["version"],
+            when,
+            tasks,
+            levels(task_graph(spec)),
+            [dict(r) for r in spec["references"]],
+            spec["concurrency"],
+            spec["failFast"],
+        )
+
+    def start_batch(
+        self, name: str, cluster: str | None = None, logical_date: str | None = None, run_id: str | None = None
+    ) -> tuple[str, list[NewEvent], dict[str, int]]:
+        plan = self.plan(name, cluster, logical_date)
+        run_id = run_id or str(uuid.uuid4())
+        started = WorkflowRunStarted(
+            workflow_id=plan.workflow_id,
+            workflow=plan.workflow,
+            workflow_version=plan.workflow_version,
+            logical_date=plan.logical_date,
+            tasks=plan.tasks,
+            references=tuple(plan.references),
+            concurrency=plan.concurrency,
+            fail_fast=plan.fail_fast,
+        )
+        return run_id, [NewEvent(run_id, started)], {run_id: 0}
+
+    def start(self, name: str, cluster: str | None = None, logical_date: str | None = None) -> str:
+        run_id, batch, expected = self.start_batch(name, cluster, logical_date)
+        self.store.append(batch, expected)
+        return run_id
+
+    # -- a run --------------------------------------------------------------------------------
+
+    def load_run(self, run_id: str, as_of: str = "+") -> tuple[Doc, int]:
+        doc, version = load_state(self.store, run_id, apply_workflow_run, as_of) if is_id(run_id) else (None, 0)
+        if doc is None:
+            raise NotFound(f"no workflow run with id {run_id}" + ("" if as_of == "+" else " at that point"))
+        return doc, version
+
+    def view(self, run_id: str, as_of: str = "+") -> Doc:
+        doc, _ = self.load_run(run_id, as_of)
+        runs = [t["run"] for t in doc["tasks"].values() if t["run"]]
+        children = {run: child for run, (child, _) in load_states(self.store, runs, apply_run, as_of).items()}
+        return workflow_view(doc, children)
+
+    def list_runs(self, workflow: str | None = None, status: str | None = None, limit: int = 50) -> list[Doc]:
+        """Workflow runs newest first (summaries: no tasks), filtered by workflow name and status."""
+        models = self.client.read_models
+        models.catch_up()
+        index = f"workflow:{workflow}" if workflow else (f"status:{status.upper()}" if status else "all")
+        out: list[Doc] = []
+        offset = 0
+        while len(out) < limit:
+            ids = models.newest("workflow_runs", index, offset, 500)
+            if not ids:
+                break
+            for doc in models.get_many("workflow_runs", ids):
+                if doc and (status is None or doc["status"] == status.upper()):
+                    counts: dict[str, int] = {}
+                    for task in doc["tasks"].values():
+                        counts[task["status"]] = counts.get(task["status"], 0) + 1
+                    out.append({**{k: doc[k] for k in _RUN_KEYS}, "tasks": counts})
+            offset += 500
+        return out[:limit]
+
+    def cancel(self, run_id: str) -> Doc:
+        """Cancel: nothing new starts, and every running task's run is cancelled in the same append."""
+        for _ in range(10):
+            doc, version = self.load_run(run_id)
+            if doc["status"] in TERMINAL:
+                raise_terminal(doc)
+            batch = [NewEvent(run_id, WorkflowRunCancelled(reason=CANCELLED_BY_USER))]
+            expected = {run_id: version}
+            active = [task["run"] for task in doc["tasks"].values() if is_active(task)]
+            for child_id, (child, child_version) in load_states(self.store, active, apply_run).items():
+                if child["status"] not in TERMINAL:
+                    cancelled: Event = RunCancelled(reason=CANCELLED_BY_USER, attempt=child["attempt"])
+                    batch.append(NewEvent(child_id, cancelled))
+                    expected[child_id] = child_version
+            try:
+                self.store.append(batch, expected)
+            except ConcurrencyError:
+                continue  # a task moved (started, ended, was submitted): decide again
+            return self.view(run_id)
+        raise AlreadyExists(f"workflow run {run_id} kept changing; cancel again")
+
+    def rerun(self, run_id: str, task: str | None, downstream: bool) -> Doc:
+        """Run ``task`` again (with ``downstream``, everything after it too), or with no task repair the run."""
+        mode = "repair" if task is None else ("downstream" if downstream else "task")
+        for _ in range(10):
+            doc, version = self.load_run(run_id)
+            tasks = rerun_tasks(doc, task, downstream)
+            try:
+                self.store.append([NewEvent(run_id, TaskRerunRequested(tasks=tasks, mode=mode))], {run_id: version})
+            except ConcurrencyError:
+                continue
+            return self.view(run_id)
+        raise AlreadyExists(f"workflow run {run_id} kept changing; try again")
+
+
+def raise_terminal(doc: Doc) -> None:
+    reason = f" ({doc['reason']})" if doc.get("reason") else ""
+    raise AlreadyTerminal(f"workflow run {doc['id']} already ended: {doc['status']}{reason}", doc["status"])

@@ -1,0 +1,258 @@
+"""Workflow files, in the native shape (``tasks``) and the DataOS shape (``workflow.dag``), validated.
+
+The result is one normalized spec whatever the shape: every task has ``depends_on`` and either a
+stored ``definition`` (with an optional pinned version) or an inline ``job`` (a normalized definition).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from queue_core.dag import find_cycle
+from queue_core.errors import InvalidInput
+from queue_core.specs.definitions import check_args, check_env, check_name, check_text, normalize_definition
+
+__all__ = ["MAX_TASKS", "normalize_workflow", "task_graph"]
+
+MAX_TASKS = 2000
+_NATIVE_KEYS = {"name", "description", "tasks", "references", "concurrency", "failFast"}
+_TASK_KEYS = {"definition", "job", "depends_on", "args", "envVars", "cluster", "description"}
+_DATAOS_KEYS = {"name", "version", "type", "tags", "title", "description", "owner", "layer", "workflow"}
+_DATAOS_WORKFLOW_KEYS = {"title", "dag", "concurrency", "failFast", "references"}
+_DAG_KEYS = {"name", "title", "description", "spec", "dependencies"}
+_SPEC_KEYS = {"stack", "compute", "stackSpec", "tags", "definition", "args", "envVars"}
+_DEFINITION_REF = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]{0,127})(?:@(?P<version>[1-9][0-9]{0,8}))?$")
+
+
+def _mapping(value: Any, field: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise InvalidInput("must be an object", field)
+    return value
+
+
+def _unknown(raw: Mapping[str, Any], allowed: set[str], field: str) -> None:
+    for key in raw:
+        if key not in allowed:
+            raise InvalidInput("unknown field", f"{field}.{key}" if field else str(key))
+
+
+def _text(value: Any, field: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str) or len(value) > 10_000:
+        raise InvalidInput("must be a string of at most 10000 characters", field)
+    return value
+
+
+def _definition_ref(value: Any, field: str) -> tuple[str, int | None]:
+    match = _DEFINITION_REF.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise InvalidInput("must be a definition name, optionally with @VERSION", field)
+    version = match.group("version")
+    return match.group("name"), int(version) if version else None
+
+
+def _inline_job(raw: Any, workflow: str, task: str, field: str) -> dict[str, Any]:
+    """An inline job: a whole definition (with ``config``) or just its ``config`` section."""
+    job = _mapping(raw, field)
+    whole = "config" in job
+    definition = (
+        {**job, "name": job.get("name", f"{workflow}.{task}")}
+        if whole
+        else {
+            "name": f"{workflow}.{task}",
+            "config": job,
+        }
+    )
+    try:
+        return normalize_definition(definition)
+    except InvalidInput as exc:
+        inner = exc.field or ""
+        if not whole and inner.startswith("config."):
+            inner = inner[len("config.") :]
+        message = str(exc)[len(exc.field) + 2 :] if exc.field else str(exc)
+        raise InvalidInput(message, f"{field}.{inner}" if inner else field) from None
+
+
+def _task(
+    name: str,
+    definition: str | None,
+    version: int | None,
+    job: dict[str, Any] | None,
+    depends_on: list[str],
+    raw: Mapping[str, Any],
+    field: str,
+) -> dict[str, Any]:
+    cluster = raw.get("cluster")
+    return {
+        "definition": definition,
+        "definition_version": version,
+        "job": job,
+        "depends_on": depends_on,
+        "args": None if raw.get("args") is None else check_args(raw["args"], f"{field}.args"),
+        "envVars": check_env(raw.get("envVars") or {}, f"{field}.envVars"),
+        "cluster": None if cluster is None else check_name(cluster, f"{field}.cluster"),
+        "description": _text(raw.get("description"), f"{field}.description"),
+    }
+
+
+def _depends_on(value: Any, field: str) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidInput("must be a list of task names", field)
+    if len(set(value)) != len(value):
+        raise InvalidInput("names a task twice", field)
+    return sorted(value)
+
+
+def _native_tasks(raw: Mapping[str, Any], workflow: str) -> dict[str, dict[str, Any]]:
+    tasks_raw = _mapping(raw.get("tasks"), "tasks")
+    tasks: dict[str, dict[str, Any]] = {}
+    for name, body in tasks_raw.items():
+        field = f"tasks.{name}"
+        check_name(name, field)
+        body = _mapping(body, field)
+        _unknown(body, _TASK_KEYS, field)
+        if ("definition" in body) == ("job" in body):
+            raise InvalidInput("needs exactly one of definition or job", field)
+        definition, version, job = None, None, None
+        if "definition" in body:
+            definition, version = _definition_ref(body["definition"], f"{field}.definition")
+        else:
+            job = _inline_job(body["job"], workflow, name, f"{field}.job")
+        tasks[name] = _task(
+            name, definition, version, job, _depends_on(body.get("depends_on"), f"{field}.depends_on"), body, field
+        )
+    return tasks
+
+
+def _dataos_tasks(workflow_section: Mapping[str, Any], workflow: str) -> dict[str, dict[str, Any]]:
+    dag = workflow_section.get("dag")
+    if not isinstance(dag, list) or not dag:
+        raise InvalidInput("must be a non-empty list", "workflow.dag")
+    tasks: dict[str, dict[str, Any]] = {}
+    for i, entry in enumerate(dag):
+        field = f"workflow.dag[{i}]"
+        entry = _mapping(entry, field)
+        _unknown(entry, _DAG_KEYS, field)
+        name = check_name(entry.get("name"), f"{field}.name")
+        if name in tasks:
+            raise InvalidInput(f"duplicate task name {name!r}", f"{field}.name")
+        spec = _mapping(entry.get("spec"), f"{field}.spec")
+        _unknown(spec, _SPEC_KEYS, f"{field}.spec")
+        definition, version, job = None, None, None
+        if "definition" in spec:
+            definition, version = _definition_ref(spec["definition"], f"{field}.spec.definition")
+        else:
+            stack = spec.get("stack")
+            if not isinstance(stack, str) or not stack.startswith("flare"):
+                raise InvalidInput(
+                    f"stack {stack!r} is not supported; use flare (a SQL job) or name a stored definition",
+                    f"{field}.spec.stack",
+                )
+            stack_spec = _mapping(spec.get("stackSpec"), f"{field}.spec.stackSpec")
+            _unknown(stack_spec, {"job"}, f"{field}.spec.stackSpec")
+            config = {"type": "SQL", "pipeline": stack_spec.get("job")}
+            description = _text(entry.get("description") or entry.get("title"), f"{field}.description")
+            job = _inline_job({"name": name, "description": description, "config": config}, workflow, name, field)
+            job["name"] = f"{workflow}.{name}"
+        raw_task = {
+            "args": spec.get("args"),
+            "envVars": spec.get("envVars"),
+            "cluster": spec.get("compute"),
+            "description": entry.get("description") or entry.get("title"),
+        }
+        depends = _depends_on(entry.get("dependencies"), f"{field}.dependencies")
+        tasks[name] = _task(name, definition, version, job, depends, raw_task, field)
+    return tasks
+
+
+def _references(value: Any, field: str) -> list[dict[str, str]]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InvalidInput("must be a list of {workflow: NAME} or {definition: NAME}", field)
+    out: list[dict[str, str]] = []
+    for i, item in enumerate(value):
+        item = _mapping(item, f"{field}[{i}]")
+        if len(item) != 1 or next(iter(item)) not in ("workflow", "definition"):
+            raise InvalidInput("must be {workflow: NAME} or {definition: NAME}", f"{field}[{i}]")
+        kind, name = next(iter(item.items()))
+        ref = {"kind": kind, "name": check_name(name, f"{field}[{i}].{kind}")}
+        if ref in out:
+            raise InvalidInput(f"names {kind} {name!r} twice", field)
+        out.append(ref)
+    return out
+
+
+def _concurrency(value: Any, field: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TASKS:
+        raise InvalidInput(f"must be a whole number from 1 to {MAX_TASKS}", field)
+    return value
+
+
+def _fail_fast(value: Any, field: str) -> bool:
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise InvalidInput("must be true or false", field)
+    return value
+
+
+def task_graph(spec: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Task -> the tasks it depends on."""
+    return {name: list(task["depends_on"]) for name, task in spec["tasks"].items()}
+
+
+def _check_graph(tasks: Mapping[str, Mapping[str, Any]], where: str) -> None:
+    for name in sorted(tasks):
+        for dep in tasks[name]["depends_on"]:
+            if dep not in tasks:
+                raise InvalidInput(f"task {name!r} depends on unknown task {dep!r}", where)
+    cycle = find_cycle({n: t["depends_on"] for n, t in tasks.items()})
+    if cycle is not None:
+        raise InvalidInput(f"the tasks form a cycle: {' -> '.join(cycle)}", where)
+
+
+def normalize_workflow(raw: Any) -> dict[str, Any]:
+    """The workflow file as one normalized spec, or ``InvalidInput`` naming the first bad field.
+
+    Stored definitions and referenced workflows are checked against the log by the caller.
+    """
+    top = _mapping(raw, "workflow file")
+    check_text(top, "")
+    name = check_name(top.get("name"), "name")
+    if top.get("type") == "workflow" or "workflow" in top:
+        _unknown(top, _DATAOS_KEYS, "")
+        section = _mapping(top.get("workflow"), "workflow")
+        _unknown(section, _DATAOS_WORKFLOW_KEYS, "workflow")
+        tasks = _dataos_tasks(section, name)
+        settings, where, prefix = section, "workflow.dag", "workflow."
+        label = top.get("version")
+        description = _text(top.get("description") or top.get("title") or section.get("title"), "description")
+    else:
+        _unknown(top, _NATIVE_KEYS, "")
+        tasks = _native_tasks(top, name)
+        settings, where, prefix, label = top, "tasks", "", None
+        description = _text(top.get("description"), "description")
+    if len(tasks) > MAX_TASKS:
+        raise InvalidInput(f"has {len(tasks)} tasks; at most {MAX_TASKS}", where)
+    if not tasks:
+        raise InvalidInput("must name at least one task", where)
+    _check_graph(tasks, where)
+    return {
+        "name": name,
+        "description": description,
+        "label": None if label is None else str(label),
+        "tasks": tasks,
+        "references": _references(settings.get("references"), f"{prefix}references"),
+        "concurrency": _concurrency(settings.get("concurrency"), f"{prefix}concurrency"),
+        "failFast": _fail_fast(settings.get("failFast"), f"{prefix}failFast"),
+    }
