@@ -222,7 +222,6 @@ class Client:
     def wait(self, run_id: str, timeout: float | None = None) -> dict[str, Any]:
         """Block until the run ends; raises ``WaitTimeout`` after ``timeout`` seconds."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        key = self.store.keys.aggregate(run_id)
         last = "0"
         while True:
             doc = self.get_run(run_id)
@@ -232,9 +231,9 @@ class Client:
             if remaining is not None and remaining <= 0:
                 raise WaitTimeout(f"run {run_id} is still {doc['status']} after {timeout:g} s")
             block = 1000 if remaining is None else max(1, min(1000, int(remaining * 1000)))
-            reply: Any = self.redis.xread({key: last}, block=block, count=100)
-            for _key, entries in reply or []:
-                last = entries[-1][0].decode()
+            landed = self.store.follow(last, block, count=100, aggregate=run_id)
+            if landed:
+                last = landed[-1].position
 
     def logs(self, run_id: str, follow: bool = False) -> Iterator[LogLine]:
         """The run's output lines; with ``follow``, new ones as they come until the run ends."""
@@ -334,13 +333,10 @@ class Client:
     ) -> Iterator[Recorded]:
         """New events after position ``after`` as they land, forever (stop by closing the iterator)."""
         while True:
-            reply: Any = self.redis.xread({self.store.keys.log: after}, block=block_ms, count=500)
-            for _key, entries in reply or []:
-                for position, fields in entries:
-                    after = position.decode()
-                    rec = decode(after, fields[b"e"])
-                    if (aggregate is None or rec.aggregate == aggregate) and (type is None or rec.type == type):
-                        yield rec
+            for rec in self.store.follow(after, block_ms, count=500):
+                after = rec.position
+                if (aggregate is None or rec.aggregate == aggregate) and (type is None or rec.type == type):
+                    yield rec
 
     def verify_chain(self) -> ChainReport:
         """Walk the log's hash chain from its first entry; the report names the first entry that breaks it.
@@ -509,17 +505,14 @@ class Client:
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         self.workflows.load_run(workflow_run_id)  # NotFound for an unknown id
-        key = self.store.keys.aggregate(workflow_run_id)
         last = "0"
         doc: dict[str, Any] | None = None
         while True:
             remaining = None if deadline is None else deadline - time.monotonic()
             block = 1000 if remaining is None else max(1, min(1000, int(remaining * 1000)))
-            reply: Any = self.redis.xread({key: last}, block=block, count=1000)
-            for _key, entries in reply or []:
-                for position, fields in entries:
-                    last = position.decode()
-                    doc = apply_workflow_run(doc, decode(last, fields[b"e"]))
+            for rec in self.store.follow(last, block, count=1000, aggregate=workflow_run_id):
+                last = rec.position
+                doc = apply_workflow_run(doc, rec)
             if doc is not None and not is_going(doc):
                 return self.get_workflow_run(workflow_run_id)
             if deadline is not None and time.monotonic() >= deadline:

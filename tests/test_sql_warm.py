@@ -11,7 +11,7 @@ from processes import Procs, eventually, pid_alive
 
 from queue_core import Client
 
-ZYGOTE = str(Path(__file__).resolve().parents[1] / "workers" / "sql_zygote.py")
+ZYGOTE = str(Path(__file__).resolve().parents[1] / "workers" / "sql" / "zygote.py")
 FOREVER = "SELECT sum(hash(range)) AS h FROM range(100000000000)"
 
 

@@ -49,7 +49,7 @@ __all__ = ["run_attempt"]
 log = structlog.get_logger("jobledger.worker")
 UNSUPPORTED = "UnsupportedJobType"
 COLD_SHUTDOWN = "the worker was shut down (cold shutdown) while the job ran; the job was killed"
-SQL_RUNNER = Path(__file__).with_name("sql_runner.py")  # run by path: see the runner's imports
+SQL_RUNNER = Path(__file__).with_name("sql") / "runner.py"  # run by path: see the runner's imports
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ def _warm_runner() -> Any:
 def _spawn_sql(argv: list[str], cwd: Path, env: dict[str, str]) -> Any:
     """The SQL runner forked from this worker's warm zygote (DuckDB imported once); None: start it afresh."""
     try:
-        return _warm_runner().spawn(argv[2:], cwd, env)  # argv: python, sql_runner.py, spec
+        return _warm_runner().spawn(argv[2:], cwd, env)  # argv: python, sql/runner.py, spec
     except (OSError, EOFError, ValueError, KeyError) as exc:
         log.warning("warm SQL runner unavailable; starting the runner afresh", error=str(exc))
         return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from queue_core.eventlog.events import Recorded, decode
+from queue_core.eventlog.events import Recorded
 from queue_core.eventlog.store import EventStore
 
 __all__ = ["load_state", "load_states"]
@@ -31,15 +31,11 @@ def load_states(
     until: str = "+",
 ) -> dict[str, tuple[Doc, int]]:
     """Several aggregates' documents and versions (as of ``until``) in one round trip; empty ones left out."""
-    ids = sorted(set(aggregates))
-    pipe = store.redis.pipeline(transaction=False)
-    for aggregate in ids:
-        pipe.xrange(store.keys.aggregate(aggregate), max=until)
     loaded: dict[str, tuple[Doc, int]] = {}
-    for aggregate, entries in zip(ids, pipe.execute(), strict=True):
+    for aggregate, events in store.load_many(sorted(set(aggregates)), until).items():
         doc: Doc | None = None
-        for position, fields in entries:
-            doc = apply(doc, decode(position.decode(), fields[b"e"]))
+        for rec in events:
+            doc = apply(doc, rec)
         if doc is not None:
-            loaded[aggregate] = (doc, len(entries))
+            loaded[aggregate] = (doc, len(events))
     return loaded

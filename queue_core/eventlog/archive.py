@@ -15,6 +15,7 @@ import redis
 
 from queue_core.errors import ArchiveMismatch, ArchiveUnavailable, DamagedFile, TrimRefused
 from queue_core.eventlog.chain import ChainReport, walk
+from queue_core.eventlog.events import Recorded, decode
 from queue_core.eventlog.positions import before as _before
 from queue_core.eventlog.positions import position_key
 from queue_core.eventlog.store import READ_BATCH, EventStore
@@ -26,6 +27,7 @@ __all__ = [
     "Segment",
     "archive_log",
     "envelope_batches",
+    "event_batches",
     "hash_before",
     "history",
     "raw_batches",
@@ -343,6 +345,14 @@ def raw_batches(
             chunk = []
     if chunk:
         yield chunk
+
+
+def event_batches(
+    store: EventStore, after: str = "0", until: str = "+", batch: int = READ_BATCH
+) -> Iterator[list[Recorded]]:
+    """``raw_batches`` decoded: the log's events after ``after`` up to ``until``, archived part included."""
+    for entries in raw_batches(store, after, until, batch):
+        yield [decode(position.decode(), fields[b"e"]) for position, fields in entries]
 
 
 def envelope_batches(store: EventStore, until: str = "+") -> Iterator[list[tuple[bytes, bytes]]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from importlib import resources
 from typing import Any
 
@@ -221,16 +221,59 @@ class EventStore:
                 chain = fields.get(b"h")
                 yield _s(pos), fields[b"e"], chain.decode() if chain is not None else None
 
-    def read(self, after: str = "0", until: str = "+") -> Iterator[Recorded]:
-        """Decoded log events after ``after`` (exclusive) up to ``until``, oldest first."""
+    def read(self, after: str = "0", until: str = "+", types: Collection[str] | None = None) -> Iterator[Recorded]:
+        """Decoded log events after ``after`` (exclusive) up to ``until``, oldest first; only ``types`` if given."""
         for entries in self.read_raw(after, until):
             for pos, fields in entries:
-                yield decode(_s(pos), fields[b"e"])
+                rec = decode(_s(pos), fields[b"e"])
+                if types is None or rec.type in types:
+                    yield rec
+
+    def read_batches(self, after: str = "0", until: str = "+", batch: int = READ_BATCH) -> Iterator[list[Recorded]]:
+        """Decoded log events after ``after`` (exclusive) up to ``until``, a batch at a time, oldest first."""
+        for entries in self.read_raw(after, until, batch):
+            yield [decode(_s(pos), fields[b"e"]) for pos, fields in entries]
+
+    def follow(self, after: str, block_ms: int, count: int = 500, aggregate: str | None = None) -> list[Recorded]:
+        """Events after position ``after`` (of the log, or of one aggregate), waiting up to ``block_ms`` for one.
+
+        An empty list when none landed in that time; call again from the last position returned.
+        """
+        key = self.keys.aggregate(aggregate) if aggregate else self.keys.log
+        reply: Any = self.redis.xread({key: after}, block=max(1, block_ms), count=count)
+        return [decode(_s(pos), fields[b"e"]) for _key, entries in reply or [] for pos, fields in entries]
+
+    def newest(self, count: int, aggregate: str | None = None, until: str = "+", since: str = "-") -> list[Recorded]:
+        """Up to ``count`` events from ``until`` back to ``since`` (inclusive), newest first.
+
+        Of the log, or of one aggregate's stream.
+        """
+        key = self.keys.aggregate(aggregate) if aggregate else self.keys.log
+        entries: Any = self.redis.xrevrange(key, max=until, min=since, count=count)
+        return [decode(_s(pos), fields[b"e"]) for pos, fields in entries]
+
+    def load_many(self, aggregates: Iterable[str], until: str = "+") -> dict[str, list[Recorded]]:
+        """Several aggregates' events (up to ``until``, inclusive) in one round trip, oldest first each."""
+        ids = list(dict.fromkeys(aggregates))
+        pipe = self.redis.pipeline(transaction=False)
+        for aggregate in ids:
+            pipe.xrange(self.keys.aggregate(aggregate), max=until)
+        return {
+            aggregate: [decode(_s(pos), fields[b"e"]) for pos, fields in entries]
+            for aggregate, entries in zip(ids, pipe.execute(), strict=True)
+        }
+
+    def versions(self, aggregates: Iterable[str]) -> dict[str, int]:
+        """Several aggregates' current versions in one round trip."""
+        ids = list(dict.fromkeys(aggregates))
+        pipe = self.redis.pipeline(transaction=False)
+        for aggregate in ids:
+            pipe.xlen(self.keys.aggregate(aggregate))
+        return {aggregate: int(n) for aggregate, n in zip(ids, pipe.execute(), strict=True)}
 
     def tail(self, count: int) -> list[Recorded]:
         """The newest ``count`` events, oldest first."""
-        entries: Any = self.redis.xrevrange(self.keys.log, count=count)
-        return [decode(_s(pos), fields[b"e"]) for pos, fields in reversed(entries)]
+        return self.newest(count)[::-1]
 
     def last_position(self) -> str:
         """The position of the newest event, or ``"0"`` on an empty log."""

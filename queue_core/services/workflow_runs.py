@@ -1,4 +1,4 @@
-"""Moving workflow runs forward: load, decide (``workflow_decisions``), append with the expected version.
+"""Moving workflow runs forward: load, decide (``domain.workflow_advance``), append with the expected version.
 
 Any number of dispatchers may call ``advance`` for the same workflow run at once: the version check
 makes each decision land once, and the loser decides again on what the winner wrote.

@@ -4,14 +4,14 @@ Starting Python and importing DuckDB costs a SQL run most of its fixed cost (0.1
 starts this zygote beside it on its first SQL attempt (it dies with the worker: parent-death signal);
 for each attempt it sends the runner's argument, working directory, environment and two pipe ends for
 stdout and stderr, and the zygote forks. The child is its own process group, dies with the zygote, and
-runs ``sql_runner.main``; the zygote reports its pid, then how it ended. The worker supervises it as it
+runs ``workers.sql.runner.main``; the zygote reports its pid, then how it ended. The worker supervises it as it
 would a ``subprocess.Popen``: reads its pipes, kills its group on time-out or cancel.
 
 The child runs nothing of the job until the zygote has sent its pid to the worker. So a worker that got
 no pid knows no job code ran, and may ask a new zygote for the same attempt; one that got the pid and
 then loses the zygote reports the child killed (it dies with the zygote), never runs it again itself.
 
-This file runs by path (``python workers/sql_zygote.py FD``), not as ``-m``, so that no more than the
+This file runs by path (``python workers/sql/zygote.py FD``), not as ``-m``, so that no more than the
 runner's own imports come before the first fork; the ``workers`` package imports nothing until asked, so
 neither RQ nor redis reaches a child. The client half (``WarmRunner``) is imported by the worker.
 """
@@ -131,7 +131,7 @@ def _child(request: dict[str, Any], out: int, err: int, sock: socket.socket, zyg
 def serve(fd: int) -> None:
     """Answer the worker's requests one at a time until it closes the socket."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the worker's to handle, not ours
-    from workers import sql_runner  # imports DuckDB: the point of this process
+    from workers.sql import runner as sql_runner  # imports DuckDB: the point of this process
 
     sock = socket.socket(fileno=fd)
     _send(sock, {"ready": True})
