@@ -21,6 +21,7 @@ __all__ = [
     "StoreUnavailable",
     "TrimRefused",
     "UnsafeStore",
+    "WaitTimeout",
 ]
 
 
@@ -128,3 +129,7 @@ class TrimRefused(JobledgerError):
     """Raised when a trim would drop entries a reader still needs: unread by a dispatcher, or the newest."""
 
     exit_code = 2
+
+
+class WaitTimeout(JobledgerError):
+    """A run or workflow run did not end within the time a wait was given."""

@@ -10,9 +10,9 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from queue_core.console.app import console_of, render
 from queue_core.console.dag_svg import render_svg
 from queue_core.console.queries import cluster_state, events_page, runs_page
+from queue_core.console.rendering import console_of, render
 from queue_core.domain.runs import STATUSES, TERMINAL
 from queue_core.domain.workflow_runs import is_going
 from queue_core.domain.workflows import workflow_spec_of

@@ -30,6 +30,7 @@ __all__ = [
     "event_batches",
     "hash_before",
     "history",
+    "history_events",
     "raw_batches",
     "read_manifest",
     "read_segment",
@@ -322,6 +323,12 @@ def history(store: EventStore, until: str = "+", since: str = "-") -> Iterator[E
         if high and high < position_key(before):
             return
     yield from store.read_chain(after=_before(since) if since != "-" else "0", until=until)
+
+
+def history_events(store: EventStore, until: str = "+", since: str = "-") -> Iterator[Recorded]:
+    """``history`` decoded: the log's events from ``since`` to ``until`` (inclusive), archived part included."""
+    for position, envelope, _ in history(store, until, since):
+        yield decode(position, envelope)
 
 
 def raw_batches(
