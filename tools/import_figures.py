@@ -2,9 +2,10 @@
 
     python tools/import_figures.py            # the packages of this checkout
 
-A level is a module's height in the import graph (1: imports nothing of ours); circles are strongly
-connected groups of modules; an import points up when it goes from a lower layer of the contract in
-pyproject.toml to a higher one.
+A level is a module's height in the import graph, each circle counted as one node (1: imports nothing
+of ours); circles are strongly connected groups of modules; an import points up when it goes from a
+lower layer of the contract in pyproject.toml to a higher one (or, with no contract, see the imports
+inside circles: each circle has at least one import pointing back up).
 """
 
 from __future__ import annotations
@@ -78,20 +79,24 @@ def main() -> int:
     imports = grimp.build_graph(*ROOTS)
     modules = sorted(m for m in imports.modules if m.split(".")[0] in ROOTS)
     graph = {m: {i for i in imports.find_modules_directly_imported_by(m) if i in modules} for m in modules}
-    # A package's __init__ re-exporting its children is not a layer crossing: leave it out of levels.
     circles = _circles(graph)
-    in_circle = {m for c in circles for m in c}
+    # Levels are counted on the graph with each circle drawn as one node: the height of the tallest chain.
+    node_of = {m: m for m in modules} | {m: c[0] for c in circles for m in c}
+    condensed: dict[str, set[str]] = {}
+    for a in modules:
+        condensed.setdefault(node_of[a], set()).update(node_of[b] for b in graph[a] if node_of[b] != node_of[a])
     height: dict[str, int] = {}
-    for module in modules:
-        todo = [module]
+    for start in sorted(condensed):
+        todo = [start]
         while todo:
             current = todo[-1]
-            pending = [d for d in graph[current] if d not in height and d not in in_circle and d not in todo]
+            pending = [d for d in condensed[current] if d not in height]
             if pending:
                 todo.extend(pending)
                 continue
             todo.pop()
-            height[current] = 1 + max((height.get(d, 1) for d in graph[current]), default=0)
+            height[current] = 1 + max((height[d] for d in condensed[current]), default=0)
+    in_circles = sum(1 for a in modules for b in graph[a] if node_of[a] == node_of[b])
     layers = _layers(root)
 
     def layer_of(module: str) -> int | None:
@@ -114,6 +119,7 @@ def main() -> int:
                 "levels": max(height.values(), default=0),
                 "circles": len(circles),
                 "circle_members": circles,
+                "imports_inside_circles": in_circles,
                 "imports_pointing_up": len(up),
                 "up": up,
             },
