@@ -18,9 +18,10 @@ from queue_core.eventlog.store import EventStore
 from queue_core.readmodels.history import Change, diff_specs
 from queue_core.readmodels.materialized import ReadModels
 from queue_core.services.names import owner_of, with_claim
+from queue_core.services.schemas import check_schemas
 from queue_core.specs.definitions import MAX_WORKERS, check_name, normalize_definition
 from queue_core.specs.documents import load_document
-from queue_core.specs.pipelines import check_depots, check_schemas, workflow_definitions
+from queue_core.specs.pipelines import check_depots, workflow_definitions
 
 __all__ = ["Catalog", "DefineResult"]
 

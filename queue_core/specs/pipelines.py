@@ -9,7 +9,6 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from queue_core.errors import InvalidInput
-from queue_core.specs.avro import avro_columns
 from queue_core.specs.depots import FILE_DEPOTS, check_identifier
 
 __all__ = [
@@ -17,12 +16,10 @@ __all__ = [
     "SAVE_MODES",
     "TABLE_FORMATS",
     "check_depots",
-    "check_schemas",
     "is_script",
     "local_path",
     "normalize_pipeline",
     "parse_address",
-    "read_schema",
     "s3_key",
     "workflow_definitions",
 ]
@@ -32,7 +29,6 @@ FILE_FORMATS = ("csv", "parquet", "json")
 TABLE_FORMATS = ("table", "bigquery")
 SAVE_MODES = {"overwrite": "overwrite", "append": "append", "ignore": "ignore", "errorifexists": "errorIfExists"}
 MAX_SQL_CHARS = 1024 * 1024
-MAX_SCHEMA_BYTES = 1024 * 1024
 _ADDRESS = re.compile(r"^(dataos|depot)://([^:/?#]*):([^/?#]*)/([^?#]*)(?:\?([^#]*))?$")
 _PATH_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _JOB_KEYS = {"inputs", "steps", "outputs", "explain", "logLevel"}
@@ -203,49 +199,6 @@ def s3_key(config: Mapping[str, Any], address: Mapping[str, Any], suffix: str = 
     """The object key (or, without ``suffix``, the folder) an address names in an S3 depot."""
     parts = [config.get("prefix") or "", "" if address["collection"] == "none" else address["collection"]]
     return "/".join(p for p in [*parts, address["dataset"]] if p) + suffix
-
-
-def read_schema(depot: Mapping[str, Any], address: Mapping[str, Any], where: str) -> list[tuple[str, str, bool]]:
-    """The columns of the Avro schema file an address names in a local or S3 depot, or ``InvalidInput``."""
-    if depot["type"] == "local":
-        try:
-            text = local_path(depot, address).read_bytes()
-        except OSError as exc:
-            raise InvalidInput(f"{address['address']} cannot be read: {exc.strerror}", where) from exc
-        return avro_columns(text, where)
-    import boto3  # here: only an S3 schema pays for importing it
-    from botocore.config import Config
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    config = depot["config"]
-    s3 = boto3.client(
-        "s3",
-        region_name=config.get("region"),
-        endpoint_url=config.get("endpoint_url"),
-        config=Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=10, read_timeout=30),
-    )
-    key = s3_key(config, address)
-    try:
-        text = s3.get_object(Bucket=config["bucket"], Key=key)["Body"].read(MAX_SCHEMA_BYTES + 1)
-    except (BotoCoreError, ClientError) as exc:
-        shown = f"{address['address']} (s3://{config['bucket']}/{key})"
-        raise InvalidInput(f"{shown} cannot be read: {exc}", where) from exc
-    if len(text) > MAX_SCHEMA_BYTES:
-        raise InvalidInput(f"{address['address']} is larger than {MAX_SCHEMA_BYTES} bytes", where)
-    return avro_columns(text, where)
-
-
-def check_schemas(pipeline: Mapping[str, Any], depots: Mapping[str, Mapping[str, Any]]) -> None:
-    """``InvalidInput`` when an input's Avro schema (in a local or S3 depot) is missing or is not valid Avro."""
-    for i, spec in enumerate(pipeline["inputs"]):
-        schema = spec["schemaPath"]
-        depot = depots.get(schema["depot"]) if schema else None
-        if schema is None or depot is None or depot["type"] not in FILE_DEPOTS:
-            continue
-        field = f"config.pipeline.inputs[{i}].schemaPath"
-        if spec["format"] != "csv":
-            raise InvalidInput("types csv inputs only; parquet and json carry their own types", field)
-        read_schema(depot, schema, field)
 
 
 def workflow_definitions(doc: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -138,7 +138,7 @@ def resolve(
     schema = spec.get("schemaPath")
     if schema is not None:
         from queue_core.errors import InvalidInput
-        from queue_core.specs.pipelines import read_schema
+        from queue_core.services.schemas import read_schema
 
         try:
             target.columns = read_schema(depots[schema["depot"]], schema, f"input {spec['name']}: schemaPath")
