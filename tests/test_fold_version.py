@@ -7,7 +7,8 @@ import threading
 import orjson
 from workload import mixed_workload
 
-from queue_core import Client, readmodels
+from queue_core import Client
+from queue_core.readmodels import materialized as readmodels
 from queue_core.readmodels.materialized import ReadModels, verify
 from queue_core.readmodels.projections import FOLD_VERSION
 
