@@ -6,16 +6,23 @@ import gc
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any
 
 import orjson
 
 from queue_core.eventlog.archive import envelope_batches, raw_batches
 from queue_core.eventlog.events import decode
-from queue_core.eventlog.store import EventStore, _script_text
+from queue_core.eventlog.store import EventStore
 from queue_core.readmodels.projections import FOLD_VERSION, PROJECTIONS, fold
 
 __all__ = ["LIVE", "ReadModels", "Rebuilt", "VerifyResult", "rebuild", "rebuild_live", "verify"]
+
+
+def _script(name: str) -> str:
+    """The text of one of the read models' Lua scripts (the commit of a batch, the swap after a rebuild)."""
+    return resources.files("queue_core.readmodels").joinpath("lua", name).read_text()
+
 
 LIVE = "live"
 CATCH_UP_BATCH = 1000
@@ -38,7 +45,7 @@ class ReadModels:
         self.redis = store.redis
         self.keys = store.keys
         self.namespace = namespace
-        self._commit = self.redis.register_script(_script_text("commit.lua"))
+        self._commit = self.redis.register_script(_script("commit.lua"))
         self._fold_checked = namespace != LIVE  # scratch namespaces are always folded by this code
 
     # -- keys ---------------------------------------------------------------------------------
@@ -353,7 +360,7 @@ def rebuild_live(store: EventStore, progress: Progress | None = None) -> Rebuilt
     try:
         rebuilt = rebuild(store, fresh, progress=progress)
         fresh.catch_up()
-        swap = store.redis.register_script(_script_text("swap.lua"))
+        swap = store.redis.register_script(_script("swap.lua"))
         # namespace_pattern is "<prefix>:<namespace>:*"; the script takes the part before the "*".
         swap(args=[store.keys.namespace_pattern(fresh.namespace)[:-1], store.keys.namespace_pattern(LIVE)[:-1]])
     finally:
