@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 # -- the only imports of queue_core for the docs ------------------------------------------------------
-events_module = importlib.import_module("queue_core.events")  # every Event subclass, event_types(), encode()
+events_module = importlib.import_module("queue_core.eventlog.events")  # every Event subclass, event_types(), encode()
 keys_module = importlib.import_module("queue_core.keys")  # the Keys templates
 cli_main = importlib.import_module("queue_core.cli.main")  # _parser(): the jobledger command line
 

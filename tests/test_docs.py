@@ -29,6 +29,8 @@ The convention, for whoever writes a page:
     test for 20 s (``tests/faults/test_chaos.py``).
   - docs/design/performance.md, the benchmarks: minutes each, and their figures mean something only on a quiet
     machine.
+  - docs/design/architecture.md, the import contracts and figures: they read the checkout, not a home;
+    ``tests/test_layers.py`` runs both.
 
 Also here: README.md is at most 10 KB and holds the two fresh-machine commands verbatim, and every ``jobledger ...``
 synopsis the docs show in inline code names a real command and real options (from the parser, through
@@ -85,6 +87,8 @@ NOT_RUN = {
      "tests/faults/test_chaos.py -s"): "ten minutes of chaos runs; the suite runs the same test for 20 s",
     ("docs/design/performance.md", ".venv/bin/python benchmarks/bench_runs.py --repeat 3"):
         "minutes of benchmarks, meaningful only on a quiet machine",
+    ("docs/design/architecture.md", ".venv/bin/lint-imports                  # the contracts: layers, pure specs "
+     "and domain, workers/scheduler on top"): "run from a checkout, not a fresh home; tests/test_layers.py runs both",
 }  # fmt: skip
 
 FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>[^`\n]*)$")
