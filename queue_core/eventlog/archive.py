@@ -33,6 +33,7 @@ __all__ = [
     "raw_batches",
     "read_manifest",
     "read_segment",
+    "replay_batches",
     "restore_log",
     "trim_log",
     "trim_point",
@@ -368,6 +369,12 @@ def envelope_batches(store: EventStore, until: str = "+") -> Iterator[list[tuple
             batch = []
     if batch:
         yield batch
+
+
+def replay_batches(store: EventStore, until: str = "+") -> Iterator[list[Recorded]]:
+    """``envelope_batches`` decoded: the whole log's events up to ``until``, oldest first, the fastest way."""
+    for entries in envelope_batches(store, until):
+        yield [decode(position.decode(), envelope) for position, envelope in entries]
 
 
 def hash_before(store: EventStore, position: str) -> str:

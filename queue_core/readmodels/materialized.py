@@ -10,8 +10,7 @@ from typing import Any
 
 import orjson
 
-from queue_core.eventlog.archive import envelope_batches, raw_batches
-from queue_core.eventlog.events import decode
+from queue_core.eventlog.archive import event_batches, replay_batches
 from queue_core.eventlog.store import EventStore, _script_text
 from queue_core.readmodels.projections import FOLD_VERSION, PROJECTIONS, fold
 
@@ -61,10 +60,9 @@ class ReadModels:
             self._ensure_current_fold()
         while True:
             start = self.checkpoint()
-            entries = next(raw_batches(self.store, after=start or "0", until=until, batch=CATCH_UP_BATCH), [])
-            if not entries:
+            events = next(event_batches(self.store, after=start or "0", until=until, batch=CATCH_UP_BATCH), [])
+            if not events:
                 return start
-            events = [decode(pos.decode(), fields[b"e"]) for pos, fields in entries]
             touched: dict[str, set[str]] = {}
             for rec in events:
                 for projection in PROJECTIONS:
@@ -268,8 +266,7 @@ def rebuild(store: EventStore, target: ReadModels, until: str = "+", progress: P
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        for entries in envelope_batches(store, until=until):
-            events = [decode(pos.decode(), envelope) for pos, envelope in entries]
+        for events in replay_batches(store, until=until):
             fold(state, events)
             for rec in events:
                 sizes[rec.aggregate] = sizes.get(rec.aggregate, 0) + 1
