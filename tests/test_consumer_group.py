@@ -103,3 +103,11 @@ def test_read_filtered_by_type_decodes_only_those(store: EventStore):
     assert [rec.position for rec in store.read(types={"RunQueued"})] == [queued.position]
     assert len(list(store.read(types=frozenset()))) == 0
     assert len(list(store.read())) == 4
+
+
+def test_version_until_a_position_counts_the_aggregates_events_up_to_it(store: EventStore):
+    positions = append(store, "cluster-a", 3)
+    append(store, "cluster-b", 1)
+    assert store.version("cluster-a") == 3
+    assert store.version("cluster-a", until=positions[1]) == 2
+    assert store.version("cluster-a", until="0-1") == 0

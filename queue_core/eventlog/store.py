@@ -136,9 +136,15 @@ class EventStore:
 
     # -- reading ------------------------------------------------------------------------------
 
-    def version(self, aggregate: str) -> int:
-        """The aggregate's current version (0 when it has no events)."""
-        return int(self.redis.xlen(self.keys.aggregate(aggregate)))
+    def version(self, aggregate: str, until: str = "+") -> int:
+        """The aggregate's current version (0 when it has no events), or its version at log position ``until``.
+
+        Counted from the aggregate's stream, without reading its events.
+        """
+        if until == "+":
+            return int(self.redis.xlen(self.keys.aggregate(aggregate)))
+        entries: Any = self.redis.xrange(self.keys.aggregate(aggregate), max=until)
+        return len(entries)
 
     def _at(self, position: str) -> Recorded:
         entries: Any = self.redis.xrange(self.keys.log, min=position, max=position)

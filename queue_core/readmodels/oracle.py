@@ -225,7 +225,7 @@ def _stream_lengths(store: EventStore, checker: _Checker, last: str) -> None:
         elif length > checker.versions[aggregate]:
             longer.append(aggregate)
     for aggregate in longer:
-        held, logged = len(store.load(aggregate, until=last)), checker.versions[aggregate]
+        held, logged = store.version(aggregate, until=last), checker.versions[aggregate]
         if held != logged:
             checker.problem(f"{aggregate}: its stream holds {held} events up to {last}, the log {logged}")
 
