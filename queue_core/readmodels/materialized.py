@@ -231,7 +231,7 @@ class ReadModels:
             docs: Any = self.redis.hgetall(self._hash(projection.model))
             for entity, value in sorted(docs.items()):
                 yield f"{projection.model}/{entity.decode()}", value
-        prefix = self.keys.index(self.namespace, "", "")[: -len(":")]
+        prefix = self.keys.index_prefix(self.namespace)
         found: Any = self.redis.scan_iter(match=prefix + "*", count=1000)
         index_keys = sorted(k.decode() for k in found)
         for key in index_keys:
@@ -351,8 +351,7 @@ def rebuild_live(store: EventStore, progress: Progress | None = None) -> Rebuilt
         rebuilt = rebuild(store, fresh, progress=progress)
         fresh.catch_up()
         swap = store.redis.register_script(_script_text("swap.lua"))
-        # namespace_pattern is "<prefix>:<namespace>:*"; the script takes the part before the "*".
-        swap(args=[store.keys.namespace_pattern(fresh.namespace)[:-1], store.keys.namespace_pattern(LIVE)[:-1]])
+        swap(args=[store.keys.namespace_prefix(fresh.namespace), store.keys.namespace_prefix(LIVE)])
     finally:
         fresh.drop()
     return rebuilt
