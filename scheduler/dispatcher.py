@@ -119,23 +119,23 @@ class Dispatcher:
     def step(self, block_ms: int = 0) -> int:
         """Read and handle one batch of new events; returns how many log entries were handled."""
         delivery = self.group.read_new(self.name, READ_COUNT, block_ms)
-        return self._handle_delivery(delivery) if delivery.positions else 0
+        return self._handle_delivery(delivery) if len(delivery) else 0
 
     def _handle_delivery(self, delivery: Delivery) -> int:
-        for rec in delivery.events:
+        for rec in delivery:
             self.handle(rec)
             self.workflows.note(rec)
         self.workflows.flush()  # once per batch: a fan-in of many ended tasks is one decision
         # One acknowledgement for the batch (deleted entries too): a crash before it redelivers entries
         # already handled, which is safe because every reaction is idempotent.
         self.group.ack(delivery.positions)
-        return len(delivery.positions)
+        return len(delivery)
 
     def _claim_abandoned(self) -> None:
         """Take over entries a dead dispatcher read but never acknowledged."""
         delivery = self.group.claim_abandoned(self.name, CLAIM_IDLE_MS, READ_COUNT)
-        if delivery.positions:
-            log.info("took over abandoned log entries", count=len(delivery.positions))
+        if len(delivery):
+            log.info("took over abandoned log entries", count=len(delivery))
             self._handle_delivery(delivery)
 
     def handle(self, rec: Recorded) -> None:

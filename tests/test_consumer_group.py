@@ -16,6 +16,10 @@ def store(connection: redis.Redis) -> EventStore:
     return EventStore(connection)
 
 
+def texts(positions: list[bytes]) -> list[str]:
+    return [p.decode() for p in positions]
+
+
 def append(store: EventStore, aggregate: str, n: int) -> list[str]:
     version = store.version(aggregate)
     events = [NewEvent(aggregate, ClusterRegistered(name=f"c{i}", workers=1, instance_type="local")) for i in range(n)]
@@ -29,17 +33,17 @@ def test_each_entry_goes_to_one_consumer_of_the_group_decoded(store: EventStore)
     positions = append(store, "cluster-a", 5)
     first = group.read_new("one", count=3)
     second = group.read_new("two", count=10)
-    assert first.positions + second.positions == positions
-    assert [rec.position for rec in first.events + second.events] == positions
-    assert {rec.type for rec in first.events} == {"ClusterRegistered"}
-    assert group.read_new("one", count=10, block_ms=1) == ([], [])
+    assert texts(first.positions + second.positions) == positions
+    assert [rec.position for rec in [*first, *second]] == positions
+    assert {rec.type for rec in first} == {"ClusterRegistered"}
+    assert len(group.read_new("one", count=10, block_ms=1)) == 0
 
 
 def test_a_group_created_after_appends_reads_from_the_start(store: EventStore):
     positions = append(store, "cluster-a", 2)
     group = ConsumerGroup(store, "late")
     group.ensure()
-    assert group.read_new("one", count=10).positions == positions
+    assert texts(group.read_new("one", count=10).positions) == positions
 
 
 def test_unacknowledged_entries_are_taken_over_and_acknowledged_once(store: EventStore):
@@ -49,11 +53,11 @@ def test_unacknowledged_entries_are_taken_over_and_acknowledged_once(store: Even
     group.read_new("dead", count=10)  # read, never acknowledged
     assert group.status().pending == 3
     taken = group.claim_abandoned("alive", min_idle_ms=0, count=10)
-    assert taken.positions == positions
-    assert [rec.position for rec in taken.events] == positions
+    assert texts(taken.positions) == positions
+    assert [rec.position for rec in list(taken)] == positions
     assert group.ack(taken.positions) == 3
     assert group.status().pending == 0
-    assert group.claim_abandoned("alive", min_idle_ms=0, count=10) == ([], [])
+    assert not list(group.claim_abandoned("alive", min_idle_ms=0, count=10))
     assert group.ack([]) == 0
 
 
@@ -64,7 +68,7 @@ def test_a_deleted_entry_is_never_handed_over_as_an_event(store: EventStore, con
     group.read_new("dead", count=10)
     connection.xdel(store.keys.log, positions[1])
     taken = group.claim_abandoned("alive", min_idle_ms=0, count=10)
-    assert [rec.position for rec in taken.events] == [positions[0], positions[2]]
+    assert [rec.position for rec in list(taken)] == [positions[0], positions[2]]
     group.ack(taken.positions)
     assert group.status().pending == 0
 

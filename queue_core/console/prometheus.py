@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import CollectorRegistry
 
-from queue_core.eventlog.archive import event_batches
+from queue_core.eventlog.archive import history_events
 from queue_core.eventlog.consumer_group import LAG_COUNT_LIMIT, ConsumerGroup
 from queue_core.eventlog.store import EventStore
 from queue_core.readmodels.metrics import Histogram, LogMetrics
@@ -29,10 +29,9 @@ class LogCollector:
         """Fold every event appended since the last call; returns how many."""
         folded = 0
         with self._lock:
-            for events in event_batches(self.store, after=self.fold.position):
-                for rec in events:
-                    self.fold.apply(rec)
-                folded += len(events)
+            for rec in history_events(self.store, after=self.fold.position):
+                self.fold.apply(rec)
+                folded += 1
         return folded
 
     def collect(self) -> Iterator[Metric]:

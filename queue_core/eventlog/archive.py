@@ -30,6 +30,7 @@ __all__ = [
     "event_batches",
     "hash_before",
     "history",
+    "history_events",
     "raw_batches",
     "read_manifest",
     "read_segment",
@@ -354,6 +355,13 @@ def event_batches(
     """``raw_batches`` decoded: the log's events after ``after`` up to ``until``, archived part included."""
     for entries in raw_batches(store, after, until, batch):
         yield [decode(position.decode(), fields[b"e"]) for position, fields in entries]
+
+
+def history_events(store: EventStore, after: str = "0", until: str = "+") -> Iterator[Recorded]:
+    """``event_batches`` one event at a time, each decoded as it is reached (no batch of them held at once)."""
+    for entries in raw_batches(store, after, until):
+        for position, fields in entries:
+            yield decode(position.decode(), fields[b"e"])
 
 
 def envelope_batches(store: EventStore, until: str = "+") -> Iterator[list[tuple[bytes, bytes]]]:

@@ -1,12 +1,13 @@
 """A consumer group on the log: readers that share its entries, acknowledge them, and take over a dead one's.
 
-The dispatcher reads through it; the metrics report its lag. Entries come back decoded, with every
-position delivered kept apart for the acknowledgement (a deleted entry has no event but is acknowledged).
+The dispatcher reads through it; the metrics report its lag. A delivery hands over the entries' events,
+decoded, and every position delivered for the acknowledgement (a deleted entry has no event but is
+acknowledged).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
 import redis
@@ -20,11 +21,30 @@ __all__ = ["LAG_COUNT_LIMIT", "ConsumerGroup", "Delivery", "GroupStatus"]
 LAG_COUNT_LIMIT = 100_000
 
 
-class Delivery(NamedTuple):
-    """What one read or claim handed a consumer."""
+class Delivery:
+    """What one read or claim handed a consumer: its events, decoded one at a time as they are iterated
+    (a batch of decoded events held at once would cost the dispatcher's loop garbage-collector passes),
+    and its positions, every entry's, for the acknowledgement."""
 
-    events: list[Recorded]  # the entries' events, oldest first; a deleted entry has none
-    positions: list[str]  # every position delivered, deleted entries included: what ``ack`` takes
+    __slots__ = ("_entries",)
+
+    def __init__(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
+        self._entries = entries
+
+    def __iter__(self) -> Iterator[Recorded]:
+        """The entries' events, oldest first. A deleted entry (XAUTOCLAIM returns it empty) has none."""
+        for position, fields in self._entries:
+            if fields:
+                yield decode(position.decode(), fields[b"e"])
+
+    def __len__(self) -> int:
+        """How many entries were delivered, deleted ones included."""
+        return len(self._entries)
+
+    @property
+    def positions(self) -> list[bytes]:
+        """Every entry delivered, deleted ones included, as Redis named them: what ``ack`` takes."""
+        return [position for position, _ in self._entries]
 
 
 class GroupStatus(NamedTuple):
@@ -58,21 +78,16 @@ class ConsumerGroup:
     def read_new(self, consumer: str, count: int, block_ms: int = 0) -> Delivery:
         """Up to ``count`` entries no consumer of the group was given yet, waiting up to ``block_ms`` (0: not)."""
         reply: Any = self.redis.xreadgroup(self.name, consumer, {self.log: ">"}, count=count, block=block_ms or None)
-        events: list[Recorded] = []
-        positions: list[str] = []
-        for _stream, entries in reply or []:
-            _collect(entries, events, positions)
-        return Delivery(events, positions)
+        for _stream, entries in reply or []:  # the one stream read
+            return Delivery(entries)
+        return Delivery([])
 
     def claim_abandoned(self, consumer: str, min_idle_ms: int, count: int) -> Delivery:
         """Take over up to ``count`` entries another consumer read but left unacknowledged for ``min_idle_ms``."""
         reply: Any = self.redis.xautoclaim(self.log, self.name, consumer, min_idle_time=min_idle_ms, count=count)
-        events: list[Recorded] = []
-        positions: list[str] = []
-        _collect(reply[1] if reply else [], events, positions)
-        return Delivery(events, positions)
+        return Delivery(reply[1] if reply else [])
 
-    def ack(self, positions: Sequence[str]) -> int:
+    def ack(self, positions: Sequence[bytes | str]) -> int:
         """Acknowledge entries handled; returns how many were pending."""
         if not positions:
             return 0
@@ -102,16 +117,6 @@ class ConsumerGroup:
             behind=behind,
             oldest_behind_ms=oldest,
         )
-
-
-def _collect(entries: list[Any], events: list[Recorded], positions: list[str]) -> None:
-    for position, fields in entries:
-        if position is None:
-            continue
-        at = position.decode()
-        positions.append(at)
-        if fields:  # a deleted entry comes back empty from XAUTOCLAIM: nothing to handle, only to acknowledge
-            events.append(decode(at, fields[b"e"]))
 
 
 def _text(value: bytes | str) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 from queue_core.domain.names import IDEMPOTENCY_KIND
 from queue_core.domain.workflow_runs import apply_workflow_run, is_going
 from queue_core.errors import UnsafeStore
-from queue_core.eventlog.archive import event_batches
+from queue_core.eventlog.archive import history_events
 from queue_core.eventlog.events import Recorded
 from queue_core.eventlog.health import check_log_head
 from queue_core.eventlog.store import EventStore
@@ -256,10 +256,9 @@ def check_log(
     except UnsafeStore as exc:
         checker.problem(str(exc))
     last = "0-0"
-    for events in event_batches(store):
-        for rec in events:
-            checker.see(rec)
-        last = events[-1].position
+    for rec in history_events(store):
+        checker.see(rec)
+        last = rec.position
     checker.finish(require_terminal)
     _stream_lengths(store, checker, last)
     for ack in dict.fromkeys(acknowledged):
