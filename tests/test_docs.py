@@ -74,6 +74,7 @@ MARK = "__docs_test_done__"
 RUN_LANGUAGES = {"sh", "python"}
 DATA_LANGUAGES = {"text", "json", "yaml", "sql"}
 NOT_RUN_LANGUAGE = "shell"
+RQ_WORKER_READY = "Listening on"  # RQ logs it from its loop, after installing its signal handlers
 
 # (page, the block's first line): why it cannot run here.
 NOT_RUN = {
@@ -196,7 +197,11 @@ class Job:
         return not pid_alive(self.pid)
 
     def printed_or_ended(self) -> bool:
-        return bool(self.output.read_text().strip()) or self.ended()
+        """Ready for Ctrl-C: it printed its first line (for a plain ``rq worker``, the line it prints once its
+        signal handlers are in place: a Ctrl-C before that aborts it with exit 1), or it has ended."""
+        printed = self.output.read_text()
+        ready = RQ_WORKER_READY in printed if self.command.text.startswith("rq worker") else bool(printed.strip())
+        return ready or self.ended()
 
 
 @dataclass
