@@ -38,6 +38,7 @@ class InvalidInput(JobledgerError):
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(f"{field}: {message}" if field else message)
         self.field = field
+        self.detail = message  # what is wrong, without the field
 
 
 class NotFound(JobledgerError):
