@@ -16,7 +16,6 @@ from functools import lru_cache
 from typing import Any
 
 from queue_core.cron import CronExpression, parse_cron, zone
-from queue_core.errors import InvalidInput
 from queue_core.eventlog.events import (
     Recorded,
     ScheduleCreated,
@@ -30,6 +29,7 @@ from queue_core.eventlog.events import (
     ScheduleTicksMissed,
 )
 from queue_core.settings import DEFAULT_SCHEDULE_ON_TIME_SECONDS
+from queue_core.specs.checks import choice as check_policy  # re-exported: services/schedules.py imports it here
 from queue_core.specs.logical_dates import normalize_logical_date
 
 __all__ = [
@@ -126,12 +126,6 @@ def expand_args(template: str, logical_date: str) -> str:
         return logical_date if fmt is None else moment.strftime(fmt)
 
     return _ARG_VARIABLE.sub(replace, template)
-
-
-def check_policy(value: str, allowed: tuple[str, ...], field: str) -> str:
-    if value not in allowed:
-        raise InvalidInput(f"{value!r} is not one of {', '.join(allowed)}", field)
-    return value
 
 
 # -- the fold -------------------------------------------------------------------------------------
