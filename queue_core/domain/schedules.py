@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -31,6 +31,7 @@ from queue_core.eventlog.events import (
 from queue_core.settings import DEFAULT_SCHEDULE_ON_TIME_SECONDS
 from queue_core.specs.checks import choice as check_policy  # re-exported: services/schedules.py imports it here
 from queue_core.specs.logical_dates import normalize_logical_date
+from queue_core.timefmt import format_utc, parse_time, parse_utc
 
 __all__ = [
     "ACTIVE",
@@ -75,12 +76,12 @@ Doc = dict[str, Any]
 
 def stamp(moment: datetime) -> str:
     """``YYYY-MM-DDTHH:MM:SSZ`` for an aware time (sub-second precision is dropped)."""
-    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return format_utc(moment, "seconds")
 
 
 def instant(text: str) -> datetime:
     """The aware UTC time of a stamp (or of any ISO 8601 time with an offset)."""
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    return parse_utc(text)
 
 
 # -- timing ---------------------------------------------------------------------------------------
@@ -119,7 +120,7 @@ def logical_date_of(tick: datetime, timing: CronExpression | OneTime) -> str:
 
 def expand_args(template: str, logical_date: str) -> str:
     """``${logical_date}`` becomes the ISO logical date, ``${logical_date:%Y%m%d}`` that strftime of it."""
-    moment = datetime.fromisoformat(logical_date.replace("Z", "+00:00"))
+    moment = parse_time(logical_date)  # in the logical date's own offset: strftime shows its local time
 
     def replace(match: re.Match[str]) -> str:
         fmt = match.group(1)
