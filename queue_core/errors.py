@@ -21,6 +21,7 @@ __all__ = [
     "StoreUnavailable",
     "TrimRefused",
     "UnsafeStore",
+    "WaitTimeout",
 ]
 
 
@@ -123,6 +124,12 @@ class ArchiveUnavailable(JobledgerError):
     """Raised when the S3 archive cannot be reached or read (no bucket, no credentials, no network)."""
 
     exit_code = 4
+
+
+class WaitTimeout(JobledgerError):
+    """Raised when a run or workflow run has not ended within the time a wait was given; it goes on."""
+
+    exit_code = 3
 
 
 class TrimRefused(JobledgerError):

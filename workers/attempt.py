@@ -22,7 +22,7 @@ from rq import get_current_job
 from queue_core.domain.lineage import written_events
 from queue_core.domain.runs import NON_ZERO_EXIT, SOURCE_UNAVAILABLE, TIMEOUT, WORKER_LOST
 from queue_core.domain.secrets import secret_refs
-from queue_core.errors import InvalidInput, NotFound
+from queue_core.errors import InvalidInput, JobledgerError, NotFound
 from queue_core.eventlog.connection import connect, connect_like
 from queue_core.eventlog.events import utc_now_iso
 from queue_core.eventlog.health import check_store
@@ -132,8 +132,8 @@ def _spawn_sql(argv: list[str], cwd: Path, env: dict[str, str]) -> Any:
         return None
 
 
-class AttemptCrashed(Exception):
-    """Raised in place of an unexpected error, with secret values masked in its message."""
+class AttemptCrashed(JobledgerError):
+    """Raised out of an attempt in place of an unexpected error, with secret values masked in its message."""
 
 
 def run_attempt(run_id: str, attempt: int) -> dict[str, Any]:
