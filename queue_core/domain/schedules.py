@@ -1,7 +1,7 @@
 """Schedules: the fold of a schedule's events and the pure decision of what each due tick becomes.
 
 A schedule's ticks come from its cron expression in its time zone (``cron.py``), or are the one
-``--at`` time. The timer hands ``plan`` the schedule, the time and whether its previous run is still
+``at`` time. The timer hands ``plan`` the schedule, the time and whether its previous run is still
 active; ``plan`` says, tick by tick, fire, skip, queue, record as missed, or end. Nothing here reads
 a clock, Redis or the log.
 """
@@ -89,7 +89,7 @@ def instant(text: str) -> datetime:
 
 @dataclass(frozen=True)
 class OneTime:
-    """The single tick of an ``--at`` schedule, with the same interface as a cron expression."""
+    """The single tick of a one-time (``at``) schedule, with the same interface as a cron expression."""
 
     at: datetime
     zone: Any
@@ -256,13 +256,13 @@ def plan(
     """What the schedule's due ticks become at ``now``, given whether its previous run is still active.
 
     - A queued tick fires first once the previous run has ended (one at a time).
-    - Ticks up to ``now`` (and ``--end``) after the cursor are due. One older than ``on_time``
+    - Ticks up to ``now`` (and ``end``) after the cursor are due. One older than ``on_time``
       seconds was missed: ``none`` records it missed, ``latest`` fires only the newest and records
       the others, ``all`` fires them all, in order: one at a time (they queue), unless the overlap
       policy is ``allow``.
     - A tick arriving while the previous run is active: ``skip`` skips it, ``allow`` fires it,
       ``queue`` queues it, ``replace`` cancels the previous run and fires it.
-    - When no tick is left (the ``--at`` tick handled, the next one past ``--end``) the schedule ends.
+    - When no tick is left (the ``at`` tick handled, the next one past ``end``) the schedule ends.
     """
     if doc["status"] != ACTIVE:
         return []
@@ -308,6 +308,7 @@ def plan(
         last = max([cursor, *due])
         following = timing.next_after(last)
         if following is None:
+            # Recorded on ScheduleEnded: the log already holds these words, so they stay as they are.
             reason = "the --at tick was handled" if isinstance(timing, OneTime) else "no tick is left"
             steps.append(Step(END, reason=reason))
         elif end is not None and following > end:
@@ -316,7 +317,7 @@ def plan(
 
 
 def next_tick(doc: Doc, timing: CronExpression | OneTime) -> datetime | None:
-    """The schedule's next tick after its cursor (None when paused, ended or past ``--end``)."""
+    """The schedule's next tick after its cursor (None when paused, ended or past ``end``)."""
     if doc["status"] != ACTIVE:
         return None
     following = timing.next_after(instant(doc["cursor"]))

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from queue_core.errors import InvalidInput
+from queue_core.errors import InvalidInput, Remedy
 from queue_core.specs import checks
 from queue_core.specs.checks import name as check_name  # re-exported: services import it from here
 from queue_core.specs.checks import unicode_text as check_text  # re-exported: services import it from here
@@ -58,8 +58,9 @@ def _secret_ref(value: Any, field: str) -> dict[str, str] | None:
         return None
     if isinstance(value, str):
         raise InvalidInput(
-            'a literal secret is not accepted; store it with `jobledger secret set NAME` and write {"secret": "NAME"}',
+            'a literal secret is not accepted; store it as a secret and write {"secret": "NAME"}',
             field,
+            remedy=Remedy.STORE_SECRET,
         )
     ref = checks.mapping(value, field)
     if set(ref) != {"secret"}:
@@ -120,9 +121,10 @@ def _repo_url(url: Any, field: str) -> str:
             raise InvalidInput("is not a valid URL (invalid_repo_url)", field) from None
         if parts.username is not None or parts.password is not None:
             raise InvalidInput(
-                "carries a credential; put the token in `jobledger secret set NAME`, write "
-                '"token": {"secret": "NAME"} and the user in "username"',
+                'carries a credential; store the token as a secret, write "token": {"secret": "NAME"} '
+                'and the user in "username"',
                 field,
+                remedy=Remedy.STORE_SECRET,
             )
     return url
 

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from queue_core.errors import InvalidInput
+from queue_core.errors import InvalidInput, Remedy
 from queue_core.specs import checks
 
 __all__ = ["DEPOT_TYPES", "FILE_DEPOTS", "IDENTIFIER", "WAREHOUSE_DEPOTS", "check_identifier", "depot_config"]
@@ -52,7 +52,7 @@ def depot_config(kind: str, options: dict[str, Any]) -> dict[str, Any]:
     checks.choice(kind, DEPOT_TYPES, "type", "depot type")
     for key in given:
         if key not in allowed[kind]:
-            raise InvalidInput(f"does not apply to a {kind} depot", key.replace("_", "-"))
+            raise InvalidInput(f"does not apply to a {kind} depot", key)
     if kind in ("local", "duckdb"):
         return {"path": _path(given.get("path"), "path")}
     if kind == "postgres":
@@ -68,7 +68,7 @@ def depot_config(kind: str, options: dict[str, Any]) -> dict[str, Any]:
         checks.region(region, "region")
     endpoint = given.get("endpoint_url")
     if endpoint is not None:
-        checks.endpoint_url(endpoint, "endpoint-url")
+        checks.endpoint_url(endpoint, "endpoint_url")
     return {"bucket": bucket, "prefix": prefix.strip("/"), "region": region, "endpoint_url": endpoint}
 
 
@@ -86,9 +86,10 @@ def _postgres_config(dsn: Any, password_secret: Any) -> dict[str, Any]:
         raise InvalidInput("is not a PostgreSQL DSN (key=value pairs, or a postgresql:// URI)", "dsn") from None
     if parts.get("password"):
         raise InvalidInput(
-            "must not hold a password: store it with `jobledger secret set NAME` and give --password-secret NAME",
+            "must not hold a password: store it as a secret and name that secret in password_secret",
             "dsn",
+            remedy=Remedy.PASSWORD_SECRET,
         )
     if password_secret is not None:
-        checks.name(password_secret, "password-secret")
+        checks.name(password_secret, "password_secret")
     return {"dsn": dsn.strip(), "password_secret": password_secret}

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from queue_core.errors import InvalidInput
+from queue_core.errors import InvalidInput, Remedy
 from queue_core.specs import checks
 from queue_core.specs.avro import avro_columns
 from queue_core.specs.depots import FILE_DEPOTS, check_identifier
@@ -153,7 +153,7 @@ def check_depots(pipeline: Mapping[str, Any], depot_types: Mapping[str, str]) ->
         depot = spec["dataset"]["depot"]
         field = f"config.pipeline.{where}.dataset"
         if depot not in depot_types:
-            raise InvalidInput(f"no depot named {depot!r}; add it with `jobledger depot add {depot} --type ...`", field)
+            raise InvalidInput(f"no depot named {depot!r}", field, remedy=Remedy.ADD_DEPOT, subject=depot)
         is_file = depot_types[depot] in FILE_DEPOTS
         if is_file == (spec["format"] == "table"):
             wanted = ", ".join(FILE_FORMATS) if is_file else ", ".join(TABLE_FORMATS)
