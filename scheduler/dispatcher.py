@@ -22,6 +22,7 @@ from queue_core.eventlog.store import EventStore
 from queue_core.keys import Keys
 from queue_core.services.lifecycle import RunLifecycle
 from queue_core.settings import Settings
+from queue_core.timefmt import parse_utc
 from scheduler.maintenance import Maintenance
 from scheduler.rq_jobs import enqueue_attempt, schedule_attempt
 from scheduler.workflow_reactions import WorkflowReactions
@@ -149,7 +150,7 @@ class Dispatcher:
             doc, _ = self.lifecycle.load(rec.aggregate)
             if doc is None or doc["status"] != "PENDING" or doc["attempt"] != event.attempt:
                 return
-            when = datetime.fromisoformat(event.not_before.replace("Z", "+00:00"))
+            when = parse_utc(event.not_before)
             if when <= datetime.now(UTC):
                 enqueue_attempt(self.redis, doc["cluster"], rec.aggregate, event.attempt)
             else:

@@ -89,8 +89,18 @@ def _names_events_module(node: ast.AST) -> bool:
     )
 
 
+# Modules that import ``decode`` without decoding anything: the fold digest hashes its source (and the
+# upcasters it reaches), so that read models rebuild when the decoding changes.
+READS_DECODE_S_SOURCE = frozenset({"queue_core/readmodels/fold_version.py"})
+
+
 def test_only_the_eventlog_layer_reads_the_log_or_decodes_its_entries():
-    found = {(path, line, offence) for path, tree in modules(outside=EVENTLOG) for line, offence in log_offences(tree)}
+    found = {
+        (path, line, offence)
+        for path, tree in modules(outside=EVENTLOG)
+        for line, offence in log_offences(tree)
+        if not (path in READS_DECODE_S_SOURCE and offence == "decode")
+    }
     listed = "\n".join(f"  {path}:{line}: {offence}" for path, line, offence in sorted(found))
     assert not found, f"read the log through queue_core.eventlog (EventStore, ConsumerGroup, archive):\n{listed}"
 

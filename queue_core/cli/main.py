@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import redis
 
 from queue_core.cli import definitions, inputs, processes, runs
 from queue_core.cli.argtypes import positive_int, status
 from queue_core.cli.audit import add_audit_commands
+from queue_core.cli.messages import one_line
 from queue_core.cli.ops import add_ops_commands
 from queue_core.cli.schedule import add_schedule_commands
 from queue_core.cli.workflow import add_workflow_commands
@@ -22,10 +23,25 @@ __all__ = ["main"]
 
 EXIT_BAD_INPUT = 2
 EXIT_STORE_UNAVAILABLE = 4
+_Action = TypeVar("_Action", bound=argparse.Action)
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with a one-line error instead of the usage block."""
+    """argparse with a one-line error instead of the usage block, recording each command's options.
+
+    ``cli_options`` (destination -> flag) lands in the parsed arguments of the command that ran, so an
+    error naming one of its fields can name the flag instead (``messages.one_line``).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.cli_options: dict[str, str] = {}
+        super().__init__(*args, **kwargs)
+        self.set_defaults(cli_options=self.cli_options)
+
+    def _add_action(self, action: _Action) -> _Action:
+        if action.option_strings:
+            self.cli_options[action.dest] = max(action.option_strings, key=len)
+        return super()._add_action(action)
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
@@ -214,7 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except JobledgerError as exc:
-        print(f"jobledger: {exc}", file=sys.stderr)
+        print(f"jobledger: {one_line(exc, args)}", file=sys.stderr)
         return exc.exit_code
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         print(f"jobledger: store unavailable: {exc}", file=sys.stderr)

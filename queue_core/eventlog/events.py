@@ -6,10 +6,11 @@ import dataclasses
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, ClassVar, NamedTuple
 
 import orjson
+
+from queue_core.timefmt import utc_now
 
 __all__ = [
     "ClusterRegistered",
@@ -529,7 +530,7 @@ class Recorded(NamedTuple):
 
 
 def utc_now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return utc_now()
 
 
 def encode(new: NewEvent, version: int, time: str) -> bytes:

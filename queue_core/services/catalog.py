@@ -11,7 +11,7 @@ from typing import Any
 from queue_core.domain.clusters import CLUSTER_KIND, DEFAULT_CLUSTER, apply_cluster, builtin_default
 from queue_core.domain.definitions import DEFINITION_KIND, apply_definition, decide_define, deleted_event, spec_of
 from queue_core.domain.names import is_id, name_aggregate
-from queue_core.errors import AlreadyExists, ConcurrencyError, InvalidInput, NotFound
+from queue_core.errors import AlreadyExists, ConcurrencyError, InvalidInput, NotFound, Remedy
 from queue_core.eventlog.aggregates import load_state
 from queue_core.eventlog.events import ClusterRegistered, NameReleased, NewEvent
 from queue_core.eventlog.store import EventStore
@@ -198,5 +198,5 @@ class Catalog:
         cluster_id = name_or_id if is_id(name_or_id) else owner_of(self.store, CLUSTER_KIND, name_or_id)[0]
         doc = load_state(self.store, cluster_id, apply_cluster)[0] if cluster_id else None
         if doc is None:
-            raise NotFound(f"no cluster named {name_or_id!r}; create it with `jobledger cluster create`")
+            raise NotFound(f"no cluster named {name_or_id!r}", remedy=Remedy.CREATE_CLUSTER, subject=name_or_id)
         return doc

@@ -7,7 +7,7 @@ from typing import Any
 
 from queue_core.domain.depots import DEPOT_KIND, apply_depot
 from queue_core.domain.lineage import dataset_key
-from queue_core.errors import AlreadyExists, ConcurrencyError, NotFound
+from queue_core.errors import AlreadyExists, ConcurrencyError, NotFound, Remedy
 from queue_core.eventlog.aggregates import load_state
 from queue_core.eventlog.events import DepotAdded, NewEvent
 from queue_core.eventlog.store import EventStore
@@ -28,7 +28,7 @@ def get_depot(store: EventStore, name: str) -> dict[str, Any]:
     owner, _ = _owner(store, name)
     doc = load_state(store, owner, apply_depot)[0] if owner else None
     if doc is None:
-        raise NotFound(f"no depot named {name!r}; add it with `jobledger depot add {name} --type ...`")
+        raise NotFound(f"no depot named {name!r}", remedy=Remedy.ADD_DEPOT, subject=name)
     return doc
 
 

@@ -13,9 +13,8 @@ from queue_core.domain.resources import (
     RESOURCE_KIND,
     S3_PREFIX,
     apply_resource,
-    kind_of,
 )
-from queue_core.errors import AlreadyExists, ConcurrencyError, InvalidInput, NotFound
+from queue_core.errors import AlreadyExists, ConcurrencyError, InvalidInput, NotFound, Remedy
 from queue_core.eventlog.aggregates import load_state
 from queue_core.eventlog.events import NewEvent, ResourceAdded
 from queue_core.eventlog.store import EventStore
@@ -23,6 +22,7 @@ from queue_core.readmodels.materialized import ReadModels
 from queue_core.services.names import owner_of, with_claim
 from queue_core.settings import Settings
 from queue_core.specs.definitions import check_name
+from queue_core.specs.resources import kind_of
 
 __all__ = ["ResourceStore"]
 
@@ -44,7 +44,7 @@ class ResourceStore:
         owner, _ = self._owner(name)
         doc = load_state(self.store, owner, apply_resource)[0] if owner else None
         if doc is None:
-            raise NotFound(f"no resource named {name!r}; add it with `jobledger resource add {name} FILE`")
+            raise NotFound(f"no resource named {name!r}", remedy=Remedy.ADD_RESOURCE, subject=name)
         return doc
 
     def version(self, name: str, version: int | None) -> dict[str, Any]:

@@ -33,7 +33,6 @@ from queue_core.domain.schedules import (
     SKIP,
     Step,
     apply_schedule,
-    check_policy,
     expand_args,
     instant,
     logical_date_of,
@@ -42,7 +41,15 @@ from queue_core.domain.schedules import (
     stamp,
     timing_of,
 )
-from queue_core.errors import AlreadyExists, AlreadyTerminal, ConcurrencyError, InvalidInput, JobledgerError, NotFound
+from queue_core.errors import (
+    AlreadyExists,
+    AlreadyTerminal,
+    ConcurrencyError,
+    InvalidInput,
+    JobledgerError,
+    NotFound,
+    Remedy,
+)
 from queue_core.eventlog.aggregates import load_state
 from queue_core.eventlog.events import (
     Event,
@@ -67,7 +74,9 @@ from queue_core.services.runs import RunService
 from queue_core.services.submissions import Submissions
 from queue_core.services.workflows import WorkflowService
 from queue_core.settings import Settings
+from queue_core.specs.checks import choice
 from queue_core.specs.definitions import check_args, check_name
+from queue_core.timefmt import parse_time
 
 __all__ = ["ScheduleRequest", "ScheduleService"]
 
@@ -87,7 +96,7 @@ def _parse_time(value: str, tz: Any, field: str) -> datetime:
     if not isinstance(value, str) or not 0 < len(value) <= 64:
         raise InvalidInput("must be an ISO 8601 time such as 2026-11-21T02:30:00+01:00", field)
     try:
-        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+        moment = parse_time(value)
     except ValueError:
         raise InvalidInput(f"{value!r} is not an ISO 8601 time", field) from None
     return moment.replace(tzinfo=tz) if moment.tzinfo is None else moment
@@ -183,28 +192,28 @@ class ScheduleService:
         catchup, overlap, args, cluster = request.catchup, request.overlap, request.args, request.cluster
         check_name(name, "name")
         if (definition is None) == (workflow is None):
-            raise InvalidInput("give exactly one of --definition and --workflow", "target")
+            raise InvalidInput("give exactly one of definition and workflow", "target")
         if (cron is None) == (at is None):
-            raise InvalidInput("give exactly one of --cron and --at", "when")
-        check_policy(catchup, CATCHUP_POLICIES, "catchup")
-        check_policy(overlap, OVERLAP_POLICIES, "overlap")
+            raise InvalidInput("give exactly one of cron and at", "when")
+        choice(catchup, CATCHUP_POLICIES, "catchup")
+        choice(overlap, OVERLAP_POLICIES, "overlap")
         moment = now or datetime.now(UTC)
         tz = zone(timezone)
         fields: dict[str, Any] = {"cron": cron, "timezone": timezone, "at": None, "end": None}
         if at is not None:
             when = _parse_time(at, tz, "at")
             if when <= moment:
-                raise InvalidInput(f"{at!r} is in the past; to run now, use `jobledger submit`", "at")
+                raise InvalidInput(f"{at!r} is in the past", "at", remedy=Remedy.SUBMIT_NOW)
             fields["at"] = stamp(when)
         timing = timing_of(fields)  # checks the cron expression
         if end is not None:
             if at is not None:
-                raise InvalidInput("only a --cron schedule can have an --end", "end")
+                raise InvalidInput("only a cron schedule can have an end", "end")
             fields["end"] = stamp(_parse_time(end, tz, "end"))
         start = stamp(moment)
         first = timing.next_after(instant(start))
         if first is None or (fields["end"] and first > instant(fields["end"])):
-            raise InvalidInput("the schedule would never fire (no tick before --end)", "end")
+            raise InvalidInput("the schedule would never fire (no tick before the end)", "end")
         sample = logical_date_of(first, timing)
         if args is not None:
             check_args(args, "args")
@@ -218,7 +227,7 @@ class ScheduleService:
         else:
             assert workflow is not None
             if args is not None:
-                raise InvalidInput("a workflow schedule takes no --args (its tasks have their own)", "args")
+                raise InvalidInput("a workflow schedule takes no args (its tasks have their own)", "args")
             self.workflows.get(workflow)
             if cluster is not None:
                 self.catalog.get_cluster(cluster)

@@ -103,7 +103,7 @@ class Submissions:
         spec = spec_of(doc)
         cluster_name = cluster or (spec["cluster"] or {}).get("name")
         if not cluster_name:
-            raise InvalidInput(f"definition {doc['name']} names no cluster; give --cluster", "cluster")
+            raise InvalidInput(f"definition {doc['name']} names no cluster; name one", "cluster")
         cluster_doc = self.catalog.get_cluster(cluster_name)
         job = dict(spec["config"])
         if args is not None:

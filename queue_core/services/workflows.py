@@ -36,6 +36,7 @@ from queue_core.services.resources import ResourceStore
 from queue_core.specs.definitions import check_name
 from queue_core.specs.logical_dates import normalize_logical_date
 from queue_core.specs.workflows import normalize_workflow, task_graph
+from queue_core.timefmt import parse_utc
 
 __all__ = ["AppliedWorkflow", "Plan", "WorkflowService", "workflow_view"]
 
@@ -88,8 +89,8 @@ class Plan:
 def _duration(start: str | None, end: str | None) -> float | None:
     if start is None:
         return None
-    stop = datetime.fromisoformat(end.replace("Z", "+00:00")) if end else datetime.now(UTC)
-    return round((stop - datetime.fromisoformat(start.replace("Z", "+00:00"))).total_seconds(), 3)
+    stop = parse_utc(end) if end else datetime.now(UTC)
+    return round((stop - parse_utc(start)).total_seconds(), 3)
 
 
 def workflow_view(doc: Doc, children: Mapping[str, Doc]) -> Doc:

@@ -31,8 +31,9 @@ _READERS = {"csv": "read_csv", "parquet": "read_parquet", "json": "read_json"}
 _COPY = {"csv": "FORMAT csv, HEADER true", "parquet": "FORMAT parquet", "json": "FORMAT json"}
 
 
+# Not a JobledgerError: the runner's child imports nothing of queue_core (see tests/test_error_root.py).
 class PipelineError(Exception):
-    """Raised when the pipeline cannot go on; the message names the input, step or output."""
+    """Raised in the SQL runner's child when the pipeline cannot go on; its message is the run's failure message."""
 
 
 def q(name: str) -> str:
