@@ -1,1 +1,1 @@
-"""Per aggregate, the fold (``apply(state, event)``) and the decisions (``decide_*(state, ...) -> events``); pure, no I/O."""
+"""Per aggregate, the fold ``apply(state, event)`` and the decisions ``decide_*``; pure, no I/O."""

@@ -1,1 +1,1 @@
-"""One use case each: load state from the log, decide with the domain, append; collaborators are passed in, never the Client."""
+"""One use case each: load from the log, decide with the domain, append; collaborators passed in."""
