@@ -114,7 +114,9 @@ def _scan_zip(archive: zipfile.ZipFile, budget: _Budget) -> None:
             if info.file_size > MAX_LINK_BYTES:
                 raise _refuse(info.filename, "is a link with an overlong target")
             _check_link(info.filename, archive.read(info).decode("utf-8", "replace"), hard=False)
-        elif mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        elif stat.S_IFMT(mode) and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            # Only a file type other than these is refused: ``ZipFile.writestr`` and many zip tools write
+            # permission bits alone (no type), which is a regular file.
             raise _refuse(info.filename, "is a device or a pipe")
 
 
