@@ -18,7 +18,7 @@ from queue_core.domain.schedules import stamp
 from queue_core.domain.workflow_advance import rerun_tasks
 from queue_core.domain.workflow_runs import apply_workflow_run, is_active, is_going
 from queue_core.domain.workflows import WORKFLOW_KIND, apply_workflow, decide_apply, workflow_spec_of
-from queue_core.errors import AlreadyExists, AlreadyTerminal, ConcurrencyError, NotFound, WaitTimeout
+from queue_core.errors import AlreadyExists, AlreadyTerminal, ConcurrencyError, InvalidInput, NotFound, WaitTimeout
 from queue_core.eventlog.aggregates import load_state, load_states
 from queue_core.eventlog.events import (
     Event,
@@ -158,8 +158,9 @@ class WorkflowService:
         for ref in spec["references"]:
             if ref["kind"] == "definition":
                 self._definition(ref["name"], "references")
-            elif ref["name"] != spec["name"] and self._owner(WORKFLOW_KIND, ref["name"])[0] is None:
+            elif self._owner(WORKFLOW_KIND, ref["name"])[0] is None:
                 raise NotFound(f"references: no workflow named {ref['name']!r}")
+        self._check_no_reference_circle(spec)
         registrations: list[NewEvent] = []
         expected: dict[str, int] = {}
         for cluster in sorted({t["cluster"] for t in spec["tasks"].values() if t["cluster"]} - {DEFAULT_CLUSTER}):
@@ -169,6 +170,31 @@ class WorkflowService:
                 registrations += batch
                 expected.update(versions)
         return registrations, expected
+
+    def _check_no_reference_circle(self, spec: Doc) -> None:
+        """Refuse a workflow whose references lead back to it through other workflows' latest versions:
+        each run of the circle would wait for another that waits for it."""
+        name = spec["name"]
+        came_from: dict[str, str] = {}
+        todo = [r["name"] for r in spec["references"] if r["kind"] == "workflow"]
+        for ref in todo:
+            came_from.setdefault(ref, name)
+        while todo:  # iterative: a chain of references is as long as users make it
+            current = todo.pop()
+            if current == name:
+                path = [name]
+                while path[-1] != name or len(path) == 1:
+                    path.append(came_from[path[-1]])
+                shown = " -> ".join(reversed(path))
+                raise InvalidInput(f"the workflows' references form a circle: {shown}", "references")
+            owner = self._owner(WORKFLOW_KIND, current)[0]
+            if owner is None:
+                continue
+            doc = load_state(self.store, owner, apply_workflow)[0]
+            for ref in workflow_spec_of(doc)["references"] if doc else []:
+                if ref["kind"] == "workflow" and ref["name"] not in came_from:
+                    came_from[ref["name"]] = current
+                    todo.append(ref["name"])
 
     def _definition(self, name: str, field: str) -> Doc:
         try:

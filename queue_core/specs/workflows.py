@@ -214,6 +214,9 @@ def normalize_workflow(raw: Any) -> dict[str, Any]:
         raise InvalidInput("must name at least one task", where)
     _check_graph(tasks, where)
     references = _references(settings.get("references"), f"{prefix}references")
+    if {"kind": "workflow", "name": name} in references:
+        # A run waits for a succeeded run of each referenced workflow for its logical date: of itself, never.
+        raise InvalidInput(f"names workflow {name!r} itself: its runs would wait for themselves", f"{prefix}references")
     concurrency, fail_fast = settings.get("concurrency"), settings.get("failFast")
     if concurrency is not None:
         checks.whole_number(concurrency, f"{prefix}concurrency", 1, MAX_TASKS)
