@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from queue_core import events
+from queue_core.eventlog import events
 from queue_core.eventlog.events import NewEvent, RunAttemptFailed, decode, encode
 
 

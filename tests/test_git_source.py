@@ -15,7 +15,8 @@ from git_server import GitHttpsServer, bare_repo, commit_file, git, push
 from leaks import assert_nowhere, files_under
 from processes import Procs
 
-from queue_core import Client, events
+from queue_core import Client
+from queue_core.eventlog import events
 from scheduler.rq_jobs import enqueue_attempt
 
 TOKEN = "ghp_TESTtoken0123456789abcdefABCDEF"

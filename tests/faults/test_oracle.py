@@ -8,8 +8,9 @@ import orjson
 import pytest
 from workload import definition, mixed_workload, schedule_workload, workflow_workload
 
-from queue_core import Client, oracle
+from queue_core import Client
 from queue_core.eventlog.events import NewEvent, RunCancelled, RunStarted
+from queue_core.readmodels import oracle
 from queue_core.readmodels.oracle import check_log
 
 
