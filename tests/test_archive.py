@@ -14,13 +14,13 @@ import orjson
 import pytest
 import redis
 from moto.server import ThreadedMotoServer
-from processes import Procs
-from redis_server import RedisServer, free_port
-from workload import cli_json, mixed_workload
 
 from queue_core import Client, Settings
 from queue_core.eventlog.archive import ArchiveLocation, archive_log, read_manifest, trim_log, trim_point
 from queue_core.readmodels.projections import fold
+from tests.support.processes import Procs
+from tests.support.redis_server import RedisServer, free_port
+from tests.support.workload import cli_json, mixed_workload
 
 FAKE_AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 SEGMENT = 10

@@ -9,13 +9,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from browser import INSTALL_HINT, artifacts_dir, find_chromium, launch_arguments, screenshot_name
-from jobs import definition, job_file, native, shell_task
-from processes import Procs, eventually
-from servers import start_server
 
 from queue_core import Client
 from queue_core.console.dag_svg import STATUS_COLOURS
+from tests.support.browser import INSTALL_HINT, artifacts_dir, find_chromium, launch_arguments, screenshot_name
+from tests.support.jobs import definition, job_file, native, shell_task
+from tests.support.processes import Procs, eventually
+from tests.support.servers import start_server
 
 playwright_api = pytest.importorskip(
     "playwright.sync_api", reason="playwright is in the test extra: pip install -e '.[test]'"

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 import redis
 import yaml
-from jobs import definition
-from processes import Procs, eventually
 
 from queue_core import Client, InvalidInput
 from queue_core.eventlog.store import EventStore
+from tests.support.jobs import definition
+from tests.support.processes import Procs, eventually
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 RACE_ROUNDS = 3

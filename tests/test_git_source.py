@@ -11,13 +11,13 @@ from typing import Any
 import orjson
 import pytest
 import redis
-from git_server import GitHttpsServer, bare_repo, commit_file, git, push
-from leaks import assert_nowhere, files_under
-from processes import Procs
 
 from queue_core import Client
 from queue_core.eventlog import events
 from scheduler.rq_jobs import enqueue_attempt
+from tests.support.git_server import GitHttpsServer, bare_repo, commit_file, git, push
+from tests.support.leaks import assert_nowhere, files_under
+from tests.support.processes import Procs
 
 TOKEN = "ghp_TESTtoken0123456789abcdefABCDEF"
 

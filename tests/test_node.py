@@ -8,10 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from jobs import definition, job_file
-from processes import Procs, eventually, jobledger_up, pid_alive
-
 from queue_core import Client, Settings
+from tests.support.jobs import definition, job_file
+from tests.support.paths import REPO
+from tests.support.processes import Procs, eventually, jobledger_up, pid_alive
 
 
 def _children_of(pid: int) -> list[int]:
@@ -69,7 +69,7 @@ def test_ctrl_c_during_an_attempt_loses_nothing_the_attempt_is_retried_later(
 
 def test_demo_on_a_fresh_home_shows_every_terminal_state_and_exits_0(embedded_home: Path):
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "JOBLEDGER_WORKSPACE")}
-    env.update(JOBLEDGER_HOME=str(embedded_home), PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    env.update(JOBLEDGER_HOME=str(embedded_home), PYTHONPATH=str(REPO))
     result = subprocess.run(
         [sys.executable, "-m", "queue_core", "demo"],
         env=env, capture_output=True, text=True, timeout=180, check=False,

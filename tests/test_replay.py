@@ -12,11 +12,8 @@ import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from jobs import definition
-from processes import Procs
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from redis_server import RedisServer
 
 from queue_core import AlreadyExists, Client, NotFound, Settings
 from queue_core.eventlog.events import decode
@@ -24,6 +21,9 @@ from queue_core.eventlog.health import forget_epoch
 from queue_core.eventlog.store import EventStore
 from queue_core.readmodels.materialized import ReadModels, verify
 from queue_core.readmodels.projections import PROJECTIONS, fold
+from tests.support.jobs import definition
+from tests.support.processes import Procs
+from tests.support.redis_server import RedisServer
 
 NAMES = st.sampled_from(["a", "b", "c"])
 POOLS = st.sampled_from(["pool-x", "pool-y"])

@@ -10,10 +10,10 @@ from typing import Any
 
 import boto3
 import pytest
-from archive_files import tar_bytes, tar_entry, zip_bytes
-from processes import Procs
 
 from queue_core import Client, InvalidInput, NotFound, Settings
+from tests.support.archive_files import tar_bytes, tar_entry, zip_bytes
+from tests.support.processes import Procs
 
 
 def resource_definition(name: str, resource: str, location: str, version: int | None = None) -> dict[str, Any]:

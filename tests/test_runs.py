@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from jobs import definition, job_file
-from processes import Procs, eventually, pid_alive
 
 from queue_core import Client, InvalidInput, NotFound
 from queue_core.errors import AlreadyTerminal
+from tests.support.jobs import definition, job_file
+from tests.support.processes import Procs, eventually, pid_alive
 
 
 @pytest.fixture

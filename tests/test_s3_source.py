@@ -11,10 +11,10 @@ from typing import Any
 import boto3
 import pytest
 import redis
-from leaks import assert_nowhere, files_under
-from processes import Procs
 
 from queue_core import Client, InvalidInput
+from tests.support.leaks import assert_nowhere, files_under
+from tests.support.processes import Procs
 
 ACCESS_KEY_ID = "AKIATESTSECRETKEY123"
 SECRET_ACCESS_KEY = "wJalrTESTSECRETkeyEXAMPLE/abc+def"

@@ -6,13 +6,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from jobs import definition, job_file, native, shell_task
-from processes import Procs
-from test_schedules import T0, Clock, fires, outcomes, step_minutes
 
 from queue_core import Client, InvalidInput, NotFound
 from queue_core.readmodels.materialized import verify
 from scheduler.timer import Timer
+from tests.support.jobs import definition, job_file, native, shell_task
+from tests.support.paths import EXAMPLES
+from tests.support.processes import Procs
+from tests.test_schedules import T0, Clock, fires, outcomes, step_minutes
 
 
 @pytest.fixture
@@ -119,10 +120,9 @@ def test_workflow_schedules_refuse_an_unknown_workflow_and_args_with_nothing_app
 
 
 def test_the_example_scheduled_workflow_is_created_as_its_readme_says(client: Client, procs: Procs, timer, clock):
-    examples = Path(__file__).resolve().parents[1] / "examples"
-    client.define_file(examples / "definitions" / "hello-world.json")
-    client.apply_workflow_file(examples / "workflows" / "etl-native.yaml")
-    readme = (examples / "schedules" / "README.md").read_text()
+    client.define_file(EXAMPLES / "definitions" / "hello-world.json")
+    client.apply_workflow_file(EXAMPLES / "workflows" / "etl-native.yaml")
+    readme = (EXAMPLES / "schedules" / "README.md").read_text()
     command = next(line for line in readme.splitlines() if "schedule create nightly-etl" in line)
     assert "--workflow etl-native" in command
     client.create_schedule("nightly-etl", workflow="etl-native", cron="0 3 * * *", timezone="Europe/Paris", now=T0)

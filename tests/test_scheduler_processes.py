@@ -12,11 +12,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from jobs import definition, job_file
-from processes import Procs, eventually, jobledger_up
 
 from queue_core import Client, Settings
 from queue_core.readmodels.materialized import verify
+from tests.support.jobs import definition, job_file
+from tests.support.processes import Procs, eventually, jobledger_up
 
 
 def scheduler(procs: Procs) -> subprocess.Popen[bytes]:

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 import redis
-from jobs import definition, job_file
 
 from queue_core import AlreadyExists, Client, InvalidInput, NotFound
 from queue_core.domain.schedules import Step
 from queue_core.readmodels.materialized import verify
 from scheduler.timer import Timer, TimerRegistry, timer_job_id
+from tests.support.jobs import definition, job_file
+from tests.support.paths import EXAMPLES
 
 T0 = datetime(2026, 11, 21, 8, 0, 30, tzinfo=UTC)  # 30 s after a whole minute: ticks at :00 are 30 s away
 
@@ -448,9 +449,8 @@ def test_replay_of_schedule_history_gives_the_same_read_models(client: Client, j
 
 
 def test_the_example_scheduled_job_is_created_and_fires_as_its_readme_says(client: Client, timer: Timer, clock: Clock):
-    examples = Path(__file__).resolve().parents[1] / "examples"
-    client.define_file(examples / "schedules" / "daily-report.json")
-    readme = (examples / "schedules" / "README.md").read_text()
+    client.define_file(EXAMPLES / "schedules" / "daily-report.json")
+    readme = (EXAMPLES / "schedules" / "README.md").read_text()
     assert "--args='--day ${logical_date:%Y%m%d}'" in readme
     client.create_schedule(
         "daily-report", definition="daily-report", cron="30 2 * * *", timezone="Europe/Paris",

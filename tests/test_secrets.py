@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 import redis
 import structlog
-from jobs import definition, job_file
-from leaks import assert_nowhere, files_under
-from processes import Procs
 
 from queue_core import Client, InvalidInput
 from queue_core.logging import configure_logging
 from queue_core.masking import Masker, masking
+from tests.support.jobs import definition, job_file
+from tests.support.leaks import assert_nowhere, files_under
+from tests.support.processes import Procs
 
 API_KEY = "sk-test-4f1c9a0b7e2d"
 

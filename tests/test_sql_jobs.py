@@ -11,11 +11,12 @@ from typing import Any
 
 import duckdb
 import pytest
-from processes import Procs, eventually
 
 from queue_core import Client, InvalidInput
+from tests.support.paths import EXAMPLES
+from tests.support.processes import Procs, eventually
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "pipelines"
+PIPELINES = EXAMPLES / "pipelines"
 
 
 def pipeline(name: str, steps: list[tuple[str, str]], outputs: list[dict[str, Any]], **inputs: str) -> dict[str, Any]:
@@ -57,11 +58,11 @@ def test_the_seed_workflow_writes_ten_rows_and_a_second_run_overwrites(
     procs.dispatcher()
     procs.worker(redis_url, cluster="runnable-default")
     lake = tmp_path / "thirdparty"
-    shutil.copytree(EXAMPLES / "depot", lake)
+    shutil.copytree(PIPELINES / "depot", lake)
     assert procs.cli("depot", "add", "thirdparty01", "--type", "local", "--path", str(lake)).returncode == 0
     warehouse = tmp_path / "bq.duckdb"
     assert procs.cli("depot", "add", "bqdepot", "--type", "duckdb", "--path", str(warehouse)).returncode == 0
-    defined = procs.cli("define", str(EXAMPLES / "bq-write-01.yaml"))
+    defined = procs.cli("define", str(PIPELINES / "bq-write-01.yaml"))
     assert defined.returncode == 0, defined.stderr
     assert defined.stdout.strip() == client.get_definition("city-write-bq-01")["id"]
     assert client.get_cluster("runnable-default")["name"] == "runnable-default"
@@ -171,7 +172,7 @@ def test_a_bad_workflow_entry_is_a_one_line_error_exit_2_and_defines_none_of_the
     tmp_path: Path, client: Client, procs: Procs
 ):
     client.add_depot("thirdparty01", "local", path=str(tmp_path))
-    workflow = (EXAMPLES / "bq-write-01.yaml").read_text()
+    workflow = (PIPELINES / "bq-write-01.yaml").read_text()
     bad = tmp_path / "wf.yaml"
     bad.write_text(workflow)  # bqdepot is not added: the entry names an unknown depot
     before = client.store.last_position()
@@ -310,7 +311,7 @@ def test_an_s3_depot_is_read_and_written_whole_against_moto(
     s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1",
                       aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
     s3.create_bucket(Bucket="lake")
-    s3.upload_file(str(EXAMPLES / "depot" / "city.csv"), "lake", "raw/city.csv")
+    s3.upload_file(str(PIPELINES / "depot" / "city.csv"), "lake", "raw/city.csv")
     client.add_depot("s3lake", "s3", bucket="lake", prefix="raw", region="us-east-1", endpoint_url=s3_endpoint)
     steps = [("ca", "SELECT city_id, population FROM city WHERE state_code = 'CA'")]
     for mode in ("overwrite", "append"):

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from processes import Procs, eventually
 
 from queue_core import Client, InvalidInput
+from tests.support.processes import Procs, eventually
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed")
 from psycopg import sql  # noqa: E402

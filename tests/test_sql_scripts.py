@@ -7,11 +7,12 @@ from typing import Any
 
 import duckdb
 import pytest
-from processes import Procs
 
 from queue_core import Client, InvalidInput
+from tests.support.paths import EXAMPLES
+from tests.support.processes import Procs
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "pipelines"
+PIPELINES = EXAMPLES / "pipelines"
 
 SCRIPT = """-- the biggest cities of each state, and a count
 CREATE TABLE big AS SELECT * FROM city WHERE population > 5000;

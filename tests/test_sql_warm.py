@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
-from pathlib import Path
 from typing import Any
 
-from processes import Procs, eventually, pid_alive
-
 from queue_core import Client
+from tests.support.paths import REPO
+from tests.support.processes import Procs, eventually, pid_alive
 
-ZYGOTE = str(Path(__file__).resolve().parents[1] / "workers" / "sql" / "zygote.py")
+ZYGOTE = str(REPO / "workers" / "sql" / "zygote.py")
 FOREVER = "SELECT sum(hash(range)) AS h FROM range(100000000000)"
 
 

@@ -10,15 +10,15 @@ from pathlib import Path
 import orjson
 import pytest
 import redis
-from processes import Procs
-from redis_server import RedisServer
-from workload import cli_json, mixed_workload, read_model_snapshot, schedule_workload, workflow_workload
 
 from queue_core import Client, Settings
 from queue_core.errors import DamagedFile, StoreNotEmpty
 from queue_core.eventlog.archive import history
 from queue_core.eventlog.chain import link
 from queue_core.eventlog.transfer import ExportReader, import_export, write_export
+from tests.support.processes import Procs
+from tests.support.redis_server import RedisServer
+from tests.support.workload import cli_json, mixed_workload, read_model_snapshot, schedule_workload, workflow_workload
 
 
 @pytest.fixture

@@ -6,12 +6,12 @@ import threading
 from pathlib import Path
 
 import redis
-from jobs import native, shell_task
-from processes import Procs, eventually
 
 from queue_core import Client
 from queue_core.keys import Keys
 from queue_core.services.workflow_runs import WorkflowEngine
+from tests.support.jobs import native, shell_task
+from tests.support.processes import Procs, eventually
 
 
 def _one_submission_per_task(client: Client, run_id: str) -> None:

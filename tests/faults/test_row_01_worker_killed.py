@@ -11,11 +11,10 @@ import os
 import signal
 from pathlib import Path
 
-from harness import assert_log_holds, marker_job, marks
-from jobs import definition
-from processes import Procs, eventually
-
 from queue_core import Client
+from tests.support.faults import assert_log_holds, marker_job, marks
+from tests.support.jobs import definition
+from tests.support.processes import Procs, eventually
 
 
 def test_kill_9_of_the_worker_mid_attempt_ends_the_run_worker_lost(

@@ -10,11 +10,10 @@ import os
 import signal
 from pathlib import Path
 
-from harness import assert_log_holds, children_of, marks
-from jobs import definition, job_file
-from processes import Procs, eventually, pid_alive
-
 from queue_core import Client
+from tests.support.faults import assert_log_holds, children_of, marks
+from tests.support.jobs import definition, job_file
+from tests.support.processes import Procs, eventually, pid_alive
 
 
 def test_a_sigkilled_job_fails_its_attempt_with_signal_9_is_retried_and_the_worker_lives(

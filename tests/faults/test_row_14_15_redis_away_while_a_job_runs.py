@@ -12,12 +12,11 @@ import os
 import signal
 from pathlib import Path
 
-from harness import assert_log_holds, marks
-from jobs import definition, job_file
-from processes import Procs, eventually, pid_alive
-from redis_server import RedisServer
-
 from queue_core import Client, Settings, StoreUnavailable
+from tests.support.faults import assert_log_holds, marks
+from tests.support.jobs import definition, job_file
+from tests.support.processes import Procs, eventually, pid_alive
+from tests.support.redis_server import RedisServer
 
 
 def _job(workspace: Path, markers: Path, done: Path) -> str:

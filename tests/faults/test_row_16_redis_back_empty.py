@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 import redis
-from harness import assert_log_holds
-from jobs import definition, job_file
-from processes import Procs, eventually
-from redis_server import RedisServer
 
 from queue_core import Client, Settings
 from queue_core.errors import StoreEpochChanged
+from tests.support.faults import assert_log_holds
+from tests.support.jobs import definition, job_file
+from tests.support.processes import Procs, eventually
+from tests.support.redis_server import RedisServer
 
 
 def _log(procs: Procs) -> str:

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import pytest
 import redis
-from harness import assert_log_holds
-from redis_server import RedisServer
 
 from queue_core.errors import AppendFailed
 from queue_core.eventlog.events import ClusterRegistered, NewEvent, encode, utc_now_iso
 from queue_core.eventlog.store import EventStore
+from tests.support.faults import assert_log_holds
+from tests.support.redis_server import RedisServer
 
 
 def registered(aggregate: str, n: int = 1) -> list[NewEvent]:

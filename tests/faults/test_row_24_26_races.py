@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from harness import assert_log_holds, marker_job, marks
-from jobs import definition, job_file
-from processes import Procs, eventually
 
 from queue_core import Client, Settings
 from queue_core.errors import AlreadyTerminal
 from queue_core.services.lifecycle import Claim, attempt_job_id
 from scheduler.rq_jobs import enqueue_attempt
+from tests.support.faults import assert_log_holds, marker_job, marks
+from tests.support.jobs import definition, job_file
+from tests.support.processes import Procs, eventually
 
 RACES = 300
 KEYS = 50

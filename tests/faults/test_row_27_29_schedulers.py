@@ -21,12 +21,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import redis
-from faults.harness import assert_log_holds
-from jobs import definition, job_file
-from processes import Procs, eventually
 
 from queue_core import Client
 from queue_core.keys import Keys
+from tests.support.faults import assert_log_holds
+from tests.support.jobs import definition, job_file
+from tests.support.processes import Procs, eventually
 
 
 def scheduler(procs: Procs, **env: str) -> subprocess.Popen[bytes]:

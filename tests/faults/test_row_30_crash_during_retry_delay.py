@@ -13,11 +13,10 @@ import signal
 from datetime import datetime
 from pathlib import Path
 
-from harness import assert_log_holds, marks
-from jobs import definition, job_file
-from processes import Procs, eventually
-
 from queue_core import Client
+from tests.support.faults import assert_log_holds, marks
+from tests.support.jobs import definition, job_file
+from tests.support.processes import Procs, eventually
 
 DELAY_MINUTES = 3 / 60
 

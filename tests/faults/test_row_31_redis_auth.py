@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 import redis
-from harness import assert_log_holds
-from jobs import definition, job_file
-from processes import Procs
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from redis_server import RedisServer
 
 from queue_core import Client, Settings, UnsafeStore
+from tests.support.faults import assert_log_holds
+from tests.support.jobs import definition, job_file
+from tests.support.processes import Procs
+from tests.support.redis_server import RedisServer
 
 PASSWORD = "jobledger-test-password"
 # The ACL the README recommends, as ``ACL SETUSER`` arguments.

@@ -21,13 +21,13 @@ from urllib.parse import quote
 import boto3
 import pytest
 import redis
-from git_server import GitHttpsServer, bare_repo, commit_file, push
-from harness import assert_log_holds
-from leaks import assert_nowhere, files_under
-from processes import Procs
 
 from queue_core import Client
 from queue_core.masking import install_stdlib_masking, masking
+from tests.support.faults import assert_log_holds
+from tests.support.git_server import GitHttpsServer, bare_repo, commit_file, push
+from tests.support.leaks import assert_nowhere, files_under
+from tests.support.processes import Procs
 from workers.sources.base import SourceContext
 from workers.sources.s3 import materialize_s3
 

@@ -12,11 +12,11 @@ import json
 from pathlib import Path
 
 import pytest
-from harness import assert_log_holds
-from jobs import definition
-from processes import Procs
 
 from queue_core import Client, InvalidInput
+from tests.support.faults import assert_log_holds
+from tests.support.jobs import definition
+from tests.support.processes import Procs
 
 HOSTILE = ["../../etc/passwd", "/etc/passwd", "a/../../x", "~root/.ssh", "a\x00b"]
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import duckdb
 import pytest
-from harness import assert_log_holds
-from processes import Procs
 
 from queue_core import Client, InvalidInput
+from tests.support.faults import assert_log_holds
+from tests.support.processes import Procs
 from workers.sql.runner import lock_down
 
 CITY = "name,population\nParis,2100000\nLyon,520000\n"

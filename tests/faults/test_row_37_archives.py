@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from archive_files import tar_bytes, tar_entry, zeros_tar_gz, zip_bytes
-from harness import assert_log_holds
-from processes import Procs
 
 from queue_core import Client
+from tests.support.archive_files import tar_bytes, tar_entry, zeros_tar_gz, zip_bytes
+from tests.support.faults import assert_log_holds
+from tests.support.processes import Procs
 from workers.sources.archives import Limits, UnsafeArchive, extract_archive
 
 

@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 import yaml
-from harness import assert_log_holds
-from jobs import definition, job_file
-from processes import Procs
 
 from queue_core import Client, InvalidInput
+from tests.support.faults import assert_log_holds
+from tests.support.jobs import definition, job_file
+from tests.support.processes import Procs
 
 
 def write(directory: Path, raw: Any, suffix: str = ".json", stem: str = "def") -> Path:

@@ -7,13 +7,13 @@ import os
 from contextlib import redirect_stdout
 
 import orjson
-from jobs import definition
 
 from queue_core import Client
 from queue_core.cli.main import main
 from queue_core.domain.runs import NON_ZERO_EXIT, SOURCE_UNAVAILABLE
 from queue_core.readmodels.materialized import ReadModels
 from queue_core.services.workflow_runs import WorkflowEngine
+from tests.support.jobs import definition
 
 Snapshot = list[tuple[str, object]]
 

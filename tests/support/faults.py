@@ -7,13 +7,12 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from jobs import job_file
-from processes import Procs
-
 from queue_core import Client
 from queue_core.cli.fleet import fleet_command
 from queue_core.eventlog.store import EventStore
 from queue_core.readmodels.oracle import OracleReport, check_log
+from tests.support.jobs import job_file
+from tests.support.processes import Procs
 
 CRASHING_WORKER = Path(__file__).with_name("crashing_worker.py")
 

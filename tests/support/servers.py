@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from processes import Procs, eventually
+from tests.support.processes import Procs, eventually
 
 _URL = re.compile(r"(http://[0-9.]+:\d+)")
 
