@@ -21,6 +21,7 @@ playwright_api = pytest.importorskip(
     "playwright.sync_api", reason="playwright is in the test extra: pip install -e '.[test]'"
 )
 expect = playwright_api.expect
+pytestmark = pytest.mark.fleet(workers=2)  # the console's runs have one dispatcher and two workers
 
 TOKEN = "browser-test-token"
 WAIT_MS = 30_000
@@ -56,14 +57,6 @@ def shot(page: object, request: pytest.FixtureRequest) -> Callable[[str], Path]:
         return path
 
     return take
-
-
-@pytest.fixture
-def fleet(procs: Procs, redis_url: str) -> Procs:
-    procs.dispatcher()
-    procs.worker(redis_url)
-    procs.worker(redis_url)
-    return procs
 
 
 @pytest.fixture

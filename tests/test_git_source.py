@@ -107,8 +107,7 @@ def test_a_token_over_https_reaches_the_server_and_shows_up_nowhere(
     client.set_secret("git-token", TOKEN)
     with GitHttpsServer(repo["bare"].parent, "ci-bot", TOKEN, tmp_path) as server:
         procs.env["GIT_SSL_CAINFO"] = str(server.cert)
-        procs.dispatcher()
-        procs.worker(redis_url)
+        procs.fleet(redis_url)
         url = f"{server.base_url}/{repo['bare'].name}"
         client.define(git_definition("private", url, "v1", username="ci-bot", token={"secret": "git-token"}))
         seen_cmdlines: list[bytes] = []
@@ -162,8 +161,7 @@ def test_an_unavailable_git_source_fails_source_unavailable_and_is_retried(
     source: dict[str, Any] = {"retries": 1, "token": {"secret": "git-token"}}
     with GitHttpsServer(repo["bare"].parent, "ci-bot", "another-token", tmp_path) as server:
         procs.env["GIT_SSL_CAINFO"] = str(server.cert)
-        procs.dispatcher()
-        procs.worker(redis_url)
+        procs.fleet(redis_url)
         if case == "unreachable":
             raw = git_definition("bad", "https://127.0.0.1:9/jobs.git", "main", **source)
         elif case == "missing-reference":

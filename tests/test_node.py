@@ -61,8 +61,7 @@ def test_ctrl_c_during_an_attempt_loses_nothing_the_attempt_is_retried_later(
         os.kill(up.pid, signal.SIGINT)
         assert up.wait(timeout=30) == 0
     assert client.get_run(run_id)["status"] == "RUNNING"  # nobody is left to say otherwise yet
-    procs.dispatcher()
-    procs.worker(redis_url)
+    procs.fleet(redis_url)
     run = client.wait(run_id, timeout=30)
     assert [(a["status"], a["reason"]) for a in run["attempts"]] == [("FAILED", "WorkerLost"), ("SUCCEEDED", None)]
 

@@ -89,8 +89,7 @@ def test_a_run_pins_the_latest_version_at_submission_or_the_one_named(
     assert client.run_detail(early)["job"]["source"]["sourceDef"] == {"name": "etl", "version": 1}
     client.add_resource("etl", _file(tmp_path, "etl.sh", b"echo version two\n"))
     late, pinned = client.submit("latest"), client.submit("pinned")
-    procs.dispatcher()
-    procs.worker(redis_url)
+    procs.fleet(redis_url)
     outputs = {run_id: _stdout(client, client.wait(run_id, timeout=30)["id"]) for run_id in (early, late, pinned)}
     assert outputs == {early: ["version one"], late: ["version two"], pinned: ["version one"]}
     checksum = client.get_resource("etl")["versions"][1]["checksum"]
@@ -146,8 +145,7 @@ def test_resource_content_lives_in_s3_when_a_bucket_is_configured(
     raw = resource_definition("remote-job", "remote", "remote.py")
     raw["config"]["type"] = "PYTHON"
     client.define(raw)
-    procs.dispatcher()
-    procs.worker(redis_url)
+    procs.fleet(redis_url)
     run = _run(client, "remote-job")
     assert run["status"] == "SUCCEEDED", client.run_detail(run["id"])["message"]
     assert _stdout(client, run["id"]) == ["from s3 storage"]

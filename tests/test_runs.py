@@ -11,14 +11,7 @@ from queue_core.errors import AlreadyTerminal
 from tests.support.jobs import definition, job_file
 from tests.support.processes import Procs, eventually, pid_alive
 
-
-@pytest.fixture
-def fleet(procs: Procs, redis_url: str) -> Procs:
-    """One dispatcher and two workers on the default cluster."""
-    procs.dispatcher()
-    procs.worker(redis_url)
-    procs.worker(redis_url)
-    return procs
+pytestmark = pytest.mark.fleet(workers=2)  # the tests that take the fleet get one dispatcher and two workers
 
 
 def test_a_run_that_exits_zero_succeeds_with_its_output_logged(client: Client, workspace: Path, fleet: Procs):

@@ -24,6 +24,11 @@ NO_AMBIENT_CREDENTIALS = {
     "AWS_EC2_METADATA_DISABLED": "true",
 }
 
+# The fleet's worker: its boto3 chain finds credentials in its environment.
+pytestmark = pytest.mark.fleet(
+    env={**NO_AMBIENT_CREDENTIALS, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+)
+
 
 @pytest.fixture(autouse=True)
 def no_leak(connection: redis.Redis, tmp_path: Path) -> Iterator[None]:
@@ -47,15 +52,6 @@ def bucket(s3: Any) -> str:
     name = f"jobs-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(Bucket=name)
     return name
-
-
-@pytest.fixture
-def fleet(procs: Procs, redis_url: str) -> Procs:
-    """A dispatcher and a worker whose boto3 chain finds credentials in its environment."""
-    procs.env.update(NO_AMBIENT_CREDENTIALS, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
-    procs.dispatcher()
-    procs.worker(redis_url)
-    return procs
 
 
 def s3_definition(name: str, path: str, endpoint: str, location: str, **source: Any) -> dict[str, Any]:
@@ -115,8 +111,7 @@ def test_credentials_from_secret_references_are_used_and_never_shown(
     procs.env.update(NO_AMBIENT_CREDENTIALS)
     procs.env.pop("AWS_ACCESS_KEY_ID", None)
     procs.env.pop("AWS_SECRET_ACCESS_KEY", None)
-    procs.dispatcher()
-    procs.worker(redis_url)
+    procs.fleet(redis_url)
     s3.put_object(Bucket=bucket, Key="job.sh", Body=b"echo with secret keys\n")
     client.set_secret("aws-id", ACCESS_KEY_ID)
     client.set_secret("aws-key", SECRET_ACCESS_KEY)

@@ -125,8 +125,7 @@ def test_a_job_that_prints_a_secret_from_its_env_shows_stars_in_its_log(
     raw = definition("echo-secret", "echo.sh")
     raw["config"]["envVars"] = {"API_KEY": {"secret": "api-key"}, "MODE": "x"}
     client.define(raw)
-    procs.dispatcher()
-    procs.worker(redis_url)
+    procs.fleet(redis_url)
     run_id = client.submit("echo-secret")
     run = client.wait(run_id, timeout=30)
     assert (run["status"], run["exit_code"]) == ("FAILED", 3)
@@ -142,8 +141,7 @@ def test_a_run_whose_secret_is_not_set_fails_source_unavailable_naming_it(
     raw = definition("unset-secret", "echo.sh")
     raw["config"]["envVars"] = {"K": {"secret": "never-set"}}
     client.define(raw)
-    procs.dispatcher()
-    procs.worker(redis_url)
+    procs.fleet(redis_url)
     run = client.wait(client.submit("unset-secret"), timeout=30)
     assert (run["status"], run["reason"]) == ("FAILED", "SourceUnavailable")
     assert any("never-set" in line.line for line in client.logs(run["id"]))

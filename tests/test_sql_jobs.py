@@ -55,8 +55,7 @@ def read(path: Path) -> list[tuple[Any, ...]]:
 def test_the_seed_workflow_writes_ten_rows_and_a_second_run_overwrites(
     tmp_path: Path, procs: Procs, redis_url: str, client: Client
 ):
-    procs.dispatcher()
-    procs.worker(redis_url, cluster="runnable-default")
+    procs.fleet(redis_url, cluster="runnable-default")
     lake = tmp_path / "thirdparty"
     shutil.copytree(PIPELINES / "depot", lake)
     assert procs.cli("depot", "add", "thirdparty01", "--type", "local", "--path", str(lake)).returncode == 0
@@ -205,8 +204,7 @@ def test_depots_are_added_once_listed_and_shown(tmp_path: Path, procs: Procs):
 def test_kill_9_of_the_worker_mid_overwrite_leaves_the_previous_output_whole(
     lake: Path, client: Client, procs: Procs, redis_url: str
 ):
-    procs.dispatcher()
-    worker = procs.worker(redis_url)
+    (worker,) = procs.fleet(redis_url).workers
     target = output("rows", "dataos://files:out/rows", "parquet")
     client.define(pipeline("rows", [("rows", "SELECT range AS i FROM range(3)")], [target]))
     assert client.wait(client.submit("rows"), timeout=60)["status"] == "SUCCEEDED"
@@ -306,8 +304,7 @@ def test_an_s3_depot_is_read_and_written_whole_against_moto(
 
     creds = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_EC2_METADATA_DISABLED": "true"}
     procs.env.update(creds, AWS_SHARED_CREDENTIALS_FILE="/nonexistent", AWS_CONFIG_FILE="/nonexistent")
-    procs.dispatcher()
-    procs.worker(redis_url)
+    procs.fleet(redis_url)
     s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1",
                       aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
     s3.create_bucket(Bucket="lake")
@@ -331,8 +328,7 @@ def test_an_s3_depot_is_read_and_written_whole_against_moto(
 
 
 def test_jobledger_sql_runs_a_query_as_a_batch_job_without_a_definition(lake: Path, procs: Procs, redis_url: str):
-    procs.dispatcher()
-    procs.worker(redis_url)
+    procs.fleet(redis_url)
     counted = procs.cli("sql", "SELECT state_code, count(*) AS n FROM city GROUP BY ALL ORDER BY 1",
                         "--input", "city=dataos://files:none/city:csv", "--wait", "--json")  # fmt: skip
     assert counted.returncode == 0, counted.stderr

@@ -135,8 +135,7 @@ def test_kill_9_of_the_worker_mid_overwrite_leaves_the_previous_table_whole(
     pg: tuple[str, str, Any], client: Client, procs: Procs, redis_url: str
 ):
     dsn, schema, conn = pg
-    procs.dispatcher()
-    worker = procs.worker(redis_url)
+    (worker,) = procs.fleet(redis_url).workers
     client.add_depot("pg", "postgres", dsn=dsn)
     target = [out(f"dataos://pg:{schema}/big", "overwrite")]
     client.define(job("big", "SELECT range AS i FROM range(3)", [], target))
@@ -169,8 +168,7 @@ def test_the_password_is_a_secret_reference_and_shows_up_nowhere(
     pg: tuple[str, str, Any], client: Client, procs: Procs, redis_url: str, settings: Any
 ):
     dsn, schema, conn = pg
-    procs.dispatcher()
-    procs.worker(redis_url)
+    procs.fleet(redis_url)
     # A table that happens to hold the value: the result's preview of it must not carry it into the log.
     conn.execute(sql.SQL("CREATE TABLE {} AS SELECT 1 AS id, %s AS echoed").format(sql.Identifier(schema, "src")),
                  (PASSWORD,))  # fmt: skip

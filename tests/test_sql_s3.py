@@ -90,8 +90,7 @@ def test_kill_9_mid_folder_overwrite_leaves_readers_the_previous_objects(
     lake: tuple[Any, str], client: Client, procs: Procs, redis_url: str, settings: Any
 ):
     s3, bucket = lake
-    procs.dispatcher()
-    worker = procs.worker(redis_url)
+    (worker,) = procs.fleet(redis_url).workers
     client.define(job("ids", "SELECT range AS id FROM range(3)", [], [folder("overwrite")]))
     assert client.wait(client.submit("ids"), timeout=60)["status"] == "SUCCEEDED"
     before = manifest(s3, bucket)

@@ -14,15 +14,7 @@ from tests.support.jobs import definition, job_file, native, shell_task
 from tests.support.paths import EXAMPLES
 from tests.support.processes import Procs, eventually
 
-pytestmark = pytest.mark.usefixtures("fleet")
-
-
-@pytest.fixture
-def fleet(procs: Procs, redis_url: str) -> Procs:
-    procs.dispatcher()
-    procs.worker(redis_url)
-    procs.worker(redis_url)
-    return procs
+pytestmark = [pytest.mark.usefixtures("fleet"), pytest.mark.fleet(workers=2)]
 
 
 def test_a_diamond_runs_each_task_once_after_its_upstream(client: Client, workspace: Path, tmp_path: Path):

@@ -22,8 +22,7 @@ def test_a_sigkilled_job_fails_its_attempt_with_signal_9_is_retried_and_the_work
     markers = tmp_path / "markers"
     body = f'echo "$JOBLEDGER_RUN_ID:$JOBLEDGER_ATTEMPT" >> {markers}\n[ "$JOBLEDGER_ATTEMPT" -ge 2 ] || sleep 300\n'
     client.define(definition("oom", job_file(workspace, "oom.sh", body), retries=1, timeout=10))
-    procs.dispatcher()
-    worker = procs.worker(redis_url)
+    (worker,) = procs.fleet(redis_url).workers
     run_id = client.submit("oom")
     eventually(lambda: markers.exists(), what="the first attempt to start")
     (job,) = eventually(lambda: children_of(worker.pid), what="the job's process")

@@ -35,8 +35,7 @@ def test_a_killed_worker_takes_its_job_along_and_rqs_abandoned_verdict_changes_n
         f'[ "$JOBLEDGER_ATTEMPT" -ge 2 ] && exit 0\nsleep 300 &\necho "$$ $!" > {pids}\nwait\n'
     )
     client.define(definition("parent", job_file(workspace, "parent.sh", body), retries=1, timeout=10))
-    procs.dispatcher()
-    worker = procs.worker(redis_url)
+    (worker,) = procs.fleet(redis_url).workers
     run_id = client.submit("parent")
     eventually(lambda: pids.exists() and pids.read_text().strip(), what="the job to start")
     job_pid, grandchild = map(int, pids.read_text().split())

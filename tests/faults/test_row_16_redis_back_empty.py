@@ -41,8 +41,7 @@ def test_a_store_that_came_back_empty_is_refused_until_its_log_is_back(
     how: str,
 ):
     client.define(definition("before", job_file(workspace, "x.sh", "true\n")))
-    procs.dispatcher()
-    procs.worker(redis_url)
+    procs.fleet(redis_url)
     first = client.submit("before")
     assert client.wait(first, timeout=30)["status"] == "SUCCEEDED"
     store_server.kill()

@@ -87,9 +87,7 @@ def test_cancel_racing_real_completions_leaves_one_terminal_state_each(
 ):
     job_file(workspace, "quick.sh", "sleep 0.05\n")
     client.define(definition("quick", "quick.sh"))
-    procs.dispatcher()
-    procs.worker(redis_url)
-    procs.worker(redis_url)
+    procs.fleet(redis_url, workers=2)
     ids = []
     for _ in range(50):
         run_id = client.submit("quick")

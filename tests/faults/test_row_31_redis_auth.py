@@ -63,8 +63,7 @@ def test_a_locked_down_redis_keeps_strangers_out_denies_jobledger_the_dangerous_
     procs.env.update(REDIS_URL=url, JOBLEDGER_REQUIRE_AUTH="1")
     client = Client(settings=Settings(**{**settings.__dict__, "redis_url": url, "require_auth": True}))
     client.define(definition("locked", job_file(workspace, "x.sh", "echo locked in\n")))
-    procs.dispatcher()
-    procs.worker(url)
+    procs.fleet(url)
     run_id = client.submit("locked")
     assert client.wait(run_id, timeout=60)["status"] == "SUCCEEDED", procs_log(procs)
     assert [line.line for line in client.logs(run_id)] == ["locked in"]

@@ -66,8 +66,7 @@ def test_after_git_s3_and_env_secrets_are_used_no_value_is_anywhere_outside_the_
     )
     with GitHttpsServer(bare.parent, "x-access-token", GIT_TOKEN, tmp_path) as server:
         procs.env["GIT_SSL_CAINFO"] = str(server.cert)
-        procs.dispatcher()
-        procs.worker(redis_url)
+        procs.fleet(redis_url)
         definitions = [
             _definition("git-ok", {"type": "GIT", "sourceDef": {"repoUrl": f"{server.base_url}/{bare.name}",
                                                                 "token": token}}, "run.sh"),

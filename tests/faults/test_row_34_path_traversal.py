@@ -57,8 +57,7 @@ def test_a_symlink_leaving_the_workspace_is_source_unavailable_and_nothing_outsi
     else:
         (workspace / "jobs").symlink_to(outside)
     client.define(definition("escape", "run.sh"))
-    procs.dispatcher()
-    procs.worker(redis_url)
+    procs.fleet(redis_url)
     run = client.wait(client.submit("escape"), timeout=30)
     assert (run["status"], run["reason"]) == ("FAILED", "SourceUnavailable")
     assert not any("escaped" in line.line for line in client.logs(run["id"]))

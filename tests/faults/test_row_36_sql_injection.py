@@ -72,8 +72,7 @@ def test_sql_cannot_reach_beyond_its_declared_datasets(
         (f"COPY (SELECT 1) TO '{outside}/escape.csv'", "must be one SELECT query, not COPY"),
         (f"SELECT 1; COPY (SELECT 1) TO '{outside}/escape.csv'", "not SELECT, COPY"),
     ]
-    procs.dispatcher()
-    procs.worker(redis_url)
+    procs.fleet(redis_url)
     runs = []
     for i, (sql, _) in enumerate(statements):
         client.define(_pipeline(f"escape-{i}", sql, f"dataos://files:out/evil{i}"))

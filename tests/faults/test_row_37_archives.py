@@ -91,8 +91,7 @@ def _resource_definition(name: str, resource: str, location: str) -> dict[str, A
 def test_a_run_of_a_zip_slip_resource_fails_source_unavailable(
     client: Client, procs: Procs, redis_url: str, tmp_path: Path
 ):
-    procs.dispatcher()
-    procs.worker(redis_url)
+    procs.fleet(redis_url)
     archive = tmp_path / "files" / "slip.zip"
     archive.parent.mkdir()
     archive.write_bytes(zip_bytes([("run.sh", b"echo ran\n", stat.S_IFREG | 0o755), ("../../escaped.sh", b"pwned", 0)]))

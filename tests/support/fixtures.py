@@ -125,11 +125,22 @@ def procs(env: dict[str, str], tmp_path: Path) -> Iterator[Procs]:
 
 
 @pytest.fixture
-def fleet(procs: Procs, redis_url: str) -> Procs:
-    """A dispatcher and one worker on the default cluster (modules that need another fleet define their own)."""
-    procs.dispatcher()
-    procs.worker(redis_url)
+def fleet(request: pytest.FixtureRequest, procs: Procs, redis_url: str) -> Procs:
+    """A dispatcher and one worker on the default cluster, started before the test.
+
+    ``@pytest.mark.fleet(...)`` on the test (or ``pytestmark`` on its module) asks for another: any argument
+    of ``Procs.fleet`` (``workers=2``, ``cluster=...``, ``timer=True``), and ``env={...}`` added to the
+    environment of the fleet and of every process the test starts afterwards.
+    """
+    marker = request.node.get_closest_marker("fleet")
+    options = dict(marker.kwargs) if marker else {}
+    procs.env.update(options.pop("env", {}))
+    procs.fleet(redis_url, **options)
     return procs
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "fleet(workers=1, ..., env={}): the fleet the `fleet` fixture starts")
 
 
 @pytest.fixture

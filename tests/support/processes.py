@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from queue_core.cli.fleet import fleet_command
 
@@ -29,6 +29,13 @@ def eventually(check: Callable[[], T], timeout: float = 30.0, interval: float = 
         time.sleep(interval)
 
 
+class Fleet(NamedTuple):
+    """What ``Procs.fleet`` started."""
+
+    dispatchers: list[subprocess.Popen[bytes]]
+    workers: list[subprocess.Popen[bytes]]
+
+
 class Procs:
     """Spawns processes in their own sessions and kills them all at the end of a test."""
 
@@ -37,10 +44,14 @@ class Procs:
         self.log_dir = log_dir
         self.procs: list[subprocess.Popen[bytes]] = []
 
-    def spawn(self, command: list[str], name: str) -> subprocess.Popen[bytes]:
+    def spawn(self, command: list[str], name: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        """``command`` in its own session, output in ``log_dir/NAME-N.log``; ``env`` instead of ``self.env``."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_dir / f"{name}-{len(self.procs)}.log", "ab") as out:
-            proc = subprocess.Popen(command, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(
+                command, env=self.env if env is None else env, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
         self.procs.append(proc)
         return proc
 
@@ -49,8 +60,21 @@ class Procs:
         command = [sys.executable, "-m", "rq.cli", *fleet_command(url, cluster, burst)[1:]]
         return self.spawn(command, f"worker-{cluster}")
 
-    def dispatcher(self) -> subprocess.Popen[bytes]:
-        return self.spawn([sys.executable, "-m", "scheduler"], "dispatcher")
+    def dispatcher(self, timer: bool = False, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        """``python -m scheduler``; with ``timer`` it fires schedules' ticks too (``jobledger scheduler``)."""
+        if timer:
+            return self.spawn([sys.executable, "-m", "scheduler", "--timer"], "scheduler", env)
+        return self.spawn([sys.executable, "-m", "scheduler"], "dispatcher", env)
+
+    def fleet(
+        self, url: str, workers: int = 1, dispatchers: int = 1, cluster: str = "default", timer: bool = False
+    ) -> Fleet:
+        """Dispatchers, then workers on ``cluster``: what an end-to-end test runs its jobs on.
+
+        The ``fleet`` fixture starts one before the test; a test that starts its fleet part-way calls this.
+        """
+        started = [self.dispatcher(timer=timer) for _ in range(dispatchers)]
+        return Fleet(started, [self.worker(url, cluster) for _ in range(workers)])
 
     def cli(self, *args: str, timeout: float = 60, input: str | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
