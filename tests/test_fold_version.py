@@ -6,7 +6,8 @@ import threading
 
 import orjson
 
-from queue_core import Client, readmodels
+from queue_core import Client
+from queue_core.readmodels import materialized
 from queue_core.readmodels.materialized import ReadModels, verify
 from queue_core.readmodels.projections import FOLD_VERSION
 from tests.support.workload import mixed_workload
@@ -70,13 +71,13 @@ def test_while_one_process_rebuilds_the_others_wait_for_it_instead_of_rebuilding
     client.redis.set(keys.folded_by("live"), "an-older-fold")
     client.redis.set(keys.rebuild_lock, "another process")
     waiting = threading.Event()
-    pause = readmodels.time.sleep
+    pause = materialized.time.sleep
 
     def polled(seconds: float) -> None:  # the waiter's poll of the lock
         waiting.set()
         pause(seconds)
 
-    monkeypatch.setattr(readmodels.time, "sleep", polled)
+    monkeypatch.setattr(materialized.time, "sleep", polled)
     waiter = threading.Thread(target=ReadModels(client.store).catch_up)
     waiter.start()
     assert waiting.wait(timeout=10), "the reader did not wait for the rebuild lock"
