@@ -9,23 +9,11 @@ import pytest
 
 from queue_core import Client, InvalidInput, NotFound
 from queue_core.readmodels.materialized import verify
-from scheduler.timer import Timer
+from tests.support.clock import T0, Clock
 from tests.support.jobs import definition, job_file, native, shell_task
 from tests.support.paths import EXAMPLES
 from tests.support.processes import Procs
-from tests.test_schedules import T0, Clock, fires, outcomes, step_minutes
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(T0)
-
-
-@pytest.fixture
-def timer(client: Client, clock: Clock) -> Timer:
-    timer = Timer(client, clock=clock)
-    timer.reconcile()
-    return timer
+from tests.support.schedules import fires, new_timer, outcomes, step_minutes
 
 
 @pytest.fixture
@@ -56,7 +44,7 @@ def test_a_workflow_tick_fired_twice_by_racing_passes_starts_one_workflow_run(cl
     stale = other.schedules.load(created["id"])  # the racing pass read the schedule before the first fired
     assert stale is not None
     clock.now = datetime(2026, 11, 21, 9, 0, 1, tzinfo=UTC)
-    Timer(client, clock=clock).run_pass()
+    new_timer(client, clock, reconcile=False).run_pass()
     other.schedules.advance(stale, clock.now)  # decides the 09:00 tick again, from what it read
     assert len(fires(client, "flow-hourly")) == 1
     assert len(client.events(type="WorkflowRunStarted")) == 1
@@ -94,8 +82,7 @@ def test_a_scheduled_workflow_runs_for_real_and_its_reference_matches_the_tick(
     client.create_schedule("feed-hourly", definition="feed", cron="@hourly", now=T0)
     client.create_schedule("gated-hourly", workflow="gated-nightly", cron="@hourly", now=T0)
     procs.fleet(redis_url)
-    timer = Timer(client, clock=clock)
-    timer.reconcile()
+    timer = new_timer(client, clock)
     clock.now = datetime(2026, 11, 21, 9, 0, 1, tzinfo=UTC)
     timer.run_pass()
     (fired,) = fires(client, "gated-hourly")

@@ -14,9 +14,12 @@ import pytest
 import redis
 
 from queue_core import Client, Settings
+from scheduler.timer import Timer
+from tests.support.clock import T0, Clock
 from tests.support.paths import EXAMPLES, REPO
 from tests.support.processes import Procs
 from tests.support.redis_server import RedisServer, free_port
+from tests.support.schedules import new_timer
 
 TEST_LEASE_SECONDS = "2"
 TEST_LEASE_RENEW_SECONDS = "0.3"
@@ -141,6 +144,18 @@ def fleet(request: pytest.FixtureRequest, procs: Procs, redis_url: str) -> Procs
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "fleet(workers=1, ..., env={}): the fleet the `fleet` fixture starts")
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """A fake clock at ``T0`` (2026-11-21 08:00:30 UTC) that the test sets or moves."""
+    return Clock(T0)
+
+
+@pytest.fixture
+def timer(client: Client, clock: Clock) -> Timer:
+    """The schedule timer, in this process, on ``clock``, its wake-ups reconciled from the log."""
+    return new_timer(client, clock)
 
 
 @pytest.fixture
