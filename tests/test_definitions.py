@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 import yaml
 
 from queue_core import Client, InvalidInput
@@ -49,11 +48,6 @@ def ok_json(procs: Procs, *args: str) -> Any:
     result = procs.cli(*args, "--json")
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
-
-
-@pytest.fixture
-def store(connection: redis.Redis) -> EventStore:
-    return EventStore(connection)
 
 
 # -- define, versions, list, show, delete ---------------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,8 +15,9 @@ from queue_core import Client
 from queue_core.eventlog import events
 from scheduler.rq_jobs import enqueue_attempt
 from tests.support.git_server import GitHttpsServer, bare_repo, commit_file, git, push
+from tests.support.jobs import source_definition
 from tests.support.leaks import assert_nowhere, files_under
-from tests.support.processes import Procs
+from tests.support.processes import Procs, cmdlines_seen
 
 TOKEN = "ghp_TESTtoken0123456789abcdefABCDEF"
 
@@ -45,17 +45,8 @@ def repo(tmp_path: Path) -> dict[str, Any]:
 def git_definition(
     name: str, url: str, reference: str = "", location: str = "run.sh", retries: int = 0, **source: Any
 ) -> dict:
-    return {
-        "name": name,
-        "config": {
-            "source": {"type": "GIT", "sourceDef": {"repoUrl": url, "reference": reference, **source}},
-            "type": "SHELL",
-            "sourceLocation": location,
-            "retryStrategy": {"numRetries": retries, "delayBetweenRetries": 0},
-            "timeout": 1,
-        },
-        "cluster": {"name": "default"},
-    }
+    git_source = {"type": "GIT", "sourceDef": {"repoUrl": url, "reference": reference, **source}}
+    return source_definition(name, git_source, location, retries=retries)
 
 
 def _run(client: Client, name: str) -> dict[str, Any]:
@@ -110,15 +101,8 @@ def test_a_token_over_https_reaches_the_server_and_shows_up_nowhere(
         procs.fleet(redis_url)
         url = f"{server.base_url}/{repo['bare'].name}"
         client.define(git_definition("private", url, "v1", username="ci-bot", token={"secret": "git-token"}))
-        seen_cmdlines: list[bytes] = []
-        done = threading.Event()
-        sampler = threading.Thread(target=_sample_cmdlines, args=(done, seen_cmdlines))
-        sampler.start()
-        try:
+        with cmdlines_seen(b"git") as seen_cmdlines:
             run = _run(client, "private")
-        finally:
-            done.set()
-            sampler.join()
         assert run["status"] == "SUCCEEDED", client.run_detail(run["id"])["message"]
         assert _output(client, run["id"]) == ["code v1"]
         assert (f"/{repo['bare'].name}/info/refs?service=git-upload-pack", 401) in server.requests
@@ -129,20 +113,6 @@ def test_a_token_over_https_reaches_the_server_and_shows_up_nowhere(
     assert git_configs
     outputs = [procs.cli(*args).stdout for args in (["status", run["id"]], ["logs", run["id"]], ["events"])]
     assert_nowhere([TOKEN], client.redis, git_configs, outputs)
-
-
-def _sample_cmdlines(done: threading.Event, seen: list[bytes]) -> None:
-    """Every git command line visible in /proc while the run goes on."""
-    while not done.is_set():
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    cmdline = (entry / "cmdline").read_bytes()
-                except OSError:
-                    continue
-                if b"git" in cmdline:
-                    seen.append(cmdline)
-        done.wait(0.005)
 
 
 @pytest.mark.parametrize(

@@ -11,20 +11,7 @@ from pathlib import Path
 from queue_core import Client, Settings
 from tests.support.jobs import definition, job_file
 from tests.support.paths import REPO
-from tests.support.processes import Procs, eventually, jobledger_up, pid_alive
-
-
-def _children_of(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
+from tests.support.processes import Procs, children_of, eventually, jobledger_up, pid_alive
 
 
 def test_up_runs_workers_for_every_cluster_and_stops_cleanly_on_ctrl_c(
@@ -41,7 +28,7 @@ def test_up_runs_workers_for_every_cluster_and_stops_cleanly_on_ctrl_c(
         client.create_cluster("late", workers=1)
         eventually(lambda: "cluster late: 1 workers" in out.read_text(), what="workers for a new cluster")
         assert client.wait(client.submit("ok", cluster="late"), timeout=30)["status"] == "SUCCEEDED"
-        children = _children_of(up.pid)
+        children = children_of(up.pid)
         assert len(children) == 3  # a dispatcher, a default worker, a worker for "late"
         os.kill(up.pid, signal.SIGINT)
         assert up.wait(timeout=30) == 0

@@ -13,17 +13,8 @@ import pytest
 
 from queue_core import Client, InvalidInput, NotFound, Settings
 from tests.support.archive_files import tar_bytes, tar_entry, zip_bytes
+from tests.support.jobs import resource_definition
 from tests.support.processes import Procs
-
-
-def resource_definition(name: str, resource: str, location: str, version: int | None = None) -> dict[str, Any]:
-    sdef: dict[str, Any] = {"name": resource} if version is None else {"name": resource, "version": version}
-    return {
-        "name": name,
-        "config": {"source": {"type": "RESOURCE", "sourceDef": sdef}, "type": "SHELL",
-                   "sourceLocation": location, "timeout": 1},
-        "cluster": {"name": "default"},
-    }  # fmt: skip
 
 
 def _file(tmp_path: Path, name: str, content: bytes) -> Path:

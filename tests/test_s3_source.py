@@ -8,13 +8,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import redis
 
 from queue_core import Client, InvalidInput
+from tests.support.jobs import source_definition
 from tests.support.leaks import assert_nowhere, files_under
 from tests.support.processes import Procs
+from tests.support.s3 import s3_client
 
 ACCESS_KEY_ID = "AKIATESTSECRETKEY123"
 SECRET_ACCESS_KEY = "wJalrTESTSECRETkeyEXAMPLE/abc+def"
@@ -38,13 +39,7 @@ def no_leak(connection: redis.Redis, tmp_path: Path) -> Iterator[None]:
 
 @pytest.fixture
 def s3(s3_endpoint: str) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=s3_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    return s3_client(s3_endpoint)
 
 
 @pytest.fixture
@@ -56,16 +51,7 @@ def bucket(s3: Any) -> str:
 
 def s3_definition(name: str, path: str, endpoint: str, location: str, **source: Any) -> dict[str, Any]:
     sdef = {"path": path, "region": "us-east-1", "endpointUrl": endpoint, **source}
-    return {
-        "name": name,
-        "config": {
-            "source": {"type": "S3", "sourceDef": sdef},
-            "type": "SHELL",
-            "sourceLocation": location,
-            "timeout": 1,
-        },
-        "cluster": {"name": "default"},
-    }
+    return source_definition(name, {"type": "S3", "sourceDef": sdef}, location)
 
 
 def _run(client: Client, name: str) -> dict[str, Any]:

@@ -13,34 +13,21 @@ import duckdb
 import pytest
 
 from queue_core import Client, InvalidInput
+from tests.support.jobs import sql_definition, sql_output
 from tests.support.paths import EXAMPLES
 from tests.support.processes import Procs, eventually
+from tests.support.s3 import s3_client
 
 PIPELINES = EXAMPLES / "pipelines"
 
 
 def pipeline(name: str, steps: list[tuple[str, str]], outputs: list[dict[str, Any]], **inputs: str) -> dict[str, Any]:
     """A SQL definition of an inline pipeline; each input is ``ADDRESS:FORMAT``."""
-    return {
-        "name": name,
-        "config": {
-            "type": "SQL",
-            "timeout": 1,
-            "pipeline": {
-                "inputs": [
-                    {"name": view, "dataset": spec.rsplit(":", 1)[0], "format": spec.rsplit(":", 1)[1]}
-                    for view, spec in inputs.items()
-                ],
-                "steps": [{"sequence": [{"name": n, "sql": sql} for n, sql in steps]}],
-                "outputs": outputs,
-            },
-        },
-        "cluster": {"name": "default"},
-    }
-
-
-def output(step: str, dataset: str, fmt: str, mode: str = "overwrite") -> dict[str, Any]:
-    return {"name": step, "dataset": dataset, "format": fmt, "options": {"saveMode": mode}}
+    views = [
+        {"name": view, "dataset": spec.rsplit(":", 1)[0], "format": spec.rsplit(":", 1)[1]}
+        for view, spec in inputs.items()
+    ]
+    return sql_definition(name, steps, views, outputs)
 
 
 def table(warehouse: Path, name: str) -> list[tuple[Any, ...]]:
@@ -91,9 +78,9 @@ def test_the_seed_workflow_writes_ten_rows_and_a_second_run_overwrites(
 
 def test_each_file_format_is_read_and_written(lake: Path, tmp_path: Path, client: Client, fleet: Procs):
     outputs = [
-        output("big", "dataos://files:out/big", "parquet"),
-        output("ny", "dataos://files:out/ny", "json"),
-        output("tx", "depot://files:out/tx", "csv"),
+        sql_output("big", "dataos://files:out/big", "parquet"),
+        sql_output("ny", "dataos://files:out/ny", "json"),
+        sql_output("tx", "depot://files:out/tx", "csv"),
     ]
     steps = [
         ("big", "SELECT * FROM city WHERE population > 5000"),
@@ -111,7 +98,7 @@ def test_each_file_format_is_read_and_written(lake: Path, tmp_path: Path, client
         pipeline(
             "gather",
             back,
-            [output("counted", "dataos://wh:sums/counted", "table")],
+            [sql_output("counted", "dataos://wh:sums/counted", "table")],
             **inputs,
             tx="dataos://files:out/tx:csv",
         )
@@ -125,7 +112,7 @@ def test_each_save_mode_means_what_it_means_in_spark(lake: Path, client: Client,
     target = lake / "out" / "ids.csv"
 
     def run_with(mode: str, sql: str) -> dict[str, Any]:
-        client.define(pipeline("ids", [("ids", sql)], [output("ids", "dataos://files:out/ids", "csv", mode)]))
+        client.define(pipeline("ids", [("ids", sql)], [sql_output("ids", "dataos://files:out/ids", "csv", mode)]))
         return client.wait(client.submit("ids"), timeout=60)
 
     assert run_with("errorIfExists", "SELECT 1 AS id")["status"] == "SUCCEEDED"
@@ -158,7 +145,7 @@ def test_a_bad_pipeline_is_refused_at_define_time_and_nothing_is_appended(
     lake: Path, client: Client, change: Any, said: str
 ):
     raw = pipeline(
-        "bad", [("s", "SELECT 1")], [output("s", "dataos://files:out/s", "csv")], c="dataos://files:none/city:csv"
+        "bad", [("s", "SELECT 1")], [sql_output("s", "dataos://files:out/s", "csv")], c="dataos://files:none/city:csv"
     )
     change(raw["config"]["pipeline"])
     before = client.store.last_position()
@@ -205,7 +192,7 @@ def test_kill_9_of_the_worker_mid_overwrite_leaves_the_previous_output_whole(
     lake: Path, client: Client, procs: Procs, redis_url: str
 ):
     (worker,) = procs.fleet(redis_url).workers
-    target = output("rows", "dataos://files:out/rows", "parquet")
+    target = sql_output("rows", "dataos://files:out/rows", "parquet")
     client.define(pipeline("rows", [("rows", "SELECT range AS i FROM range(3)")], [target]))
     assert client.wait(client.submit("rows"), timeout=60)["status"] == "SUCCEEDED"
     before = (lake / "out" / "rows.parquet").read_bytes()
@@ -229,7 +216,7 @@ def test_a_pipeline_in_a_yaml_file_named_by_source_location_runs_like_an_inline_
 ):
     job = pipeline("f", [("ny", "SELECT * FROM city WHERE state_code = 'NY'")], [], city="dataos://files:none/city:csv")
     spec = job["config"]["pipeline"]
-    spec["outputs"] = [output("ny", "dataos://files:out/ny", "parquet")]
+    spec["outputs"] = [sql_output("ny", "dataos://files:out/ny", "parquet")]
     (workspace / "pipes").mkdir()
     (workspace / "pipes" / "ny.yaml").write_text(json.dumps({"job": spec}))
     spec["outputs"][0]["name"] = "nostep"
@@ -249,7 +236,7 @@ def test_an_avro_schema_types_the_csv_and_a_row_that_does_not_fit_names_input_li
     lake: Path, tmp_path: Path, client: Client, fleet: Procs
 ):
     schema = "dataos://files:none/schemas/avsc/city.avsc"
-    typed = pipeline("typed", [("s", "SELECT * FROM city")], [output("s", "dataos://wh:dev/typed", "table")])
+    typed = pipeline("typed", [("s", "SELECT * FROM city")], [sql_output("s", "dataos://wh:dev/typed", "table")])
     typed["config"]["pipeline"]["inputs"] = [
         {"name": "city", "dataset": "dataos://files:none/city", "format": "csv", "schemaPath": schema}
     ]
@@ -271,7 +258,7 @@ def test_an_avro_schema_types_the_csv_and_a_row_that_does_not_fit_names_input_li
 
 def test_a_schema_file_that_is_not_avro_is_refused_at_define_time(lake: Path, client: Client):
     (lake / "schemas" / "avsc" / "bad.avsc").write_text('{"type": "enum"}')
-    raw = pipeline("t", [("s", "SELECT 1")], [output("s", "dataos://files:out/s", "csv")])
+    raw = pipeline("t", [("s", "SELECT 1")], [sql_output("s", "dataos://files:out/s", "csv")])
     raw["config"]["pipeline"]["inputs"] = [
         {"name": "c", "dataset": "dataos://files:none/city", "schemaPath": "dataos://files:none/schemas/avsc/bad.avsc"}
     ]
@@ -287,7 +274,7 @@ def test_a_folder_dataset_is_read_whole_and_overwritten_by_a_new_folder(lake: Pa
     steps = [("parts", "SELECT * FROM p WHERE id > 1")]
     client.define(
         pipeline(
-            "fold", steps, [output("parts", "dataos://files:none/parts", "csv")], p="dataos://files:none/parts:csv"
+            "fold", steps, [sql_output("parts", "dataos://files:none/parts", "csv")], p="dataos://files:none/parts:csv"
         )
     )
     run = client.wait(client.submit("fold"), timeout=60)
@@ -300,13 +287,10 @@ def test_a_folder_dataset_is_read_whole_and_overwritten_by_a_new_folder(lake: Pa
 def test_an_s3_depot_is_read_and_written_whole_against_moto(
     s3_endpoint: str, client: Client, procs: Procs, redis_url: str
 ):
-    import boto3
-
     creds = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_EC2_METADATA_DISABLED": "true"}
     procs.env.update(creds, AWS_SHARED_CREDENTIALS_FILE="/nonexistent", AWS_CONFIG_FILE="/nonexistent")
     procs.fleet(redis_url)
-    s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1",
-                      aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
+    s3 = s3_client(s3_endpoint)
     s3.create_bucket(Bucket="lake")
     s3.upload_file(str(PIPELINES / "depot" / "city.csv"), "lake", "raw/city.csv")
     client.add_depot("s3lake", "s3", bucket="lake", prefix="raw", region="us-east-1", endpoint_url=s3_endpoint)
@@ -316,7 +300,7 @@ def test_an_s3_depot_is_read_and_written_whole_against_moto(
             pipeline(
                 "s3",
                 steps,
-                [output("ca", "dataos://s3lake:out/ca", "parquet", mode)],
+                [sql_output("ca", "dataos://s3lake:out/ca", "parquet", mode)],
                 city="dataos://s3lake:none/city:csv",
             )
         )

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from queue_core import Client, InvalidInput
+from tests.support.jobs import sql_definition, sql_output
 from tests.support.processes import Procs, eventually
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed")
@@ -59,13 +60,11 @@ def tables(conn: Any, schema: str) -> list[str]:
 
 
 def job(name: str, sql_text: str, inputs: list[dict[str, Any]], outputs: list[dict[str, Any]]) -> dict[str, Any]:
-    steps = [{"sequence": [{"name": "s", "sql": sql_text}]}]
-    pipeline = {"inputs": inputs, "steps": steps, "outputs": outputs}
-    return {"name": name, "config": {"type": "SQL", "timeout": 2, "pipeline": pipeline}, "cluster": {"name": "default"}}
+    return sql_definition(name, [("s", sql_text)], inputs, outputs, timeout=2)
 
 
 def out(dataset: str, mode: str) -> dict[str, Any]:
-    return {"name": "s", "dataset": dataset, "format": "table", "options": {"saveMode": mode}}
+    return sql_output("s", dataset, "table", mode)
 
 
 def test_a_postgres_table_round_trips_its_types_through_duckdb(pg: tuple[str, str, Any], client: Client, fleet: Procs):

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from queue_core import Client, InvalidInput
+from tests.support.jobs import sql_definition, sql_output
 from tests.support.paths import EXAMPLES
 from tests.support.processes import Procs, eventually
 
@@ -37,13 +38,11 @@ def lake(s3_endpoint: str, client: Client, procs: Procs, monkeypatch: pytest.Mon
 
 
 def job(name: str, sql: str, inputs: list[dict[str, Any]], outputs: list[dict[str, Any]]) -> dict[str, Any]:
-    pipeline = {"inputs": inputs, "steps": [{"sequence": [{"name": "s", "sql": sql}]}], "outputs": outputs}
-    return {"name": name, "config": {"type": "SQL", "timeout": 2, "pipeline": pipeline}, "cluster": {"name": "default"}}
+    return sql_definition(name, [("s", sql)], inputs, outputs, timeout=2)
 
 
 def folder(mode: str, layout: str | None = "folder") -> dict[str, Any]:
-    options = {"saveMode": mode, **({"layout": layout} if layout else {})}
-    return {"name": "s", "dataset": "dataos://s3lake:out/ids", "format": "parquet", "options": options}
+    return sql_output("s", "dataos://s3lake:out/ids", "parquet", mode, **({"layout": layout} if layout else {}))
 
 
 def keys(s3: Any, bucket: str, prefix: str) -> list[str]:

@@ -7,6 +7,7 @@ import signal
 from typing import Any
 
 from queue_core import Client
+from tests.support.jobs import sql_definition
 from tests.support.paths import REPO
 from tests.support.processes import Procs, eventually, pid_alive
 
@@ -15,12 +16,7 @@ FOREVER = "SELECT sum(hash(range)) AS h FROM range(100000000000)"
 
 
 def job(name: str, sql: str, timeout: float = 1, explain: bool = False) -> dict[str, Any]:
-    pipeline = {"steps": [{"sequence": [{"name": "s", "sql": sql}]}], "explain": explain}
-    return {
-        "name": name,
-        "config": {"type": "SQL", "timeout": timeout, "pipeline": pipeline},
-        "cluster": {"name": "default"},
-    }
+    return sql_definition(name, [("s", sql)], timeout=timeout, explain=explain)
 
 
 def stat(pid: int) -> tuple[int, int]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gzip
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,15 +19,6 @@ from queue_core.eventlog.transfer import ExportReader, import_export, write_expo
 from tests.support.processes import Procs
 from tests.support.redis_server import RedisServer
 from tests.support.workload import cli_json, mixed_workload, read_model_snapshot, schedule_workload, workflow_workload
-
-
-@pytest.fixture
-def fresh(tmp_path: Path) -> Iterator[RedisServer]:
-    """A second, empty redis-server: the store an export is carried to."""
-    server = RedisServer(tmp_path / "fresh")
-    server.start()
-    yield server
-    server.kill()
 
 
 def fresh_client(server: RedisServer, tmp_path: Path) -> Client:

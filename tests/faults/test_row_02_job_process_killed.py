@@ -11,9 +11,9 @@ import signal
 from pathlib import Path
 
 from queue_core import Client
-from tests.support.faults import assert_log_holds, children_of, marks
+from tests.support.faults import assert_log_holds, marks
 from tests.support.jobs import definition, job_file
-from tests.support.processes import Procs, eventually, pid_alive
+from tests.support.processes import Procs, children_of, eventually, pid_alive
 
 
 def test_a_sigkilled_job_fails_its_attempt_with_signal_9_is_retried_and_the_worker_lives(

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from queue_core import Client
-from tests.support.faults import assert_log_holds, process_table
+from tests.support.faults import assert_log_holds
 from tests.support.jobs import definition, job_file
-from tests.support.processes import Procs, eventually
+from tests.support.processes import Procs, eventually, process_table
 
 ONE_SECOND = 1 / 60  # timeouts are in minutes
 

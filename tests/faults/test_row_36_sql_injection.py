@@ -18,6 +18,7 @@ import pytest
 
 from queue_core import Client, InvalidInput
 from tests.support.faults import assert_log_holds
+from tests.support.jobs import sql_definition, sql_output
 from tests.support.processes import Procs
 from workers.sql.runner import lock_down
 
@@ -25,19 +26,8 @@ CITY = "name,population\nParis,2100000\nLyon,520000\n"
 
 
 def _pipeline(name: str, sql: str, output: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "config": {
-            "type": "SQL",
-            "timeout": 1,
-            "pipeline": {
-                "inputs": [{"name": "city", "dataset": "dataos://files:none/city", "format": "csv"}],
-                "steps": [{"sequence": [{"name": "evil", "sql": sql}]}],
-                "outputs": [{"name": "evil", "dataset": output, "format": "csv", "options": {"saveMode": "overwrite"}}],
-            },
-        },
-        "cluster": {"name": "default"},
-    }
+    city = [{"name": "city", "dataset": "dataos://files:none/city", "format": "csv"}]
+    return sql_definition(name, [("evil", sql)], city, [sql_output("evil", output, "csv")])
 
 
 @pytest.fixture

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import redis
 
 from queue_core import Client, Settings
+from queue_core.eventlog.store import EventStore
 from scheduler.timer import Timer
 from tests.support.clock import T0, Clock
 from tests.support.paths import EXAMPLES, REPO
@@ -34,17 +35,37 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 
 
 @pytest.fixture
-def store_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RedisServer]:
-    """This test's own redis-server (AOF on, noeviction), on a port it keeps across restarts; killed at the end.
+def own_redis(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
+    """Starts redis-servers of this test's own: ``own_redis(name, *args, appendfsync="always")`` runs one in
+    ``tmp_path/name`` (AOF on, noeviction, a port it keeps across restarts). Every one is killed at the end."""
+    started: list[RedisServer] = []
 
-    The test may kill, stop or empty it. Parametrize it indirectly with ``{"appendfsync": ..., "args": [...]}``
-    for another fsync policy or options. ``faults/conftest.py`` makes it the store of every fixture there.
+    def start(name: str, *args: str, appendfsync: str = "always") -> RedisServer:
+        server = RedisServer(tmp_path / name, appendfsync=appendfsync)
+        server.start(*args)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.kill()
+
+
+@pytest.fixture
+def store_server(request: pytest.FixtureRequest, own_redis: Callable[..., RedisServer]) -> RedisServer:
+    """This test's own redis-server, which it may kill, stop or empty (the session's one is everyone's).
+
+    Parametrize it indirectly with ``{"appendfsync": ..., "args": [...]}`` for another fsync policy or options.
+    ``faults/conftest.py`` makes it the store of every fixture there.
     """
     options = getattr(request, "param", {})
-    server = RedisServer(tmp_path / "redis", appendfsync=options.get("appendfsync", "always"))
-    server.start(*options.get("args", ()))
-    yield server
-    server.kill()
+    return own_redis("redis", *options.get("args", ()), appendfsync=options.get("appendfsync", "always"))
+
+
+@pytest.fixture
+def fresh(own_redis: Callable[..., RedisServer]) -> RedisServer:
+    """A second, empty redis-server of this test's own, beside the store: where an export or archive is carried."""
+    return own_redis("fresh")
 
 
 @pytest.fixture(scope="session")
@@ -103,6 +124,12 @@ def client(settings: Settings) -> Client:
 @pytest.fixture
 def connection(redis_url: str) -> redis.Redis:
     return redis.Redis.from_url(redis_url)
+
+
+@pytest.fixture
+def store(connection: redis.Redis) -> EventStore:
+    """The event store on the test's Redis, with no client around it."""
+    return EventStore(connection)
 
 
 @pytest.fixture

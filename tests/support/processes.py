@@ -1,4 +1,4 @@
-"""Real worker and dispatcher processes for tests, and waiting for conditions instead of sleeping."""
+"""Real worker and dispatcher processes for tests, waiting for conditions instead of sleeping, and /proc scans."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -96,6 +97,52 @@ class Procs:
                     pass
             proc.wait()
         self.procs.clear()
+
+
+def process_table() -> dict[int, tuple[int, int, int]]:
+    """pid -> (parent pid, process group, session) of every live process, from ``/proc/*/stat``."""
+    table = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # it exited while we looked
+        if fields[0] != "Z":
+            table[int(stat.parent.name)] = (int(fields[1]), int(fields[2]), int(fields[3]))
+    return table
+
+
+def children_of(pid: int) -> list[int]:
+    """The live child processes of ``pid``."""
+    return [child for child, (parent, _, _) in process_table().items() if parent == pid]
+
+
+@contextmanager
+def cmdlines_seen(*needles: bytes) -> Iterator[list[bytes]]:
+    """Every command line visible in ``/proc`` that holds one of ``needles``, sampled every 5 ms while the
+    ``with`` block runs: what ``ps`` would have shown anyone on the machine."""
+    seen: list[bytes] = []
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            for entry in Path("/proc").iterdir():
+                if entry.name.isdigit():
+                    try:
+                        cmdline = (entry / "cmdline").read_bytes()
+                    except OSError:
+                        continue
+                    if any(needle in cmdline for needle in needles):
+                        seen.append(cmdline)
+            done.wait(0.005)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        yield seen
+    finally:
+        done.set()
+        sampler.join()
 
 
 def pid_alive(pid: int) -> bool:
