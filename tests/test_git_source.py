@@ -18,6 +18,7 @@ from tests.support.git_server import GitHttpsServer, bare_repo, commit_file, git
 from tests.support.jobs import source_definition
 from tests.support.leaks import assert_nowhere, files_under
 from tests.support.processes import Procs, cmdlines_seen
+from tests.support.runs import run_to_end, stdout_lines
 
 TOKEN = "ghp_TESTtoken0123456789abcdefABCDEF"
 
@@ -49,14 +50,6 @@ def git_definition(
     return source_definition(name, git_source, location, retries=retries)
 
 
-def _run(client: Client, name: str) -> dict[str, Any]:
-    return client.wait(client.submit(name), timeout=30)
-
-
-def _output(client: Client, run_id: str) -> list[str]:
-    return [line.line for line in client.logs(run_id) if line.stream == "stdout"]
-
-
 def test_a_git_source_runs_the_branch_tag_or_commit_it_names_and_records_the_commit(
     client: Client, repo: dict[str, Any], fleet: Procs
 ):
@@ -64,9 +57,9 @@ def test_a_git_source_runs_the_branch_tag_or_commit_it_names_and_records_the_com
              repo["v1"]: ("v1", "code v1"), repo["feature"][:10]: ("feature", "code feature")}  # fmt: skip
     for i, (reference, (commit, printed)) in enumerate(cases.items()):
         client.define(git_definition(f"git-{i}", repo["url"], reference))
-        run = _run(client, f"git-{i}")
+        run = run_to_end(client, f"git-{i}")
         assert run["status"] == "SUCCEEDED", (reference, client.run_detail(run["id"])["message"])
-        assert _output(client, run["id"]) == [printed]
+        assert stdout_lines(client, run["id"]) == [printed]
         assert client.run_detail(run["id"])["source_revisions"] == {"1": repo[commit]}
         started = client.events(aggregate=run["id"], type="RunStarted")[0]
         assert started.event.source_revision == repo[commit]  # type: ignore[attr-defined]
@@ -78,18 +71,18 @@ def test_the_second_run_of_the_same_commit_does_not_fetch_again(
     client: Client, repo: dict[str, Any], fleet: Procs, tmp_path: Path
 ):
     client.define(git_definition("by-branch", repo["url"], "main"))
-    assert _run(client, "by-branch")["status"] == "SUCCEEDED"
+    assert run_to_end(client, "by-branch")["status"] == "SUCCEEDED"
     checkouts = [p for p in (tmp_path / "home" / "cache" / "git").glob("*/*") if p.is_dir()]
     assert [p.name for p in checkouts] == [repo["v2"]]
     fetched = (checkouts[0] / ".git" / "FETCH_HEAD").stat()
-    assert _run(client, "by-branch")["status"] == "SUCCEEDED"
+    assert run_to_end(client, "by-branch")["status"] == "SUCCEEDED"
     again = (checkouts[0] / ".git" / "FETCH_HEAD").stat()
     assert (again.st_ino, again.st_mtime_ns) == (fetched.st_ino, fetched.st_mtime_ns)
     # Named by its commit, the cached checkout needs no repository at all.
     client.define(git_definition("by-commit", repo["url"], repo["v2"]))
     shutil.rmtree(repo["bare"])
-    run = _run(client, "by-commit")
-    assert run["status"] == "SUCCEEDED" and _output(client, run["id"]) == ["code v2"]
+    run = run_to_end(client, "by-commit")
+    assert run["status"] == "SUCCEEDED" and stdout_lines(client, run["id"]) == ["code v2"]
 
 
 def test_a_token_over_https_reaches_the_server_and_shows_up_nowhere(
@@ -102,9 +95,9 @@ def test_a_token_over_https_reaches_the_server_and_shows_up_nowhere(
         url = f"{server.base_url}/{repo['bare'].name}"
         client.define(git_definition("private", url, "v1", username="ci-bot", token={"secret": "git-token"}))
         with cmdlines_seen(b"git") as seen_cmdlines:
-            run = _run(client, "private")
+            run = run_to_end(client, "private")
         assert run["status"] == "SUCCEEDED", client.run_detail(run["id"])["message"]
-        assert _output(client, run["id"]) == ["code v1"]
+        assert stdout_lines(client, run["id"]) == ["code v1"]
         assert (f"/{repo['bare'].name}/info/refs?service=git-upload-pack", 401) in server.requests
         assert any(status == 200 for _, status in server.requests)
     assert any(b"ls-remote" in c or b"fetch" in c for c in seen_cmdlines), "the sampler saw no git process"
@@ -141,7 +134,7 @@ def test_an_unavailable_git_source_fails_source_unavailable_and_is_retried(
         else:
             raw = git_definition("bad", f"{server.base_url}/{repo['bare'].name}", "main", **source)
         client.define(raw)
-        run = _run(client, "bad")
+        run = run_to_end(client, "bad")
     assert (run["status"], run["reason"]) == ("FAILED", "SourceUnavailable")
     assert [a["reason"] for a in run["attempts"]] == ["SourceUnavailable", "SourceUnavailable"]
     notes = [line.line for line in client.logs(run["id"]) if line.stream == "jobledger"]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 
 def job_file(workspace: Path, name: str, body: str, folder: str = "jobs") -> str:
@@ -103,3 +106,10 @@ def resource_definition(name: str, resource: str, location: str, version: int | 
     """A SHELL definition running ``location`` in resource ``resource`` (its latest version, or ``version``)."""
     sdef: dict[str, Any] = {"name": resource} if version is None else {"name": resource, "version": version}
     return source_definition(name, {"type": "RESOURCE", "sourceDef": sdef}, location)
+
+
+def write_definition_file(directory: Path, raw: Any, suffix: str = ".json", stem: str = "def") -> Path:
+    """``raw`` written to ``directory/STEM.SUFFIX``: JSON for ``.json``, else YAML; its path."""
+    path = directory / f"{stem}{suffix}"
+    path.write_text(json.dumps(raw) if suffix == ".json" else yaml.safe_dump(raw))
+    return path
