@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -11,47 +10,33 @@ from typing import Any
 import redis
 
 from queue_core.domain.clusters import DEFAULT_CLUSTER
-from queue_core.domain.definitions import spec_of
-from queue_core.domain.lineage import dataset_key
-from queue_core.domain.names import is_id
-from queue_core.domain.runs import TERMINAL, apply_run, decide_cancel, public_view
-from queue_core.domain.workflow_runs import apply_workflow_run, is_going
-from queue_core.errors import AlreadyExists, ConcurrencyError, NotFound, StoreUnavailable
-from queue_core.eventlog.aggregates import load_state
-from queue_core.eventlog.archive import history, verify_log
+from queue_core.errors import StoreUnavailable, WaitTimeout
 from queue_core.eventlog.chain import ChainReport
 from queue_core.eventlog.connection import connect, redis_url
 from queue_core.eventlog.events import (
-    Event,
     NewEvent,
     Recorded,
-    decode,
 )
 from queue_core.eventlog.health import check_store
-from queue_core.eventlog.positions import as_position, position_key
 from queue_core.eventlog.runlog import LogLine, RunLog
 from queue_core.eventlog.store import EventStore
 from queue_core.keys import Keys
-from queue_core.readmodels.history import Change, Phase, diff_specs, timeline, waiting_phase
-from queue_core.readmodels.materialized import ReadModels, Rebuilt, VerifyResult, rebuild_live, verify
-from queue_core.readmodels.projections import fold
-from queue_core.readmodels.timetravel import runs_as_of
+from queue_core.readmodels.history import Change, Phase
+from queue_core.readmodels.materialized import ReadModels, Rebuilt, VerifyResult
+from queue_core.services.audit import AuditService
 from queue_core.services.catalog import Catalog, DefineResult
-from queue_core.services.depots import add_depot, get_depot, list_depots
+from queue_core.services.depots import add_depot, get_depot, lineage, list_depots
 from queue_core.services.lifecycle import RunLifecycle
 from queue_core.services.resources import ResourceStore
-from queue_core.services.schedules import ScheduleService
+from queue_core.services.runs import RunService
+from queue_core.services.schedules import ScheduleRequest, ScheduleService
 from queue_core.services.secrets import SecretStore
 from queue_core.services.submissions import Submissions
 from queue_core.services.workflows import AppliedWorkflow, Plan, WorkflowService
 from queue_core.settings import Settings
 from queue_core.specs.documents import load_document
 
-__all__ = ["Client", "DefineResult", "WaitTimeout"]
-
-
-class WaitTimeout(Exception):
-    """Raised by ``Client.wait`` when the run has not ended within the time given."""
+__all__ = ["Client", "DefineResult", "ScheduleRequest", "WaitTimeout"]
 
 
 class Client:
@@ -84,7 +69,12 @@ class Client:
         self.resources = ResourceStore(self.store, self.settings)
         self.catalog = Catalog(self.store, self.read_models)
         self.submissions = Submissions(self.store, self.read_models, self.catalog, self.resources)
-        self.workflows = WorkflowService(self)
+        self.audit = AuditService(self.store)
+        self.runs = RunService(self.store, self.read_models, self.run_log)
+        self.workflows = WorkflowService(self.store, self.read_models, self.catalog, self.resources)
+        self.schedules = ScheduleService(
+            self.store, self.read_models, self.settings, self.catalog, self.submissions, self.workflows, self.runs
+        )
 
     @classmethod
     def from_env(cls) -> Client:
@@ -161,95 +151,33 @@ class Client:
         """Submit one SQL query as a run of no definition; returns the run id (see ``Submissions.sql``)."""
         return self.submissions.sql(query, inputs, output, save_mode, cluster)
 
-    def _run_doc(self, run_id: str, as_of: str = "+") -> dict[str, Any]:
-        doc, _ = load_state(self.store, run_id, apply_run, as_of) if is_id(run_id) else (None, 0)
-        if doc is None:
-            raise NotFound(f"no run with id {run_id}" + ("" if as_of == "+" else " at that point"))
-        return doc
-
     def get_run(self, run_id: str, as_of: str = "+") -> dict[str, Any]:
         """The run as ``status --json`` shows it (as it was at position ``as_of``)."""
-        return public_view(self._run_doc(run_id, as_of))
+        return self.runs.get(run_id, as_of)
 
     def run_detail(self, run_id: str, as_of: str = "+") -> dict[str, Any]:
         """The run's whole document (as of position ``as_of``): the public view plus its job, message,
         idempotency key, and ``source_revisions``: each attempt number's commit, ETag or resource version.
         """
-        doc = self._run_doc(run_id, as_of)
-        return doc
+        return self.runs.document(run_id, as_of)
 
     def list_runs(
         self, status: str | None = None, definition: str | None = None, limit: int | None = 100, as_of: str = "+"
     ) -> list[dict[str, Any]]:
         """Runs newest first, filtered by status and definition name; ``as_of``: as they were at that position."""
-        if as_of != "+":
-            return runs_as_of(self.fold_until(as_of), status and status.upper(), definition, limit)
-        self.read_models.catch_up()
-        if status and definition:
-            index, other = f"status:{status.upper()}", ("definition", definition)
-        elif status:
-            index, other = f"status:{status.upper()}", None
-        elif definition:
-            index, other = f"definition:{definition}", None
-        else:
-            index, other = "all", None
-        results: list[dict[str, Any]] = []
-        offset, page = 0, 500
-        while limit is None or len(results) < limit:
-            ids = self.read_models.newest("runs", index, offset, page)
-            if not ids:
-                break
-            for doc in self.read_models.get_many("runs", ids):
-                if doc and (other is None or doc[other[0]] == other[1]):
-                    results.append(public_view(doc))
-            offset += page
-        return results if limit is None else results[:limit]
+        return self.runs.list_runs(status, definition, limit, as_of)
 
     def cancel(self, run_id: str) -> dict[str, Any]:
         """Cancel a run that has not ended; a running attempt's process group is killed by its worker."""
-        for _ in range(5):
-            doc, version = load_state(self.store, run_id, apply_run) if is_id(run_id) else (None, 0)
-            if doc is None:
-                raise NotFound(f"no run with id {run_id}")
-            events: list[Event] = decide_cancel(doc)
-            try:
-                self.store.append([NewEvent(run_id, e) for e in events], {run_id: version})
-            except ConcurrencyError:
-                continue  # it moved (started, finished): decide again on the new state
-            return self.get_run(run_id)
-        raise AlreadyExists(f"run {run_id} kept changing; cancel again")
+        return self.runs.cancel(run_id)
 
     def wait(self, run_id: str, timeout: float | None = None) -> dict[str, Any]:
         """Block until the run ends; raises ``WaitTimeout`` after ``timeout`` seconds."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        last = "0"
-        while True:
-            doc = self.get_run(run_id)
-            if doc["status"] in TERMINAL:
-                return doc
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                raise WaitTimeout(f"run {run_id} is still {doc['status']} after {timeout:g} s")
-            block = 1000 if remaining is None else max(1, min(1000, int(remaining * 1000)))
-            landed = self.store.follow(last, block, count=100, aggregate=run_id)
-            if landed:
-                last = landed[-1].position
+        return self.runs.wait(run_id, timeout)
 
     def logs(self, run_id: str, follow: bool = False) -> Iterator[LogLine]:
         """The run's output lines; with ``follow``, new ones as they come until the run ends."""
-        self._run_doc(run_id)
-        after = "0"
-        for line in self.run_log.iter_all(run_id):
-            after = line.position
-            yield line
-        while follow:
-            ended = self.get_run(run_id)["status"] in TERMINAL
-            lines = self.run_log.follow(run_id, after, block_ms=200)
-            for line in lines:
-                after = line.position
-                yield line
-            if ended and not lines:
-                return
+        return self.runs.logs(run_id, follow)
 
     # -- secrets and resources --------------------------------------------------------------------
 
@@ -298,9 +226,7 @@ class Client:
 
     def lineage(self, dataset: str) -> dict[str, Any]:
         """Which runs wrote ``dataset`` (an address), oldest first, with rows, schema fingerprint and inputs."""
-        key = dataset_key(dataset)
-        self.read_models.catch_up()
-        return self.read_models.get("datasets", key) or {"dataset": key, "writes": []}
+        return lineage(self.read_models, dataset)
 
     # -- the log --------------------------------------------------------------------------------
 
@@ -313,37 +239,20 @@ class Client:
         until: str | None = None,
     ) -> list[Recorded]:
         """Events oldest first, from ``since`` to ``until`` (positions, inclusive); with ``limit``, the newest."""
-        if aggregate is None and type is None and limit and since is None and until is None:
-            return self.store.tail(limit)
-        if aggregate:
-            low, high = position_key(since or "0-0"), position_key(until) if until else None
-            source: Iterable[Recorded] = (
-                rec
-                for rec in self.store.load(aggregate)
-                if position_key(rec.position) >= low and (high is None or position_key(rec.position) <= high)
-            )
-        else:
-            # The archived part too, if the log was trimmed.
-            source = (decode(p, e) for p, e, _ in history(self.store, until=until or "+", since=since or "-"))
-        matching = [rec for rec in source if type is None or rec.type == type]
-        return matching[-limit:] if limit else matching
+        return self.audit.events(aggregate, type, limit, since, until)
 
     def follow_events(
         self, after: str, aggregate: str | None = None, type: str | None = None, block_ms: int = 1000
     ) -> Iterator[Recorded]:
         """New events after position ``after`` as they land, forever (stop by closing the iterator)."""
-        while True:
-            for rec in self.store.follow(after, block_ms, count=500):
-                after = rec.position
-                if (aggregate is None or rec.aggregate == aggregate) and (type is None or rec.type == type):
-                    yield rec
+        return self.audit.follow(after, aggregate, type, block_ms)
 
     def verify_chain(self) -> ChainReport:
         """Walk the log's hash chain from its first entry; the report names the first entry that breaks it.
 
         After a trim the walk starts from the archive's hash before the first entry left in Redis.
         """
-        return verify_log(self.store)[0]
+        return self.audit.verify_chain()
 
     def fold_until(self, until: str) -> dict[str, dict[str, dict[str, Any]]]:
         """The read models as of position (or ISO time) ``until``: model -> entity -> document.
@@ -351,45 +260,31 @@ class Client:
         Folds every event up to and including ``until``, reading the archived part back from S3 when the
         log was trimmed. Documents that no longer existed then (a released name) are left out.
         """
-        events = (decode(p, e) for p, e, _ in history(self.store, until=as_position(until, "until")))
-        state = fold({}, events)
-        return {model: {k: doc for k, doc in docs.items() if doc is not None} for model, docs in state.items()}
+        return self.audit.as_of(until)
 
     def rebuild_read_models(self, progress: Callable[[int], None] | None = None) -> Rebuilt:
         """Drop every read model and rebuild it from the log, in place, while the system keeps running.
 
         ``progress`` is told how many events have been folded, after each batch.
         """
-        return rebuild_live(self.store, progress)
+        return self.audit.rebuild(progress)
 
     def diff_definition(self, name_or_id: str, old: int, new: int) -> list[Change]:
         """What changed in a definition from version ``old`` to version ``new``."""
-        doc = self.get_definition(name_or_id)
-        return diff_specs(spec_of(doc, old), spec_of(doc, new))
+        return self.catalog.diff(name_or_id, old, new)
 
     def run_timeline(self, run_id: str, as_of: str = "+") -> list[Phase]:
         """Where a run's time went: each phase of its life, per attempt."""
-        doc = self._run_doc(run_id, as_of)
-        phases = timeline(self.store.load(run_id, as_of))
-        if doc.get("workflow_run"):
-            waited = waiting_phase(self.store.load(doc["workflow_run"], as_of), doc["task"], doc["submitted_at"])
-            if waited is not None:
-                phases.insert(0, waited)
-        return phases
+        return self.runs.timeline(run_id, as_of)
 
     def replay_verify(self, progress: Callable[[int], None] | None = None) -> VerifyResult:
         """Rebuild every read model from the log into a scratch namespace and compare with the live ones.
 
         ``progress`` is told how many events have been folded, after each batch.
         """
-        return verify(self.store, progress=progress)
+        return self.audit.verify(progress)
 
     # -- schedules ------------------------------------------------------------------------------
-
-    @property
-    def schedules(self) -> ScheduleService:
-        """The schedule use cases (the timer advances schedules through it)."""
-        return ScheduleService(self)
 
     def create_schedule(
         self,
@@ -413,9 +308,8 @@ class Client:
         ``${logical_date}`` and ``${logical_date:%Y%m%d}`` in ``args`` become each tick's logical date.
         Ticks count from ``now`` (default: the current time).
         """
-        return self.schedules.create(
-            name, definition, workflow, cron, at, timezone, end, catchup, overlap, args, cluster, now
-        )
+        request = ScheduleRequest(name, definition, workflow, cron, at, timezone, end, catchup, overlap, args, cluster)
+        return self.schedules.create(request, now)
 
     def list_schedules(self, include_deleted: bool = False) -> list[dict[str, Any]]:
         """Every schedule, by name, with its next tick (``next_fire``)."""
@@ -498,23 +392,5 @@ class Client:
         return self.workflows.rerun(workflow_run_id, None, False)
 
     def wait_workflow_run(self, workflow_run_id: str, timeout: float | None = None) -> dict[str, Any]:
-        """Block until the workflow run has ended and none of its tasks is still running.
-
-        Folds the run's own events as they arrive (one blocking read each), and builds the full
-        view with its child runs only once, at the end.
-        """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        self.workflows.load_run(workflow_run_id)  # NotFound for an unknown id
-        last = "0"
-        doc: dict[str, Any] | None = None
-        while True:
-            remaining = None if deadline is None else deadline - time.monotonic()
-            block = 1000 if remaining is None else max(1, min(1000, int(remaining * 1000)))
-            for rec in self.store.follow(last, block, count=1000, aggregate=workflow_run_id):
-                last = rec.position
-                doc = apply_workflow_run(doc, rec)
-            if doc is not None and not is_going(doc):
-                return self.get_workflow_run(workflow_run_id)
-            if deadline is not None and time.monotonic() >= deadline:
-                status = doc["status"] if doc else "PENDING"
-                raise WaitTimeout(f"workflow run {workflow_run_id} is still {status} after {timeout:g} s")
+        """Block until the workflow run has ended and none of its tasks is still running."""
+        return self.workflows.wait(workflow_run_id, timeout)

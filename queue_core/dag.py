@@ -40,18 +40,26 @@ def find_cycle(graph: Graph) -> list[str] | None:
 
 
 def levels(graph: Graph) -> list[list[str]]:
-    """Tasks by level: level 0 depends on nothing, level n on tasks of lower levels only (sorted by name)."""
+    """Tasks by level: level 0 depends on nothing, level n on tasks of lower levels only (sorted by name).
+
+    Iterative (Kahn's order), so a chain as deep as a user makes it costs no recursion; ``graph`` must be
+    acyclic (``find_cycle`` first).
+    """
+    waiting = {task: len(set(deps)) for task, deps in graph.items()}
+    children = downstream_map(graph)
     depth: dict[str, int] = {}
-
-    def level_of(task: str) -> int:
-        if task not in depth:
-            depth[task] = 1 + max((level_of(d) for d in graph[task]), default=-1)
-        return depth[task]
-
-    for task in sorted(graph):
-        level_of(task)
+    ready = [task for task, n in waiting.items() if n == 0]
+    for task in ready:
+        depth[task] = 0
+    while ready:
+        task = ready.pop()
+        for child in set(children[task]):
+            depth[child] = max(depth.get(child, 0), depth[task] + 1)
+            waiting[child] -= 1
+            if waiting[child] == 0:
+                ready.append(child)
     out: list[list[str]] = [[] for _ in range(1 + max(depth.values(), default=-1))]
-    for task in sorted(graph):
+    for task in sorted(depth):
         out[depth[task]].append(task)
     return out
 

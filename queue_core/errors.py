@@ -1,6 +1,8 @@
-"""The one error root of jobledger and the typed errors users see."""
+"""The one error root of jobledger, the typed errors users see, and the remedies they can carry."""
 
 from __future__ import annotations
+
+from enum import StrEnum
 
 import redis
 
@@ -15,19 +17,47 @@ __all__ = [
     "InvalidInput",
     "JobledgerError",
     "NotFound",
+    "Remedy",
     "StoreEpochChanged",
     "StoreFull",
     "StoreNotEmpty",
     "StoreUnavailable",
     "TrimRefused",
     "UnsafeStore",
+    "WaitTimeout",
 ]
+
+
+class Remedy(StrEnum):
+    """What puts an error right, named here without any face's words: each face (the CLI) says how to do it.
+
+    Messages raised below the faces name fields and things, never a command or a flag; an error whose fix is
+    a step of its own carries one of these, and ``subject`` when the step needs a name.
+    """
+
+    STORE_SECRET = "store-secret"  # a credential given as a value: keep it in a secret, write {"secret": NAME}
+    PASSWORD_SECRET = "password-secret"  # a password in a DSN: keep it in a secret, name that in password_secret
+    SET_SECRET = "set-secret"  # the secret ``subject`` is not set
+    ADD_DEPOT = "add-depot"  # no depot ``subject``
+    ADD_RESOURCE = "add-resource"  # no resource ``subject``
+    CREATE_CLUSTER = "create-cluster"  # no cluster ``subject``
+    RERUN_DOWNSTREAM = "rerun-downstream"  # an upstream task ``subject`` did not succeed: rerun it and downstream
+    SUBMIT_NOW = "submit-now"  # a time already past: submit a run now rather than schedule one
 
 
 class JobledgerError(Exception):
     """Root of every error jobledger raises on purpose; its message is one line for the user."""
 
     exit_code = 1
+    remedy: Remedy | None = None
+    subject: str | None = None
+
+    def __init__(self, *args: object, remedy: Remedy | None = None, subject: str | None = None) -> None:
+        super().__init__(*args)
+        if remedy is not None:
+            self.remedy = remedy
+        if subject is not None:
+            self.subject = subject
 
 
 class InvalidInput(JobledgerError):
@@ -35,9 +65,12 @@ class InvalidInput(JobledgerError):
 
     exit_code = 2
 
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(f"{field}: {message}" if field else message)
+    def __init__(
+        self, message: str, field: str | None = None, *, remedy: Remedy | None = None, subject: str | None = None
+    ) -> None:
+        super().__init__(f"{field}: {message}" if field else message, remedy=remedy, subject=subject)
         self.field = field
+        self.detail = message  # what is wrong, without the field
 
 
 class NotFound(JobledgerError):
@@ -122,6 +155,12 @@ class ArchiveUnavailable(JobledgerError):
     """Raised when the S3 archive cannot be reached or read (no bucket, no credentials, no network)."""
 
     exit_code = 4
+
+
+class WaitTimeout(JobledgerError):
+    """Raised when a run or workflow run has not ended within the time a wait was given; it goes on."""
+
+    exit_code = 3
 
 
 class TrimRefused(JobledgerError):

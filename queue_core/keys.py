@@ -27,6 +27,8 @@ class Keys:
         self.timer_instances = f"{prefix}:timer:instance:"
         # Held by the one process rebuilding the live read models after an upgrade; the others wait.
         self.rebuild_lock = f"{prefix}:rebuild-lock"
+        # A SCAN pattern matching every key jobledger holds in the store.
+        self.everything = f"{prefix}:*"
 
     def resource_blob(self, checksum: str) -> str:
         """The content of one resource version, by its sha256 (outside the log; the log holds the checksum)."""
@@ -42,7 +44,7 @@ class Keys:
 
     def index(self, namespace: str, model: str, index: str) -> str:
         """A sorted set indexing one read model (score: the position the entity was created at)."""
-        return f"{self.prefix}:{namespace}:ix:{model}:{index}"
+        return f"{self.index_prefix(namespace)}{model}:{index}"
 
     def checkpoint(self, namespace: str) -> str:
         """The log position up to which the read models of ``namespace`` are folded."""
@@ -52,9 +54,17 @@ class Keys:
         """The digest of the fold code that built the read models of ``namespace`` (see ``FOLD_VERSION``)."""
         return f"{self.prefix}:{namespace}:folded-by"
 
+    def index_prefix(self, namespace: str) -> str:
+        """What every index key of a read-model namespace starts with (``index`` adds ``MODEL:INDEX``)."""
+        return f"{self.prefix}:{namespace}:ix:"
+
+    def namespace_prefix(self, namespace: str) -> str:
+        """What every key of a read-model namespace starts with."""
+        return f"{self.prefix}:{namespace}:"
+
     def namespace_pattern(self, namespace: str) -> str:
         """A SCAN pattern matching every key of a read-model namespace."""
-        return f"{self.prefix}:{namespace}:*"
+        return f"{self.namespace_prefix(namespace)}*"
 
     def lease(self, run_id: str, attempt: int) -> str:
         """The lease a worker keeps alive while it runs an attempt."""

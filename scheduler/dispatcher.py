@@ -9,19 +9,20 @@ import socket
 import time
 from datetime import UTC, datetime
 from types import FrameType
-from typing import Any
 
 import redis
 import structlog
 
 from queue_core.errors import StoreEpochChanged
 from queue_core.eventlog.connection import connect
-from queue_core.eventlog.events import Recorded, RunRetryScheduled, RunSubmitted, decode
+from queue_core.eventlog.consumer_group import ConsumerGroup, Delivery
+from queue_core.eventlog.events import Recorded, RunRetryScheduled, RunSubmitted
 from queue_core.eventlog.health import check_epoch, check_store
 from queue_core.eventlog.store import EventStore
 from queue_core.keys import Keys
 from queue_core.services.lifecycle import RunLifecycle
 from queue_core.settings import Settings
+from queue_core.timefmt import parse_utc
 from scheduler.maintenance import Maintenance
 from scheduler.rq_jobs import enqueue_attempt, schedule_attempt
 from scheduler.workflow_reactions import WorkflowReactions
@@ -43,6 +44,7 @@ class Dispatcher:
         self.redis = connection if connection is not None else connect(settings)
         self.keys = Keys()
         self.store = EventStore(self.redis, self.keys)
+        self.group = ConsumerGroup(self.store, self.keys.dispatch_group)
         self.lifecycle = RunLifecycle(self.store)
         self.name = name or f"{socket.gethostname()}.{os.getpid()}"
         self.maintenance = Maintenance(settings, self.redis, self.store, self.name)
@@ -53,12 +55,8 @@ class Dispatcher:
         self._next_refusal_note = 0.0
 
     def ensure_group(self) -> None:
-        try:
-            # From the start of the log: a run submitted before any dispatcher existed is still dispatched.
-            self.redis.xgroup_create(self.keys.log, self.keys.dispatch_group, id="0", mkstream=True)
-        except redis.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        # From the start of the log: a run submitted before any dispatcher existed is still dispatched.
+        self.group.ensure()
 
     def stop(self, *_: object) -> None:
         self._stopping = True
@@ -120,41 +118,26 @@ class Dispatcher:
         return True
 
     def step(self, block_ms: int = 0) -> int:
-        """Read and handle one batch of new events; returns how many were handled."""
-        reply: Any = self.redis.xreadgroup(
-            self.keys.dispatch_group,
-            self.name,
-            {self.keys.log: ">"},
-            count=READ_COUNT,
-            block=block_ms or None,
-        )
-        handled = 0
-        for _stream, entries in reply or []:
-            handled += self._handle_entries(entries)
-        return handled
+        """Read and handle one batch of new events; returns how many log entries were handled."""
+        delivery = self.group.read_new(self.name, READ_COUNT, block_ms)
+        return self._handle_delivery(delivery) if len(delivery) else 0
 
-    def _handle_entries(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> int:
-        for position, fields in entries:
-            if fields:  # a deleted entry comes back empty from XAUTOCLAIM; there is nothing to do
-                rec = decode(position.decode(), fields[b"e"])
-                self.handle(rec)
-                self.workflows.note(rec)
+    def _handle_delivery(self, delivery: Delivery) -> int:
+        for rec in delivery:
+            self.handle(rec)
+            self.workflows.note(rec)
         self.workflows.flush()  # once per batch: a fan-in of many ended tasks is one decision
-        # One acknowledgement for the batch: a crash before it redelivers entries already handled,
-        # which is safe because every reaction is idempotent.
-        if entries:
-            self.redis.xack(self.keys.log, self.keys.dispatch_group, *[position for position, _ in entries])
-        return len(entries)
+        # One acknowledgement for the batch (deleted entries too): a crash before it redelivers entries
+        # already handled, which is safe because every reaction is idempotent.
+        self.group.ack(delivery.positions)
+        return len(delivery)
 
     def _claim_abandoned(self) -> None:
         """Take over entries a dead dispatcher read but never acknowledged."""
-        reply = self.redis.xautoclaim(
-            self.keys.log, self.keys.dispatch_group, self.name, min_idle_time=CLAIM_IDLE_MS, count=READ_COUNT
-        )
-        entries = reply[1] if reply else []
-        if entries:
-            log.info("took over abandoned log entries", count=len(entries))
-            self._handle_entries(entries)
+        delivery = self.group.claim_abandoned(self.name, CLAIM_IDLE_MS, READ_COUNT)
+        if len(delivery):
+            log.info("took over abandoned log entries", count=len(delivery))
+            self._handle_delivery(delivery)
 
     def handle(self, rec: Recorded) -> None:
         """React to one event; idempotent, so a redelivered event changes nothing."""
@@ -167,7 +150,7 @@ class Dispatcher:
             doc, _ = self.lifecycle.load(rec.aggregate)
             if doc is None or doc["status"] != "PENDING" or doc["attempt"] != event.attempt:
                 return
-            when = datetime.fromisoformat(event.not_before.replace("Z", "+00:00"))
+            when = parse_utc(event.not_before)
             if when <= datetime.now(UTC):
                 enqueue_attempt(self.redis, doc["cluster"], rec.aggregate, event.attempt)
             else:

@@ -16,6 +16,7 @@ from queue_core.eventlog.store import EventStore
 from queue_core.readmodels.materialized import ReadModels
 from queue_core.services.lifecycle import RunLifecycle
 from queue_core.settings import Settings
+from queue_core.timefmt import parse_utc
 from scheduler.rq_jobs import POPPED, STARTED, enqueue_attempt, forget_popped, scheduler_for, where_is
 
 __all__ = ["Maintenance", "age_seconds"]
@@ -29,7 +30,7 @@ def age_seconds(stamp: str | None, now: datetime) -> float:
     """Seconds from an ISO time on the log to ``now``."""
     if not stamp:
         return 0.0
-    return (now - datetime.fromisoformat(stamp.replace("Z", "+00:00"))).total_seconds()
+    return (now - parse_utc(stamp)).total_seconds()
 
 
 class Maintenance:

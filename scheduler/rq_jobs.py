@@ -80,7 +80,7 @@ def where_is(connection: redis.Redis, cluster: str, run_id: str, attempt: int) -
     (in the queue's intermediate list, between a worker's pop and its start); None when nowhere.
     """
     job_id = attempt_job_id(run_id, attempt)
-    status: Any = connection.hget(f"{Job.redis_job_namespace_prefix}{job_id}", "status")
+    status: Any = connection.hget(AttemptJob.key_for(job_id), "status")
     if status is None:
         return None
     status_text = status.decode()

@@ -28,7 +28,6 @@ from rq_scheduler import Scheduler
 from queue_core.client import Client
 from queue_core.domain.schedules import ACTIVE, instant, timing_of
 from queue_core.errors import StoreUnavailable
-from queue_core.eventlog.events import decode
 from queue_core.keys import Keys
 
 __all__ = ["Timer", "TimerJob", "TimerRegistry", "timer_job_id"]
@@ -41,8 +40,8 @@ POLL_SECONDS = 0.2  # how often the log is followed for new or changed schedules
 RECONCILE_SECONDS = 30.0
 RECONCILE_BATCH = 1000  # registry writes per round trip
 QUEUE_RECHECK_SECONDS = 1.0  # how often a schedule with a queued tick looks at its previous run
-LIFECYCLE = (b'"type":"ScheduleCreated"', b'"type":"SchedulePaused"', b'"type":"ScheduleResumed"',
-             b'"type":"ScheduleDeleted"', b'"type":"ScheduleEnded"')  # fmt: skip
+# The events that arm or disarm a schedule's wake-up between reconciles.
+LIFECYCLE = frozenset({"ScheduleCreated", "SchedulePaused", "ScheduleResumed", "ScheduleDeleted", "ScheduleEnded"})
 _KEYS = Keys()
 
 
@@ -215,12 +214,7 @@ class Timer:
         until = self.read_models.catch_up()
         if not until or until == self._followed:
             return
-        changed: set[str] = set()
-        for entries in self.client.store.read_raw(after=self._followed, until=until):
-            for position, fields in entries:
-                envelope = fields[b"e"]
-                if any(marker in envelope for marker in LIFECYCLE):
-                    changed.add(decode(position.decode(), envelope).aggregate)
+        changed = {rec.aggregate for rec in self.client.store.read(after=self._followed, until=until, types=LIFECYCLE)}
         self._followed = until
         for schedule_id in changed:
             self._arm(schedule_id, self.read_models.get("schedules", schedule_id), now)

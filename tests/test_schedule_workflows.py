@@ -98,7 +98,7 @@ def test_workflow_schedules_refuse_an_unknown_workflow_and_args_with_nothing_app
     before = len(client.events())
     with pytest.raises(NotFound, match="no workflow named 'ghost'"):
         client.create_schedule("s", workflow="ghost", cron="@daily", now=T0)
-    with pytest.raises(InvalidInput, match="a workflow schedule takes no --args"):
+    with pytest.raises(InvalidInput, match="a workflow schedule takes no args"):
         client.create_schedule("s", workflow=flow, cron="@daily", args="--x 1", now=T0)
     out = procs.cli("schedule", "create", "s", "--workflow", "ghost", "--cron", "@daily")
     assert (out.returncode, out.stderr.strip()) == (2, "jobledger: no workflow named 'ghost'")

@@ -285,13 +285,13 @@ def test_a_second_schedule_of_the_same_name_is_refused(client: Client, job: str)
         ({"cron": "0 0 * * *", "overlap": "merge"}, InvalidInput, "overlap: 'merge' is not one of"),
         ({"at": "2026-11-21T08:00:00Z"}, InvalidInput, "at: .* is in the past"),
         ({"at": "tomorrow"}, InvalidInput, "at: 'tomorrow' is not an ISO 8601 time"),
-        ({"cron": "0 0 * * *", "at": "2026-12-01T00:00:00Z"}, InvalidInput, "exactly one of --cron and --at"),
-        ({}, InvalidInput, "exactly one of --cron and --at"),
+        ({"cron": "0 0 * * *", "at": "2026-12-01T00:00:00Z"}, InvalidInput, "exactly one of cron and at"),
+        ({}, InvalidInput, "exactly one of cron and at"),
         ({"cron": "0 0 * * *", "end": "2026-11-21T08:00:00Z"}, InvalidInput, "would never fire"),
         ({"cron": "0 0 * * *", "definition": "nope"}, NotFound, "no definition named 'nope'"),
         ({"cron": "0 0 * * *", "cluster": "nowhere"}, NotFound, "no cluster named 'nowhere'"),
         ({"cron": "0 0 * * *", "args": "'unclosed"}, InvalidInput, "args: cannot be split"),
-        ({"cron": "0 0 * * *", "definition": None}, InvalidInput, "exactly one of --definition and --workflow"),
+        ({"cron": "0 0 * * *", "definition": None}, InvalidInput, "exactly one of definition and workflow"),
     ],
 )
 def test_bad_input_is_refused_with_one_line_and_nothing_appended(

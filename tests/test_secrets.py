@@ -13,6 +13,7 @@ import redis
 import structlog
 
 from queue_core import Client, InvalidInput
+from queue_core.errors import Remedy
 from queue_core.logging import configure_logging
 from queue_core.masking import Masker, masking
 from tests.support.jobs import definition, job_file
@@ -81,8 +82,9 @@ def test_a_definition_with_a_literal_token_is_refused_saying_how_to_store_it(
             "sourceLocation": "run.sh",
         },
     }
-    with pytest.raises(InvalidInput, match="jobledger secret set NAME"):
+    with pytest.raises(InvalidInput, match="store it as a secret") as refused:  # the core names no command
         client.define(raw)
+    assert refused.value.remedy is Remedy.STORE_SECRET and "jobledger" not in str(refused.value)
     path = tmp_path / "leaky.json"
     path.write_text(json.dumps(raw))
     result = procs.cli("define", str(path))

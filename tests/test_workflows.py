@@ -410,7 +410,7 @@ def test_workflow_commands_on_what_does_not_exist_or_cannot_be_done_exit_2_with_
         (("workflow", "run", "nope"), "jobledger: no workflow named 'nope'"),
         (("workflow", "rerun", run_id, "slow"), f"jobledger: workflow run {run_id} is still RUNNING"),
         (("workflow", "repair", run_id), f"jobledger: workflow run {run_id} is still RUNNING"),
-        (("workflow", "run", "busy", "--logical-date", "someday"), "jobledger: logical-date: 'someday' is not a date"),
+        (("workflow", "run", "busy", "--logical-date", "x"), "jobledger: --logical-date: 'x' is not a date"),
     ]
     for argv, message in cases:
         out = procs.cli(*argv)

@@ -22,9 +22,8 @@ from rq import get_current_job
 from queue_core.domain.lineage import written_events
 from queue_core.domain.runs import NON_ZERO_EXIT, SOURCE_UNAVAILABLE, TIMEOUT, WORKER_LOST
 from queue_core.domain.secrets import secret_refs
-from queue_core.errors import InvalidInput, NotFound
+from queue_core.errors import InvalidInput, JobledgerError, NotFound
 from queue_core.eventlog.connection import connect, connect_like
-from queue_core.eventlog.events import utc_now_iso
 from queue_core.eventlog.health import check_store
 from queue_core.eventlog.leases import Leases
 from queue_core.eventlog.runlog import RunLog
@@ -39,6 +38,7 @@ from queue_core.services.secrets import SecretStore
 from queue_core.settings import Settings
 from queue_core.specs.documents import load_document
 from queue_core.specs.pipelines import MAX_SQL_CHARS, check_depots, is_script, normalize_pipeline
+from queue_core.timefmt import utc_now
 from workers.child import PDEATHSIG_PREFIX, ChildResult, Supervision, run_child
 from workers.leftovers import note_session
 from workers.outage import BufferedLines, away_tolerant
@@ -132,8 +132,8 @@ def _spawn_sql(argv: list[str], cwd: Path, env: dict[str, str]) -> Any:
         return None
 
 
-class AttemptCrashed(Exception):
-    """Raised in place of an unexpected error, with secret values masked in its message."""
+class AttemptCrashed(JobledgerError):
+    """Raised out of an attempt in place of an unexpected error, with secret values masked in its message."""
 
 
 def run_attempt(run_id: str, attempt: int) -> dict[str, Any]:
@@ -227,7 +227,7 @@ def _prepare(
 
 
 def _note(ctx: _Context, claim: Claim, masker: Masker, text: str) -> None:
-    line = [(utc_now_iso(), "jobledger", masker.mask(text))]
+    line = [(utc_now(), "jobledger", masker.mask(text))]
     away_tolerant(lambda: ctx.run_log.write(claim.run["id"], claim.attempt, line), None, "a note to the run's log")()
 
 

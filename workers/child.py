@@ -11,9 +11,10 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from queue_core.timefmt import utc_now
 
 __all__ = ["PDEATHSIG_PREFIX", "ChildResult", "Spawn", "Supervision", "run_child"]
 
@@ -70,10 +71,6 @@ def _kill_group(pgid: int, sig: int) -> None:
         pass
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
 class _Lines:
     """Splits the bytes of one pipe into lines."""
 
@@ -84,12 +81,12 @@ class _Lines:
     def feed(self, data: bytes, out: list[tuple[str, str, str]]) -> None:
         chunks = (self.partial + data).split(b"\n")
         self.partial = chunks.pop()
-        stamp = _now()
+        stamp = utc_now()
         out.extend((stamp, self.name, c.decode("utf-8", "replace").rstrip("\r")) for c in chunks)
 
     def close(self, out: list[tuple[str, str, str]]) -> None:
         if self.partial:
-            out.append((_now(), self.name, self.partial.decode("utf-8", "replace")))
+            out.append((utc_now(), self.name, self.partial.decode("utf-8", "replace")))
             self.partial = b""
 
 

@@ -6,12 +6,14 @@ from typing import Any
 
 import orjson
 
+from queue_core.errors import JobledgerError
+
 __all__ = ["ENTRY_FUNCTION", "JobSerializer", "RefusedJob"]
 
 ENTRY_FUNCTION = "workers.attempt.run_attempt"
 
 
-class RefusedJob(ValueError):
+class RefusedJob(JobledgerError, ValueError):  # a ValueError too, as an undecodable payload is to its callers
     """Raised when an RQ payload is not JSON or names a callable other than jobledger's entry function."""
 
 

@@ -20,6 +20,11 @@ from workers.serializer import JobSerializer
 
 __all__ = ["AttemptWorker"]
 
+# How often the worker's pubsub listener (RQ's commands: stop a job, shut down) wakes to see it was stopped.
+# RQ waits 60 s; under redis-py 8, closing the pubsub at exit waits for that read, so a burst worker on an
+# empty queue could take a minute to exit.
+PUBSUB_WAKE_SECONDS = 0.5
+
 
 class AttemptWorker(SimpleWorker):
     """``rq worker -w workers.worker.AttemptWorker``: always uses jobledger's refusing serializer.
@@ -54,6 +59,16 @@ class AttemptWorker(SimpleWorker):
                 "Worker %s: killed what was left of an attempt of a dead worker (session %s)", self.name, session
             )
         return bool(super().work(*args, **kwargs))
+
+    def subscribe(self) -> None:
+        """RQ's subscription to the worker's command channel, with a listener that wakes twice a second."""
+        self.log.info("Worker %s: subscribing to channel %s", self.name, self.pubsub_channel_name)
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        listener: Any = self.pubsub.run_in_thread(
+            sleep_time=PUBSUB_WAKE_SECONDS, daemon=True, exception_handler=self._pubsub_exception_handler
+        )
+        self.pubsub_thread = listener
 
     def _wait_for_store(self, during: str, exc: BaseException) -> None:
         self.log.warning("Worker %s: store unavailable during %s (%s); waiting for it", self.name, during, exc)

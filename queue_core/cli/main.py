@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import redis
 
 from queue_core.cli import definitions, inputs, processes, runs
 from queue_core.cli.argtypes import positive_int, status
 from queue_core.cli.audit import add_audit_commands
+from queue_core.cli.messages import one_line
 from queue_core.cli.ops import add_ops_commands
 from queue_core.cli.schedule import add_schedule_commands
 from queue_core.cli.workflow import add_workflow_commands
@@ -22,10 +23,25 @@ __all__ = ["main"]
 
 EXIT_BAD_INPUT = 2
 EXIT_STORE_UNAVAILABLE = 4
+_Action = TypeVar("_Action", bound=argparse.Action)
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with a one-line error instead of the usage block."""
+    """argparse with a one-line error instead of the usage block, recording each command's options.
+
+    ``cli_options`` (destination -> flag) lands in the parsed arguments of the command that ran, so an
+    error naming one of its fields can name the flag instead (``messages.one_line``).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.cli_options: dict[str, str] = {}
+        super().__init__(*args, **kwargs)
+        self.set_defaults(cli_options=self.cli_options)
+
+    def _add_action(self, action: _Action) -> _Action:
+        if action.option_strings:
+            self.cli_options[action.dest] = max(action.option_strings, key=len)
+        return super()._add_action(action)
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
@@ -36,19 +52,19 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("define", help="create a definition, or a new version of it, from a JSON or YAML file")
-    p.add_argument("file")
+    p.add_argument("file", help="a definition, or a DataOS workflow file (one SQL definition per dag entry)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=definitions.define)
 
     p = sub.add_parser("definitions", help="list, show or delete definitions")
     dsub = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
-    q = dsub.add_parser("list")
+    q = dsub.add_parser("list", help="live definitions, by name")
     q.add_argument("--all", action="store_true", help="include deleted definitions")
     q.add_argument("--json", action="store_true")
     q.set_defaults(handler=definitions.definitions_list)
-    q = dsub.add_parser("show")
+    q = dsub.add_parser("show", help="a definition with every version (a deleted one stays readable by UUID)")
     q.add_argument("definition", metavar="NAME-or-UUID")
-    q.add_argument("--version", type=int)
+    q.add_argument("--version", type=int, help="only this version")
     q.add_argument("--as-of", metavar="TIME|POSITION", help="as it was at that point of the log")
     q.add_argument("--json", action="store_true")
     q.set_defaults(handler=definitions.definitions_show)
@@ -58,20 +74,20 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("new", type=positive_int, metavar="V2")
     q.add_argument("--json", action="store_true")
     q.set_defaults(handler=definitions.definitions_diff)
-    q = dsub.add_parser("delete")
+    q = dsub.add_parser("delete", help="delete a definition; its name can then be reused")
     q.add_argument("definition", metavar="NAME-or-UUID")
     q.add_argument("--json", action="store_true")
     q.set_defaults(handler=definitions.definitions_delete)
 
     p = sub.add_parser("cluster", help="register and list clusters (one RQ queue each)")
     csub = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
-    q = csub.add_parser("create")
+    q = csub.add_parser("create", help="register a cluster: an RQ queue of that name")
     q.add_argument("name")
-    q.add_argument("--workers", type=positive_int, default=1)
+    q.add_argument("--workers", type=positive_int, default=1, help="workers jobledger up starts for it")
     q.add_argument("--instance-type", default="local")
     q.add_argument("--json", action="store_true")
     q.set_defaults(handler=definitions.cluster_create)
-    q = csub.add_parser("list")
+    q = csub.add_parser("list", help="clusters, default first")
     q.add_argument("--json", action="store_true")
     q.set_defaults(handler=definitions.cluster_list)
 
@@ -143,13 +159,13 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("submit", help="submit a run of a definition")
     p.add_argument("definition", metavar="NAME-or-UUID")
-    p.add_argument("--cluster")
-    p.add_argument("--args")
-    p.add_argument("--env", action="append", default=[], metavar="K=V")
-    p.add_argument("--timeout", type=float, metavar="MINUTES")
-    p.add_argument("--idempotency-key")
+    p.add_argument("--cluster", help="default: the definition's cluster")
+    p.add_argument("--args", help="the job's arguments instead of the definition's")
+    p.add_argument("--env", action="append", default=[], metavar="K=V", help="an env var on top of the definition's")
+    p.add_argument("--timeout", type=float, metavar="MINUTES", help="per attempt, instead of the definition's")
+    p.add_argument("--idempotency-key", help="the same key gives the same run")
     p.add_argument("--logical-date", metavar="DATE|TIME", help="the date the run stands for (matched by references)")
-    p.add_argument("--wait", action="store_true")
+    p.add_argument("--wait", action="store_true", help="wait for the end, show the run; exit 0 if it succeeded, else 1")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=runs.submit)
 
@@ -161,9 +177,9 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=runs.status)
 
     p = sub.add_parser("runs", help="list runs, newest first")
-    p.add_argument("--status", type=status)
-    p.add_argument("--definition")
-    p.add_argument("--limit", type=positive_int, default=50)
+    p.add_argument("--status", type=status, help="only runs in this status")
+    p.add_argument("--definition", help="only runs of this definition")
+    p.add_argument("--limit", type=positive_int, default=50, help="at most this many")
     p.add_argument("--as-of", metavar="TIME|POSITION", help="as they were at that point of the log")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=runs.runs)
@@ -180,12 +196,12 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("logs", help="a run's output lines")
     p.add_argument("run")
-    p.add_argument("--follow", "-f", action="store_true")
+    p.add_argument("--follow", "-f", action="store_true", help="print new lines as they come, until the run ends")
     p.set_defaults(handler=runs.logs)
 
     p = sub.add_parser("worker", help="run rq workers for clusters (a thin wrapper over `rq worker`)")
     p.add_argument("clusters", nargs="*", metavar="CLUSTER")
-    p.add_argument("--burst", action="store_true")
+    p.add_argument("--burst", action="store_true", help="stop once the queue is empty")
     p.set_defaults(handler=processes.worker)
 
     p = sub.add_parser("dispatcher", help="run one dispatcher in the foreground")
@@ -214,7 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except JobledgerError as exc:
-        print(f"jobledger: {exc}", file=sys.stderr)
+        print(f"jobledger: {one_line(exc, args)}", file=sys.stderr)
         return exc.exit_code
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         print(f"jobledger: store unavailable: {exc}", file=sys.stderr)

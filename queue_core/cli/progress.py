@@ -12,8 +12,9 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from queue_core.client import Client, WaitTimeout
+from queue_core.client import Client
 from queue_core.domain.workflow_runs import TASK_TERMINAL
+from queue_core.errors import WaitTimeout
 
 __all__ = ["replay_progress", "wait_run", "wait_workflow_run"]
 

@@ -8,9 +8,9 @@ from typing import Any
 
 from queue_core.cli.argtypes import as_of
 from queue_core.cli.output import RUN_HEADERS, print_json, print_kv, print_table, run_row
-from queue_core.client import Client, WaitTimeout
+from queue_core.client import Client
 from queue_core.domain.runs import SUCCEEDED, public_view
-from queue_core.errors import InvalidInput
+from queue_core.errors import InvalidInput, WaitTimeout
 
 __all__ = ["EXIT_WAIT_TIMEOUT", "print_result", "print_run"]
 

@@ -8,9 +8,10 @@ from typing import Any
 from queue_core.cli.argtypes import positive_int, status
 from queue_core.cli.output import print_json, print_kv, print_table
 from queue_core.cli.workflow_render import render_dot, render_mermaid, render_tree
-from queue_core.client import Client, WaitTimeout
+from queue_core.client import Client
 from queue_core.domain.runs import SUCCEEDED
 from queue_core.domain.workflows import workflow_spec_of
+from queue_core.errors import WaitTimeout
 from queue_core.eventlog.positions import as_position
 
 __all__ = ["add_workflow_commands"]

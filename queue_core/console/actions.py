@@ -10,8 +10,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from queue_core.console.app import console_of, render
 from queue_core.console.auth import COOKIE
+from queue_core.console.rendering import console_of, render
 
 __all__ = ["cancel_run", "cancel_workflow_run", "login", "login_form", "logout", "repair_workflow_run", "rerun_task"]
 

@@ -1,81 +1,28 @@
-"""The console's ASGI app: its routes, how a page is rendered, and how an error becomes a page (never a traceback)."""
+"""The console's ASGI app: its routes, and how an error becomes a page (never a traceback)."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
 
-from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.templating import Jinja2Templates
 
 from queue_core.client import Client
+from queue_core.console import actions, pages
 from queue_core.console.auth import ConsoleToken
+from queue_core.console.rendering import Console, console_of, render
 from queue_core.errors import AlreadyExists, AlreadyTerminal, InvalidInput, JobledgerError, NotFound
 
-__all__ = ["Console", "create_app", "render"]
+__all__ = ["create_app"]
 
 log = logging.getLogger("jobledger.console")
 
-NAV = (
-    ("/runs", "Runs"),
-    ("/workflows", "Workflows"),
-    ("/definitions", "Definitions"),
-    ("/schedules", "Schedules"),
-    ("/clusters", "Clusters"),
-    ("/events", "Audit"),
-)
 _STATUS_OF_ERROR = {InvalidInput: 400, NotFound: 404, AlreadyTerminal: 409, AlreadyExists: 409}
-
-
-class Console:
-    """What every view needs: the client, the token and the templates."""
-
-    def __init__(self, client: Client, token: ConsoleToken) -> None:
-        self.client = client
-        self.token = token
-        env = Environment(loader=PackageLoader("queue_core.console", "templates"), autoescape=select_autoescape())
-        self.templates = Jinja2Templates(env=env)
-
-
-def console_of(request: Request) -> Console:
-    console: Console = request.app.state.console
-    return console
-
-
-def _here(request: Request) -> str:
-    """The page to come back to after signing in: this one, or for a refused POST the page it came from."""
-    if request.method == "GET":
-        return request.url.path
-    referer = urlsplit(request.headers.get("referer", ""))
-    same_site = referer.netloc == request.url.netloc and referer.path.startswith("/")
-    return referer.path if same_site else "/runs"
-
-
-def render(request: Request, template: str, status_code: int = 200, **context: Any) -> Response:
-    """A page: the template with the navigation, who is signed in, and the form's CSRF value."""
-    console = console_of(request)
-    signed_in = console.token.signed_in(request)
-    return console.templates.TemplateResponse(
-        request,
-        template,
-        {
-            "nav": NAV,
-            "here": _here(request),
-            "writable": console.token.enabled,
-            "signed_in": signed_in,
-            "csrf": console.token.csrf() if signed_in else "",
-            **context,
-        },
-        status_code=status_code,
-    )
 
 
 async def _jobledger_error(request: Request, exc: Exception) -> Response:
@@ -105,8 +52,6 @@ def _health(request: Request) -> Response:
 
 def create_app(client: Client, token: ConsoleToken) -> Starlette:
     """The console for ``client``'s store; ``token`` (or none: read-only) guards every write."""
-    from queue_core.console import actions, pages
-
     routes = [
         Route("/", _home),
         Route("/healthz", _health),

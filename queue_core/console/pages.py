@@ -10,9 +10,9 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from queue_core.console.app import console_of, render
 from queue_core.console.dag_svg import render_svg
 from queue_core.console.queries import cluster_state, events_page, runs_page
+from queue_core.console.rendering import console_of, render
 from queue_core.domain.runs import STATUSES, TERMINAL
 from queue_core.domain.workflow_runs import is_going
 from queue_core.domain.workflows import workflow_spec_of
@@ -20,6 +20,7 @@ from queue_core.errors import InvalidInput
 from queue_core.eventlog.events import event_types
 from queue_core.eventlog.positions import as_position
 from queue_core.readmodels.history import diff_specs
+from queue_core.specs import checks
 
 __all__ = [
     "clusters",
@@ -78,9 +79,7 @@ def _size(request: Request) -> int:
 
 def _status(request: Request, allowed: tuple[str, ...] = STATUSES) -> str | None:
     given = request.query_params.get("status", "").strip().upper()
-    if given and given not in allowed:
-        raise InvalidInput(f"{given!r} is not one of {', '.join(allowed)}", "status")
-    return given or None
+    return checks.choice(given, allowed, "status") if given else None
 
 
 def _common(request: Request, active: str) -> dict[str, Any]:

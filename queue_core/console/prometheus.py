@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import CollectorRegistry
 
-from queue_core.eventlog.archive import raw_batches
-from queue_core.eventlog.events import decode
+from queue_core.eventlog.archive import events_after
+from queue_core.eventlog.consumer_group import LAG_COUNT_LIMIT, ConsumerGroup
 from queue_core.eventlog.store import EventStore
 from queue_core.readmodels.metrics import Histogram, LogMetrics
 
 __all__ = ["LogCollector", "registry_for"]
-
-# Counting undelivered entries one by one is only needed on Redis 6.2 (7 reports the lag itself).
-LAG_COUNT_LIMIT = 100_000
 
 
 class LogCollector:
@@ -26,16 +22,16 @@ class LogCollector:
     def __init__(self, store: EventStore) -> None:
         self.store = store
         self.fold = LogMetrics()
+        self.dispatchers = ConsumerGroup(store, store.keys.dispatch_group)
         self._lock = threading.Lock()
 
     def catch_up(self) -> int:
         """Fold every event appended since the last call; returns how many."""
         folded = 0
         with self._lock:
-            for entries in raw_batches(self.store, after=self.fold.position):
-                for position, fields in entries:
-                    self.fold.apply(decode(position.decode(), fields[b"e"]))
-                folded += len(entries)
+            for rec in events_after(self.store, after=self.fold.position):
+                self.fold.apply(rec)
+                folded += 1
         return folded
 
     def collect(self) -> Iterator[Metric]:
@@ -45,14 +41,11 @@ class LogCollector:
         yield from self._dispatcher_lag()
 
     def _dispatcher_lag(self) -> Iterator[Metric]:
-        keys = self.store.keys
-        groups: Any = self.store.redis.xinfo_groups(keys.log) if self.store.redis.exists(keys.log) else []
-        group = next((g for g in groups if _text(g["name"]) == keys.dispatch_group), None)
-        delivered = _text(group["last-delivered-id"]) if group else "0-0"
-        behind, oldest = self._undelivered(group, delivered)
+        status = self.dispatchers.status(LAG_COUNT_LIMIT)
         now_ms = _server_ms(self.store)
-        yield _gauge("jobledger_dispatchers", "Dispatchers in the consumer group", group["consumers"] if group else 0)
-        yield _gauge("jobledger_dispatcher_lag_events", "Log entries no dispatcher has read yet", behind)
+        oldest = status.oldest_behind_ms
+        yield _gauge("jobledger_dispatchers", "Dispatchers in the consumer group", status.consumers)
+        yield _gauge("jobledger_dispatcher_lag_events", "Log entries no dispatcher has read yet", status.behind)
         yield _gauge(
             "jobledger_dispatcher_lag_seconds",
             "Age of the oldest log entry no dispatcher has read yet (0 when none), by Redis's clock",
@@ -61,21 +54,8 @@ class LogCollector:
         yield _gauge(
             "jobledger_dispatcher_pending_events",
             "Log entries a dispatcher read but has not acknowledged",
-            group["pending"] if group else 0,
+            status.pending,
         )
-
-    def _undelivered(self, group: dict[str, Any] | None, delivered: str) -> tuple[int, int | None]:
-        """How many log entries come after ``delivered``, and the time (ms) of the first of them."""
-        log = self.store.keys.log
-        first: Any = self.store.redis.xrange(log, min=f"({delivered}", max="+", count=1)
-        if not first:
-            return 0, None
-        oldest = int(first[0][0].decode().partition("-")[0])
-        lag = group.get("lag") if group else None
-        if lag is None:  # Redis 6.2, or a group that has not read yet: count (up to a limit)
-            entries: Any = self.store.redis.xrange(log, min=f"({delivered}", max="+", count=LAG_COUNT_LIMIT)
-            lag = len(entries)
-        return int(lag), oldest
 
 
 def _families(fold: LogMetrics) -> Iterator[Metric]:
@@ -130,10 +110,6 @@ def _gauge(name: str, documentation: str, value: float) -> Metric:
 def _server_ms(store: EventStore) -> int:
     seconds, micros = store.redis.time()
     return int(seconds) * 1000 + int(micros) // 1000
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def registry_for(collector: LogCollector) -> CollectorRegistry:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from queue_core.domain.runs import public_view
-from queue_core.eventlog.events import Recorded, decode
+from queue_core.eventlog.events import Recorded
 from queue_core.eventlog.store import EventStore
 from queue_core.readmodels.materialized import ReadModels
 
@@ -14,6 +14,7 @@ __all__ = ["EventsPage", "RunsPage", "cluster_state", "events_page", "runs_page"
 
 SCAN_CHUNK = 500  # index entries read per round trip when two filters intersect
 EVENTS_SCAN_LIMIT = 50_000  # log entries one audit page reads back at most before offering "older"
+EVENTS_READ_BATCH = 1000  # log entries read back per round trip
 
 
 @dataclass(frozen=True)
@@ -117,22 +118,25 @@ def events_page(
     ``EVENTS_SCAN_LIMIT`` entries and says where to go on from. Only what Redis holds is read (after a
     trim, the archived part is read by ``jobledger events``).
     """
-    key = store.keys.aggregate(aggregate) if aggregate else store.keys.log
     found: list[Recorded] = []
-    high, scanned = until, 0
+    high, scanned, step = until, 0, limit
     while len(found) < limit and scanned < EVENTS_SCAN_LIMIT:
-        entries: Any = store.redis.xrevrange(key, max=high, min=since, count=1000)
+        # Read back no more than the page can use: what is left of it (every entry counts when not
+        # filtering by type), else twice as much each round, up to a full batch.
+        wanted = limit - len(found) if type is None else step
+        count = min(EVENTS_READ_BATCH, EVENTS_SCAN_LIMIT - scanned, wanted)
+        step *= 2
+        entries = store.newest(count, aggregate, until=high, since=since)
         if not entries:
             return EventsPage(found, None, scanned)
-        for position, fields in entries:
+        for rec in entries:
             scanned += 1
-            rec = decode(position.decode(), fields[b"e"])
             if type is None or rec.type == type:
                 found.append(rec)
                 if len(found) == limit:
                     break
-        high = f"({found[-1].position if len(found) == limit else entries[-1][0].decode()}"
-        if len(entries) < 1000 and len(found) < limit:
+        high = f"({found[-1].position if len(found) == limit else entries[-1].position}"
+        if len(entries) < count and len(found) < limit:
             return EventsPage(found, None, scanned)
     return EventsPage(found, high[1:], scanned)
 

@@ -1,44 +1,24 @@
-"""Versioned job resources (scripts and archives): their kinds and the fold of their events."""
+"""Versioned job resources (scripts and archives): the fold of their events."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from queue_core.errors import InvalidInput
 from queue_core.eventlog.events import Recorded, ResourceAdded
 
 __all__ = [
-    "ARCHIVE_KINDS",
     "MAX_RESOURCE_BYTES",
     "REDIS_STORAGE",
     "RESOURCE_KIND",
-    "RESOURCE_KINDS",
     "S3_PREFIX",
     "apply_resource",
-    "is_archive",
-    "kind_of",
     "revision_of",
 ]
 
 RESOURCE_KIND = "resource"
-RESOURCE_KINDS = ("sh", "py", "sql", "zip", "tar", "tar.gz")
-ARCHIVE_KINDS = frozenset({"zip", "tar", "tar.gz"})
 MAX_RESOURCE_BYTES = 256 * 1024 * 1024
 S3_PREFIX = "jobledger/resources/"
 REDIS_STORAGE = "redis"
-
-
-def kind_of(filename: str) -> str:
-    """The resource kind of a file name by its extension, or ``InvalidInput``."""
-    lower = filename.lower()
-    for kind, suffixes in (("tar.gz", (".tar.gz", ".tgz")), ("tar", (".tar",)), ("zip", (".zip",))):
-        if lower.endswith(suffixes):
-            return kind
-    suffix = Path(lower).suffix.lstrip(".")
-    if suffix in ("sh", "py", "sql"):
-        return suffix
-    raise InvalidInput(f"{filename!r} is not one of {', '.join('.' + k for k in RESOURCE_KINDS)}", "resource")
 
 
 def revision_of(version: dict[str, Any]) -> str:
@@ -63,7 +43,3 @@ def apply_resource(doc: dict[str, Any] | None, rec: Recorded) -> dict[str, Any] 
     if doc is None:
         return {"id": rec.aggregate, "name": event.name, "version": 1, "created_at": rec.time, "versions": [entry]}
     return {**doc, "version": event.resource_version, "versions": [*doc["versions"], entry]}
-
-
-def is_archive(kind: str) -> bool:
-    return kind in ARCHIVE_KINDS

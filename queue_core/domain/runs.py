@@ -19,6 +19,7 @@ from queue_core.eventlog.events import (
     RunSubmitted,
     RunSucceeded,
 )
+from queue_core.timefmt import format_utc
 
 __all__ = [
     "CANCELLED",
@@ -251,6 +252,5 @@ def decide_failure(
     retryable = reason != TIMEOUT or strategy["retryOnTimeout"]
     if retryable and attempt < 1 + strategy["numRetries"]:
         not_before = now + timedelta(minutes=strategy["delayBetweenRetries"])
-        stamp = not_before.isoformat(timespec="microseconds").replace("+00:00", "Z")
-        return [failed, RunRetryScheduled(attempt=attempt + 1, not_before=stamp)]
+        return [failed, RunRetryScheduled(attempt=attempt + 1, not_before=format_utc(not_before))]
     return [failed, RunFailed(attempt=attempt, reason=reason, exit_code=exit_code, message=message)]

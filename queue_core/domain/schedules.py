@@ -1,7 +1,7 @@
 """Schedules: the fold of a schedule's events and the pure decision of what each due tick becomes.
 
 A schedule's ticks come from its cron expression in its time zone (``cron.py``), or are the one
-``--at`` time. The timer hands ``plan`` the schedule, the time and whether its previous run is still
+``at`` time. The timer hands ``plan`` the schedule, the time and whether its previous run is still
 active; ``plan`` says, tick by tick, fire, skip, queue, record as missed, or end. Nothing here reads
 a clock, Redis or the log.
 """
@@ -11,12 +11,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
 from queue_core.cron import CronExpression, parse_cron, zone
-from queue_core.errors import InvalidInput
 from queue_core.eventlog.events import (
     Recorded,
     ScheduleCreated,
@@ -31,6 +30,7 @@ from queue_core.eventlog.events import (
 )
 from queue_core.settings import DEFAULT_SCHEDULE_ON_TIME_SECONDS
 from queue_core.specs.logical_dates import normalize_logical_date
+from queue_core.timefmt import format_utc, parse_time, parse_utc
 
 __all__ = [
     "ACTIVE",
@@ -44,7 +44,6 @@ __all__ = [
     "OneTime",
     "Step",
     "apply_schedule",
-    "check_policy",
     "expand_args",
     "instant",
     "logical_date_of",
@@ -75,12 +74,12 @@ Doc = dict[str, Any]
 
 def stamp(moment: datetime) -> str:
     """``YYYY-MM-DDTHH:MM:SSZ`` for an aware time (sub-second precision is dropped)."""
-    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return format_utc(moment, "seconds")
 
 
 def instant(text: str) -> datetime:
     """The aware UTC time of a stamp (or of any ISO 8601 time with an offset)."""
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    return parse_utc(text)
 
 
 # -- timing ---------------------------------------------------------------------------------------
@@ -88,7 +87,7 @@ def instant(text: str) -> datetime:
 
 @dataclass(frozen=True)
 class OneTime:
-    """The single tick of an ``--at`` schedule, with the same interface as a cron expression."""
+    """The single tick of a one-time (``at``) schedule, with the same interface as a cron expression."""
 
     at: datetime
     zone: Any
@@ -119,19 +118,13 @@ def logical_date_of(tick: datetime, timing: CronExpression | OneTime) -> str:
 
 def expand_args(template: str, logical_date: str) -> str:
     """``${logical_date}`` becomes the ISO logical date, ``${logical_date:%Y%m%d}`` that strftime of it."""
-    moment = datetime.fromisoformat(logical_date.replace("Z", "+00:00"))
+    moment = parse_time(logical_date)  # in the logical date's own offset: strftime shows its local time
 
     def replace(match: re.Match[str]) -> str:
         fmt = match.group(1)
         return logical_date if fmt is None else moment.strftime(fmt)
 
     return _ARG_VARIABLE.sub(replace, template)
-
-
-def check_policy(value: str, allowed: tuple[str, ...], field: str) -> str:
-    if value not in allowed:
-        raise InvalidInput(f"{value!r} is not one of {', '.join(allowed)}", field)
-    return value
 
 
 # -- the fold -------------------------------------------------------------------------------------
@@ -261,13 +254,13 @@ def plan(
     """What the schedule's due ticks become at ``now``, given whether its previous run is still active.
 
     - A queued tick fires first once the previous run has ended (one at a time).
-    - Ticks up to ``now`` (and ``--end``) after the cursor are due. One older than ``on_time``
+    - Ticks up to ``now`` (and ``end``) after the cursor are due. One older than ``on_time``
       seconds was missed: ``none`` records it missed, ``latest`` fires only the newest and records
       the others, ``all`` fires them all, in order: one at a time (they queue), unless the overlap
       policy is ``allow``.
     - A tick arriving while the previous run is active: ``skip`` skips it, ``allow`` fires it,
       ``queue`` queues it, ``replace`` cancels the previous run and fires it.
-    - When no tick is left (the ``--at`` tick handled, the next one past ``--end``) the schedule ends.
+    - When no tick is left (the ``at`` tick handled, the next one past ``end``) the schedule ends.
     """
     if doc["status"] != ACTIVE:
         return []
@@ -313,6 +306,7 @@ def plan(
         last = max([cursor, *due])
         following = timing.next_after(last)
         if following is None:
+            # Recorded on ScheduleEnded: the log already holds these words, so they stay as they are.
             reason = "the --at tick was handled" if isinstance(timing, OneTime) else "no tick is left"
             steps.append(Step(END, reason=reason))
         elif end is not None and following > end:
@@ -321,7 +315,7 @@ def plan(
 
 
 def next_tick(doc: Doc, timing: CronExpression | OneTime) -> datetime | None:
-    """The schedule's next tick after its cursor (None when paused, ended or past ``--end``)."""
+    """The schedule's next tick after its cursor (None when paused, ended or past ``end``)."""
     if doc["status"] != ACTIVE:
         return None
     following = timing.next_after(instant(doc["cursor"]))

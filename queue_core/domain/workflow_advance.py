@@ -14,7 +14,7 @@ from typing import Any
 from queue_core.dag import descendants
 from queue_core.domain.runs import CANCELLED, FAILED, PENDING, SUCCEEDED, TERMINAL
 from queue_core.domain.workflow_runs import TASK_TERMINAL, UPSTREAM_FAILED, is_active, is_going, is_waiting
-from queue_core.errors import InvalidInput, NotFound
+from queue_core.errors import InvalidInput, NotFound, Remedy
 from queue_core.eventlog.events import (
     Event,
     NewEvent,
@@ -188,7 +188,9 @@ def rerun_tasks(doc: Doc, task: str | None, downstream: bool) -> tuple[str, ...]
         if upstream is not None:
             raise InvalidInput(
                 f"task {task!r} cannot rerun: its upstream task {upstream!r} is {tasks[upstream]['status']}; "
-                "rerun that one with --downstream, or repair the workflow run"
+                "rerun that one with its downstream tasks, or repair the workflow run",
+                remedy=Remedy.RERUN_DOWNSTREAM,
+                subject=upstream,
             )
         chosen = {task} | (descendants(graph, [task]) if downstream else set())
     return tuple(name for name in doc["task_order"] if name in chosen)

@@ -28,11 +28,14 @@ __all__ = [
     "archive_log",
     "envelope_batches",
     "event_batches",
+    "events_after",
     "hash_before",
     "history",
+    "history_events",
     "raw_batches",
     "read_manifest",
     "read_segment",
+    "replay_batches",
     "restore_log",
     "trim_log",
     "trim_point",
@@ -324,6 +327,12 @@ def history(store: EventStore, until: str = "+", since: str = "-") -> Iterator[E
     yield from store.read_chain(after=_before(since) if since != "-" else "0", until=until)
 
 
+def history_events(store: EventStore, until: str = "+", since: str = "-") -> Iterator[Recorded]:
+    """``history`` decoded: the log's events from ``since`` to ``until`` (inclusive), archived part included."""
+    for position, envelope, _ in history(store, until, since):
+        yield decode(position, envelope)
+
+
 def raw_batches(
     store: EventStore, after: str = "0", until: str = "+", batch: int = READ_BATCH
 ) -> Iterator[list[tuple[bytes, dict[bytes, bytes]]]]:
@@ -355,6 +364,13 @@ def event_batches(
         yield [decode(position.decode(), fields[b"e"]) for position, fields in entries]
 
 
+def events_after(store: EventStore, after: str = "0", until: str = "+") -> Iterator[Recorded]:
+    """``event_batches`` one event at a time, each decoded as it is reached (no batch of them held at once)."""
+    for entries in raw_batches(store, after, until):
+        for position, fields in entries:
+            yield decode(position.decode(), fields[b"e"])
+
+
 def envelope_batches(store: EventStore, until: str = "+") -> Iterator[list[tuple[bytes, bytes]]]:
     """``EventStore.read_envelopes`` of the whole log, with the archived part first when the log was trimmed."""
     if trim_point(store) is None:
@@ -368,6 +384,12 @@ def envelope_batches(store: EventStore, until: str = "+") -> Iterator[list[tuple
             batch = []
     if batch:
         yield batch
+
+
+def replay_batches(store: EventStore, until: str = "+") -> Iterator[list[Recorded]]:
+    """``envelope_batches`` decoded: the whole log's events up to ``until``, oldest first, the fastest way."""
+    for entries in envelope_batches(store, until):
+        yield [decode(position.decode(), envelope) for position, envelope in entries]
 
 
 def hash_before(store: EventStore, position: str) -> str:

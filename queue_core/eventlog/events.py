@@ -6,10 +6,11 @@ import dataclasses
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, ClassVar, NamedTuple
 
 import orjson
+
+from queue_core.timefmt import utc_now
 
 __all__ = [
     "ClusterRegistered",
@@ -55,6 +56,7 @@ __all__ = [
     "WorkflowRunStarted",
     "decode",
     "encode",
+    "envelope_type",
     "event_types",
     "register_upcaster",
 ]
@@ -528,7 +530,7 @@ class Recorded(NamedTuple):
 
 
 def utc_now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return utc_now()
 
 
 def encode(new: NewEvent, version: int, time: str) -> bytes:
@@ -562,6 +564,25 @@ def decode(position: str, payload: bytes) -> Recorded:
             schema += 1
         event = cls(**data)
     return Recorded(position, envelope["id"], type_name, envelope["agg"], envelope["v"], envelope["t"], event)
+
+
+_ID_OPEN = b'{"id":"'
+_TYPE_OPEN = b',"type":"'
+
+
+def envelope_type(payload: bytes) -> str:
+    """The event type an envelope holds, read without decoding the envelope (for reads filtered by type).
+
+    ``encode`` writes the id first and the type second; an envelope written any other way is decoded.
+    """
+    if payload.startswith(_ID_OPEN):
+        start = payload.find(b'"', len(_ID_OPEN)) + 1
+        if payload.startswith(_TYPE_OPEN, start):
+            start += len(_TYPE_OPEN)
+            end = payload.find(b'"', start)
+            if end > start:
+                return payload[start:end].decode()
+    return str(orjson.loads(payload)["type"])
 
 
 def _trusted(cls: type[Event], data: dict[str, Any]) -> Event:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 
 from queue_core.errors import InvalidInput
+from queue_core.timefmt import parse_utc
 
 __all__ = ["as_position", "before", "position_key"]
 
@@ -26,11 +26,9 @@ def as_position(text: str, field: str, end: bool = True) -> str:
             return f"{int(ms)}-{int(seq)}"
         return f"{int(ms)}-{_LAST_SEQ if end else 0}"
     try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        moment = parse_utc(text)
     except ValueError:
         raise InvalidInput(f"{text!r} is neither a log position (MS-SEQ) nor an ISO 8601 time", field) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
     ms = int(moment.timestamp() * 1000)
     return f"{ms}-{_LAST_SEQ if end else 0}"
 

@@ -20,7 +20,7 @@ from queue_core.errors import (
     UnsafeStore,
 )
 from queue_core.eventlog.connection import unavailable
-from queue_core.eventlog.events import NewEvent, Recorded, decode, encode, utc_now_iso
+from queue_core.eventlog.events import NewEvent, Recorded, decode, encode, envelope_type, utc_now_iso
 from queue_core.keys import Keys
 
 __all__ = ["EventStore"]
@@ -136,9 +136,15 @@ class EventStore:
 
     # -- reading ------------------------------------------------------------------------------
 
-    def version(self, aggregate: str) -> int:
-        """The aggregate's current version (0 when it has no events)."""
-        return int(self.redis.xlen(self.keys.aggregate(aggregate)))
+    def version(self, aggregate: str, until: str = "+") -> int:
+        """The aggregate's current version (0 when it has no events), or its version at log position ``until``.
+
+        Counted from the aggregate's stream, without reading its events.
+        """
+        if until == "+":
+            return int(self.redis.xlen(self.keys.aggregate(aggregate)))
+        entries: Any = self.redis.xrange(self.keys.aggregate(aggregate), max=until)
+        return len(entries)
 
     def _at(self, position: str) -> Recorded:
         entries: Any = self.redis.xrange(self.keys.log, min=position, max=position)
@@ -222,12 +228,19 @@ class EventStore:
                 yield _s(pos), fields[b"e"], chain.decode() if chain is not None else None
 
     def read(self, after: str = "0", until: str = "+", types: Collection[str] | None = None) -> Iterator[Recorded]:
-        """Decoded log events after ``after`` (exclusive) up to ``until``, oldest first; only ``types`` if given."""
+        """Decoded log events after ``after`` (exclusive) up to ``until``, oldest first; only ``types`` if given.
+
+        With ``types``, only the events of those types are decoded (an upcast never changes an event's type).
+        """
         for entries in self.read_raw(after, until):
+            if types is None:
+                for pos, fields in entries:
+                    yield decode(_s(pos), fields[b"e"])
+                continue
             for pos, fields in entries:
-                rec = decode(_s(pos), fields[b"e"])
-                if types is None or rec.type in types:
-                    yield rec
+                envelope = fields[b"e"]
+                if envelope_type(envelope) in types:
+                    yield decode(_s(pos), envelope)
 
     def read_batches(self, after: str = "0", until: str = "+", batch: int = READ_BATCH) -> Iterator[list[Recorded]]:
         """Decoded log events after ``after`` (exclusive) up to ``until``, a batch at a time, oldest first."""

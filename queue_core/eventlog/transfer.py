@@ -188,7 +188,7 @@ def ensure_empty(store: EventStore) -> None:
     """Refuse a store holding any jobledger key: a load writes positions only an empty log accepts."""
     if store.redis.exists(store.keys.log):
         raise StoreNotEmpty(f"the store already has a log ({store.keys.log}); import and restore need an empty one")
-    for key in store.redis.scan_iter(match=f"{store.keys.prefix}:*", count=1000):
+    for key in store.redis.scan_iter(match=store.keys.everything, count=1000):
         name = key.decode() if isinstance(key, bytes) else key
         raise StoreNotEmpty(f"the store already holds {name}; import and restore need an empty one")
 
@@ -196,7 +196,7 @@ def ensure_empty(store: EventStore) -> None:
 def wipe(store: EventStore) -> None:
     """Delete every key under the prefix (undoing a load that failed into a store that was empty)."""
     batch: list[Any] = []
-    for key in store.redis.scan_iter(match=f"{store.keys.prefix}:*", count=1000):
+    for key in store.redis.scan_iter(match=store.keys.everything, count=1000):
         batch.append(key)
         if len(batch) == 1000:
             store.redis.delete(*batch)

@@ -1,0 +1,1 @@
+"""Views of the log: the projections, the materialized read models, time travel, history, metrics and the oracle."""

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from queue_core.eventlog.events import Recorded
+from queue_core.timefmt import parse_utc
 
 __all__ = ["Change", "Phase", "diff_specs", "timeline"]
 
@@ -65,7 +66,7 @@ _ENDS = {"RunSucceeded", "RunFailed", "RunCancelled"}
 
 
 def _moment(stamp: str) -> datetime:
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    return parse_utc(stamp)
 
 
 WAITING_PHASE = "waiting for a reference or upstream task"

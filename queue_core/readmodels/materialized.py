@@ -6,16 +6,22 @@ import gc
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any
 
 import orjson
 
-from queue_core.eventlog.archive import envelope_batches, raw_batches
-from queue_core.eventlog.events import decode
-from queue_core.eventlog.store import EventStore, _script_text
+from queue_core.eventlog.archive import event_batches, replay_batches
+from queue_core.eventlog.store import EventStore
 from queue_core.readmodels.projections import FOLD_VERSION, PROJECTIONS, fold
 
 __all__ = ["LIVE", "ReadModels", "Rebuilt", "VerifyResult", "rebuild", "rebuild_live", "verify"]
+
+
+def _script(name: str) -> str:
+    """The text of one of the read models' Lua scripts (the commit of a batch, the swap after a rebuild)."""
+    return resources.files("queue_core.readmodels").joinpath("lua", name).read_text()
+
 
 LIVE = "live"
 CATCH_UP_BATCH = 1000
@@ -38,7 +44,7 @@ class ReadModels:
         self.redis = store.redis
         self.keys = store.keys
         self.namespace = namespace
-        self._commit = self.redis.register_script(_script_text("commit.lua"))
+        self._commit = self.redis.register_script(_script("commit.lua"))
         self._fold_checked = namespace != LIVE  # scratch namespaces are always folded by this code
 
     # -- keys ---------------------------------------------------------------------------------
@@ -61,10 +67,9 @@ class ReadModels:
             self._ensure_current_fold()
         while True:
             start = self.checkpoint()
-            entries = next(raw_batches(self.store, after=start or "0", until=until, batch=CATCH_UP_BATCH), [])
-            if not entries:
+            events = next(event_batches(self.store, after=start or "0", until=until, batch=CATCH_UP_BATCH), [])
+            if not events:
                 return start
-            events = [decode(pos.decode(), fields[b"e"]) for pos, fields in entries]
             touched: dict[str, set[str]] = {}
             for rec in events:
                 for projection in PROJECTIONS:
@@ -233,7 +238,7 @@ class ReadModels:
             docs: Any = self.redis.hgetall(self._hash(projection.model))
             for entity, value in sorted(docs.items()):
                 yield f"{projection.model}/{entity.decode()}", value
-        prefix = self.keys.index(self.namespace, "", "")[: -len(":")]
+        prefix = self.keys.index_prefix(self.namespace)
         found: Any = self.redis.scan_iter(match=prefix + "*", count=1000)
         index_keys = sorted(k.decode() for k in found)
         for key in index_keys:
@@ -268,8 +273,7 @@ def rebuild(store: EventStore, target: ReadModels, until: str = "+", progress: P
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        for entries in envelope_batches(store, until=until):
-            events = [decode(pos.decode(), envelope) for pos, envelope in entries]
+        for events in replay_batches(store, until=until):
             fold(state, events)
             for rec in events:
                 sizes[rec.aggregate] = sizes.get(rec.aggregate, 0) + 1
@@ -353,9 +357,8 @@ def rebuild_live(store: EventStore, progress: Progress | None = None) -> Rebuilt
     try:
         rebuilt = rebuild(store, fresh, progress=progress)
         fresh.catch_up()
-        swap = store.redis.register_script(_script_text("swap.lua"))
-        # namespace_pattern is "<prefix>:<namespace>:*"; the script takes the part before the "*".
-        swap(args=[store.keys.namespace_pattern(fresh.namespace)[:-1], store.keys.namespace_pattern(LIVE)[:-1]])
+        swap = store.redis.register_script(_script("swap.lua"))
+        swap(args=[store.keys.namespace_prefix(fresh.namespace), store.keys.namespace_prefix(LIVE)])
     finally:
         fresh.drop()
     return rebuilt

@@ -10,8 +10,8 @@ from typing import Any
 from queue_core.domain.names import IDEMPOTENCY_KIND
 from queue_core.domain.workflow_runs import apply_workflow_run, is_going
 from queue_core.errors import UnsafeStore
-from queue_core.eventlog.archive import history
-from queue_core.eventlog.events import Recorded, decode
+from queue_core.eventlog.archive import events_after
+from queue_core.eventlog.events import Recorded
 from queue_core.eventlog.health import check_log_head
 from queue_core.eventlog.store import EventStore
 from queue_core.readmodels.materialized import verify
@@ -218,19 +218,14 @@ def _stream_lengths(store: EventStore, checker: _Checker, last: str) -> None:
     The system may go on appending while the oracle reads: entries after the last log position read
     are not counted (an aggregate stream entry has the same id as its log entry).
     """
-    pipe = store.redis.pipeline(transaction=False)
-    aggregates = list(checker.versions)
-    for aggregate in aggregates:
-        pipe.xlen(store.keys.aggregate(aggregate))
     longer = []
-    for aggregate, length in zip(aggregates, pipe.execute(), strict=True):
-        if int(length) < checker.versions[aggregate]:
+    for aggregate, length in store.versions(checker.versions).items():
+        if length < checker.versions[aggregate]:
             checker.problem(f"{aggregate}: its stream holds {length} events, the log {checker.versions[aggregate]}")
-        elif int(length) > checker.versions[aggregate]:
+        elif length > checker.versions[aggregate]:
             longer.append(aggregate)
     for aggregate in longer:
-        entries: Any = store.redis.xrange(store.keys.aggregate(aggregate), max=last)
-        held, logged = len(entries), checker.versions[aggregate]
+        held, logged = store.version(aggregate, until=last), checker.versions[aggregate]
         if held != logged:
             checker.problem(f"{aggregate}: its stream holds {held} events up to {last}, the log {logged}")
 
@@ -261,9 +256,9 @@ def check_log(
     except UnsafeStore as exc:
         checker.problem(str(exc))
     last = "0-0"
-    for position, envelope, _chain in history(store):
-        checker.see(decode(position, envelope))
-        last = position
+    for rec in events_after(store):
+        checker.see(rec)
+        last = rec.position
     checker.finish(require_terminal)
     _stream_lengths(store, checker, last)
     for ack in dict.fromkeys(acknowledged):

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import inspect
-import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +16,7 @@ from queue_core.domain.schedules import SCHEDULE_EVENTS, apply_schedule
 from queue_core.domain.workflow_runs import WORKFLOW_RUN_EVENTS, apply_workflow_run, is_going
 from queue_core.domain.workflows import apply_workflow
 from queue_core.eventlog.events import Recorded
+from queue_core.readmodels.fold_version import fold_digest
 
 __all__ = ["FOLD_VERSION", "PROJECTIONS", "Projection", "fold", "routes"]
 
@@ -134,32 +132,5 @@ def fold(state: dict[str, dict[str, Doc | None]], events: Iterable[Recorded]) ->
     return state
 
 
-def _fold_version() -> str:
-    """A digest of the source that turns events into read models: decoding, each projection, this table.
-
-    Read models folded by other code (an older or newer jobledger) are rebuilt rather than trusted.
-    Any change to these modules changes it, even one that leaves the fold alone: a rebuild too many
-    costs seconds, a stale read model would be wrong for good.
-    """
-    names = {"queue_core.eventlog.events", __name__}
-    for projection in PROJECTIONS:
-        names |= {projection.apply.__module__, projection.entity.__module__, projection.indexes.__module__}
-    digest = hashlib.sha256()
-    for name in sorted(names):
-        try:
-            digest.update(inspect.getsource(sys.modules[name]).encode())
-        except (OSError, TypeError):  # no source shipped: the installed version is the best there is
-            digest.update(f"{name} {_installed_version()}".encode())
-    return digest.hexdigest()[:16]
-
-
-def _installed_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("jobledger")
-    except PackageNotFoundError:
-        return "unknown"
-
-
-FOLD_VERSION = _fold_version()
+# Read models folded by other code (an older or newer jobledger) are rebuilt rather than trusted.
+FOLD_VERSION = fold_digest(PROJECTIONS, also=(routes, fold))

@@ -9,17 +9,19 @@ from pathlib import Path
 from typing import Any
 
 from queue_core.domain.clusters import CLUSTER_KIND, DEFAULT_CLUSTER, apply_cluster, builtin_default
-from queue_core.domain.definitions import DEFINITION_KIND, apply_definition, decide_define, deleted_event
+from queue_core.domain.definitions import DEFINITION_KIND, apply_definition, decide_define, deleted_event, spec_of
 from queue_core.domain.names import is_id, name_aggregate
-from queue_core.errors import AlreadyExists, ConcurrencyError, InvalidInput, NotFound
+from queue_core.errors import AlreadyExists, ConcurrencyError, InvalidInput, NotFound, Remedy
 from queue_core.eventlog.aggregates import load_state
-from queue_core.eventlog.events import ClusterRegistered, NameClaimed, NameReleased, NewEvent
+from queue_core.eventlog.events import ClusterRegistered, NameReleased, NewEvent
 from queue_core.eventlog.store import EventStore
+from queue_core.readmodels.history import Change, diff_specs
 from queue_core.readmodels.materialized import ReadModels
-from queue_core.services.names import owner_of
+from queue_core.services.names import owner_of, with_claim
+from queue_core.services.schemas import check_schemas
 from queue_core.specs.definitions import MAX_WORKERS, check_name, normalize_definition
 from queue_core.specs.documents import load_document
-from queue_core.specs.pipelines import check_depots, check_schemas, workflow_definitions
+from queue_core.specs.pipelines import check_depots, workflow_definitions
 
 __all__ = ["Catalog", "DefineResult"]
 
@@ -88,9 +90,7 @@ class Catalog:
         batch = [NewEvent(definition_id, e) for e in events]
         expected = {definition_id: version, **cluster_expected}
         if owner is None:
-            claim = NameClaimed(kind=DEFINITION_KIND, name=name, owner=definition_id)
-            batch.insert(0, NewEvent(name_aggregate(DEFINITION_KIND, name), claim))
-            expected[name_aggregate(DEFINITION_KIND, name)] = name_version
+            batch, expected = with_claim(DEFINITION_KIND, name, definition_id, name_version, batch, expected)
         batch += cluster_events
         try:
             self.store.append(batch, expected)
@@ -116,12 +116,8 @@ class Catalog:
         self, name: str, workers: int, instance_type: str, name_version: int
     ) -> tuple[list[NewEvent], dict[str, int]]:
         cluster_id = str(uuid.uuid4())
-        name_agg = name_aggregate(CLUSTER_KIND, name)
-        batch = [
-            NewEvent(name_agg, NameClaimed(kind=CLUSTER_KIND, name=name, owner=cluster_id)),
-            NewEvent(cluster_id, ClusterRegistered(name=name, workers=workers, instance_type=instance_type)),
-        ]
-        return batch, {name_agg: name_version, cluster_id: 0}
+        registered = NewEvent(cluster_id, ClusterRegistered(name=name, workers=workers, instance_type=instance_type))
+        return with_claim(CLUSTER_KIND, name, cluster_id, name_version, [registered], {cluster_id: 0})
 
     def _definition_id(self, name_or_id: str, until: str = "+") -> str:
         if is_id(name_or_id):
@@ -140,6 +136,11 @@ class Catalog:
         if doc is None:
             raise NotFound(f"no definition with id {name_or_id}")
         return doc
+
+    def diff(self, name_or_id: str, old: int, new: int) -> list[Change]:
+        """What changed in a definition from version ``old`` to version ``new``."""
+        doc = self.get_definition(name_or_id)
+        return diff_specs(spec_of(doc, old), spec_of(doc, new))
 
     def list_definitions(self, include_deleted: bool = False) -> list[dict[str, Any]]:
         """Live definitions (and deleted ones if asked), by name."""
@@ -197,5 +198,5 @@ class Catalog:
         cluster_id = name_or_id if is_id(name_or_id) else owner_of(self.store, CLUSTER_KIND, name_or_id)[0]
         doc = load_state(self.store, cluster_id, apply_cluster)[0] if cluster_id else None
         if doc is None:
-            raise NotFound(f"no cluster named {name_or_id!r}; create it with `jobledger cluster create`")
+            raise NotFound(f"no cluster named {name_or_id!r}", remedy=Remedy.CREATE_CLUSTER, subject=name_or_id)
         return doc

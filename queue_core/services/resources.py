@@ -7,23 +7,22 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from queue_core.domain.names import name_aggregate
 from queue_core.domain.resources import (
     MAX_RESOURCE_BYTES,
     REDIS_STORAGE,
     RESOURCE_KIND,
     S3_PREFIX,
     apply_resource,
-    kind_of,
 )
-from queue_core.errors import AlreadyExists, ConcurrencyError, InvalidInput, NotFound
+from queue_core.errors import AlreadyExists, ConcurrencyError, InvalidInput, NotFound, Remedy
 from queue_core.eventlog.aggregates import load_state
-from queue_core.eventlog.events import NameClaimed, NewEvent, ResourceAdded
+from queue_core.eventlog.events import NewEvent, ResourceAdded
 from queue_core.eventlog.store import EventStore
 from queue_core.readmodels.materialized import ReadModels
-from queue_core.services.names import owner_of
+from queue_core.services.names import owner_of, with_claim
 from queue_core.settings import Settings
 from queue_core.specs.definitions import check_name
+from queue_core.specs.resources import kind_of
 
 __all__ = ["ResourceStore"]
 
@@ -45,7 +44,7 @@ class ResourceStore:
         owner, _ = self._owner(name)
         doc = load_state(self.store, owner, apply_resource)[0] if owner else None
         if doc is None:
-            raise NotFound(f"no resource named {name!r}; add it with `jobledger resource add {name} FILE`")
+            raise NotFound(f"no resource named {name!r}", remedy=Remedy.ADD_RESOURCE, subject=name)
         return doc
 
     def version(self, name: str, version: int | None) -> dict[str, Any]:
@@ -107,9 +106,7 @@ class ResourceStore:
         batch = [NewEvent(resource_id, added)]
         expected = {resource_id: version}
         if owner is None:
-            name_agg = name_aggregate(RESOURCE_KIND, name)
-            batch.insert(0, NewEvent(name_agg, NameClaimed(kind=RESOURCE_KIND, name=name, owner=resource_id)))
-            expected[name_agg] = name_version
+            batch, expected = with_claim(RESOURCE_KIND, name, resource_id, name_version, batch, expected)
         try:
             recorded = self.store.append(batch, expected)
         except ConcurrencyError as exc:

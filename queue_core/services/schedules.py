@@ -11,8 +11,9 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from queue_core.cron import zone
 from queue_core.domain.names import name_aggregate
@@ -32,7 +33,6 @@ from queue_core.domain.schedules import (
     SKIP,
     Step,
     apply_schedule,
-    check_policy,
     expand_args,
     instant,
     logical_date_of,
@@ -41,11 +41,18 @@ from queue_core.domain.schedules import (
     stamp,
     timing_of,
 )
-from queue_core.errors import AlreadyExists, AlreadyTerminal, ConcurrencyError, InvalidInput, JobledgerError, NotFound
+from queue_core.errors import (
+    AlreadyExists,
+    AlreadyTerminal,
+    ConcurrencyError,
+    InvalidInput,
+    JobledgerError,
+    NotFound,
+    Remedy,
+)
 from queue_core.eventlog.aggregates import load_state
 from queue_core.eventlog.events import (
     Event,
-    NameClaimed,
     NameReleased,
     NewEvent,
     Recorded,
@@ -58,15 +65,20 @@ from queue_core.eventlog.events import (
     ScheduleTickQueued,
     ScheduleTickSkipped,
     ScheduleTicksMissed,
-    decode,
 )
-from queue_core.services.names import owner_of
+from queue_core.eventlog.store import EventStore
+from queue_core.readmodels.materialized import ReadModels
+from queue_core.services.catalog import Catalog
+from queue_core.services.names import owner_of, unclaimed, with_claim
+from queue_core.services.runs import RunService
+from queue_core.services.submissions import Submissions
+from queue_core.services.workflows import WorkflowService
+from queue_core.settings import Settings
+from queue_core.specs.checks import choice
 from queue_core.specs.definitions import check_args, check_name
+from queue_core.timefmt import parse_time
 
-if TYPE_CHECKING:
-    from queue_core.client import Client
-
-__all__ = ["ScheduleService"]
+__all__ = ["ScheduleRequest", "ScheduleService"]
 
 Doc = dict[str, Any]
 # Ids derived from (schedule, tick): the same tick decided twice gives the same ids.
@@ -84,19 +96,55 @@ def _parse_time(value: str, tz: Any, field: str) -> datetime:
     if not isinstance(value, str) or not 0 < len(value) <= 64:
         raise InvalidInput("must be an ISO 8601 time such as 2026-11-21T02:30:00+01:00", field)
     try:
-        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+        moment = parse_time(value)
     except ValueError:
         raise InvalidInput(f"{value!r} is not an ISO 8601 time", field) from None
     return moment.replace(tzinfo=tz) if moment.tzinfo is None else moment
 
 
-class ScheduleService:
-    """The schedule use cases on one client's store."""
+@dataclass(frozen=True)
+class ScheduleRequest:
+    """What a new schedule is: its name, its target (a definition or a workflow), when it fires, its policies.
 
-    def __init__(self, client: Client) -> None:
-        self.client = client
-        self.store = client.store
-        self.read_models = client.read_models
+    Periodic (``cron`` in ``timezone``, until ``end``) or once (``at``). ``catchup`` (all, latest, none)
+    says what ticks missed while no scheduler ran become; ``overlap`` (skip, allow, queue, replace) what a
+    tick does while the previous run is active. ``${logical_date}`` and ``${logical_date:%Y%m%d}`` in
+    ``args`` become each tick's logical date.
+    """
+
+    name: str
+    definition: str | None = None
+    workflow: str | None = None
+    cron: str | None = None
+    at: str | None = None
+    timezone: str = "UTC"
+    end: str | None = None
+    catchup: str = "latest"
+    overlap: str = "skip"
+    args: str | None = None
+    cluster: str | None = None
+
+
+class ScheduleService:
+    """The schedule use cases on one store."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        read_models: ReadModels,
+        settings: Settings,
+        catalog: Catalog,
+        submissions: Submissions,
+        workflows: WorkflowService,
+        runs: RunService,
+    ) -> None:
+        self.store = store
+        self.read_models = read_models
+        self.settings = settings
+        self.catalog = catalog
+        self.submissions = submissions
+        self.workflows = workflows
+        self.runs = runs
         # Definitions loaded during one timer pass (``new_pass`` empties it): a pass firing thousands of
         # schedules of one definition loads it once. A definition changed during the pass is seen next pass.
         self._definitions: dict[str, dict[str, Any]] = {}
@@ -107,7 +155,7 @@ class ScheduleService:
     def _definition(self, name_or_id: str) -> dict[str, Any]:
         doc = self._definitions.get(name_or_id)
         if doc is None:
-            doc = self._definitions[name_or_id] = self.client.get_definition(name_or_id)
+            doc = self._definitions[name_or_id] = self.catalog.get_definition(name_or_id)
         return doc
 
     # -- finding ----------------------------------------------------------------------------
@@ -134,63 +182,55 @@ class ScheduleService:
 
     # -- create -----------------------------------------------------------------------------
 
-    def create(
-        self,
-        name: str,
-        definition: str | None = None,
-        workflow: str | None = None,
-        cron: str | None = None,
-        at: str | None = None,
-        timezone: str = "UTC",
-        end: str | None = None,
-        catchup: str = "latest",
-        overlap: str = "skip",
-        args: str | None = None,
-        cluster: str | None = None,
-        now: datetime | None = None,
-    ) -> Doc:
-        """Create a schedule; everything is checked before anything is appended."""
+    def create(self, request: ScheduleRequest, now: datetime | None = None) -> Doc:
+        """Create a schedule; everything is checked before anything is appended.
+
+        Ticks count from ``now`` (default: the current time).
+        """
+        name, definition, workflow = request.name, request.definition, request.workflow
+        cron, at, timezone, end = request.cron, request.at, request.timezone, request.end
+        catchup, overlap, args, cluster = request.catchup, request.overlap, request.args, request.cluster
         check_name(name, "name")
         if (definition is None) == (workflow is None):
-            raise InvalidInput("give exactly one of --definition and --workflow", "target")
+            raise InvalidInput("give exactly one of definition and workflow", "target")
         if (cron is None) == (at is None):
-            raise InvalidInput("give exactly one of --cron and --at", "when")
-        check_policy(catchup, CATCHUP_POLICIES, "catchup")
-        check_policy(overlap, OVERLAP_POLICIES, "overlap")
+            raise InvalidInput("give exactly one of cron and at", "when")
+        choice(catchup, CATCHUP_POLICIES, "catchup")
+        choice(overlap, OVERLAP_POLICIES, "overlap")
         moment = now or datetime.now(UTC)
         tz = zone(timezone)
         fields: dict[str, Any] = {"cron": cron, "timezone": timezone, "at": None, "end": None}
         if at is not None:
             when = _parse_time(at, tz, "at")
             if when <= moment:
-                raise InvalidInput(f"{at!r} is in the past; to run now, use `jobledger submit`", "at")
+                raise InvalidInput(f"{at!r} is in the past", "at", remedy=Remedy.SUBMIT_NOW)
             fields["at"] = stamp(when)
         timing = timing_of(fields)  # checks the cron expression
         if end is not None:
             if at is not None:
-                raise InvalidInput("only a --cron schedule can have an --end", "end")
+                raise InvalidInput("only a cron schedule can have an end", "end")
             fields["end"] = stamp(_parse_time(end, tz, "end"))
         start = stamp(moment)
         first = timing.next_after(instant(start))
         if first is None or (fields["end"] and first > instant(fields["end"])):
-            raise InvalidInput("the schedule would never fire (no tick before --end)", "end")
+            raise InvalidInput("the schedule would never fire (no tick before the end)", "end")
         sample = logical_date_of(first, timing)
         if args is not None:
             check_args(args, "args")
             check_args(expand_args(args, sample), "args")
         if definition is not None:
             # Everything a fire will need, checked now: the definition, its cluster, the args.
-            self.client.submissions.submission_batch(
+            self.submissions.submission_batch(
                 definition, cluster, expand_args(args, sample) if args else None, logical_date=sample
             )
             target_kind, target = "definition", definition
         else:
             assert workflow is not None
             if args is not None:
-                raise InvalidInput("a workflow schedule takes no --args (its tasks have their own)", "args")
-            self.client.get_workflow(workflow)
+                raise InvalidInput("a workflow schedule takes no args (its tasks have their own)", "args")
+            self.workflows.get(workflow)
             if cluster is not None:
-                self.client.get_cluster(cluster)
+                self.catalog.get_cluster(cluster)
             target_kind, target = "workflow", workflow
         created = ScheduleCreated(
             name=name,
@@ -206,17 +246,13 @@ class ScheduleService:
             args=args,
             cluster=cluster,
         )
-        owner, name_version = owner_of(self.store, SCHEDULE_KIND, name)
-        if owner is not None:
-            raise AlreadyExists(f"schedule {name!r} already exists")
+        name_version = unclaimed(self.store, SCHEDULE_KIND, name)
         schedule_id = str(uuid.uuid4())
-        name_agg = name_aggregate(SCHEDULE_KIND, name)
-        batch = [
-            NewEvent(name_agg, NameClaimed(kind=SCHEDULE_KIND, name=name, owner=schedule_id)),
-            NewEvent(schedule_id, created),
-        ]
+        batch = [NewEvent(schedule_id, created)]
         try:
-            recorded = self.store.append(batch, {name_agg: name_version, schedule_id: 0})
+            recorded = self.store.append(
+                *with_claim(SCHEDULE_KIND, name, schedule_id, name_version, batch, {schedule_id: 0})
+            )
         except ConcurrencyError as exc:
             raise AlreadyExists(f"schedule {name!r} was just created by another writer") from exc
         doc = apply_schedule(None, recorded[-1])
@@ -238,11 +274,10 @@ class ScheduleService:
     def get(self, name_or_id: str, history: int = DEFAULT_HISTORY) -> Doc:
         """The schedule and its newest ``history`` entries, newest first: each tick's fate and its run."""
         doc = self._doc(name_or_id)
-        raw: Any = self.client.redis.xrevrange(self.store.keys.aggregate(doc["id"]), count=history)
         entries: list[Doc] = []
         fired: set[str] = set()
-        for position, fields in raw:
-            entries.extend(_entries(decode(position.decode(), fields[b"e"]), fired))
+        for rec in self.store.newest(history, aggregate=doc["id"]):
+            entries.extend(_entries(rec, fired))
         entries = entries[:history]
         timing = timing_of(doc)
         for entry in entries:
@@ -254,7 +289,7 @@ class ScheduleService:
             if entry["outcome"] != "fired":
                 continue
             if entry["run_kind"] == "workflow_run":
-                entry["run_status"] = self.client.get_workflow_run(entry["run"])["status"]
+                entry["run_status"] = self.workflows.view(entry["run"])["status"]
             else:
                 entry["run_status"] = statuses.get(entry["run"])
         return {**self.view(doc), "history": entries}
@@ -326,7 +361,7 @@ class ScheduleService:
         if not last or not last["id"]:
             return False
         if last["kind"] == "workflow_run":
-            return self.client.workflows.load_run(last["id"])[0]["status"] not in TERMINAL  # no child loads
+            return self.workflows.load_run(last["id"])[0]["status"] not in TERMINAL  # no child loads
         run, _ = load_state(self.store, last["id"], apply_run)
         return run is not None and run["status"] not in TERMINAL
 
@@ -341,9 +376,7 @@ class ScheduleService:
                 return doc
             timing = timing_of(doc)
             try:
-                for step in plan(
-                    doc, timing, now, self.previous_active(doc), self.client.settings.schedule_on_time_seconds
-                ):
+                for step in plan(doc, timing, now, self.previous_active(doc), self.settings.schedule_on_time_seconds):
                     doc = self._apply_step(doc, timing, step)
                 return doc
             except ConcurrencyError:
@@ -391,7 +424,7 @@ class ScheduleService:
         args = expand_args(doc["args"], logical) if doc["args"] is not None else None
         try:
             if doc["target_kind"] == "workflow":
-                run_id, started, expected = self.client.workflow_start_batch(
+                run_id, started, expected = self.workflows.start_batch(
                     doc["target"], doc["cluster"], logical, run_id=_derived(sid, tick, "workflow-run")
                 )
                 fired = ScheduleFired(
@@ -401,7 +434,7 @@ class ScheduleService:
                 batch = [NewEvent(sid, fired, _derived(sid, tick, FIRE, run_id))]
                 batch += [dataclasses.replace(n, event_id=_derived(sid, tick, f"w{i}")) for i, n in enumerate(started)]
                 return batch, {sid: doc["version"], **expected}
-            run_id, submitted, expected = self.client.submissions.submission_of(
+            run_id, submitted, expected = self.submissions.submission_of(
                 self._definition(doc["target"]),
                 doc["cluster"],
                 args,
@@ -421,9 +454,9 @@ class ScheduleService:
     def _cancel(self, last: Doc) -> None:
         try:
             if last["kind"] == "workflow_run":
-                self.client.cancel_workflow_run(last["id"])
+                self.workflows.cancel(last["id"])
             else:
-                self.client.cancel(last["id"])
+                self.runs.cancel(last["id"])
         except (AlreadyTerminal, NotFound):
             pass  # it ended (or another scheduler cancelled it) meanwhile: nothing to replace
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from queue_core.domain.secrets import MAX_SECRET_BYTES, secret_aggregate
-from queue_core.errors import ConcurrencyError, InvalidInput, NotFound
+from queue_core.errors import ConcurrencyError, InvalidInput, NotFound, Remedy
 from queue_core.eventlog.events import NewEvent, SecretDeleted, SecretSet
 from queue_core.eventlog.store import EventStore
 from queue_core.specs.definitions import check_name
@@ -67,6 +67,6 @@ class SecretStore:
         resolved: dict[str, str] = {}
         for name, value in zip(wanted, values, strict=True):
             if value is None:
-                raise NotFound(f"secret {name!r} is not set; store it with `jobledger secret set {name}`")
+                raise NotFound(f"secret {name!r} is not set", remedy=Remedy.SET_SECRET, subject=name)
             resolved[name] = value.decode()
         return resolved

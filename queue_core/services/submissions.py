@@ -8,13 +8,13 @@ from typing import Any
 
 from queue_core.domain.clusters import DEFAULT_CLUSTER
 from queue_core.domain.definitions import spec_of
-from queue_core.domain.names import IDEMPOTENCY_KIND, name_aggregate
+from queue_core.domain.names import IDEMPOTENCY_KIND
 from queue_core.errors import AlreadyExists, ConcurrencyError, InvalidInput, NotFound
-from queue_core.eventlog.events import NameClaimed, NewEvent, RunSubmitted
+from queue_core.eventlog.events import NewEvent, RunSubmitted
 from queue_core.eventlog.store import EventStore
 from queue_core.readmodels.materialized import ReadModels
 from queue_core.services.catalog import Catalog
-from queue_core.services.names import owner_of
+from queue_core.services.names import owner_of, with_claim
 from queue_core.services.resources import ResourceStore
 from queue_core.specs.definitions import check_args, check_env, check_text, check_timeout
 from queue_core.specs.depots import WAREHOUSE_DEPOTS
@@ -103,7 +103,7 @@ class Submissions:
         spec = spec_of(doc)
         cluster_name = cluster or (spec["cluster"] or {}).get("name")
         if not cluster_name:
-            raise InvalidInput(f"definition {doc['name']} names no cluster; give --cluster", "cluster")
+            raise InvalidInput(f"definition {doc['name']} names no cluster; name one", "cluster")
         cluster_doc = self.catalog.get_cluster(cluster_name)
         job = dict(spec["config"])
         if args is not None:
@@ -134,9 +134,8 @@ class Submissions:
         owner, version = owner_of(self.store, IDEMPOTENCY_KIND, key)
         if owner:
             return owner, [], {}
-        claim = NameClaimed(kind=IDEMPOTENCY_KIND, name=key, owner=run_id)
-        name_agg = name_aggregate(IDEMPOTENCY_KIND, key)
-        return run_id, [NewEvent(name_agg, claim), NewEvent(run_id, submitted)], {name_agg: version, run_id: 0}
+        batch, expected = with_claim(IDEMPOTENCY_KIND, key, run_id, version, [NewEvent(run_id, submitted)], {run_id: 0})
+        return run_id, batch, expected
 
     def sql(
         self,

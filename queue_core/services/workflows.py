@@ -1,40 +1,42 @@
-"""The workflow use cases behind ``Client``: apply, plan, start, status, cancel, rerun and repair."""
+"""The workflow use cases: apply, plan, start, status, wait, cancel, rerun and repair."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from queue_core.dag import levels
 from queue_core.domain.clusters import CLUSTER_KIND, DEFAULT_CLUSTER
 from queue_core.domain.definitions import spec_of
-from queue_core.domain.names import is_id, name_aggregate
+from queue_core.domain.names import is_id
 from queue_core.domain.runs import CANCELLED_BY_USER, TERMINAL, apply_run
 from queue_core.domain.schedules import stamp
 from queue_core.domain.workflow_advance import rerun_tasks
-from queue_core.domain.workflow_runs import apply_workflow_run, is_active
+from queue_core.domain.workflow_runs import apply_workflow_run, is_active, is_going
 from queue_core.domain.workflows import WORKFLOW_KIND, apply_workflow, decide_apply, workflow_spec_of
-from queue_core.errors import AlreadyExists, AlreadyTerminal, ConcurrencyError, NotFound
+from queue_core.errors import AlreadyExists, AlreadyTerminal, ConcurrencyError, NotFound, WaitTimeout
 from queue_core.eventlog.aggregates import load_state, load_states
 from queue_core.eventlog.events import (
     Event,
-    NameClaimed,
     NewEvent,
     RunCancelled,
     TaskRerunRequested,
     WorkflowRunCancelled,
     WorkflowRunStarted,
 )
-from queue_core.services.names import owner_of
+from queue_core.eventlog.store import EventStore
+from queue_core.readmodels.materialized import ReadModels
+from queue_core.services.catalog import Catalog
+from queue_core.services.names import owner_of, with_claim
+from queue_core.services.resources import ResourceStore
 from queue_core.specs.definitions import check_name
 from queue_core.specs.logical_dates import normalize_logical_date
 from queue_core.specs.workflows import normalize_workflow, task_graph
-
-if TYPE_CHECKING:
-    from queue_core.client import Client
+from queue_core.timefmt import parse_utc
 
 __all__ = ["AppliedWorkflow", "Plan", "WorkflowService", "workflow_view"]
 
@@ -87,8 +89,8 @@ class Plan:
 def _duration(start: str | None, end: str | None) -> float | None:
     if start is None:
         return None
-    stop = datetime.fromisoformat(end.replace("Z", "+00:00")) if end else datetime.now(UTC)
-    return round((stop - datetime.fromisoformat(start.replace("Z", "+00:00"))).total_seconds(), 3)
+    stop = parse_utc(end) if end else datetime.now(UTC)
+    return round((stop - parse_utc(start)).total_seconds(), 3)
 
 
 def workflow_view(doc: Doc, children: Mapping[str, Doc]) -> Doc:
@@ -120,11 +122,13 @@ def workflow_view(doc: Doc, children: Mapping[str, Doc]) -> Doc:
 
 
 class WorkflowService:
-    """Workflows and their runs, on the client's store."""
+    """Workflows and their runs, on one store."""
 
-    def __init__(self, client: Client) -> None:
-        self.client = client
-        self.store = client.store
+    def __init__(self, store: EventStore, read_models: ReadModels, catalog: Catalog, resources: ResourceStore) -> None:
+        self.store = store
+        self.read_models = read_models
+        self.catalog = catalog
+        self.resources = resources
 
     # -- workflow definitions -----------------------------------------------------------------
 
@@ -139,8 +143,8 @@ class WorkflowService:
         return doc
 
     def all(self) -> list[Doc]:
-        self.client.read_models.catch_up()
-        return sorted((d for d in self.client.read_models.all("workflows").values() if d), key=lambda d: d["name"])
+        self.read_models.catch_up()
+        return sorted((d for d in self.read_models.all("workflows").values() if d), key=lambda d: d["name"])
 
     def _check(self, spec: Doc) -> tuple[list[NewEvent], dict[str, int]]:
         """Every name the workflow uses exists (the clusters it names are registered on the way)."""
@@ -150,7 +154,7 @@ class WorkflowService:
                 if task["definition_version"] is not None:
                     spec_of(doc, task["definition_version"])
             elif task["job"]["config"].get("pipeline") is not None:
-                self.client.catalog.check_pipeline(task["job"]["config"]["pipeline"])
+                self.catalog.check_pipeline(task["job"]["config"]["pipeline"])
         for ref in spec["references"]:
             if ref["kind"] == "definition":
                 self._definition(ref["name"], "references")
@@ -161,14 +165,14 @@ class WorkflowService:
         for cluster in sorted({t["cluster"] for t in spec["tasks"].values() if t["cluster"]} - {DEFAULT_CLUSTER}):
             owner, version = self._owner(CLUSTER_KIND, cluster)
             if owner is None:
-                batch, versions = self.client.catalog.cluster_registration(cluster, 1, "local", version)
+                batch, versions = self.catalog.cluster_registration(cluster, 1, "local", version)
                 registrations += batch
                 expected.update(versions)
         return registrations, expected
 
     def _definition(self, name: str, field: str) -> Doc:
         try:
-            doc = self.client.get_definition(name)
+            doc = self.catalog.get_definition(name)
         except NotFound:
             raise NotFound(f"{field}: no definition named {name!r}") from None
         if doc["deleted"]:
@@ -190,9 +194,7 @@ class WorkflowService:
         batch = [NewEvent(workflow_id, e) for e in events]
         expected = {workflow_id: version}
         if owner is None:
-            claim = NameClaimed(kind=WORKFLOW_KIND, name=name, owner=workflow_id)
-            batch.insert(0, NewEvent(name_aggregate(WORKFLOW_KIND, name), claim))
-            expected[name_aggregate(WORKFLOW_KIND, name)] = name_version
+            batch, expected = with_claim(WORKFLOW_KIND, name, workflow_id, name_version, batch, expected)
         batch += registrations
         expected.update(registration_expected)
         try:
@@ -226,9 +228,9 @@ class WorkflowService:
         if task["envVars"]:
             job["envVars"] = {**job["envVars"], **task["envVars"]}
         if job["source"]["type"] == "RESOURCE":
-            job["source"] = self.client.resources.pinned(job["source"])
+            job["source"] = self.resources.pinned(job["source"])
         chosen = task["cluster"] or cluster or (dspec.get("cluster") or {}).get("name") or DEFAULT_CLUSTER
-        cluster_name = self.client.get_cluster(chosen)["name"]
+        cluster_name = self.catalog.get_cluster(chosen)["name"]
         return {**ids, "cluster": cluster_name, "job": job, "depends_on": list(task["depends_on"])}
 
     def plan(self, name: str, cluster: str | None = None, logical_date: str | None = None) -> Plan:
@@ -287,9 +289,31 @@ class WorkflowService:
         children = {run: child for run, (child, _) in load_states(self.store, runs, apply_run, as_of).items()}
         return workflow_view(doc, children)
 
+    def wait(self, run_id: str, timeout: float | None = None) -> Doc:
+        """Block until the workflow run has ended and none of its tasks is still running.
+
+        Folds the run's own events as they arrive (one blocking read each), and builds the full
+        view with its child runs only once, at the end.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self.load_run(run_id)  # NotFound for an unknown id
+        last = "0"
+        doc: Doc | None = None
+        while True:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            block = 1000 if remaining is None else max(1, min(1000, int(remaining * 1000)))
+            for rec in self.store.follow(last, block, count=1000, aggregate=run_id):
+                last = rec.position
+                doc = apply_workflow_run(doc, rec)
+            if doc is not None and not is_going(doc):
+                return self.view(run_id)
+            if deadline is not None and time.monotonic() >= deadline:
+                status = doc["status"] if doc else "PENDING"
+                raise WaitTimeout(f"workflow run {run_id} is still {status} after {timeout:g} s")
+
     def list_runs(self, workflow: str | None = None, status: str | None = None, limit: int = 50) -> list[Doc]:
         """Workflow runs newest first (summaries: no tasks), filtered by workflow name and status."""
-        models = self.client.read_models
+        models = self.read_models
         models.catch_up()
         index = f"workflow:{workflow}" if workflow else (f"status:{status.upper()}" if status else "all")
         out: list[Doc] = []

@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
-from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
-from queue_core.errors import InvalidInput
+from queue_core.errors import InvalidInput, Remedy
+from queue_core.specs import checks
+from queue_core.specs.checks import name as check_name  # re-exported: services import it from here
+from queue_core.specs.checks import unicode_text as check_text  # re-exported: services import it from here
 
 __all__ = [
     "JOB_TYPES",
-    "NAME_PATTERN",
     "SOURCE_TYPES",
+    "check_args",
+    "check_env",
     "check_name",
-    "check_relative_path",
     "check_text",
+    "check_timeout",
     "normalize_definition",
 ]
 
-NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 JOB_TYPES = ("PYTHON", "SQL", "SHELL")
 SOURCE_TYPES = ("WORKSPACE", "GIT", "S3", "RESOURCE")
 
@@ -52,114 +53,48 @@ _SOURCE_DEF_KEYS = {
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-_UUID_SHAPED = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-
-
-def check_name(value: Any, field: str = "name") -> str:
-    """A valid name, or ``InvalidInput`` naming the field."""
-    if not isinstance(value, str) or not NAME_PATTERN.fullmatch(value):
-        shown = repr(value) if isinstance(value, str) and len(value) <= 140 else "the value"
-        raise InvalidInput(f"{shown} is not a valid name (letters, digits, '_', '.', '-'; at most 128)", field)
-    if _UUID_SHAPED.fullmatch(value):
-        # Commands take NAME-or-UUID: a name shaped like a UUID could never be told apart from an id.
-        raise InvalidInput(f"{value!r} looks like a UUID; a name must not", field)
-    return value
-
-
-def check_text(value: Any, field: str) -> None:
-    """Refuse a string anywhere in ``value`` (keys too) that is not Unicode text: a lone surrogate, as a
-    JSON ``\\udcff`` escape or a Python caller can produce, has no UTF-8 form and could not be stored."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise InvalidInput("is not valid Unicode text (a lone surrogate)", field) from None
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            check_text(key, field or "definition")
-            check_text(item, f"{field}.{key}" if field else str(key))
-    elif isinstance(value, list | tuple):
-        for i, item in enumerate(value):
-            check_text(item, f"{field}[{i}]")
-
-
-def check_relative_path(value: Any, field: str, allow_empty: bool = False) -> str:
-    """A relative path that cannot leave the directory it is resolved under."""
-    if not isinstance(value, str):
-        raise InvalidInput("must be a string", field)
-    if value == "" and allow_empty:
-        return value
-    if value == "" or "\x00" in value:
-        raise InvalidInput("must be a non-empty path without NUL bytes", field)
-    path = PurePosixPath(value)
-    if path.is_absolute() or value.startswith("~") or ".." in path.parts:
-        raise InvalidInput(f"{value!r} leaves the workspace (path_outside_workspace)", field)
-    return value
-
-
-def _mapping(value: Any, field: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise InvalidInput("must be an object", field)
-    return value
-
-
-def _no_unknown(raw: Mapping[str, Any], allowed: set[str], field: str) -> None:
-    for key in raw:
-        if key not in allowed:
-            raise InvalidInput("unknown field", f"{field}.{key}" if field else str(key))
-
-
-def _number(value: Any, field: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidInput(f"must be a number, not {value!r}", field)
-    return float(value)
-
-
 def _secret_ref(value: Any, field: str) -> dict[str, str] | None:
     if value is None:
         return None
     if isinstance(value, str):
         raise InvalidInput(
-            'a literal secret is not accepted; store it with `jobledger secret set NAME` and write {"secret": "NAME"}',
+            'a literal secret is not accepted; store it as a secret and write {"secret": "NAME"}',
             field,
+            remedy=Remedy.STORE_SECRET,
         )
-    ref = _mapping(value, field)
+    ref = checks.mapping(value, field)
     if set(ref) != {"secret"}:
         raise InvalidInput('must be a secret reference {"secret": "NAME"}', field)
-    return {"secret": check_name(ref["secret"], f"{field}.secret")}
+    return {"secret": checks.name(ref["secret"], f"{field}.secret")}
 
 
 def _source(raw: Any) -> dict[str, Any]:
     field = "config.source"
-    source = _mapping(raw, field)
-    _no_unknown(source, {"type", "sourceDef"}, field)
-    kind = source.get("type")
-    if kind not in SOURCE_TYPES:
-        raise InvalidInput(f"unknown source type {kind!r}; use one of {', '.join(SOURCE_TYPES)}", f"{field}.type")
+    source = checks.mapping(raw, field)
+    checks.no_unknown(source, {"type", "sourceDef"}, field)
+    kind = checks.choice(source.get("type"), SOURCE_TYPES, f"{field}.type", "source type")
     sdef_field = f"{field}.sourceDef"
-    sdef = dict(_mapping(source.get("sourceDef", {}), sdef_field))
-    _no_unknown(sdef, _SOURCE_DEF_KEYS[kind], sdef_field)
+    sdef = dict(checks.mapping(source.get("sourceDef", {}), sdef_field))
+    checks.no_unknown(sdef, _SOURCE_DEF_KEYS[kind], sdef_field)
     for key in SECRET_FIELDS:
         if key in sdef:
             sdef[key] = _secret_ref(sdef[key], f"{sdef_field}.{key}")
     if kind == "WORKSPACE":
-        sdef["path"] = check_relative_path(sdef.get("path", ""), f"{sdef_field}.path", allow_empty=True)
+        sdef["path"] = checks.relative_path(sdef.get("path", ""), f"{sdef_field}.path", allow_empty=True)
     elif kind == "GIT":
         sdef["repoUrl"] = _repo_url(sdef.get("repoUrl"), f"{sdef_field}.repoUrl")
         reference = sdef.get("reference", "")
         if not isinstance(reference, str) or reference.startswith("-"):
             raise InvalidInput("must be a branch, tag or commit", f"{sdef_field}.reference")
         sdef["reference"] = reference
-        username = sdef.get("username")
-        if username is not None and (not isinstance(username, str) or not username or len(username) > 256):
-            raise InvalidInput("must be a non-empty string", f"{sdef_field}.username")
+        if sdef.get("username") is not None:
+            checks.non_empty_string(sdef["username"], f"{sdef_field}.username", 256)
     elif kind == "S3":
         _s3_source(sdef, sdef_field)
     else:
-        sdef["name"] = check_name(sdef.get("name"), f"{sdef_field}.name")
-        version = sdef.get("version")
-        if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 1):
-            raise InvalidInput(f"must be a version number from 1, not {version!r}", f"{sdef_field}.version")
+        sdef["name"] = checks.name(sdef.get("name"), f"{sdef_field}.name")
+        if sdef.get("version") is not None:
+            checks.whole_number(sdef["version"], f"{sdef_field}.version", 1, what="version number")
     return {"type": kind, "sourceDef": sdef}
 
 
@@ -167,14 +102,10 @@ def _s3_source(sdef: dict[str, Any], field: str) -> None:
     path = sdef.get("path")
     if not isinstance(path, str) or not re.match(r"^s3://[a-z0-9][a-z0-9.-]{1,62}(/.*)?$", path):
         raise InvalidInput(f"{path!r} is not an s3://bucket/key address", f"{field}.path")
-    region = sdef.get("region")
-    if region is not None and (not isinstance(region, str) or not re.fullmatch(r"[a-z0-9-]{1,64}", region)):
-        raise InvalidInput("is not a region name such as eu-west-1", f"{field}.region")
-    endpoint = sdef.get("endpointUrl")
-    if endpoint is not None and (
-        not isinstance(endpoint, str) or not re.match(r"^https?://[^\s/@]+(/\S*)?$", endpoint)
-    ):
-        raise InvalidInput("is not an http(s):// URL without a credential in it", f"{field}.endpointUrl")
+    if sdef.get("region") is not None:
+        checks.region(sdef["region"], f"{field}.region")
+    if sdef.get("endpointUrl") is not None:
+        checks.endpoint_url(sdef["endpointUrl"], f"{field}.endpointUrl")
 
 
 def _repo_url(url: Any, field: str) -> str:
@@ -190,34 +121,31 @@ def _repo_url(url: Any, field: str) -> str:
             raise InvalidInput("is not a valid URL (invalid_repo_url)", field) from None
         if parts.username is not None or parts.password is not None:
             raise InvalidInput(
-                "carries a credential; put the token in `jobledger secret set NAME`, write "
-                '"token": {"secret": "NAME"} and the user in "username"',
+                'carries a credential; store the token as a secret, write "token": {"secret": "NAME"} '
+                'and the user in "username"',
                 field,
+                remedy=Remedy.STORE_SECRET,
             )
     return url
 
 
 def _retry(raw: Any) -> dict[str, Any]:
     field = "config.retryStrategy"
-    retry = _mapping(raw if raw is not None else {}, field)
-    _no_unknown(retry, _RETRY_KEYS, field)
-    retries = retry.get("numRetries", DEFAULT_NUM_RETRIES)
-    if isinstance(retries, bool) or not isinstance(retries, int):
-        raise InvalidInput(f"must be a whole number, not {retries!r}", f"{field}.numRetries")
-    if not 0 <= retries <= MAX_NUM_RETRIES:
-        raise InvalidInput(f"must be between 0 and {MAX_NUM_RETRIES}, not {retries}", f"{field}.numRetries")
-    delay = _number(retry.get("delayBetweenRetries", DEFAULT_DELAY_MINUTES), f"{field}.delayBetweenRetries")
+    retry = checks.mapping(raw if raw is not None else {}, field)
+    checks.no_unknown(retry, _RETRY_KEYS, field)
+    retries = checks.whole_number(
+        retry.get("numRetries", DEFAULT_NUM_RETRIES), f"{field}.numRetries", 0, MAX_NUM_RETRIES
+    )
+    delay = checks.number(retry.get("delayBetweenRetries", DEFAULT_DELAY_MINUTES), f"{field}.delayBetweenRetries")
     if not 0 <= delay <= MAX_DELAY_MINUTES:
         raise InvalidInput(f"must be between 0 and {MAX_DELAY_MINUTES:g} minutes", f"{field}.delayBetweenRetries")
-    on_timeout = retry.get("retryOnTimeout", DEFAULT_RETRY_ON_TIMEOUT)
-    if not isinstance(on_timeout, bool):
-        raise InvalidInput("must be true or false", f"{field}.retryOnTimeout")
+    on_timeout = checks.boolean(retry.get("retryOnTimeout", DEFAULT_RETRY_ON_TIMEOUT), f"{field}.retryOnTimeout")
     return {"numRetries": retries, "delayBetweenRetries": delay, "retryOnTimeout": on_timeout}
 
 
 def check_timeout(value: Any, field: str = "config.timeout") -> float:
     """A per-attempt timeout in minutes: positive and at most a week."""
-    minutes = _number(value, field)
+    minutes = checks.number(value, field)
     if minutes <= 0:
         raise InvalidInput(f"must be a positive number of minutes, not {value!r}", field)
     if minutes > MAX_TIMEOUT_MINUTES:
@@ -228,7 +156,7 @@ def check_timeout(value: Any, field: str = "config.timeout") -> float:
 def check_args(value: Any, field: str = "config.args") -> str:
     if not isinstance(value, str):
         raise InvalidInput("must be a string", field)
-    check_text(value, field)
+    checks.unicode_text(value, field)
     if len(value) > MAX_ARGS_CHARS or "\x00" in value:
         raise InvalidInput(f"must be at most {MAX_ARGS_CHARS} characters without NUL bytes", field)
     import shlex
@@ -242,8 +170,8 @@ def check_args(value: Any, field: str = "config.args") -> str:
 
 def check_env(value: Any, field: str = "config.envVars") -> dict[str, Any]:
     """Variables as strings, or secret references ``{"secret": NAME}`` the worker resolves."""
-    env = _mapping(value, field)
-    check_text(env, field)
+    env = checks.mapping(value, field)
+    checks.unicode_text(env, field)
     if len(env) > MAX_ENV_VARS:
         raise InvalidInput(f"at most {MAX_ENV_VARS} variables", field)
     out: dict[str, Any] = {}
@@ -265,32 +193,24 @@ def check_env(value: Any, field: str = "config.envVars") -> dict[str, Any]:
 def _cluster(raw: Any) -> dict[str, Any] | None:
     if raw is None:
         return None
-    cluster = _mapping(raw, "cluster")
-    _no_unknown(cluster, _CLUSTER_KEYS, "cluster")
-    name = check_name(cluster.get("name"), "cluster.name")
-    instance = cluster.get("instanceType", "local")
-    if not isinstance(instance, str) or not instance or len(instance) > 128:
-        raise InvalidInput("must be a non-empty string", "cluster.instanceType")
-    workers = cluster.get("workersQuantity", 1)
-    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
-        raise InvalidInput(f"must be a whole number from 1 to {MAX_WORKERS}", "cluster.workersQuantity")
+    cluster = checks.mapping(raw, "cluster")
+    checks.no_unknown(cluster, _CLUSTER_KEYS, "cluster")
+    name = checks.name(cluster.get("name"), "cluster.name")
+    instance = checks.non_empty_string(cluster.get("instanceType", "local"), "cluster.instanceType", 128)
+    workers = checks.whole_number(cluster.get("workersQuantity", 1), "cluster.workersQuantity", 1, MAX_WORKERS)
     return {"name": name, "instanceType": instance, "workersQuantity": workers}
 
 
 def normalize_definition(raw: Any) -> dict[str, Any]:
     """The definition with Bodo's defaults filled in, or ``InvalidInput`` naming the first bad field."""
-    top = _mapping(raw, "definition")
-    check_text(top, "")
-    _no_unknown(top, _TOP_KEYS, "")
-    name = check_name(top.get("name"), "name")
-    description = top.get("description", "")
-    if not isinstance(description, str) or len(description) > 10_000:
-        raise InvalidInput("must be a string of at most 10000 characters", "description")
-    config = _mapping(top.get("config"), "config")
-    _no_unknown(config, _CONFIG_KEYS, "config")
-    kind = config.get("type")
-    if kind not in JOB_TYPES:
-        raise InvalidInput(f"unknown job type {kind!r}; use one of {', '.join(JOB_TYPES)}", "config.type")
+    top = checks.mapping(raw, "definition")
+    checks.unicode_text(top, "")
+    checks.no_unknown(top, _TOP_KEYS, "")
+    name = checks.name(top.get("name"), "name")
+    description = checks.text(top.get("description", ""), "description")
+    config = checks.mapping(top.get("config"), "config")
+    checks.no_unknown(config, _CONFIG_KEYS, "config")
+    kind = checks.choice(config.get("type"), JOB_TYPES, "config.type", "job type")
     pipeline = None
     script = False
     if kind == "SQL":
@@ -310,7 +230,7 @@ def normalize_definition(raw: Any) -> dict[str, Any]:
         raise InvalidInput("is required", "config.sourceLocation")
     location = None
     if "sourceLocation" in config:
-        location = check_relative_path(config["sourceLocation"], "config.sourceLocation")
+        location = checks.relative_path(config["sourceLocation"], "config.sourceLocation")
     normalized = {
         "source": source,
         "type": kind,

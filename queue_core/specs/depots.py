@@ -6,7 +6,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from queue_core.errors import InvalidInput
+from queue_core.errors import InvalidInput, Remedy
+from queue_core.specs import checks
 
 __all__ = ["DEPOT_TYPES", "FILE_DEPOTS", "IDENTIFIER", "WAREHOUSE_DEPOTS", "check_identifier", "depot_config"]
 
@@ -20,10 +21,6 @@ WAREHOUSE_DEPOTS = frozenset({"duckdb", "postgres"})
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,62}")
-
-_REGION = re.compile(r"[a-z0-9-]{1,64}")
-
-_URL = re.compile(r"^https?://[^\s/@]+(/\S*)?$")
 
 
 def check_identifier(value: Any, field: str, what: str = "name") -> str:
@@ -52,11 +49,10 @@ def depot_config(kind: str, options: dict[str, Any]) -> dict[str, Any]:
         "s3": {"bucket", "prefix", "region", "endpoint_url"},
         "postgres": {"dsn", "password_secret"},
     }
-    if kind not in allowed:
-        raise InvalidInput(f"unknown depot type {kind!r}; use one of {', '.join(DEPOT_TYPES)}", "type")
+    checks.choice(kind, DEPOT_TYPES, "type", "depot type")
     for key in given:
         if key not in allowed[kind]:
-            raise InvalidInput(f"does not apply to a {kind} depot", key.replace("_", "-"))
+            raise InvalidInput(f"does not apply to a {kind} depot", key)
     if kind in ("local", "duckdb"):
         return {"path": _path(given.get("path"), "path")}
     if kind == "postgres":
@@ -68,11 +64,11 @@ def depot_config(kind: str, options: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(prefix, str) or ".." in prefix.split("/") or prefix.startswith("/"):
         raise InvalidInput("must be a relative key prefix", "prefix")
     region = given.get("region")
-    if region is not None and (not isinstance(region, str) or not _REGION.fullmatch(region)):
-        raise InvalidInput("is not a region name such as eu-west-1", "region")
+    if region is not None:
+        checks.region(region, "region")
     endpoint = given.get("endpoint_url")
-    if endpoint is not None and (not isinstance(endpoint, str) or not _URL.match(endpoint)):
-        raise InvalidInput("is not an http(s):// URL without a credential in it", "endpoint-url")
+    if endpoint is not None:
+        checks.endpoint_url(endpoint, "endpoint_url")
     return {"bucket": bucket, "prefix": prefix.strip("/"), "region": region, "endpoint_url": endpoint}
 
 
@@ -90,11 +86,10 @@ def _postgres_config(dsn: Any, password_secret: Any) -> dict[str, Any]:
         raise InvalidInput("is not a PostgreSQL DSN (key=value pairs, or a postgresql:// URI)", "dsn") from None
     if parts.get("password"):
         raise InvalidInput(
-            "must not hold a password: store it with `jobledger secret set NAME` and give --password-secret NAME",
+            "must not hold a password: store it as a secret and name that secret in password_secret",
             "dsn",
+            remedy=Remedy.PASSWORD_SECRET,
         )
     if password_secret is not None:
-        from queue_core.specs.definitions import check_name
-
-        check_name(password_secret, "password-secret")
+        checks.name(password_secret, "password_secret")
     return {"dsn": dsn.strip(), "password_secret": password_secret}

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from queue_core.errors import InvalidInput
+from queue_core.timefmt import format_time, parse_time
 
 __all__ = ["normalize_logical_date", "same_logical_date"]
 
@@ -24,20 +25,20 @@ def normalize_logical_date(value: Any, field: str = "logical-date") -> str:
             except ValueError:
                 raise InvalidInput(f"{value!r} is not a date YYYY-MM-DD or an ISO 8601 time", field) from None
         try:
-            moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+            moment = parse_time(text)
         except ValueError:
             raise InvalidInput(f"{value!r} is not a date YYYY-MM-DD or an ISO 8601 time", field) from None
     else:
         raise InvalidInput("must be a date YYYY-MM-DD or an ISO 8601 time", field)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.isoformat().replace("+00:00", "Z")
+    return format_time(moment)
 
 
 def _instant(value: str) -> datetime | date:
     if len(value) == 10:
         return date.fromisoformat(value)
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parse_time(value)
 
 
 def same_logical_date(a: str | None, b: str | None) -> bool:

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from queue_core.errors import InvalidInput
-from queue_core.specs.avro import avro_columns
+from queue_core.errors import InvalidInput, Remedy
+from queue_core.specs import checks
 from queue_core.specs.depots import FILE_DEPOTS, check_identifier
 
 __all__ = [
@@ -17,12 +17,10 @@ __all__ = [
     "SAVE_MODES",
     "TABLE_FORMATS",
     "check_depots",
-    "check_schemas",
     "is_script",
     "local_path",
     "normalize_pipeline",
     "parse_address",
-    "read_schema",
     "s3_key",
     "workflow_definitions",
 ]
@@ -32,7 +30,6 @@ FILE_FORMATS = ("csv", "parquet", "json")
 TABLE_FORMATS = ("table", "bigquery")
 SAVE_MODES = {"overwrite": "overwrite", "append": "append", "ignore": "ignore", "errorifexists": "errorIfExists"}
 MAX_SQL_CHARS = 1024 * 1024
-MAX_SCHEMA_BYTES = 1024 * 1024
 _ADDRESS = re.compile(r"^(dataos|depot)://([^:/?#]*):([^/?#]*)/([^?#]*)(?:\?([^#]*))?$")
 _PATH_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _JOB_KEYS = {"inputs", "steps", "outputs", "explain", "logLevel"}
@@ -61,39 +58,19 @@ def parse_address(value: Any, field: str, path: bool = False) -> dict[str, Any]:
     return {"address": value, "depot": depot, "collection": collection, "dataset": dataset, "params": params}
 
 
-def _mapping(value: Any, field: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise InvalidInput("must be an object", field)
-    return value
-
-
-def _list(value: Any, field: str) -> list[Any]:
-    if not isinstance(value, list) or not value:
-        raise InvalidInput("must be a non-empty list", field)
-    return value
-
-
-def _unknown(raw: Mapping[str, Any], allowed: set[str], field: str) -> None:
-    for key in raw:
-        if key not in allowed:
-            raise InvalidInput("unknown field", f"{field}.{key}")
-
-
 def _format(value: Any, field: str) -> str:
-    fmt = value.lower() if isinstance(value, str) else value
-    if fmt not in FILE_FORMATS + TABLE_FORMATS:
-        raise InvalidInput(f"unknown format {value!r}; use one of {', '.join(FILE_FORMATS + TABLE_FORMATS)}", field)
-    return "table" if fmt == "bigquery" else str(fmt)
+    fmt = checks.choice(value, FILE_FORMATS + TABLE_FORMATS, field, "format", fold_case=True)
+    return "table" if fmt == "bigquery" else fmt
 
 
 def _input(raw: Any, field: str) -> dict[str, Any]:
-    spec = _mapping(raw, field)
-    _unknown(spec, _INPUT_KEYS, field)
+    spec = checks.mapping(raw, field)
+    checks.no_unknown(spec, _INPUT_KEYS, field)
     out = {
         "name": check_identifier(spec.get("name"), f"{field}.name", "view name"),
         "dataset": parse_address(spec.get("dataset"), f"{field}.dataset"),
         "format": _format(spec.get("format", "csv"), f"{field}.format"),
-        "options": dict(_mapping(spec.get("options", {}), f"{field}.options")),
+        "options": dict(checks.mapping(spec.get("options", {}), f"{field}.options")),
         "schemaPath": None,
     }
     if spec.get("schemaPath") is not None:
@@ -102,8 +79,8 @@ def _input(raw: Any, field: str) -> dict[str, Any]:
 
 
 def _step(raw: Any, field: str) -> dict[str, str]:
-    spec = _mapping(raw, field)
-    _unknown(spec, {"name", "sql"}, field)
+    spec = checks.mapping(raw, field)
+    checks.no_unknown(spec, {"name", "sql"}, field)
     sql = spec.get("sql")
     if not isinstance(sql, str) or not sql.strip() or len(sql) > MAX_SQL_CHARS or "\x00" in sql:
         raise InvalidInput(f"must be one SQL query of at most {MAX_SQL_CHARS} characters", f"{field}.sql")
@@ -111,18 +88,15 @@ def _step(raw: Any, field: str) -> dict[str, str]:
 
 
 def _output(raw: Any, field: str, steps: set[str] | None) -> dict[str, Any]:
-    spec = _mapping(raw, field)
-    _unknown(spec, _OUTPUT_KEYS, field)
+    spec = checks.mapping(raw, field)
+    checks.no_unknown(spec, _OUTPUT_KEYS, field)
     name = check_identifier(spec.get("name"), f"{field}.name", "view name")
     if steps is not None and name not in steps:
         raise InvalidInput(f"names no step; the steps are {', '.join(sorted(steps))}", f"{field}.name")
-    options = dict(_mapping(spec.get("options", {}), f"{field}.options"))
+    options = dict(checks.mapping(spec.get("options", {}), f"{field}.options"))
     mode = options.get("saveMode", "errorIfExists")
-    canonical = SAVE_MODES.get(mode.lower()) if isinstance(mode, str) else None
-    if canonical is None:
-        raise InvalidInput(f"{mode!r} is not one of {', '.join(SAVE_MODES.values())}", f"{field}.options.saveMode")
-    if options.get("layout", "file") not in LAYOUTS:
-        raise InvalidInput(f"must be one of {', '.join(LAYOUTS)}", f"{field}.options.layout")
+    canonical = checks.choice(mode, SAVE_MODES.values(), f"{field}.options.saveMode", fold_case=True)
+    checks.choice(options.get("layout", "file"), LAYOUTS, f"{field}.options.layout")
     # Options the engine has no use for (bigquery.temporaryBucket, ...) are kept as given, not rejected.
     return {
         "name": name,
@@ -145,16 +119,16 @@ def normalize_pipeline(raw: Any, field: str = "config.pipeline", script: bool = 
     ``script``: the pipeline of a ``.sql`` file, which has no ``steps`` (its statements are), and whose
     outputs name views or tables its statements create (checked when it runs).
     """
-    job = _mapping(raw, field)
-    _unknown(job, _JOB_KEYS, field)
+    job = checks.mapping(raw, field)
+    checks.no_unknown(job, _JOB_KEYS, field)
     inputs = [_input(x, f"{field}.inputs[{i}]") for i, x in enumerate(job.get("inputs") or [])]
     steps: list[dict[str, str]] = []
     if script and "steps" in job:
         raise InvalidInput("a .sql file's statements are its steps: give only inputs and outputs", f"{field}.steps")
-    for i, group in enumerate([] if script else _list(job.get("steps"), f"{field}.steps")):
-        group = _mapping(group, f"{field}.steps[{i}]")
-        _unknown(group, {"sequence"}, f"{field}.steps[{i}]")
-        seq = _list(group.get("sequence"), f"{field}.steps[{i}].sequence")
+    for i, group in enumerate([] if script else checks.non_empty_list(job.get("steps"), f"{field}.steps")):
+        group = checks.mapping(group, f"{field}.steps[{i}]")
+        checks.no_unknown(group, {"sequence"}, f"{field}.steps[{i}]")
+        seq = checks.non_empty_list(group.get("sequence"), f"{field}.steps[{i}].sequence")
         steps += [_step(s, f"{field}.steps[{i}].sequence[{j}]") for j, s in enumerate(seq)]
     views = [x["name"] for x in inputs] + [s["name"] for s in steps]
     duplicates = sorted({v for v in views if views.count(v) > 1})
@@ -162,12 +136,8 @@ def normalize_pipeline(raw: Any, field: str = "config.pipeline", script: bool = 
         raise InvalidInput(f"view {duplicates[0]!r} is defined twice", field)
     step_names = None if script else {s["name"] for s in steps}
     outputs = [_output(x, f"{field}.outputs[{i}]", step_names) for i, x in enumerate(job.get("outputs") or [])]
-    explain = job.get("explain", False)
-    if not isinstance(explain, bool):
-        raise InvalidInput("must be true or false", f"{field}.explain")
-    level = job.get("logLevel", "INFO")
-    if level not in _LOG_LEVELS:
-        raise InvalidInput(f"must be one of {', '.join(_LOG_LEVELS)}", f"{field}.logLevel")
+    explain = checks.boolean(job.get("explain", False), f"{field}.explain")
+    level = checks.choice(job.get("logLevel", "INFO"), _LOG_LEVELS, f"{field}.logLevel")
     return {"inputs": inputs, "steps": steps, "outputs": outputs, "explain": explain, "logLevel": level}
 
 
@@ -179,7 +149,7 @@ def check_depots(pipeline: Mapping[str, Any], depot_types: Mapping[str, str]) ->
         depot = spec["dataset"]["depot"]
         field = f"config.pipeline.{where}.dataset"
         if depot not in depot_types:
-            raise InvalidInput(f"no depot named {depot!r}; add it with `jobledger depot add {depot} --type ...`", field)
+            raise InvalidInput(f"no depot named {depot!r}", field, remedy=Remedy.ADD_DEPOT, subject=depot)
         is_file = depot_types[depot] in FILE_DEPOTS
         if is_file == (spec["format"] == "table"):
             wanted = ", ".join(FILE_FORMATS) if is_file else ", ".join(TABLE_FORMATS)
@@ -205,59 +175,16 @@ def s3_key(config: Mapping[str, Any], address: Mapping[str, Any], suffix: str = 
     return "/".join(p for p in [*parts, address["dataset"]] if p) + suffix
 
 
-def read_schema(depot: Mapping[str, Any], address: Mapping[str, Any], where: str) -> list[tuple[str, str, bool]]:
-    """The columns of the Avro schema file an address names in a local or S3 depot, or ``InvalidInput``."""
-    if depot["type"] == "local":
-        try:
-            text = local_path(depot, address).read_bytes()
-        except OSError as exc:
-            raise InvalidInput(f"{address['address']} cannot be read: {exc.strerror}", where) from exc
-        return avro_columns(text, where)
-    import boto3  # here: only an S3 schema pays for importing it
-    from botocore.config import Config
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    config = depot["config"]
-    s3 = boto3.client(
-        "s3",
-        region_name=config.get("region"),
-        endpoint_url=config.get("endpoint_url"),
-        config=Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=10, read_timeout=30),
-    )
-    key = s3_key(config, address)
-    try:
-        text = s3.get_object(Bucket=config["bucket"], Key=key)["Body"].read(MAX_SCHEMA_BYTES + 1)
-    except (BotoCoreError, ClientError) as exc:
-        shown = f"{address['address']} (s3://{config['bucket']}/{key})"
-        raise InvalidInput(f"{shown} cannot be read: {exc}", where) from exc
-    if len(text) > MAX_SCHEMA_BYTES:
-        raise InvalidInput(f"{address['address']} is larger than {MAX_SCHEMA_BYTES} bytes", where)
-    return avro_columns(text, where)
-
-
-def check_schemas(pipeline: Mapping[str, Any], depots: Mapping[str, Mapping[str, Any]]) -> None:
-    """``InvalidInput`` when an input's Avro schema (in a local or S3 depot) is missing or is not valid Avro."""
-    for i, spec in enumerate(pipeline["inputs"]):
-        schema = spec["schemaPath"]
-        depot = depots.get(schema["depot"]) if schema else None
-        if schema is None or depot is None or depot["type"] not in FILE_DEPOTS:
-            continue
-        field = f"config.pipeline.inputs[{i}].schemaPath"
-        if spec["format"] != "csv":
-            raise InvalidInput("types csv inputs only; parquet and json carry their own types", field)
-        read_schema(depot, schema, field)
-
-
 def workflow_definitions(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One raw SQL definition per ``workflow.dag`` entry with a ``spec.stackSpec.job``, named after the entry."""
     if doc.get("version") is None:
         raise InvalidInput("is required", "version")
-    workflow = _mapping(doc.get("workflow"), "workflow")
+    workflow = checks.mapping(doc.get("workflow"), "workflow")
     out: list[dict[str, Any]] = []
-    for i, entry in enumerate(_list(workflow.get("dag"), "workflow.dag")):
-        entry = _mapping(entry, f"workflow.dag[{i}]")
-        spec = _mapping(entry.get("spec", {}), f"workflow.dag[{i}].spec")
-        job = _mapping(spec.get("stackSpec", {}), f"workflow.dag[{i}].spec.stackSpec").get("job")
+    for i, entry in enumerate(checks.non_empty_list(workflow.get("dag"), "workflow.dag")):
+        entry = checks.mapping(entry, f"workflow.dag[{i}]")
+        spec = checks.mapping(entry.get("spec", {}), f"workflow.dag[{i}].spec")
+        job = checks.mapping(spec.get("stackSpec", {}), f"workflow.dag[{i}].spec.stackSpec").get("job")
         if job is None:
             continue
         raw: dict[str, Any] = {

@@ -12,7 +12,8 @@ from typing import Any
 
 from queue_core.dag import find_cycle
 from queue_core.errors import InvalidInput
-from queue_core.specs.definitions import check_args, check_env, check_name, check_text, normalize_definition
+from queue_core.specs import checks
+from queue_core.specs.definitions import check_args, check_env, normalize_definition
 
 __all__ = ["MAX_TASKS", "normalize_workflow", "task_graph"]
 
@@ -26,26 +27,6 @@ _SPEC_KEYS = {"stack", "compute", "stackSpec", "tags", "definition", "args", "en
 _DEFINITION_REF = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]{0,127})(?:@(?P<version>[1-9][0-9]{0,8}))?$")
 
 
-def _mapping(value: Any, field: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise InvalidInput("must be an object", field)
-    return value
-
-
-def _unknown(raw: Mapping[str, Any], allowed: set[str], field: str) -> None:
-    for key in raw:
-        if key not in allowed:
-            raise InvalidInput("unknown field", f"{field}.{key}" if field else str(key))
-
-
-def _text(value: Any, field: str) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str) or len(value) > 10_000:
-        raise InvalidInput("must be a string of at most 10000 characters", field)
-    return value
-
-
 def _definition_ref(value: Any, field: str) -> tuple[str, int | None]:
     match = _DEFINITION_REF.match(value) if isinstance(value, str) else None
     if match is None:
@@ -56,7 +37,7 @@ def _definition_ref(value: Any, field: str) -> tuple[str, int | None]:
 
 def _inline_job(raw: Any, workflow: str, task: str, field: str) -> dict[str, Any]:
     """An inline job: a whole definition (with ``config``) or just its ``config`` section."""
-    job = _mapping(raw, field)
+    job = checks.mapping(raw, field)
     whole = "config" in job
     definition = (
         {**job, "name": job.get("name", f"{workflow}.{task}")}
@@ -72,8 +53,7 @@ def _inline_job(raw: Any, workflow: str, task: str, field: str) -> dict[str, Any
         inner = exc.field or ""
         if not whole and inner.startswith("config."):
             inner = inner[len("config.") :]
-        message = str(exc)[len(exc.field) + 2 :] if exc.field else str(exc)
-        raise InvalidInput(message, f"{field}.{inner}" if inner else field) from None
+        raise InvalidInput(exc.detail, f"{field}.{inner}" if inner else field) from None
 
 
 def _task(
@@ -93,8 +73,8 @@ def _task(
         "depends_on": depends_on,
         "args": None if raw.get("args") is None else check_args(raw["args"], f"{field}.args"),
         "envVars": check_env(raw.get("envVars") or {}, f"{field}.envVars"),
-        "cluster": None if cluster is None else check_name(cluster, f"{field}.cluster"),
-        "description": _text(raw.get("description"), f"{field}.description"),
+        "cluster": None if cluster is None else checks.name(cluster, f"{field}.cluster"),
+        "description": checks.text(raw.get("description"), f"{field}.description", optional=True),
     }
 
 
@@ -111,13 +91,13 @@ def _depends_on(value: Any, field: str) -> list[str]:
 
 
 def _native_tasks(raw: Mapping[str, Any], workflow: str) -> dict[str, dict[str, Any]]:
-    tasks_raw = _mapping(raw.get("tasks"), "tasks")
+    tasks_raw = checks.mapping(raw.get("tasks"), "tasks")
     tasks: dict[str, dict[str, Any]] = {}
     for name, body in tasks_raw.items():
         field = f"tasks.{name}"
-        check_name(name, field)
-        body = _mapping(body, field)
-        _unknown(body, _TASK_KEYS, field)
+        checks.name(name, field)
+        body = checks.mapping(body, field)
+        checks.no_unknown(body, _TASK_KEYS, field)
         if ("definition" in body) == ("job" in body):
             raise InvalidInput("needs exactly one of definition or job", field)
         definition, version, job = None, None, None
@@ -132,19 +112,17 @@ def _native_tasks(raw: Mapping[str, Any], workflow: str) -> dict[str, dict[str, 
 
 
 def _dataos_tasks(workflow_section: Mapping[str, Any], workflow: str) -> dict[str, dict[str, Any]]:
-    dag = workflow_section.get("dag")
-    if not isinstance(dag, list) or not dag:
-        raise InvalidInput("must be a non-empty list", "workflow.dag")
+    dag = checks.non_empty_list(workflow_section.get("dag"), "workflow.dag")
     tasks: dict[str, dict[str, Any]] = {}
     for i, entry in enumerate(dag):
         field = f"workflow.dag[{i}]"
-        entry = _mapping(entry, field)
-        _unknown(entry, _DAG_KEYS, field)
-        name = check_name(entry.get("name"), f"{field}.name")
+        entry = checks.mapping(entry, field)
+        checks.no_unknown(entry, _DAG_KEYS, field)
+        name = checks.name(entry.get("name"), f"{field}.name")
         if name in tasks:
             raise InvalidInput(f"duplicate task name {name!r}", f"{field}.name")
-        spec = _mapping(entry.get("spec"), f"{field}.spec")
-        _unknown(spec, _SPEC_KEYS, f"{field}.spec")
+        spec = checks.mapping(entry.get("spec"), f"{field}.spec")
+        checks.no_unknown(spec, _SPEC_KEYS, f"{field}.spec")
         definition, version, job = None, None, None
         if "definition" in spec:
             definition, version = _definition_ref(spec["definition"], f"{field}.spec.definition")
@@ -155,10 +133,12 @@ def _dataos_tasks(workflow_section: Mapping[str, Any], workflow: str) -> dict[st
                     f"stack {stack!r} is not supported; use flare (a SQL job) or name a stored definition",
                     f"{field}.spec.stack",
                 )
-            stack_spec = _mapping(spec.get("stackSpec"), f"{field}.spec.stackSpec")
-            _unknown(stack_spec, {"job"}, f"{field}.spec.stackSpec")
+            stack_spec = checks.mapping(spec.get("stackSpec"), f"{field}.spec.stackSpec")
+            checks.no_unknown(stack_spec, {"job"}, f"{field}.spec.stackSpec")
             config = {"type": "SQL", "pipeline": stack_spec.get("job")}
-            description = _text(entry.get("description") or entry.get("title"), f"{field}.description")
+            description = checks.text(
+                entry.get("description") or entry.get("title"), f"{field}.description", optional=True
+            )
             job = _inline_job({"name": name, "description": description, "config": config}, workflow, name, field)
             job["name"] = f"{workflow}.{name}"
         raw_task = {
@@ -179,31 +159,15 @@ def _references(value: Any, field: str) -> list[dict[str, str]]:
         raise InvalidInput("must be a list of {workflow: NAME} or {definition: NAME}", field)
     out: list[dict[str, str]] = []
     for i, item in enumerate(value):
-        item = _mapping(item, f"{field}[{i}]")
+        item = checks.mapping(item, f"{field}[{i}]")
         if len(item) != 1 or next(iter(item)) not in ("workflow", "definition"):
             raise InvalidInput("must be {workflow: NAME} or {definition: NAME}", f"{field}[{i}]")
         kind, name = next(iter(item.items()))
-        ref = {"kind": kind, "name": check_name(name, f"{field}[{i}].{kind}")}
+        ref = {"kind": kind, "name": checks.name(name, f"{field}[{i}].{kind}")}
         if ref in out:
             raise InvalidInput(f"names {kind} {name!r} twice", field)
         out.append(ref)
     return out
-
-
-def _concurrency(value: Any, field: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TASKS:
-        raise InvalidInput(f"must be a whole number from 1 to {MAX_TASKS}", field)
-    return value
-
-
-def _fail_fast(value: Any, field: str) -> bool:
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise InvalidInput("must be true or false", field)
-    return value
 
 
 def task_graph(spec: Mapping[str, Any]) -> dict[str, list[str]]:
@@ -226,33 +190,39 @@ def normalize_workflow(raw: Any) -> dict[str, Any]:
 
     Stored definitions and referenced workflows are checked against the log by the caller.
     """
-    top = _mapping(raw, "workflow file")
-    check_text(top, "")
-    name = check_name(top.get("name"), "name")
+    top = checks.mapping(raw, "workflow file")
+    checks.unicode_text(top, "")
+    name = checks.name(top.get("name"), "name")
     if top.get("type") == "workflow" or "workflow" in top:
-        _unknown(top, _DATAOS_KEYS, "")
-        section = _mapping(top.get("workflow"), "workflow")
-        _unknown(section, _DATAOS_WORKFLOW_KEYS, "workflow")
+        checks.no_unknown(top, _DATAOS_KEYS, "")
+        section = checks.mapping(top.get("workflow"), "workflow")
+        checks.no_unknown(section, _DATAOS_WORKFLOW_KEYS, "workflow")
         tasks = _dataos_tasks(section, name)
         settings, where, prefix = section, "workflow.dag", "workflow."
         label = top.get("version")
-        description = _text(top.get("description") or top.get("title") or section.get("title"), "description")
+        description = checks.text(
+            top.get("description") or top.get("title") or section.get("title"), "description", optional=True
+        )
     else:
-        _unknown(top, _NATIVE_KEYS, "")
+        checks.no_unknown(top, _NATIVE_KEYS, "")
         tasks = _native_tasks(top, name)
         settings, where, prefix, label = top, "tasks", "", None
-        description = _text(top.get("description"), "description")
+        description = checks.text(top.get("description"), "description", optional=True)
     if len(tasks) > MAX_TASKS:
         raise InvalidInput(f"has {len(tasks)} tasks; at most {MAX_TASKS}", where)
     if not tasks:
         raise InvalidInput("must name at least one task", where)
     _check_graph(tasks, where)
+    references = _references(settings.get("references"), f"{prefix}references")
+    concurrency, fail_fast = settings.get("concurrency"), settings.get("failFast")
+    if concurrency is not None:
+        checks.whole_number(concurrency, f"{prefix}concurrency", 1, MAX_TASKS)
     return {
         "name": name,
         "description": description,
         "label": None if label is None else str(label),
         "tasks": tasks,
-        "references": _references(settings.get("references"), f"{prefix}references"),
-        "concurrency": _concurrency(settings.get("concurrency"), f"{prefix}concurrency"),
-        "failFast": _fail_fast(settings.get("failFast"), f"{prefix}failFast"),
+        "references": references,
+        "concurrency": concurrency,
+        "failFast": False if fail_fast is None else checks.boolean(fail_fast, f"{prefix}failFast"),
     }

@@ -409,11 +409,11 @@ RERUN_ROWS = [
     Rerun("an-unknown-task", CHAIN_DONE, "z", False, None,
           (NotFound, "workflow run wfrun-1 has no task 'z'; it has a, b, c")),
     Rerun("a-task-whose-upstream-failed", CHAIN_A_FAILED, "b", True, None,
-          (InvalidInput, "task 'b' cannot rerun: its upstream task 'a' is FAILED; rerun that one with --downstream, "
-                         "or repair the workflow run")),
+          (InvalidInput, "task 'b' cannot rerun: its upstream task 'a' is FAILED; rerun that one with its downstream "
+                         "tasks, or repair the workflow run")),
     Rerun("a-task-whose-upstream-was-skipped", CHAIN_A_FAILED, "c", False, None,
           (InvalidInput, "task 'c' cannot rerun: its upstream task 'b' is UPSTREAM_FAILED; rerun that one with "
-                         "--downstream, or repair the workflow run")),
+                         "its downstream tasks, or repair the workflow run")),
 ]  # fmt: skip
 
 

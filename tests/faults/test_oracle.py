@@ -132,13 +132,13 @@ def test_jobledger_check_says_the_log_holds_or_names_the_problems(client: Client
 
 def test_events_appended_while_the_oracle_reads_are_not_counted_against_it(client: Client, monkeypatch):
     runs = mixed_workload(client)
-    read_log = oracle.history
+    read_log = oracle.events_after
 
     def then_the_system_goes_on(store):  # users keep appending to the same aggregates once the log was read
         yield from read_log(store)
         client.cancel(runs[0])
         client.define(definition("keep", "keep.sh", retries=1, delay=0.0, args="v3"))
 
-    monkeypatch.setattr(oracle, "history", then_the_system_goes_on)
+    monkeypatch.setattr(oracle, "events_after", then_the_system_goes_on)
     report = check_log(client.store)
     assert report.ok, report.problems

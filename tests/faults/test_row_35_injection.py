@@ -56,7 +56,7 @@ def test_args_that_do_not_split_are_refused_with_one_line(client: Client, worksp
     with pytest.raises(InvalidInput, match="args"):
         client.submit("argv", args="unclosed 'quote")
     answer = procs.cli("submit", "argv", "--args", "unclosed 'quote")
-    assert answer.returncode == 2 and answer.stderr.startswith("jobledger: args: ") and answer.stderr.count("\n") == 1
+    assert answer.returncode == 2 and answer.stderr.startswith("jobledger: --args: ") and answer.stderr.count("\n") == 1
     assert client.store.length() == before
 
 

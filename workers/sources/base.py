@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from queue_core.errors import JobledgerError
+
 __all__ = ["Materialized", "SourceContext", "SourceError", "cached_tree", "inside", "locate"]
 
 
-class SourceError(Exception):
+class SourceError(JobledgerError):
     """Raised when a job's source cannot be had; the attempt ends ``SourceUnavailable``."""
 
 

@@ -6,8 +6,9 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from queue_core.domain.resources import is_archive, revision_of
+from queue_core.domain.resources import revision_of
 from queue_core.errors import JobledgerError
+from queue_core.specs.resources import is_archive
 from workers.sources.archives import extract_archive
 from workers.sources.base import Materialized, SourceContext, SourceError, cached_tree, locate
 

@@ -1,0 +1,1 @@
+"""The SQL runner and its warm zygote: a pipeline's inputs, steps and outputs on DuckDB, in the attempt's child."""

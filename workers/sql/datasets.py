@@ -31,8 +31,9 @@ _READERS = {"csv": "read_csv", "parquet": "read_parquet", "json": "read_json"}
 _COPY = {"csv": "FORMAT csv, HEADER true", "parquet": "FORMAT parquet", "json": "FORMAT json"}
 
 
+# Not a JobledgerError: the runner's child imports nothing of queue_core (see tests/test_error_root.py).
 class PipelineError(Exception):
-    """Raised when the pipeline cannot go on; the message names the input, step or output."""
+    """Raised in the SQL runner's child when the pipeline cannot go on; its message is the run's failure message."""
 
 
 def q(name: str) -> str:
@@ -138,7 +139,7 @@ def resolve(
     schema = spec.get("schemaPath")
     if schema is not None:
         from queue_core.errors import InvalidInput
-        from queue_core.specs.pipelines import read_schema
+        from queue_core.services.schemas import read_schema
 
         try:
             target.columns = read_schema(depots[schema["depot"]], schema, f"input {spec['name']}: schemaPath")

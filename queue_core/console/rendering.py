@@ -1,0 +1,68 @@
+"""What every console view shares: the client, the token and templates, and how a page is rendered."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.templating import Jinja2Templates
+
+from queue_core.client import Client
+from queue_core.console.auth import ConsoleToken
+
+__all__ = ["NAV", "Console", "console_of", "render"]
+
+NAV = (
+    ("/runs", "Runs"),
+    ("/workflows", "Workflows"),
+    ("/definitions", "Definitions"),
+    ("/schedules", "Schedules"),
+    ("/clusters", "Clusters"),
+    ("/events", "Audit"),
+)
+
+
+class Console:
+    """What every view needs: the client, the token and the templates."""
+
+    def __init__(self, client: Client, token: ConsoleToken) -> None:
+        self.client = client
+        self.token = token
+        env = Environment(loader=PackageLoader("queue_core.console", "templates"), autoescape=select_autoescape())
+        self.templates = Jinja2Templates(env=env)
+
+
+def console_of(request: Request) -> Console:
+    console: Console = request.app.state.console
+    return console
+
+
+def _here(request: Request) -> str:
+    """The page to come back to after signing in: this one, or for a refused POST the page it came from."""
+    if request.method == "GET":
+        return request.url.path
+    referer = urlsplit(request.headers.get("referer", ""))
+    same_site = referer.netloc == request.url.netloc and referer.path.startswith("/")
+    return referer.path if same_site else "/runs"
+
+
+def render(request: Request, template: str, status_code: int = 200, **context: Any) -> Response:
+    """A page: the template with the navigation, who is signed in, and the form's CSRF value."""
+    console = console_of(request)
+    signed_in = console.token.signed_in(request)
+    return console.templates.TemplateResponse(
+        request,
+        template,
+        {
+            "nav": NAV,
+            "here": _here(request),
+            "writable": console.token.enabled,
+            "signed_in": signed_in,
+            "csrf": console.token.csrf() if signed_in else "",
+            **context,
+        },
+        status_code=status_code,
+    )

@@ -1,0 +1,127 @@
+"""The run use cases: read a run (now or as it was), list runs, cancel, wait for the end, read its output."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from queue_core.domain.names import is_id
+from queue_core.domain.runs import TERMINAL, apply_run, decide_cancel, public_view
+from queue_core.errors import AlreadyExists, ConcurrencyError, NotFound, WaitTimeout
+from queue_core.eventlog.aggregates import load_state
+from queue_core.eventlog.events import NewEvent
+from queue_core.eventlog.runlog import LogLine, RunLog
+from queue_core.eventlog.store import EventStore
+from queue_core.readmodels.history import Phase, timeline, waiting_phase
+from queue_core.readmodels.materialized import ReadModels
+from queue_core.readmodels.timetravel import runs_as_of, state_as_of
+
+__all__ = ["RunService"]
+
+Doc = dict[str, Any]
+CANCEL_RETRIES = 5
+PAGE = 500  # ids read from an index at a time while filtering a listing
+
+
+class RunService:
+    """Runs on one store: each method loads the run's own events, decides, appends."""
+
+    def __init__(self, store: EventStore, read_models: ReadModels, run_log: RunLog) -> None:
+        self.store = store
+        self.read_models = read_models
+        self.run_log = run_log
+
+    def document(self, run_id: str, as_of: str = "+") -> Doc:
+        """The run's whole document (as of position ``as_of``); ``NotFound`` if there is none."""
+        doc, _ = load_state(self.store, run_id, apply_run, as_of) if is_id(run_id) else (None, 0)
+        if doc is None:
+            raise NotFound(f"no run with id {run_id}" + ("" if as_of == "+" else " at that point"))
+        return doc
+
+    def get(self, run_id: str, as_of: str = "+") -> Doc:
+        """The run as ``status --json`` shows it."""
+        return public_view(self.document(run_id, as_of))
+
+    def list_runs(
+        self, status: str | None = None, definition: str | None = None, limit: int | None = 100, as_of: str = "+"
+    ) -> list[Doc]:
+        """Runs newest first, filtered by status and definition name; ``as_of``: as they were then."""
+        if as_of != "+":
+            return runs_as_of(state_as_of(self.store, as_of), status and status.upper(), definition, limit)
+        self.read_models.catch_up()
+        if status and definition:
+            index, other = f"status:{status.upper()}", ("definition", definition)
+        elif status:
+            index, other = f"status:{status.upper()}", None
+        elif definition:
+            index, other = f"definition:{definition}", None
+        else:
+            index, other = "all", None
+        results: list[Doc] = []
+        offset = 0
+        while limit is None or len(results) < limit:
+            ids = self.read_models.newest("runs", index, offset, PAGE)
+            if not ids:
+                break
+            for doc in self.read_models.get_many("runs", ids):
+                if doc and (other is None or doc[other[0]] == other[1]):
+                    results.append(public_view(doc))
+            offset += PAGE
+        return results if limit is None else results[:limit]
+
+    def cancel(self, run_id: str) -> Doc:
+        """Cancel a run that has not ended; a running attempt's process group is killed by its worker."""
+        for _ in range(CANCEL_RETRIES):
+            doc, version = load_state(self.store, run_id, apply_run) if is_id(run_id) else (None, 0)
+            if doc is None:
+                raise NotFound(f"no run with id {run_id}")
+            events = decide_cancel(doc)
+            try:
+                self.store.append([NewEvent(run_id, e) for e in events], {run_id: version})
+            except ConcurrencyError:
+                continue  # it moved (started, finished): decide again on the new state
+            return self.get(run_id)
+        raise AlreadyExists(f"run {run_id} kept changing; cancel again")
+
+    def wait(self, run_id: str, timeout: float | None = None) -> Doc:
+        """Block until the run ends; ``WaitTimeout`` after ``timeout`` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        last = "0"
+        while True:
+            doc = self.get(run_id)
+            if doc["status"] in TERMINAL:
+                return doc
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise WaitTimeout(f"run {run_id} is still {doc['status']} after {timeout:g} s")
+            block = 1000 if remaining is None else max(1, min(1000, int(remaining * 1000)))
+            landed = self.store.follow(last, block, count=100, aggregate=run_id)
+            if landed:
+                last = landed[-1].position
+
+    def logs(self, run_id: str, follow: bool = False) -> Iterator[LogLine]:
+        """The run's output lines; with ``follow``, new ones as they come until the run ends."""
+        self.document(run_id)
+        after = "0"
+        for line in self.run_log.iter_all(run_id):
+            after = line.position
+            yield line
+        while follow:
+            ended = self.get(run_id)["status"] in TERMINAL
+            lines = self.run_log.follow(run_id, after, block_ms=200)
+            for line in lines:
+                after = line.position
+                yield line
+            if ended and not lines:
+                return
+
+    def timeline(self, run_id: str, as_of: str = "+") -> list[Phase]:
+        """Where a run's time went: each phase of its life, per attempt (and its wait in a workflow)."""
+        doc = self.document(run_id, as_of)
+        phases = timeline(self.store.load(run_id, as_of))
+        if doc.get("workflow_run"):
+            waited = waiting_phase(self.store.load(doc["workflow_run"], as_of), doc["task"], doc["submitted_at"])
+            if waited is not None:
+                phases.insert(0, waited)
+        return phases

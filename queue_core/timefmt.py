@@ -1,0 +1,37 @@
+"""ISO 8601 times as jobledger writes and reads them: ``Z`` for UTC, never ``+00:00``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+__all__ = ["format_time", "format_utc", "parse_time", "parse_utc", "utc_now"]
+
+
+def parse_time(text: str) -> datetime:
+    """The time ``text`` says, ``Z`` or ``z`` read as UTC; naive when it has no offset; ``ValueError`` if not ISO."""
+    return datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+
+
+def parse_utc(text: str) -> datetime:
+    """The aware UTC time ``text`` says; one without an offset is taken as UTC."""
+    moment = parse_time(text)
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def format_utc(moment: datetime, timespec: Literal["seconds", "microseconds"] = "microseconds") -> str:
+    """An aware time in UTC: ``2026-11-21T08:00:00.000000Z``, or ``2026-11-21T08:00:00Z`` to the second.
+
+    Both are fixed-width, so the strings sort as the times (a finer part is cut, not rounded).
+    """
+    return moment.astimezone(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
+
+
+def format_time(moment: datetime) -> str:
+    """An aware time in its own offset, ``Z`` for UTC; fractions of a second only when there are some."""
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def utc_now() -> str:
+    """The time now: ``format_utc`` of it, to the microsecond."""
+    return format_utc(datetime.now(UTC))
