@@ -5,35 +5,22 @@ from __future__ import annotations
 import gzip
 import hashlib
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import boto3
 import orjson
 import pytest
 import redis
-from moto.server import ThreadedMotoServer
-from processes import Procs
-from redis_server import RedisServer, free_port
-from workload import cli_json, mixed_workload
 
 from queue_core import Client, Settings
 from queue_core.eventlog.archive import ArchiveLocation, archive_log, read_manifest, trim_log, trim_point
 from queue_core.readmodels.projections import fold
+from tests.support.processes import Procs
+from tests.support.redis_server import RedisServer, free_port
+from tests.support.s3 import s3_client
+from tests.support.workload import cli_json, mixed_workload
 
 FAKE_AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 SEGMENT = 10
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    """A moto S3 server on a free loopback port, shared by this module's tests (each uses its own bucket)."""
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
 
 
 @pytest.fixture
@@ -42,18 +29,8 @@ def location(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, procs: Procs) ->
         monkeypatch.setenv(name, value)
     procs.env.update(FAKE_AWS)
     bucket = f"audit-{uuid.uuid4().hex[:12]}"
-    s3(s3_endpoint).create_bucket(Bucket=bucket)
+    s3_client(s3_endpoint).create_bucket(Bucket=bucket)
     return ArchiveLocation(bucket, "ledger/prod", s3_endpoint)
-
-
-def s3(endpoint: str) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=FAKE_AWS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=FAKE_AWS["AWS_SECRET_ACCESS_KEY"],
-    )
 
 
 def where(location: ArchiveLocation) -> list[str]:
@@ -63,7 +40,7 @@ def where(location: ArchiveLocation) -> list[str]:
 
 def flip_a_byte(location: ArchiveLocation, key: str) -> None:
     """Rewrite one archived object with one byte of its gzip body flipped, keeping its metadata."""
-    client = s3(location.endpoint_url or "")
+    client = s3_client(location.endpoint_url or "")
     reply = client.get_object(Bucket=location.bucket, Key=key)
     body = bytearray(reply["Body"].read())
     body[len(body) // 2] ^= 0x01
@@ -83,7 +60,7 @@ def test_archive_uploads_full_closed_segments_with_checksums_and_a_manifest_and_
     assert [(s.first, s.last, s.count) for s in segments] == [
         (positions[i], positions[i + SEGMENT - 1], SEGMENT) for i in range(0, len(segments) * SEGMENT, SEGMENT)
     ]
-    head = s3(location.endpoint_url or "").head_object(Bucket=location.bucket, Key=segments[0].key)
+    head = s3_client(location.endpoint_url or "").head_object(Bucket=location.bucket, Key=segments[0].key)
     assert segments[0].key == f"ledger/prod/segments/{positions[0]}-{positions[SEGMENT - 1]}.jsonl.gz"
     assert head["Metadata"]["sha256"] == segments[0].sha256 and head["Metadata"]["count"] == str(SEGMENT)
     assert [s.chain_in for s in segments[1:]] == [s.chain_out for s in segments[:-1]]
@@ -101,28 +78,23 @@ def register_clusters(client: Client, count: int) -> None:
 
 
 def test_restore_from_the_archive_rebuilds_a_store_that_answers_the_same(
-    client: Client, procs: Procs, location: ArchiveLocation, tmp_path: Path, redis_url: str
+    client: Client, procs: Procs, location: ArchiveLocation, tmp_path: Path, redis_url: str, fresh: RedisServer
 ):
     runs = mixed_workload(client)
     archive_log(client.store, location, segment_size=1)  # every event but the newest
     client.cancel(runs[0])  # the newest event, not archived; one more so that the cancel is
     client.create_cluster("after")
     archive_log(client.store, location, segment_size=1)
-    fresh = RedisServer(tmp_path / "fresh")
-    fresh.start()
-    try:
-        procs.env["REDIS_URL"] = fresh.url
-        done = procs.cli("restore", *where(location))
-        assert done.returncode == 0, done.stderr
-        copy = Client(settings=Settings(redis_url=fresh.url, home=tmp_path / "h", workspace=tmp_path / "w"))
-        assert copy.store.length() == client.store.length() - 1
-        for run in runs:
-            assert cli_json(fresh.url, "status", run) == cli_json(redis_url, "status", run)
-        assert procs.cli("replay", "--verify").stdout.splitlines()[-1] == "identical"
-        again = procs.cli("restore", *where(location))
-        assert again.returncode == 2 and "already has a log" in again.stderr
-    finally:
-        fresh.kill()
+    procs.env["REDIS_URL"] = fresh.url
+    done = procs.cli("restore", *where(location))
+    assert done.returncode == 0, done.stderr
+    copy = Client(settings=Settings(redis_url=fresh.url, home=tmp_path / "h", workspace=tmp_path / "w"))
+    assert copy.store.length() == client.store.length() - 1
+    for run in runs:
+        assert cli_json(fresh.url, "status", run) == cli_json(redis_url, "status", run)
+    assert procs.cli("replay", "--verify").stdout.splitlines()[-1] == "identical"
+    again = procs.cli("restore", *where(location))
+    assert again.returncode == 2 and "already has a log" in again.stderr
 
 
 def test_a_flipped_byte_in_a_segment_is_named_by_verify_and_refused_by_restore_and_trim(
@@ -150,7 +122,7 @@ def test_verify_of_an_archive_names_the_event_of_a_segment_forged_with_a_matchin
     mixed_workload(client)
     segments = archive_log(client.store, location, SEGMENT)
     forged = segments[2]
-    client_s3 = s3(location.endpoint_url or "")
+    client_s3 = s3_client(location.endpoint_url or "")
     lines = gzip.decompress(client_s3.get_object(Bucket=location.bucket, Key=forged.key)["Body"].read()).splitlines()
     item = orjson.loads(lines[3])
     item["e"] = item["e"].replace('"t":"', '"t":"1999')  # another time, hash left as it was

@@ -6,10 +6,9 @@ import json
 import threading
 from pathlib import Path
 
-from jobs import definition, job_file
-from processes import Procs
-
 from queue_core import Client, Settings
+from tests.support.jobs import definition, job_file
+from tests.support.processes import Procs
 
 
 def test_rebuild_in_place_while_four_threads_submit_loses_no_event(

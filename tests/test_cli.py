@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from jobs import definition, job_file
-from processes import Procs, eventually
 
 from queue_core import Client
+from tests.support.jobs import definition, job_file
+from tests.support.processes import Procs, eventually
 
 
 def _define(client: Client, workspace: Path, name: str, body: str, **kwargs) -> None:

@@ -9,12 +9,12 @@ import re
 from pathlib import Path
 
 import pytest
-from jobs import definition
-from processes import Procs
 
 from queue_core import Client
 from queue_core.cli.messages import one_line
 from queue_core.errors import InvalidInput, NotFound, Remedy
+from tests.support.jobs import definition
+from tests.support.processes import Procs
 
 ROOT = Path(__file__).resolve().parent.parent
 CORE = [ROOT / "queue_core" / "specs", ROOT / "queue_core" / "domain", ROOT / "workers"]

@@ -7,13 +7,13 @@ import socket
 from pathlib import Path
 
 import pytest
-from console_http import request
-from jobs import definition, job_file
-from processes import Procs
-from servers import server_log, start_server
-from workload import mixed_workload, schedule_workload, workflow_workload
 
 from queue_core import Client
+from tests.support.console_http import request
+from tests.support.jobs import definition, job_file
+from tests.support.processes import Procs
+from tests.support.servers import server_log, start_server
+from tests.support.workload import mixed_workload, schedule_workload, workflow_workload
 
 TOKEN = "console-token-for-tests"
 

@@ -9,18 +9,19 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from browser import INSTALL_HINT, artifacts_dir, find_chromium, launch_arguments, screenshot_name
-from jobs import definition, job_file, native, shell_task
-from processes import Procs, eventually
-from servers import start_server
 
 from queue_core import Client
 from queue_core.console.dag_svg import STATUS_COLOURS
+from tests.support.browser import INSTALL_HINT, artifacts_dir, find_chromium, launch_arguments, screenshot_name
+from tests.support.jobs import definition, job_file, native, shell_task
+from tests.support.processes import Procs, eventually
+from tests.support.servers import start_server
 
 playwright_api = pytest.importorskip(
     "playwright.sync_api", reason="playwright is in the test extra: pip install -e '.[test]'"
 )
 expect = playwright_api.expect
+pytestmark = pytest.mark.fleet(workers=2)  # the console's runs have one dispatcher and two workers
 
 TOKEN = "browser-test-token"
 WAIT_MS = 30_000
@@ -56,14 +57,6 @@ def shot(page: object, request: pytest.FixtureRequest) -> Callable[[str], Path]:
         return path
 
     return take
-
-
-@pytest.fixture
-def fleet(procs: Procs, redis_url: str) -> Procs:
-    procs.dispatcher()
-    procs.worker(redis_url)
-    procs.worker(redis_url)
-    return procs
 
 
 @pytest.fixture

@@ -9,12 +9,12 @@ from __future__ import annotations
 import re
 
 import redis
-from biglog import append_runs
-from console_http import request
-from processes import Procs
-from servers import start_server
 
 from queue_core import Client
+from tests.support.biglog import append_runs
+from tests.support.console_http import request
+from tests.support.processes import Procs
+from tests.support.servers import start_server
 
 SMALL, LARGE = 200, 10_000
 # Commands whose cost grows with what they read: a page must not issue them on the runs' keys.

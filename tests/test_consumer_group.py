@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import orjson
-import pytest
 import redis
 
 from queue_core.eventlog.consumer_group import ConsumerGroup
 from queue_core.eventlog.events import ClusterRegistered, NewEvent, RunQueued, encode, envelope_type
 from queue_core.eventlog.store import EventStore
-
-
-@pytest.fixture
-def store(connection: redis.Redis) -> EventStore:
-    return EventStore(connection)
 
 
 def texts(positions: list[bytes]) -> list[str]:

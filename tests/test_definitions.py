@@ -11,13 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
-import yaml
-from jobs import definition
-from processes import Procs, eventually
 
 from queue_core import Client, InvalidInput
 from queue_core.eventlog.store import EventStore
+from tests.support.jobs import definition, write_definition_file
+from tests.support.processes import Procs, eventually
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 RACE_ROUNDS = 3
@@ -39,36 +37,27 @@ sys.exit(main(sys.argv[3:]))
 """
 
 
-def write(directory: Path, raw: Any, suffix: str = ".json", stem: str = "def") -> Path:
-    path = directory / f"{stem}{suffix}"
-    path.write_text(json.dumps(raw) if suffix == ".json" else yaml.safe_dump(raw))
-    return path
-
-
 def ok_json(procs: Procs, *args: str) -> Any:
     result = procs.cli(*args, "--json")
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
 
-@pytest.fixture
-def store(connection: redis.Redis) -> EventStore:
-    return EventStore(connection)
-
-
 # -- define, versions, list, show, delete ---------------------------------------------------------------
 
 
 def test_define_creates_a_definition_and_prints_its_uuid(procs: Procs, client: Client, tmp_path: Path):
-    result = procs.cli("define", str(write(tmp_path, definition("nightly", "run.sh"))))
+    result = procs.cli("define", str(write_definition_file(tmp_path, definition("nightly", "run.sh"))))
     assert result.returncode == 0, result.stderr
     assert UUID.match(result.stdout.strip())
     assert client.get_definition("nightly")["id"] == result.stdout.strip()
 
 
 def test_a_changed_definition_becomes_version_two_under_the_same_uuid(procs: Procs, client: Client, tmp_path: Path):
-    first = procs.cli("define", str(write(tmp_path, definition("nightly", "run.sh", args="one"))))
-    second = procs.cli("define", str(write(tmp_path, definition("nightly", "run.sh", args="two"), ".yaml")))
+    first = procs.cli("define", str(write_definition_file(tmp_path, definition("nightly", "run.sh", args="one"))))
+    second = procs.cli(
+        "define", str(write_definition_file(tmp_path, definition("nightly", "run.sh", args="two"), ".yaml"))
+    )
     assert second.stdout == first.stdout
     doc = client.get_definition("nightly")
     assert (doc["version"], [v["spec"]["config"]["args"] for v in doc["versions"]]) == (2, ["one", "two"])
@@ -78,9 +67,9 @@ def test_identical_content_makes_no_new_version_and_appends_nothing(
     procs: Procs, client: Client, store: EventStore, tmp_path: Path
 ):
     raw = definition("nightly", "run.sh", timeout=60)
-    procs.cli("define", str(write(tmp_path, raw)))
+    procs.cli("define", str(write_definition_file(tmp_path, raw)))
     before = store.length()
-    again = procs.cli("define", str(write(tmp_path, raw, ".yaml")))  # the same content written as YAML
+    again = procs.cli("define", str(write_definition_file(tmp_path, raw, ".yaml")))  # the same content written as YAML
     assert again.returncode == 0
     assert "unchanged" in again.stdout
     assert store.length() == before
@@ -88,8 +77,8 @@ def test_identical_content_makes_no_new_version_and_appends_nothing(
 
 
 def test_definitions_list_show_and_delete_print_their_json_shapes(procs: Procs, tmp_path: Path):
-    procs.cli("define", str(write(tmp_path, definition("a", "a.sh"))))
-    procs.cli("define", str(write(tmp_path, definition("a", "a.sh", args="x"))))
+    procs.cli("define", str(write_definition_file(tmp_path, definition("a", "a.sh"))))
+    procs.cli("define", str(write_definition_file(tmp_path, definition("a", "a.sh", args="x"))))
     listed = ok_json(procs, "definitions", "list")
     assert [list(d) for d in listed] == [["id", "name", "version", "deleted", "created_at", "updated_at"]]
     assert (listed[0]["name"], listed[0]["version"], listed[0]["deleted"]) == ("a", 2, False)
@@ -108,9 +97,9 @@ def test_definitions_list_show_and_delete_print_their_json_shapes(procs: Procs, 
 def test_after_delete_the_name_is_reused_with_a_new_uuid_and_the_old_one_stays_readable(
     procs: Procs, client: Client, tmp_path: Path
 ):
-    old = procs.cli("define", str(write(tmp_path, definition("etl", "old.sh")))).stdout.strip()
+    old = procs.cli("define", str(write_definition_file(tmp_path, definition("etl", "old.sh")))).stdout.strip()
     assert procs.cli("definitions", "delete", "etl").returncode == 0
-    new = procs.cli("define", str(write(tmp_path, definition("etl", "new.sh")))).stdout.strip()
+    new = procs.cli("define", str(write_definition_file(tmp_path, definition("etl", "new.sh")))).stdout.strip()
     assert UUID.match(new) and new != old
     shown = ok_json(procs, "definitions", "show", old)
     assert (shown["deleted"], shown["versions"][0]["spec"]["config"]["sourceLocation"]) == (True, "old.sh")
@@ -124,7 +113,9 @@ def test_two_processes_creating_one_name_at_once_make_one_definition_and_the_los
     for round_ in range(RACE_ROUNDS):
         name, gate = f"raced-{round_}", tmp_path / f"gate-{round_}"
         gate.mkdir()
-        files = [write(tmp_path, definition(name, f"{who}.sh"), stem=f"{name}-{who}") for who in ("a", "b")]
+        files = [
+            write_definition_file(tmp_path, definition(name, f"{who}.sh"), stem=f"{name}-{who}") for who in ("a", "b")
+        ]
         racers = [
             subprocess.Popen(
                 [sys.executable, "-c", HELD_CLI, str(gate), str(i), "define", str(f)],
@@ -157,7 +148,7 @@ def test_a_token_inside_a_git_url_is_refused_like_a_literal_secret(procs: Procs,
     source = {"type": "GIT", "sourceDef": {"repoUrl": "https://bot:ghp_abc@example.com/r.git"}}
     raw = definition("good", "run.sh")
     raw["config"]["source"] = source
-    result = procs.cli("define", str(write(tmp_path, raw)))
+    result = procs.cli("define", str(write_definition_file(tmp_path, raw)))
     assert result.returncode == 2
     assert "ghp_abc" not in result.stderr + result.stdout
     assert store.length() == 0
@@ -194,7 +185,7 @@ def test_creating_a_cluster_that_exists_is_an_error(procs: Procs, store: EventSt
 def test_a_definition_naming_a_new_cluster_registers_that_cluster(procs: Procs, client: Client, tmp_path: Path):
     raw = definition("big", "run.sh", cluster="big-pool")
     raw["cluster"]["workersQuantity"] = 4
-    assert procs.cli("define", str(write(tmp_path, raw))).returncode == 0
+    assert procs.cli("define", str(write_definition_file(tmp_path, raw))).returncode == 0
     assert [(c["name"], c["workers"]) for c in client.list_clusters()] == [("default", 2), ("big-pool", 4)]
 
 

@@ -22,16 +22,16 @@ from typing import Any
 import pytest
 import redis
 import yaml
-from console_http import request
-from jobs import definition, job_file
-from processes import Procs, eventually
 from prometheus_client.parser import text_string_to_metric_families
-from redis_server import free_port, server_binary
-from servers import server_log, url_in
 
 from queue_core import Client, Settings
+from tests.support.console_http import request
+from tests.support.jobs import definition, job_file
+from tests.support.paths import REPO
+from tests.support.processes import Procs, eventually
+from tests.support.redis_server import free_port, server_binary
+from tests.support.servers import server_log, url_in
 
-REPO = Path(__file__).resolve().parents[1]
 PASSWORD = "compose-redis-password"
 TOKEN = "compose-console-token"
 BIN = Path(sys.executable).parent

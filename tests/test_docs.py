@@ -52,12 +52,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
-import boto3
 import pytest
 import yaml
-from processes import eventually, pid_alive
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.support.paths import REPO
+from tests.support.processes import eventually, pid_alive
+from tests.support.s3 import s3_client
+
 DOCS = REPO / "docs"
 README = REPO / "README.md"
 README_MAX_BYTES = 10 * 1024
@@ -350,10 +351,7 @@ def _runnable_pages() -> list[str]:
 
 @pytest.fixture
 def empty_bucket(s3_endpoint: str) -> str:
-    s3 = boto3.client(
-        "s3", endpoint_url=s3_endpoint, region_name="us-east-1",
-        aws_access_key_id="testing", aws_secret_access_key="testing",
-    )  # fmt: skip
+    s3 = s3_client(s3_endpoint)
     if BUCKET not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
         s3.create_bucket(Bucket=BUCKET)
     for listed in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):

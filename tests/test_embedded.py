@@ -11,12 +11,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from jobs import definition
-from processes import Procs, eventually, pid_alive
 
 from queue_core.eventlog.embedded import EmbeddedRedis
+from tests.support.jobs import definition
+from tests.support.paths import REPO
+from tests.support.processes import Procs, eventually, pid_alive
 
-REPO = Path(__file__).resolve().parents[1]
 STARTERS = 4
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import threading
 
 import orjson
-from workload import mixed_workload
 
 from queue_core import Client
 from queue_core.readmodels import materialized
 from queue_core.readmodels.materialized import ReadModels, verify
 from queue_core.readmodels.projections import FOLD_VERSION
+from tests.support.workload import mixed_workload
 
 
 def _stale_run(client: Client) -> str:

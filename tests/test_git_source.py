@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,13 +10,15 @@ from typing import Any
 import orjson
 import pytest
 import redis
-from git_server import GitHttpsServer, bare_repo, commit_file, git, push
-from leaks import assert_nowhere, files_under
-from processes import Procs
 
 from queue_core import Client
 from queue_core.eventlog import events
 from scheduler.rq_jobs import enqueue_attempt
+from tests.support.git_server import GitHttpsServer, bare_repo, commit_file, git, push
+from tests.support.jobs import source_definition
+from tests.support.leaks import assert_nowhere, files_under
+from tests.support.processes import Procs, cmdlines_seen
+from tests.support.runs import run_to_end, stdout_lines
 
 TOKEN = "ghp_TESTtoken0123456789abcdefABCDEF"
 
@@ -45,25 +46,8 @@ def repo(tmp_path: Path) -> dict[str, Any]:
 def git_definition(
     name: str, url: str, reference: str = "", location: str = "run.sh", retries: int = 0, **source: Any
 ) -> dict:
-    return {
-        "name": name,
-        "config": {
-            "source": {"type": "GIT", "sourceDef": {"repoUrl": url, "reference": reference, **source}},
-            "type": "SHELL",
-            "sourceLocation": location,
-            "retryStrategy": {"numRetries": retries, "delayBetweenRetries": 0},
-            "timeout": 1,
-        },
-        "cluster": {"name": "default"},
-    }
-
-
-def _run(client: Client, name: str) -> dict[str, Any]:
-    return client.wait(client.submit(name), timeout=30)
-
-
-def _output(client: Client, run_id: str) -> list[str]:
-    return [line.line for line in client.logs(run_id) if line.stream == "stdout"]
+    git_source = {"type": "GIT", "sourceDef": {"repoUrl": url, "reference": reference, **source}}
+    return source_definition(name, git_source, location, retries=retries)
 
 
 def test_a_git_source_runs_the_branch_tag_or_commit_it_names_and_records_the_commit(
@@ -73,9 +57,9 @@ def test_a_git_source_runs_the_branch_tag_or_commit_it_names_and_records_the_com
              repo["v1"]: ("v1", "code v1"), repo["feature"][:10]: ("feature", "code feature")}  # fmt: skip
     for i, (reference, (commit, printed)) in enumerate(cases.items()):
         client.define(git_definition(f"git-{i}", repo["url"], reference))
-        run = _run(client, f"git-{i}")
+        run = run_to_end(client, f"git-{i}")
         assert run["status"] == "SUCCEEDED", (reference, client.run_detail(run["id"])["message"])
-        assert _output(client, run["id"]) == [printed]
+        assert stdout_lines(client, run["id"]) == [printed]
         assert client.run_detail(run["id"])["source_revisions"] == {"1": repo[commit]}
         started = client.events(aggregate=run["id"], type="RunStarted")[0]
         assert started.event.source_revision == repo[commit]  # type: ignore[attr-defined]
@@ -87,18 +71,18 @@ def test_the_second_run_of_the_same_commit_does_not_fetch_again(
     client: Client, repo: dict[str, Any], fleet: Procs, tmp_path: Path
 ):
     client.define(git_definition("by-branch", repo["url"], "main"))
-    assert _run(client, "by-branch")["status"] == "SUCCEEDED"
+    assert run_to_end(client, "by-branch")["status"] == "SUCCEEDED"
     checkouts = [p for p in (tmp_path / "home" / "cache" / "git").glob("*/*") if p.is_dir()]
     assert [p.name for p in checkouts] == [repo["v2"]]
     fetched = (checkouts[0] / ".git" / "FETCH_HEAD").stat()
-    assert _run(client, "by-branch")["status"] == "SUCCEEDED"
+    assert run_to_end(client, "by-branch")["status"] == "SUCCEEDED"
     again = (checkouts[0] / ".git" / "FETCH_HEAD").stat()
     assert (again.st_ino, again.st_mtime_ns) == (fetched.st_ino, fetched.st_mtime_ns)
     # Named by its commit, the cached checkout needs no repository at all.
     client.define(git_definition("by-commit", repo["url"], repo["v2"]))
     shutil.rmtree(repo["bare"])
-    run = _run(client, "by-commit")
-    assert run["status"] == "SUCCEEDED" and _output(client, run["id"]) == ["code v2"]
+    run = run_to_end(client, "by-commit")
+    assert run["status"] == "SUCCEEDED" and stdout_lines(client, run["id"]) == ["code v2"]
 
 
 def test_a_token_over_https_reaches_the_server_and_shows_up_nowhere(
@@ -107,21 +91,13 @@ def test_a_token_over_https_reaches_the_server_and_shows_up_nowhere(
     client.set_secret("git-token", TOKEN)
     with GitHttpsServer(repo["bare"].parent, "ci-bot", TOKEN, tmp_path) as server:
         procs.env["GIT_SSL_CAINFO"] = str(server.cert)
-        procs.dispatcher()
-        procs.worker(redis_url)
+        procs.fleet(redis_url)
         url = f"{server.base_url}/{repo['bare'].name}"
         client.define(git_definition("private", url, "v1", username="ci-bot", token={"secret": "git-token"}))
-        seen_cmdlines: list[bytes] = []
-        done = threading.Event()
-        sampler = threading.Thread(target=_sample_cmdlines, args=(done, seen_cmdlines))
-        sampler.start()
-        try:
-            run = _run(client, "private")
-        finally:
-            done.set()
-            sampler.join()
+        with cmdlines_seen(b"git") as seen_cmdlines:
+            run = run_to_end(client, "private")
         assert run["status"] == "SUCCEEDED", client.run_detail(run["id"])["message"]
-        assert _output(client, run["id"]) == ["code v1"]
+        assert stdout_lines(client, run["id"]) == ["code v1"]
         assert (f"/{repo['bare'].name}/info/refs?service=git-upload-pack", 401) in server.requests
         assert any(status == 200 for _, status in server.requests)
     assert any(b"ls-remote" in c or b"fetch" in c for c in seen_cmdlines), "the sampler saw no git process"
@@ -130,20 +106,6 @@ def test_a_token_over_https_reaches_the_server_and_shows_up_nowhere(
     assert git_configs
     outputs = [procs.cli(*args).stdout for args in (["status", run["id"]], ["logs", run["id"]], ["events"])]
     assert_nowhere([TOKEN], client.redis, git_configs, outputs)
-
-
-def _sample_cmdlines(done: threading.Event, seen: list[bytes]) -> None:
-    """Every git command line visible in /proc while the run goes on."""
-    while not done.is_set():
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    cmdline = (entry / "cmdline").read_bytes()
-                except OSError:
-                    continue
-                if b"git" in cmdline:
-                    seen.append(cmdline)
-        done.wait(0.005)
 
 
 @pytest.mark.parametrize(
@@ -162,8 +124,7 @@ def test_an_unavailable_git_source_fails_source_unavailable_and_is_retried(
     source: dict[str, Any] = {"retries": 1, "token": {"secret": "git-token"}}
     with GitHttpsServer(repo["bare"].parent, "ci-bot", "another-token", tmp_path) as server:
         procs.env["GIT_SSL_CAINFO"] = str(server.cert)
-        procs.dispatcher()
-        procs.worker(redis_url)
+        procs.fleet(redis_url)
         if case == "unreachable":
             raw = git_definition("bad", "https://127.0.0.1:9/jobs.git", "main", **source)
         elif case == "missing-reference":
@@ -173,7 +134,7 @@ def test_an_unavailable_git_source_fails_source_unavailable_and_is_retried(
         else:
             raw = git_definition("bad", f"{server.base_url}/{repo['bare'].name}", "main", **source)
         client.define(raw)
-        run = _run(client, "bad")
+        run = run_to_end(client, "bad")
     assert (run["status"], run["reason"]) == ("FAILED", "SourceUnavailable")
     assert [a["reason"] for a in run["attempts"]] == ["SourceUnavailable", "SourceUnavailable"]
     notes = [line.line for line in client.logs(run["id"]) if line.stream == "jobledger"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from queue_core.eventlog.events import (
+    Event,
     Recorded,
     RunAttemptFailed,
     RunQueued,
@@ -13,6 +14,7 @@ from queue_core.eventlog.events import (
     RunSucceeded,
 )
 from queue_core.readmodels.history import Change, diff_specs, timeline
+from tests.support.events import recorded
 
 
 def test_a_diff_names_added_removed_and_changed_fields_by_path():
@@ -33,24 +35,27 @@ def test_emptying_a_mapping_is_a_change_of_the_mapping():
     ]
 
 
-def _rec(event, second: float, type_name: str | None = None) -> Recorded:
-    stamp = datetime.fromtimestamp(1_800_000_000 + second, UTC).isoformat().replace("+00:00", "Z")
-    return Recorded("1-0", "e", type_name or type(event).__name__, "run", 1, stamp, event)
+START = datetime.fromtimestamp(1_800_000_000, UTC)
+
+
+def _recs(*timed: tuple[float, Event]) -> list[Recorded]:
+    """A run's events, each ``(seconds after START, event)``."""
+    return recorded("run", timed, at=START)
 
 
 def test_a_timeline_splits_a_retried_run_into_its_phases():
     from queue_core.eventlog.events import RunSubmitted
 
     submitted = RunSubmitted("d", "def", 1, "default", {})
-    events = [
-        _rec(submitted, 0),
-        _rec(RunQueued(1, "j"), 1),
-        _rec(RunStarted(1, "w", "h", 1), 4),
-        _rec(RunAttemptFailed(1, "NonZeroExitCode", 1), 6),
-        _rec(RunRetryScheduled(2, "x"), 6),
-        _rec(RunStarted(2, "w", "h", 1), 16),
-        _rec(RunSucceeded(2), 17.5),
-    ]
+    events = _recs(
+        (0, submitted),
+        (1, RunQueued(1, "j")),
+        (4, RunStarted(1, "w", "h", 1)),
+        (6, RunAttemptFailed(1, "NonZeroExitCode", 1)),
+        (6, RunRetryScheduled(2, "x")),
+        (16, RunStarted(2, "w", "h", 1)),
+        (17.5, RunSucceeded(2)),
+    )
     phases = [(p.phase, p.attempt, p.seconds) for p in timeline(events)]
     assert phases == [
         ("recently submitted", 1, 1.0),
@@ -64,7 +69,7 @@ def test_a_timeline_splits_a_retried_run_into_its_phases():
 def test_an_unfinished_run_is_timed_up_to_now():
     from queue_core.eventlog.events import RunSubmitted
 
-    events = [_rec(RunSubmitted("d", "def", 1, "default", {}), 0), _rec(RunQueued(1, "j"), 2)]
+    events = _recs((0, RunSubmitted("d", "def", 1, "default", {})), (2, RunQueued(1, "j")))
     now = datetime.fromtimestamp(1_800_000_000 + 12, UTC)
     last = timeline(events, now=now)[-1]
     assert (last.phase, last.ended_at, last.seconds) == ("in queue", None, 10.0)

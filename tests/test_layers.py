@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from queue_core.keys import PREFIX
+from tests.support.paths import REPO
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO
 PACKAGES = ("queue_core", "workers", "scheduler")
 EVENTLOG = "queue_core/eventlog/"  # the one layer that knows the log is a Redis Stream
 KEYS_MODULE = "queue_core/keys.py"
@@ -275,7 +276,7 @@ def test_the_layer_contract_would_catch_an_import_from_a_lower_layer_to_a_higher
 
 def test_the_import_graph_has_no_circle_and_no_import_pointing_up():
     """``tools/import_figures.py``, the figures the architecture page shows how to get."""
-    root = Path(__file__).resolve().parents[1]
+    root = REPO
     shown = subprocess.run(
         [sys.executable, str(root / "tools" / "import_figures.py")],
         cwd=root,

@@ -7,15 +7,15 @@ from collections import Counter
 from datetime import datetime
 
 import pytest
-from jobs import definition, job_file
-from processes import Procs
 from prometheus_client.parser import text_string_to_metric_families
-from servers import start_server
-from workload import mixed_workload, schedule_workload, workflow_workload
 
 from queue_core import Client, Settings
 from queue_core.readmodels.metrics import BUCKETS
 from scheduler.dispatcher import Dispatcher
+from tests.support.jobs import definition, job_file
+from tests.support.processes import Procs
+from tests.support.servers import start_server
+from tests.support.workload import mixed_workload, schedule_workload, workflow_workload
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 

@@ -8,23 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from jobs import definition, job_file
-from processes import Procs, eventually, jobledger_up, pid_alive
-
 from queue_core import Client, Settings
-
-
-def _children_of(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
+from tests.support.jobs import definition, job_file
+from tests.support.paths import REPO
+from tests.support.processes import Procs, children_of, eventually, jobledger_up, pid_alive
 
 
 def test_up_runs_workers_for_every_cluster_and_stops_cleanly_on_ctrl_c(
@@ -41,7 +28,7 @@ def test_up_runs_workers_for_every_cluster_and_stops_cleanly_on_ctrl_c(
         client.create_cluster("late", workers=1)
         eventually(lambda: "cluster late: 1 workers" in out.read_text(), what="workers for a new cluster")
         assert client.wait(client.submit("ok", cluster="late"), timeout=30)["status"] == "SUCCEEDED"
-        children = _children_of(up.pid)
+        children = children_of(up.pid)
         assert len(children) == 3  # a dispatcher, a default worker, a worker for "late"
         os.kill(up.pid, signal.SIGINT)
         assert up.wait(timeout=30) == 0
@@ -61,15 +48,14 @@ def test_ctrl_c_during_an_attempt_loses_nothing_the_attempt_is_retried_later(
         os.kill(up.pid, signal.SIGINT)
         assert up.wait(timeout=30) == 0
     assert client.get_run(run_id)["status"] == "RUNNING"  # nobody is left to say otherwise yet
-    procs.dispatcher()
-    procs.worker(redis_url)
+    procs.fleet(redis_url)
     run = client.wait(run_id, timeout=30)
     assert [(a["status"], a["reason"]) for a in run["attempts"]] == [("FAILED", "WorkerLost"), ("SUCCEEDED", None)]
 
 
 def test_demo_on_a_fresh_home_shows_every_terminal_state_and_exits_0(embedded_home: Path):
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "JOBLEDGER_WORKSPACE")}
-    env.update(JOBLEDGER_HOME=str(embedded_home), PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    env.update(JOBLEDGER_HOME=str(embedded_home), PYTHONPATH=str(REPO))
     result = subprocess.run(
         [sys.executable, "-m", "queue_core", "demo"],
         env=env, capture_output=True, text=True, timeout=180, check=False,

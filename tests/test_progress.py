@@ -6,11 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from jobs import definition, job_file, native, shell_task
-from processes import Procs, eventually
-from terminal import run_on_terminal
-
 from queue_core import Client
+from tests.support.jobs import definition, job_file, native, shell_task
+from tests.support.processes import Procs, eventually
+from tests.support.terminal import run_on_terminal
 
 ESCAPE = "\x1b["
 

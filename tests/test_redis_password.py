@@ -10,13 +10,13 @@ from urllib.parse import quote
 
 import pytest
 import redis
-from jobs import definition, job_file
-from processes import Procs
-from redis_server import RedisServer
 
 from queue_core import Client, Settings, StoreUnavailable
 from queue_core.cli.fleet import fleet_command
 from queue_core.eventlog.connection import display_url, url_with_password
+from tests.support.jobs import definition, job_file
+from tests.support.processes import Procs
+from tests.support.redis_server import RedisServer
 
 PASSWORD = "s3cret pass/with:odd@chars"
 

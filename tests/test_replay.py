@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +11,8 @@ import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from jobs import definition
-from processes import Procs
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from redis_server import RedisServer
 
 from queue_core import AlreadyExists, Client, NotFound, Settings
 from queue_core.eventlog.events import decode
@@ -24,6 +20,9 @@ from queue_core.eventlog.health import forget_epoch
 from queue_core.eventlog.store import EventStore
 from queue_core.readmodels.materialized import ReadModels, verify
 from queue_core.readmodels.projections import PROJECTIONS, fold
+from tests.support.jobs import definition
+from tests.support.processes import Procs
+from tests.support.redis_server import RedisServer
 
 NAMES = st.sampled_from(["a", "b", "c"])
 POOLS = st.sampled_from(["pool-x", "pool-y"])
@@ -148,15 +147,6 @@ def test_replay_verify_prints_the_first_difference_of_a_corrupted_read_model_and
 # -- restarts ---------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def own_server(tmp_path: Path) -> Iterator[RedisServer]:
-    """A redis-server this test may stop and kill (the session's one is shared by every test)."""
-    server = RedisServer(tmp_path / "r", appendfsync="always")
-    server.start()
-    yield server
-    server.kill()  # its data is this test's alone
-
-
 def shut_down(server: RedisServer) -> None:
     """SHUTDOWN NOSAVE, which writes the AOF out; redis-py is told not to retry against the closed port."""
     assert server.process is not None
@@ -166,17 +156,17 @@ def shut_down(server: RedisServer) -> None:
 
 
 @pytest.mark.parametrize("how", ["shutdown", "kill -9"])
-def test_every_event_survives_a_restart_of_redis_from_its_aof(own_server: RedisServer, tmp_path: Path, how: str):
-    settings_ = Settings(redis_url=own_server.url, home=tmp_path / "h", workspace=tmp_path / "w")
+def test_every_event_survives_a_restart_of_redis_from_its_aof(store_server: RedisServer, tmp_path: Path, how: str):
+    settings_ = Settings(redis_url=store_server.url, home=tmp_path / "h", workspace=tmp_path / "w")
     client = Client(settings=settings_)
     for i in range(5):
         client.define(definition(f"d{i}", "x.sh", cluster=f"pool-{i % 2}"))
     some_history(client)
     client.list_definitions()
     before = list(client.store.read())
-    shut_down(own_server) if how == "shutdown" else own_server.kill()
-    own_server.start()
+    shut_down(store_server) if how == "shutdown" else store_server.kill()
+    store_server.start()
     restarted = Client(settings=settings_)
     assert list(restarted.store.read()) == before
-    assert [r.position for r in EventStore(own_server.client()).read()] == [r.position for r in before]
+    assert [r.position for r in EventStore(store_server.client()).read()] == [r.position for r in before]
     assert restarted.replay_verify().identical

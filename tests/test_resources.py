@@ -6,24 +6,15 @@ import json
 import stat
 import uuid
 from pathlib import Path
-from typing import Any
 
 import boto3
 import pytest
-from archive_files import tar_bytes, tar_entry, zip_bytes
-from processes import Procs
 
 from queue_core import Client, InvalidInput, NotFound, Settings
-
-
-def resource_definition(name: str, resource: str, location: str, version: int | None = None) -> dict[str, Any]:
-    sdef: dict[str, Any] = {"name": resource} if version is None else {"name": resource, "version": version}
-    return {
-        "name": name,
-        "config": {"source": {"type": "RESOURCE", "sourceDef": sdef}, "type": "SHELL",
-                   "sourceLocation": location, "timeout": 1},
-        "cluster": {"name": "default"},
-    }  # fmt: skip
+from tests.support.archive_files import tar_bytes, tar_entry, zip_bytes
+from tests.support.jobs import resource_definition
+from tests.support.processes import Procs
+from tests.support.runs import run_to_end, stdout_lines
 
 
 def _file(tmp_path: Path, name: str, content: bytes) -> Path:
@@ -31,14 +22,6 @@ def _file(tmp_path: Path, name: str, content: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(content)
     return path
-
-
-def _run(client: Client, name: str) -> dict[str, Any]:
-    return client.wait(client.submit(name), timeout=30)
-
-
-def _stdout(client: Client, run_id: str) -> list[str]:
-    return [line.line for line in client.logs(run_id) if line.stream == "stdout"]
 
 
 def test_resource_add_numbers_versions_and_identical_content_makes_none(client: Client, procs: Procs, tmp_path: Path):
@@ -89,9 +72,8 @@ def test_a_run_pins_the_latest_version_at_submission_or_the_one_named(
     assert client.run_detail(early)["job"]["source"]["sourceDef"] == {"name": "etl", "version": 1}
     client.add_resource("etl", _file(tmp_path, "etl.sh", b"echo version two\n"))
     late, pinned = client.submit("latest"), client.submit("pinned")
-    procs.dispatcher()
-    procs.worker(redis_url)
-    outputs = {run_id: _stdout(client, client.wait(run_id, timeout=30)["id"]) for run_id in (early, late, pinned)}
+    procs.fleet(redis_url)
+    outputs = {run_id: stdout_lines(client, client.wait(run_id, timeout=30)["id"]) for run_id in (early, late, pinned)}
     assert outputs == {early: ["version one"], late: ["version two"], pinned: ["version one"]}
     checksum = client.get_resource("etl")["versions"][1]["checksum"]
     assert client.run_detail(late)["source_revisions"] == {"1": f"etl v2 sha256:{checksum}"}
@@ -121,9 +103,9 @@ def test_an_archive_resource_is_extracted_and_its_entry_file_runs(
     client.add_resource("bundle", _file(tmp_path, f"bundle.{kind}", content))
     raw = resource_definition("bundle-job", "bundle", "bin/main.sh")
     client.define(raw)
-    run = _run(client, "bundle-job")
+    run = run_to_end(client, "bundle-job")
     assert run["status"] == "SUCCEEDED", client.run_detail(run["id"])["message"]
-    assert _stdout(client, run["id"]) == ["main helped"]
+    assert stdout_lines(client, run["id"]) == ["main helped"]
 
 
 def test_resource_content_lives_in_s3_when_a_bucket_is_configured(
@@ -146,11 +128,10 @@ def test_resource_content_lives_in_s3_when_a_bucket_is_configured(
     raw = resource_definition("remote-job", "remote", "remote.py")
     raw["config"]["type"] = "PYTHON"
     client.define(raw)
-    procs.dispatcher()
-    procs.worker(redis_url)
-    run = _run(client, "remote-job")
+    procs.fleet(redis_url)
+    run = run_to_end(client, "remote-job")
     assert run["status"] == "SUCCEEDED", client.run_detail(run["id"])["message"]
-    assert _stdout(client, run["id"]) == ["from s3 storage"]
+    assert stdout_lines(client, run["id"]) == ["from s3 storage"]
 
 
 def _lower(credentials: dict[str, str]) -> dict[str, str]:

@@ -5,20 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from jobs import definition, job_file
-from processes import Procs, eventually, pid_alive
 
 from queue_core import Client, InvalidInput, NotFound
 from queue_core.errors import AlreadyTerminal
+from tests.support.jobs import definition, job_file
+from tests.support.processes import Procs, eventually, pid_alive
 
-
-@pytest.fixture
-def fleet(procs: Procs, redis_url: str) -> Procs:
-    """One dispatcher and two workers on the default cluster."""
-    procs.dispatcher()
-    procs.worker(redis_url)
-    procs.worker(redis_url)
-    return procs
+pytestmark = pytest.mark.fleet(workers=2)  # the tests that take the fleet get one dispatcher and two workers
 
 
 def test_a_run_that_exits_zero_succeeds_with_its_output_logged(client: Client, workspace: Path, fleet: Procs):

@@ -8,13 +8,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import redis
-from leaks import assert_nowhere, files_under
-from processes import Procs
 
 from queue_core import Client, InvalidInput
+from tests.support.jobs import source_definition
+from tests.support.leaks import assert_nowhere, files_under
+from tests.support.processes import Procs
+from tests.support.runs import run_to_end, stdout_lines
+from tests.support.s3 import s3_client
 
 ACCESS_KEY_ID = "AKIATESTSECRETKEY123"
 SECRET_ACCESS_KEY = "wJalrTESTSECRETkeyEXAMPLE/abc+def"
@@ -23,6 +25,11 @@ NO_AMBIENT_CREDENTIALS = {
     "AWS_CONFIG_FILE": "/nonexistent",
     "AWS_EC2_METADATA_DISABLED": "true",
 }
+
+# The fleet's worker: its boto3 chain finds credentials in its environment.
+pytestmark = pytest.mark.fleet(
+    env={**NO_AMBIENT_CREDENTIALS, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+)
 
 
 @pytest.fixture(autouse=True)
@@ -33,13 +40,7 @@ def no_leak(connection: redis.Redis, tmp_path: Path) -> Iterator[None]:
 
 @pytest.fixture
 def s3(s3_endpoint: str) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=s3_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    return s3_client(s3_endpoint)
 
 
 @pytest.fixture
@@ -49,35 +50,9 @@ def bucket(s3: Any) -> str:
     return name
 
 
-@pytest.fixture
-def fleet(procs: Procs, redis_url: str) -> Procs:
-    """A dispatcher and a worker whose boto3 chain finds credentials in its environment."""
-    procs.env.update(NO_AMBIENT_CREDENTIALS, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
-    procs.dispatcher()
-    procs.worker(redis_url)
-    return procs
-
-
 def s3_definition(name: str, path: str, endpoint: str, location: str, **source: Any) -> dict[str, Any]:
     sdef = {"path": path, "region": "us-east-1", "endpointUrl": endpoint, **source}
-    return {
-        "name": name,
-        "config": {
-            "source": {"type": "S3", "sourceDef": sdef},
-            "type": "SHELL",
-            "sourceLocation": location,
-            "timeout": 1,
-        },
-        "cluster": {"name": "default"},
-    }
-
-
-def _run(client: Client, name: str) -> dict[str, Any]:
-    return client.wait(client.submit(name), timeout=30)
-
-
-def _stdout(client: Client, run_id: str) -> list[str]:
-    return [line.line for line in client.logs(run_id) if line.stream == "stdout"]
+    return source_definition(name, {"type": "S3", "sourceDef": sdef}, location)
 
 
 def test_an_s3_object_runs_and_its_etag_or_version_is_recorded(
@@ -85,14 +60,14 @@ def test_an_s3_object_runs_and_its_etag_or_version_is_recorded(
 ):
     put = s3.put_object(Bucket=bucket, Key="jobs/report.sh", Body=b"echo report from s3\n")
     client.define(s3_definition("report", f"s3://{bucket}/jobs/report.sh", s3_endpoint, "report.sh"))
-    run = _run(client, "report")
+    run = run_to_end(client, "report")
     assert run["status"] == "SUCCEEDED", client.run_detail(run["id"])["message"]
-    assert _stdout(client, run["id"]) == ["report from s3"]
+    assert stdout_lines(client, run["id"]) == ["report from s3"]
     assert client.run_detail(run["id"])["source_revisions"] == {"1": f"etag:{put['ETag'].strip(chr(34))}"}
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     put = s3.put_object(Bucket=bucket, Key="jobs/report.sh", Body=b"echo report v2\n")
-    run = _run(client, "report")
-    assert _stdout(client, run["id"]) == ["report v2"]
+    run = run_to_end(client, "report")
+    assert stdout_lines(client, run["id"]) == ["report v2"]
     assert client.run_detail(run["id"])["source_revisions"] == {"1": f"versionId:{put['VersionId']}"}
 
 
@@ -102,8 +77,8 @@ def test_every_object_under_a_prefix_is_downloaded_and_cached_by_their_etags(
     s3.put_object(Bucket=bucket, Key="pkg/main.sh", Body=b'. ./lib/helper.sh\necho "main $(helper)"\n')
     s3.put_object(Bucket=bucket, Key="pkg/lib/helper.sh", Body=b"helper() { echo helped; }\n")
     client.define(s3_definition("pkg", f"s3://{bucket}/pkg/", s3_endpoint, "main.sh"))
-    first, second = _run(client, "pkg"), _run(client, "pkg")
-    assert _stdout(client, first["id"]) == _stdout(client, second["id"]) == ["main helped"]
+    first, second = run_to_end(client, "pkg"), run_to_end(client, "pkg")
+    assert stdout_lines(client, first["id"]) == stdout_lines(client, second["id"]) == ["main helped"]
     revisions = [client.run_detail(r["id"])["source_revisions"]["1"] for r in (first, second)]
     assert revisions[0] == revisions[1] and revisions[0].startswith("sha256:")
     assert len([p for p in (tmp_path / "home" / "cache" / "s3").glob("*/*") if p.is_dir()]) == 1
@@ -115,17 +90,16 @@ def test_credentials_from_secret_references_are_used_and_never_shown(
     procs.env.update(NO_AMBIENT_CREDENTIALS)
     procs.env.pop("AWS_ACCESS_KEY_ID", None)
     procs.env.pop("AWS_SECRET_ACCESS_KEY", None)
-    procs.dispatcher()
-    procs.worker(redis_url)
+    procs.fleet(redis_url)
     s3.put_object(Bucket=bucket, Key="job.sh", Body=b"echo with secret keys\n")
     client.set_secret("aws-id", ACCESS_KEY_ID)
     client.set_secret("aws-key", SECRET_ACCESS_KEY)
     refs = {"accessKeyId": {"secret": "aws-id"}, "secretAccessKey": {"secret": "aws-key"}}
     client.define(s3_definition("keyed", f"s3://{bucket}/job.sh", s3_endpoint, "job.sh", **refs))
     client.define(s3_definition("keyless", f"s3://{bucket}/job.sh", s3_endpoint, "job.sh"))
-    run = _run(client, "keyed")
+    run = run_to_end(client, "keyed")
     assert run["status"] == "SUCCEEDED", client.run_detail(run["id"])["message"]
-    keyless = _run(client, "keyless")  # no credentials anywhere: boto3's chain finds none
+    keyless = run_to_end(client, "keyless")  # no credentials anywhere: boto3's chain finds none
     assert (keyless["status"], keyless["reason"]) == ("FAILED", "SourceUnavailable")
     outputs = [procs.cli(*args).stdout for args in (["status", run["id"]], ["logs", run["id"]], ["events"])]
     assert_nowhere([ACCESS_KEY_ID, SECRET_ACCESS_KEY], client.redis, [], outputs)
@@ -145,7 +119,7 @@ def test_a_missing_bucket_key_or_file_is_source_unavailable(
         "missing-file": (f"s3://{bucket}/job.sh", "other.sh"),
     }[case]
     client.define(s3_definition("missing", path, s3_endpoint, location))
-    run = _run(client, "missing")
+    run = run_to_end(client, "missing")
     assert (run["status"], run["reason"]) == ("FAILED", "SourceUnavailable")
     assert message in client.run_detail(run["id"])["message"]
     assert any(message in line.line for line in client.logs(run["id"]))

@@ -6,25 +6,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from jobs import definition, job_file, native, shell_task
-from processes import Procs
-from test_schedules import T0, Clock, fires, outcomes, step_minutes
 
 from queue_core import Client, InvalidInput, NotFound
 from queue_core.readmodels.materialized import verify
-from scheduler.timer import Timer
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(T0)
-
-
-@pytest.fixture
-def timer(client: Client, clock: Clock) -> Timer:
-    timer = Timer(client, clock=clock)
-    timer.reconcile()
-    return timer
+from tests.support.clock import T0, Clock
+from tests.support.jobs import definition, job_file, native, shell_task
+from tests.support.paths import EXAMPLES
+from tests.support.processes import Procs
+from tests.support.schedules import fires, new_timer, outcomes, step_minutes
 
 
 @pytest.fixture
@@ -55,7 +44,7 @@ def test_a_workflow_tick_fired_twice_by_racing_passes_starts_one_workflow_run(cl
     stale = other.schedules.load(created["id"])  # the racing pass read the schedule before the first fired
     assert stale is not None
     clock.now = datetime(2026, 11, 21, 9, 0, 1, tzinfo=UTC)
-    Timer(client, clock=clock).run_pass()
+    new_timer(client, clock, reconcile=False).run_pass()
     other.schedules.advance(stale, clock.now)  # decides the 09:00 tick again, from what it read
     assert len(fires(client, "flow-hourly")) == 1
     assert len(client.events(type="WorkflowRunStarted")) == 1
@@ -92,10 +81,8 @@ def test_a_scheduled_workflow_runs_for_real_and_its_reference_matches_the_tick(
     client.apply_workflow(native("gated-nightly", tasks, references=[{"definition": "feed"}]))
     client.create_schedule("feed-hourly", definition="feed", cron="@hourly", now=T0)
     client.create_schedule("gated-hourly", workflow="gated-nightly", cron="@hourly", now=T0)
-    procs.dispatcher()
-    procs.worker(redis_url)
-    timer = Timer(client, clock=clock)
-    timer.reconcile()
+    procs.fleet(redis_url)
+    timer = new_timer(client, clock)
     clock.now = datetime(2026, 11, 21, 9, 0, 1, tzinfo=UTC)
     timer.run_pass()
     (fired,) = fires(client, "gated-hourly")
@@ -119,10 +106,9 @@ def test_workflow_schedules_refuse_an_unknown_workflow_and_args_with_nothing_app
 
 
 def test_the_example_scheduled_workflow_is_created_as_its_readme_says(client: Client, procs: Procs, timer, clock):
-    examples = Path(__file__).resolve().parents[1] / "examples"
-    client.define_file(examples / "definitions" / "hello-world.json")
-    client.apply_workflow_file(examples / "workflows" / "etl-native.yaml")
-    readme = (examples / "schedules" / "README.md").read_text()
+    client.define_file(EXAMPLES / "definitions" / "hello-world.json")
+    client.apply_workflow_file(EXAMPLES / "workflows" / "etl-native.yaml")
+    readme = (EXAMPLES / "schedules" / "README.md").read_text()
     command = next(line for line in readme.splitlines() if "schedule create nightly-etl" in line)
     assert "--workflow etl-native" in command
     client.create_schedule("nightly-etl", workflow="etl-native", cron="0 3 * * *", timezone="Europe/Paris", now=T0)

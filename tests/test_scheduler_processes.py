@@ -5,27 +5,16 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
-from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from jobs import definition, job_file
-from processes import Procs, eventually, jobledger_up
 
 from queue_core import Client, Settings
 from queue_core.readmodels.materialized import verify
-
-
-def scheduler(procs: Procs) -> subprocess.Popen[bytes]:
-    return procs.spawn([sys.executable, "-m", "scheduler", "--timer"], "scheduler")
-
-
-def soon(seconds: float) -> str:
-    moment = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=seconds)
-    return moment.isoformat().replace("+00:00", "Z")
+from tests.support.jobs import definition, job_file
+from tests.support.processes import Procs, eventually, jobledger_up
+from tests.support.schedules import fired_ticks, soon
 
 
 def test_two_scheduler_processes_fire_each_tick_of_a_burst_once(client: Client, workspace: Path, procs: Procs):
@@ -38,7 +27,7 @@ def test_two_scheduler_processes_fire_each_tick_of_a_burst_once(client: Client, 
         "minutely", definition="burst", cron="* * * * *", catchup="all", overlap="allow",
         now=minute - timedelta(minutes=30, seconds=30), end=(minute - timedelta(seconds=1)).isoformat(),
     )  # fmt: skip
-    first, second = scheduler(procs), scheduler(procs)
+    first, second = procs.dispatcher(timer=True), procs.dispatcher(timer=True)
     at = soon(3)
     for i in range(20):
         client.create_schedule(f"once-{i}", definition="burst", at=at)
@@ -49,9 +38,9 @@ def test_two_scheduler_processes_fire_each_tick_of_a_burst_once(client: Client, 
 
     eventually(settled, timeout=60, what="every tick of the burst to fire")
     assert first.poll() is None and second.poll() is None
-    fired = [(r.aggregate, r.event.tick) for r in client.events(type="ScheduleFired")]  # type: ignore[attr-defined]
-    assert Counter(fired).most_common(1)[0][1] == 1
-    assert len(fired) == len(client.events(type="RunSubmitted")) == 50
+    fired = fired_ticks(client)
+    assert set(fired.values()) == {1}
+    assert sum(fired.values()) == len(client.events(type="RunSubmitted")) == 50
     assert verify(client.store).identical
 
 
@@ -59,7 +48,7 @@ def test_a_scheduled_job_sees_its_logical_date_and_its_args(
     client: Client, workspace: Path, procs: Procs, redis_url: str
 ):
     client.define(definition("dated", job_file(workspace, "dated.sh", 'echo "$JOBLEDGER_LOGICAL_DATE $*"\n')))
-    scheduler(procs)
+    procs.dispatcher(timer=True)
     procs.worker(redis_url)
     at = soon(2)
     client.create_schedule("dated", definition="dated", at=at, args="--day ${logical_date:%Y%m%d}")

@@ -3,69 +3,26 @@
 from __future__ import annotations
 
 import threading
-from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import redis
-from jobs import definition, job_file
 
 from queue_core import AlreadyExists, Client, InvalidInput, NotFound
 from queue_core.domain.schedules import Step
 from queue_core.readmodels.materialized import verify
 from scheduler.timer import Timer, TimerRegistry, timer_job_id
-
-T0 = datetime(2026, 11, 21, 8, 0, 30, tzinfo=UTC)  # 30 s after a whole minute: ticks at :00 are 30 s away
-
-
-class Clock:
-    """A clock the test moves."""
-
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
+from tests.support.clock import T0, Clock
+from tests.support.jobs import definition, job_file
+from tests.support.paths import EXAMPLES
+from tests.support.schedules import fired_ticks, fires, new_timer, outcomes, step_minutes
 
 
 @pytest.fixture
 def job(client: Client, workspace: Path) -> str:
     client.define(definition("report", job_file(workspace, "report.sh", 'echo "$@"\n')))
     return "report"
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(T0)
-
-
-@pytest.fixture
-def timer(client: Client, clock: Clock) -> Timer:
-    timer = Timer(client, clock=clock)
-    timer.reconcile()
-    return timer
-
-
-def fires(client: Client, name: str) -> list[dict]:
-    """The schedule's fired ticks, oldest first."""
-    return [e for e in reversed(client.get_schedule(name, history=1000)["history"]) if e["outcome"] == "fired"]
-
-
-def outcomes(client: Client, name: str) -> list[tuple[str, str]]:
-    history = client.get_schedule(name, history=1000)["history"]
-    return [(e["tick"][11:16], e["outcome"]) for e in reversed(history) if e["tick"]]
-
-
-def step_minutes(timer: Timer, clock: Clock, minutes: int) -> None:
-    """Run the timer as a live scheduler would over ``minutes``: a pass every 10 simulated seconds."""
-    for _ in range(minutes * 6):
-        clock.advance(seconds=10)
-        timer.run_pass()
 
 
 def test_each_cron_tick_fires_one_run_with_its_logical_date_and_args(client: Client, job: str, timer: Timer, clock):
@@ -102,31 +59,30 @@ def test_the_logical_date_is_the_tick_in_the_schedules_time_zone(client: Client,
     assert client.get_run(fired["run"])["logical_date"] == "2026-11-22T09:00:00+01:00"
 
 
-def test_a_daily_0230_fires_once_across_the_spring_forward_day(client: Client, job: str, clock: Clock):
-    start = datetime(2026, 3, 27, 12, 0, tzinfo=UTC)
+def nightly_0230_in_paris(client: Client, job: str, clock: Clock, start: datetime, until: datetime) -> list[str]:
+    """The logical dates a daily 02:30 Europe/Paris schedule fires with from ``start`` to ``until``."""
     clock.now = start
-    timer = Timer(client, clock=clock)
+    timer = new_timer(client, clock, reconcile=False)
     client.create_schedule(
         "nightly", definition=job, cron="30 2 * * *", timezone="Europe/Paris", overlap="allow", now=start
     )
-    while clock.now < datetime(2026, 3, 31, tzinfo=UTC):
+    while clock.now < until:
         clock.advance(minutes=5)
         timer.run_pass()
-    logical = [client.get_run(f["run"])["logical_date"] for f in fires(client, "nightly")]
+    return [client.get_run(f["run"])["logical_date"] for f in fires(client, "nightly")]
+
+
+def test_a_daily_0230_fires_once_across_the_spring_forward_day(client: Client, job: str, clock: Clock):
+    logical = nightly_0230_in_paris(
+        client, job, clock, datetime(2026, 3, 27, 12, 0, tzinfo=UTC), datetime(2026, 3, 31, tzinfo=UTC)
+    )
     assert logical == ["2026-03-28T02:30:00+01:00", "2026-03-29T03:30:00+02:00", "2026-03-30T02:30:00+02:00"]
 
 
 def test_a_daily_0230_fires_once_across_the_fall_back_day(client: Client, job: str, clock: Clock):
-    start = datetime(2026, 10, 24, 12, 0, tzinfo=UTC)
-    clock.now = start
-    timer = Timer(client, clock=clock)
-    client.create_schedule(
-        "nightly", definition=job, cron="30 2 * * *", timezone="Europe/Paris", overlap="allow", now=start
+    logical = nightly_0230_in_paris(
+        client, job, clock, datetime(2026, 10, 24, 12, 0, tzinfo=UTC), datetime(2026, 10, 27, tzinfo=UTC)
     )
-    while clock.now < datetime(2026, 10, 27, tzinfo=UTC):
-        clock.advance(minutes=5)
-        timer.run_pass()
-    logical = [client.get_run(f["run"])["logical_date"] for f in fires(client, "nightly")]
     assert logical == ["2026-10-25T02:30:00+02:00", "2026-10-26T02:30:00+01:00"]
 
 
@@ -165,12 +121,11 @@ def test_end_stops_a_periodic_schedule_after_that_time(client: Client, job: str,
 def outage(client: Client, job: str, clock: Clock, catchup: str, overlap: str = "allow") -> Timer:
     """A 10-minute schedule; the scheduler runs one tick, stops for 5 periods, then comes back."""
     client.create_schedule("backfill", definition=job, cron="*/10 * * * *", catchup=catchup, overlap=overlap, now=T0)
-    timer = Timer(client, clock=clock)
+    timer = new_timer(client, clock, reconcile=False)
     clock.now = datetime(2026, 11, 21, 8, 10, 1, tzinfo=UTC)
     timer.run_pass()
     clock.now = datetime(2026, 11, 21, 9, 5, tzinfo=UTC)  # 08:20 .. 09:00 passed with no scheduler
-    restarted = Timer(client, clock=clock)
-    restarted.reconcile()
+    restarted = new_timer(client, clock)
     restarted.run_pass()
     return restarted
 
@@ -391,8 +346,7 @@ def test_two_timers_racing_over_a_burst_of_ticks_fire_each_tick_once(client: Cli
         try:
             own = Client(settings=settings)
             clock = Clock(start + timedelta(seconds=offset))
-            timer = Timer(own, clock=clock)
-            timer.reconcile()
+            timer = new_timer(own, clock)
             barrier.wait()
             for _ in range(30 * 6):  # 30 minutes in 10-second passes
                 clock.advance(seconds=10)
@@ -406,9 +360,9 @@ def test_two_timers_racing_over_a_burst_of_ticks_fire_each_tick_once(client: Cli
     for thread in threads:
         thread.join()
     assert errors == []
-    fired = [(r.aggregate, r.event.tick) for r in client.events(type="ScheduleFired")]  # type: ignore[attr-defined]
-    assert len(fired) == 10 * 30
-    assert Counter(fired).most_common(1)[0][1] == 1
+    fired = fired_ticks(client)
+    assert sum(fired.values()) == 10 * 30
+    assert set(fired.values()) == {1}
     assert len(client.events(type="RunSubmitted")) == 10 * 30
     assert verify(client.store).identical
 
@@ -421,14 +375,12 @@ def test_a_wiped_registry_is_rebuilt_from_the_log_and_no_tick_is_lost_or_doubled
         for i in range(5)
     ]
     client.pause_schedule("s4")
-    timer = Timer(client, clock=clock)
-    timer.reconcile()
+    timer = new_timer(client, clock)
     assert set(timer.registry.entries()) == set(ids[:4])
     step_minutes(timer, clock, 10)  # 08:10 fires for s0..s3
     keys = [TimerRegistry.scheduled_jobs_key, *[f"rq:job:{timer_job_id(i)}" for i in ids]]
     assert connection.delete(*keys) >= 5
-    restarted = Timer(client, clock=clock)
-    restarted.reconcile()
+    restarted = new_timer(client, clock)
     assert set(restarted.registry.entries()) == set(ids[:4])
     assert all(connection.exists(f"rq:job:{timer_job_id(i)}") for i in ids[:4])
     step_minutes(restarted, clock, 10)  # 08:20
@@ -448,9 +400,8 @@ def test_replay_of_schedule_history_gives_the_same_read_models(client: Client, j
 
 
 def test_the_example_scheduled_job_is_created_and_fires_as_its_readme_says(client: Client, timer: Timer, clock: Clock):
-    examples = Path(__file__).resolve().parents[1] / "examples"
-    client.define_file(examples / "schedules" / "daily-report.json")
-    readme = (examples / "schedules" / "README.md").read_text()
+    client.define_file(EXAMPLES / "schedules" / "daily-report.json")
+    readme = (EXAMPLES / "schedules" / "README.md").read_text()
     assert "--args='--day ${logical_date:%Y%m%d}'" in readme
     client.create_schedule(
         "daily-report", definition="daily-report", cron="30 2 * * *", timezone="Europe/Paris",

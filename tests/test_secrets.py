@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 import redis
 import structlog
-from jobs import definition, job_file
-from leaks import assert_nowhere, files_under
-from processes import Procs
 
 from queue_core import Client, InvalidInput
 from queue_core.errors import Remedy
 from queue_core.logging import configure_logging
 from queue_core.masking import Masker, masking
+from tests.support.jobs import definition, job_file
+from tests.support.leaks import assert_nowhere, files_under
+from tests.support.processes import Procs
 
 API_KEY = "sk-test-4f1c9a0b7e2d"
 
@@ -127,8 +127,7 @@ def test_a_job_that_prints_a_secret_from_its_env_shows_stars_in_its_log(
     raw = definition("echo-secret", "echo.sh")
     raw["config"]["envVars"] = {"API_KEY": {"secret": "api-key"}, "MODE": "x"}
     client.define(raw)
-    procs.dispatcher()
-    procs.worker(redis_url)
+    procs.fleet(redis_url)
     run_id = client.submit("echo-secret")
     run = client.wait(run_id, timeout=30)
     assert (run["status"], run["exit_code"]) == ("FAILED", 3)
@@ -144,8 +143,7 @@ def test_a_run_whose_secret_is_not_set_fails_source_unavailable_naming_it(
     raw = definition("unset-secret", "echo.sh")
     raw["config"]["envVars"] = {"K": {"secret": "never-set"}}
     client.define(raw)
-    procs.dispatcher()
-    procs.worker(redis_url)
+    procs.fleet(redis_url)
     run = client.wait(client.submit("unset-secret"), timeout=30)
     assert (run["status"], run["reason"]) == ("FAILED", "SourceUnavailable")
     assert any("never-set" in line.line for line in client.logs(run["id"]))

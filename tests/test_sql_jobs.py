@@ -11,35 +11,23 @@ from typing import Any
 
 import duckdb
 import pytest
-from processes import Procs, eventually
 
 from queue_core import Client, InvalidInput
+from tests.support.jobs import sql_definition, sql_output
+from tests.support.paths import EXAMPLES
+from tests.support.processes import Procs, eventually
+from tests.support.s3 import s3_client
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "pipelines"
+PIPELINES = EXAMPLES / "pipelines"
 
 
 def pipeline(name: str, steps: list[tuple[str, str]], outputs: list[dict[str, Any]], **inputs: str) -> dict[str, Any]:
     """A SQL definition of an inline pipeline; each input is ``ADDRESS:FORMAT``."""
-    return {
-        "name": name,
-        "config": {
-            "type": "SQL",
-            "timeout": 1,
-            "pipeline": {
-                "inputs": [
-                    {"name": view, "dataset": spec.rsplit(":", 1)[0], "format": spec.rsplit(":", 1)[1]}
-                    for view, spec in inputs.items()
-                ],
-                "steps": [{"sequence": [{"name": n, "sql": sql} for n, sql in steps]}],
-                "outputs": outputs,
-            },
-        },
-        "cluster": {"name": "default"},
-    }
-
-
-def output(step: str, dataset: str, fmt: str, mode: str = "overwrite") -> dict[str, Any]:
-    return {"name": step, "dataset": dataset, "format": fmt, "options": {"saveMode": mode}}
+    views = [
+        {"name": view, "dataset": spec.rsplit(":", 1)[0], "format": spec.rsplit(":", 1)[1]}
+        for view, spec in inputs.items()
+    ]
+    return sql_definition(name, steps, views, outputs)
 
 
 def table(warehouse: Path, name: str) -> list[tuple[Any, ...]]:
@@ -54,14 +42,13 @@ def read(path: Path) -> list[tuple[Any, ...]]:
 def test_the_seed_workflow_writes_ten_rows_and_a_second_run_overwrites(
     tmp_path: Path, procs: Procs, redis_url: str, client: Client
 ):
-    procs.dispatcher()
-    procs.worker(redis_url, cluster="runnable-default")
+    procs.fleet(redis_url, cluster="runnable-default")
     lake = tmp_path / "thirdparty"
-    shutil.copytree(EXAMPLES / "depot", lake)
+    shutil.copytree(PIPELINES / "depot", lake)
     assert procs.cli("depot", "add", "thirdparty01", "--type", "local", "--path", str(lake)).returncode == 0
     warehouse = tmp_path / "bq.duckdb"
     assert procs.cli("depot", "add", "bqdepot", "--type", "duckdb", "--path", str(warehouse)).returncode == 0
-    defined = procs.cli("define", str(EXAMPLES / "bq-write-01.yaml"))
+    defined = procs.cli("define", str(PIPELINES / "bq-write-01.yaml"))
     assert defined.returncode == 0, defined.stderr
     assert defined.stdout.strip() == client.get_definition("city-write-bq-01")["id"]
     assert client.get_cluster("runnable-default")["name"] == "runnable-default"
@@ -91,9 +78,9 @@ def test_the_seed_workflow_writes_ten_rows_and_a_second_run_overwrites(
 
 def test_each_file_format_is_read_and_written(lake: Path, tmp_path: Path, client: Client, fleet: Procs):
     outputs = [
-        output("big", "dataos://files:out/big", "parquet"),
-        output("ny", "dataos://files:out/ny", "json"),
-        output("tx", "depot://files:out/tx", "csv"),
+        sql_output("big", "dataos://files:out/big", "parquet"),
+        sql_output("ny", "dataos://files:out/ny", "json"),
+        sql_output("tx", "depot://files:out/tx", "csv"),
     ]
     steps = [
         ("big", "SELECT * FROM city WHERE population > 5000"),
@@ -111,7 +98,7 @@ def test_each_file_format_is_read_and_written(lake: Path, tmp_path: Path, client
         pipeline(
             "gather",
             back,
-            [output("counted", "dataos://wh:sums/counted", "table")],
+            [sql_output("counted", "dataos://wh:sums/counted", "table")],
             **inputs,
             tx="dataos://files:out/tx:csv",
         )
@@ -125,7 +112,7 @@ def test_each_save_mode_means_what_it_means_in_spark(lake: Path, client: Client,
     target = lake / "out" / "ids.csv"
 
     def run_with(mode: str, sql: str) -> dict[str, Any]:
-        client.define(pipeline("ids", [("ids", sql)], [output("ids", "dataos://files:out/ids", "csv", mode)]))
+        client.define(pipeline("ids", [("ids", sql)], [sql_output("ids", "dataos://files:out/ids", "csv", mode)]))
         return client.wait(client.submit("ids"), timeout=60)
 
     assert run_with("errorIfExists", "SELECT 1 AS id")["status"] == "SUCCEEDED"
@@ -158,7 +145,7 @@ def test_a_bad_pipeline_is_refused_at_define_time_and_nothing_is_appended(
     lake: Path, client: Client, change: Any, said: str
 ):
     raw = pipeline(
-        "bad", [("s", "SELECT 1")], [output("s", "dataos://files:out/s", "csv")], c="dataos://files:none/city:csv"
+        "bad", [("s", "SELECT 1")], [sql_output("s", "dataos://files:out/s", "csv")], c="dataos://files:none/city:csv"
     )
     change(raw["config"]["pipeline"])
     before = client.store.last_position()
@@ -171,7 +158,7 @@ def test_a_bad_workflow_entry_is_a_one_line_error_exit_2_and_defines_none_of_the
     tmp_path: Path, client: Client, procs: Procs
 ):
     client.add_depot("thirdparty01", "local", path=str(tmp_path))
-    workflow = (EXAMPLES / "bq-write-01.yaml").read_text()
+    workflow = (PIPELINES / "bq-write-01.yaml").read_text()
     bad = tmp_path / "wf.yaml"
     bad.write_text(workflow)  # bqdepot is not added: the entry names an unknown depot
     before = client.store.last_position()
@@ -204,9 +191,8 @@ def test_depots_are_added_once_listed_and_shown(tmp_path: Path, procs: Procs):
 def test_kill_9_of_the_worker_mid_overwrite_leaves_the_previous_output_whole(
     lake: Path, client: Client, procs: Procs, redis_url: str
 ):
-    procs.dispatcher()
-    worker = procs.worker(redis_url)
-    target = output("rows", "dataos://files:out/rows", "parquet")
+    (worker,) = procs.fleet(redis_url).workers
+    target = sql_output("rows", "dataos://files:out/rows", "parquet")
     client.define(pipeline("rows", [("rows", "SELECT range AS i FROM range(3)")], [target]))
     assert client.wait(client.submit("rows"), timeout=60)["status"] == "SUCCEEDED"
     before = (lake / "out" / "rows.parquet").read_bytes()
@@ -230,7 +216,7 @@ def test_a_pipeline_in_a_yaml_file_named_by_source_location_runs_like_an_inline_
 ):
     job = pipeline("f", [("ny", "SELECT * FROM city WHERE state_code = 'NY'")], [], city="dataos://files:none/city:csv")
     spec = job["config"]["pipeline"]
-    spec["outputs"] = [output("ny", "dataos://files:out/ny", "parquet")]
+    spec["outputs"] = [sql_output("ny", "dataos://files:out/ny", "parquet")]
     (workspace / "pipes").mkdir()
     (workspace / "pipes" / "ny.yaml").write_text(json.dumps({"job": spec}))
     spec["outputs"][0]["name"] = "nostep"
@@ -250,7 +236,7 @@ def test_an_avro_schema_types_the_csv_and_a_row_that_does_not_fit_names_input_li
     lake: Path, tmp_path: Path, client: Client, fleet: Procs
 ):
     schema = "dataos://files:none/schemas/avsc/city.avsc"
-    typed = pipeline("typed", [("s", "SELECT * FROM city")], [output("s", "dataos://wh:dev/typed", "table")])
+    typed = pipeline("typed", [("s", "SELECT * FROM city")], [sql_output("s", "dataos://wh:dev/typed", "table")])
     typed["config"]["pipeline"]["inputs"] = [
         {"name": "city", "dataset": "dataos://files:none/city", "format": "csv", "schemaPath": schema}
     ]
@@ -272,7 +258,7 @@ def test_an_avro_schema_types_the_csv_and_a_row_that_does_not_fit_names_input_li
 
 def test_a_schema_file_that_is_not_avro_is_refused_at_define_time(lake: Path, client: Client):
     (lake / "schemas" / "avsc" / "bad.avsc").write_text('{"type": "enum"}')
-    raw = pipeline("t", [("s", "SELECT 1")], [output("s", "dataos://files:out/s", "csv")])
+    raw = pipeline("t", [("s", "SELECT 1")], [sql_output("s", "dataos://files:out/s", "csv")])
     raw["config"]["pipeline"]["inputs"] = [
         {"name": "c", "dataset": "dataos://files:none/city", "schemaPath": "dataos://files:none/schemas/avsc/bad.avsc"}
     ]
@@ -288,7 +274,7 @@ def test_a_folder_dataset_is_read_whole_and_overwritten_by_a_new_folder(lake: Pa
     steps = [("parts", "SELECT * FROM p WHERE id > 1")]
     client.define(
         pipeline(
-            "fold", steps, [output("parts", "dataos://files:none/parts", "csv")], p="dataos://files:none/parts:csv"
+            "fold", steps, [sql_output("parts", "dataos://files:none/parts", "csv")], p="dataos://files:none/parts:csv"
         )
     )
     run = client.wait(client.submit("fold"), timeout=60)
@@ -301,16 +287,12 @@ def test_a_folder_dataset_is_read_whole_and_overwritten_by_a_new_folder(lake: Pa
 def test_an_s3_depot_is_read_and_written_whole_against_moto(
     s3_endpoint: str, client: Client, procs: Procs, redis_url: str
 ):
-    import boto3
-
     creds = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_EC2_METADATA_DISABLED": "true"}
     procs.env.update(creds, AWS_SHARED_CREDENTIALS_FILE="/nonexistent", AWS_CONFIG_FILE="/nonexistent")
-    procs.dispatcher()
-    procs.worker(redis_url)
-    s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1",
-                      aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
+    procs.fleet(redis_url)
+    s3 = s3_client(s3_endpoint)
     s3.create_bucket(Bucket="lake")
-    s3.upload_file(str(EXAMPLES / "depot" / "city.csv"), "lake", "raw/city.csv")
+    s3.upload_file(str(PIPELINES / "depot" / "city.csv"), "lake", "raw/city.csv")
     client.add_depot("s3lake", "s3", bucket="lake", prefix="raw", region="us-east-1", endpoint_url=s3_endpoint)
     steps = [("ca", "SELECT city_id, population FROM city WHERE state_code = 'CA'")]
     for mode in ("overwrite", "append"):
@@ -318,7 +300,7 @@ def test_an_s3_depot_is_read_and_written_whole_against_moto(
             pipeline(
                 "s3",
                 steps,
-                [output("ca", "dataos://s3lake:out/ca", "parquet", mode)],
+                [sql_output("ca", "dataos://s3lake:out/ca", "parquet", mode)],
                 city="dataos://s3lake:none/city:csv",
             )
         )
@@ -330,8 +312,7 @@ def test_an_s3_depot_is_read_and_written_whole_against_moto(
 
 
 def test_jobledger_sql_runs_a_query_as_a_batch_job_without_a_definition(lake: Path, procs: Procs, redis_url: str):
-    procs.dispatcher()
-    procs.worker(redis_url)
+    procs.fleet(redis_url)
     counted = procs.cli("sql", "SELECT state_code, count(*) AS n FROM city GROUP BY ALL ORDER BY 1",
                         "--input", "city=dataos://files:none/city:csv", "--wait", "--json")  # fmt: skip
     assert counted.returncode == 0, counted.stderr

@@ -10,9 +10,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from processes import Procs, eventually
 
 from queue_core import Client, InvalidInput
+from tests.support.jobs import sql_definition, sql_output
+from tests.support.processes import Procs, eventually
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed")
 from psycopg import sql  # noqa: E402
@@ -59,13 +60,11 @@ def tables(conn: Any, schema: str) -> list[str]:
 
 
 def job(name: str, sql_text: str, inputs: list[dict[str, Any]], outputs: list[dict[str, Any]]) -> dict[str, Any]:
-    steps = [{"sequence": [{"name": "s", "sql": sql_text}]}]
-    pipeline = {"inputs": inputs, "steps": steps, "outputs": outputs}
-    return {"name": name, "config": {"type": "SQL", "timeout": 2, "pipeline": pipeline}, "cluster": {"name": "default"}}
+    return sql_definition(name, [("s", sql_text)], inputs, outputs, timeout=2)
 
 
 def out(dataset: str, mode: str) -> dict[str, Any]:
-    return {"name": "s", "dataset": dataset, "format": "table", "options": {"saveMode": mode}}
+    return sql_output("s", dataset, "table", mode)
 
 
 def test_a_postgres_table_round_trips_its_types_through_duckdb(pg: tuple[str, str, Any], client: Client, fleet: Procs):
@@ -135,8 +134,7 @@ def test_kill_9_of_the_worker_mid_overwrite_leaves_the_previous_table_whole(
     pg: tuple[str, str, Any], client: Client, procs: Procs, redis_url: str
 ):
     dsn, schema, conn = pg
-    procs.dispatcher()
-    worker = procs.worker(redis_url)
+    (worker,) = procs.fleet(redis_url).workers
     client.add_depot("pg", "postgres", dsn=dsn)
     target = [out(f"dataos://pg:{schema}/big", "overwrite")]
     client.define(job("big", "SELECT range AS i FROM range(3)", [], target))
@@ -169,8 +167,7 @@ def test_the_password_is_a_secret_reference_and_shows_up_nowhere(
     pg: tuple[str, str, Any], client: Client, procs: Procs, redis_url: str, settings: Any
 ):
     dsn, schema, conn = pg
-    procs.dispatcher()
-    procs.worker(redis_url)
+    procs.fleet(redis_url)
     # A table that happens to hold the value: the result's preview of it must not carry it into the log.
     conn.execute(sql.SQL("CREATE TABLE {} AS SELECT 1 AS id, %s AS echoed").format(sql.Identifier(schema, "src")),
                  (PASSWORD,))  # fmt: skip

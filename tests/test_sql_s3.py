@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from processes import Procs, eventually
 
 from queue_core import Client, InvalidInput
+from tests.support.jobs import sql_definition, sql_output
+from tests.support.paths import EXAMPLES
+from tests.support.processes import Procs, eventually
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "pipelines"
+PIPELINES = EXAMPLES / "pipelines"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_EC2_METADATA_DISABLED": "true"}
 
 
@@ -29,20 +31,18 @@ def lake(s3_endpoint: str, client: Client, procs: Procs, monkeypatch: pytest.Mon
     s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
     bucket = f"lake-{uuid.uuid4().hex[:8]}"
     s3.create_bucket(Bucket=bucket)
-    s3.upload_file(str(EXAMPLES / "depot" / "city.csv"), bucket, "raw/city.csv")
-    s3.upload_file(str(EXAMPLES / "depot" / "schemas" / "avsc" / "city.avsc"), bucket, "raw/schemas/city.avsc")
+    s3.upload_file(str(PIPELINES / "depot" / "city.csv"), bucket, "raw/city.csv")
+    s3.upload_file(str(PIPELINES / "depot" / "schemas" / "avsc" / "city.avsc"), bucket, "raw/schemas/city.avsc")
     client.add_depot("s3lake", "s3", bucket=bucket, prefix="raw", region="us-east-1", endpoint_url=s3_endpoint)
     return s3, bucket
 
 
 def job(name: str, sql: str, inputs: list[dict[str, Any]], outputs: list[dict[str, Any]]) -> dict[str, Any]:
-    pipeline = {"inputs": inputs, "steps": [{"sequence": [{"name": "s", "sql": sql}]}], "outputs": outputs}
-    return {"name": name, "config": {"type": "SQL", "timeout": 2, "pipeline": pipeline}, "cluster": {"name": "default"}}
+    return sql_definition(name, [("s", sql)], inputs, outputs, timeout=2)
 
 
 def folder(mode: str, layout: str | None = "folder") -> dict[str, Any]:
-    options = {"saveMode": mode, **({"layout": layout} if layout else {})}
-    return {"name": "s", "dataset": "dataos://s3lake:out/ids", "format": "parquet", "options": options}
+    return sql_output("s", "dataos://s3lake:out/ids", "parquet", mode, **({"layout": layout} if layout else {}))
 
 
 def keys(s3: Any, bucket: str, prefix: str) -> list[str]:
@@ -89,8 +89,7 @@ def test_kill_9_mid_folder_overwrite_leaves_readers_the_previous_objects(
     lake: tuple[Any, str], client: Client, procs: Procs, redis_url: str, settings: Any
 ):
     s3, bucket = lake
-    procs.dispatcher()
-    worker = procs.worker(redis_url)
+    (worker,) = procs.fleet(redis_url).workers
     client.define(job("ids", "SELECT range AS id FROM range(3)", [], [folder("overwrite")]))
     assert client.wait(client.submit("ids"), timeout=60)["status"] == "SUCCEEDED"
     before = manifest(s3, bucket)
@@ -132,7 +131,7 @@ def test_an_avro_schema_in_s3_types_a_csv_in_s3_and_is_checked_at_define_time(
         with pytest.raises(InvalidInput, match=said):
             client.define(job("typed2", "SELECT * FROM city", [bad], out))
         assert client.store.last_position() == before
-    lines = (EXAMPLES / "depot" / "city.csv").read_text().splitlines()
+    lines = (PIPELINES / "depot" / "city.csv").read_text().splitlines()
     fields = lines[7].split(",")
     lines[7] = ",".join([fields[0], "1x0", *fields[2:]])  # line 8 of the file: a zip_code that is no int
     s3.put_object(Bucket=bucket, Key="raw/city.csv", Body=("\n".join(lines) + "\n").encode())

@@ -7,11 +7,13 @@ from typing import Any
 
 import duckdb
 import pytest
-from processes import Procs
 
 from queue_core import Client, InvalidInput
+from tests.support.jobs import sql_definition, sql_output
+from tests.support.paths import EXAMPLES
+from tests.support.processes import Procs
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "pipelines"
+PIPELINES = EXAMPLES / "pipelines"
 
 SCRIPT = """-- the biggest cities of each state, and a count
 CREATE TABLE big AS SELECT * FROM city WHERE population > 5000;
@@ -25,20 +27,9 @@ SELECT count(*) AS rows, count(DISTINCT state_code) AS states FROM big  -- the r
 
 
 def script_job(name: str, location: str, outputs: list[dict[str, Any]], source: dict[str, Any] | None = None):
-    pipeline = {
-        "inputs": [{"name": "city", "dataset": "dataos://files:none/city", "format": "csv"}],
-        "outputs": outputs,
-    }
+    inputs = [{"name": "city", "dataset": "dataos://files:none/city", "format": "csv"}]
     source = source or {"type": "WORKSPACE", "sourceDef": {"path": "sql"}}
-    return {
-        "name": name,
-        "config": {"type": "SQL", "source": source, "sourceLocation": location, "pipeline": pipeline, "timeout": 1},
-        "cluster": {"name": "default"},
-    }
-
-
-def out(name: str, dataset: str, fmt: str, mode: str = "overwrite") -> dict[str, Any]:
-    return {"name": name, "dataset": dataset, "format": fmt, "options": {"saveMode": mode}}
+    return sql_definition(name, None, inputs, outputs, config={"source": source, "sourceLocation": location})
 
 
 def write(workspace: Path, name: str, text: str) -> None:
@@ -50,7 +41,10 @@ def test_a_sql_file_runs_its_statements_in_order_and_the_last_one_is_the_result(
     lake: Path, tmp_path: Path, workspace: Path, client: Client, fleet: Procs
 ):
     write(workspace, "report.sql", SCRIPT)
-    outputs = [out("big", "dataos://wh:dev/big", "table"), out("per_state", "dataos://files:out/per_state", "csv")]
+    outputs = [
+        sql_output("big", "dataos://wh:dev/big", "table"),
+        sql_output("per_state", "dataos://files:out/per_state", "csv"),
+    ]
     client.define(script_job("report", "report.sql", outputs))
     run = client.wait(client.submit("report"), timeout=60)
     assert run["status"] == "SUCCEEDED", client.run_detail(run["id"])["message"]
@@ -86,7 +80,7 @@ def test_a_sql_file_is_locked_down_like_steps(
     with duckdb.connect(str(tmp_path / "wh.duckdb")) as con:  # an input warehouse the script may only read
         con.execute("CREATE SCHEMA dev; CREATE TABLE dev.seed AS SELECT 1 AS x")
     write(workspace, "evil.sql", f"CREATE TABLE big AS SELECT * FROM city;\n\n{statement};\nSELECT 1;\n")
-    job = script_job("evil", "evil.sql", [out("big", "dataos://files:out/big", "csv")])
+    job = script_job("evil", "evil.sql", [sql_output("big", "dataos://files:out/big", "csv")])
     job["config"]["pipeline"]["inputs"].append({"name": "seed", "dataset": "dataos://wh:dev/seed", "format": "table"})
     client.define(job)
     run = client.wait(client.submit("evil"), timeout=60)
@@ -105,12 +99,16 @@ def test_a_sql_file_comes_from_any_source_and_an_output_must_name_what_it_create
     file.write_text("CREATE VIEW counted AS SELECT state_code, count(*) AS n FROM city GROUP BY ALL;\n")
     client.add_resource("count-sql", file)
     resource = {"type": "RESOURCE", "sourceDef": {"name": "count-sql"}}
-    client.define(script_job("counted", "count.sql", [out("counted", "dataos://files:out/c", "parquet")], resource))
+    client.define(
+        script_job("counted", "count.sql", [sql_output("counted", "dataos://files:out/c", "parquet")], resource)
+    )
     run = client.wait(client.submit("counted"), timeout=60)
     assert run["status"] == "SUCCEEDED", client.run_detail(run["id"])["message"]
     assert run["result"]["outputs"][0]["rows"] == 5
     assert run["result"]["query"]["columns"] == [["Count", "BIGINT"]]  # what CREATE VIEW returns
-    client.define(script_job("counted", "count.sql", [out("missing", "dataos://files:out/m", "parquet")], resource))
+    client.define(
+        script_job("counted", "count.sql", [sql_output("missing", "dataos://files:out/m", "parquet")], resource)
+    )
     failed = client.wait(client.submit("counted"), timeout=60)
     assert (failed["status"], failed["reason"]) == ("FAILED", "NonZeroExitCode")
     assert "output missing: the script created no view or table missing" in client.run_detail(failed["id"])["message"]
@@ -125,6 +123,6 @@ def test_a_sql_file_pipeline_with_steps_or_without_a_source_is_refused_at_define
     del no_source["config"]["source"]
     with pytest.raises(InvalidInput, match=r"config\.source: is required to fetch the \.sql file from"):
         client.define(no_source)
-    unknown = script_job("s", "a.sql", [out("x", "dataos://nowhere:a/b", "csv")])
+    unknown = script_job("s", "a.sql", [sql_output("x", "dataos://nowhere:a/b", "csv")])
     with pytest.raises(InvalidInput, match="no depot named 'nowhere'"):
         client.define(unknown)

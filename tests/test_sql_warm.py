@@ -4,24 +4,19 @@ from __future__ import annotations
 
 import os
 import signal
-from pathlib import Path
 from typing import Any
 
-from processes import Procs, eventually, pid_alive
-
 from queue_core import Client
+from tests.support.jobs import sql_definition
+from tests.support.paths import REPO
+from tests.support.processes import Procs, eventually, pid_alive
 
-ZYGOTE = str(Path(__file__).resolve().parents[1] / "workers" / "sql" / "zygote.py")
+ZYGOTE = str(REPO / "workers" / "sql" / "zygote.py")
 FOREVER = "SELECT sum(hash(range)) AS h FROM range(100000000000)"
 
 
 def job(name: str, sql: str, timeout: float = 1, explain: bool = False) -> dict[str, Any]:
-    pipeline = {"steps": [{"sequence": [{"name": "s", "sql": sql}]}], "explain": explain}
-    return {
-        "name": name,
-        "config": {"type": "SQL", "timeout": timeout, "pipeline": pipeline},
-        "cluster": {"name": "default"},
-    }
+    return sql_definition(name, [("s", sql)], timeout=timeout, explain=explain)
 
 
 def stat(pid: int) -> tuple[int, int]:
@@ -52,8 +47,7 @@ def zygote_processes(worker: int) -> list[int]:
 def test_a_sql_attempt_is_forked_from_the_warm_runner_and_cancel_kills_it_but_not_the_runner(
     client: Client, procs: Procs, redis_url: str
 ):
-    procs.dispatcher()
-    worker = procs.worker(redis_url)
+    (worker,) = procs.fleet(redis_url).workers
     client.define(job("quick", "SELECT 42 AS answer"))
     assert client.wait(client.submit("quick"), timeout=60)["result"]["query"]["preview"] == [[42]]
     (zygote,) = zygote_processes(worker.pid)  # beside the worker, dying with it
@@ -70,8 +64,7 @@ def test_a_sql_attempt_is_forked_from_the_warm_runner_and_cancel_kills_it_but_no
 
 
 def test_a_sql_attempt_past_its_timeout_is_killed(client: Client, procs: Procs, redis_url: str):
-    procs.dispatcher()
-    worker = procs.worker(redis_url)
+    (worker,) = procs.fleet(redis_url).workers
     client.define(job("slow", FOREVER, timeout=0.02))
     run = client.wait(client.submit("slow"), timeout=60)
     assert (run["status"], run["reason"]) == ("FAILED", "Timeout")
@@ -82,8 +75,7 @@ def test_a_sql_attempt_past_its_timeout_is_killed(client: Client, procs: Procs, 
 def test_kill_9_of_the_worker_takes_the_warm_runner_and_its_attempt_with_it(
     client: Client, procs: Procs, redis_url: str
 ):
-    procs.dispatcher()
-    worker = procs.worker(redis_url)
+    (worker,) = procs.fleet(redis_url).workers
     client.define(job("forever", FOREVER))
     run_id = client.submit("forever")
     doomed = eventually(
@@ -99,8 +91,7 @@ def test_kill_9_of_the_worker_takes_the_warm_runner_and_its_attempt_with_it(
 def test_kill_9_of_the_warm_runner_fails_its_attempt_killed_and_the_next_attempt_starts_a_new_one(
     client: Client, procs: Procs, redis_url: str
 ):
-    procs.dispatcher()
-    worker = procs.worker(redis_url)
+    (worker,) = procs.fleet(redis_url).workers
     client.define(job("forever", FOREVER, explain=True))
     run_id = client.submit("forever")
     # The step's plan in the run log: the worker has the forked child's pid and supervises it. (Killed

@@ -11,28 +11,13 @@ import pytest
 import redis
 
 from queue_core.errors import AppendFailed, ConcurrencyError
-from queue_core.eventlog.events import ClusterRegistered, DefinitionDeleted, NewEvent
+from queue_core.eventlog.events import DefinitionDeleted, NewEvent
 from queue_core.eventlog.store import EventStore
+from tests.support.store import log_state, registered
 
 RACERS = 8
 ROUNDS = 5
 PROCESS_RACERS = 3
-
-
-def registered(aggregate: str, n: int = 1) -> list[NewEvent]:
-    return [
-        NewEvent(aggregate, ClusterRegistered(name=f"c{i}", workers=i + 1, instance_type="local")) for i in range(n)
-    ]
-
-
-def log_state(store: EventStore) -> tuple[int, str]:
-    """What an append that wrote nothing must leave unchanged: log length and newest position."""
-    return store.length(), store.last_position()
-
-
-@pytest.fixture
-def store(connection: redis.Redis) -> EventStore:
-    return EventStore(connection)
 
 
 # -- appending ----------------------------------------------------------------------------------------

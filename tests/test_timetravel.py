@@ -8,10 +8,9 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from jobs import definition, job_file
-from processes import Procs, eventually
-
 from queue_core import Client
+from tests.support.jobs import definition, job_file
+from tests.support.processes import Procs, eventually
 
 
 def _iso(position: str) -> str:

@@ -3,31 +3,22 @@
 from __future__ import annotations
 
 import gzip
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 import pytest
 import redis
-from processes import Procs
-from redis_server import RedisServer
-from workload import cli_json, mixed_workload, read_model_snapshot, schedule_workload, workflow_workload
 
 from queue_core import Client, Settings
 from queue_core.errors import DamagedFile, StoreNotEmpty
 from queue_core.eventlog.archive import history
 from queue_core.eventlog.chain import link
 from queue_core.eventlog.transfer import ExportReader, import_export, write_export
-
-
-@pytest.fixture
-def fresh(tmp_path: Path) -> Iterator[RedisServer]:
-    """A second, empty redis-server: the store an export is carried to."""
-    server = RedisServer(tmp_path / "fresh")
-    server.start()
-    yield server
-    server.kill()
+from tests.support.processes import Procs
+from tests.support.redis_server import RedisServer
+from tests.support.workload import cli_json, mixed_workload, read_model_snapshot, schedule_workload, workflow_workload
 
 
 def fresh_client(server: RedisServer, tmp_path: Path) -> Client:

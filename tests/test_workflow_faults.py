@@ -6,12 +6,12 @@ import threading
 from pathlib import Path
 
 import redis
-from jobs import native, shell_task
-from processes import Procs, eventually
 
 from queue_core import Client
 from queue_core.keys import Keys
 from queue_core.services.workflow_runs import WorkflowEngine
+from tests.support.jobs import native, shell_task
+from tests.support.processes import Procs, eventually
 
 
 def _one_submission_per_task(client: Client, run_id: str) -> None:
@@ -65,10 +65,7 @@ def test_two_dispatchers_submit_no_task_twice(client: Client, workspace: Path, p
     tasks |= {f"mid{i:02d}": shell_task(workspace, f"mid{i:02d}", depends_on=["root"]) for i in range(15)}
     tasks["end"] = shell_task(workspace, "end", depends_on=[f"mid{i:02d}" for i in range(15)])
     client.apply_workflow(native("contended", tasks))
-    procs.dispatcher()
-    procs.dispatcher()
-    procs.worker(redis_url)
-    procs.worker(redis_url)
+    procs.fleet(redis_url, workers=2, dispatchers=2)
     runs = [client.run_workflow("contended") for _ in range(3)]
     for run_id in runs:
         assert client.wait_workflow_run(run_id, timeout=120)["status"] == "SUCCEEDED"

@@ -7,21 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jobs import definition, job_file, native, shell_task
-from processes import Procs, eventually
 
 from queue_core import Client
 from queue_core.errors import AlreadyTerminal, InvalidInput, NotFound
+from tests.support.jobs import definition, job_file, native, shell_task
+from tests.support.paths import EXAMPLES
+from tests.support.processes import Procs, eventually
 
-pytestmark = pytest.mark.usefixtures("fleet")
-
-
-@pytest.fixture
-def fleet(procs: Procs, redis_url: str) -> Procs:
-    procs.dispatcher()
-    procs.worker(redis_url)
-    procs.worker(redis_url)
-    return procs
+pytestmark = [pytest.mark.usefixtures("fleet"), pytest.mark.fleet(workers=2)]
 
 
 def test_a_diamond_runs_each_task_once_after_its_upstream(client: Client, workspace: Path, tmp_path: Path):
@@ -378,10 +371,9 @@ def test_a_task_timeline_starts_with_its_wait_for_upstream_tasks(client: Client,
 
 
 def test_the_dataos_example_runs_its_flare_jobs_in_order(client: Client, procs: Procs, redis_url: str, tmp_path):
-    examples = Path(__file__).resolve().parents[1] / "examples"
-    client.add_depot("thirdparty01", "local", path=str(examples / "pipelines" / "depot"))
+    client.add_depot("thirdparty01", "local", path=str(EXAMPLES / "pipelines" / "depot"))
     client.add_depot("bqdepot", "duckdb", path=str(tmp_path / "bq.duckdb"))
-    applied = client.apply_workflow_file(examples / "workflows" / "city-dag.yaml")
+    applied = client.apply_workflow_file(EXAMPLES / "workflows" / "city-dag.yaml")
     assert (applied.name, applied.version) == ("city-dag", 1)
     procs.worker(redis_url, cluster="runnable-default")
     view = client.wait_workflow_run(client.run_workflow("city-dag"), timeout=120)
@@ -393,15 +385,14 @@ def test_the_dataos_example_runs_its_flare_jobs_in_order(client: Client, procs: 
 
 
 def test_the_native_example_applies_and_plans(client: Client, procs: Procs):
-    examples = Path(__file__).resolve().parents[1] / "examples"
-    client.define_file(examples / "definitions" / "hello-world.json")
-    out = procs.cli("workflow", "apply", str(examples / "workflows" / "etl-native.yaml"))
+    client.define_file(EXAMPLES / "definitions" / "hello-world.json")
+    out = procs.cli("workflow", "apply", str(EXAMPLES / "workflows" / "etl-native.yaml"))
     assert out.returncode == 0, out.stderr
     plan = client.plan_workflow("etl-native")
     assert plan.levels == [["greet"], ["extract-customers", "extract-orders"], ["transform"], ["load"]]
     assert plan.tasks["greet"]["definition"] == "hello-world"
     assert plan.tasks["extract-orders"]["job"]["args"] == "extract-orders"
-    unchanged = procs.cli("workflow", "apply", str(examples / "workflows" / "etl-native.yaml"))
+    unchanged = procs.cli("workflow", "apply", str(EXAMPLES / "workflows" / "etl-native.yaml"))
     assert "unchanged: etl-native stays at version 1" in unchanged.stdout
 
 

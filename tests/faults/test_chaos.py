@@ -28,13 +28,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from harness import assert_log_holds, marks
-from jobs import definition, job_file
-from redis_server import RedisServer
 
 from queue_core import AlreadyTerminal, Client, JobledgerError, Settings, StoreUnavailable
 from queue_core.cli.fleet import Fleet
 from queue_core.readmodels.oracle import check_log
+from tests.support.faults import assert_log_holds, marks
+from tests.support.jobs import definition, job_file
+from tests.support.redis_server import RedisServer
 
 SECONDS = float(os.environ.get("JOBLEDGER_CHAOS_SECONDS", "20"))
 SEED = int(os.environ.get("JOBLEDGER_CHAOS_SEED") or random.SystemRandom().randrange(10**6))

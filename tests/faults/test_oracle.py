@@ -6,12 +6,12 @@ from collections.abc import Callable
 
 import orjson
 import pytest
-from workload import definition, mixed_workload, schedule_workload, workflow_workload
 
 from queue_core import Client
 from queue_core.eventlog.events import NewEvent, RunCancelled, RunStarted
 from queue_core.readmodels import oracle
 from queue_core.readmodels.oracle import check_log
+from tests.support.workload import definition, mixed_workload, schedule_workload, workflow_workload
 
 
 def test_a_history_made_through_the_commands_holds(client: Client):

@@ -11,11 +11,10 @@ import os
 import signal
 from pathlib import Path
 
-from harness import assert_log_holds, marker_job, marks
-from jobs import definition
-from processes import Procs, eventually
-
 from queue_core import Client
+from tests.support.faults import assert_log_holds, marker_job, marks
+from tests.support.jobs import definition
+from tests.support.processes import Procs, eventually
 
 
 def test_kill_9_of_the_worker_mid_attempt_ends_the_run_worker_lost(
@@ -23,8 +22,7 @@ def test_kill_9_of_the_worker_mid_attempt_ends_the_run_worker_lost(
 ):
     markers = tmp_path / "markers"
     client.define(definition("doomed", marker_job(workspace, markers, "exec sleep 300"), timeout=10))
-    procs.dispatcher()
-    worker = procs.worker(redis_url)
+    (worker,) = procs.fleet(redis_url).workers
     run_id = client.submit("doomed")
     eventually(lambda: markers.exists(), what="the attempt to start")
     os.killpg(worker.pid, signal.SIGKILL)
@@ -41,8 +39,7 @@ def test_kill_9_of_the_worker_with_retries_left_retries_and_succeeds(
     markers = tmp_path / "markers"
     body = marker_job(workspace, markers, '[ "$JOBLEDGER_ATTEMPT" -ge 2 ] || exec sleep 300', "phoenix.sh")
     client.define(definition("phoenix", body, retries=1, timeout=10))
-    procs.dispatcher()
-    worker = procs.worker(redis_url)
+    (worker,) = procs.fleet(redis_url).workers
     run_id = client.submit("phoenix")
     eventually(lambda: markers.exists(), what="the first attempt to start")
     os.killpg(worker.pid, signal.SIGKILL)
@@ -59,8 +56,7 @@ def test_a_late_outcome_from_a_frozen_worker_declared_lost_is_refused(
 ):
     markers = tmp_path / "markers"
     client.define(definition("frozen", marker_job(workspace, markers, "sleep 1"), timeout=10))
-    procs.dispatcher()
-    worker = procs.worker(redis_url)
+    (worker,) = procs.fleet(redis_url).workers
     run_id = client.submit("frozen")
     eventually(lambda: markers.exists(), what="the attempt to start")
     os.kill(worker.pid, signal.SIGSTOP)  # the worker stops renewing its lease; its job finishes meanwhile

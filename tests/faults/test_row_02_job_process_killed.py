@@ -10,11 +10,10 @@ import os
 import signal
 from pathlib import Path
 
-from harness import assert_log_holds, children_of, marks
-from jobs import definition, job_file
-from processes import Procs, eventually, pid_alive
-
 from queue_core import Client
+from tests.support.faults import assert_log_holds, marks
+from tests.support.jobs import definition, job_file
+from tests.support.processes import Procs, children_of, eventually, pid_alive
 
 
 def test_a_sigkilled_job_fails_its_attempt_with_signal_9_is_retried_and_the_worker_lives(
@@ -23,8 +22,7 @@ def test_a_sigkilled_job_fails_its_attempt_with_signal_9_is_retried_and_the_work
     markers = tmp_path / "markers"
     body = f'echo "$JOBLEDGER_RUN_ID:$JOBLEDGER_ATTEMPT" >> {markers}\n[ "$JOBLEDGER_ATTEMPT" -ge 2 ] || sleep 300\n'
     client.define(definition("oom", job_file(workspace, "oom.sh", body), retries=1, timeout=10))
-    procs.dispatcher()
-    worker = procs.worker(redis_url)
+    (worker,) = procs.fleet(redis_url).workers
     run_id = client.submit("oom")
     eventually(lambda: markers.exists(), what="the first attempt to start")
     (job,) = eventually(lambda: children_of(worker.pid), what="the job's process")

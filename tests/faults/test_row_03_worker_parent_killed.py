@@ -16,14 +16,14 @@ import time
 from pathlib import Path
 
 import redis
-from harness import assert_log_holds, marks
-from jobs import definition, job_file
-from processes import Procs, eventually, pid_alive
 from rq import Queue
 from rq.registry import StartedJobRegistry
 
 from queue_core import Client
 from queue_core.services.lifecycle import attempt_job_id
+from tests.support.faults import assert_log_holds, marks
+from tests.support.jobs import definition, job_file
+from tests.support.processes import Procs, eventually, pid_alive
 
 
 def test_a_killed_worker_takes_its_job_along_and_rqs_abandoned_verdict_changes_nothing(
@@ -35,8 +35,7 @@ def test_a_killed_worker_takes_its_job_along_and_rqs_abandoned_verdict_changes_n
         f'[ "$JOBLEDGER_ATTEMPT" -ge 2 ] && exit 0\nsleep 300 &\necho "$$ $!" > {pids}\nwait\n'
     )
     client.define(definition("parent", job_file(workspace, "parent.sh", body), retries=1, timeout=10))
-    procs.dispatcher()
-    worker = procs.worker(redis_url)
+    (worker,) = procs.fleet(redis_url).workers
     run_id = client.submit("parent")
     eventually(lambda: pids.exists() and pids.read_text().strip(), what="the job to start")
     job_pid, grandchild = map(int, pids.read_text().split())

@@ -16,11 +16,10 @@ import os
 import signal
 from pathlib import Path
 
-from harness import assert_log_holds, marks
-from jobs import definition, job_file
-from processes import Procs, eventually
-
 from queue_core import Client
+from tests.support.faults import assert_log_holds, marks
+from tests.support.jobs import definition, job_file
+from tests.support.processes import Procs, eventually
 from workers.attempt import COLD_SHUTDOWN
 
 
@@ -34,8 +33,7 @@ def test_a_warm_shutdown_finishes_and_records_the_attempt_and_takes_no_new_job(
     markers, release = tmp_path / "markers", tmp_path / "release"
     body = f'echo "$JOBLEDGER_RUN_ID:$JOBLEDGER_ATTEMPT" >> {markers}\nwhile [ ! -e {release} ]; do sleep 0.05; done\n'
     client.define(definition("warm", job_file(workspace, "warm.sh", body), timeout=10))
-    procs.dispatcher()
-    worker = procs.worker(redis_url)
+    (worker,) = procs.fleet(redis_url).workers
     first = client.submit("warm")
     eventually(lambda: markers.exists(), what="the attempt to start")
     second = client.submit("warm")
@@ -58,8 +56,7 @@ def test_a_cold_shutdown_kills_the_job_records_worker_lost_and_the_run_is_retrie
     markers = tmp_path / "markers"
     body = f'echo "$JOBLEDGER_RUN_ID:$JOBLEDGER_ATTEMPT" >> {markers}\n[ "$JOBLEDGER_ATTEMPT" -ge 2 ] || sleep 300\n'
     client.define(definition("cold", job_file(workspace, "cold.sh", body), retries=1, timeout=10))
-    procs.dispatcher()
-    worker = procs.worker(redis_url)
+    (worker,) = procs.fleet(redis_url).workers
     run_id = client.submit("cold")
     eventually(lambda: markers.exists(), what="the attempt to start")
     os.kill(worker.pid, signal.SIGTERM)

@@ -13,11 +13,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from harness import assert_log_holds, process_table
-from jobs import definition, job_file
-from processes import Procs, eventually
 
 from queue_core import Client
+from tests.support.faults import assert_log_holds
+from tests.support.jobs import definition, job_file
+from tests.support.processes import Procs, eventually, process_table
 
 ONE_SECOND = 1 / 60  # timeouts are in minutes
 

@@ -19,15 +19,15 @@ import time
 from pathlib import Path
 
 import redis
-from harness import assert_log_holds, crashing_worker, marks
-from jobs import definition, job_file
-from processes import Procs
 from rq import Queue
 from rq.registry import StartedJobRegistry
 
 from queue_core import Client
 from queue_core.services.lifecycle import attempt_job_id
 from scheduler.rq_jobs import enqueue_attempt
+from tests.support.faults import assert_log_holds, crashing_worker, marks
+from tests.support.jobs import definition, job_file
+from tests.support.processes import Procs
 
 
 def _payment_job(workspace: Path, markers: Path, payments: Path) -> str:

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 import redis
-from harness import assert_log_holds, crashing_worker, marker_job, marks
-from jobs import definition
-from processes import Procs, eventually
 
 from queue_core import Client
 from queue_core.services.lifecycle import attempt_job_id
+from tests.support.faults import assert_log_holds, crashing_worker, marker_job, marks
+from tests.support.jobs import definition
+from tests.support.processes import Procs, eventually
 
 
 @pytest.mark.parametrize("queues", [("default", "other"), ("default",)], ids=["two-queues-blpop", "one-queue-blmove"])

@@ -14,12 +14,12 @@ import threading
 from pathlib import Path
 
 import pytest
-from harness import assert_log_holds
-from jobs import definition, job_file
-from processes import eventually
-from redis_server import RedisServer
 
 from queue_core import Client, Settings, StoreUnavailable
+from tests.support.faults import assert_log_holds
+from tests.support.jobs import definition, job_file
+from tests.support.processes import eventually
+from tests.support.redis_server import RedisServer
 
 THREADS = 4
 PER_THREAD = 30

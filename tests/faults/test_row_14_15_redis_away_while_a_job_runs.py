@@ -12,12 +12,11 @@ import os
 import signal
 from pathlib import Path
 
-from harness import assert_log_holds, marks
-from jobs import definition, job_file
-from processes import Procs, eventually, pid_alive
-from redis_server import RedisServer
-
 from queue_core import Client, Settings, StoreUnavailable
+from tests.support.faults import assert_log_holds, marks
+from tests.support.jobs import definition, job_file
+from tests.support.processes import Procs, eventually, pid_alive
+from tests.support.redis_server import RedisServer
 
 
 def _job(workspace: Path, markers: Path, done: Path) -> str:
@@ -30,7 +29,7 @@ def test_redis_killed_during_a_job_and_back_after_it_ended_records_the_run_once(
 ):
     markers, done = tmp_path / "markers", tmp_path / "done"
     client.define(definition("steady", _job(workspace, markers, done), retries=1, timeout=10))
-    dispatcher, worker = procs.dispatcher(), procs.worker(redis_url)
+    (dispatcher,), (worker,) = procs.fleet(redis_url)
     run_id = client.submit("steady")
     eventually(lambda: markers.exists(), what="the job to start")
     store_server.kill()
@@ -57,8 +56,7 @@ def test_a_hung_redis_makes_commands_fail_fast_and_the_running_job_ends_once(
 ):
     markers, done = tmp_path / "markers", tmp_path / "done"
     client.define(definition("steady", _job(workspace, markers, done), retries=1, timeout=10))
-    procs.dispatcher()
-    procs.worker(redis_url)
+    procs.fleet(redis_url)
     run_id = client.submit("steady")
     eventually(lambda: markers.exists(), what="the job to start")
     procs.env["JOBLEDGER_STORE_TIMEOUT_SECONDS"] = "1"

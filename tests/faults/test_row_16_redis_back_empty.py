@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 import redis
-from harness import assert_log_holds
-from jobs import definition, job_file
-from processes import Procs, eventually
-from redis_server import RedisServer
 
 from queue_core import Client, Settings
 from queue_core.errors import StoreEpochChanged
+from tests.support.faults import assert_log_holds
+from tests.support.jobs import definition, job_file
+from tests.support.processes import Procs, eventually
+from tests.support.redis_server import RedisServer
 
 
 def _log(procs: Procs) -> str:
@@ -41,8 +41,7 @@ def test_a_store_that_came_back_empty_is_refused_until_its_log_is_back(
     how: str,
 ):
     client.define(definition("before", job_file(workspace, "x.sh", "true\n")))
-    procs.dispatcher()
-    procs.worker(redis_url)
+    procs.fleet(redis_url)
     first = client.submit("before")
     assert client.wait(first, timeout=30)["status"] == "SUCCEEDED"
     store_server.kill()

@@ -17,12 +17,12 @@ import os
 from pathlib import Path
 
 import pytest
-from harness import assert_log_holds
-from jobs import definition, job_file
-from processes import Procs
-from redis_server import RedisServer
 
 from queue_core import Client, Settings
+from tests.support.faults import assert_log_holds
+from tests.support.jobs import definition, job_file
+from tests.support.processes import Procs
+from tests.support.redis_server import RedisServer
 
 
 def _newest_incr_aof(server: RedisServer) -> Path:

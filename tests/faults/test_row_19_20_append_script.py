@@ -12,28 +12,13 @@ log's length, its newest position and every aggregate's version are as they were
 from __future__ import annotations
 
 import pytest
-import redis
-from harness import assert_log_holds
-from redis_server import RedisServer
 
 from queue_core.errors import AppendFailed
-from queue_core.eventlog.events import ClusterRegistered, NewEvent, encode, utc_now_iso
+from queue_core.eventlog.events import encode, utc_now_iso
 from queue_core.eventlog.store import EventStore
-
-
-def registered(aggregate: str, n: int = 1) -> list[NewEvent]:
-    return [
-        NewEvent(aggregate, ClusterRegistered(name=f"c{i}", workers=i + 1, instance_type="local")) for i in range(n)
-    ]
-
-
-def log_state(store: EventStore) -> tuple[int, str]:
-    return store.length(), store.last_position()
-
-
-@pytest.fixture
-def store(connection: redis.Redis) -> EventStore:
-    return EventStore(connection)
+from tests.support.faults import assert_log_holds
+from tests.support.redis_server import RedisServer
+from tests.support.store import log_state, registered
 
 
 def test_script_flush_between_appends_is_transparent(store: EventStore):

@@ -15,13 +15,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from harness import assert_log_holds
-from jobs import definition, job_file
-from processes import Procs
-from redis_server import RedisServer
 
 from queue_core import Client, Settings, StoreFull, UnsafeStore
 from queue_core.eventlog.events import NewEvent, RunQueued, RunSubmitted
+from tests.support.faults import assert_log_holds
+from tests.support.jobs import definition, job_file
+from tests.support.processes import Procs
+from tests.support.redis_server import RedisServer
 
 BIG_ARGS = "x" * 60_000
 

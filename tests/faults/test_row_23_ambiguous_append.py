@@ -14,16 +14,16 @@ from dataclasses import replace
 
 import pytest
 import redis
-from harness import assert_log_holds
-from processes import eventually
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from redis_server import RedisServer, server_version
 
 from queue_core import Settings
 from queue_core.eventlog.connection import connect
 from queue_core.eventlog.events import NewEvent, RunSubmitted
 from queue_core.eventlog.store import EventStore
+from tests.support.faults import assert_log_holds
+from tests.support.processes import eventually
+from tests.support.redis_server import RedisServer, server_version
 
 
 def _evalsha_calls(connection: redis.Redis) -> int:

@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from harness import assert_log_holds, marker_job, marks
-from jobs import definition, job_file
-from processes import Procs, eventually
 
 from queue_core import Client, Settings
 from queue_core.errors import AlreadyTerminal
 from queue_core.services.lifecycle import Claim, attempt_job_id
 from scheduler.rq_jobs import enqueue_attempt
+from tests.support.faults import assert_log_holds, marker_job, marks
+from tests.support.jobs import definition, job_file
+from tests.support.processes import Procs, eventually
 
 RACES = 300
 KEYS = 50
@@ -87,9 +87,7 @@ def test_cancel_racing_real_completions_leaves_one_terminal_state_each(
 ):
     job_file(workspace, "quick.sh", "sleep 0.05\n")
     client.define(definition("quick", "quick.sh"))
-    procs.dispatcher()
-    procs.worker(redis_url)
-    procs.worker(redis_url)
+    procs.fleet(redis_url, workers=2)
     ids = []
     for _ in range(50):
         run_id = client.submit("quick")

@@ -14,49 +14,29 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import redis
-from faults.harness import assert_log_holds
-from jobs import definition, job_file
-from processes import Procs, eventually
 
 from queue_core import Client
 from queue_core.keys import Keys
-
-
-def scheduler(procs: Procs, **env: str) -> subprocess.Popen[bytes]:
-    saved = procs.env
-    procs.env = {**saved, **env}
-    try:
-        return procs.spawn([sys.executable, "-m", "scheduler", "--timer"], "scheduler")
-    finally:
-        procs.env = saved
-
-
-def soon(seconds: float) -> str:
-    moment = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=seconds)
-    return moment.isoformat().replace("+00:00", "Z")
-
-
-def _fired(client: Client) -> Counter[tuple[str, str]]:
-    return Counter((r.aggregate, r.event.tick) for r in client.events(type="ScheduleFired"))  # type: ignore[attr-defined]
+from tests.support.faults import assert_log_holds
+from tests.support.jobs import definition, job_file
+from tests.support.processes import Procs, eventually
+from tests.support.schedules import fired_ticks, soon
 
 
 def test_row_27_two_schedulers_fire_each_tick_once(client: Client, workspace: Path, procs: Procs):
     client.define(definition("tick", job_file(workspace, "tick.sh", "true\n")))
-    first, second = scheduler(procs), scheduler(procs)
+    first, second = procs.dispatcher(timer=True), procs.dispatcher(timer=True)
     at = soon(3)
     names = [f"both-{i}" for i in range(30)]
     for name in names:
         client.create_schedule(name, definition="tick", at=at)
     eventually(lambda: sum(s["fired"] for s in client.list_schedules()) >= len(names), timeout=60, what="30 fires")
     assert first.poll() is None and second.poll() is None
-    fired = _fired(client)
+    fired = fired_ticks(client)
     assert len(fired) == len(names) and set(fired.values()) == {1}
     assert len(client.events(type="RunSubmitted")) == len(names)
     assert_log_holds(client, ended=False)
@@ -66,7 +46,7 @@ def test_row_28_a_stopped_scheduler_applies_each_catch_up_policy_and_records_eve
     client: Client, workspace: Path, procs: Procs
 ):
     client.define(definition("tick", job_file(workspace, "tick.sh", "true\n")))
-    stopped = scheduler(procs, JOBLEDGER_SCHEDULE_ON_TIME_SECONDS="2")
+    stopped = procs.dispatcher(timer=True, env={**procs.env, "JOBLEDGER_SCHEDULE_ON_TIME_SECONDS": "2"})
     keys = Keys()
 
     def consuming() -> bool:
@@ -99,7 +79,7 @@ def test_row_29_a_scheduler_killed_with_its_timers_lost_rearms_them_and_loses_no
     client: Client, workspace: Path, procs: Procs, redis_url: str
 ):
     client.define(definition("tick", job_file(workspace, "tick.sh", "true\n")))
-    first = scheduler(procs)
+    first = procs.dispatcher(timer=True)
     at = soon(4)
     for i in range(5):
         client.create_schedule(f"rearmed-{i}", definition="tick", at=at)
@@ -108,8 +88,8 @@ def test_row_29_a_scheduler_killed_with_its_timers_lost_rearms_them_and_loses_no
     first.kill()  # SIGKILL: nothing is cleaned up
     first.wait()
     connection.delete(Keys().timer_scheduled)  # the wake-ups a crash between ZREM and re-arm would lose
-    scheduler(procs)
+    procs.dispatcher(timer=True)
     eventually(lambda: sum(s["fired"] for s in client.list_schedules()) >= 5, timeout=60, what="five fires")
-    fired = _fired(client)
+    fired = fired_ticks(client)
     assert len(fired) == 5 and set(fired.values()) == {1}
     assert_log_holds(client, ended=False)

@@ -13,11 +13,10 @@ import signal
 from datetime import datetime
 from pathlib import Path
 
-from harness import assert_log_holds, marks
-from jobs import definition, job_file
-from processes import Procs, eventually
-
 from queue_core import Client
+from tests.support.faults import assert_log_holds, marks
+from tests.support.jobs import definition, job_file
+from tests.support.processes import Procs, eventually
 
 DELAY_MINUTES = 3 / 60
 
@@ -32,13 +31,12 @@ def test_killing_dispatcher_and_worker_during_the_retry_delay_gives_exactly_one_
     markers = tmp_path / "markers"
     body = f'echo "$JOBLEDGER_RUN_ID:$JOBLEDGER_ATTEMPT" >> {markers}\n[ "$JOBLEDGER_ATTEMPT" -ge 2 ]\n'
     client.define(definition("again", job_file(workspace, "again.sh", body), retries=1, delay=DELAY_MINUTES))
-    first = [procs.dispatcher(), procs.worker(redis_url)]
+    first = procs.fleet(redis_url)
     run_id = client.submit("again")
     (scheduled,) = eventually(lambda: client.events(aggregate=run_id, type="RunRetryScheduled"), what="the retry")
-    for proc in first:
+    for proc in (*first.dispatchers, *first.workers):
         os.killpg(proc.pid, signal.SIGKILL)
-    procs.dispatcher()
-    procs.worker(redis_url)
+    procs.fleet(redis_url)
     run = client.wait(run_id, timeout=60)
     assert [(a["status"], a["reason"]) for a in run["attempts"]] == [("FAILED", "NonZeroExitCode"), ("SUCCEEDED", None)]
     started = client.events(aggregate=run_id, type="RunStarted")

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 import redis
-from harness import assert_log_holds
-from jobs import definition, job_file
-from processes import Procs
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from redis_server import RedisServer
 
 from queue_core import Client, Settings, UnsafeStore
+from tests.support.faults import assert_log_holds
+from tests.support.jobs import definition, job_file
+from tests.support.processes import Procs
+from tests.support.redis_server import RedisServer
 
 PASSWORD = "jobledger-test-password"
 # The ACL the README recommends, as ``ACL SETUSER`` arguments.
@@ -63,8 +63,7 @@ def test_a_locked_down_redis_keeps_strangers_out_denies_jobledger_the_dangerous_
     procs.env.update(REDIS_URL=url, JOBLEDGER_REQUIRE_AUTH="1")
     client = Client(settings=Settings(**{**settings.__dict__, "redis_url": url, "require_auth": True}))
     client.define(definition("locked", job_file(workspace, "x.sh", "echo locked in\n")))
-    procs.dispatcher()
-    procs.worker(url)
+    procs.fleet(url)
     run_id = client.submit("locked")
     assert client.wait(run_id, timeout=60)["status"] == "SUCCEEDED", procs_log(procs)
     assert [line.line for line in client.logs(run_id)] == ["locked in"]

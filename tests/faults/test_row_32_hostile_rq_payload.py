@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 import redis
-from harness import assert_log_holds
-from processes import Procs
 from rq import Queue
 
 from queue_core.eventlog.store import EventStore
+from tests.support.faults import assert_log_holds
+from tests.support.processes import Procs
 from workers.serializer import JobSerializer
 
 

@@ -11,23 +11,23 @@ from __future__ import annotations
 
 import io
 import logging
-import threading
 import uuid
 import zlib
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import boto3
 import pytest
 import redis
-from git_server import GitHttpsServer, bare_repo, commit_file, push
-from harness import assert_log_holds
-from leaks import assert_nowhere, files_under
-from processes import Procs
 
 from queue_core import Client
 from queue_core.masking import install_stdlib_masking, masking
+from tests.support.faults import assert_log_holds
+from tests.support.git_server import GitHttpsServer, bare_repo, commit_file, push
+from tests.support.jobs import source_definition
+from tests.support.leaks import assert_nowhere, files_under
+from tests.support.processes import Procs, cmdlines_seen
+from tests.support.s3 import s3_client
 from workers.sources.base import SourceContext
 from workers.sources.s3 import materialize_s3
 
@@ -39,12 +39,7 @@ SECRETS = {"git-token": GIT_TOKEN, "aws-id": AWS_ID, "aws-key": AWS_KEY, "env-se
 
 
 def _definition(name: str, source: dict[str, Any], location: str, **config: Any) -> dict[str, Any]:
-    return {
-        "name": name,
-        "config": {"source": source, "type": "SHELL", "sourceLocation": location, "timeout": 1,
-                   "retryStrategy": {"numRetries": 1, "delayBetweenRetries": 0}, **config},
-        "cluster": {"name": "default"},
-    }  # fmt: skip
+    return source_definition(name, source, location, retries=1, **config)
 
 
 def test_after_git_s3_and_env_secrets_are_used_no_value_is_anywhere_outside_the_store(
@@ -56,8 +51,7 @@ def test_after_git_s3_and_env_secrets_are_used_no_value_is_anywhere_outside_the_
     commit_file(work, "run.sh", "echo from git\n", "one")
     push(work)
     bucket = f"leak-{uuid.uuid4().hex[:12]}"
-    s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1",
-                      aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
+    s3 = s3_client(s3_endpoint)
     s3.create_bucket(Bucket=bucket)
     s3.put_object(Bucket=bucket, Key="job.sh", Body=b"echo from s3\n")
     token, keys = (
@@ -66,8 +60,7 @@ def test_after_git_s3_and_env_secrets_are_used_no_value_is_anywhere_outside_the_
     )
     with GitHttpsServer(bare.parent, "x-access-token", GIT_TOKEN, tmp_path) as server:
         procs.env["GIT_SSL_CAINFO"] = str(server.cert)
-        procs.dispatcher()
-        procs.worker(redis_url)
+        procs.fleet(redis_url)
         definitions = [
             _definition("git-ok", {"type": "GIT", "sourceDef": {"repoUrl": f"{server.base_url}/{bare.name}",
                                                                 "token": token}}, "run.sh"),
@@ -83,15 +76,8 @@ def test_after_git_s3_and_env_secrets_are_used_no_value_is_anywhere_outside_the_
         (client.settings.workspace / "echo.sh").write_text('echo "$SECRET"; echo "x$SECRET" >&2; exit 1\n')
         for raw in definitions:
             client.define(raw)
-        seen_cmdlines: list[bytes] = []
-        done = threading.Event()
-        sampler = threading.Thread(target=_sample_cmdlines, args=(done, seen_cmdlines))
-        sampler.start()
-        try:
+        with cmdlines_seen(b"git", b"echo.sh", b"job.sh") as seen_cmdlines:  # git's, and the jobs'
             runs = {raw["name"]: client.wait(client.submit(raw["name"]), timeout=60) for raw in definitions}
-        finally:
-            done.set()
-            sampler.join()
     assert {name: run["status"] for name, run in runs.items()} == {
         "git-ok": "SUCCEEDED", "git-down": "FAILED", "s3-keys": "SUCCEEDED", "s3-missing": "FAILED",
         "echo-env": "FAILED",
@@ -111,26 +97,11 @@ def test_after_git_s3_and_env_secrets_are_used_no_value_is_anywhere_outside_the_
     assert_log_holds(client, [run["id"] for run in runs.values()])
 
 
-def _sample_cmdlines(done: threading.Event, seen: list[bytes]) -> None:
-    """Every command line of a git or job process visible in /proc while the runs go on."""
-    while not done.is_set():
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    cmdline = (entry / "cmdline").read_bytes()
-                except OSError:
-                    continue
-                if b"git" in cmdline or b"echo.sh" in cmdline or b"job.sh" in cmdline:
-                    seen.append(cmdline)
-        done.wait(0.005)
-
-
 def test_botocore_debug_lines_show_the_access_key_masked(s3_endpoint: str, tmp_path: Path, monkeypatch: Any):
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.delenv(var, raising=False)
     bucket = f"debug-{uuid.uuid4().hex[:12]}"
-    s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1",
-                      aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
+    s3 = s3_client(s3_endpoint)
     s3.create_bucket(Bucket=bucket)
     s3.put_object(Bucket=bucket, Key="job.sh", Body=b"true\n")
     install_stdlib_masking()

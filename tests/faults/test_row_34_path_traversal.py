@@ -12,11 +12,11 @@ import json
 from pathlib import Path
 
 import pytest
-from harness import assert_log_holds
-from jobs import definition
-from processes import Procs
 
 from queue_core import Client, InvalidInput
+from tests.support.faults import assert_log_holds
+from tests.support.jobs import definition
+from tests.support.processes import Procs
 
 HOSTILE = ["../../etc/passwd", "/etc/passwd", "a/../../x", "~root/.ssh", "a\x00b"]
 
@@ -57,8 +57,7 @@ def test_a_symlink_leaving_the_workspace_is_source_unavailable_and_nothing_outsi
     else:
         (workspace / "jobs").symlink_to(outside)
     client.define(definition("escape", "run.sh"))
-    procs.dispatcher()
-    procs.worker(redis_url)
+    procs.fleet(redis_url)
     run = client.wait(client.submit("escape"), timeout=30)
     assert (run["status"], run["reason"]) == ("FAILED", "SourceUnavailable")
     assert not any("escaped" in line.line for line in client.logs(run["id"]))

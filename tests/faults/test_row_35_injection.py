@@ -16,11 +16,11 @@ import shlex
 from pathlib import Path
 
 import pytest
-from harness import assert_log_holds
-from jobs import definition, job_file
-from processes import Procs
 
 from queue_core import Client, InvalidInput
+from tests.support.faults import assert_log_holds
+from tests.support.jobs import definition, job_file
+from tests.support.processes import Procs
 
 TOKEN = "ghp_TESTinjection0123456789abcdefAB"
 

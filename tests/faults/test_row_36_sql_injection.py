@@ -15,29 +15,19 @@ from typing import Any
 
 import duckdb
 import pytest
-from harness import assert_log_holds
-from processes import Procs
 
 from queue_core import Client, InvalidInput
+from tests.support.faults import assert_log_holds
+from tests.support.jobs import sql_definition, sql_output
+from tests.support.processes import Procs
 from workers.sql.runner import lock_down
 
 CITY = "name,population\nParis,2100000\nLyon,520000\n"
 
 
 def _pipeline(name: str, sql: str, output: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "config": {
-            "type": "SQL",
-            "timeout": 1,
-            "pipeline": {
-                "inputs": [{"name": "city", "dataset": "dataos://files:none/city", "format": "csv"}],
-                "steps": [{"sequence": [{"name": "evil", "sql": sql}]}],
-                "outputs": [{"name": "evil", "dataset": output, "format": "csv", "options": {"saveMode": "overwrite"}}],
-            },
-        },
-        "cluster": {"name": "default"},
-    }
+    city = [{"name": "city", "dataset": "dataos://files:none/city", "format": "csv"}]
+    return sql_definition(name, [("evil", sql)], city, [sql_output("evil", output, "csv")])
 
 
 @pytest.fixture
@@ -72,8 +62,7 @@ def test_sql_cannot_reach_beyond_its_declared_datasets(
         (f"COPY (SELECT 1) TO '{outside}/escape.csv'", "must be one SELECT query, not COPY"),
         (f"SELECT 1; COPY (SELECT 1) TO '{outside}/escape.csv'", "not SELECT, COPY"),
     ]
-    procs.dispatcher()
-    procs.worker(redis_url)
+    procs.fleet(redis_url)
     runs = []
     for i, (sql, _) in enumerate(statements):
         client.define(_pipeline(f"escape-{i}", sql, f"dataos://files:out/evil{i}"))

@@ -12,14 +12,14 @@ from __future__ import annotations
 import stat
 import tarfile
 from pathlib import Path
-from typing import Any
 
 import pytest
-from archive_files import tar_bytes, tar_entry, zeros_tar_gz, zip_bytes
-from harness import assert_log_holds
-from processes import Procs
 
 from queue_core import Client
+from tests.support.archive_files import tar_bytes, tar_entry, zeros_tar_gz, zip_bytes
+from tests.support.faults import assert_log_holds
+from tests.support.jobs import resource_definition
+from tests.support.processes import Procs
 from workers.sources.archives import Limits, UnsafeArchive, extract_archive
 
 
@@ -79,25 +79,15 @@ def test_a_gigabyte_of_zeros_is_refused_by_the_default_limits_before_any_byte_is
     assert list((tmp_path / "bomb").iterdir()) == []
 
 
-def _resource_definition(name: str, resource: str, location: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "config": {"source": {"type": "RESOURCE", "sourceDef": {"name": resource}}, "type": "SHELL",
-                   "sourceLocation": location, "timeout": 1},
-        "cluster": {"name": "default"},
-    }  # fmt: skip
-
-
 def test_a_run_of_a_zip_slip_resource_fails_source_unavailable(
     client: Client, procs: Procs, redis_url: str, tmp_path: Path
 ):
-    procs.dispatcher()
-    procs.worker(redis_url)
+    procs.fleet(redis_url)
     archive = tmp_path / "files" / "slip.zip"
     archive.parent.mkdir()
     archive.write_bytes(zip_bytes([("run.sh", b"echo ran\n", stat.S_IFREG | 0o755), ("../../escaped.sh", b"pwned", 0)]))
     client.add_resource("slip", archive)
-    client.define(_resource_definition("slip-job", "slip", "run.sh"))
+    client.define(resource_definition("slip-job", "slip", "run.sh"))
     run = client.wait(client.submit("slip-job"), timeout=30)
     assert (run["status"], run["reason"]) == ("FAILED", "SourceUnavailable")
     assert "unsafe_archive" in client.run_detail(run["id"])["message"]

@@ -16,19 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from harness import assert_log_holds
-from jobs import definition, job_file
-from processes import Procs
 
 from queue_core import Client, InvalidInput
-
-
-def write(directory: Path, raw: Any, suffix: str = ".json", stem: str = "def") -> Path:
-    path = directory / f"{stem}{suffix}"
-    path.write_text(json.dumps(raw) if suffix == ".json" else yaml.safe_dump(raw))
-    return path
-
+from tests.support.faults import assert_log_holds
+from tests.support.jobs import definition, job_file, write_definition_file
+from tests.support.processes import Procs
 
 Mutation = Callable[[dict[str, Any]], Any]
 GIT_WITH_TOKEN = {"type": "GIT", "sourceDef": {"repoUrl": "https://example.com/r.git", "token": "ghp_abc"}}
@@ -77,7 +69,7 @@ def test_a_bad_definition_file_gets_a_one_line_error_naming_the_field_and_append
     procs: Procs, client: Client, tmp_path: Path, field: str, mutate: Mutation
 ):
     before = client.store.length()
-    result = procs.cli("define", str(write(tmp_path, bad(mutate))))
+    result = procs.cli("define", str(write_definition_file(tmp_path, bad(mutate))))
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     [line] = result.stderr.splitlines()
@@ -129,7 +121,7 @@ def test_ten_megabytes_of_args_are_refused_by_the_api_and_their_file_by_the_cli(
     with pytest.raises(InvalidInput) as refused:
         client.define(raw)
     assert refused.value.field == "config.args"
-    answer = procs.cli("define", str(write(tmp_path, raw)))
+    answer = procs.cli("define", str(write_definition_file(tmp_path, raw)))
     assert answer.returncode == 2 and answer.stderr.endswith("is larger than 4194304 bytes\n")
     assert answer.stderr.count("\n") == 1
     assert client.store.length() == 0

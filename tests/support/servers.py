@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from processes import Procs, eventually
+from tests.support.processes import Procs, eventually
 
 _URL = re.compile(r"(http://[0-9.]+:\d+)")
 
@@ -17,12 +17,7 @@ def start_server(
 ) -> tuple[subprocess.Popen[bytes], str]:
     """``python -m queue_core ARGS`` (with ``--port 0``) in the background; returns it and its base URL."""
     log = procs.log_dir / f"{name}-{len(procs.procs)}.log"
-    saved = procs.env
-    procs.env = env if env is not None else saved
-    try:
-        proc = procs.spawn([sys.executable, "-m", "queue_core", *args, "--port", "0"], name)
-    finally:
-        procs.env = saved
+    proc = procs.spawn([sys.executable, "-m", "queue_core", *args, "--port", "0"], name, env)
 
     def url() -> str | None:
         text = log.read_text() if log.exists() else ""

@@ -7,13 +7,13 @@ import os
 from contextlib import redirect_stdout
 
 import orjson
-from jobs import definition
 
 from queue_core import Client
 from queue_core.cli.main import main
 from queue_core.domain.runs import NON_ZERO_EXIT, SOURCE_UNAVAILABLE
 from queue_core.readmodels.materialized import ReadModels
 from queue_core.services.workflow_runs import WorkflowEngine
+from tests.support.jobs import definition
 
 Snapshot = list[tuple[str, object]]
 
@@ -116,21 +116,21 @@ def workflow_workload(client: Client) -> tuple[list[str], list[str]]:
 
 def schedule_workload(client: Client) -> list[str]:
     """Schedules with history: fired, skipped and missed ticks (an outage), one paused, one deleted."""
-    from datetime import UTC, datetime, timedelta
+    from datetime import timedelta
 
-    from scheduler.timer import Timer
+    from tests.support.clock import T0, Clock
+    from tests.support.schedules import new_timer
 
-    start = datetime(2026, 11, 21, 8, 0, 30, tzinfo=UTC)
+    start = T0
     client.create_schedule("every-10", definition="keep", cron="*/10 * * * *", overlap="allow", now=start)
     client.create_schedule("skipping", workflow="pair", cron="*/10 * * * *", overlap="skip", now=start)
     client.create_schedule("paused", definition="keep", cron="@daily", now=start)
     client.create_schedule("dropped", definition="keep", cron="@hourly", now=start)
     client.pause_schedule("paused")
     client.delete_schedule("dropped")
-    clock = [start]
-    timer = Timer(client, clock=lambda: clock[0])
-    timer.reconcile()
+    clock = Clock(start)
+    timer = new_timer(client, clock)
     for minutes in (10, 20, 30, 80):  # then a 50-minute outage: ticks 08:40 to 09:20 missed
-        clock[0] = start + timedelta(minutes=minutes)
+        clock.now = start + timedelta(minutes=minutes)
         timer.run_pass()
     return ["every-10", "skipping", "paused"]

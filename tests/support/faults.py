@@ -1,4 +1,4 @@
-"""What the fault tests share: job code that leaves markers, the oracle's verdict, crashing workers, /proc scans."""
+"""What the fault tests share: job code that leaves markers, the oracle's verdict, crashing workers."""
 
 from __future__ import annotations
 
@@ -7,13 +7,12 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from jobs import job_file
-from processes import Procs
-
 from queue_core import Client
 from queue_core.cli.fleet import fleet_command
 from queue_core.eventlog.store import EventStore
 from queue_core.readmodels.oracle import OracleReport, check_log
+from tests.support.jobs import job_file
+from tests.support.processes import Procs
 
 CRASHING_WORKER = Path(__file__).with_name("crashing_worker.py")
 
@@ -42,20 +41,3 @@ def crashing_worker(procs: Procs, url: str, hook: str, *queues: str) -> subproce
     """A real ``rq worker`` (jobledger's class and serializer) that kills itself with ``os._exit(137)`` at ``hook``."""
     command = [*fleet_command(url, queues[0])[1:-1], *queues]
     return procs.spawn([sys.executable, str(CRASHING_WORKER), hook, *command], f"crashing-{hook}")
-
-
-def process_table() -> dict[int, tuple[int, int, int]]:
-    """pid -> (parent pid, process group, session) of every live process, from ``/proc/*/stat``."""
-    table = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # it exited while we looked
-        if fields[0] != "Z":
-            table[int(stat.parent.name)] = (int(fields[1]), int(fields[2]), int(fields[3]))
-    return table
-
-
-def children_of(pid: int) -> list[int]:
-    return [child for child, (parent, _, _) in process_table().items() if parent == pid]
