@@ -63,7 +63,7 @@ SCRIPT = "true.sh"
 
 
 def definition(name: str, location: str) -> dict[str, Any]:
-    """A Bodo-style definition of a workspace SHELL job (the shape of tests/jobs.py)."""
+    """A Bodo-style definition of a workspace SHELL job (the shape of tests/support/jobs.py)."""
     return {
         "name": name,
         "config": {
