@@ -1,6 +1,6 @@
 """jobledger's core: the event log, projections, job definitions, runs and the Client API."""
 
-from queue_core.client import Client, DefineResult, WaitTimeout
+from queue_core.client import Client, DefineResult, ScheduleRequest, WaitTimeout
 from queue_core.errors import (
     AlreadyExists,
     AlreadyTerminal,
@@ -26,6 +26,7 @@ __all__ = [
     "InvalidInput",
     "JobledgerError",
     "NotFound",
+    "ScheduleRequest",
     "Settings",
     "StoreEpochChanged",
     "StoreFull",
