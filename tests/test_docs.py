@@ -205,6 +205,14 @@ class Job:
         return ready or self.ended()
 
 
+def _as_in_a_terminal() -> None:
+    """Ctrl-C and Ctrl-\\ as a user's shell has them. A pytest started as a background job of a script (as CI
+    may start it) inherits SIGINT and SIGQUIT ignored; so would every command on the page, and an ignored
+    signal cannot be trapped or reset by bash, so a command left to Python's default Ctrl-C would never stop."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
 @dataclass
 class Shell:
     """One bash for one page; each command is sourced from a file, its output kept in a file of its own."""
@@ -223,7 +231,7 @@ class Shell:
             self.process = subprocess.Popen(
                 ["bash", "--noprofile", "--norc"],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
-                cwd=self.cwd, env=self.env, start_new_session=True,
+                cwd=self.cwd, env=self.env, start_new_session=True, preexec_fn=_as_in_a_terminal,
             )  # fmt: skip
         self._send("set -m -o pipefail")
         self._read_mark(COMMAND_TIMEOUT)
