@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import redis
@@ -22,6 +22,7 @@ __all__ = [
     "schedule_attempt",
     "scheduler_for",
     "where_is",
+    "whole_second_after",
 ]
 
 RESULT_TTL_SECONDS = 600
@@ -58,9 +59,9 @@ def scheduler_for(connection: redis.Redis) -> Scheduler:
 
 
 def schedule_attempt(connection: redis.Redis, cluster: str, run_id: str, attempt: int, when: datetime) -> None:
-    """Have rq-scheduler put the attempt on its queue at ``when`` (idempotent for the same attempt)."""
+    """Have rq-scheduler put the attempt on its queue at ``when``, never before it (idempotent per attempt)."""
     scheduler_for(connection).enqueue_at(
-        when,
+        whole_second_after(when),
         ENTRY_FUNCTION,
         run_id,
         attempt,
@@ -70,6 +71,12 @@ def schedule_attempt(connection: redis.Redis, cluster: str, run_id: str, attempt
         queue_name=cluster,
         job_description=f"jobledger run {run_id} attempt {attempt} (retry)",
     )
+
+
+def whole_second_after(when: datetime) -> datetime:
+    """``when``, or the next whole second after it: rq-scheduler keeps whole seconds and moves a job once the
+    current whole second reaches its score, so a retry due at 10.7 s scored 10 would start 0.7 s early."""
+    return when if when.microsecond == 0 else when.replace(microsecond=0) + timedelta(seconds=1)
 
 
 STARTED, SCHEDULED, QUEUED, POPPED = "started", "scheduled", "queued", "popped"
