@@ -33,6 +33,8 @@ log = structlog.get_logger("jobledger.dispatcher")
 READ_COUNT = 200
 TICK_SECONDS = 0.5
 CLAIM_IDLE_MS = 30_000
+# A consumer that has read nothing for this long and holds nothing is a dispatcher that died: forgotten.
+DEAD_CONSUMER_IDLE_MS = 600_000
 REFUSAL_NOTE_SECONDS = 10.0
 
 
@@ -138,6 +140,9 @@ class Dispatcher:
         if len(delivery):
             log.info("took over abandoned log entries", count=len(delivery))
             self._handle_delivery(delivery)
+        forgotten = self.group.forget_idle(self.name, DEAD_CONSUMER_IDLE_MS)
+        if forgotten:
+            log.info("forgot dead dispatchers' consumers", consumers=forgotten)
 
     def handle(self, rec: Recorded) -> None:
         """React to one event; idempotent, so a redelivered event changes nothing."""

@@ -82,6 +82,29 @@ def test_status_reports_consumers_pending_and_what_none_has_read(store: EventSto
     assert now.oldest_behind_ms == int(positions[3].partition("-")[0])
 
 
+def test_idle_consumers_holding_nothing_are_forgotten_and_the_others_kept(store: EventStore):
+    group = ConsumerGroup(store, "readers")
+    group.ensure()
+    append(store, "cluster-a", 3)
+    dead = group.read_new("dead", count=1)
+    group.ack(dead.positions)  # it handled what it read, then died
+    group.read_new("holding", count=1)  # died with an entry unacknowledged: kept until it is claimed
+    group.read_new("me", count=1)
+    assert group.forget_idle(keep="me", min_idle_ms=60_000) == []  # none has been idle a minute
+    assert group.forget_idle(keep="me", min_idle_ms=0) == ["dead"]
+    assert group.status().consumers == 2
+    group.claim_abandoned("me", min_idle_ms=0, count=10)  # its entry taken over: it holds nothing now
+    assert group.forget_idle(keep="me", min_idle_ms=0) == ["holding"]
+    assert group.status().consumers == 1
+    assert group.forget_idle(keep="me", min_idle_ms=0) == []
+
+
+def test_forgetting_on_a_store_without_the_group_does_nothing(store: EventStore):
+    assert ConsumerGroup(store, "readers").forget_idle(keep="me", min_idle_ms=0) == []
+    append(store, "cluster-a", 1)
+    assert ConsumerGroup(store, "readers").forget_idle(keep="me", min_idle_ms=0) == []
+
+
 # -- reading by type without decoding everything -------------------------------------------------
 
 

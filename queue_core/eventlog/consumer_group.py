@@ -93,6 +93,30 @@ class ConsumerGroup:
             return 0
         return int(self.redis.xack(self.log, self.name, *positions))
 
+    def forget_idle(self, keep: str, min_idle_ms: int) -> list[str]:
+        """Remove consumers other than ``keep`` that hold nothing and have not read for ``min_idle_ms``.
+
+        A dead dispatcher's consumer stays in the group for good otherwise, and is counted as a dispatcher.
+        One that holds entries stays until they are claimed; a live one removed after a long freeze is
+        recreated by its next read.
+        """
+        if not self.redis.exists(self.log):
+            return []
+        try:
+            consumers: Any = self.redis.xinfo_consumers(self.log, self.name)
+        except redis.ResponseError as exc:
+            if "NOGROUP" in str(exc):
+                return []
+            raise
+        gone = [
+            _text(c["name"])
+            for c in consumers
+            if _text(c["name"]) != keep and int(c["pending"]) == 0 and int(c["idle"]) >= min_idle_ms
+        ]
+        for name in gone:
+            self.redis.xgroup_delconsumer(self.log, self.name, name)
+        return gone
+
     def status(self, count_limit: int = LAG_COUNT_LIMIT) -> GroupStatus:
         """The group's consumers, pending entries and lag (counted up to ``count_limit`` where Redis does not).
 
