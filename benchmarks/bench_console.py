@@ -37,10 +37,11 @@ from _harness import (
 from _redis import RedisServer
 from bench_store import definition_events, run_story
 
-from queue_core.eventlog.events import DefinitionCreated, NewEvent, encode, utc_now_iso
+from queue_core.eventlog.events import DefinitionCreated, NewEvent, encode
 from queue_core.eventlog.store import EventStore
 from queue_core.keys import Keys
 from queue_core.readmodels.materialized import rebuild_live
+from queue_core.timefmt import utc_now
 
 SMALL_RUNS = 200
 LARGE_RUNS = 200_000
@@ -56,7 +57,7 @@ def load_runs(store: EventStore, runs: int) -> dict[str, Any]:
     """Definitions, then ``runs`` runs one after another, through the append script, pipelined."""
     rng = random.Random(SEED)
     pipe = store.redis.pipeline(transaction=False)
-    definitions, calls, now = [], 0, utc_now_iso()
+    definitions, calls, now = [], 0, utc_now()
 
     def send(new: NewEvent, version: int) -> None:
         nonlocal calls, now
@@ -68,7 +69,7 @@ def load_runs(store: EventStore, runs: int) -> dict[str, Any]:
         if calls % PIPELINE == 0:
             if any(reply[0] != b"OK" for reply in pipe.execute()):
                 raise RuntimeError("generating the log: an append was refused")
-            now = utc_now_iso()
+            now = utc_now()
 
     for new, version in definition_events(DEFINITIONS):
         if isinstance(new.event, DefinitionCreated):

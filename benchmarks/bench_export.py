@@ -25,10 +25,11 @@ from _redis import RedisServer
 from bench_store import realistic_log
 
 from queue_core.eventlog.archive import history
-from queue_core.eventlog.events import encode, utc_now_iso
+from queue_core.eventlog.events import encode
 from queue_core.eventlog.store import READ_BATCH, EventStore
 from queue_core.eventlog.transfer import GZIP_LEVEL, LOAD_BATCH, encode_entry, import_export, write_export
 from queue_core.keys import Keys
+from queue_core.timefmt import utc_now
 
 EVENTS = 200_000
 MB = 1_000_000
@@ -37,7 +38,7 @@ MB = 1_000_000
 def load_log(store: EventStore, total: int) -> None:
     """Append the realistic log through the store's own script, pipelined 1,000 calls a round trip."""
     pipe = store.redis.pipeline(transaction=False)
-    now = utc_now_iso()
+    now = utc_now()
     for count, (new, version) in enumerate(realistic_log(total), start=1):
         keys = [store.keys.log, store.keys.epoch, store.keys.aggregate(new.aggregate)]
         store._append(
@@ -45,7 +46,7 @@ def load_log(store: EventStore, total: int) -> None:
         )
         if count % 1000 == 0:
             pipe.execute()
-            now = utc_now_iso()
+            now = utc_now()
     pipe.execute()
 
 

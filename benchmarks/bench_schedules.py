@@ -47,7 +47,8 @@ from rq_scheduler import Scheduler
 from queue_core import Client, Settings
 from queue_core.domain.names import name_aggregate
 from queue_core.domain.schedules import SCHEDULE_KIND, instant
-from queue_core.eventlog.events import NameClaimed, NewEvent, ScheduleCreated, encode, utc_now_iso
+from queue_core.eventlog.events import NameClaimed, NewEvent, ScheduleCreated, encode
+from queue_core.timefmt import utc_now
 from scheduler.timer import Timer
 
 LATENESS_SCHEDULES = 100
@@ -124,7 +125,7 @@ def write_schedules(client: Client, count: int, start: datetime) -> None:
     """``count`` cron schedules, appended through the store's own script, pipelined (not measured)."""
     store = client.store
     pipe = store.redis.pipeline(transaction=False)
-    now = utc_now_iso()
+    now = utc_now()
     for i in range(count):
         schedule_id = str(uuid.uuid4())
         name = f"s{i}"

@@ -50,12 +50,12 @@ from queue_core.eventlog.events import (
     RunSubmitted,
     RunSucceeded,
     encode,
-    utc_now_iso,
 )
 from queue_core.eventlog.store import READ_BATCH, EventStore
 from queue_core.keys import Keys
 from queue_core.readmodels.materialized import ReadModels, rebuild
 from queue_core.specs.definitions import normalize_definition
+from queue_core.timefmt import utc_now
 
 APPENDS = 5_000
 BATCH = 10
@@ -94,7 +94,7 @@ def queued_events(count: int, per_aggregate: int) -> list[list[NewEvent]]:
 
 def envelopes(batches: list[list[NewEvent]]) -> list[tuple[str, list[bytes]]]:
     """The same batches as the bare peer gets them: aggregate stream key and pre-encoded envelopes."""
-    now, keys = utc_now_iso(), Keys()
+    now, keys = utc_now(), Keys()
     return [(keys.aggregate(b[0].aggregate), [encode(n, v + 1, now) for v, n in enumerate(b)]) for b in batches]
 
 
@@ -107,7 +107,7 @@ def jobledger_pipelined(store: EventStore, batches: list[list[NewEvent]]) -> Non
     """Single-event appends, PIPELINE_CALLS per round trip, with the keys/args/replies of ``append``."""
     for start in range(0, len(batches), PIPELINE_CALLS):
         pipe = store.redis.pipeline(transaction=False)
-        now = utc_now_iso()
+        now = utc_now()
         sent = batches[start : start + PIPELINE_CALLS]
         for (new,) in sent:
             keys = [store.keys.log, store.keys.epoch, store.keys.aggregate(new.aggregate)]  # the layout append() uses
@@ -265,7 +265,7 @@ def load_log(store: EventStore, total: int) -> dict[str, int]:
     types: dict[str, int] = {}
     runs = set()
     pipe = store.redis.pipeline(transaction=False)
-    now = utc_now_iso()
+    now = utc_now()
     for count, (new, version) in enumerate(realistic_log(total), start=1):
         keys = [store.keys.log, store.keys.epoch, store.keys.aggregate(new.aggregate)]  # the layout append() uses
         store._append(
@@ -278,7 +278,7 @@ def load_log(store: EventStore, total: int) -> dict[str, int]:
         if count % 1000 == 0:
             if any(reply[0] != b"OK" for reply in pipe.execute()):
                 raise RuntimeError("generating the log: an append was refused")
-            now = utc_now_iso()
+            now = utc_now()
     pipe.execute()
     return {"events": sum(types.values()), "runs": len(runs), **dict(sorted(types.items()))}
 

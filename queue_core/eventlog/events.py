@@ -10,8 +10,6 @@ from typing import Any, ClassVar, NamedTuple
 
 import orjson
 
-from queue_core.timefmt import utc_now
-
 __all__ = [
     "ClusterRegistered",
     "DatasetWritten",
@@ -527,10 +525,6 @@ class Recorded(NamedTuple):
             "version": self.version,
             "data": self.event.to_data(),
         }
-
-
-def utc_now_iso() -> str:
-    return utc_now()
 
 
 def encode(new: NewEvent, version: int, time: str) -> bytes:

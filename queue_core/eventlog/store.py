@@ -20,8 +20,9 @@ from queue_core.errors import (
     UnsafeStore,
 )
 from queue_core.eventlog.connection import unavailable
-from queue_core.eventlog.events import NewEvent, Recorded, decode, encode, envelope_type, utc_now_iso
+from queue_core.eventlog.events import NewEvent, Recorded, decode, encode, envelope_type
 from queue_core.keys import Keys
+from queue_core.timefmt import utc_now
 
 __all__ = ["EventStore"]
 
@@ -83,7 +84,7 @@ class EventStore:
             raise AppendFailed(f"no expected version given for {missing[0]}")
         index = {agg: i + 1 for i, agg in enumerate(aggregates)}
         versions = {agg: expected[agg] for agg in aggregates}
-        now = utc_now_iso()
+        now = utc_now()
         args: list[str | int | bytes] = [len(aggregates), *[expected[a] for a in aggregates]]
         envelopes: list[tuple[NewEvent, int, bytes]] = []
         for new in batch:

@@ -14,8 +14,9 @@ from __future__ import annotations
 import pytest
 
 from queue_core.errors import AppendFailed
-from queue_core.eventlog.events import encode, utc_now_iso
+from queue_core.eventlog.events import encode
 from queue_core.eventlog.store import EventStore
+from queue_core.timefmt import utc_now
 from tests.support.faults import assert_log_holds
 from tests.support.redis_server import RedisServer
 from tests.support.store import log_state, registered
@@ -44,7 +45,7 @@ def test_a_restart_of_redis_between_appends_is_transparent(store: EventStore, st
 def test_pipelined_appends_after_a_script_flush_load_the_script_again(store: EventStore):
     def pipelined(versions: range) -> list[bytes]:
         pipe = store.redis.pipeline(transaction=False)
-        now = utc_now_iso()
+        now = utc_now()
         for version in versions:
             (new,) = registered("p")
             args = [store.epoch, 1, version, 1, new.event_id, encode(new, version + 1, now)]

@@ -13,9 +13,9 @@ from queue_core.eventlog.events import (
     RunSubmitted,
     RunSucceeded,
     encode,
-    utc_now_iso,
 )
 from queue_core.eventlog.store import EventStore
+from queue_core.timefmt import utc_now
 
 PIPELINE = 1000
 JOB = {"type": "SHELL", "source": {"type": "WORKSPACE", "sourceDef": {"path": "jobs"}}, "sourceLocation": "x.sh"}
@@ -37,7 +37,7 @@ def append_runs(store: EventStore, count: int, definitions: tuple[str, ...] = ("
     """Append ``count`` runs of ``definitions`` in turn (a fifth pending, some failed, the rest succeeded)."""
     run_ids = []
     pipe = store.redis.pipeline(transaction=False)
-    calls, now = 0, utc_now_iso()
+    calls, now = 0, utc_now()
     for index in range(count):
         run_id = str(uuid.uuid4())
         run_ids.append(run_id)
@@ -51,7 +51,7 @@ def append_runs(store: EventStore, count: int, definitions: tuple[str, ...] = ("
             if calls % PIPELINE == 0:
                 if any(reply[0] != b"OK" for reply in pipe.execute()):
                     raise RuntimeError("an append was refused")
-                now = utc_now_iso()
+                now = utc_now()
     if any(reply[0] != b"OK" for reply in pipe.execute()):
         raise RuntimeError("an append was refused")
     return run_ids
