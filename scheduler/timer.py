@@ -229,15 +229,15 @@ class Timer:
         if not due:
             return 0
         docs = self.read_models.get_many("schedules", due)
-        self.service.new_pass()
         wakes: dict[str, datetime | None] = {}
         try:
-            for schedule_id, doc in zip(due, docs, strict=True):
-                if doc is None or doc["status"] != ACTIVE:
-                    wakes[schedule_id] = None
-                    continue
-                after = self.service.advance(doc, now)
-                wakes[schedule_id] = self.wake_at(after, now, QUEUE_RECHECK_SECONDS)
+            with self.service.one_pass():
+                for schedule_id, doc in zip(due, docs, strict=True):
+                    if doc is None or doc["status"] != ACTIVE:
+                        wakes[schedule_id] = None
+                        continue
+                    after = self.service.advance(doc, now)
+                    wakes[schedule_id] = self.wake_at(after, now, QUEUE_RECHECK_SECONDS)
         finally:
             # Re-armed in one round trip. A crash before this leaves the old scores, already due: the
             # next pass finds nothing left to fire for those schedules and re-arms them then.

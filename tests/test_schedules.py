@@ -438,3 +438,20 @@ def test_a_crash_between_the_fire_and_the_re_arm_loses_and_doubles_no_tick(clien
     assert timer.registry.entries()[created["id"]] == datetime(2026, 11, 21, 8, 20, tzinfo=UTC).timestamp()
     step_minutes(timer, clock, 10)
     assert [f["tick"][11:16] for f in fires(client, "crashy")] == ["08:10", "08:20"]
+
+
+def test_a_definition_revised_between_two_advances_is_fired_as_revised(client: Client, job: str, clock: Clock):
+    """The per-pass definition cache lives only within a timer pass: the Client's schedule service, used
+    outside one, sees each revision."""
+    created = client.create_schedule("revised", definition=job, cron="*/10 * * * *", overlap="allow", now=T0)
+    first = client.schedules.load(created["id"])
+    assert first is not None
+    client.schedules.advance(first, datetime(2026, 11, 21, 8, 10, 1, tzinfo=UTC))
+    revised = {**client.get_definition(job)["versions"][-1]["spec"], "name": job}
+    revised["config"] = {**revised["config"], "args": "--revised"}
+    assert client.define(revised).version == 2
+    second = client.schedules.load(created["id"])
+    assert second is not None
+    client.schedules.advance(second, datetime(2026, 11, 21, 8, 20, 1, tzinfo=UTC))
+    runs = [client.run_detail(f["run"]) for f in fires(client, "revised")]
+    assert [(r["definition_version"], r["job"]["args"]) for r in runs] == [(1, ""), (2, "--revised")]

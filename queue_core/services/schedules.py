@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -145,14 +146,23 @@ class ScheduleService:
         self.submissions = submissions
         self.workflows = workflows
         self.runs = runs
-        # Definitions loaded during one timer pass (``new_pass`` empties it): a pass firing thousands of
-        # schedules of one definition loads it once. A definition changed during the pass is seen next pass.
-        self._definitions: dict[str, dict[str, Any]] = {}
+        # Definitions loaded during one timer pass (``one_pass``): a pass firing thousands of schedules of
+        # one definition loads it once; a definition changed during the pass is seen next pass. Outside a
+        # pass (the service is the Client's, for its whole life) nothing is cached.
+        self._definitions: dict[str, dict[str, Any]] | None = None
 
-    def new_pass(self) -> None:
-        self._definitions.clear()
+    @contextmanager
+    def one_pass(self) -> Iterator[None]:
+        """Within the block, each definition a fire needs is loaded once."""
+        self._definitions = {}
+        try:
+            yield
+        finally:
+            self._definitions = None
 
     def _definition(self, name_or_id: str) -> dict[str, Any]:
+        if self._definitions is None:
+            return self.catalog.get_definition(name_or_id)
         doc = self._definitions.get(name_or_id)
         if doc is None:
             doc = self._definitions[name_or_id] = self.catalog.get_definition(name_or_id)
