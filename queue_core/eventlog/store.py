@@ -243,11 +243,6 @@ class EventStore:
                 if envelope_type(envelope) in types:
                     yield decode(_s(pos), envelope)
 
-    def read_batches(self, after: str = "0", until: str = "+", batch: int = READ_BATCH) -> Iterator[list[Recorded]]:
-        """Decoded log events after ``after`` (exclusive) up to ``until``, a batch at a time, oldest first."""
-        for entries in self.read_raw(after, until, batch):
-            yield [decode(_s(pos), fields[b"e"]) for pos, fields in entries]
-
     def follow(self, after: str, block_ms: int, count: int = 500, aggregate: str | None = None) -> list[Recorded]:
         """Events after position ``after`` (of the log, or of one aggregate), waiting up to ``block_ms`` for one.
 
