@@ -17,6 +17,9 @@ DEFAULT_RECONCILE_AFTER_SECONDS = 30.0
 DEFAULT_SCHEDULE_ON_TIME_SECONDS = 60.0
 DEFAULT_STORE_TIMEOUT_SECONDS = 3.0
 DEFAULT_OUTAGE_PATIENCE_SECONDS = 600.0
+DEFAULT_SANDBOX = "auto"
+SANDBOX_MODES = ("auto", "on", "off")
+DEFAULT_JOB_USER = "nobody"
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,32 @@ class Settings:
     require_auth: bool = False
     # A schedule's tick seen later than this was missed (no scheduler ran): its catch-up policy decides.
     schedule_on_time_seconds: float = DEFAULT_SCHEDULE_ON_TIME_SECONDS
+    # The key secret values are encrypted under (never in Redis); default: a file in the home, 0600.
+    secret_key_file: Path | None = None
+    # The ledger's Ed25519 private key, which seals chain heads; auditors need only its public half.
+    ledger_key_file: Path | None = None
+    ledger_public_key_file: Path | None = None
+    # "auto" (sandbox jobs where bubblewrap works), "on" (refuse to run jobs without it) or "off".
+    sandbox: str = DEFAULT_SANDBOX
+    # The unprivileged user jobs run as when the worker runs as root.
+    job_user: str = DEFAULT_JOB_USER
+
+    @property
+    def keys_dir(self) -> Path:
+        """The folder of the home's key files (0700)."""
+        return self.home / "keys"
+
+    @property
+    def secret_key_path(self) -> Path:
+        return self.secret_key_file or self.keys_dir / "secret.key"
+
+    @property
+    def ledger_key_path(self) -> Path:
+        return self.ledger_key_file or self.keys_dir / "ledger.key"
+
+    @property
+    def ledger_public_key_path(self) -> Path:
+        return self.ledger_public_key_file or self.ledger_key_path.with_suffix(".pub")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -73,4 +102,13 @@ class Settings:
             schedule_on_time_seconds=float(
                 env.get("JOBLEDGER_SCHEDULE_ON_TIME_SECONDS", DEFAULT_SCHEDULE_ON_TIME_SECONDS)
             ),
+            secret_key_file=_path(env.get("JOBLEDGER_SECRET_KEY_FILE")),
+            ledger_key_file=_path(env.get("JOBLEDGER_LEDGER_KEY_FILE")),
+            ledger_public_key_file=_path(env.get("JOBLEDGER_LEDGER_PUBLIC_KEY_FILE")),
+            sandbox=env.get("JOBLEDGER_SANDBOX", "").lower() or DEFAULT_SANDBOX,
+            job_user=env.get("JOBLEDGER_JOB_USER") or DEFAULT_JOB_USER,
         )
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value).expanduser().resolve() if value else None
