@@ -1,0 +1,1 @@
+"""The trust boundary, tried as a hostile job, a thief of files and a forger of exports would."""
