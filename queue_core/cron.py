@@ -45,8 +45,10 @@ MINUTE = timedelta(minutes=1)
 # How far a DST change can move wall time against instants (the largest shift in tzdata is 2 hours):
 # within this distance of a change the exact search below is used instead of the fast path.
 _SHIFT_BOUND = timedelta(hours=4)
-# The longest a valid expression can go without a tick: Feb 29 can be 8 years away (2096 -> 2104).
-_MAX_SCAN_DAYS = 9 * 366
+# The Gregorian calendar, weekdays included, repeats every 400 years: an expression that matches no day in
+# one cycle matches none ever, and one that matches has its next tick within a cycle (a 29 February that
+# is a Monday can be 40 years away: 2072 -> 2112).
+_CYCLE_DAYS = 146_097
 
 
 def zone(name: str, field: str = "timezone") -> ZoneInfo:
@@ -96,6 +98,13 @@ def _field(text: str, spec: tuple[str, int, int, tuple[str, ...], int]) -> tuple
     return frozenset(values), text.startswith("*")
 
 
+def _first_of_next_month(day: date) -> date | None:
+    """The first day of the month after ``day``'s; None past the year 9999."""
+    if day.month < 12:
+        return date(day.year, day.month + 1, 1)
+    return date(day.year + 1, 1, 1) if day.year < date.max.year else None
+
+
 @dataclass(frozen=True)
 class CronExpression:
     """A parsed expression in a time zone; ``next_after(instant)`` is its first tick strictly after it."""
@@ -127,14 +136,19 @@ class CronExpression:
 
     def _next_wall(self, start: datetime) -> datetime | None:
         """The first matching wall-clock minute at or after the naive ``start``."""
-        day, hour, minute = start.date(), start.hour, start.minute
-        for _ in range(_MAX_SCAN_DAYS):
+        day: date | None = start.date()
+        hour, minute = start.hour, start.minute
+        last = start.date().toordinal() + _CYCLE_DAYS
+        while day is not None and day.toordinal() <= last:
+            if day.month not in self.months:
+                day, hour, minute = _first_of_next_month(day), 0, 0  # whole months skipped at once
+                continue
             if self._day_matches(day):
                 for h in self.hours[bisect.bisect_left(self.hours, hour) :]:
                     i = bisect.bisect_left(self.minutes, minute if h == hour else 0)
                     if i < len(self.minutes):
                         return datetime(day.year, day.month, day.day, h, self.minutes[i])
-            day += timedelta(days=1)
+            day = None if day == date.max else day + timedelta(days=1)
             hour = minute = 0
         return None
 
@@ -158,6 +172,12 @@ class CronExpression:
 
     def next_after(self, after: datetime) -> datetime | None:
         """The first tick strictly after the aware instant ``after``, in UTC; None if there is none."""
+        try:
+            return self._next_tick(after)
+        except OverflowError:  # within hours of the end of the year 9999
+            return None
+
+    def _next_tick(self, after: datetime) -> datetime | None:
         wall = after.astimezone(self.zone).replace(tzinfo=None, second=0, microsecond=0)
         if self._steady(after):
             candidate = self._next_wall(wall + MINUTE)

@@ -16,7 +16,10 @@ def parse_time(text: str) -> datetime:
 def parse_utc(text: str) -> datetime:
     """The aware UTC time ``text`` says; one without an offset is taken as UTC."""
     moment = parse_time(text)
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    try:
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    except OverflowError:  # the end of time in a far-west zone is past year 9999 in UTC
+        raise ValueError(f"{text.strip()!r} is outside the years 1 to 9999 in UTC") from None
 
 
 def format_utc(moment: datetime, timespec: Literal["seconds", "microseconds"] = "microseconds") -> str:

@@ -127,3 +127,15 @@ def test_a_bad_expression_is_refused_naming_what_is_wrong(expr: str, message: st
 def test_an_unknown_time_zone_is_refused(name: str):
     with pytest.raises(InvalidInput, match=r"^timezone: "):
         parse_cron("0 0 * * *", name)
+
+
+def test_a_tick_decades_away_is_found_exactly():
+    # Both day fields restricted, one with a */n: cron requires both. 29 February on a Sunday comes
+    # back after 28 years (2032 -> 2060): a fixed scanning window would call it "never".
+    expression = parse_cron("0 0 29 2 */7", "UTC")
+    assert expression.next_after(datetime(2032, 3, 1, tzinfo=UTC)) == datetime(2060, 2, 29, tzinfo=UTC)
+
+
+def test_no_tick_after_the_end_of_time_is_none_not_an_error():
+    assert parse_cron("* * * * *", "UTC").next_after(datetime(9999, 12, 31, 23, 59, tzinfo=UTC)) is None
+    assert parse_cron("0 0 29 2 */7", "Pacific/Pago_Pago").next_after(datetime(9999, 3, 1, tzinfo=UTC)) is None

@@ -17,7 +17,11 @@ from queue_core.specs.definitions import check_name
 def _read_secret_value() -> str:
     """From stdin when it is not a terminal (one trailing newline dropped), else a prompt that does not echo."""
     if sys.stdin is None or not sys.stdin.isatty():
-        text = sys.stdin.read() if sys.stdin is not None else ""
+        data = sys.stdin.buffer.read() if sys.stdin is not None else b""
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(f"the value is not UTF-8 text (byte {exc.start})", "secret") from None
         return text[:-1] if text.endswith("\n") else text
     import getpass
 

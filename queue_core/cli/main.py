@@ -12,7 +12,7 @@ import redis
 from queue_core.cli import definitions, inputs, processes, runs
 from queue_core.cli.argtypes import positive_int, status
 from queue_core.cli.audit import add_audit_commands
-from queue_core.cli.messages import one_line
+from queue_core.cli.messages import one_line, printable
 from queue_core.cli.ops import add_ops_commands
 from queue_core.cli.schedule import add_schedule_commands
 from queue_core.cli.workflow import add_workflow_commands
@@ -233,7 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"jobledger: {one_line(exc, args)}", file=sys.stderr)
         return exc.exit_code
     except (redis.ConnectionError, redis.TimeoutError) as exc:
-        print(f"jobledger: store unavailable: {exc}", file=sys.stderr)
+        print(f"jobledger: store unavailable: {printable(str(exc))}", file=sys.stderr)
         return EXIT_STORE_UNAVAILABLE
     except KeyboardInterrupt:
         return 130

@@ -40,6 +40,11 @@ def one_line(exc: JobledgerError, args: argparse.Namespace) -> str:
         if flag is not None:
             text = f"{flag}: {exc.detail}"
     command = _COMMANDS.get(exc.remedy) if exc.remedy is not None else None
-    if command is None:
-        return text
-    return f"{text}; {command.format(subject=exc.subject or 'NAME', run=getattr(args, 'run', None) or 'WRUN')}"
+    if command is not None:
+        text = f"{text}; {command.format(subject=exc.subject or 'NAME', run=getattr(args, 'run', None) or 'WRUN')}"
+    return printable(text)
+
+
+def printable(text: str) -> str:
+    """``text`` on one line with every control character (newline, terminal escape) shown as its escape."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

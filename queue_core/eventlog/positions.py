@@ -22,11 +22,15 @@ def as_position(text: str, field: str, end: bool = True) -> str:
     match = _POSITION.match(text.strip())
     if match:
         ms, seq = match.groups()
+        if any(part is not None and (len(part) > 20 or int(part) > _LAST_SEQ) for part in (ms, seq)):
+            raise InvalidInput(f"{text.strip()[:40]!r} is past the largest log position", field)
         if seq is not None:
             return f"{int(ms)}-{int(seq)}"
         return f"{int(ms)}-{_LAST_SEQ if end else 0}"
     try:
         moment = parse_utc(text)
+        if moment.timestamp() < 0:
+            raise ValueError("before 1970")
     except ValueError:
         raise InvalidInput(f"{text!r} is neither a log position (MS-SEQ) nor an ISO 8601 time", field) from None
     ms = int(moment.timestamp() * 1000)

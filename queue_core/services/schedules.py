@@ -100,7 +100,12 @@ def _parse_time(value: str, tz: Any, field: str) -> datetime:
         moment = parse_time(value)
     except ValueError:
         raise InvalidInput(f"{value!r} is not an ISO 8601 time", field) from None
-    return moment.replace(tzinfo=tz) if moment.tzinfo is None else moment
+    moment = moment.replace(tzinfo=tz) if moment.tzinfo is None else moment
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:  # the end of time in a far-west zone is past year 9999 in UTC
+        raise InvalidInput(f"{value!r} is outside the years 1 to 9999 in UTC", field) from None
+    return moment
 
 
 @dataclass(frozen=True)
@@ -205,6 +210,8 @@ class ScheduleService:
             raise InvalidInput("give exactly one of definition and workflow", "target")
         if (cron is None) == (at is None):
             raise InvalidInput("give exactly one of cron and at", "when")
+        if cron is not None and (not isinstance(cron, str) or not cron.strip()):
+            raise InvalidInput('must be a cron expression such as "30 2 * * *" or @daily', "cron")
         choice(catchup, CATCHUP_POLICIES, "catchup")
         choice(overlap, OVERLAP_POLICIES, "overlap")
         moment = now or datetime.now(UTC)

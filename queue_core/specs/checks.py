@@ -45,8 +45,12 @@ def shown(value: Any) -> str:
 
 
 def inside(field: str, key: object) -> str:
-    """The field of ``key`` within ``field`` (``key`` alone at the top of a document)."""
-    return f"{field}.{key}" if field else str(key)
+    """The field of ``key`` within ``field`` (``key`` alone at the top of a document).
+
+    A key that is not a plain printable name is shown as its repr: no newline or terminal escape reaches a message.
+    """
+    name = key if isinstance(key, str) and key.isprintable() and len(key) <= 140 else shown(key)
+    return f"{field}.{name}" if field else str(name)
 
 
 def mapping(value: Any, field: str) -> Mapping[str, Any]:
