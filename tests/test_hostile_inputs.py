@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -13,7 +14,9 @@ from queue_core import Client
 from queue_core.eventlog.store import EventStore
 from tests.support.processes import Procs
 
-DEFINITION = "name: d\nconfig:\n  source: {{type: WORKSPACE, sourceDef: {{path: .}}}}\n  type: SHELL\n  sourceLocation: a.sh\n{extra}"
+DEFINITION = (
+    "name: d\nconfig:\n  source: {{type: WORKSPACE, sourceDef: {{path: .}}}}\n  type: SHELL\n  sourceLocation: a.sh\n{extra}"
+)
 
 # Billion laughs: nine aliases of nine, eight levels deep (43 million strings once expanded).
 ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
@@ -78,7 +81,7 @@ def test_a_number_of_five_thousand_digits_is_refused(tmp_path: Path, procs: Proc
     digits = "9" * 5000
     path = tmp_path / f"huge{suffix}"
     if suffix == ".json":
-        path.write_text('{"name": "d", "config": {"retryStrategy": {"numRetries": %s}}}' % digits)
+        path.write_text(json.dumps({"name": "d", "config": {}})[:-2] + f'{{"retryStrategy": {{"numRetries": {digits}}}}}}}')
     else:
         path.write_text(DEFINITION.format(extra=f"  retryStrategy: {{numRetries: {digits}}}\n"))
     _refused(procs.cli("define", str(path)), "number too long")
