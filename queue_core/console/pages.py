@@ -151,9 +151,11 @@ def run_logs(request: Request) -> Response:
     lines = client.run_log.read(run_id, after, count=1000)
     if not lines and current["status"] not in TERMINAL:
         lines = client.run_log.follow(run_id, after, block_ms=LOG_BLOCK_MS)
+    marker = client.run_log.marker(run_id) if after == "0" and lines else None
+    shown = [marker, *lines] if marker is not None else lines
     return JSONResponse(
         {
-            "lines": [{"time": x.time, "attempt": x.attempt, "stream": x.stream, "line": x.line} for x in lines],
+            "lines": [{"time": x.time, "attempt": x.attempt, "stream": x.stream, "line": x.line} for x in shown],
             "after": lines[-1].position if lines else after,
             "status": current["status"],
             "reason": current["reason"],

@@ -39,7 +39,9 @@ class RunLog:
         pipe = self.redis.pipeline(transaction=False)
         key = self.keys.run_log(run_id)
         for time, stream, line in lines:
-            fields = {"t": time, "a": attempt, "s": stream, "l": line[:MAX_LINE_CHARS]}
+            if len(line) > MAX_LINE_CHARS:
+                line = line[:MAX_LINE_CHARS] + f" [line cut at {MAX_LINE_CHARS:,} characters]"
+            fields = {"t": time, "a": attempt, "s": stream, "l": line}
             pipe.xadd(key, fields, maxlen=MAX_LINES_PER_RUN, approximate=True)  # type: ignore[arg-type]
         pipe.execute()
 
@@ -56,7 +58,29 @@ class RunLog:
             lines.extend(_line(pos, fields) for pos, fields in entries)
         return lines
 
+    def dropped(self, run_id: str) -> int:
+        """How many of the run's oldest lines the cap removed (Redis counts every entry ever added)."""
+        try:
+            info: Any = self.redis.xinfo_stream(self.keys.run_log(run_id))
+        except redis.ResponseError:  # no such stream: no line yet
+            return 0
+        return max(0, int(info.get("entries-added", info["length"])) - int(info["length"]))
+
+    def marker(self, run_id: str) -> LogLine | None:
+        """A line saying how many lines were dropped, to show before the first kept one; None if none were."""
+        dropped = self.dropped(run_id)
+        if not dropped:
+            return None
+        first = self.read(run_id, count=1)
+        time, attempt = (first[0].time, first[0].attempt) if first else ("", 0)
+        text = f"{dropped:,} earlier lines were dropped: a run keeps its last {MAX_LINES_PER_RUN:,} lines"
+        return LogLine(position="0-0", time=time, attempt=attempt, stream="jobledger", line=text)
+
     def iter_all(self, run_id: str) -> Iterator[LogLine]:
+        """Every kept line, oldest first, after a marker line when older ones were dropped."""
+        marker = self.marker(run_id)
+        if marker is not None:
+            yield marker
         after = "0"
         while True:
             batch = self.read(run_id, after, count=1000)
