@@ -255,9 +255,9 @@ def plan(
 
     - A queued tick fires first once the previous run has ended (one at a time).
     - Ticks up to ``now`` (and ``end``) after the cursor are due. One older than ``on_time``
-      seconds was missed: ``none`` records it missed, ``latest`` fires only the newest and records
-      the others, ``all`` fires them all, in order: one at a time (they queue), unless the overlap
-      policy is ``allow``.
+      seconds was missed: ``none`` records it missed, ``latest`` fires only the newest due tick (the
+      one on time, if any) and records the others, ``all`` fires them all, in order: one at a time
+      (they queue, and a tick on time queues behind them), unless the overlap policy is ``allow``.
     - A tick arriving while the previous run is active: ``skip`` skips it, ``allow`` fires it,
       ``queue`` queues it, ``replace`` cancels the previous run and fires it.
     - When no tick is left (the ``at`` tick handled, the next one past ``end``) the schedule ends.
@@ -282,7 +282,9 @@ def plan(
         catchup = doc["catchup"]
         if catchup == "all":
             left, caught = [], missed
-        elif catchup == "latest" and not more:  # with more to come, the newest is in a later pass
+        elif catchup == "latest" and not more and not arriving:
+            # The newest missed tick stands for the rest; with a tick on time in this pass (or more to
+            # come in a later one) the newest is that one, and every missed tick is only recorded.
             left, caught = missed[:-1], missed[-1:]
         else:
             left, caught = missed, []
@@ -290,8 +292,10 @@ def plan(
             steps.append(Step(MISS, tuple(left[start : start + MAX_TICKS_PER_EVENT])))
         arriving = [(t, True) for t in caught] + arriving
     overlap = doc["overlap"]
+    # Catching up with ``all``, a tick on time takes its turn behind the missed ones rather than being skipped.
+    catching_up = doc["catchup"] == "all" and overlap != "allow" and (bool(missed) or bool(queue))
     for tick, caught_up in arriving:
-        in_order = caught_up and doc["catchup"] == "all" and overlap != "allow"
+        in_order = catching_up
         if in_order or overlap == "queue":
             if active or queue:
                 steps.append(Step(QUEUE, (tick,), caught_up=caught_up))

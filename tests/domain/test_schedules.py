@@ -158,8 +158,13 @@ CATCH_UP = [
          False, [FIRE("08:20", caught_up=True), *(QUEUE(tick, caught_up=True) for tick in MISSED[1:])]),
     Plan("all-queues-every-one-behind-an-active-run", [created(catchup="all", overlap="replace"), fired("08:10")],
          t("09:05"), True, [QUEUE(tick, caught_up=True) for tick in MISSED]),
-    Plan("latest-then-a-tick-on-time-overlaps-the-caught-up-one", OUTAGE, t("09:00:10"), False,
-         [MISS("08:20", "08:30", "08:40"), FIRE("08:50", caught_up=True), SKIP("09:00")]),
+    Plan("latest-with-a-tick-on-time-fires-that-one-and-records-every-missed-one", OUTAGE, t("09:00:10"), False,
+         [MISS("08:20", "08:30", "08:40", "08:50"), FIRE("09:00")]),
+    Plan("all-with-a-tick-on-time-queues-it-behind-the-missed-ones", [created(catchup="all"), fired("08:10")],
+         t("09:00:10"), False, [FIRE("08:20", caught_up=True), *(QUEUE(x, caught_up=True) for x in MISSED[1:4]),
+                                QUEUE("09:00")]),
+    Plan("all-a-tick-on-time-queues-behind-queued-caught-up-ticks",
+         [created(catchup="all"), fired("08:10"), queued("08:20", True)], t("08:30:05"), True, [QUEUE("08:30")]),
     Plan("latest-of-an-outage-while-the-previous-run-is-active", OUTAGE, t("09:05"), True,
          [MISS("08:20", "08:30", "08:40", "08:50"), SKIP("09:00")]),
     Plan("a-missed-at-tick-with-catchup-none", [created(None, at="09:00", catchup="none")], t("09:05"), False,
@@ -229,8 +234,8 @@ def test_a_schedule_ends_once_no_tick_is_left(row: Plan):
 
 def test_a_long_outage_is_decided_over_several_passes_a_thousand_ticks_at_a_time():
     """A minutely schedule 1,100 minutes without a scheduler, catch-up ``latest``: a pass records the
-    first 1,000 missed, in events of 500, and fires none (the newest missed one is further on); the next
-    pass records the rest but the newest missed, fires that one caught up, and skips the one on time."""
+    first 1,000 missed, in events of 500, and fires none (the newest due tick is further on); the next
+    pass records the rest as missed and fires the one on time, which is the newest."""
     doc = schedule([created("* * * * *", start="00:00:30")])
     ticks = [t("00:01") + timedelta(minutes=n) for n in range(1100)]
     steps = plan(doc, timing_of(doc), ticks[-1] + timedelta(seconds=5), False)
@@ -242,9 +247,8 @@ def test_a_long_outage_is_decided_over_several_passes_a_thousand_ticks_at_a_time
                       after=doc["version"])  # fmt: skip
     again = plan(after, timing_of(after), ticks[-1] + timedelta(seconds=5), False)
     assert again == [
-        Step("miss", tuple(ticks[MAX_TICKS_PER_PASS:-2])),
-        Step("fire", (ticks[-2],), caught_up=True),
-        Step("skip", (ticks[-1],)),  # 5 s old: on time, and the caught-up run is active
+        Step("miss", tuple(ticks[MAX_TICKS_PER_PASS:-1])),
+        Step("fire", (ticks[-1],)),  # 5 s old: on time, so the newest due tick and not a caught-up one
     ]
 
 
