@@ -8,6 +8,8 @@ import pytest
 
 from queue_core import Client
 from queue_core.errors import InvalidInput
+from queue_core.services.workflow_runs import WorkflowEngine
+from tests.support.processes import eventually
 
 TASK = {
     "job": {"type": "SHELL", "source": {"type": "WORKSPACE", "sourceDef": {"path": "jobs"}}, "sourceLocation": "t.sh"}
@@ -51,3 +53,32 @@ def test_a_long_chain_of_references_is_checked_without_recursion(client: Client)
         client.apply_workflow(workflow(f"w{i}", f"w{i - 1}"))
     with pytest.raises(InvalidInput, match="references form a circle: w0 -> w59 -> w58"):
         client.apply_workflow(workflow("w0", "w59"))
+
+
+def test_a_reference_timeout_needs_references_and_positive_minutes(client: Client):
+    with pytest.raises(InvalidInput, match="referenceTimeout: applies only with references"):
+        client.apply_workflow({**workflow("lonely"), "referenceTimeout": 5})
+    client.apply_workflow(workflow("base"))
+    for bad in (0, -1, "5", 10**9):
+        with pytest.raises(InvalidInput, match="referenceTimeout"):
+            client.apply_workflow({**workflow("late", "base"), "referenceTimeout": bad})
+    client.apply_workflow({**workflow("late", "base"), "referenceTimeout": 90})
+    assert client.plan_workflow("late").to_json_dict()["referenceTimeout"] == 90.0
+
+
+def test_a_reference_not_met_within_its_timeout_fails_the_waiting_tasks_and_the_run(client: Client):
+    client.apply_workflow(workflow("base"))  # never run: the reference is never met
+    client.apply_workflow({**workflow("late", "base"), "referenceTimeout": 0.005})  # 0.3 s
+    run = client.run_workflow("late")
+    assert client.get_workflow_run(run)["status"] == "PENDING"
+    engine = WorkflowEngine(client.store)
+
+    def ended() -> dict[str, Any] | None:
+        engine.advance(run)  # what the dispatcher's upkeep does every few seconds
+        doc = client.get_workflow_run(run)
+        return doc if doc["status"] == "FAILED" else None
+
+    doc = eventually(ended, timeout=30, what="the reference timeout")
+    assert doc["reason"].startswith("ReferenceTimeout: no SUCCEEDED run of workflow base for ")
+    assert doc["tasks"]["t"]["status"] == "FAILED"
+    assert doc["tasks"]["t"]["run"] is None  # no job ran

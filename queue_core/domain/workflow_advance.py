@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from queue_core.dag import descendants
@@ -26,8 +27,11 @@ from queue_core.eventlog.events import (
     TaskSubmitted,
     WorkflowRunFinished,
 )
+from queue_core.timefmt import parse_utc
 
-__all__ = ["FAIL_FAST_CANCEL", "Advance", "child_run_id", "decide_advance", "rerun_tasks"]
+__all__ = ["FAIL_FAST_CANCEL", "REFERENCE_TIMEOUT", "Advance", "child_run_id", "decide_advance", "rerun_tasks"]
+
+REFERENCE_TIMEOUT = "ReferenceTimeout"
 
 FAIL_FAST_CANCEL = "Cancelled by failFast"
 _NAMESPACE = uuid.UUID("6f1d3c52-3a57-4c1e-9a3e-2f6a0c1b7d90")
@@ -95,10 +99,16 @@ def _submission(doc: Doc, name: str) -> tuple[str, RunSubmitted]:
 
 
 def decide_advance(
-    doc: Doc, children: Mapping[str, tuple[Doc, int]], satisfied: Mapping[tuple[str, str], str]
+    doc: Doc,
+    children: Mapping[str, tuple[Doc, int]],
+    satisfied: Mapping[tuple[str, str], str],
+    now: datetime | None = None,
 ) -> Advance:
     """Everything the workflow run should record now, given the child runs loaded (run id -> doc, version)
-    and the references found satisfied ((kind, name) -> run id)."""
+    and the references found satisfied ((kind, name) -> run id).
+
+    ``now``: past the run's ``referenceTimeout`` with a reference still missing, its waiting tasks fail.
+    """
     out = Advance()
     tasks = {name: dict(task) for name, task in doc["tasks"].items()}
     for name in sorted(tasks):
@@ -117,15 +127,17 @@ def decide_advance(
         return out
     if doc["status"] in (SUCCEEDED, FAILED) and not any(is_active(t) for t in tasks.values()):
         return out
-    missing = False
+    missing: list[Doc] = []
     for ref in doc["references"]:
         if ref["run"] is None:
             run = satisfied.get((ref["kind"], ref["name"]))
             if run is None:
-                missing = True
+                missing.append(ref)
             else:
                 out.events.append(ReferenceSatisfied(kind=ref["kind"], name=ref["name"], run=run))
     if missing:
+        if _reference_timed_out(doc, now):
+            _fail_waiting(out, doc, tasks, missing[0])
         return out
     graph = {name: doc["plan"][name]["depends_on"] for name in tasks}
     order = doc["task_order"]
@@ -165,6 +177,28 @@ def decide_advance(
         else:
             out.events.append(WorkflowRunFinished(status=FAILED, reason=_finish_reason(tasks)))
     return out
+
+
+def _reference_timed_out(doc: Doc, now: datetime | None) -> bool:
+    minutes = doc.get("reference_timeout")
+    if minutes is None or now is None:
+        return False
+    return now >= parse_utc(doc["started_at"]) + timedelta(minutes=minutes)
+
+
+def _fail_waiting(out: Advance, doc: Doc, tasks: dict[str, Doc], ref: Doc) -> None:
+    """Past the reference timeout: every task still waiting fails, and so does the workflow run."""
+    minutes = doc["reference_timeout"]
+    reason = (
+        f"{REFERENCE_TIMEOUT}: no SUCCEEDED run of {ref['kind']} {ref['name']} for {doc['logical_date']} "
+        f"within {minutes:g} minutes"
+    )
+    for name in doc["task_order"]:
+        if is_waiting(tasks[name]):
+            out.events.append(TaskSkipped(task=name, status=FAILED, reason=reason))
+            tasks[name].update(status=FAILED, reason=reason)
+    if not any(is_active(t) for t in tasks.values()):
+        out.events.append(WorkflowRunFinished(status=FAILED, reason=reason))
 
 
 def rerun_tasks(doc: Doc, task: str | None, downstream: bool) -> tuple[str, ...]:

@@ -97,6 +97,7 @@ def _started(doc: Doc | None, rec: Recorded, event: WorkflowRunStarted) -> Doc:
         "concurrency": event.concurrency,
         "fail_fast": event.fail_fast,
         "references": refs,
+        "reference_timeout": event.reference_timeout,
         "plan": event.tasks,
         # Tasks in the order decisions visit them (by level, then name): computed once per run, not per decision.
         "task_order": [

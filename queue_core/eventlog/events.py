@@ -273,6 +273,7 @@ class WorkflowRunStarted(Event):
     references: tuple[Mapping[str, str], ...] = ()
     concurrency: int | None = None
     fail_fast: bool = False
+    reference_timeout: float | None = None  # minutes a reference may be waited for; None: no limit
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ makes each decision land once, and the loser decides again on what the winner wr
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from queue_core.domain.runs import SUCCEEDED, apply_run
@@ -88,10 +89,10 @@ class WorkflowEngine:
             active = [t["run"] for t in doc["tasks"].values() if is_active(t)]
             children = dict(ended) if ended is not None else self.load_runs(active)
             satisfied = self._satisfied(doc)
-            decision = decide_advance(doc, children, satisfied)
+            decision = decide_advance(doc, children, satisfied, datetime.now(UTC))
             if decision.incomplete:
                 children = self.load_runs(active)
-                decision = decide_advance(doc, children, satisfied)
+                decision = decide_advance(doc, children, satisfied, datetime.now(UTC))
             if not decision.events and not decision.children:
                 return 0
             batch = [NewEvent(workflow_run, e) for e in decision.events] + decision.children

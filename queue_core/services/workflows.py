@@ -68,6 +68,7 @@ class Plan:
     references: list[dict[str, str]]
     concurrency: int | None
     fail_fast: bool
+    reference_timeout: float | None = None
 
     def to_json_dict(self) -> Doc:
         tasks = {
@@ -81,6 +82,7 @@ class Plan:
             "levels": self.levels,
             "tasks": tasks,
             "references": self.references,
+            "referenceTimeout": self.reference_timeout,
             "concurrency": self.concurrency,
             "failFast": self.fail_fast,
         }
@@ -277,6 +279,7 @@ class WorkflowService:
             [dict(r) for r in spec["references"]],
             spec["concurrency"],
             spec["failFast"],
+            spec.get("referenceTimeout"),
         )
 
     def start_batch(
@@ -293,6 +296,7 @@ class WorkflowService:
             references=tuple(plan.references),
             concurrency=plan.concurrency,
             fail_fast=plan.fail_fast,
+            reference_timeout=plan.reference_timeout,
         )
         return run_id, [NewEvent(run_id, started)], {run_id: 0}
 

@@ -18,10 +18,11 @@ from queue_core.specs.definitions import check_args, check_env, normalize_defini
 __all__ = ["MAX_TASKS", "normalize_workflow", "task_graph"]
 
 MAX_TASKS = 2000
-_NATIVE_KEYS = {"name", "description", "tasks", "references", "concurrency", "failFast"}
+MAX_REFERENCE_TIMEOUT_MINUTES = 366 * 24 * 60  # a year
+_NATIVE_KEYS = {"name", "description", "tasks", "references", "referenceTimeout", "concurrency", "failFast"}
 _TASK_KEYS = {"definition", "job", "depends_on", "args", "envVars", "cluster", "description"}
 _DATAOS_KEYS = {"name", "version", "type", "tags", "title", "description", "owner", "layer", "workflow"}
-_DATAOS_WORKFLOW_KEYS = {"title", "dag", "concurrency", "failFast", "references"}
+_DATAOS_WORKFLOW_KEYS = {"title", "dag", "concurrency", "failFast", "references", "referenceTimeout"}
 _DAG_KEYS = {"name", "title", "description", "spec", "dependencies"}
 _SPEC_KEYS = {"stack", "compute", "stackSpec", "tags", "definition", "args", "envVars"}
 _DEFINITION_REF = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]{0,127})(?:@(?P<version>[1-9][0-9]{0,8}))?$")
@@ -217,6 +218,15 @@ def normalize_workflow(raw: Any) -> dict[str, Any]:
     if {"kind": "workflow", "name": name} in references:
         # A run waits for a succeeded run of each referenced workflow for its logical date: of itself, never.
         raise InvalidInput(f"names workflow {name!r} itself: its runs would wait for themselves", f"{prefix}references")
+    reference_timeout = settings.get("referenceTimeout")
+    if reference_timeout is not None:
+        if not references:
+            raise InvalidInput("applies only with references", f"{prefix}referenceTimeout")
+        minutes = checks.number(reference_timeout, f"{prefix}referenceTimeout")
+        if not 0 < minutes <= MAX_REFERENCE_TIMEOUT_MINUTES:
+            raise InvalidInput(
+                f"must be minutes above 0 and at most {MAX_REFERENCE_TIMEOUT_MINUTES}", f"{prefix}referenceTimeout"
+            )
     concurrency, fail_fast = settings.get("concurrency"), settings.get("failFast")
     if concurrency is not None:
         checks.whole_number(concurrency, f"{prefix}concurrency", 1, MAX_TASKS)
@@ -226,6 +236,7 @@ def normalize_workflow(raw: Any) -> dict[str, Any]:
         "label": None if label is None else str(label),
         "tasks": tasks,
         "references": references,
+        "referenceTimeout": None if reference_timeout is None else float(reference_timeout),
         "concurrency": concurrency,
         "failFast": False if fail_fast is None else checks.boolean(fail_fast, f"{prefix}failFast"),
     }
