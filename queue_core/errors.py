@@ -17,6 +17,7 @@ __all__ = [
     "InvalidInput",
     "JobledgerError",
     "NotFound",
+    "Quarantined",
     "Remedy",
     "StoreEpochChanged",
     "StoreFull",
@@ -77,6 +78,20 @@ class NotFound(JobledgerError):
     """Raised when a named or identified thing does not exist (or no longer does)."""
 
     exit_code = 2
+
+
+class Quarantined(JobledgerError):
+    """Raised when an aggregate's history cannot be folded: one of its events made the fold raise.
+
+    The aggregate is left alone (nothing decides on it); everything else goes on. A run or workflow
+    run in this state can still be cancelled.
+    """
+
+    def __init__(self, aggregate: str, position: str, event_type: str, error: str) -> None:
+        super().__init__(f"{aggregate} is quarantined: folding its {event_type} at {position} raised {error}"[:400])
+        self.aggregate = aggregate
+        self.position = position
+        self.subject = aggregate
 
 
 class AlreadyExists(JobledgerError):

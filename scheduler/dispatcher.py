@@ -30,6 +30,7 @@ from scheduler.workflow_reactions import WorkflowReactions
 __all__ = ["Dispatcher"]
 
 log = structlog.get_logger("jobledger.dispatcher")
+STORE_ERRORS = (redis.ConnectionError, redis.TimeoutError)
 READ_COUNT = 200
 TICK_SECONDS = 0.5
 CLAIM_IDLE_MS = 30_000
@@ -126,8 +127,21 @@ class Dispatcher:
 
     def _handle_delivery(self, delivery: Delivery) -> int:
         for rec in delivery:
-            self.handle(rec)
-            self.workflows.note(rec)
+            try:
+                self.handle(rec)
+                self.workflows.note(rec)
+            except STORE_ERRORS:
+                raise
+            except Exception as exc:
+                # One event that cannot be handled (its aggregate's history does not fold, a bug) stops
+                # neither this batch nor this process; upkeep heals what a lost reaction leaves undone.
+                log.error(
+                    "event left alone: handling it raised",
+                    position=rec.position,
+                    aggregate=rec.aggregate,
+                    type=rec.type,
+                    error=f"{exc!r}"[:300],
+                )
         self.workflows.flush()  # once per batch: a fan-in of many ended tasks is one decision
         # One acknowledgement for the batch (deleted entries too): a crash before it redelivers entries
         # already handled, which is safe because every reaction is idempotent.

@@ -32,6 +32,7 @@ from queue_core.keys import Keys
 
 __all__ = ["Timer", "TimerJob", "TimerRegistry", "timer_job_id"]
 
+STORE_ERRORS = (redis.ConnectionError, redis.TimeoutError, StoreUnavailable)
 log = structlog.get_logger("jobledger.timer")
 TIMER_FUNCTION = "scheduler.timer.wake"  # the registry job's callable: a label, no worker runs it
 TIMER_QUEUE = "jobledger-timer"
@@ -153,6 +154,7 @@ class Timer:
         self.clock = clock
         self._followed = "0"  # the log position up to which schedule changes were looked at
         self._stop = threading.Event()
+        self._poisoned: set[str] = set()  # schedules already said to be left alone, said once each
 
     def stop(self, *_: object) -> None:
         self._stop.set()
@@ -236,14 +238,27 @@ class Timer:
                     if doc is None or doc["status"] != ACTIVE:
                         wakes[schedule_id] = None
                         continue
-                    after = self.service.advance(doc, now)
-                    wakes[schedule_id] = self.wake_at(after, now, QUEUE_RECHECK_SECONDS)
+                    try:
+                        after = self.service.advance(doc, now)
+                        wakes[schedule_id] = self.wake_at(after, now, QUEUE_RECHECK_SECONDS)
+                    except STORE_ERRORS:
+                        raise
+                    except Exception as exc:
+                        # One schedule whose history or decision raises is left alone (disarmed until the
+                        # next reconcile): the others still fire.
+                        wakes[schedule_id] = None
+                        self._say_poisoned(schedule_id, exc)
         finally:
             # Re-armed in one round trip. A crash before this leaves the old scores, already due: the
             # next pass finds nothing left to fire for those schedules and re-arms them then.
             if wakes:
                 self.registry.arm_many(wakes)
         return len(due)
+
+    def _say_poisoned(self, schedule_id: str, exc: Exception) -> None:
+        if schedule_id not in self._poisoned:
+            self._poisoned.add(schedule_id)
+            log.error("schedule left alone: deciding on it raised", schedule=schedule_id, error=f"{exc!r}"[:300])
 
     def run(self) -> None:
         """Reconcile, then pass whenever a wake-up is due (and every ``POLL_SECONDS``) until stopped."""

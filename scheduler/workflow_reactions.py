@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis
 import structlog
 
 from queue_core.eventlog.events import Recorded
@@ -28,6 +29,7 @@ class WorkflowReactions:
         self._full: set[str] = set()
         self._ended: set[str] = set()
         self._references = False
+        self._poisoned: set[str] = set()  # workflow runs already said to be left alone
 
     def note(self, rec: Recorded) -> None:
         if rec.type in _RUN_ENDS:
@@ -48,7 +50,7 @@ class WorkflowReactions:
                 if doc.get("workflow_run"):
                     hints.setdefault(doc["workflow_run"], {})[run_id] = (doc, version)
         for workflow_run in sorted(full | hints.keys()):
-            self.engine.advance(workflow_run, None if workflow_run in full else hints[workflow_run])
+            self._advance(workflow_run, None if workflow_run in full else hints[workflow_run])
         if references:
             self.advance_waiting()
 
@@ -64,11 +66,25 @@ class WorkflowReactions:
             return
         for doc in self.read_models.get_many("workflow_runs", ids):
             if doc and any(ref["run"] is None for ref in doc["references"]):
-                self.engine.advance(doc["id"])
+                self._advance(doc["id"])
 
     def upkeep(self) -> None:
         """Advance every workflow run still active: heals a reaction a killed dispatcher never made."""
         self.read_models.catch_up()
         for workflow_run in self.read_models.newest("workflow_runs", "active", 0, 100_000):
-            if self.engine.advance(workflow_run):
+            if self._advance(workflow_run):
                 log.warning("advanced a workflow run no dispatcher had moved", workflow_run=workflow_run)
+
+    def _advance(self, workflow_run: str, ended: dict[str, tuple[dict[str, Any], int]] | None = None) -> int:
+        """``engine.advance``, except that a workflow run whose decision raises is left alone (said once)."""
+        try:
+            return self.engine.advance(workflow_run, ended)
+        except (redis.ConnectionError, redis.TimeoutError):
+            raise
+        except Exception as exc:
+            if workflow_run not in self._poisoned:
+                self._poisoned.add(workflow_run)
+                log.error(
+                    "workflow run left alone: advancing it raised", workflow_run=workflow_run, error=f"{exc!r}"[:300]
+                )
+            return 0

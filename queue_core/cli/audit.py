@@ -29,7 +29,7 @@ from queue_core.eventlog.health import record_epoch
 from queue_core.eventlog.positions import as_position
 from queue_core.eventlog.transfer import ExportReader, import_export, write_export
 from queue_core.readmodels.materialized import ReadModels, rebuild
-from queue_core.readmodels.oracle import check_log
+from queue_core.readmodels.oracle import check_log, quarantine_line
 from queue_core.settings import Settings
 
 __all__ = ["add_audit_commands"]
@@ -85,6 +85,8 @@ def replay(args: argparse.Namespace) -> int:
     print(f"replayed {result.events} events in {result.seconds:.3f} s ({result.events_per_second:,.0f} events/s)")
     if result.largest:
         print(f"largest aggregate: {result.largest[0]} ({result.largest[1]} events)")
+    for entry in client.read_models.quarantined():
+        print(quarantine_line(entry))
     if result.identical:
         print("identical")
         return 0

@@ -10,10 +10,12 @@ from importlib import resources
 from typing import Any
 
 import orjson
+import structlog
 
 from queue_core.eventlog.archive import event_batches, replay_batches
+from queue_core.eventlog.positions import position_key
 from queue_core.eventlog.store import EventStore
-from queue_core.readmodels.projections import FOLD_VERSION, PROJECTIONS, fold
+from queue_core.readmodels.projections import FOLD_VERSION, PROJECTIONS, QUARANTINE, fold, quarantine_key
 
 __all__ = ["LIVE", "ReadModels", "Rebuilt", "VerifyResult", "rebuild", "rebuild_live", "verify"]
 
@@ -23,6 +25,7 @@ def _script(name: str) -> str:
     return resources.files("queue_core.readmodels").joinpath("lua", name).read_text()
 
 
+log = structlog.get_logger("jobledger.readmodels")
 LIVE = "live"
 CATCH_UP_BATCH = 1000
 WRITE_CHUNK = 2000
@@ -74,11 +77,20 @@ class ReadModels:
             for rec in events:
                 for projection in PROJECTIONS:
                     if rec.type in projection.types:
-                        touched.setdefault(projection.model, set()).add(projection.entity(rec))
+                        entity = projection.entity(rec)
+                        touched.setdefault(projection.model, set()).add(entity)
+                        touched.setdefault(QUARANTINE, set()).add(quarantine_key(projection.model, entity))
             before = self._load(touched)
             after = fold({m: dict(d) for m, d in before.items()}, events)
             if self._commit_changes(start, events[-1].position, before, after):
+                self._say_quarantined(before.get(QUARANTINE, {}), after.get(QUARANTINE, {}))
                 continue
+
+    def _say_quarantined(self, before: dict[str, Doc | None], after: dict[str, Doc | None]) -> None:
+        """A log line, once (by the process whose commit quarantined it), for each newly quarantined entity."""
+        for key, entry in after.items():
+            if entry is not None and before.get(key) is None:
+                log.error("quarantined: its fold raised; everything else goes on", **entry)
 
     def _ensure_current_fold(self) -> None:
         """Rebuild the live read models once if other code folded them (jobledger was upgraded)."""
@@ -195,6 +207,10 @@ class ReadModels:
     def all(self, model: str) -> dict[str, Doc]:
         raw: Any = self.redis.hgetall(self._hash(model))
         return {k.decode(): orjson.loads(v) for k, v in raw.items()}
+
+    def quarantined(self) -> list[Doc]:
+        """Every quarantined entity (its fold raised), oldest first; see ``projections.fold``."""
+        return sorted(self.all(QUARANTINE).values(), key=lambda entry: position_key(entry["position"]))
 
     def newest(self, model: str, index: str, offset: int = 0, count: int = 100) -> list[str]:
         ids: Any = self.redis.zrevrange(self._index(model, index), offset, offset + count - 1)

@@ -18,7 +18,7 @@ from queue_core.domain.workflows import apply_workflow
 from queue_core.eventlog.events import Recorded
 from queue_core.readmodels.fold_version import fold_digest
 
-__all__ = ["FOLD_VERSION", "PROJECTIONS", "Projection", "fold", "routes"]
+__all__ = ["FOLD_VERSION", "PROJECTIONS", "QUARANTINE", "Projection", "fold", "quarantine_key", "routes"]
 
 Doc = dict[str, Any]
 
@@ -64,6 +64,24 @@ def _workflow_run_indexes(doc: Doc) -> dict[str, float]:
     return indexes
 
 
+def _no_fold(doc: Doc | None, rec: Recorded) -> Doc | None:
+    return doc
+
+
+def _quarantine_indexes(doc: Doc) -> dict[str, float]:
+    return {"all": 0.0}
+
+
+QUARANTINE = "quarantine"  # the entities whose fold raised: MODEL:ENTITY -> where and why (filled by ``fold``)
+# Events that still apply to a quarantined entity, so that an operator can end it: cancelling it.
+_RELEASING = frozenset({"RunCancelled", "WorkflowRunCancelled"})
+
+
+def quarantine_key(model: str, entity: str) -> str:
+    """The quarantine entry of one entity of one read model."""
+    return f"{model}:{entity}"
+
+
 PROJECTIONS: tuple[Projection, ...] = (
     Projection(
         "definitions",
@@ -99,6 +117,7 @@ PROJECTIONS: tuple[Projection, ...] = (
     ),
     Projection("workflow_runs", WORKFLOW_RUN_EVENTS, apply_workflow_run, _by_aggregate, _workflow_run_indexes),
     Projection("schedules", SCHEDULE_EVENTS, apply_schedule, _by_aggregate, _no_indexes),
+    Projection(QUARANTINE, frozenset(), _no_fold, _by_aggregate, _quarantine_indexes),
 )
 
 
@@ -121,15 +140,42 @@ _ROUTES: dict[
 
 
 def fold(state: dict[str, dict[str, Doc | None]], events: Iterable[Recorded]) -> dict[str, dict[str, Doc | None]]:
-    """Fold ``events`` into ``state`` (model -> entity -> doc); a removed doc is kept as None."""
+    """Fold ``events`` into ``state`` (model -> entity -> doc); a removed doc is kept as None.
+
+    An event whose fold raises quarantines its entity: the document stays as it was before that event,
+    later events of the entity are not folded (but a cancel, which may still end it), and
+    ``state[QUARANTINE]`` says where and why. Everything else folds on: one event stops no process.
+    The same log always quarantines the same entities, so a rebuild agrees with the live models.
+    """
+    held = state.get(QUARANTINE)
+    if held is None:
+        held = state[QUARANTINE] = {}
     for rec in events:
         for model, entity, apply in _ROUTES.get(rec.type, ()):
             docs = state.get(model)
             if docs is None:
                 docs = state[model] = {}
             key = rec.aggregate if entity is None else entity(rec)
-            docs[key] = apply(docs.get(key), rec)
+            quarantined = held.get(quarantine_key(model, key)) if held else None
+            if quarantined is not None and rec.type not in _RELEASING:
+                continue
+            try:
+                docs[key] = apply(docs.get(key), rec)
+            except Exception as exc:  # any error of one entity's fold is that entity's alone
+                if quarantined is None:
+                    held[quarantine_key(model, key)] = _quarantined(model, key, rec, exc)
     return state
+
+
+def _quarantined(model: str, entity: str, rec: Recorded, exc: Exception) -> Doc:
+    return {
+        "model": model,
+        "entity": entity,
+        "aggregate": rec.aggregate,
+        "position": rec.position,
+        "type": rec.type,
+        "error": f"{type(exc).__name__}: {exc}"[:300],
+    }
 
 
 # Read models folded by other code (an older or newer jobledger) are rebuilt rather than trusted.

@@ -8,7 +8,7 @@ from typing import Any
 
 from queue_core.domain.names import is_id
 from queue_core.domain.runs import TERMINAL, apply_run, decide_cancel, public_view
-from queue_core.errors import AlreadyExists, ConcurrencyError, NotFound, WaitTimeout
+from queue_core.errors import AlreadyExists, ConcurrencyError, NotFound, Quarantined, WaitTimeout
 from queue_core.eventlog.aggregates import load_state
 from queue_core.eventlog.events import NewEvent
 from queue_core.eventlog.runlog import LogLine, RunLog
@@ -33,15 +33,32 @@ class RunService:
         self.run_log = run_log
 
     def document(self, run_id: str, as_of: str = "+") -> Doc:
-        """The run's whole document (as of position ``as_of``); ``NotFound`` if there is none."""
-        doc, _ = load_state(self.store, run_id, apply_run, as_of) if is_id(run_id) else (None, 0)
+        """The run's whole document (as of position ``as_of``); ``NotFound`` if there is none.
+
+        A quarantined run (its history cannot be folded) is its last good state from the read models,
+        with ``quarantined`` saying why.
+        """
+        try:
+            doc, _ = load_state(self.store, run_id, apply_run, as_of) if is_id(run_id) else (None, 0)
+        except Quarantined as exc:
+            if as_of != "+":
+                raise
+            self.read_models.catch_up()
+            last_good = self.read_models.get("runs", run_id)
+            if last_good is None:
+                raise
+            doc = {**last_good, "quarantined": str(exc)}
         if doc is None:
             raise NotFound(f"no run with id {run_id}" + ("" if as_of == "+" else " at that point"))
         return doc
 
     def get(self, run_id: str, as_of: str = "+") -> Doc:
         """The run as ``status --json`` shows it."""
-        return public_view(self.document(run_id, as_of))
+        doc = self.document(run_id, as_of)
+        view = public_view(doc)
+        if doc.get("quarantined"):
+            view["quarantined"] = doc["quarantined"]
+        return view
 
     def list_runs(
         self, status: str | None = None, definition: str | None = None, limit: int | None = 100, as_of: str = "+"
@@ -73,7 +90,12 @@ class RunService:
     def cancel(self, run_id: str) -> Doc:
         """Cancel a run that has not ended; a running attempt's process group is killed by its worker."""
         for _ in range(CANCEL_RETRIES):
-            doc, version = load_state(self.store, run_id, apply_run) if is_id(run_id) else (None, 0)
+            try:
+                doc, version = load_state(self.store, run_id, apply_run) if is_id(run_id) else (None, 0)
+            except Quarantined:
+                # Nothing decides from a history that cannot be folded: the operator's cancel is decided on
+                # the last good state and recorded after it; a cancel is folded even into a quarantined entity.
+                doc, version = self.document(run_id), self.store.version(run_id)
             if doc is None:
                 raise NotFound(f"no run with id {run_id}")
             events = decide_cancel(doc)

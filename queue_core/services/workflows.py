@@ -18,7 +18,15 @@ from queue_core.domain.schedules import stamp
 from queue_core.domain.workflow_advance import rerun_tasks
 from queue_core.domain.workflow_runs import apply_workflow_run, is_active, is_going
 from queue_core.domain.workflows import WORKFLOW_KIND, apply_workflow, decide_apply, workflow_spec_of
-from queue_core.errors import AlreadyExists, AlreadyTerminal, ConcurrencyError, InvalidInput, NotFound, WaitTimeout
+from queue_core.errors import (
+    AlreadyExists,
+    AlreadyTerminal,
+    ConcurrencyError,
+    InvalidInput,
+    NotFound,
+    Quarantined,
+    WaitTimeout,
+)
 from queue_core.eventlog.aggregates import load_state, load_states
 from queue_core.eventlog.events import (
     Event,
@@ -314,10 +322,28 @@ class WorkflowService:
         return doc, version
 
     def view(self, run_id: str, as_of: str = "+") -> Doc:
-        doc, _ = self.load_run(run_id, as_of)
+        """The workflow run as ``workflow status --json`` shows it; a quarantined one as its last good state."""
+        quarantined: Quarantined | None = None
+        try:
+            doc, _ = self.load_run(run_id, as_of)
+        except Quarantined as exc:
+            doc, quarantined = self._last_good(exc, as_of), exc
         runs = [t["run"] for t in doc["tasks"].values() if t["run"]]
         children = {run: child for run, (child, _) in load_states(self.store, runs, apply_run, as_of).items()}
-        return workflow_view(doc, children)
+        view = workflow_view(doc, children)
+        if quarantined is not None:
+            view["quarantined"] = str(quarantined)
+        return view
+
+    def _last_good(self, exc: Quarantined, as_of: str = "+") -> Doc:
+        """The read models' document of a quarantined workflow run: its state before the event that does not fold."""
+        if as_of != "+":
+            raise exc
+        self.read_models.catch_up()
+        doc = self.read_models.get("workflow_runs", exc.aggregate)
+        if doc is None:
+            raise exc
+        return doc
 
     def wait(self, run_id: str, timeout: float | None = None) -> Doc:
         """Block until the workflow run has ended and none of its tasks is still running.
@@ -364,7 +390,12 @@ class WorkflowService:
     def cancel(self, run_id: str) -> Doc:
         """Cancel: nothing new starts, and every running task's run is cancelled in the same append."""
         for _ in range(10):
-            doc, version = self.load_run(run_id)
+            try:
+                doc, version = self.load_run(run_id)
+            except Quarantined as exc:
+                # Nothing decides from a history that cannot be folded: the operator's cancel is decided on the
+                # last good state and recorded after it; a cancel is folded even into a quarantined entity.
+                doc, version = self._last_good(exc), self.store.version(run_id)
             if doc["status"] in TERMINAL:
                 raise_terminal(doc)
             batch = [NewEvent(run_id, WorkflowRunCancelled(reason=CANCELLED_BY_USER))]
