@@ -226,6 +226,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for number, arg in enumerate(argv, start=1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:  # bytes the shell passed that are not UTF-8 (Python keeps them as surrogates)
+            print(f"jobledger: argument {number} is not valid UTF-8: {printable(arg)}", file=sys.stderr)
+            return 2
     args = _parser().parse_args(argv)
     try:
         return int(args.handler(args) or 0)
@@ -235,6 +242,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         print(f"jobledger: store unavailable: {printable(str(exc))}", file=sys.stderr)
         return EXIT_STORE_UNAVAILABLE
+    except OSError as exc:  # a file a command was given or writes: missing, a folder, not allowed, disk full
+        where = f"{printable(str(exc.filename))}: " if exc.filename is not None else ""
+        print(f"jobledger: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -73,16 +73,24 @@ def read_regular_file(path: str | Path, limit: int = MAX_DOCUMENT_BYTES, within:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
         raise InvalidInput(f"{path} cannot be read: {exc.strerror}") from None
-    with os.fdopen(fd, "rb") as handle:
+    try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise InvalidInput(f"{path} is not a regular file")
         if info.st_size > limit:
             raise InvalidInput(f"{path} is larger than {limit} bytes")
-        try:
-            raw = handle.read(limit + 1)
-        except OSError as exc:
-            raise InvalidInput(f"{path} cannot be read: {exc.strerror}") from None
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, 1024 * 1024)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        raw = b"".join(chunks)
+    except OSError as exc:
+        raise InvalidInput(f"{path} cannot be read: {exc.strerror}") from None
+    finally:
+        os.close(fd)
     if len(raw) > limit:  # it grew while we read it
         raise InvalidInput(f"{path} is larger than {limit} bytes")
     return raw

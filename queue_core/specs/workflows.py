@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from queue_core.dag import find_cycle
+from queue_core.dag import find_cycle, levels
 from queue_core.errors import InvalidInput
 from queue_core.specs import checks
 from queue_core.specs.definitions import check_args, check_env, normalize_definition
@@ -18,6 +18,7 @@ from queue_core.specs.definitions import check_args, check_env, normalize_defini
 __all__ = ["MAX_TASKS", "normalize_workflow", "task_graph"]
 
 MAX_TASKS = 2000
+MAX_DEPTH = 250  # levels: each runs after the one before, so a deeper chain only waits longer
 MAX_REFERENCE_TIMEOUT_MINUTES = 366 * 24 * 60  # a year
 _NATIVE_KEYS = {"name", "description", "tasks", "references", "referenceTimeout", "concurrency", "failFast"}
 _TASK_KEYS = {"definition", "job", "depends_on", "args", "envVars", "cluster", "description"}
@@ -181,9 +182,13 @@ def _check_graph(tasks: Mapping[str, Mapping[str, Any]], where: str) -> None:
         for dep in tasks[name]["depends_on"]:
             if dep not in tasks:
                 raise InvalidInput(f"task {name!r} depends on unknown task {dep!r}", where)
-    cycle = find_cycle({n: t["depends_on"] for n, t in tasks.items()})
+    graph = {n: t["depends_on"] for n, t in tasks.items()}
+    cycle = find_cycle(graph)
     if cycle is not None:
         raise InvalidInput(f"the tasks form a cycle: {' -> '.join(cycle)}", where)
+    depth = len(levels(graph))
+    if depth > MAX_DEPTH:
+        raise InvalidInput(f"the tasks are {depth} levels deep (a chain of dependencies); at most {MAX_DEPTH}", where)
 
 
 def normalize_workflow(raw: Any) -> dict[str, Any]:
