@@ -40,14 +40,19 @@ def test_ctrl_c_during_an_attempt_loses_nothing_the_attempt_is_retried_later(
     env: dict[str, str], settings: Settings, workspace: Path, tmp_path: Path, procs: Procs, redis_url: str
 ):
     client = Client(settings=settings)
-    body = '[ "$JOBLEDGER_ATTEMPT" -ge 2 ] || sleep 300\n'
+    pids = tmp_path / "pids"
+    # The job and a process it starts: neither may outlive the attempt Ctrl-C cut short.
+    body = f'[ "$JOBLEDGER_ATTEMPT" -ge 2 ] && exit 0\nsleep 300 &\necho $$ $! > {pids}\nwait\n'
     client.define(definition("interrupted", job_file(workspace, "long.sh", body), retries=1, timeout=10))
     with jobledger_up(env, grace=0.5) as up:
         run_id = client.submit("interrupted")
-        eventually(lambda: client.get_run(run_id)["status"] == "RUNNING", what="the attempt to run")
+        eventually(lambda: pids.exists() and pids.read_text().strip(), what="the attempt to run")
         os.kill(up.pid, signal.SIGINT)
         assert up.wait(timeout=30) == 0
-    assert client.get_run(run_id)["status"] == "RUNNING"  # nobody is left to say otherwise yet
+    # The worker's cold stop recorded the attempt's end; the run waits for its retry, not for a reaper.
+    run = client.get_run(run_id)
+    assert run["status"] == "PENDING" and run["attempts"][0]["reason"] == "WorkerLost"
+    assert not any(pid_alive(int(pid)) for pid in pids.read_text().split())
     procs.fleet(redis_url)
     run = client.wait(run_id, timeout=30)
     assert [(a["status"], a["reason"]) for a in run["attempts"]] == [("FAILED", "WorkerLost"), ("SUCCEEDED", None)]

@@ -15,6 +15,8 @@ __all__ = ["RQ_SETTINGS", "Fleet", "fleet_command"]
 WORKER_CLASS = "workers.worker.AttemptWorker"
 SERIALIZER = "workers.serializer.JobSerializer"
 RQ_SETTINGS = "workers.rq_settings"  # REDIS_URL for RQ from REDIS_URL + REDIS_PASSWORD_FILE
+COLD_STOP_SECONDS = 5.0  # how long a cold-stopped worker has to record its attempt's end and exit
+RQ_SIGNAL_DEBOUNCE_SECONDS = 1.1
 
 
 def fleet_command(url: str | None, cluster: str, burst: bool = False, program: str = "rq") -> list[str]:
@@ -103,18 +105,17 @@ class Fleet:
         return [p.process.pid for p in self.procs if p.process and p.role.startswith(role_prefix)]
 
     def stop(self, grace: float) -> None:
-        """Warm stop (SIGTERM: a worker finishes its attempt), then SIGKILL whatever is left after ``grace``.
+        """Warm stop (SIGTERM: a worker finishes its attempt); after ``grace``, a cold stop (a second SIGTERM:
+        the worker kills its attempt's processes and records ``WorkerLost``, which the retry strategy
+        retries); SIGKILL for whatever is left ``COLD_STOP_SECONDS`` later.
 
-        An attempt cut short this way is not lost: its lease expires and the next dispatcher records
-        ``WorkerLost`` and retries it as the definition's retry strategy says.
+        So an attempt cut short leaves no process behind and no run ``RUNNING`` with nobody to end it.
         """
-        for proc in self.procs:
-            if proc.process and proc.process.poll() is None:
-                try:
-                    proc.process.send_signal(signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        deadline = time.monotonic() + grace
+        self._signal_all(signal.SIGTERM)
+        # RQ ignores a second signal within a second of the first (a pool may forward one twice).
+        self._wait_all(time.monotonic() + max(grace, RQ_SIGNAL_DEBOUNCE_SECONDS))
+        self._signal_all(signal.SIGTERM)
+        deadline = time.monotonic() + COLD_STOP_SECONDS
         for proc in self.procs:
             if proc.process is None:
                 continue
@@ -126,3 +127,20 @@ class Fleet:
                 except ProcessLookupError:
                     pass
                 proc.process.wait()
+
+    def _signal_all(self, sig: int) -> None:
+        for proc in self.procs:
+            if proc.process and proc.process.poll() is None:
+                try:
+                    proc.process.send_signal(sig)
+                except ProcessLookupError:
+                    pass
+
+    def _wait_all(self, deadline: float) -> None:
+        for proc in self.procs:
+            if proc.process is None:
+                continue
+            try:
+                proc.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
