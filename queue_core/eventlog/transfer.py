@@ -224,8 +224,6 @@ def verify_export(path: str | Path, verifier: LedgerVerifier | None) -> tuple[Ch
     with ExportReader(path) as reader:
         report = walk(reader.entries(), previous=reader.header.chain_start, check=seals)
         if not report.intact:
-            for _ in reader.entries():  # read on to the trailer, so damage there is reported as such
-                pass
             return report, seals
         problem = reader.signature_problem(report.head, verifier) if verifier is not None else None
     if problem is not None:
