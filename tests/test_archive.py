@@ -14,6 +14,7 @@ import redis
 from queue_core import Client, Settings
 from queue_core.eventlog.archive import ArchiveLocation, archive_log, read_manifest, trim_log, trim_point
 from queue_core.readmodels.projections import fold
+from tests.support.ledger import append_clusters, ledger_key, public_key_alone, seal
 from tests.support.processes import Procs
 from tests.support.redis_server import RedisServer, free_port
 from tests.support.s3 import s3_client
@@ -225,3 +226,29 @@ def test_verify_after_a_trim_starts_from_the_archive_hash_or_says_it_trusts_the_
     report = orjson.loads(unreachable.stdout)
     assert report["intact"] is True  # the first entry's own hash is trusted now, so the swap goes unseen ...
     assert "trusting its hash" in report["note"]  # ... and the report says so
+
+
+def test_segments_archived_with_the_ledger_key_verify_with_the_public_key_alone_and_unsigned_ones_are_refused(
+    client: Client, settings: Settings, procs: Procs, location: ArchiveLocation, tmp_path: Path
+):
+    signer = ledger_key(settings)
+    append_clusters(client.store, [f"early-{i}" for i in range(SEGMENT)])
+    seal(client.store, signer)
+    append_clusters(client.store, [f"late-{i}" for i in range(SEGMENT)])
+    assert procs.cli("archive", *where(location), "--segment-size", str(SEGMENT)).returncode == 0
+    segments = read_manifest(location)
+    assert segments and all(s.key_id == signer.key_id and s.signature for s in segments)
+    public = public_key_alone(settings, tmp_path / "auditor")
+    verified = procs.cli("verify", *where(location), "--public-key", str(public))
+    assert verified.returncode == 0 and verified.stdout.startswith("chain intact"), verified.stdout
+    assert "sealed through" in verified.stdout
+
+    manifest = orjson.loads(s3_client(location.endpoint_url or "").get_object(
+        Bucket=location.bucket, Key=location.key("manifest.json"))["Body"].read())  # fmt: skip
+    manifest["segments"][1]["signature"] = ""  # a forger who rewrote the second segment cannot sign it again
+    s3_client(location.endpoint_url or "").put_object(
+        Bucket=location.bucket, Key=location.key("manifest.json"), Body=orjson.dumps(manifest)
+    )
+    refused = procs.cli("verify", *where(location), "--public-key", str(public))
+    assert refused.returncode == 1
+    assert f"chain broken at {segments[1].first}" in refused.stdout and "not signed by the ledger key" in refused.stdout
