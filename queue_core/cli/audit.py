@@ -193,6 +193,11 @@ def verify(args: argparse.Namespace) -> int:
     code = _print_report(report, seals, note, args.json)
     if verifier is None and not args.json:
         print(f"seals and signatures not checked: no public key of the ledger at {settings.ledger_public_key_path}")
+    if code == 0 and args.max_unsealed is not None and (verifier is None or seals.unsealed > args.max_unsealed):
+        # A forger who rewrites the log from some point and drops the seals after it leaves a long unsealed tail.
+        if not args.json:
+            print(f"refused: more than {args.max_unsealed} entries are not vouched for by a checked seal")
+        return 1
     return code
 
 
@@ -254,6 +259,13 @@ def _archive_options(parser: argparse.ArgumentParser, required: bool) -> None:
     parser.add_argument("--bucket", required=required)
     parser.add_argument("--prefix", default="")
     parser.add_argument("--endpoint-url", help="an S3-compatible endpoint (default: AWS)")
+
+
+def _count(text: str) -> int:
+    """A whole number of at least 0."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 0")
+    return int(text)
 
 
 def _public_key_option(parser: argparse.ArgumentParser) -> None:
@@ -318,5 +330,11 @@ def add_audit_commands(sub: Any, parser_class: type[argparse.ArgumentParser]) ->
     p.add_argument("file", nargs="?", metavar="FILE", help="an export file instead of the log in Redis")
     _archive_options(p, required=False)
     _public_key_option(p)
+    p.add_argument(
+        "--max-unsealed",
+        type=_count,
+        metavar="N",
+        help="exit 1 when more than N entries follow the last checked seal (or seals cannot be checked)",
+    )
     p.set_defaults(handler=verify)
     del parser_class  # ``sub`` already makes parsers of main's class; kept in the signature for nested verbs

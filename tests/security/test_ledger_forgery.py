@@ -150,3 +150,17 @@ def test_without_the_public_key_a_rechained_log_passes_the_chain_and_verify_says
 
 def _without_seals(entries: list[Entry]) -> list[Entry]:
     return [entry for entry in entries if envelope_type(entry[1]) != ChainSealed.__name__]
+
+
+def test_a_log_rewritten_from_an_earlier_point_without_its_later_seals_fails_verify_with_max_unsealed(
+    sealed: tuple[str, str], client: Client, settings: Settings, procs: Procs
+):
+    edited, _ = sealed
+    entries = list(client.store.read_chain())
+    envelope = next(e for p, e, _ in entries if p == edited)
+    later = [e for e in entries if position_key(e[0]) < position_key(edited) or envelope_type(e[1]) != "ChainSealed"]
+    rewrite_log(client.store, rechain(later, edited, forged_name(envelope, "forged")))
+    lenient = procs.cli("verify")  # the seals before the edit hold: the tail after them is only "awaiting a seal"
+    assert lenient.returncode == 0 and "entries after it await a seal" in lenient.stdout
+    strict = procs.cli("verify", "--max-unsealed", "1")
+    assert strict.returncode == 1 and "refused: more than 1 entries" in strict.stdout
