@@ -36,6 +36,7 @@ __all__ = [
 # The one aggregate seals and key adoptions are appended to: its version orders concurrent sealers.
 LEDGER_AGGREGATE = "ledger"
 _SEAL = b"jobledger-seal-v1"
+_SEALED, _ADOPTED = ChainSealed.__name__, LedgerKeyAdopted.__name__
 _FILE = b"jobledger-file-v1"
 
 
@@ -152,32 +153,38 @@ def load_verifier(settings: Settings, given: str | Path | None = None) -> Ledger
 class SealCheck:
     """Checks the seals met during a walk of the chain (see ``chain.walk``), and sums up what they cover.
 
-    Without a verifier the seals are only counted. A seal covers a position at or after the previous
-    seal's own, so only the heads walked since the last seal are kept.
+    Without a verifier the seals are only counted. A seal covers an entry after the previous seal (the
+    sealer never seals a log whose newest entry is a seal), so only the heads walked since it are kept.
     """
 
     verifier: LedgerVerifier | None
     seals: int = 0
     sealed_through: str | None = None
-    unsealed: int = 0  # entries (seals aside) after the last checked seal
     first: str | None = None
     adopted_at: str | None = None
     before_adoption: int = 0  # entries before the key's adoption: chained under the old, unsealed rule
     failed: bool = False  # a seal did not hold
     head: str = ""  # the chain head of the last entry seen
     _entries: int = 0
-    _heads: dict[str, tuple[str, int]] = field(default_factory=dict)
+    _tail: int = 0  # entries after the last checked seal's position that were walked before that seal
+    _heads: dict[str, str] = field(default_factory=dict)  # position -> head since the last checked seal
+
+    @property
+    def unsealed(self) -> int:
+        """Entries (seals aside) after the last checked seal: all of them when no seal was checked."""
+        return self._tail + len(self._heads) if self.sealed_through is not None else self._entries
 
     def __call__(self, position: str, envelope: bytes, head: str) -> tuple[str, str] | None:
         """See one walked entry; ``(position, why)`` when a seal there does not hold."""
-        self.first, self.head = self.first or position, head
+        if self.first is None:
+            self.first = position
+        self.head = head
         kind = envelope_type(envelope)
-        if kind != ChainSealed.__name__:
+        if kind != _SEALED:
             self._entries += 1
-            self.unsealed += 1
             if self.verifier is not None:
-                self._heads[position] = (head, self._entries)
-            if kind == LedgerKeyAdopted.__name__ and self.adopted_at is None:
+                self._heads[position] = head
+            if kind == _ADOPTED and self.adopted_at is None:
                 self.adopted_at, self.before_adoption = position, self._entries - 1
             return None
         seal = decode(position, envelope).event
@@ -188,9 +195,7 @@ class SealCheck:
         broken = self._check(seal)
         if broken is not None:
             self.failed = True
-            return broken
-        self._heads = {position: (head, self._entries)}
-        return None
+        return broken
 
     def _check(self, seal: ChainSealed) -> tuple[str, str] | None:
         assert self.verifier is not None
@@ -201,11 +206,13 @@ class SealCheck:
             return seal.position, "a seal names a position it cannot cover (not after the previous seal)"
         if seal.key_id != self.verifier.key_id:
             return seal.position, f"sealed by key {seal.key_id}, not the ledger key {self.verifier.key_id}"
-        if covered[0] != seal.head:
+        if covered != seal.head:
             return seal.position, "the chain head here is not the one the ledger key sealed: an entry up to it changed"
         if not self.verifier.valid(seal.signature, seal_message(seal.position, seal.head)):
             return seal.position, "the seal's signature does not match"
-        self.sealed_through, self.unsealed = seal.position, self._entries - covered[1]
+        positions = list(self._heads)  # once per seal: the entries walked since the previous one
+        self._tail = len(positions) - positions.index(seal.position) - 1
+        self.sealed_through, self._heads = seal.position, {}
         return None
 
     def summary(self) -> str:
