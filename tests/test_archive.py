@@ -252,3 +252,20 @@ def test_segments_archived_with_the_ledger_key_verify_with_the_public_key_alone_
     refused = procs.cli("verify", *where(location), "--public-key", str(public))
     assert refused.returncode == 1
     assert f"chain broken at {segments[1].first}" in refused.stdout and "not signed by the ledger key" in refused.stdout
+
+
+def test_restore_with_the_public_key_refuses_an_archive_written_without_the_ledger_key_and_leaves_the_store_empty(
+    client: Client, settings: Settings, procs: Procs, location: ArchiveLocation, fresh: RedisServer, tmp_path: Path
+):
+    append_clusters(client.store, [f"c{i}" for i in range(SEGMENT + 1)])
+    assert procs.cli("archive", *where(location), "--segment-size", str(SEGMENT)).returncode == 0  # no key yet
+    ledger_key(settings)
+    public = public_key_alone(settings, tmp_path / "auditor")
+    procs.env["REDIS_URL"] = fresh.url
+    refused = procs.cli("restore", *where(location), "--public-key", str(public))
+    assert refused.returncode == 2 and "not signed by the ledger key" in refused.stderr
+    assert fresh.client().dbsize() == 0
+    settings.ledger_public_key_path.unlink()
+    unchecked = procs.cli("restore", *where(location))  # no public key at all: the chain alone, and said
+    assert unchecked.returncode == 0, unchecked.stderr
+    assert "seals and signatures are not checked" in unchecked.stdout

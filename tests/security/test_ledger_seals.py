@@ -146,3 +146,20 @@ def test_kill_9_of_the_scheduler_while_it_seals_leaves_a_log_that_verifies(
     assert verified.returncode == 0, verified.stdout
     assert verified.stdout.startswith("chain intact") and "sealed through" in verified.stdout
     assert settings.ledger_public_key_path.exists()
+
+
+def test_a_signed_export_of_part_of_the_log_verifies_and_a_sealed_log_passes_the_oracle(
+    client: Client, settings: Settings, procs: Procs, tmp_path: Path
+):
+    signer = ledger_key(settings)
+    append_clusters(client.store, ["a", "b"])
+    seal(client.store, signer)
+    append_clusters(client.store, ["c"])
+    since = client.store.last_position()
+    sealed_through = seal(client.store, signer)
+    append_clusters(client.store, ["d"])
+    part = tmp_path / "part.jsonl.gz"
+    assert procs.cli("export", str(part), "--since", since).returncode == 0
+    verified = procs.cli("verify", str(part))
+    assert verified.returncode == 0 and f"sealed through {sealed_through}" in verified.stdout
+    assert procs.cli("check").returncode == 0
