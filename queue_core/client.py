@@ -19,6 +19,7 @@ from queue_core.eventlog.events import (
 )
 from queue_core.eventlog.health import check_store
 from queue_core.eventlog.runlog import LogLine, RunLog
+from queue_core.eventlog.seals import SealCheck, load_verifier
 from queue_core.eventlog.store import EventStore
 from queue_core.keys import Keys
 from queue_core.readmodels.history import Change, Phase
@@ -247,12 +248,17 @@ class Client:
         """New events after position ``after`` as they land, forever (stop by closing the iterator)."""
         return self.audit.follow(after, aggregate, type, block_ms)
 
-    def verify_chain(self) -> ChainReport:
+    def verify_chain(self, public_key: str | Path | None = None) -> ChainReport:
         """Walk the log's hash chain from its first entry; the report names the first entry that breaks it.
 
-        After a trim the walk starts from the archive's hash before the first entry left in Redis.
+        After a trim the walk starts from the archive's hash before the first entry left in Redis. Every seal
+        is checked with the ledger's public key: the file ``public_key``, else the settings' one if it exists.
         """
-        return self.audit.verify_chain()
+        return self.verify_seals(public_key)[0]
+
+    def verify_seals(self, public_key: str | Path | None = None) -> tuple[ChainReport, SealCheck, str | None]:
+        """``verify_chain``, with what the seals cover and a note on how the log was walked (or None)."""
+        return self.audit.verify_chain(load_verifier(self.settings, public_key))
 
     def fold_until(self, until: str) -> dict[str, dict[str, dict[str, Any]]]:
         """The read models as of position (or ISO time) ``until``: model -> entity -> document.

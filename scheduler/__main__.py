@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from queue_core.errors import JobledgerError
+from queue_core.eventlog.seals import load_signer
 from queue_core.logging import configure_logging
 from queue_core.settings import Settings
 from scheduler.dispatcher import Dispatcher
@@ -22,6 +23,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(stdlib=True)
     try:
         settings = Settings.from_env()
+        if options.timer:  # the scheduler holds the ledger key: made on its first start, its dispatcher seals
+            load_signer(settings, create=True)
         dispatcher = Dispatcher(settings)
         if not options.timer:
             dispatcher.install_signal_handlers()

@@ -1,4 +1,4 @@
-"""Periodic upkeep by the one leading dispatcher: due retries, expired leases, attempts RQ lost."""
+"""Periodic upkeep by the one leading dispatcher: due retries, expired leases, attempts RQ lost, seals."""
 
 from __future__ import annotations
 
@@ -12,12 +12,14 @@ import structlog
 
 from queue_core.domain.runs import IN_QUEUE, RECENTLY_SUBMITTED, WAITING_TO_RETRY
 from queue_core.eventlog.leases import Leases
+from queue_core.eventlog.seals import load_signer
 from queue_core.eventlog.store import EventStore
 from queue_core.readmodels.materialized import ReadModels
 from queue_core.services.lifecycle import RunLifecycle
 from queue_core.settings import Settings
 from queue_core.timefmt import parse_utc
 from scheduler.rq_jobs import POPPED, STARTED, enqueue_attempt, forget_popped, scheduler_for, where_is
+from scheduler.sealing import Sealer
 
 __all__ = ["Maintenance", "age_seconds"]
 
@@ -48,6 +50,9 @@ class Maintenance:
         self._next_reconcile = 0.0
         self._stranded: set[tuple[str, int]] = set()  # attempts seen held for a gone worker at the last pass
         self.on_reconcile: Callable[[], None] | None = None  # the dispatcher's workflow upkeep
+        # Only a dispatcher that can read the ledger key seals (``jobledger scheduler`` creates it).
+        signer = load_signer(settings)
+        self.sealer = Sealer(store, signer) if signer is not None else None
 
     def _lead(self) -> bool:
         key = self.store.keys.dispatcher_leader
@@ -77,6 +82,8 @@ class Maintenance:
             self.reconcile(now)
             if self.on_reconcile is not None:
                 self.on_reconcile()
+        if self.sealer is not None:
+            self.sealer.tick()
 
     def _docs(self, index: str) -> list[dict[str, Any]]:
         ids = self.read_models.newest("runs", index, 0, 100_000)

@@ -14,6 +14,7 @@ import redis
 from queue_core import Client, Settings
 from queue_core.eventlog.archive import ArchiveLocation, archive_log, read_manifest, trim_log, trim_point
 from queue_core.readmodels.projections import fold
+from tests.support.ledger import append_clusters, ledger_key, public_key_alone, seal
 from tests.support.processes import Procs
 from tests.support.redis_server import RedisServer, free_port
 from tests.support.s3 import s3_client
@@ -191,7 +192,7 @@ def test_after_archive_and_trim_time_travel_replay_and_events_read_the_trimmed_p
     assert procs.cli("replay", "--verify").stdout.splitlines()[-1] == "identical"
     client.cancel(runs[0])  # appends continue the chain after the trim
     checked = procs.cli("verify")
-    assert checked.stdout == f"chain intact: {client.store.length()} events, head {_head(client)}\n"
+    assert checked.stdout.splitlines()[0] == f"chain intact: {client.store.length()} events, head {_head(client)}"
 
 
 def _head(client: Client) -> str:
@@ -225,3 +226,46 @@ def test_verify_after_a_trim_starts_from_the_archive_hash_or_says_it_trusts_the_
     report = orjson.loads(unreachable.stdout)
     assert report["intact"] is True  # the first entry's own hash is trusted now, so the swap goes unseen ...
     assert "trusting its hash" in report["note"]  # ... and the report says so
+
+
+def test_segments_archived_with_the_ledger_key_verify_with_the_public_key_alone_and_unsigned_ones_are_refused(
+    client: Client, settings: Settings, procs: Procs, location: ArchiveLocation, tmp_path: Path
+):
+    signer = ledger_key(settings)
+    append_clusters(client.store, [f"early-{i}" for i in range(SEGMENT)])
+    seal(client.store, signer)
+    append_clusters(client.store, [f"late-{i}" for i in range(SEGMENT)])
+    assert procs.cli("archive", *where(location), "--segment-size", str(SEGMENT)).returncode == 0
+    segments = read_manifest(location)
+    assert segments and all(s.key_id == signer.key_id and s.signature for s in segments)
+    public = public_key_alone(settings, tmp_path / "auditor")
+    verified = procs.cli("verify", *where(location), "--public-key", str(public))
+    assert verified.returncode == 0 and verified.stdout.startswith("chain intact"), verified.stdout
+    assert "sealed through" in verified.stdout
+
+    manifest = orjson.loads(s3_client(location.endpoint_url or "").get_object(
+        Bucket=location.bucket, Key=location.key("manifest.json"))["Body"].read())  # fmt: skip
+    manifest["segments"][1]["signature"] = ""  # a forger who rewrote the second segment cannot sign it again
+    s3_client(location.endpoint_url or "").put_object(
+        Bucket=location.bucket, Key=location.key("manifest.json"), Body=orjson.dumps(manifest)
+    )
+    refused = procs.cli("verify", *where(location), "--public-key", str(public))
+    assert refused.returncode == 1
+    assert f"chain broken at {segments[1].first}" in refused.stdout and "not signed by the ledger key" in refused.stdout
+
+
+def test_restore_with_the_public_key_refuses_an_archive_written_without_the_ledger_key_and_leaves_the_store_empty(
+    client: Client, settings: Settings, procs: Procs, location: ArchiveLocation, fresh: RedisServer, tmp_path: Path
+):
+    append_clusters(client.store, [f"c{i}" for i in range(SEGMENT + 1)])
+    assert procs.cli("archive", *where(location), "--segment-size", str(SEGMENT)).returncode == 0  # no key yet
+    ledger_key(settings)
+    public = public_key_alone(settings, tmp_path / "auditor")
+    procs.env["REDIS_URL"] = fresh.url
+    refused = procs.cli("restore", *where(location), "--public-key", str(public))
+    assert refused.returncode == 2 and "not signed by the ledger key" in refused.stderr
+    assert fresh.client().dbsize() == 0
+    settings.ledger_public_key_path.unlink()
+    unchecked = procs.cli("restore", *where(location))  # no public key at all: the chain alone, and said
+    assert unchecked.returncode == 0, unchecked.stderr
+    assert "seals and signatures are not checked" in unchecked.stdout

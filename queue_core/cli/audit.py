@@ -23,11 +23,12 @@ from queue_core.eventlog.archive import (
     verify_archive,
     verify_log,
 )
-from queue_core.eventlog.chain import ChainReport, walk
+from queue_core.eventlog.chain import ChainReport
 from queue_core.eventlog.events import Recorded
 from queue_core.eventlog.health import record_epoch
 from queue_core.eventlog.positions import as_position
-from queue_core.eventlog.transfer import ExportReader, import_export, write_export
+from queue_core.eventlog.seals import LedgerVerifier, SealCheck, load_signer, load_verifier
+from queue_core.eventlog.transfer import import_export, verify_export, write_export
 from queue_core.readmodels.materialized import ReadModels, rebuild
 from queue_core.readmodels.oracle import check_log, quarantine_line
 from queue_core.settings import Settings
@@ -95,13 +96,33 @@ def replay(args: argparse.Namespace) -> int:
 
 
 def export(args: argparse.Namespace) -> int:
-    store = Client.from_env().store
+    client = Client.from_env()
+    store = client.store
     since = as_position(args.since, "--since", end=False) if args.since else "-"
     until = as_position(args.until, "--until") if args.until else "+"
     start = hash_before(store, since) if since != "-" else ""
-    header = write_export(args.file, history(store, until=until, since=since), chain_start=start)
+    signer = load_signer(client.settings)
+    header = write_export(args.file, history(store, until=until, since=since), chain_start=start, signer=signer)
     print(f"exported {header.events} events ({header.first or '-'} .. {header.last or '-'}) to {args.file}")
+    if signer is not None:
+        print(f"signed by the ledger key {signer.key_id}")
+    else:
+        print(
+            f"not signed: no ledger key at {client.settings.ledger_key_path}; "
+            "verify and import with the ledger's public key will refuse this file"
+        )
     return 0
+
+
+def _verifier(args: argparse.Namespace, settings: Settings) -> LedgerVerifier | None:
+    """The public key ``--public-key`` names, else the settings' public key file, else None (and said)."""
+    verifier = load_verifier(settings, args.public_key)
+    if verifier is None:
+        print(
+            f"note: no public key of the ledger at {settings.ledger_public_key_path} (give --public-key FILE): "
+            "seals and signatures are not checked, so a re-chained forgery would pass"
+        )
+    return verifier
 
 
 def _filling_client() -> Client:
@@ -112,7 +133,7 @@ def _filling_client() -> Client:
 def import_(args: argparse.Namespace) -> int:
     client = _filling_client()
     store = client.store
-    header = import_export(store, args.file)
+    header = import_export(store, args.file, _verifier(args, client.settings))
     record_epoch(store, client.settings)
     rebuild(store, ReadModels(store))
     print(f"imported {header.events} events ({header.first or '-'} .. {header.last or '-'}); read models rebuilt")
@@ -121,7 +142,8 @@ def import_(args: argparse.Namespace) -> int:
 
 def archive(args: argparse.Namespace) -> int:
     location = _location(args)
-    added = archive_log(Client.from_env().store, location, args.segment_size)
+    client = Client.from_env()
+    added = archive_log(client.store, location, args.segment_size, signer=load_signer(client.settings))
     if not added:
         print(f"nothing new to archive at {_where(location)} (only full segments older than the newest event are)")
         return 0
@@ -133,7 +155,7 @@ def archive(args: argparse.Namespace) -> int:
 def restore(args: argparse.Namespace) -> int:
     client = _filling_client()
     store = client.store
-    count, last = restore_log(store, _location(args))
+    count, last = restore_log(store, _location(args), _verifier(args, client.settings))
     record_epoch(store, client.settings)
     rebuild(store, ReadModels(store))
     print(f"restored {count} events up to {last} from {_where(_location(args))}; read models rebuilt")
@@ -161,25 +183,35 @@ def verify(args: argparse.Namespace) -> int:
     note = None
     if args.file and args.bucket:
         raise InvalidInput("give FILE or --bucket, not both", "verify")
+    settings = Settings.from_env()
+    verifier = load_verifier(settings, args.public_key)
+    seals = SealCheck(verifier)
     if args.file:
-        report = _verify_file(args.file)
+        report, seals = _verify_file(args.file, verifier)
     elif args.bucket:
-        report = verify_archive(_location(args))
+        report = verify_archive(_location(args), verifier, check=seals)
     else:
-        report, note = verify_log(Client.from_env().store)
-    return _print_report(report, note, args.json)
+        report, note = verify_log(Client.from_env().store, check=seals)
+    code = _print_report(report, seals, note, args.json)
+    if verifier is None and not args.json:
+        print(f"seals and signatures not checked: no public key of the ledger at {settings.ledger_public_key_path}")
+    if code == 0 and args.max_unsealed is not None and (verifier is None or seals.unsealed > args.max_unsealed):
+        # A forger who rewrites the log from some point and drops the seals after it leaves a long unsealed tail.
+        if not args.json:
+            print(f"refused: more than {args.max_unsealed} entries are not vouched for by a checked seal")
+        return 1
+    return code
 
 
-def _verify_file(path: str) -> ChainReport:
-    """Walk an export's chain; damage the checksum or the gzip layer finds is reported, with no position."""
+def _verify_file(path: str, verifier: LedgerVerifier | None) -> tuple[ChainReport, SealCheck]:
+    """Walk an export's chain and seals; damage the checksum or the gzip layer finds is reported, with no position."""
     try:
-        with ExportReader(path) as reader:
-            return walk(reader.entries(), previous=reader.header.chain_start)
+        return verify_export(path, verifier)
     except DamagedFile as exc:
-        return ChainReport(0, UNPLACED, str(exc), "")
+        return ChainReport(0, UNPLACED, str(exc), ""), SealCheck(verifier)
 
 
-def _print_report(report: ChainReport, note: str | None, as_json: bool) -> int:
+def _print_report(report: ChainReport, seals: SealCheck, note: str | None, as_json: bool) -> int:
     if as_json:
         shown: dict[str, Any] = {
             "checked": report.checked,
@@ -187,6 +219,15 @@ def _print_report(report: ChainReport, note: str | None, as_json: bool) -> int:
             "broken_at": report.broken_at,
             "reason": report.reason,
             "head": report.head,
+            "seals": {
+                "checked": seals.verifier is not None,
+                "key_id": seals.verifier.key_id if seals.verifier else None,
+                "count": seals.seals,
+                "sealed_through": seals.sealed_through,
+                "unsealed": seals.unsealed if seals.verifier else None,
+                "adopted_at": seals.adopted_at,
+                "before_adoption": seals.before_adoption,
+            },
         }
         print_json({**shown, "note": note} if note else shown)
         return 0 if report.intact else 1
@@ -194,8 +235,12 @@ def _print_report(report: ChainReport, note: str | None, as_json: bool) -> int:
         print(f"note: {note}")
     if report.intact:
         print(f"chain intact: {report.checked} events, head {report.head or '-'}")
+        print(seals.summary())
     elif report.broken_at == UNPLACED:
         print(f"damaged: {report.reason}")
+    elif seals.failed:
+        vouched = f"sealed and intact through {seals.sealed_through}" if seals.sealed_through else "no seal holds"
+        print(f"chain broken at {report.broken_at}: {report.reason} ({vouched})")
     else:
         print(f"chain broken at {report.broken_at}: {report.reason} ({report.checked} events before it check out)")
     return 0 if report.intact else 1
@@ -216,6 +261,21 @@ def _archive_options(parser: argparse.ArgumentParser, required: bool) -> None:
     parser.add_argument("--bucket", required=required)
     parser.add_argument("--prefix", default="")
     parser.add_argument("--endpoint-url", help="an S3-compatible endpoint (default: AWS)")
+
+
+def _count(text: str) -> int:
+    """A whole number of at least 0."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 0")
+    return int(text)
+
+
+def _public_key_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--public-key",
+        metavar="FILE",
+        help="the ledger's public key (PEM) to check seals and signatures with (default: the home's, if any)",
+    )
 
 
 def add_audit_commands(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
@@ -244,6 +304,7 @@ def add_audit_commands(sub: Any, parser_class: type[argparse.ArgumentParser]) ->
 
     p = sub.add_parser("import", help="load an export file into an empty store")
     p.add_argument("file")
+    _public_key_option(p)
     p.set_defaults(handler=import_)
 
     p = sub.add_parser("archive", help="upload the log's closed segments to S3 (incremental)")
@@ -253,6 +314,7 @@ def add_audit_commands(sub: Any, parser_class: type[argparse.ArgumentParser]) ->
 
     p = sub.add_parser("restore", help="rebuild an empty store from an S3 archive")
     _archive_options(p, required=True)
+    _public_key_option(p)
     p.set_defaults(handler=restore)
 
     p = sub.add_parser("trim", help="drop archived events before POSITION from Redis, after checking the archive")
@@ -265,9 +327,16 @@ def add_audit_commands(sub: Any, parser_class: type[argparse.ArgumentParser]) ->
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=check)
 
-    p = sub.add_parser("verify", help="walk the log's hash chain and name the first event that breaks it")
+    p = sub.add_parser("verify", help="walk the log's hash chain and seals, and name the first entry that breaks it")
     p.add_argument("--json", action="store_true")
     p.add_argument("file", nargs="?", metavar="FILE", help="an export file instead of the log in Redis")
     _archive_options(p, required=False)
+    _public_key_option(p)
+    p.add_argument(
+        "--max-unsealed",
+        type=_count,
+        metavar="N",
+        help="exit 1 when more than N entries follow the last checked seal (or seals cannot be checked)",
+    )
     p.set_defaults(handler=verify)
     del parser_class  # ``sub`` already makes parsers of main's class; kept in the signature for nested verbs

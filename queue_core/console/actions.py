@@ -16,7 +16,6 @@ from queue_core.console.rendering import console_of, render
 __all__ = ["cancel_run", "cancel_workflow_run", "login", "login_form", "logout", "repair_workflow_run", "rerun_task"]
 
 MAX_FORM_BYTES = 16 * 1024
-SESSION_SECONDS = 12 * 3600
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -89,22 +88,30 @@ async def login(request: Request) -> Response:
     target = _next(form.get("next", "/runs"))
     if not console.token.enabled:
         return _refused(request)
-    if not console.token.matches(form.get("token", "")):
-        return render(request, "login.html", status_code=403, next=target, failed=True)
+    outcome = console.token.sign_in(request, form.get("token", ""))
+    if outcome.session_id is None:
+        status = 429 if outcome.throttled else 403
+        failed, wait = not outcome.throttled, outcome.retry_after
+        reply = render(request, "login.html", status_code=status, next=target, failed=failed, wait=wait)
+        if outcome.retry_after:
+            reply.headers["Retry-After"] = str(outcome.retry_after)
+        return reply
     separator = "&" if "?" in target else "?"
     response = RedirectResponse(f"{target}{separator}done=signed-in", status_code=303)
     response.set_cookie(
         COOKIE,
-        console.token.session(),
-        max_age=SESSION_SECONDS,
+        outcome.session_id,
+        max_age=int(console.token.sessions.absolute),
+        path="/",
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=console.token.secure(request),
     )
     return response
 
 
 async def logout(request: Request) -> Response:
+    console_of(request).token.sign_out(request)
     response = RedirectResponse("/runs", status_code=303)
-    response.delete_cookie(COOKIE)
+    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
     return response

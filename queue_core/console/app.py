@@ -15,6 +15,7 @@ from starlette.staticfiles import StaticFiles
 from queue_core.client import Client
 from queue_core.console import actions, pages
 from queue_core.console.auth import ConsoleToken
+from queue_core.console.prometheus import SignInCollector, registry_for
 from queue_core.console.rendering import Console, console_of, render
 from queue_core.errors import AlreadyExists, AlreadyTerminal, InvalidInput, JobledgerError, NotFound
 
@@ -50,11 +51,19 @@ def _health(request: Request) -> Response:
     return PlainTextResponse("ok")
 
 
+def _metrics(request: Request) -> Response:
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    registry = registry_for(SignInCollector(console_of(request).token.throttle))
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
 def create_app(client: Client, token: ConsoleToken) -> Starlette:
     """The console for ``client``'s store; ``token`` (or none: read-only) guards every write."""
     routes = [
         Route("/", _home),
         Route("/healthz", _health),
+        Route("/metrics", _metrics),
         Route("/runs", pages.runs),
         Route("/runs/{run_id}", pages.run),
         Route("/runs/{run_id}/logs", pages.run_logs),

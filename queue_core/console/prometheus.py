@@ -1,4 +1,5 @@
-"""``jobledger metrics``: the log's metrics as Prometheus text, caught up with the log on every scrape."""
+"""``jobledger metrics``: the log's metrics as Prometheus text, caught up with the log on every scrape; and the
+console's own counters (its ``/metrics``: failed and throttled sign-ins)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ from collections.abc import Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import CollectorRegistry
 
+from queue_core.console.sessions import LoginThrottle
 from queue_core.eventlog.archive import events_after
 from queue_core.eventlog.consumer_group import LAG_COUNT_LIMIT, ConsumerGroup
 from queue_core.eventlog.store import EventStore
 from queue_core.readmodels.metrics import Histogram, LogMetrics
 
-__all__ = ["LogCollector", "registry_for"]
+__all__ = ["LogCollector", "SignInCollector", "registry_for"]
 
 
 class LogCollector:
@@ -112,8 +114,27 @@ def _server_ms(store: EventStore) -> int:
     return int(seconds) * 1000 + int(micros) // 1000
 
 
-def registry_for(collector: LogCollector) -> CollectorRegistry:
-    """A registry holding only the log's metrics (no process metrics of this exporter)."""
+class SignInCollector:
+    """The console's sign-in counters, read from its throttle on every scrape."""
+
+    def __init__(self, throttle: LoginThrottle) -> None:
+        self.throttle = throttle
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "jobledger_console_failed_logins",
+            "Tokens given to the console (sign-in or bearer) that were checked and were wrong",
+            value=self.throttle.failed_total,
+        )
+        yield CounterMetricFamily(
+            "jobledger_console_throttled_logins",
+            "Tokens given to the console during a client's wait after failures: refused (429) unchecked",
+            value=self.throttle.throttled_total,
+        )
+
+
+def registry_for(collector: LogCollector | SignInCollector) -> CollectorRegistry:
+    """A registry holding only ``collector``'s metrics (no process metrics of this exporter)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
     return registry

@@ -40,6 +40,7 @@ def serve(client: Client, host: str, port: int) -> int:
         create_app(client, token),
         log_level="warning",
         access_log=False,
+        proxy_headers=False,  # X-Forwarded-* are believed only with JOBLEDGER_CONSOLE_TRUST_PROXY (auth.py)
         timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
     )
     uvicorn.Server(config).run(sockets=[sock])

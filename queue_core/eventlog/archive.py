@@ -1,4 +1,8 @@
-"""The S3 archive of the log: closed segments with checksums and a manifest; trimming, and reading history back."""
+"""The S3 archive of the log: closed segments with checksums and a manifest; trimming, and reading history back.
+
+A segment archived by a holder of the ledger key carries its signature over the segment's chain (in, last
+position, out) in the manifest, so the archive verifies with the public key alone (``seals.py``).
+"""
 
 from __future__ import annotations
 
@@ -14,10 +18,11 @@ import orjson
 import redis
 
 from queue_core.errors import ArchiveMismatch, ArchiveUnavailable, DamagedFile, TrimRefused
-from queue_core.eventlog.chain import ChainReport, walk
+from queue_core.eventlog.chain import ChainReport, EntryCheck, walk
 from queue_core.eventlog.events import Recorded, decode
 from queue_core.eventlog.positions import before as _before
 from queue_core.eventlog.positions import position_key
+from queue_core.eventlog.seals import LedgerSigner, LedgerVerifier, SealCheck, file_message
 from queue_core.eventlog.store import READ_BATCH, EventStore
 from queue_core.eventlog.transfer import GZIP_LEVEL, Entry, encode_entry, ensure_empty, load_entries, wipe
 
@@ -78,6 +83,17 @@ class Segment:
     sha256: str
     chain_in: str
     chain_out: str
+    key_id: str = ""  # the ledger key that signed it ("": archived without the key)
+    signature: str = ""
+
+    def signature_problem(self, verifier: LedgerVerifier) -> str | None:
+        """Why the ledger key does not vouch for this segment's chain (None when it does)."""
+        if not self.signature:
+            return f"archive segment {self.key} is not signed by the ledger key"
+        message = file_message(self.chain_in, self.last, self.chain_out)
+        if self.key_id != verifier.key_id or not verifier.valid(self.signature, message):
+            return f"the signature of archive segment {self.key} does not match"
+        return None
 
 
 def _unavailable(what: str, exc: Exception) -> ArchiveUnavailable:
@@ -149,11 +165,15 @@ def read_segment(location: ArchiveLocation, segment: Segment, s3: Any = None) ->
 
 
 def archive_log(
-    store: EventStore, location: ArchiveLocation, segment_size: int = DEFAULT_SEGMENT_SIZE
+    store: EventStore,
+    location: ArchiveLocation,
+    segment_size: int = DEFAULT_SEGMENT_SIZE,
+    signer: LedgerSigner | None = None,
 ) -> list[Segment]:
     """Upload the closed segments not archived yet; returns the new ones. Running it again uploads nothing.
 
     A segment is closed when it is full and the log has moved past it (the newest entry is never archived).
+    With ``signer`` (the ledger key) each new segment is signed.
     """
     s3 = location.client()
     segments = read_manifest(location, s3)
@@ -172,7 +192,7 @@ def archive_log(
             break
         batch.append(entry)
         if len(batch) == segment_size:
-            segment = _upload(location, s3, batch, chain)
+            segment = _upload(location, s3, batch, chain, signer)
             added.append(segment)
             chain = segment.chain_out
             batch = []
@@ -190,9 +210,13 @@ def _check_continues(store: EventStore, newest: Segment) -> None:
         raise ArchiveMismatch(f"the archive's last entry {newest.last} is not this log's: another store's archive?")
 
 
-def _upload(location: ArchiveLocation, s3: Any, batch: list[Entry], chain_in: str) -> Segment:
+def _upload(
+    location: ArchiveLocation, s3: Any, batch: list[Entry], chain_in: str, signer: LedgerSigner | None
+) -> Segment:
     data = b"".join(encode_entry(*entry) for entry in batch)
     first, last = batch[0][0], batch[-1][0]
+    chain_out = batch[-1][2] or ""
+    signed = (signer.key_id, signer.sign(file_message(chain_in, last, chain_out))) if signer else ("", "")
     segment = Segment(
         key=location.key(f"segments/{first}-{last}.jsonl.gz"),
         first=first,
@@ -200,7 +224,9 @@ def _upload(location: ArchiveLocation, s3: Any, batch: list[Entry], chain_in: st
         count=len(batch),
         sha256=hashlib.sha256(data).hexdigest(),
         chain_in=chain_in,
-        chain_out=batch[-1][2] or "",
+        chain_out=chain_out,
+        key_id=signed[0],
+        signature=signed[1],
     )
     metadata = {
         "sha256": segment.sha256,
@@ -401,8 +427,11 @@ def hash_before(store: EventStore, position: str) -> str:
     return (_archived_hash_before(point[1], position) or "") if point else ""
 
 
-def restore_log(store: EventStore, location: ArchiveLocation) -> tuple[int, str | None]:
-    """Load every archived entry into an empty store, checking checksums and chain; returns count and last.
+def restore_log(
+    store: EventStore, location: ArchiveLocation, verifier: LedgerVerifier | None = None
+) -> tuple[int, str | None]:
+    """Load every archived entry into an empty store, checking checksums and chain (with ``verifier``, the
+    segments' signatures and the seals too); returns count and last.
 
     A restore that finds damage part way removes what it loaded, so a refused restore leaves the store empty.
     """
@@ -414,10 +443,14 @@ def restore_log(store: EventStore, location: ArchiveLocation) -> tuple[int, str 
 
     def entries() -> Iterator[Entry]:
         for segment in segments:
+            problem = segment.signature_problem(verifier) if verifier is not None else None
+            if problem is not None:
+                raise DamagedFile(f"the archive is refused: {problem}")
             yield from read_segment(location, segment, s3)
 
     try:
-        return load_entries(store, entries(), f"the archive at s3://{location.bucket}/{location.key('')}")
+        where = f"the archive at s3://{location.bucket}/{location.key('')}"
+        return load_entries(store, entries(), where, check=SealCheck(verifier))
     except BaseException:
         wipe(store)
         raise
@@ -426,34 +459,43 @@ def restore_log(store: EventStore, location: ArchiveLocation) -> tuple[int, str 
 # -- verifying --------------------------------------------------------------------------------------
 
 
-def verify_archive(location: ArchiveLocation) -> ChainReport:
-    """Walk the archive's chain segment by segment; a damaged segment is named by its first position."""
+def verify_archive(
+    location: ArchiveLocation, verifier: LedgerVerifier | None = None, check: EntryCheck | None = None
+) -> ChainReport:
+    """Walk the archive's chain segment by segment; a damaged segment is named by its first position.
+
+    With ``verifier``, every segment must be signed by the ledger key; ``check`` sees every entry (the seals).
+    """
     s3 = location.client()
     checked, head = 0, ""
     segments = read_manifest(location, s3)
     if not segments:
         raise ArchiveMismatch(f"nothing is archived at s3://{location.bucket}/{location.key('')}")
     for segment in segments:
+        problem = segment.signature_problem(verifier) if verifier is not None else None
+        if problem is not None:
+            return ChainReport(checked, segment.first, problem, head)
         try:
             entries = read_segment(location, segment, s3)
         except DamagedFile as exc:
             return ChainReport(checked, segment.first, str(exc), head)
-        report = walk(entries, previous=head)
+        report = walk(entries, previous=head, check=check)
         if not report.intact:
             return ChainReport(checked + report.checked, report.broken_at, report.reason, report.head)
         checked, head = checked + report.checked, report.head
     return ChainReport(checked, None, None, head)
 
 
-def verify_log(store: EventStore) -> tuple[ChainReport, str | None]:
+def verify_log(store: EventStore, check: EntryCheck | None = None) -> tuple[ChainReport, str | None]:
     """Walk the chain of the log in Redis; after a trim, from the archive's hash before its first entry.
+    ``check`` sees every entry that links up (the seals' check).
 
     Returns the report and, when the archive could not be read, a note saying the walk trusted the first
     remaining entry's own hash instead.
     """
     point = trim_point(store)
     if point is None:
-        return walk(store.read_chain(), previous=""), None
+        return walk(store.read_chain(), previous="", check=check), None
     before, location = point
     try:
         start = _archived_hash_before(location, before)
@@ -461,8 +503,8 @@ def verify_log(store: EventStore) -> tuple[ChainReport, str | None]:
             raise ArchiveMismatch(f"the archive holds nothing before the trim point {before}")
     except (ArchiveUnavailable, ArchiveMismatch, DamagedFile) as exc:
         note = f"the archive could not be read ({exc}); checked from the first entry in Redis, trusting its hash"
-        return walk(store.read_chain(), previous=None), note
-    return walk(store.read_chain(), previous=start), None
+        return walk(store.read_chain(), previous=None, check=check), note
+    return walk(store.read_chain(), previous=start, check=check), None
 
 
 def _archived_hash_before(location: ArchiveLocation, position: str) -> str | None:

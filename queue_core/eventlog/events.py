@@ -11,6 +11,7 @@ from typing import Any, ClassVar, NamedTuple
 import orjson
 
 __all__ = [
+    "ChainSealed",
     "ClusterRegistered",
     "DatasetWritten",
     "DefinitionCreated",
@@ -18,6 +19,7 @@ __all__ = [
     "DefinitionRevised",
     "DepotAdded",
     "Event",
+    "LedgerKeyAdopted",
     "NameClaimed",
     "NameReleased",
     "NewEvent",
@@ -589,3 +591,28 @@ def _trusted(cls: type[Event], data: dict[str, Any]) -> Event:
     event = object.__new__(cls)
     event.__dict__.update(data)
     return event
+
+
+# -- the ledger key: its adoption, and the seals it signs over the chain (eventlog/seals.py) ----------
+
+
+@dataclass(frozen=True)
+class LedgerKeyAdopted(Event):
+    """The log is sealed from here on by the key ``key_id``; ``public_key`` (PEM) is its public half, for
+    reference only: an auditor checks seals with a public key taken from a file they trust, not from the log."""
+
+    key_id: str
+    public_key: str
+
+
+@dataclass(frozen=True)
+class ChainSealed(Event):
+    """The ledger key's Ed25519 ``signature`` (hex) over the chain ``head`` at log ``position``."""
+
+    position: str
+    head: str
+    key_id: str
+    signature: str
+
+
+_TYPES.update({cls.__name__: cls for cls in (LedgerKeyAdopted, ChainSealed)})

@@ -1,4 +1,9 @@
-"""The export file (gzip JSON lines: a header, the log's entries, a SHA-256 trailer): writing, reading, loading."""
+"""The export file (gzip JSON lines: a header, the log's entries, a SHA-256 trailer): writing, reading, loading.
+
+When its writer holds the ledger key, the trailer also carries the key's signature over the file's final
+chain head (``seals.file_message``): with the public key, a file edited and re-chained, or stripped of its
+seals, is refused.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +22,8 @@ import orjson
 import redis
 
 from queue_core.errors import DamagedFile, InvalidInput, NotFound, StoreNotEmpty
-from queue_core.eventlog.chain import link
+from queue_core.eventlog.chain import ChainReport, EntryCheck, link, walk
+from queue_core.eventlog.seals import LedgerSigner, LedgerVerifier, SealCheck, file_message
 from queue_core.eventlog.store import EventStore
 
 __all__ = [
@@ -28,6 +34,7 @@ __all__ = [
     "ensure_empty",
     "import_export",
     "load_entries",
+    "verify_export",
     "wipe",
     "write_export",
 ]
@@ -67,13 +74,18 @@ class Header:
     version: int = VERSION
 
 
-def write_export(path: str | Path, entries: Iterable[Entry], chain_start: str) -> Header:
-    """Write ``entries`` to ``path`` as an export file; the file appears whole or not at all."""
+def write_export(
+    path: str | Path, entries: Iterable[Entry], chain_start: str, signer: LedgerSigner | None = None
+) -> Header:
+    """Write ``entries`` to ``path`` as an export file; the file appears whole or not at all.
+
+    With ``signer`` (the ledger key), the trailer carries its signature over the file's final chain head.
+    """
     target = Path(path)
     if not target.parent.is_dir():
         raise InvalidInput(f"no directory {target.parent} to write {target.name} in")
     digest = hashlib.sha256()
-    count, first, last = 0, None, None
+    count, first, last, head = 0, None, None, chain_start
     # The header (first line) needs the count, known only at the end. A gzip file may be several gzip
     # members in a row, read as one stream: the events are compressed once into a scratch file, then
     # copied as they are between a header member and a trailer member.
@@ -83,7 +95,7 @@ def write_export(path: str | Path, entries: Iterable[Entry], chain_start: str) -
             for position, envelope, chain in entries:
                 lines.append(encode_entry(position, envelope, chain))
                 first = first or position
-                last = position
+                last, head = position, chain or ""
                 if len(lines) == WRITE_BATCH:
                     count += _write_lines(zipped, digest, lines)
             count += _write_lines(zipped, digest, lines)
@@ -94,8 +106,11 @@ def write_export(path: str | Path, entries: Iterable[Entry], chain_start: str) -
             with open(partial, "wb") as out:
                 out.write(gzip.compress(orjson.dumps(_header_json(header)) + b"\n", GZIP_LEVEL, mtime=0))
                 shutil.copyfileobj(body, out)
-                trailer = orjson.dumps({"sha256": digest.hexdigest()}) + b"\n"
-                out.write(gzip.compress(trailer, GZIP_LEVEL, mtime=0))
+                trailer: dict[str, str] = {"sha256": digest.hexdigest()}  # first: readers find the trailer by it
+                if signer is not None:
+                    trailer["key_id"] = signer.key_id
+                    trailer["signature"] = signer.sign(file_message(chain_start, last, head))
+                out.write(gzip.compress(orjson.dumps(trailer) + b"\n", GZIP_LEVEL, mtime=0))
             os.replace(partial, target)
         finally:
             partial.unlink(missing_ok=True)
@@ -124,6 +139,7 @@ class ExportReader:
         if not self.path.is_file():
             raise NotFound(f"no export file at {self.path}")
         self._file = gzip.open(self.path, "rb")  # noqa: SIM115 - closed by __exit__ or on a bad header
+        self.trailer: dict[str, Any] = {}  # known once ``entries`` has been read to the end
         try:
             self.header = self._read_header()
         except BaseException:
@@ -172,13 +188,48 @@ class ExportReader:
             first = first or entry[0]
             last = entry[0]
             yield entry
-        trailer = orjson.loads(line)
-        if trailer.get("sha256") != digest.hexdigest():
+        try:
+            trailer = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            raise self._damaged("its trailer is malformed") from None
+        if not isinstance(trailer, dict) or trailer.get("sha256") != digest.hexdigest():
             raise self._damaged("the SHA-256 of its events does not match its trailer")
         if self._line():
             raise self._damaged("there are lines after its trailer")
         if (count, first, last) != (self.header.events, self.header.first, self.header.last):
             raise self._damaged(f"its header announces {self.header.events} events, it holds {count}")
+        self.trailer = trailer
+
+    def signature_problem(self, head: str, verifier: LedgerVerifier) -> str | None:
+        """Why the file's signature does not vouch for its final chain ``head`` (None when it does).
+
+        Asked once ``entries`` has been read to the end.
+        """
+        signature = self.trailer.get("signature")
+        if not isinstance(signature, str) or not signature:
+            return "it is not signed by the ledger key (written without it, or its signature was removed)"
+        message = file_message(self.header.chain_start, self.header.last, head)
+        if self.trailer.get("key_id") != verifier.key_id or not verifier.valid(signature, message):
+            return "its signature does not match: these are not the events the ledger key signed"
+        return None
+
+
+def verify_export(path: str | Path, verifier: LedgerVerifier | None) -> tuple[ChainReport, SealCheck]:
+    """Walk an export's chain and seals; with ``verifier``, also require its signature over the final head.
+
+    A file whose format or checksum is damaged raises ``DamagedFile``; a broken chain, seal or signature is
+    the report's ``broken_at`` (the file's last position for a signature).
+    """
+    seals = SealCheck(verifier)
+    with ExportReader(path) as reader:
+        report = walk(reader.entries(), previous=reader.header.chain_start, check=seals)
+        if not report.intact:
+            return report, seals
+        problem = reader.signature_problem(report.head, verifier) if verifier is not None else None
+    if problem is not None:
+        seals.failed = True
+        return ChainReport(report.checked, reader.header.last or "-", problem, report.head), seals
+    return report, seals
 
 
 # -- loading into an empty store -------------------------------------------------------------------
@@ -206,9 +257,10 @@ def wipe(store: EventStore) -> None:
 
 
 def load_entries(
-    store: EventStore, entries: Iterable[Entry], source: str, chain_start: str = ""
+    store: EventStore, entries: Iterable[Entry], source: str, chain_start: str = "", check: EntryCheck | None = None
 ) -> tuple[int, str | None]:
-    """Write entries at their original positions into the log and their aggregates' streams, checking the chain.
+    """Write entries at their original positions into the log and their aggregates' streams, checking the chain
+    (and, with ``check``, the seals).
 
     The layout is the append script's: log entries carry ``e`` and ``h``, aggregate entries ``e`` only.
     Returns the number of entries and the last position.
@@ -221,6 +273,9 @@ def load_entries(
             raise DamagedFile(
                 f"{source} is damaged: the hash chain breaks at {position} (it or the event before changed)"
             )
+        broken = check(position, envelope, chain) if check is not None else None
+        if broken is not None:
+            raise DamagedFile(f"{source} is refused at {broken[0]}: {broken[1]}")
         try:
             aggregate = orjson.loads(envelope)["agg"]
         except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
@@ -244,8 +299,9 @@ def _execute(pipe: Any, source: str) -> None:
         raise DamagedFile(f"{source} is damaged: an entry could not be written at its position ({exc})") from None
 
 
-def import_export(store: EventStore, path: str | Path) -> Header:
-    """Load an export file into an empty store, checking chain and checksum as it goes.
+def import_export(store: EventStore, path: str | Path, verifier: LedgerVerifier | None = None) -> Header:
+    """Load an export file into an empty store, checking chain and checksum as it goes, and with ``verifier``
+    its seals and its signature.
 
     A file found damaged part way is unloaded again, so a refused import leaves the store empty.
     """
@@ -257,7 +313,12 @@ def import_export(store: EventStore, path: str | Path) -> Header:
                 "events are missing, so it cannot seed a store"
             )
         try:
-            load_entries(store, reader.entries(), str(path))
+            seals = SealCheck(verifier)
+            load_entries(store, reader.entries(), str(path), check=seals)
+            if verifier is not None:
+                problem = reader.signature_problem(seals.head, verifier)
+                if problem is not None:
+                    raise DamagedFile(f"{path} is refused: {problem}")
         except BaseException:
             wipe(store)
             raise

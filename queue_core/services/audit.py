@@ -9,6 +9,7 @@ from queue_core.eventlog.archive import history_events, verify_log
 from queue_core.eventlog.chain import ChainReport
 from queue_core.eventlog.events import Recorded
 from queue_core.eventlog.positions import position_key
+from queue_core.eventlog.seals import LedgerVerifier, SealCheck
 from queue_core.eventlog.store import EventStore
 from queue_core.readmodels.materialized import Rebuilt, VerifyResult, rebuild_live, verify
 from queue_core.readmodels.timetravel import state_as_of
@@ -57,9 +58,12 @@ class AuditService:
                 if (aggregate is None or rec.aggregate == aggregate) and (type is None or rec.type == type):
                     yield rec
 
-    def verify_chain(self) -> ChainReport:
-        """Walk the hash chain from the first entry (after a trim, from the archive's hash before Redis's first)."""
-        return verify_log(self.store)[0]
+    def verify_chain(self, verifier: LedgerVerifier | None = None) -> tuple[ChainReport, SealCheck, str | None]:
+        """Walk the hash chain from the first entry (after a trim, from the archive's hash before Redis's first),
+        checking every seal with ``verifier``; the report, what the seals cover, and a note on how it was walked."""
+        seals = SealCheck(verifier)
+        report, note = verify_log(self.store, check=seals)
+        return report, seals, note
 
     def as_of(self, until: str) -> dict[str, dict[str, dict[str, Any]]]:
         """The read models as of position (or ISO time) ``until``: model -> entity -> document."""
