@@ -28,9 +28,10 @@ from queue_core.eventlog.events import Recorded
 from queue_core.eventlog.health import record_epoch
 from queue_core.eventlog.positions import as_position
 from queue_core.eventlog.seals import LedgerVerifier, SealCheck, load_signer, load_verifier
-from queue_core.eventlog.transfer import import_export, verify_export, write_export
+from queue_core.eventlog.transfer import ensure_empty, import_export, verify_export, write_export
 from queue_core.readmodels.materialized import ReadModels, rebuild
 from queue_core.readmodels.oracle import check_log, quarantine_line
+from queue_core.services.imports import check_export
 from queue_core.settings import Settings
 
 __all__ = ["add_audit_commands"]
@@ -133,6 +134,8 @@ def _filling_client() -> Client:
 def import_(args: argparse.Namespace) -> int:
     client = _filling_client()
     store = client.store
+    ensure_empty(store)
+    check_export(args.file)  # every event readable, foldable and lawful, before anything is written
     header = import_export(store, args.file, _verifier(args, client.settings))
     record_epoch(store, client.settings)
     rebuild(store, ReadModels(store))

@@ -7,6 +7,7 @@ gap) passes them. Loading one would leave a store its own commands cannot read, 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,4 +40,25 @@ def _decoded(entries: Iterator[Entry], where: str) -> Iterator[Recorded]:
             raise DamagedFile(f"{where} cannot be imported: the event at {position} cannot be read ({exc!r})") from None
         if not isinstance(rec.aggregate, str) or not isinstance(rec.version, int):
             raise DamagedFile(f"{where} cannot be imported: the event at {position} names no aggregate and version")
+        wrong = _wrong_field(rec)
+        if wrong is not None:
+            raise DamagedFile(f"{where} cannot be imported: the {rec.type} at {position} has {wrong}")
         yield rec
+
+
+_KINDS: dict[str, tuple[type, ...]] = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,)}
+
+
+def _wrong_field(rec: Recorded) -> str | None:
+    """The first field whose value is not of the kind its event class declares (plain kinds only), or None."""
+    for field in dataclasses.fields(rec.event):
+        kinds = str(field.type).replace(" ", "").split("|")
+        allowed = tuple(k for kind in kinds for k in _KINDS.get(kind, ()))
+        if len(allowed) != sum(len(_KINDS.get(kind, ())) for kind in kinds if kind != "None") or not allowed:
+            continue  # a container or another class: its shape is the folds' and the oracle's to judge
+        value = getattr(rec.event, field.name)
+        if value is None and "None" in kinds:
+            continue
+        if isinstance(value, bool) and bool not in allowed or not isinstance(value, allowed):
+            return f"{field.name} = {value!r}"[:120] + f", not {field.type}"
+    return None
