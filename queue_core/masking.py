@@ -8,7 +8,7 @@ base64 text at each of the three byte alignments). A job that transforms a value
 (reversed, gzipped, split across lines) is not masked: no masker can know every transformation.
 
 All forms are found by one Aho-Corasick automaton (pyahocorasick, in C): a line is scanned once, whatever
-the number of forms, and the longest form at the leftmost position wins. Measured against one
+the number of forms, and every stretch of text some form covers (overlapping forms merged) becomes one ``***``. Measured against one
 ``str.replace`` per form and against one compiled regular expression (a trie of the forms), it was the only
 one of the three faster than the masker it replaced while masking every form above (benchmarks/bench_masking.py).
 """
@@ -66,7 +66,8 @@ def _unit_forms(unit: str, embedded: bool) -> set[str]:
         forms |= _base64_forms(data)
     else:  # too short to look for inside other base64 without masking look-alikes: only standalone
         standard = base64.b64encode(data).decode()
-        forms |= {standard, standard.translate(str.maketrans("+/", "-_"))}
+        forms |= {text.translate(str.maketrans("+/", "-_")) for text in (standard, standard.rstrip("="))}
+        forms |= {standard, standard.rstrip("=")}
     return forms
 
 
@@ -102,17 +103,23 @@ class Masker:
         return self._automaton is not None
 
     def mask(self, text: str) -> str:
+        """``text`` with every stretch covered by some form replaced by one ``***`` (overlapping forms merge)."""
         if self._automaton is None:
             return text
         while True:
-            pieces: list[str] = []
-            last = 0
-            for end, length in self._automaton.iter_long(text):  # leftmost-longest, not overlapping
-                pieces += (text[last : end - length + 1], MASK)
-                last = end + 1
-            if not pieces:
+            # Every occurrence, overlapping ones too (iter_long skips some), as (start, stop) spans.
+            spans = sorted((end - length + 1, end + 1) for end, length in self._automaton.iter(text))
+            if not spans:
                 return text
-            pieces.append(text[last:])
+            pieces: list[str] = []
+            last, (start, stop) = 0, spans[0]
+            for begin, end in spans[1:]:
+                if begin <= stop:
+                    stop = max(stop, end)
+                else:
+                    pieces += (text[last:start], MASK)
+                    last, start, stop = stop, begin, end
+            pieces += (text[last:start], MASK, text[stop:])
             text = "".join(pieces)
             if not self._again:
                 return text  # else mask again: each pass leaves fewer characters that are not '*'
