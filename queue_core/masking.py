@@ -8,9 +8,10 @@ base64 text at each of the three byte alignments). A job that transforms a value
 (reversed, gzipped, split across lines) is not masked: no masker can know every transformation.
 
 All forms are found by one Aho-Corasick automaton (pyahocorasick, in C): a line is scanned once, whatever
-the number of forms, and every stretch of text some form covers (overlapping forms merged) becomes one ``***``. Measured against one
-``str.replace`` per form and against one compiled regular expression (a trie of the forms), it was the only
-one of the three faster than the masker it replaced while masking every form above (benchmarks/bench_masking.py).
+the number of forms, and every stretch of text some form covers (overlapping forms merged) becomes one
+``***``. Measured against one ``str.replace`` per form and against one compiled regular expression (a trie
+of the forms), it was the only one of the three faster than the masker it replaced while masking every
+form above (benchmarks/bench_masking.py).
 """
 
 from __future__ import annotations
