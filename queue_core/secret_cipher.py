@@ -18,11 +18,12 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from queue_core.errors import InvalidInput, NotFound
+from queue_core.errors import InvalidInput, JobledgerError, NotFound
 
 __all__ = [
     "FORMAT",
     "SecretCipher",
+    "SecretKeyChanged",
     "SecretKeyMissing",
     "decode_keyring",
     "encode_keyring",
@@ -47,6 +48,10 @@ class SecretKeyMissing(NotFound):
             f"point {KEY_FILE_VARIABLE} at that key's file"
         )
         self.key_id = wanted
+
+
+class SecretKeyChanged(JobledgerError):
+    """Raised when the store's secret key changed under a write more often than it retries (rotations racing)."""
 
 
 def new_key() -> bytes:

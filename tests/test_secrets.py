@@ -175,6 +175,7 @@ def test_values_stored_in_plaintext_by_an_earlier_version_are_sealed_at_the_next
     client.set_secret("new-one", "another value")
     stored: dict[bytes, bytes] = connection.hgetall(Keys().secrets)  # type: ignore[assignment]
     kid = stored.pop(b"@key").decode()
+    assert stored.pop(b"@sealed") == b"1"  # no plaintext value left
     assert {name: sealed_key_id(value) for name, value in stored.items()} == {b"old-one": kid, b"new-one": kid}
     assert API_KEY.encode() not in b"".join(stored.values())
     assert Client(settings=client.settings).secrets.resolve(["old-one"]) == {"old-one": API_KEY}
@@ -217,3 +218,14 @@ def test_a_sealed_value_moved_to_another_name_does_not_open(client: Client, conn
     connection.hset(Keys().secrets, "public-banner", sealed)  # type: ignore[arg-type]
     with pytest.raises(InvalidInput, match="'public-banner' fails its authentication"):
         client.secrets.resolve(["public-banner"])
+
+
+def test_an_upgrade_cut_short_after_the_claim_is_finished_by_the_next_set(client: Client, connection: redis.Redis):
+    client.set_secret("first", "first value")
+    # The state a crash leaves between claiming an old store and sealing its plaintext values.
+    connection.hdel(Keys().secrets, "@sealed")
+    connection.hset(Keys().secrets, "old-one", API_KEY)
+    client.set_secret("second", "second value")
+    stored: dict[bytes, bytes] = connection.hgetall(Keys().secrets)  # type: ignore[assignment]
+    assert sealed_key_id(stored[b"old-one"]) == stored[b"@key"].decode() and stored[b"@sealed"] == b"1"
+    assert client.secrets.resolve(["old-one", "first"]) == {"old-one": API_KEY, "first": "first value"}

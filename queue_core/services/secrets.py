@@ -2,8 +2,9 @@
 deleted, or that the key was rotated.
 
 The hash also holds, under the field ``@key`` (no name can hold ``@``), the id of the key new values are sealed
-under. A store without it is fresh, or was written by a version that stored values in plaintext: the first
-``set`` or key rotation seals every plaintext value, then claims the store for its key.
+under, and ``@sealed`` once no value is plaintext. A store without them is fresh, or was written by a version
+that stored values in plaintext: the first ``set`` or key rotation claims it for its key, then seals every
+plaintext value.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from queue_core.eventlog.store import EventStore
 from queue_core.keyfiles import private_dir, read_key, read_or_create
 from queue_core.secret_cipher import (
     SecretCipher,
+    SecretKeyChanged,
     SecretKeyMissing,
     decode_keyring,
     encode_keyring,
@@ -39,6 +41,7 @@ log = structlog.get_logger("jobledger.secrets")
 
 APPEND_RETRIES = 5
 KEY_ID_FIELD = "@key"
+SEALED_FIELD = "@sealed"  # present once no value in the hash is plaintext (stores from earlier versions had some)
 # A rotation's pass finds values a concurrent writer sealed under the old key only if the writer read the key
 # id before the rotation claimed the store; each later pass has fewer. Past this many, something else is wrong.
 ROTATION_PASSES = 5
@@ -116,19 +119,22 @@ class SecretStore:
         return raw.decode() if isinstance(raw, bytes) else str(raw)
 
     def _sealing_key(self) -> tuple[SecretCipher, str]:
-        """The cipher and the id of the key new values are sealed under; an unclaimed store is claimed first."""
-        kid = self.store_key_id()
-        if kid is not None:
-            return self._cipher_holding(kid), kid
-        # No key claimed this store: it is fresh, or from before values were sealed. Its key is this
-        # machine's (created now if there is none), and what an earlier version stored in plaintext is sealed.
-        data = read_or_create(self.key_path, lambda: encode_keyring([new_key()]))
-        cipher = self._cipher = SecretCipher(decode_keyring(data, self.key_path), self.key_path)
-        sealed = self._reseal(cipher, cipher.ids[0], only_plaintext=True)
-        claimed = self._claim(None, cipher.ids[0])
-        if sealed:
-            log.info("plaintext secret values sealed", count=sealed, key_id=claimed)
-        return self._cipher_holding(claimed), claimed
+        """The cipher and the id of the key new values are sealed under; an unclaimed store is claimed first,
+        and what an earlier version stored in plaintext is sealed before anything new is written."""
+        raw: Any = self.redis.hmget(self.key, [KEY_ID_FIELD, SEALED_FIELD])
+        kid, sealed = (value.decode() if value is not None else None for value in raw)
+        if kid is None:
+            # No key claimed this store: its key is this machine's, created now if there is none. Claimed
+            # first, so two machines with different keys cannot both seal values into one store.
+            data = read_or_create(self.key_path, lambda: encode_keyring([new_key()]))
+            self._cipher = SecretCipher(decode_keyring(data, self.key_path), self.key_path)
+            kid = self._claim(None, self._cipher.ids[0])
+        cipher = self._cipher_holding(kid)
+        if sealed is None:
+            # Marked only once every plaintext value is sealed: a crash part-way leaves the sweep to the next.
+            self._reseal(cipher, kid, only_plaintext=True)
+            self.redis.hset(self.key, SEALED_FIELD, "1")
+        return cipher, kid
 
     def _fields(self) -> Iterator[tuple[str, bytes]]:
         """``(name, stored value)`` of every secret, without the store's own fields."""
@@ -172,7 +178,7 @@ class SecretStore:
             if self._set_if_key(keys=[self.key], args=[KEY_ID_FIELD, kid, name, cipher.seal(name, value, kid)]):
                 break  # else a rotation claimed the store between our read and our write: seal again
         else:
-            raise ConcurrencyError(SECRET_KEY_AGGREGATE, -1, -1)
+            raise SecretKeyChanged("the secret store's key kept changing while a value was written: set it again")
         self._record(secret_aggregate(name), SecretSet(name=name))
 
     def delete(self, name: str) -> None:
@@ -200,12 +206,12 @@ class SecretStore:
         cipher = self._cipher = SecretCipher(keys, self.key_path)
         claimed = self._claim(current, new_id)
         if claimed != new_id:
-            raise ConcurrencyError(SECRET_KEY_AGGREGATE, -1, -1)  # another rotation claimed the store meanwhile
+            raise SecretKeyChanged(f"another key rotation claimed the secret store for key {claimed} meanwhile")
         for _ in range(ROTATION_PASSES):
             if not self._reseal(cipher, new_id, progress=progress) and self._all_under(new_id):
                 break
         else:
-            raise ConcurrencyError(SECRET_KEY_AGGREGATE, -1, -1)
+            raise SecretKeyChanged("values kept arriving under the old key: run the rotation again to finish it")
         rotated = SecretKeyRotated(old_key_id=old_id, new_key_id=new_id)
         history = self.store.load(SECRET_KEY_AGGREGATE)
         if not history or history[-1].event != rotated:  # recorded already by the run that crashed after it

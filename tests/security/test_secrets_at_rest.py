@@ -98,6 +98,7 @@ def test_each_stored_value_is_sealed_and_names_its_key(client: Client, connectio
     client.set_secret("pem", PEM)
     stored = _secret_hash(connection)
     kid = stored.pop(b"@key").decode()
+    assert stored.pop(b"@sealed") == b"1"  # no plaintext value left
     assert set(stored) == {b"single", b"pem"}
     assert {sealed_key_id(value) for value in stored.values()} == {kid}
     assert all(value.startswith(b"jl1:" + kid.encode() + b":") for value in stored.values())
