@@ -66,7 +66,7 @@ class Client:
         self.read_models = ReadModels(self.store)
         self.lifecycle = RunLifecycle(self.store)
         self.run_log = RunLog(self.redis, self.store.keys)
-        self.secrets = SecretStore(self.store)
+        self.secrets = SecretStore(self.store, self.settings)
         self.resources = ResourceStore(self.store, self.settings)
         self.catalog = Catalog(self.store, self.read_models)
         self.submissions = Submissions(self.store, self.read_models, self.catalog, self.resources)

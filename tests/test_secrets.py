@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,9 +15,12 @@ import redis
 import structlog
 
 from queue_core import Client, InvalidInput
+from queue_core.domain.secrets import secret_refs
 from queue_core.errors import Remedy
+from queue_core.keys import Keys
 from queue_core.logging import configure_logging
 from queue_core.masking import Masker, masking
+from queue_core.secret_cipher import sealed_key_id
 from tests.support.jobs import definition, job_file
 from tests.support.leaks import assert_nowhere, files_under
 from tests.support.processes import Procs
@@ -147,3 +152,80 @@ def test_a_run_whose_secret_is_not_set_fails_source_unavailable_naming_it(
     run = client.wait(client.submit("unset-secret"), timeout=30)
     assert (run["status"], run["reason"]) == ("FAILED", "SourceUnavailable")
     assert any("never-set" in line.line for line in client.logs(run["id"]))
+
+
+def test_secret_refs_walks_a_spec_nested_100000_deep_without_recursion():
+    spec: object = {"secret": "deepest"}
+    for depth in range(100_000):
+        spec = {"level": [spec, {"secret": f"at-{depth}"}]} if depth % 50_000 == 0 else {"level": [spec]}
+    assert secret_refs(spec) == ["deepest", "at-0", "at-50000"]
+    assert secret_refs({"a": {"secret": "x"}, "b": [{"secret": "y"}, {"secret": 1}], "c": {"secret": "z", "k": 1}}) == [
+        "x",
+        "y",
+    ]
+
+
+def test_values_stored_in_plaintext_by_an_earlier_version_are_sealed_at_the_next_set(
+    client: Client, connection: redis.Redis, capsys: pytest.CaptureFixture[str]
+):
+    configure_logging()
+    connection.hset(Keys().secrets, "old-one", API_KEY)  # how versions before encryption stored a value
+    assert client.secrets.resolve(["old-one"]) == {"old-one": API_KEY}  # still resolves meanwhile, not silently
+    assert "stored in plaintext" in capsys.readouterr().err
+    client.set_secret("new-one", "another value")
+    stored: dict[bytes, bytes] = connection.hgetall(Keys().secrets)  # type: ignore[assignment]
+    kid = stored.pop(b"@key").decode()
+    assert stored.pop(b"@sealed") == b"1"  # no plaintext value left
+    assert {name: sealed_key_id(value) for name, value in stored.items()} == {b"old-one": kid, b"new-one": kid}
+    assert API_KEY.encode() not in b"".join(stored.values())
+    assert Client(settings=client.settings).secrets.resolve(["old-one"]) == {"old-one": API_KEY}
+
+
+def test_rotate_key_seals_plaintext_values_of_an_earlier_version_too(
+    client: Client, connection: redis.Redis, procs: Procs
+):
+    connection.hset(Keys().secrets, "old-one", API_KEY)
+    assert procs.cli("secret", "rotate-key").returncode == 0
+    stored: dict[bytes, bytes] = connection.hgetall(Keys().secrets)  # type: ignore[assignment]
+    assert sealed_key_id(stored[b"old-one"]) == stored[b"@key"].decode()
+    assert client.secrets.resolve(["old-one"]) == {"old-one": API_KEY}
+
+
+def test_a_machine_without_the_stores_key_creates_none_and_is_told_which_key_it_lacks(
+    client: Client, procs: Procs, tmp_path: Path
+):
+    client.set_secret("api-key", API_KEY)
+    kid = client.secrets.store_key_id()
+    other_home = tmp_path / "other-machine"
+    result = subprocess.run(
+        [sys.executable, "-m", "queue_core", "secret", "set", "second"],
+        env={**procs.env, "JOBLEDGER_HOME": str(other_home)},
+        input="x" * 10,
+        capture_output=True,
+        text=True,
+    )
+    assert (result.returncode, result.stderr.count("\n")) == (2, 1), result.stderr
+    assert f"key {kid}" in result.stderr and "JOBLEDGER_SECRET_KEY_FILE" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (other_home / "keys" / "secret.key").exists()
+    assert client.list_secrets() == ["api-key"]
+    assert [rec.type for rec in client.events()] == ["SecretSet"]
+
+
+def test_a_sealed_value_moved_to_another_name_does_not_open(client: Client, connection: redis.Redis):
+    client.set_secret("api-key", API_KEY)
+    sealed = connection.hget(Keys().secrets, "api-key")
+    connection.hset(Keys().secrets, "public-banner", sealed)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="'public-banner' fails its authentication"):
+        client.secrets.resolve(["public-banner"])
+
+
+def test_an_upgrade_cut_short_after_the_claim_is_finished_by_the_next_set(client: Client, connection: redis.Redis):
+    client.set_secret("first", "first value")
+    # The state a crash leaves between claiming an old store and sealing its plaintext values.
+    connection.hdel(Keys().secrets, "@sealed")
+    connection.hset(Keys().secrets, "old-one", API_KEY)
+    client.set_secret("second", "second value")
+    stored: dict[bytes, bytes] = connection.hgetall(Keys().secrets)  # type: ignore[assignment]
+    assert sealed_key_id(stored[b"old-one"]) == stored[b"@key"].decode() and stored[b"@sealed"] == b"1"
+    assert client.secrets.resolve(["old-one", "first"]) == {"old-one": API_KEY, "first": "first value"}

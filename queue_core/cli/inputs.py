@@ -52,6 +52,14 @@ def secret_delete(args: argparse.Namespace) -> int:
     return 0
 
 
+def secret_rotate_key(args: argparse.Namespace) -> int:
+    secrets = Client.from_env().secrets
+    rotated = secrets.rotate_key(progress=lambda name: print(f"re-encrypted {name}", flush=True))
+    print(f"secret key rotated: {rotated.old_key_id} -> {rotated.new_key_id}")
+    print(f"the key file {secrets.key_path} now holds only the new key: give it to every machine that resolves secrets")
+    return 0
+
+
 def resource_add(args: argparse.Namespace) -> int:
     added = Client.from_env().add_resource(args.name, args.file)
     if args.json:

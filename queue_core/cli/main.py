@@ -91,7 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--json", action="store_true")
     q.set_defaults(handler=definitions.cluster_list)
 
-    p = sub.add_parser("secret", help="set, list or delete secrets (values never enter the log)")
+    p = sub.add_parser("secret", help="set, list or delete secrets, or rotate their key (values never enter the log)")
     ssub = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
     q = ssub.add_parser("set", help="the value is read from stdin, or prompted for; never an argument")
     q.add_argument("name")
@@ -102,6 +102,8 @@ def _parser() -> argparse.ArgumentParser:
     q = ssub.add_parser("delete")
     q.add_argument("name")
     q.set_defaults(handler=inputs.secret_delete)
+    q = ssub.add_parser("rotate-key", help="re-encrypt every value under a new key (run again if interrupted)")
+    q.set_defaults(handler=inputs.secret_rotate_key)
 
     p = sub.add_parser("resource", help="add, list or show versioned resources (scripts and archives)")
     rsub = p.add_subparsers(dest="action", required=True, parser_class=_Parser)

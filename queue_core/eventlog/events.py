@@ -44,6 +44,7 @@ __all__ = [
     "ScheduleTickSkipped",
     "ScheduleTicksMissed",
     "SecretDeleted",
+    "SecretKeyRotated",
     "SecretSet",
     "TaskFinished",
     "TaskRerunRequested",
@@ -211,6 +212,14 @@ class SecretSet(Event):
 @dataclass(frozen=True)
 class SecretDeleted(Event):
     name: str
+
+
+@dataclass(frozen=True)
+class SecretKeyRotated(Event):
+    """Every secret value was re-encrypted under ``new_key_id`` (key ids are fingerprints, never keys)."""
+
+    old_key_id: str
+    new_key_id: str
 
 
 @dataclass(frozen=True)
@@ -437,6 +446,7 @@ _TYPES: dict[str, type[Event]] = {
         RunCancelled,
         SecretSet,
         SecretDeleted,
+        SecretKeyRotated,
         ResourceAdded,
         DepotAdded,
         DatasetWritten,
