@@ -59,6 +59,6 @@ def _wrong_field(rec: Recorded) -> str | None:
         value = getattr(rec.event, field.name)
         if value is None and "None" in kinds:
             continue
-        if isinstance(value, bool) and bool not in allowed or not isinstance(value, allowed):
+        if (isinstance(value, bool) and bool not in allowed) or not isinstance(value, allowed):
             return f"{field.name} = {value!r}"[:120] + f", not {field.type}"
     return None
