@@ -49,12 +49,13 @@ def read_password(settings: Settings) -> str | None:
 
 
 def url_with_password(settings: Settings) -> str:
-    """``redis_url`` with the password from the file written into it: for RQ, which takes only a URL."""
+    """``redis_url`` with the password from the file (and ``REDIS_USERNAME``) written into it: for RQ, which takes
+    only a URL. Only ever held in memory: a URL with a password is never put on a command line."""
     url, password = redis_url(settings), read_password(settings)
     if password is None:
         return url
     parts = urlsplit(url)
-    user = quote(parts.username or "", safe="")
+    user = quote(parts.username or settings.redis_username or "", safe="")
     netloc = f"{user}:{quote(password, safe='')}@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
@@ -120,8 +121,9 @@ def connect(settings: Settings, start_embedded: bool = True) -> redis.Redis:
             health_check_interval=30,
             # redis-py 8 retries ten times with backoff by default; a client should learn of an outage fast.
             retry=Retry(ExponentialBackoff(0.5, 0.05), CONNECTION_RETRIES),
-            # A password in the URL wins; one from the file is used when the URL carries none.
+            # A password in the URL wins; one from the file is used when the URL carries none. So does a user.
             **({"password": password} if password is not None else {}),
+            **({"username": settings.redis_username} if settings.redis_username else {}),
         )
     embedded = EmbeddedRedis(settings.home)
     if start_embedded:
