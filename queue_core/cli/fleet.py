@@ -65,8 +65,9 @@ class Fleet:
     procs: list[_Proc] = field(default_factory=list)
 
     def _spawn(self, proc: _Proc) -> None:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        with open(proc.log_path, "ab") as out:
+        self.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Logs are the home's user's alone (0600 in a 0700 folder): a job's output may say more than it should.
+        with os.fdopen(os.open(proc.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as out:
             proc.process = subprocess.Popen(
                 proc.command,
                 stdin=subprocess.DEVNULL,

@@ -11,7 +11,7 @@ from redis.client import Pipeline
 from redis.retry import Retry
 
 from queue_core.errors import InvalidInput, StoreUnavailable
-from queue_core.eventlog.embedded import EmbeddedRedis
+from queue_core.eventlog.embedded import EmbeddedRedis, private_folder
 from queue_core.settings import Settings
 
 __all__ = [
@@ -112,6 +112,7 @@ def connect(settings: Settings, start_embedded: bool = True) -> redis.Redis:
     A command that gets no answer within ``store_timeout_seconds`` fails (a hung store is an outage);
     blocking reads ask for less than that.
     """
+    private_folder(settings.home)  # the home holds keys, logs and this machine's record of the store: 0700
     if settings.redis_url:
         password = read_password(settings)
         return StoreConnection.from_url(

@@ -64,15 +64,21 @@ def test_up_against_a_password_protected_store_puts_the_password_on_no_command_l
     up_env = {**env, "REDIS_URL": url}
     client = Client(settings=Settings.from_env(up_env))
     client.define(definition("ok", job_file(workspace, "ok.sh", "echo up\n")))
+    children: list[int] = []
     with cmdlines_seen(PASSWORD.encode()) as seen, jobledger_up(up_env, grace=5, out=tmp_path / "up.out") as up:
-        eventually(lambda: "running; Ctrl-C stops" in (tmp_path / "up.out").read_text(), what="up to start")
-        assert client.wait(client.submit("ok"), timeout=60)["status"] == "SUCCEEDED"
-        children = descendants(up.pid)
-        assert len(children) >= 2  # the scheduler and a worker, at least
-        lines = {pid: cmdline(pid) for pid in [up.pid, *children]}
-        assert not [line for line in lines.values() if leaks(line)]
-        os.kill(up.pid, signal.SIGINT)
-        assert up.wait(timeout=30) == 0
+        try:
+            eventually(lambda: "running; Ctrl-C stops" in (tmp_path / "up.out").read_text(), what="up to start")
+            assert client.wait(client.submit("ok"), timeout=60)["status"] == "SUCCEEDED"
+            children = descendants(up.pid)
+            assert len(children) >= 2  # the scheduler and a worker, at least
+            lines = {pid: cmdline(pid) for pid in [up.pid, *children]}
+            assert not [line for line in lines.values() if leaks(line)]
+            os.kill(up.pid, signal.SIGINT)
+            assert up.wait(timeout=30) == 0
+        finally:  # up's children run in sessions of their own: a failed test must not leave them behind
+            for pid in children:
+                if pid_alive(pid):
+                    os.kill(pid, signal.SIGKILL)
     assert seen == []  # sampled every 5 ms machine-wide while it ran: no process ever showed it
     assert PASSWORD not in (tmp_path / "up.out").read_text()
 
