@@ -8,13 +8,15 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.client import Pipeline
+from redis.exceptions import NoPermissionError
 from redis.retry import Retry
 
-from queue_core.errors import InvalidInput, StoreUnavailable
+from queue_core.errors import InvalidInput, JobledgerError, StoreUnavailable
 from queue_core.eventlog.embedded import EmbeddedRedis, private_folder
 from queue_core.settings import Settings
 
 __all__ = [
+    "AccessDenied",
     "StoreConnection",
     "connect",
     "connect_like",
@@ -70,6 +72,20 @@ def display_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
+class AccessDenied(JobledgerError):
+    """Raised when the store's ACL refuses this process's Redis user a command, key or channel: it reaches the
+    store as a role that may not do this (a read-only one, say)."""
+
+    exit_code = 4
+
+
+def denied(exc: NoPermissionError) -> AccessDenied:
+    """The one-line error for a NOPERM reply; it names the refused command, never its arguments."""
+    text = str(exc)
+    reason = text[text.index("this user") :] if "this user" in text else "no permission"
+    return AccessDenied(f"the store refused this process's user: {reason.splitlines()[0]}")
+
+
 def unavailable(exc: BaseException) -> StoreUnavailable:
     """The one-line ``store unavailable`` error for a connection error or time-out."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -84,6 +100,8 @@ class _StorePipeline(Pipeline):
             return super().execute(raise_on_error)
         except StoreUnavailable:
             raise
+        except NoPermissionError as exc:
+            raise denied(exc) from exc
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise unavailable(exc) from exc
 
@@ -99,6 +117,8 @@ class StoreConnection(redis.Redis):
             return super().execute_command(*args, **options)
         except StoreUnavailable:
             raise
+        except NoPermissionError as exc:
+            raise denied(exc) from exc
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise unavailable(exc) from exc
 
