@@ -20,8 +20,9 @@ __all__ = ["READ_ONLY_ROLES", "ROLES", "Role", "acl_file", "password_hash", "rea
 
 _KEYS = Keys()
 
-# What redis-py and RQ send on connecting: AUTH or HELLO, the db, the client's name and library (7.2+).
-CONNECT = ("auth", "hello", "ping", "select", "client|setname", "client|setinfo")
+# What redis-py and RQ send on connecting: AUTH or HELLO, the db, the client's name and library (7.2+), and
+# INFO: RQ reads the server's version, jobledger its maxmemory-policy (an evicting one could drop events).
+CONNECT = ("auth", "hello", "ping", "select", "client|setname", "client|setinfo", "info")
 
 # Reading the log, aggregates, read models, run logs, leases, secrets (values sealed) and RQ's registries.
 READ = (
@@ -47,11 +48,11 @@ RQ = (
     *("sadd", "srem", "zadd", "zrem", "zremrangebyscore", "zpopmin"),
     *("hset", "hsetnx", "hdel", "hincrby", "hincrbyfloat"),
     *("set", "del", "expire", "pexpire", "persist"),
-    "info",  # RQ reads the server's version on start (INFO server)
 )
 
 # A worker's lease (SET with an expiry, renewed) and its run log (XADD with MAXLEN), and RQ's command channel.
-WORKER = ("set", "pexpire", "del", "xadd", "subscribe", "unsubscribe")
+# CLIENT LIST: RQ's worker finds its own address in it on start (it would record "unknown" without it).
+WORKER = ("set", "pexpire", "del", "xadd", "subscribe", "unsubscribe", "client|list")
 
 # The dispatcher's consumer group on the log, and the leader and timer locks (SET NX PX, renewed).
 DISPATCH = (

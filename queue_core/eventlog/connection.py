@@ -72,9 +72,9 @@ def display_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
-class AccessDenied(JobledgerError):
+class AccessDenied(JobledgerError, redis.ResponseError):
     """Raised when the store's ACL refuses this process's Redis user a command, key or channel: it reaches the
-    store as a role that may not do this (a read-only one, say)."""
+    store as a role that may not do this (a read-only one, say). Also a ``redis.ResponseError``, as NOPERM is."""
 
     exit_code = 4
 
