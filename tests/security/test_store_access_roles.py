@@ -123,8 +123,14 @@ def test_every_process_runs_as_its_own_role_and_redis_refuses_nothing_it_does(
         assert procs.cli("secret", "list").stdout.split() == ["api-token", "other"]
 
         _, console = start_server(procs, "console", name="console", env=store.env("console", env))
-        pages = [f"/runs/{run['id']}", f"/runs/{run['id']}/logs", "/definitions/hello", "/workflows/flow"]
-        for path in ("/runs", "/definitions", "/workflows", "/schedules", "/schedules/soon", "/clusters", *pages):
+        pages = [
+            f"/runs/{run['id']}",
+            f"/runs/{run['id']}/logs",
+            "/definitions/hello",
+            "/workflows/flow",
+            "/schedules/soon",
+        ]
+        for path in ("/runs", "/definitions", "/workflows", "/schedules", "/clusters", "/events", *pages):
             assert request(console, path).status == 200, path
         eventually(lambda: run["id"] in request(console, "/runs").body, what="the console to list the run")
         _, metrics = start_server(procs, "metrics", name="metrics", env=store.env("metrics", env))
