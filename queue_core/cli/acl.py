@@ -18,7 +18,7 @@ import redis
 
 from queue_core.errors import InvalidInput
 from queue_core.eventlog.acl import ROLES, acl_file, password_hash
-from queue_core.eventlog.connection import connect, display_url
+from queue_core.eventlog.connection import AccessDenied, connect, display_url
 from queue_core.keyfiles import read_or_create
 from queue_core.settings import Settings
 
@@ -45,24 +45,27 @@ def _set_user(connection: redis.Redis, name: str, hashed: str) -> list[str]:
         try:
             connection.execute_command("ACL", "SETUSER", name, "reset", "on", f"#{hashed}", *rules)
             return skipped
+        except AccessDenied:
+            raise
         except redis.ResponseError as exc:
             unknown = _UNKNOWN.search(str(exc))
             if unknown is None or unknown.group(1) in skipped:
-                raise
+                # Read-only key patterns (%R~) are Redis 7.0's: an older server refuses them.
+                reason = str(exc).splitlines()[0]
+                message = f"the store refused the {name} user (Redis 7.0 or later is needed): {reason}"
+                raise InvalidInput(message) from None
             skipped.append(unknown.group(1))
 
 
 def acl(args: argparse.Namespace) -> int:
-    if args.disable_default and not args.apply:
-        raise InvalidInput("turning the default user off goes with creating the others", "--apply")
     if args.passwords is None:
         if args.apply:
             raise InvalidInput("creating the users needs the folder of their passwords", "--passwords")
-        print(acl_file({}), end="")
+        print(acl_file({}, disable_default=args.disable_default), end="")
         return 0
     hashes = {name: password_hash(password) for name, password in _passwords(args.passwords).items()}
     if not args.apply:
-        print(acl_file(hashes), end="")
+        print(acl_file(hashes, disable_default=args.disable_default), end="")
         return 0
     settings = Settings.from_env()
     if not settings.redis_url:
@@ -87,5 +90,5 @@ def add_acl_command(sub: Any, parser_class: type[argparse.ArgumentParser]) -> No
         "--passwords", type=Path, metavar="DIR", help="the roles' password files (generated 0600 where missing)"
     )
     p.add_argument("--apply", action="store_true", help="create the users on the store (REDIS_URL) instead")
-    p.add_argument("--disable-default", action="store_true", help="with --apply: turn Redis's default user off")
+    p.add_argument("--disable-default", action="store_true", help="turn Redis's default user off (or print it off)")
     p.set_defaults(handler=acl)

@@ -60,6 +60,9 @@ DISPATCH = (
     *("set", "pexpire", "del"),
 )
 
+# Redis's own user, off: a connection that names no user can do nothing at all.
+DEFAULT_OFF = "user default off resetpass resetkeys resetchannels -@all"
+
 # Read-only roles read with plain commands: EVALSHA of even a read-only script is a write-capable command.
 READ_ONLY_ROLES = ("console", "metrics")
 
@@ -144,14 +147,19 @@ def password_hash(password: str) -> str:
     return hashlib.sha256(password.encode()).hexdigest()
 
 
-def acl_file(hashes: Mapping[str, str | None], known: Iterable[str] | None = None) -> str:
+def acl_file(
+    hashes: Mapping[str, str | None], known: Iterable[str] | None = None, disable_default: bool = False
+) -> str:
     """An ACL file (Redis's ``aclfile``) with one ``user`` line per role; a role without a hash gets a
-    ``#<sha256-of-its-password>`` placeholder, to read, not to load."""
+    ``#<sha256-of-its-password>`` placeholder, to read, not to load. With ``disable_default``, a last line turns
+    Redis's ``default`` user off (else a file that does not name it leaves it on, password-less)."""
     lines = []
     for role in ROLES.values():
         secret = hashes.get(role.name)
         password = f"#{secret}" if secret else "#<sha256-of-its-password>"
         lines.append(" ".join(["user", role.name, "on", password, *role.rules(known)]))
+    if disable_default:
+        lines.append(DEFAULT_OFF)
     return "\n".join(lines) + "\n"
 
 

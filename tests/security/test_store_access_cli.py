@@ -62,15 +62,15 @@ def test_a_password_file_others_can_read_is_refused(cli: Procs, tmp_path: Path):
     assert result.stdout == ""
 
 
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["--apply"], "--passwords: creating the users needs the folder of their passwords"),
-        (["--disable-default"], "--apply: turning the default user off goes with creating the others"),
-    ],
-)
-def test_acl_refuses_what_it_cannot_do_in_one_line(cli: Procs, args: list[str], message: str):
-    result = cli.cli("acl", *args)
+def test_acl_prints_the_default_user_off_when_asked(cli: Procs):
+    lines = cli.cli("acl", "--disable-default").stdout.splitlines()
+    assert lines[-1].split()[:3] == ["user", "default", "off"] and "-@all" in lines[-1].split()
+    assert "default" not in cli.cli("acl").stdout
+
+
+def test_acl_apply_without_a_passwords_folder_is_refused_in_one_line(cli: Procs):
+    result = cli.cli("acl", "--apply")
+    message = "--passwords: creating the users needs the folder of their passwords"
     assert (result.returncode, result.stderr) == (2, f"jobledger: {message}\n")
 
 
