@@ -31,10 +31,13 @@ _UNKNOWN = re.compile(r"modifier '\+([^']+)': Unknown command")
 
 def _passwords(folder: Path) -> dict[str, str]:
     """Each role's password, from ``folder/ROLE``; one is generated (and written 0600) where there is none."""
-    return {
-        name: read_or_create(folder / name, lambda: secrets.token_urlsafe(PASSWORD_BYTES).encode()).decode().strip()
-        for name in ROLES
-    }
+    found = {name: read_or_create(folder / name, _generate).decode() for name in ROLES}
+    # One trailing newline is dropped, as REDIS_PASSWORD_FILE's reader drops it: `echo`ed files work the same.
+    return {name: text[:-1] if text.endswith("\n") else text for name, text in found.items()}
+
+
+def _generate() -> bytes:
+    return secrets.token_urlsafe(PASSWORD_BYTES).encode()
 
 
 def _set_user(connection: redis.Redis, name: str, hashed: str) -> list[str]:
