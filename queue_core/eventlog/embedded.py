@@ -126,14 +126,15 @@ class EmbeddedRedis:
         if not self.socket.exists():
             return False
         try:
-            self._check_own()
-            return bool(self.connect(retries=0).ping())
+            connection = self.connect(retries=0)
+            self._check_own(connection)
+            return bool(connection.ping())
         except redis.BusyLoadingError:
             return True
         except (redis.ConnectionError, OSError):
             return False
 
-    def _check_own(self) -> None:
+    def _check_own(self, connection: redis.Redis) -> None:
         """Refuse a socket that is not this home's server: made by another user, or served from another folder."""
         info = os.lstat(self.socket)
         if not stat.S_ISSOCK(info.st_mode) or info.st_uid != os.geteuid():
@@ -144,7 +145,7 @@ class EmbeddedRedis:
         if uid != os.geteuid():
             raise ForeignStore(f"the server at {self.socket} runs as another user (uid {uid}); refusing to use it")
         # The server's own folder is the marker: only this home's server keeps its data in this home.
-        answer = self.connect(retries=0).config_get("dir").get("dir") or ""
+        answer = connection.config_get("dir").get("dir") or ""
         served = answer.decode() if isinstance(answer, bytes) else str(answer)
         if os.path.realpath(served) != os.path.realpath(self.dir):
             raise ForeignStore(f"the server at {self.socket} is not this home's store (it keeps its data in {served})")
