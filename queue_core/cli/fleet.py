@@ -17,7 +17,7 @@ __all__ = ["RQ_SETTINGS", "Fleet", "fleet_command"]
 
 WORKER_CLASS = "workers.worker.AttemptWorker"
 SERIALIZER = "workers.serializer.JobSerializer"
-RQ_SETTINGS = "workers.rq_settings"  # REDIS_URL for RQ from REDIS_URL, REDIS_USERNAME, REDIS_PASSWORD_FILE
+RQ_SETTINGS = "workers.rq_settings"  # REDIS_URL for RQ from REDIS_URL + REDIS_PASSWORD_FILE
 
 
 def fleet_command(url: str | None, cluster: str, burst: bool = False, program: str = "rq") -> list[str]:
