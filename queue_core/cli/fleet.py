@@ -9,6 +9,9 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from queue_core.errors import InvalidInput
 
 __all__ = ["RQ_SETTINGS", "Fleet", "fleet_command"]
 
@@ -22,9 +25,16 @@ RQ_SIGNAL_DEBOUNCE_SECONDS = 1.1
 def fleet_command(url: str | None, cluster: str, burst: bool = False, program: str = "rq") -> list[str]:
     """The plain ``rq worker`` line that joins a machine to a cluster's fleet.
 
-    With no ``url`` the worker reads its store from ``workers.rq_settings`` (``REDIS_URL`` and the
-    password in ``REDIS_PASSWORD_FILE``), so no password is on its command line.
+    With no ``url`` the worker reads its store from ``workers.rq_settings`` (``REDIS_URL``, ``REDIS_USERNAME``
+    and the password in ``REDIS_PASSWORD_FILE``), so no credential is on its command line. A ``url`` carrying a
+    password is refused: anyone on the machine can read a command line (``ps``, ``/proc/PID/cmdline``).
     """
+    if url is not None and urlsplit(url).password is not None:
+        raise InvalidInput(
+            "a password in the worker's URL would show in the process list: "
+            "give the worker REDIS_URL in its environment (or the password in REDIS_PASSWORD_FILE)",
+            "fleet URL",
+        )
     where = ["-u", url] if url is not None else ["-c", RQ_SETTINGS]
     command = [program, "worker", *where, "-w", WORKER_CLASS, "--serializer", SERIALIZER]
     if burst:
@@ -51,14 +61,15 @@ class _Proc:
 class Fleet:
     """A supervised set of processes; each gets its own session so Ctrl-C reaches only the supervisor."""
 
-    url: str | None  # None: workers read REDIS_URL and REDIS_PASSWORD_FILE from the environment
+    url: str | None  # None: workers read REDIS_URL (and REDIS_PASSWORD_FILE) from the environment, off argv
     log_dir: Path
     env: dict[str, str]
     procs: list[_Proc] = field(default_factory=list)
 
     def _spawn(self, proc: _Proc) -> None:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        with open(proc.log_path, "ab") as out:
+        self.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Logs are the home's user's alone (0600 in a 0700 folder): a job's output may say more than it should.
+        with os.fdopen(os.open(proc.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as out:
             proc.process = subprocess.Popen(
                 proc.command,
                 stdin=subprocess.DEVNULL,

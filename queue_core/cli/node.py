@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
+from urllib.parse import urlsplit
 
 from queue_core.cli.fleet import Fleet, fleet_command
 from queue_core.client import Client
@@ -29,7 +30,8 @@ def node(settings: Settings, default_workers: int, grace: float) -> Iterator[tup
     started_store = embedded.ensure_running() if embedded else False
     client = Client(settings=settings)
     env = {**os.environ, "REDIS_URL": client.url, "JOBLEDGER_WORKSPACE": str(settings.workspace)}
-    fleet = Fleet(None if settings.redis_password_file else client.url, settings.home / "logs", env)
+    # Workers read REDIS_URL from their environment (workers.rq_settings): a password stays off argv.
+    fleet = Fleet(None, settings.home / "logs", env)
     try:
         fleet.start_dispatcher(timer=True)  # the dispatcher and the schedule timer
         fleet.ensure_workers(DEFAULT_CLUSTER, default_workers)
@@ -63,9 +65,10 @@ def run_node(settings: Settings, default_workers: int, grace: float) -> int:
         print(f"redis: {display_url(client.url)}")
         print(f"logs:  {settings.home / 'logs'}")
         print("join a machine to a cluster's fleet with:")
-        print(f"  {shlex.join(fleet_command(display_url(client.url), 'CLUSTER'))}")
-        if settings.redis_password_file:
-            print(f"  (or, with REDIS_URL and REDIS_PASSWORD_FILE set: {shlex.join(fleet_command(None, 'CLUSTER'))})")
+        if urlsplit(client.url).password is None and not settings.redis_password_file:
+            print(f"  {shlex.join(fleet_command(client.url, 'CLUSTER'))}")
+        else:  # a password never goes on a command line
+            print(f"  with REDIS_URL and REDIS_PASSWORD_FILE set: {shlex.join(fleet_command(None, 'CLUSTER'))}")
         for name in sync_clusters(client, fleet, default_workers):
             print(f"cluster {name}: {fleet.workers_of(name)} workers")
         print("running; Ctrl-C stops", flush=True)

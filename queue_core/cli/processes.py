@@ -19,8 +19,8 @@ def worker(args: argparse.Namespace) -> int:
     clusters = args.clusters or ["default"]
     for name in clusters:
         client.get_cluster(name)
-    url = None if client.settings.redis_password_file else client.url  # else RQ reads the password file
-    commands = [[sys.executable, "-m", "rq.cli", *fleet_command(url, c, args.burst)[1:]] for c in clusters]
+    # The store reaches RQ through workers.rq_settings (REDIS_URL, REDIS_PASSWORD_FILE), never argv.
+    commands = [[sys.executable, "-m", "rq.cli", *fleet_command(None, c, args.burst)[1:]] for c in clusters]
     if len(commands) == 1:
         os.execv(commands[0][0], commands[0])
     import subprocess

@@ -8,13 +8,15 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.client import Pipeline
+from redis.exceptions import NoPermissionError
 from redis.retry import Retry
 
-from queue_core.errors import InvalidInput, StoreUnavailable
-from queue_core.eventlog.embedded import EmbeddedRedis
+from queue_core.errors import InvalidInput, JobledgerError, StoreUnavailable
+from queue_core.eventlog.embedded import EmbeddedRedis, private_folder
 from queue_core.settings import Settings
 
 __all__ = [
+    "AccessDenied",
     "StoreConnection",
     "connect",
     "connect_like",
@@ -49,12 +51,13 @@ def read_password(settings: Settings) -> str | None:
 
 
 def url_with_password(settings: Settings) -> str:
-    """``redis_url`` with the password from the file written into it: for RQ, which takes only a URL."""
+    """``redis_url`` with the password from the file (and ``REDIS_USERNAME``) written into it: for RQ, which takes
+    only a URL. Only ever held in memory: a URL with a password is never put on a command line."""
     url, password = redis_url(settings), read_password(settings)
     if password is None:
         return url
     parts = urlsplit(url)
-    user = quote(parts.username or "", safe="")
+    user = quote(parts.username or settings.redis_username or "", safe="")
     netloc = f"{user}:{quote(password, safe='')}@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
@@ -67,6 +70,20 @@ def display_url(url: str) -> str:
     user = parts.username or ""
     netloc = f"{user}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+class AccessDenied(JobledgerError, redis.ResponseError):
+    """Raised when the store's ACL refuses this process's Redis user a command, key or channel: it reaches the
+    store as a role that may not do this (a read-only one, say). Also a ``redis.ResponseError``, as NOPERM is."""
+
+    exit_code = 4
+
+
+def denied(exc: NoPermissionError) -> AccessDenied:
+    """The one-line error for a NOPERM reply; it names the refused command, never its arguments."""
+    text = str(exc)
+    reason = text[text.index("this user") :] if "this user" in text else "no permission"
+    return AccessDenied(f"the store refused this process's user: {reason.splitlines()[0]}")
 
 
 def unavailable(exc: BaseException) -> StoreUnavailable:
@@ -83,6 +100,8 @@ class _StorePipeline(Pipeline):
             return super().execute(raise_on_error)
         except StoreUnavailable:
             raise
+        except NoPermissionError as exc:
+            raise denied(exc) from exc
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise unavailable(exc) from exc
 
@@ -98,6 +117,8 @@ class StoreConnection(redis.Redis):
             return super().execute_command(*args, **options)
         except StoreUnavailable:
             raise
+        except NoPermissionError as exc:
+            raise denied(exc) from exc
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise unavailable(exc) from exc
 
@@ -111,6 +132,7 @@ def connect(settings: Settings, start_embedded: bool = True) -> redis.Redis:
     A command that gets no answer within ``store_timeout_seconds`` fails (a hung store is an outage);
     blocking reads ask for less than that.
     """
+    private_folder(settings.home)  # the home holds keys, logs and this machine's record of the store: 0700
     if settings.redis_url:
         password = read_password(settings)
         return StoreConnection.from_url(
@@ -120,8 +142,9 @@ def connect(settings: Settings, start_embedded: bool = True) -> redis.Redis:
             health_check_interval=30,
             # redis-py 8 retries ten times with backoff by default; a client should learn of an outage fast.
             retry=Retry(ExponentialBackoff(0.5, 0.05), CONNECTION_RETRIES),
-            # A password in the URL wins; one from the file is used when the URL carries none.
+            # A password in the URL wins; one from the file is used when the URL carries none. So does a user.
             **({"password": password} if password is not None else {}),
+            **({"username": settings.redis_username} if settings.redis_username else {}),
         )
     embedded = EmbeddedRedis(settings.home)
     if start_embedded:

@@ -124,7 +124,7 @@ def forget_epoch(settings: Settings, connection: redis.Redis) -> Path:
 
 
 def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd, scratch = tempfile.mkstemp(dir=path.parent, prefix=".epoch-")
     with os.fdopen(fd, "w") as out:
         out.write(text)

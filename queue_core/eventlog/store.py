@@ -54,8 +54,9 @@ class EventStore:
     def check_safe(self) -> None:
         """Refuse a Redis whose eviction policy could drop events from the log."""
         try:
-            policy = self.redis.config_get("maxmemory-policy").get("maxmemory-policy", "noeviction")
-        except redis.ResponseError:  # CONFIG may be disabled by a managed service; nothing to check then.
+            # INFO, not CONFIG GET: an ACL user of a role may read the server's state, never its configuration.
+            policy = self.redis.info("memory").get("maxmemory_policy", "noeviction")
+        except redis.ResponseError:  # INFO may be disabled by a managed service; nothing to check then.
             return
         except StoreUnavailable:
             raise

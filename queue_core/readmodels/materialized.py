@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 import structlog
 
+from queue_core.eventlog.acl import reads_only
 from queue_core.eventlog.archive import event_batches, replay_batches
 from queue_core.eventlog.positions import position_key
 from queue_core.eventlog.store import EventStore
@@ -49,6 +50,8 @@ class ReadModels:
         self.namespace = namespace
         self._commit = self.redis.register_script(_script("commit.lua"))
         self._fold_checked = namespace != LIVE  # scratch namespaces are always folded by this code
+        # A read-only role's user (the console, metrics) folds nothing: the scheduler keeps the models current.
+        self.read_only = reads_only(self.redis)
 
     # -- keys ---------------------------------------------------------------------------------
 
@@ -66,6 +69,8 @@ class ReadModels:
 
     def catch_up(self, until: str = "+") -> str:
         """Fold every event after the checkpoint (up to ``until``) into the documents; return the checkpoint."""
+        if self.read_only:
+            return self.checkpoint()
         if not self._fold_checked:
             self._ensure_current_fold()
         while True:
