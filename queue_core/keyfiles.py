@@ -53,7 +53,7 @@ def read_or_create(path: Path, create: Callable[[], bytes]) -> bytes:
     if path.exists():
         return read_key(path)
     folder = private_dir(path.parent)
-    with open(folder / ".keys.lock", "a") as lock:
+    with os.fdopen(os.open(folder / ".keys.lock", os.O_WRONLY | os.O_CREAT, 0o600), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if path.exists():
             return read_key(path)

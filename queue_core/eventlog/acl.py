@@ -28,7 +28,7 @@ CONNECT = ("auth", "hello", "ping", "select", "client|setname", "client|setinfo"
 READ = (
     *("get", "mget", "exists", "type", "ttl", "pttl"),
     *("xrange", "xrevrange", "xlen", "xread", "xinfo|stream", "xinfo|groups", "xinfo|consumers", "xpending"),
-    *("hget", "hmget", "hgetall", "hkeys", "hlen", "hexists"),
+    *("hget", "hmget", "hgetall", "hkeys", "hlen", "hexists", "hscan"),
     *("zrange", "zrevrange", "zrangebyscore", "zrevrangebyscore", "zcard", "zcount", "zscore", "zmscore"),
     *("lrange", "llen", "lindex", "lpos", "smembers", "scard", "sismember"),
     "time",  # the dispatcher lag metric is measured by Redis's clock

@@ -9,6 +9,7 @@ Exports and archive segments carry a signature over their final head the same wa
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -133,7 +134,9 @@ def load_signer(settings: Settings, create: bool = False) -> LedgerSigner | None
     signer = LedgerSigner.from_pem(data, str(path))
     public = settings.ledger_public_key_path
     if not public.exists() and public.parent.is_dir():
-        public.write_bytes(signer.verifier.pem())
+        # Public, but written 0600 like everything in the home: hand it to auditors by copying it.
+        with os.fdopen(os.open(public, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as handle:
+            handle.write(signer.verifier.pem())
     return signer
 
 
