@@ -229,3 +229,10 @@ def test_an_upgrade_cut_short_after_the_claim_is_finished_by_the_next_set(client
     stored: dict[bytes, bytes] = connection.hgetall(Keys().secrets)  # type: ignore[assignment]
     assert sealed_key_id(stored[b"old-one"]) == stored[b"@key"].decode() and stored[b"@sealed"] == b"1"
     assert client.secrets.resolve(["old-one", "first"]) == {"old-one": API_KEY, "first": "first value"}
+
+
+def test_a_value_that_is_not_utf8_text_is_refused_through_the_python_api(client):
+    before = len(client.events())
+    with pytest.raises(InvalidInput, match="not UTF-8 text"):
+        client.set_secret("binary", "\udcff\udcfe token")
+    assert len(client.events()) == before

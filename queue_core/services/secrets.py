@@ -170,7 +170,11 @@ class SecretStore:
         check_name(name, "secret")
         if not isinstance(value, str) or not value:
             raise InvalidInput("the secret value is empty", "secret")
-        if "\x00" in value or len(value.encode()) > MAX_SECRET_BYTES:
+        try:
+            size = len(value.encode("utf-8"))
+        except UnicodeEncodeError:  # lone surrogates: bytes that were never UTF-8
+            raise InvalidInput("the secret value is not UTF-8 text", "secret") from None
+        if "\x00" in value or size > MAX_SECRET_BYTES:
             raise InvalidInput(f"the secret value must be at most {MAX_SECRET_BYTES} bytes without NUL", "secret")
         # The value first: a name the log says is set always has a value to resolve.
         for _ in range(APPEND_RETRIES):
