@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple, TypeVar
+from urllib.parse import urlsplit
 
 from queue_core.cli.fleet import fleet_command
 
@@ -57,9 +58,16 @@ class Procs:
         return proc
 
     def worker(self, url: str, cluster: str = "default", burst: bool = False) -> subprocess.Popen[bytes]:
-        """A real ``rq worker`` with jobledger's worker class and serializer (the fleet command)."""
-        command = [sys.executable, "-m", "rq.cli", *fleet_command(url, cluster, burst)[1:]]
-        return self.spawn(command, f"worker-{cluster}")
+        """A real ``rq worker`` with jobledger's worker class and serializer (the fleet command).
+
+        A URL with a password goes to the worker in its environment, as the fleet command requires.
+        """
+        if urlsplit(url).password is None:
+            return self.spawn(
+                [sys.executable, "-m", "rq.cli", *fleet_command(url, cluster, burst)[1:]], f"worker-{cluster}"
+            )
+        command = [sys.executable, "-m", "rq.cli", *fleet_command(None, cluster, burst)[1:]]
+        return self.spawn(command, f"worker-{cluster}", {**self.env, "REDIS_URL": url})
 
     def dispatcher(self, timer: bool = False, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         """``python -m scheduler``; with ``timer`` it fires schedules' ticks too (``jobledger scheduler``)."""
