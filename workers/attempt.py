@@ -40,9 +40,11 @@ from queue_core.specs.documents import load_document
 from queue_core.specs.pipelines import MAX_SQL_CHARS, check_depots, is_script, normalize_pipeline
 from queue_core.timefmt import utc_now
 from workers.child import PDEATHSIG_PREFIX, ChildResult, Supervision, run_child
-from workers.leftovers import note_session
+from workers.leftovers import SESSION_FILE, note_session
 from workers.outage import BufferedLines, away_tolerant
+from workers.sandbox import SANDBOX_TMP, Sandbox, job_environment, sandbox_for
 from workers.sources import Materialized, SourceContext, SourceError, materialize
+from workers.sources.workspace import working_copy
 
 __all__ = ["run_attempt"]
 
@@ -61,6 +63,7 @@ class _Context:
     run_log: RunLog
     secrets: SecretStore
     resources: ResourceStore
+    sandbox: Sandbox
 
 
 @lru_cache(maxsize=4)
@@ -81,6 +84,7 @@ def _context_for(rq_connection: redis.Redis) -> _Context:
         RunLog(connection, keys),
         SecretStore(store),
         ResourceStore(store, settings),
+        sandbox_for(settings),
     )
 
 
@@ -106,14 +110,19 @@ def _argv(job: dict[str, Any], source: Materialized) -> list[str]:
 
 
 def _env(
-    run_id: str, attempt: int, job: dict[str, Any], secrets: Mapping[str, str], logical_date: str | None = None
+    ctx: _Context,
+    claim: Claim,
+    secrets: Mapping[str, str],
+    scratch: Path,
 ) -> dict[str, str]:
+    """The job's environment: an allowlist of the worker's (see ``workers.sandbox``), its variables, its ids."""
+    job = claim.run["job"]
     variables = {k: secrets[v["secret"]] if isinstance(v, dict) else v for k, v in job["envVars"].items()}
-    env = {**os.environ, **variables}
-    env.update(JOBLEDGER_RUN_ID=run_id, JOBLEDGER_ATTEMPT=str(attempt), PYTHONUNBUFFERED="1")
-    if logical_date is not None:
-        env["JOBLEDGER_LOGICAL_DATE"] = logical_date
-    return env
+    variables.update(JOBLEDGER_RUN_ID=claim.run["id"], JOBLEDGER_ATTEMPT=str(claim.attempt))
+    if claim.run.get("logical_date") is not None:
+        variables["JOBLEDGER_LOGICAL_DATE"] = claim.run["logical_date"]
+    tmpdir = SANDBOX_TMP if ctx.sandbox.enabled else str(scratch / "tmp")
+    return job_environment(variables, scratch / "home", tmpdir)
 
 
 @lru_cache(maxsize=1)
@@ -162,6 +171,8 @@ def run_attempt(run_id: str, attempt: int) -> dict[str, Any]:
     # One folder per delivery: a duplicate delivery on the same machine must not touch the first's files.
     (ctx.settings.home / "runs").mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f"{run_id}-{attempt}-", dir=ctx.settings.home / "runs"))
+    for own in ("home", "tmp"):  # the job's HOME, and its TMPDIR when unsandboxed
+        (scratch / own).mkdir()
     claim: Claim | None = None
     with masking(secrets.values()) as masker:
         try:
@@ -219,7 +230,10 @@ def _prepare(
         resources=ctx.resources,
     )
     try:
-        return materialize(context, job), None
+        source = materialize(context, job)
+        if ctx.sandbox.enabled and not source.cwd.is_relative_to(scratch):
+            source = working_copy(source, context.scratch)
+        return source, None
     except SourceError as exc:
         return None, str(exc)
     except OSError as exc:
@@ -261,6 +275,7 @@ class _SqlChild:
     argv: list[str]
     result_path: Path
     passwords: dict[str, str]
+    binds: tuple[Path, ...]  # the local depots' folders it reads and writes, inside the sandbox
 
 
 def _sql_child(ctx: _Context, job: dict[str, Any], scratch: Path, source: Materialized | None) -> _SqlChild | str:
@@ -295,7 +310,20 @@ def _sql_child(ctx: _Context, job: dict[str, Any], scratch: Path, source: Materi
         from workers.sql.postgres import PASSWORD_ENV_PREFIX  # here: only a postgres depot pays for importing psycopg
 
         passwords = {f"{PASSWORD_ENV_PREFIX}{name}": values[secret] for name, secret in refs.items()}
-    return _SqlChild([sys.executable, str(SQL_RUNNER), str(spec_path)], run_dir / "result.json", passwords)
+    argv = [sys.executable, str(SQL_RUNNER), str(spec_path)]
+    return _SqlChild(argv, run_dir / "result.json", passwords, _depot_folders(depots.values()))
+
+
+def _depot_folders(depots: Any) -> tuple[Path, ...]:
+    """The folders of local and DuckDB depots (a DuckDB file writes its WAL beside it) that exist."""
+    folders = []
+    for depot in depots:
+        if depot["type"] in ("local", "duckdb"):
+            path = Path(depot["config"]["path"]).expanduser().resolve()
+            folder = path if depot["type"] == "local" else path.parent
+            if folder.is_dir():
+                folders.append(folder)
+    return tuple(dict.fromkeys(folders))
 
 
 def _sql_result(path: Path | None) -> dict[str, Any] | None:
@@ -316,6 +344,7 @@ def _execute(
     job = claim.run["job"]
     result_path: Path | None = None
     extra_env: dict[str, str] = {}
+    binds: tuple[Path, ...] = ()
     if job["type"] == "SQL":
         child = _sql_child(ctx, job, scratch, source)
         if isinstance(child, str):
@@ -323,9 +352,10 @@ def _execute(
             _note(ctx, claim, masker, child)
             return _record(ctx, claim, ChildResult(exit_code=None), SOURCE_UNAVAILABLE, child)
         argv, result_path, cwd, extra_env = child.argv, child.result_path, scratch / "sql", child.passwords
+        binds = child.binds
         if extra_env:
             with masking(extra_env.values()) as wider:
-                return _supervise(ctx, claim, argv, cwd, secrets, extra_env, wider, result_path, scratch)
+                return _supervise(ctx, claim, argv, cwd, secrets, extra_env, wider, result_path, scratch, binds)
     elif source is None:
         message = f"{job['type']} jobs need a source"
         _note(ctx, claim, masker, message)
@@ -334,7 +364,7 @@ def _execute(
         argv, cwd = _argv(job, source), source.cwd
         if source.revision is not None:
             _note(ctx, claim, masker, f"source {job['source']['type']} at {source.revision}")
-    return _supervise(ctx, claim, argv, cwd, secrets, extra_env, masker, result_path, scratch)
+    return _supervise(ctx, claim, argv, cwd, secrets, extra_env, masker, result_path, scratch, binds)
 
 
 def _supervise(
@@ -347,8 +377,9 @@ def _supervise(
     masker: Masker,
     result_path: Path | None,
     scratch: Path,
+    binds: tuple[Path, ...] = (),
 ) -> str:
-    """Run the child to its end and record the outcome."""
+    """Run the child, sandboxed, to its end and record the outcome."""
     run_id, job = claim.run["id"], claim.run["job"]
     timeout_seconds = float(job["timeout"]) * 60
     # While the store is away the job keeps running: no cancel is seen, the lease is not renewed (the
@@ -369,13 +400,19 @@ def _supervise(
     output = BufferedLines(
         lambda lines: ctx.run_log.write(run_id, claim.attempt, [(t, s, masker.mask(line)) for t, s, line in lines])
     )
+    sandbox = ctx.sandbox
+    sandbox.prepare(scratch, [p for p in scratch.iterdir() if p.name != SESSION_FILE])
+    # The warm SQL runner only unsandboxed: a zygote outliving attempts would be the one process that
+    # sees every attempt's request (and postgres passwords), and a job running as its user could attack it.
+    warm = result_path is not None and not sandbox.enabled
     result = run_child(
-        argv,
+        sandbox.wrap(argv, scratch, cwd, job.get("network"), binds),
         cwd,
-        {**_env(run_id, claim.attempt, job, secrets, claim.run.get("logical_date")), **extra_env},
+        {**_env(ctx, claim, secrets, scratch), **extra_env},
         output,
         supervision,
-        spawn=_spawn_sql if result_path is not None else None,
+        spawn=_spawn_sql if warm else None,
+        signal_exits=sandbox.enabled,
     )
     output.flush()
     try:

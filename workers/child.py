@@ -25,6 +25,8 @@ PDEATHSIG_PREFIX = _SETPRIV  # what runs a command so that it dies with this pro
 FLUSH_SECONDS = 0.1
 DRAIN_SECONDS = 0.2
 READ_CHUNK = 65536
+SIGNAL_EXIT_BASE = 128
+MAX_SIGNAL = 64
 
 OutputSink = Callable[[list[tuple[str, str, str]]], None]
 # Starts the child some other way (a warm, forked runner): a Popen-like object (pid, stdout, stderr,
@@ -113,8 +115,12 @@ def run_child(
     sink: OutputSink,
     supervision: Supervision,
     spawn: Spawn | None = None,
+    signal_exits: bool = False,
 ) -> ChildResult:
-    """Run ``argv`` (never through a shell) and supervise it until it ends, times out or is stopped."""
+    """Run ``argv`` (never through a shell) and supervise it until it ends, times out or is stopped.
+
+    ``signal_exits``: ``argv`` reports its job killed by signal N as exit code 128+N (bubblewrap does).
+    """
     proc = spawn(argv, cwd, env) if spawn is not None else None
     if proc is None:
         proc = _popen(argv, cwd, env)
@@ -185,6 +191,8 @@ def run_child(
         return outcome
     if returncode < 0:
         return ChildResult(exit_code=128 - returncode, signal=-returncode)
+    if signal_exits and SIGNAL_EXIT_BASE < returncode <= SIGNAL_EXIT_BASE + MAX_SIGNAL:
+        return ChildResult(exit_code=returncode, signal=returncode - SIGNAL_EXIT_BASE)
     return ChildResult(exit_code=returncode)
 
 
