@@ -15,10 +15,10 @@ from rq.job import Job
 
 from workers.serializer import ENTRY_FUNCTION, RefusedJob
 
-__all__ = ["AttemptJob", "refusal"]
+__all__ = ["FleetJob", "refusal"]
 
 
-class AttemptJob(Job):
+class FleetJob(Job):
     """A job of the fleet: its function is ``run_attempt`` or it has none; it has no callbacks nor webhooks."""
 
     @property
@@ -71,7 +71,7 @@ def refusal(job: Job) -> str | None:
         return "it depends on other RQ jobs (rejected_callable)"
     if job.connection.exists(job.dependents_key):
         return "it has dependent RQ jobs (rejected_callable)"
-    if job.webhooks:
+    if job.webhooks or job.connection.hget(job.key, "webhooks"):  # RQ drops ones it cannot parse: still refused
         return "it carries webhooks (rejected_callable)"
     try:
         func_name, instance = job.func_name, job.instance

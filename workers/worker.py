@@ -19,7 +19,7 @@ from queue_core.settings import Settings
 from workers.leftovers import kill_leftovers
 from workers.outage import STORE_ERRORS, wait_for_store
 from workers.preflight import preflight
-from workers.rq_job import AttemptJob, refusal
+from workers.rq_job import FleetJob, refusal
 from workers.sandbox import SandboxUnavailable
 from workers.serializer import JobSerializer
 
@@ -51,9 +51,13 @@ class AttemptWorker(SimpleWorker):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["serializer"] = JobSerializer
-        kwargs["job_class"] = AttemptJob
+        kwargs["job_class"] = FleetJob
         kwargs["log_job_description"] = False
         super().__init__(*args, **kwargs)
+        # ``rq worker`` builds the queues before the worker, with RQ's job class: their registries' upkeep
+        # (an abandoned job's failure callback) would import what a job hash names.
+        for queue in self.queues:
+            queue.job_class = FleetJob
         self._probe: redis.Redis = self.connection
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
