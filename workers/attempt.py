@@ -412,7 +412,7 @@ def _supervise(
         output,
         supervision,
         spawn=_spawn_sql if warm else None,
-        signal_exits=sandbox.enabled,
+        sandboxed=sandbox.enabled,
     )
     output.flush()
     try:

@@ -88,7 +88,6 @@ class Sandbox:
     readable: tuple[Path, ...] = ()  # besides the system: the Python the jobs run on, jobledger's code
     hidden: tuple[Path, ...] = ()  # never visible, even where it lies inside a readable folder
     bwrap: str = "bwrap"
-    env_binary: str = "env"
     setpriv: str = "setpriv"
     notes: tuple[str, ...] = field(default=())  # what the worker says once at start
 
@@ -111,11 +110,9 @@ class Sandbox:
         """``argv`` run inside the sandbox, with ``folder`` (and ``binds``) writable; ``argv`` as is when off."""
         if not self.enabled:
             return argv
-        # The worker SIGTERMs the job's whole process group on time-out or cancel. bubblewrap dies of a
-        # SIGTERM at once, and the job with it (--die-with-parent): so bubblewrap ignores it, and the
-        # job gets it with its default action back (``env`` sets both), and its grace period to end.
-        args = [self.env_binary, "--ignore-signal=TERM", self.bwrap]
-        args += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent"]
+        # bubblewrap leads the job's process group; it dies with the worker (--die-with-parent), and every
+        # process of the sandbox with it. The worker spares it the SIGTERM meant for the job (see run_child).
+        args = [self.bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent"]
         if network == NETWORK_NONE:
             args.append("--unshare-net")
         args += ["--perms", "1777", "--tmpfs", SANDBOX_TMP, "--proc", "/proc", "--dev", "/dev"]
@@ -139,11 +136,12 @@ class Sandbox:
             args += [*_parents(path, mounted, made), "--bind", str(path), str(path)]
             mounted.append(path)
         args += ["--chdir", str(cwd)]
-        inner = [self.env_binary, "--default-signal=TERM"]
-        if self.user is not None:
-            args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
-            inner += [self.setpriv, f"--reuid={self.user.uid}", f"--regid={self.user.gid}", "--clear-groups", "--"]
-        return [*args, "--", *inner, *argv]
+        if self.user is None:
+            return [*args, "--", *argv]
+        # bubblewrap drops every capability but these two; setpriv uses them to become the job user, who
+        # then has none (and no_new_privs: nothing it executes can gain any).
+        args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--", self.setpriv]
+        return [*args, f"--reuid={self.user.uid}", f"--regid={self.user.gid}", "--clear-groups", "--", *argv]
 
 
 def _inside(path: Path, folders: Iterable[Path]) -> bool:
@@ -245,11 +243,10 @@ def sandbox_for(settings: Settings) -> Sandbox:
         )
     problem = probe()
     if problem is None:
-        binaries = [shutil.which(name) for name in ("bwrap", "env", "setpriv")]
-        if all(binaries):
-            bwrap, env_binary, setpriv = (str(b) for b in binaries)
-            return Sandbox(True, _job_user(settings), _runtime_dirs(), _hidden(settings), bwrap, env_binary, setpriv)
-        problem = "env or setpriv (coreutils, util-linux) is missing"
+        bwrap, setpriv = shutil.which("bwrap"), shutil.which("setpriv")
+        if bwrap and setpriv:
+            return Sandbox(True, _job_user(settings), _runtime_dirs(), _hidden(settings), bwrap, setpriv)
+        problem = "setpriv (util-linux) is missing"
     if mode == "on":
         raise SandboxUnavailable(f"JOBLEDGER_SANDBOX=on but {problem}: {FIX_HINT}")
     if not is_embedded(settings):
