@@ -39,12 +39,13 @@ from queue_core.settings import Settings
 from queue_core.specs.documents import load_document
 from queue_core.specs.pipelines import MAX_SQL_CHARS, check_depots, is_script, normalize_pipeline
 from queue_core.timefmt import utc_now
-from workers.child import PDEATHSIG_PREFIX, ChildResult, Supervision, run_child
+from workers.child import PDEATHSIG_PREFIX, ChildResult, Spawn, Supervision, run_child
 from workers.leftovers import SESSION_FILE, note_session
 from workers.outage import BufferedLines, away_tolerant
 from workers.sandbox import SANDBOX_TMP, Sandbox, job_environment, sandbox_for
 from workers.sources import Materialized, SourceContext, SourceError, materialize
 from workers.sources.workspace import working_copy
+from workers.spare import Spare, Spares
 
 __all__ = ["run_attempt"]
 
@@ -64,6 +65,7 @@ class _Context:
     secrets: SecretStore
     resources: ResourceStore
     sandbox: Sandbox
+    spares: Spares
 
 
 @lru_cache(maxsize=4)
@@ -84,7 +86,8 @@ def _context_for(rq_connection: redis.Redis) -> _Context:
         RunLog(connection, keys),
         SecretStore(store),
         ResourceStore(store, settings),
-        sandbox_for(settings),
+        sandbox := sandbox_for(settings),
+        Spares(sandbox, settings.home / "runs"),
     )
 
 
@@ -169,10 +172,14 @@ def run_attempt(run_id: str, attempt: int) -> dict[str, Any]:
     except NotFound as exc:
         secrets, problem = {}, str(exc)
     # One folder per delivery: a duplicate delivery on the same machine must not touch the first's files.
+    spare = ctx.spares.take(job)  # a sandbox set up ahead, with a folder of its own, if the job fits it
     (ctx.settings.home / "runs").mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f"{run_id}-{attempt}-", dir=ctx.settings.home / "runs"))
-    for own in ("home", "tmp"):  # the job's HOME, and its TMPDIR when unsandboxed
-        (scratch / own).mkdir()
+    if spare is not None:
+        scratch = spare.folder
+    else:
+        scratch = Path(tempfile.mkdtemp(prefix=f"{run_id}-{attempt}-", dir=ctx.settings.home / "runs"))
+        for own in ("home", "tmp"):  # the job's HOME, and its TMPDIR when unsandboxed
+            (scratch / own).mkdir()
     claim: Claim | None = None
     with masking(secrets.values()) as masker:
         try:
@@ -197,7 +204,7 @@ def run_attempt(run_id: str, attempt: int) -> dict[str, Any]:
                     _note(ctx, claim, masker, f"source unavailable: {message}")
                     outcome = _record(ctx, claim, ChildResult(exit_code=None), SOURCE_UNAVAILABLE, message)
                 else:
-                    outcome = _execute(ctx, claim, source, secrets, masker, scratch)
+                    outcome = _execute(ctx, claim, source, secrets, masker, scratch, spare)
             finally:
                 away_tolerant(lambda: ctx.leases.release(run_id, attempt), None, "lease release")()
             bound.info("attempt ended", outcome=outcome)
@@ -213,7 +220,18 @@ def run_attempt(run_id: str, attempt: int) -> dict[str, Any]:
             bound.exception("attempt crashed")
             raise AttemptCrashed(masker.mask(f"{type(exc).__name__}: {exc}")) from None
         finally:
+            if spare is not None:
+                spare.discard()  # ended with its job, or never used: an attempt that ran nothing
             shutil.rmtree(scratch, ignore_errors=True)
+            _refill(ctx)
+
+
+def _refill(ctx: _Context) -> None:
+    """Set up the next attempt's sandbox now, while the worker would otherwise wait for work."""
+    try:
+        ctx.spares.refill()
+    except Exception as exc:  # the next attempt then sets up its own
+        log.warning("could not start a spare sandbox", error=str(exc))
 
 
 def _prepare(
@@ -340,6 +358,7 @@ def _execute(
     secrets: Mapping[str, str],
     masker: Masker,
     scratch: Path,
+    spare: Spare | None = None,
 ) -> str:
     job = claim.run["job"]
     result_path: Path | None = None
@@ -364,7 +383,7 @@ def _execute(
         argv, cwd = _argv(job, source), source.cwd
         if source.revision is not None:
             _note(ctx, claim, masker, f"source {job['source']['type']} at {source.revision}")
-    return _supervise(ctx, claim, argv, cwd, secrets, extra_env, masker, result_path, scratch, binds)
+    return _supervise(ctx, claim, argv, cwd, secrets, extra_env, masker, result_path, scratch, binds, spare)
 
 
 def _supervise(
@@ -378,6 +397,7 @@ def _supervise(
     result_path: Path | None,
     scratch: Path,
     binds: tuple[Path, ...] = (),
+    spare: Spare | None = None,
 ) -> str:
     """Run the child, sandboxed, to its end and record the outcome."""
     run_id, job = claim.run["id"], claim.run["job"]
@@ -405,13 +425,18 @@ def _supervise(
     # The warm SQL runner only unsandboxed: a zygote outliving attempts would be the one process that
     # sees every attempt's request (and postgres passwords), and a job running as its user could attack it.
     warm = result_path is not None and not sandbox.enabled
+    spawn: Spawn | None = _spawn_sql if warm else None
+    if spare is not None:
+        # The job in the sandbox set up ahead; if that sandbox is gone, run_child sets up a new one (the
+        # wrapped argv it was given), never runs the job outside.
+        spawn = lambda _wrapped, where, env: spare.start(argv, where, env)  # noqa: E731
     result = run_child(
         sandbox.wrap(argv, scratch, cwd, job.get("network"), binds),
         cwd,
         {**_env(ctx, claim, secrets, scratch), **extra_env},
         output,
         supervision,
-        spawn=_spawn_sql if warm else None,
+        spawn=spawn,
         sandboxed=sandbox.enabled,
     )
     output.flush()

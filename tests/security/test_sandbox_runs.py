@@ -59,7 +59,10 @@ def test_a_sandboxed_job_gets_sigterm_and_its_grace_period_on_timeout(
     trap: str, ignored: bool, client: Client, workspace: Path, fleet: Procs
 ):
     job_file(workspace, "slow.sh", f"trap '{trap}' TERM\necho started\nwhile true; do sleep 0.1; done\n")
+    job_file(workspace, "first.sh", "true\n")
+    client.define(definition("first", "first.sh"))
     client.define(definition("slow", "slow.sh", timeout=0.02))  # 1.2 s
+    client.wait(client.submit("first"), timeout=30)  # so that "slow" runs in the sandbox set up after it
     run = client.wait(client.submit("slow"), timeout=30)
     assert (run["status"], run["reason"]) == ("FAILED", "Timeout")
     message = client.run_detail(run["id"])["message"]
@@ -91,3 +94,34 @@ def test_a_sandboxed_sql_job_reads_and_writes_its_local_depot(lake: Path, client
     run = client.wait(client.submit("copy"), timeout=60)
     assert run["status"] == "SUCCEEDED", [line.line for line in client.logs(run["id"])]
     assert list((lake / "out").rglob("*.parquet"))
+
+
+AFTERMATH = """echo "tmp=$(ls -A /tmp | tr '\\n' ' ')"
+echo "home=$(ls -A "$HOME" | tr '\\n' ' ')"
+echo "env=$(env | cut -d= -f1 | sort | tr '\\n' ' ')"
+echo "token=$TOKEN"
+touch "/tmp/left-by-$JOBLEDGER_RUN_ID" "$HOME/left-by-$JOBLEDGER_RUN_ID"
+setsid sleep 3003.75 &
+"""
+
+
+def _way_to(home: Path) -> set[str]:
+    return {home.relative_to("/tmp").parts[0]} if home.is_relative_to("/tmp") else set()
+
+
+def test_consecutive_sandboxed_attempts_share_no_tmp_home_nor_processes(client: Client, workspace: Path, fleet: Procs):
+    client.set_secret("token", "tok-8c1e")
+    job_file(workspace, "aftermath.sh", AFTERMATH)
+    client.define(definition("aftermath", "aftermath.sh", env={"TOKEN": {"secret": "token"}}))  # type: ignore[dict-item]
+    seen = []
+    for _ in range(3):
+        run = client.wait(client.submit("aftermath"), timeout=30)
+        assert run["status"] == "SUCCEEDED"
+        lines = stdout_lines(client, run["id"])
+        seen.append(lines)
+        # Nothing left by the attempt before; /tmp holds only the way to its own folder, if that is under /tmp.
+        assert set(lines[0].removeprefix("tmp=").split()) <= _way_to(client.settings.home), lines
+        assert lines[1] == "home=", lines
+        assert lines[3] == "token=***"  # its own secret arrived (masked in the log)
+        eventually(lambda: not _processes_with("3003.75"), timeout=5.0, what="the attempt's leftovers to die")
+    assert seen[0][2] == seen[1][2] == seen[2][2]  # the same environment, first attempt or later
