@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -80,6 +82,12 @@ def test_the_worker_warns_of_a_store_that_answers_without_a_password(procs: Proc
     eventually(said, what="the warning")
 
 
+def _stop(up: subprocess.Popen[bytes]) -> None:
+    """Stop ``jobledger up`` as Ctrl-C does: it stops its workers and dispatcher (a kill would orphan them)."""
+    os.kill(up.pid, signal.SIGINT)
+    assert up.wait(timeout=60) == 0
+
+
 def _up_env(procs: Procs, home: Path, workspace: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in procs.env.items() if k != "REDIS_URL"}
     return {**env, "JOBLEDGER_HOME": str(home), "JOBLEDGER_WORKSPACE": str(workspace), **extra}
@@ -90,7 +98,7 @@ def test_without_bubblewrap_up_with_the_embedded_store_warns_loudly_and_scrubs_t
 ):
     env = _up_env(procs, embedded_home, workspace, PATH=path_without_bwrap(tmp_path / "bin"), JOBLEDGER_SANDBOX="auto")
     out = tmp_path / "up.log"
-    with jobledger_up(env, grace=1.0, out=out):
+    with jobledger_up(env, grace=1.0, out=out) as up:
         eventually(lambda: "running; Ctrl-C stops" in out.read_text(), what="up to run")
         said = out.read_text()
         assert "WARNING: jobs are NOT sandboxed" in said and "install bubblewrap" in said
@@ -99,6 +107,7 @@ def test_without_bubblewrap_up_with_the_embedded_store_warns_loudly_and_scrubs_t
         client.define(definition("env", "env.py", kind="PYTHON"))
         run = client.wait(client.submit("env"), timeout=60)
         assert stdout_lines(client, run["id"]) == ["env: JOBLEDGER_ATTEMPT,JOBLEDGER_RUN_ID"]
+        _stop(up)
 
 
 def test_without_bubblewrap_up_against_an_external_store_refuses_with_exit_code_2(
@@ -126,6 +135,7 @@ def test_up_against_a_store_without_a_password_says_so_at_start(
 ):
     env = {**_up_env(procs, tmp_path / "home", workspace, JOBLEDGER_SANDBOX="on"), "REDIS_URL": redis_url}
     out = tmp_path / "up.log"
-    with jobledger_up(env, grace=1.0, out=out):
+    with jobledger_up(env, grace=1.0, out=out) as up:
         eventually(lambda: "running; Ctrl-C stops" in out.read_text(), what="up to run")
         assert "answers without a password" in out.read_text()
+        _stop(up)
