@@ -426,7 +426,7 @@ def _supervise(
     # sees every attempt's request (and postgres passwords), and a job running as its user could attack it.
     warm = result_path is not None and not sandbox.enabled
     spawn: Spawn | None = _spawn_sql if warm else None
-    if spare is not None:
+    if ctx.spares.fits(spare, binds) and spare is not None:
         # The job in the sandbox set up ahead; if that sandbox is gone, run_child sets up a new one (the
         # wrapped argv it was given), never runs the job outside.
         spawn = lambda _wrapped, where, env: spare.start(argv, where, env)  # noqa: E731

@@ -125,3 +125,21 @@ def test_consecutive_sandboxed_attempts_share_no_tmp_home_nor_processes(client: 
         assert lines[3] == "token=***"  # its own secret arrived (masked in the log)
         eventually(lambda: not _processes_with("3003.75"), timeout=5.0, what="the attempt's leftovers to die")
     assert seen[0][2] == seen[1][2] == seen[2][2]  # the same environment, first attempt or later
+
+
+def test_consecutive_sandboxed_sql_attempts_each_get_their_own_runner(lake: Path, client: Client, fleet: Procs):
+    for path in [lake, *lake.rglob("*")]:
+        path.chmod(0o777 if path.is_dir() else 0o666)
+    other = lake / "other"
+    other.mkdir(mode=0o777)
+    other.chmod(0o777)
+    client.add_depot("other", "local", path=str(other))
+    inputs = [{"name": "city", "dataset": "dataos://files:none/city", "format": "csv"}]
+    for n, depot in enumerate(["files", "files", "files", "other", "files"]):
+        name = f"copy-{n}"
+        outputs = [sql_output("copy", f"dataos://{depot}:out/copy{n}", "csv")]
+        client.define(sql_definition(name, [("copy", f"SELECT {n} AS attempt, * FROM city")], inputs, outputs))
+        run = client.wait(client.submit(name), timeout=60)
+        assert run["status"] == "SUCCEEDED", [line.line for line in client.logs(run["id"])]
+        written = (lake if depot == "files" else other) / "out" / f"copy{n}.csv"
+        assert written.read_text().splitlines()[1].startswith(f"{n},")
