@@ -226,6 +226,12 @@ def run_attempt(run_id: str, attempt: int) -> dict[str, Any]:
             _refill(ctx)
 
 
+def _started(ctx: _Context, scratch: Path, session: int) -> None:
+    """The job runs: note its session for a later worker, and set up the next attempt's sandbox meanwhile."""
+    note_session(scratch, session)
+    _refill(ctx)  # while this job runs: a SQL runner's start (0.1-0.4 s) is then over when the next comes
+
+
 def _refill(ctx: _Context) -> None:
     """Set up the next attempt's sandbox now, while the worker would otherwise wait for work."""
     try:
@@ -415,7 +421,7 @@ def _supervise(
             "lease renewal",
         ),
         renew_seconds=ctx.settings.lease_renew_seconds,
-        started=lambda session: note_session(scratch, session),
+        started=lambda session: _started(ctx, scratch, session),
     )
     output = BufferedLines(
         lambda lines: ctx.run_log.write(run_id, claim.attempt, [(t, s, masker.mask(line)) for t, s, line in lines])
