@@ -87,6 +87,7 @@ class Sandbox:
     user: JobUser | None = None
     readable: tuple[Path, ...] = ()  # besides the system: the Python the jobs run on, jobledger's code
     hidden: tuple[Path, ...] = ()  # never visible, even where it lies inside a readable folder
+    guarded: tuple[Path, ...] = ()  # never shown as a depot folder, nor anything in them
     bwrap: str = "bwrap"
     setpriv: str = "setpriv"
     notes: tuple[str, ...] = field(default=())  # what the worker says once at start
@@ -132,7 +133,11 @@ class Sandbox:
         for path in self.hidden:
             if path.is_dir() and _inside(path, mounted) and path not in mounted:
                 args += ["--tmpfs", str(path)]
-        for path in [folder, *binds]:
+        # A depot folder holding the home (or being the store's, a key's or the runs' folder) is not shown:
+        # a depot is anyone's to define, its path too.
+        shown = [b for b in binds if not any(h == b or b in h.parents for h in self.hidden)]
+        shown = [b for b in shown if not _inside(b, self.guarded)]
+        for path in [folder, *shown]:
             args += [*_parents(path, mounted, made), "--bind", str(path), str(path)]
             mounted.append(path)
         args += ["--chdir", str(cwd)]
@@ -174,14 +179,22 @@ def _socket_folder(url: str | None) -> Path | None:
     return Path(parts.path).parent if parts.scheme == "unix" and parts.path else None
 
 
+def _secret_folders(settings: Settings) -> list[Path]:
+    """The store's socket folder (an external store's too) and the key files' folders."""
+    folders = [settings.secret_key_path.parent, settings.ledger_key_path.parent]
+    socket = _socket_folder(settings.redis_url)
+    return [*folders, socket] if socket is not None else folders
+
+
 def _hidden(settings: Settings) -> tuple[Path, ...]:
-    hidden = [settings.home, Path.home()]
-    folder = _socket_folder(settings.redis_url)
-    if folder is not None and folder != Path("/"):
-        hidden.append(folder)
-    for key_file in (settings.secret_key_path, settings.ledger_key_path):
-        hidden.append(key_file.parent)
-    return tuple(dict.fromkeys(p.resolve() for p in hidden))
+    hidden = [settings.home, Path.home(), *_secret_folders(settings)]
+    return tuple(dict.fromkeys(p.resolve() for p in hidden if p.resolve() != Path("/")))
+
+
+def _guarded(settings: Settings) -> tuple[Path, ...]:
+    home = settings.home
+    parts = [home / "runs", home / "redis", home / "cache", home / "keys", Path.home(), *_secret_folders(settings)]
+    return tuple(dict.fromkeys(p.resolve() for p in parts if p.resolve() != Path("/")))
 
 
 def _job_user(settings: Settings) -> JobUser | None:
@@ -245,7 +258,8 @@ def sandbox_for(settings: Settings) -> Sandbox:
     if problem is None:
         bwrap, setpriv = shutil.which("bwrap"), shutil.which("setpriv")
         if bwrap and setpriv:
-            return Sandbox(True, _job_user(settings), _runtime_dirs(), _hidden(settings), bwrap, setpriv)
+            user, readable, hidden = _job_user(settings), _runtime_dirs(), _hidden(settings)
+            return Sandbox(True, user, readable, hidden, _guarded(settings), bwrap, setpriv)
         problem = "setpriv (util-linux) is missing"
     if mode == "on":
         raise SandboxUnavailable(f"JOBLEDGER_SANDBOX=on but {problem}: {FIX_HINT}")

@@ -201,3 +201,20 @@ def test_a_job_with_network_none_has_no_network(guarded: GuardedHome, procs: Pro
     outcomes = {name: client.wait(client.submit(name), timeout=60) for name in ("with-net", "no-net")}
     assert stdout_lines(client, outcomes["with-net"]["id"]) == ["net: connected"]
     assert stdout_lines(client, outcomes["no-net"]["id"])[0].startswith("net: refused")
+
+
+def test_a_depot_on_the_home_shows_a_sql_job_nothing_of_it(guarded: GuardedHome, procs: Procs, workspace: Path):
+    guarded_fleet(procs, guarded)
+    client = guarded.client
+    for folder in (guarded.home / "keys", guarded.home / "runs" / "otherrun"):
+        folder.mkdir(exist_ok=True)
+        (folder / "leak.csv").write_text(f"value\n{OTHER_RUN_SECRET}\n")
+    client.add_depot("home", "local", path=str(guarded.home))
+    client.add_depot("runs", "local", path=str(guarded.home / "runs"))
+    for depot, dataset in (("home", "keys/leak"), ("runs", "otherrun/leak")):
+        inputs = [{"name": "peek", "dataset": f"dataos://{depot}:{dataset}", "format": "csv"}]
+        client.define(sql_definition(f"peek-{depot}", [("out", "SELECT * FROM peek")], inputs))
+        run = client.wait(client.submit(f"peek-{depot}"), timeout=60)
+        text = "\n".join(line.line for line in client.logs(run["id"]))
+        assert run["status"] == "FAILED", text
+        assert OTHER_RUN_SECRET not in text and STORE_PASSWORD not in text
