@@ -53,6 +53,8 @@ log = structlog.get_logger("jobledger.worker")
 UNSUPPORTED = "UnsupportedJobType"
 COLD_SHUTDOWN = "the worker was shut down (cold shutdown) while the job ran; the job was killed"
 SQL_RUNNER = Path(__file__).with_name("sql") / "runner.py"  # run by path: see the runner's imports
+CLOUD_PREFIX = "AWS_"
+CLOUD_SECRETS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
 
 @dataclass(frozen=True)
@@ -294,7 +296,8 @@ def _script_file(entry: Path) -> str:
 
 @dataclass(frozen=True)
 class _SqlChild:
-    """How to start the SQL runner: argv, its result file, and postgres depots' passwords for its environment."""
+    """How to start the SQL runner: argv, its result file, and what its environment needs besides the job's:
+    postgres depots' passwords, the worker's cloud credentials for S3 depots."""
 
     argv: list[str]
     result_path: Path
@@ -329,12 +332,16 @@ def _sql_child(ctx: _Context, job: dict[str, Any], scratch: Path, source: Materi
     }
     spec_path = run_dir / "spec.json"
     spec_path.write_text(json.dumps(spec))  # no password in it: the run's SQL can read its run folder
-    passwords = {}
+    passwords: dict[str, str] = {}
     if refs:
         from workers.sql.postgres import PASSWORD_ENV_PREFIX  # here: only a postgres depot pays for importing psycopg
 
         passwords = {f"{PASSWORD_ENV_PREFIX}{name}": values[secret] for name, secret in refs.items()}
     argv = [sys.executable, str(SQL_RUNNER), str(spec_path)]
+    if any(depot["type"] == "s3" for depot in depots.values()):
+        # S3 depots are read and written by the runner's own Python (boto3) with the worker's cloud
+        # credentials: the job's SQL cannot see them (no getenv, no external access: see lock_down).
+        passwords.update({k: v for k, v in os.environ.items() if k.startswith(CLOUD_PREFIX)})
     return _SqlChild(argv, run_dir / "result.json", passwords, _depot_folders(depots.values()))
 
 
@@ -379,7 +386,8 @@ def _execute(
         argv, result_path, cwd, extra_env = child.argv, child.result_path, scratch / "sql", child.passwords
         binds = child.binds
         if extra_env:
-            with masking(extra_env.values()) as wider:
+            hidden = [v for k, v in extra_env.items() if not k.startswith(CLOUD_PREFIX) or k in CLOUD_SECRETS]
+            with masking(hidden) as wider:
                 return _supervise(ctx, claim, argv, cwd, secrets, extra_env, wider, result_path, scratch, binds)
     elif source is None:
         message = f"{job['type']} jobs need a source"
