@@ -10,6 +10,8 @@ import sys
 from urllib.parse import urlsplit
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from queue_core.settings import Settings
 from workers.sandbox import Sandbox, SandboxUnavailable, sandbox_for
@@ -33,6 +35,7 @@ def exposed_store(url: str | None) -> str | None:
         ssl=parts.scheme == "rediss",
         socket_timeout=PING_TIMEOUT_SECONDS,
         socket_connect_timeout=PING_TIMEOUT_SECONDS,
+        retry=Retry(NoBackoff(), 0),  # redis-py retries a refused login ten times, with backoff, by default
     )
     try:
         anonymous.ping()
