@@ -1,4 +1,7 @@
-"""Runs end to end: jobledger (2 fleet workers + a dispatcher) against plain RQ, on a SHELL job running `true`.
+"""Runs end to end: jobledger (2 fleet workers + a dispatcher), its jobs sandboxed and not, against plain RQ.
+
+The job is a SHELL job running `true`. jobledger is measured twice per repeat: with ``JOBLEDGER_SANDBOX=on``
+(each attempt in bubblewrap, as the job user) and ``off`` (the same allowlisted environment, no bubblewrap).
 
 Throughput: 500 runs of ``bash true.sh`` submitted through ``Client.submit``, timed from the first submit
 until ``list_runs(status="SUCCEEDED")`` (polled every 0.2 s) counts all 500; the peer is the same 500
@@ -11,8 +14,8 @@ SUCCEEDED; the peer is one job at a time on a plain ``rq worker -w rq.worker.Sim
 before ``enqueue`` until ``job.latest_result(timeout=...)`` (RQ's own blocking XREAD) returns.
 
 Each repeat brings up one system at a time on a fresh redis-server (not timed; two warm-up jobs per
-worker set), the order alternating between repeats: the first system measures throughput then latency,
-the second latency then throughput, so the two latency phases are back to back. While plain RQ is up,
+worker set), the order rotating between repeats: systems measure throughput then latency and latency
+then throughput in turn, so latency phases sit back to back. While plain RQ is up,
 its worker-pool and its SimpleWorker both run; the one not being measured sits idle in its dequeue.
 """
 
@@ -102,9 +105,9 @@ def ms(seconds: list[float]) -> dict[str, float]:
 class Jobledger:
     """A fresh redis-server, two fleet workers and one dispatcher; runs go in through ``Client.submit``."""
 
-    name = "jobledger"
-
-    def __init__(self, work: Path, workspace: Path) -> None:
+    def __init__(self, work: Path, workspace: Path, sandbox: str) -> None:
+        self.name = f"jobledger_sandbox_{sandbox}"
+        self.sandbox = sandbox
         self.server = RedisServer(work / "redis")
         self.procs = Processes(work / "logs")
         self.home = work / "home"
@@ -112,7 +115,12 @@ class Jobledger:
 
     def start(self) -> None:
         url = self.server.start().url
-        env = subprocess_env(REDIS_URL=url, JOBLEDGER_HOME=str(self.home), JOBLEDGER_WORKSPACE=str(self.workspace))
+        env = subprocess_env(
+            REDIS_URL=url,
+            JOBLEDGER_HOME=str(self.home),
+            JOBLEDGER_WORKSPACE=str(self.workspace),
+            JOBLEDGER_SANDBOX=self.sandbox,
+        )
         check_children_import_code_under_test(env, self.procs.log_dir)
         self.client = Client(settings=Settings(redis_url=url, home=self.home, workspace=self.workspace))
         self.client.define(definition(JOB_NAME, SCRIPT))
@@ -244,14 +252,15 @@ def latency(system: Jobledger | PlainRQ) -> dict[str, float]:
     return ms(samples)
 
 
-def measure(first: Jobledger | PlainRQ, second: Jobledger | PlainRQ) -> dict[str, dict[str, Any]]:
-    """One repeat: first's throughput then latency, second's latency then throughput.
+def measure(systems: list[Jobledger | PlainRQ]) -> dict[str, dict[str, Any]]:
+    """One repeat: each system in turn, throughput then latency, or latency then throughput.
 
-    Only one system is up at a time, and the two latency phases sit back to back, so a burst of
-    load from elsewhere on the machine is less likely to fall on one side only.
+    Only one system is up at a time, and latency phases sit back to back, so a burst of load from
+    elsewhere on the machine is less likely to fall on one side only.
     """
     measured: dict[str, dict[str, Any]] = {}
-    for system, phases in ((first, ("throughput", "latency")), (second, ("latency", "throughput"))):
+    for index, system in enumerate(systems):
+        phases = ("throughput", "latency") if index % 2 == 0 else ("latency", "throughput")
         try:
             system.start()
             figures: dict[str, Any] = {}
@@ -283,8 +292,12 @@ def main() -> None:
         script.write_text("true\n")
         for k in range(args.repeat):
             progress(f"repeat {k + 1}/{args.repeat}")
-            systems = (Jobledger(root / f"jl-{k}", workspace), PlainRQ(root / f"plain-{k}", script))
-            rounds.append(measure(*(reversed(systems) if k % 2 else systems)))
+            systems: list[Jobledger | PlainRQ] = [
+                Jobledger(root / f"jl-on-{k}", workspace, "on"),
+                PlainRQ(root / f"plain-{k}", script),
+                Jobledger(root / f"jl-off-{k}", workspace, "off"),
+            ]
+            rounds.append(measure(systems[k % 3 :] + systems[: k % 3]))
     started["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     emit({"benchmark": "bench_runs", **started, **report(rounds, args.repeat)})
 
@@ -293,8 +306,10 @@ def report(rounds: list[dict[str, dict[str, Any]]], repeat: int) -> dict[str, An
     def values(side: str, key: str) -> list[float]:
         return [r[side][key] for r in rounds]
 
-    jl_rate, plain_rate = values("jobledger", "rate"), values("plain", "rate")
-    jl_p50, plain_p50 = values("jobledger", "p50_ms"), values("plain", "p50_ms")
+    on, off = "jobledger_sandbox_on", "jobledger_sandbox_off"
+    on_rate, off_rate, plain_rate = values(on, "rate"), values(off, "rate"), values("plain", "rate")
+    on_p50, off_p50, plain_p50 = values(on, "p50_ms"), values(off, "p50_ms"), values("plain", "p50_ms")
+    fleet = "2 fleet workers (AttemptWorker, JobSerializer) + 1 dispatcher; Client.submit"
     return {
         "placement": "benchmark client, redis-server, the 2 workers (+ dispatcher for jobledger) and their "
         "job children all unpinned on 2 cores; jobledger and plain RQ are never up at the same time",
@@ -304,41 +319,48 @@ def report(rounds: list[dict[str, dict[str, Any]]], repeat: int) -> dict[str, An
         "job": f"SHELL job: bash {SCRIPT} (the file holds `true`)",
         "throughput": {
             "unit": f"runs per second, {RUNS} runs, first submit to all succeeded (polled every {POLL_SECONDS}s)",
-            "jobledger": {
-                "what": "2 fleet workers (AttemptWorker, JobSerializer) + 1 dispatcher; Client.submit",
-                **figure(jl_rate, 1),
-            },
+            on: {"what": f"{fleet}; JOBLEDGER_SANDBOX=on", **figure(on_rate, 1)},
+            off: {"what": f"{fleet}; JOBLEDGER_SANDBOX=off", **figure(off_rate, 1)},
             "plain_rq": {
                 "what": "rq worker-pool -n 2 (default forking Worker, pickle); Queue.enqueue",
                 **figure(plain_rate, 1),
             },
-            "ratio_jobledger_plain": ratio(jl_rate, plain_rate),
+            "ratio_sandbox_on_plain": ratio(on_rate, plain_rate),
+            "ratio_sandbox_off_plain": ratio(off_rate, plain_rate),
+            "ratio_sandbox_on_off": ratio(on_rate, off_rate),
             "from_timestamps": {
                 "what": "runs per second from the records themselves: first submitted_at/enqueued_at "
                 "to last finished_at/ended_at (no polling granularity)",
-                "jobledger": figure(values("jobledger", "rate_from_timestamps"), 1),
+                on: figure(values(on, "rate_from_timestamps"), 1),
+                off: figure(values(off, "rate_from_timestamps"), 1),
                 "plain_rq": figure(values("plain", "rate_from_timestamps"), 1),
             },
             "submit_seconds": {
-                "jobledger": figure(values("jobledger", "submit_seconds"), 2),
+                on: figure(values(on, "submit_seconds"), 2),
+                off: figure(values(off, "submit_seconds"), 2),
                 "plain_rq": figure(values("plain", "submit_seconds"), 2),
             },
-            "aim": "ratio >= 1.0, never below 0.77",
+            "aim": "ratio_sandbox_on_plain >= 1.0",
         },
         "latency": {
             "unit": f"ms, {LATENCY_SAMPLES} sequential runs on an idle fleet per repeat",
-            "jobledger": {
-                "what": "submit -> Client.wait returns SUCCEEDED (2 workers + dispatcher)",
-                "p50_ms": figure(jl_p50, 1),
-                "p95_ms": figure(values("jobledger", "p95_ms"), 1),
+            **{
+                side: {
+                    "what": f"submit -> Client.wait returns SUCCEEDED (2 workers + dispatcher), sandbox {mode}",
+                    "p50_ms": figure(p50, 1),
+                    "p95_ms": figure(values(side, "p95_ms"), 1),
+                }
+                for side, mode, p50 in ((on, "on", on_p50), (off, "off", off_p50))
             },
             "plain_rq": {
                 "what": "enqueue -> job.latest_result(timeout) returns (1 SimpleWorker)",
                 "p50_ms": figure(plain_p50, 1),
                 "p95_ms": figure(values("plain", "p95_ms"), 1),
             },
-            "ratio_p50_jobledger_plain": ratio(jl_p50, plain_p50),
-            "aim": "ratio_p50 <= 2.0",
+            "ratio_p50_sandbox_on_plain": ratio(on_p50, plain_p50),
+            "ratio_p50_sandbox_off_plain": ratio(off_p50, plain_p50),
+            "ratio_p50_sandbox_on_off": ratio(on_p50, off_p50),
+            "aim": "ratio_p50_sandbox_on_plain <= 2.0",
         },
     }
 

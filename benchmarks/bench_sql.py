@@ -139,6 +139,7 @@ def main() -> None:
         root = Path(tmp)
         lake = root / "lake"
         lake.mkdir()
+        lake.chmod(0o777)  # a worker running as root runs sandboxed jobs as an unprivileged user: it writes here
         progress(f"generating {ROWS:,} CSV rows")
         generate(lake / "sales.csv")
         for k in range(args.repeat):

@@ -39,10 +39,13 @@ from queue_core.settings import Settings
 from queue_core.specs.documents import load_document
 from queue_core.specs.pipelines import MAX_SQL_CHARS, check_depots, is_script, normalize_pipeline
 from queue_core.timefmt import utc_now
-from workers.child import PDEATHSIG_PREFIX, ChildResult, Supervision, run_child
-from workers.leftovers import note_session
+from workers.child import PDEATHSIG_PREFIX, ChildResult, Spawn, Supervision, run_child
+from workers.leftovers import SESSION_FILE, note_session
 from workers.outage import BufferedLines, away_tolerant
+from workers.sandbox import SANDBOX_TMP, Sandbox, job_environment, sandbox_for
 from workers.sources import Materialized, SourceContext, SourceError, materialize
+from workers.sources.workspace import working_copy
+from workers.spare import Spare, Spares
 
 __all__ = ["run_attempt"]
 
@@ -50,6 +53,8 @@ log = structlog.get_logger("jobledger.worker")
 UNSUPPORTED = "UnsupportedJobType"
 COLD_SHUTDOWN = "the worker was shut down (cold shutdown) while the job ran; the job was killed"
 SQL_RUNNER = Path(__file__).with_name("sql") / "runner.py"  # run by path: see the runner's imports
+CLOUD_PREFIX = "AWS_"
+CLOUD_SECRETS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,8 @@ class _Context:
     run_log: RunLog
     secrets: SecretStore
     resources: ResourceStore
+    sandbox: Sandbox
+    spares: Spares
 
 
 @lru_cache(maxsize=4)
@@ -81,6 +88,8 @@ def _context_for(rq_connection: redis.Redis) -> _Context:
         RunLog(connection, keys),
         SecretStore(store),
         ResourceStore(store, settings),
+        sandbox := sandbox_for(settings),
+        Spares(sandbox, settings.home / "runs"),
     )
 
 
@@ -106,14 +115,19 @@ def _argv(job: dict[str, Any], source: Materialized) -> list[str]:
 
 
 def _env(
-    run_id: str, attempt: int, job: dict[str, Any], secrets: Mapping[str, str], logical_date: str | None = None
+    ctx: _Context,
+    claim: Claim,
+    secrets: Mapping[str, str],
+    scratch: Path,
 ) -> dict[str, str]:
+    """The job's environment: an allowlist of the worker's (see ``workers.sandbox``), its variables, its ids."""
+    job = claim.run["job"]
     variables = {k: secrets[v["secret"]] if isinstance(v, dict) else v for k, v in job["envVars"].items()}
-    env = {**os.environ, **variables}
-    env.update(JOBLEDGER_RUN_ID=run_id, JOBLEDGER_ATTEMPT=str(attempt), PYTHONUNBUFFERED="1")
-    if logical_date is not None:
-        env["JOBLEDGER_LOGICAL_DATE"] = logical_date
-    return env
+    variables.update(JOBLEDGER_RUN_ID=claim.run["id"], JOBLEDGER_ATTEMPT=str(claim.attempt))
+    if claim.run.get("logical_date") is not None:
+        variables["JOBLEDGER_LOGICAL_DATE"] = claim.run["logical_date"]
+    tmpdir = SANDBOX_TMP if ctx.sandbox.enabled else str(scratch / "tmp")
+    return job_environment(variables, scratch / "home", tmpdir)
 
 
 @lru_cache(maxsize=1)
@@ -160,8 +174,14 @@ def run_attempt(run_id: str, attempt: int) -> dict[str, Any]:
     except NotFound as exc:
         secrets, problem = {}, str(exc)
     # One folder per delivery: a duplicate delivery on the same machine must not touch the first's files.
+    spare = ctx.spares.take(job)  # a sandbox set up ahead, with a folder of its own, if the job fits it
     (ctx.settings.home / "runs").mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f"{run_id}-{attempt}-", dir=ctx.settings.home / "runs"))
+    if spare is not None:
+        scratch = spare.folder
+    else:
+        scratch = Path(tempfile.mkdtemp(prefix=f"{run_id}-{attempt}-", dir=ctx.settings.home / "runs"))
+        for own in ("home", "tmp"):  # the job's HOME, and its TMPDIR when unsandboxed
+            (scratch / own).mkdir()
     claim: Claim | None = None
     with masking(secrets.values()) as masker:
         try:
@@ -186,7 +206,7 @@ def run_attempt(run_id: str, attempt: int) -> dict[str, Any]:
                     _note(ctx, claim, masker, f"source unavailable: {message}")
                     outcome = _record(ctx, claim, ChildResult(exit_code=None), SOURCE_UNAVAILABLE, message)
                 else:
-                    outcome = _execute(ctx, claim, source, secrets, masker, scratch)
+                    outcome = _execute(ctx, claim, source, secrets, masker, scratch, spare)
             finally:
                 away_tolerant(lambda: ctx.leases.release(run_id, attempt), None, "lease release")()
             bound.info("attempt ended", outcome=outcome)
@@ -202,7 +222,24 @@ def run_attempt(run_id: str, attempt: int) -> dict[str, Any]:
             bound.exception("attempt crashed")
             raise AttemptCrashed(masker.mask(f"{type(exc).__name__}: {exc}")) from None
         finally:
+            if spare is not None:
+                spare.discard()  # ended with its job, or never used: an attempt that ran nothing
             shutil.rmtree(scratch, ignore_errors=True)
+            _refill(ctx)
+
+
+def _started(ctx: _Context, scratch: Path, session: int) -> None:
+    """The job runs: note its session for a later worker, and set up the next attempt's sandbox meanwhile."""
+    note_session(scratch, session)
+    _refill(ctx)  # while this job runs: a SQL runner's start (0.1-0.4 s) is then over when the next comes
+
+
+def _refill(ctx: _Context) -> None:
+    """Set up the next attempt's sandbox now, while the worker would otherwise wait for work."""
+    try:
+        ctx.spares.refill()
+    except Exception as exc:  # the next attempt then sets up its own
+        log.warning("could not start a spare sandbox", error=str(exc))
 
 
 def _prepare(
@@ -219,7 +256,10 @@ def _prepare(
         resources=ctx.resources,
     )
     try:
-        return materialize(context, job), None
+        source = materialize(context, job)
+        if ctx.sandbox.enabled and not source.cwd.is_relative_to(scratch):
+            source = working_copy(source, context.scratch)
+        return source, None
     except SourceError as exc:
         return None, str(exc)
     except OSError as exc:
@@ -256,11 +296,13 @@ def _script_file(entry: Path) -> str:
 
 @dataclass(frozen=True)
 class _SqlChild:
-    """How to start the SQL runner: argv, its result file, and postgres depots' passwords for its environment."""
+    """How to start the SQL runner: argv, its result file, and what its environment needs besides the job's:
+    postgres depots' passwords, the worker's cloud credentials for S3 depots."""
 
     argv: list[str]
     result_path: Path
     passwords: dict[str, str]
+    binds: tuple[Path, ...]  # the local depots' folders it reads and writes, inside the sandbox
 
 
 def _sql_child(ctx: _Context, job: dict[str, Any], scratch: Path, source: Materialized | None) -> _SqlChild | str:
@@ -290,12 +332,29 @@ def _sql_child(ctx: _Context, job: dict[str, Any], scratch: Path, source: Materi
     }
     spec_path = run_dir / "spec.json"
     spec_path.write_text(json.dumps(spec))  # no password in it: the run's SQL can read its run folder
-    passwords = {}
+    passwords: dict[str, str] = {}
     if refs:
         from workers.sql.postgres import PASSWORD_ENV_PREFIX  # here: only a postgres depot pays for importing psycopg
 
         passwords = {f"{PASSWORD_ENV_PREFIX}{name}": values[secret] for name, secret in refs.items()}
-    return _SqlChild([sys.executable, str(SQL_RUNNER), str(spec_path)], run_dir / "result.json", passwords)
+    argv = [sys.executable, str(SQL_RUNNER), str(spec_path)]
+    if any(depot["type"] == "s3" for depot in depots.values()):
+        # S3 depots are read and written by the runner's own Python (boto3) with the worker's cloud
+        # credentials: the job's SQL cannot see them (no getenv, no external access: see lock_down).
+        passwords.update({k: v for k, v in os.environ.items() if k.startswith(CLOUD_PREFIX)})
+    return _SqlChild(argv, run_dir / "result.json", passwords, _depot_folders(depots.values()))
+
+
+def _depot_folders(depots: Any) -> tuple[Path, ...]:
+    """The folders of local and DuckDB depots (a DuckDB file writes its WAL beside it) that exist."""
+    folders = []
+    for depot in depots:
+        if depot["type"] in ("local", "duckdb"):
+            path = Path(depot["config"]["path"]).expanduser().resolve()
+            folder = path if depot["type"] == "local" else path.parent
+            if folder.is_dir():
+                folders.append(folder)
+    return tuple(dict.fromkeys(folders))
 
 
 def _sql_result(path: Path | None) -> dict[str, Any] | None:
@@ -312,10 +371,12 @@ def _execute(
     secrets: Mapping[str, str],
     masker: Masker,
     scratch: Path,
+    spare: Spare | None = None,
 ) -> str:
     job = claim.run["job"]
     result_path: Path | None = None
     extra_env: dict[str, str] = {}
+    binds: tuple[Path, ...] = ()
     if job["type"] == "SQL":
         child = _sql_child(ctx, job, scratch, source)
         if isinstance(child, str):
@@ -323,9 +384,11 @@ def _execute(
             _note(ctx, claim, masker, child)
             return _record(ctx, claim, ChildResult(exit_code=None), SOURCE_UNAVAILABLE, child)
         argv, result_path, cwd, extra_env = child.argv, child.result_path, scratch / "sql", child.passwords
+        binds = child.binds
         if extra_env:
-            with masking(extra_env.values()) as wider:
-                return _supervise(ctx, claim, argv, cwd, secrets, extra_env, wider, result_path, scratch)
+            hidden = [v for k, v in extra_env.items() if not k.startswith(CLOUD_PREFIX) or k in CLOUD_SECRETS]
+            with masking(hidden) as wider:
+                return _supervise(ctx, claim, argv, cwd, secrets, extra_env, wider, result_path, scratch, binds)
     elif source is None:
         message = f"{job['type']} jobs need a source"
         _note(ctx, claim, masker, message)
@@ -334,7 +397,7 @@ def _execute(
         argv, cwd = _argv(job, source), source.cwd
         if source.revision is not None:
             _note(ctx, claim, masker, f"source {job['source']['type']} at {source.revision}")
-    return _supervise(ctx, claim, argv, cwd, secrets, extra_env, masker, result_path, scratch)
+    return _supervise(ctx, claim, argv, cwd, secrets, extra_env, masker, result_path, scratch, binds, spare)
 
 
 def _supervise(
@@ -347,8 +410,10 @@ def _supervise(
     masker: Masker,
     result_path: Path | None,
     scratch: Path,
+    binds: tuple[Path, ...] = (),
+    spare: Spare | None = None,
 ) -> str:
-    """Run the child to its end and record the outcome."""
+    """Run the child, sandboxed, to its end and record the outcome."""
     run_id, job = claim.run["id"], claim.run["job"]
     timeout_seconds = float(job["timeout"]) * 60
     # While the store is away the job keeps running: no cancel is seen, the lease is not renewed (the
@@ -364,18 +429,29 @@ def _supervise(
             "lease renewal",
         ),
         renew_seconds=ctx.settings.lease_renew_seconds,
-        started=lambda session: note_session(scratch, session),
+        started=lambda session: _started(ctx, scratch, session),
     )
     output = BufferedLines(
         lambda lines: ctx.run_log.write(run_id, claim.attempt, [(t, s, masker.mask(line)) for t, s, line in lines])
     )
+    sandbox = ctx.sandbox
+    sandbox.prepare(scratch, [p for p in scratch.iterdir() if p.name != SESSION_FILE])
+    # The warm SQL runner only unsandboxed: a zygote outliving attempts would be the one process that
+    # sees every attempt's request (and postgres passwords), and a job running as its user could attack it.
+    warm = result_path is not None and not sandbox.enabled
+    spawn: Spawn | None = _spawn_sql if warm else None
+    if ctx.spares.fits(spare, binds) and spare is not None:
+        # The job in the sandbox set up ahead; if that sandbox is gone, run_child sets up a new one (the
+        # wrapped argv it was given), never runs the job outside.
+        spawn = lambda _wrapped, where, env: spare.start(argv, where, env)  # noqa: E731
     result = run_child(
-        argv,
+        sandbox.wrap(argv, scratch, cwd, job.get("network"), binds),
         cwd,
-        {**_env(run_id, claim.attempt, job, secrets, claim.run.get("logical_date")), **extra_env},
+        {**_env(ctx, claim, secrets, scratch), **extra_env},
         output,
         supervision,
-        spawn=_spawn_sql if result_path is not None else None,
+        spawn=spawn,
+        sandboxed=sandbox.enabled,
     )
     output.flush()
     try:

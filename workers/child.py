@@ -25,6 +25,8 @@ PDEATHSIG_PREFIX = _SETPRIV  # what runs a command so that it dies with this pro
 FLUSH_SECONDS = 0.1
 DRAIN_SECONDS = 0.2
 READ_CHUNK = 65536
+SIGNAL_EXIT_BASE = 128
+MAX_SIGNAL = 64
 
 OutputSink = Callable[[list[tuple[str, str, str]]], None]
 # Starts the child some other way (a warm, forked runner): a Popen-like object (pid, stdout, stderr,
@@ -90,10 +92,11 @@ class _Lines:
             self.partial = b""
 
 
-def _popen(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def _popen(argv: list[str], cwd: Path, env: dict[str, str], sandboxed: bool) -> subprocess.Popen[bytes]:
     # ``setpriv --pdeathsig KILL`` sets the death signal and execs the job: no preexec_fn, so
     # CPython can vfork instead of copying the worker's page tables with fork (2-5 ms per attempt).
-    wrapper = _SETPRIV if _SETPRIV else None
+    # bubblewrap's --die-with-parent does the same for itself: one exec fewer.
+    wrapper = _SETPRIV if _SETPRIV and not sandboxed else None
     return subprocess.Popen(
         [*wrapper, *argv] if wrapper else argv,
         cwd=cwd,
@@ -113,11 +116,17 @@ def run_child(
     sink: OutputSink,
     supervision: Supervision,
     spawn: Spawn | None = None,
+    sandboxed: bool = False,
 ) -> ChildResult:
-    """Run ``argv`` (never through a shell) and supervise it until it ends, times out or is stopped."""
+    """Run ``argv`` (never through a shell) and supervise it until it ends, times out or is stopped.
+
+    ``sandboxed``: ``argv`` is bubblewrap around the job. It dies with this process by itself, reports its
+    job killed by signal N as exit code 128+N, and is spared the SIGTERM meant for the job (it would die
+    of it at once, and the job with it, before its grace period).
+    """
     proc = spawn(argv, cwd, env) if spawn is not None else None
     if proc is None:
-        proc = _popen(argv, cwd, env)
+        proc = _popen(argv, cwd, env, sandboxed)
     pgid = proc.pid
     supervision.started(pgid)
     selector = selectors.DefaultSelector()
@@ -143,13 +152,13 @@ def run_child(
                 break  # the main process ended; pipes held open by leftovers are not waited for
             if outcome is None and exited_at is None:
                 if now >= deadline:
-                    hard = _terminate(proc, pgid, supervision.kill_grace_seconds)
+                    hard = _terminate(proc, pgid, supervision.kill_grace_seconds, sandboxed)
                     outcome = ChildResult(exit_code=None, timed_out=True, signal=signal.SIGKILL if hard else None)
                 elif now >= next_stop_check:
                     next_stop_check = now + supervision.stop_poll_seconds
                     if supervision.should_stop():
                         outcome = ChildResult(exit_code=None, stopped=True)
-                        _terminate(proc, pgid, supervision.kill_grace_seconds)
+                        _terminate(proc, pgid, supervision.kill_grace_seconds, sandboxed)
             if now >= next_renew:
                 next_renew = now + supervision.renew_seconds
                 supervision.renew()
@@ -185,12 +194,35 @@ def run_child(
         return outcome
     if returncode < 0:
         return ChildResult(exit_code=128 - returncode, signal=-returncode)
+    if sandboxed and SIGNAL_EXIT_BASE < returncode <= SIGNAL_EXIT_BASE + MAX_SIGNAL:
+        return ChildResult(exit_code=returncode, signal=returncode - SIGNAL_EXIT_BASE)
     return ChildResult(exit_code=returncode)
 
 
-def _terminate(proc: Any, pgid: int, grace: float) -> bool:
-    """SIGTERM to the whole group, SIGKILL after the grace period; True when the job outlived its SIGTERM."""
-    _kill_group(pgid, signal.SIGTERM)
+def _group_members(pgid: int) -> list[int]:
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # it exited while we looked
+        if int(fields[2]) == pgid:
+            members.append(int(stat.parent.name))
+    return members
+
+
+def _terminate(proc: Any, pgid: int, grace: float, spare_leader: bool = False) -> bool:
+    """SIGTERM to the whole group (but its leader if spared), SIGKILL to all after the grace period; True when
+    the job outlived its SIGTERM."""
+    if spare_leader:
+        for pid in _group_members(pgid):
+            if pid != pgid:
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except (ProcessLookupError, PermissionError):
+                    pass
+    else:
+        _kill_group(pgid, signal.SIGTERM)
     hard = False
     try:
         proc.wait(timeout=grace)

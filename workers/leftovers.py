@@ -15,7 +15,7 @@ import shutil
 import signal
 from pathlib import Path
 
-__all__ = ["kill_leftovers", "note_session"]
+__all__ = ["SESSION_FILE", "kill_leftovers", "note_session"]
 
 SESSION_FILE = ".jobledger-session"
 

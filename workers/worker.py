@@ -7,6 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 import redis
+from rq.job import Job, JobStatus
+from rq.queue import Queue
 from rq.worker import SimpleWorker
 
 from queue_core.errors import JobledgerError
@@ -16,6 +18,9 @@ from queue_core.eventlog.store import EventStore
 from queue_core.settings import Settings
 from workers.leftovers import kill_leftovers
 from workers.outage import STORE_ERRORS, wait_for_store
+from workers.preflight import preflight
+from workers.rq_job import FleetJob, refusal
+from workers.sandbox import SandboxUnavailable
 from workers.serializer import JobSerializer
 
 __all__ = ["AttemptWorker"]
@@ -34,19 +39,36 @@ class AttemptWorker(SimpleWorker):
     the serializer refuses fails in RQ's own failure path (FailedJobRegistry) without running.
     Job descriptions are not logged: a hostile job's description is whatever its author wrote.
 
-    It checks the store before it takes any job (see ``queue_core.eventlog.health``), and rides out a store
+    It runs only ``run_attempt`` (see ``workers.rq_job``): a job hash naming anything else, callbacks,
+    dependencies or webhooks is refused, logged once, and failed with nothing of it imported or called.
+
+    Before it takes any job it decides the sandbox jobs get (see ``workers.preflight``: it refuses to start
+    rather than run jobs unsandboxed against an external store), and checks the store (see
+    ``queue_core.eventlog.health``). It rides out a store
     outage: where RQ's worker would quit on a lost connection, this one waits for the store to come
     back and goes on. What RQ failed to record meanwhile, the log and the dispatcher's upkeep put right.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["serializer"] = JobSerializer
+        kwargs["job_class"] = FleetJob
         kwargs["log_job_description"] = False
         super().__init__(*args, **kwargs)
+        # ``rq worker`` builds the queues before the worker, with RQ's job class: their registries' upkeep
+        # (an abandoned job's failure callback) would import what a job hash names.
+        for queue in self.queues:
+            queue.job_class = FleetJob
         self._probe: redis.Redis = self.connection
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         settings = Settings.from_env()
+        try:
+            _, notes = preflight(settings)
+        except SandboxUnavailable as exc:
+            print(f"jobledger worker: {exc}", file=sys.stderr)
+            raise SystemExit(exc.exit_code) from None
+        for note in notes:
+            print(f"jobledger worker: {note}", file=sys.stderr, flush=True)
         # A connection with jobledger's short time-out, to check the store and to see it come back.
         self._probe = connect_like(self.connection, settings)
         try:
@@ -59,6 +81,21 @@ class AttemptWorker(SimpleWorker):
                 "Worker %s: killed what was left of an attempt of a dead worker (session %s)", self.name, session
             )
         return bool(super().work(*args, **kwargs))
+
+    def perform_job(self, job: Job, queue: Queue) -> bool:
+        reason = refusal(job)
+        if reason is None:
+            return bool(super().perform_job(job, queue))
+        self.log.warning("Worker %s: refused RQ job %s: %s; nothing of it was run", self.name, job.id, reason)
+        # RQ's own failure path, without what it would run for the job: no callback, webhook nor dependents.
+        with self.connection.pipeline() as pipeline:
+            pipeline.lrem(queue.intermediate_queue_key, 1, job.id)
+            job.set_status(JobStatus.FAILED, pipeline=pipeline)
+            self.cleanup_execution(job, pipeline=pipeline)
+            job._handle_failure(f"refused: {reason}", pipeline=pipeline, worker_name=self.name)
+            self.increment_failed_job_count(pipeline)
+            pipeline.execute()
+        return False
 
     def subscribe(self) -> None:
         """RQ's subscription to the worker's command channel, with a listener that wakes twice a second."""

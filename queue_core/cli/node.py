@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import shlex
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,11 +16,12 @@ from urllib.parse import urlsplit
 from queue_core.cli.fleet import Fleet, fleet_command
 from queue_core.client import Client
 from queue_core.domain.clusters import DEFAULT_CLUSTER
+from queue_core.errors import InvalidInput
 from queue_core.eventlog.connection import display_url
 from queue_core.eventlog.embedded import EmbeddedRedis
 from queue_core.settings import Settings
 
-__all__ = ["node", "run_node"]
+__all__ = ["node", "preflight", "run_node"]
 
 SUPERVISE_SECONDS = 1.0
 
@@ -30,6 +33,12 @@ def node(settings: Settings, default_workers: int, grace: float) -> Iterator[tup
     started_store = embedded.ensure_running() if embedded else False
     client = Client(settings=settings)
     env = {**os.environ, "REDIS_URL": client.url, "JOBLEDGER_WORKSPACE": str(settings.workspace)}
+    try:
+        preflight(env)
+    except InvalidInput:
+        if started_store and embedded is not None:
+            embedded.stop()
+        raise
     # Workers read REDIS_URL from their environment (workers.rq_settings): a password stays off argv.
     fleet = Fleet(None, settings.home / "logs", env)
     try:
@@ -40,6 +49,20 @@ def node(settings: Settings, default_workers: int, grace: float) -> Iterator[tup
         fleet.stop(grace)
         if started_store and embedded is not None:
             embedded.stop()
+
+
+def preflight(env: dict[str, str]) -> None:
+    """Say what this node's workers will say at start (jobs unsandboxed, a store jobs could reach), loudly, first.
+
+    The check is the worker's own (``workers.preflight``), run as a process: the core does not import the
+    compute side. Where the workers would refuse to start, so does the node (``InvalidInput``, exit code 2).
+    """
+    done = subprocess.run([sys.executable, "-m", "workers.preflight"], env=env, capture_output=True, text=True)
+    lines = [line.removeprefix("jobledger: ") for line in done.stderr.splitlines() if line.strip()]
+    if done.returncode == InvalidInput.exit_code and lines:
+        raise InvalidInput(lines[-1])
+    for line in lines:
+        print(f"jobledger: {line}", file=sys.stderr, flush=True)
 
 
 def sync_clusters(client: Client, fleet: Fleet, default_workers: int) -> list[str]:

@@ -39,7 +39,19 @@ MAX_WORKERS = 256
 SECRET_FIELDS = ("token", "password", "secretAccessKey", "accessKeyId", "sessionToken")
 
 _TOP_KEYS = {"name", "description", "config", "cluster"}
-_CONFIG_KEYS = {"source", "type", "sourceLocation", "args", "retryStrategy", "timeout", "envVars", "pipeline"}
+_CONFIG_KEYS = {
+    "source",
+    "type",
+    "sourceLocation",
+    "args",
+    "retryStrategy",
+    "timeout",
+    "envVars",
+    "pipeline",
+    "network",
+}
+# ``network: none``: the job runs in an empty network namespace. Absent: the machine's network.
+NETWORKS = ("none",)
 # An inline pipeline (``config.pipeline``) needs no source: this is what its definition records instead.
 _NO_SOURCE = {"type": "WORKSPACE", "sourceDef": {"path": ""}}
 _RETRY_KEYS = {"numRetries", "delayBetweenRetries", "retryOnTimeout"}
@@ -242,4 +254,8 @@ def normalize_definition(raw: Any) -> dict[str, Any]:
     }
     if pipeline is not None:
         normalized["pipeline"] = pipeline
+    if "network" in config:  # only when given: definitions without it keep their normalized form
+        if config["network"] not in NETWORKS:
+            raise InvalidInput("must be 'none' (no network), or left out for the machine's network", "config.network")
+        normalized["network"] = config["network"]
     return {"name": name, "description": description, "config": normalized, "cluster": _cluster(top.get("cluster"))}

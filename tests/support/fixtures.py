@@ -144,6 +144,9 @@ def env(tmp_path: Path, redis_url: str, workspace: Path) -> dict[str, str]:
         "JOBLEDGER_LEASE_RENEW_SECONDS": TEST_LEASE_RENEW_SECONDS,
         "JOBLEDGER_RECONCILE_AFTER_SECONDS": "3",
         "PYTHONPATH": str(REPO),
+        # Jobs here share files with their test through tmp_path, which the sandbox hides by design; the
+        # sandbox's own tests (tests/security) turn it on.
+        "JOBLEDGER_SANDBOX": "off",
     }
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 from workers.sources.base import Materialized, SourceError, inside
 
-__all__ = ["materialize_workspace"]
+__all__ = ["materialize_workspace", "working_copy"]
 
 
 def materialize_workspace(workspace: Path, source_def: dict[str, Any], location: str) -> Materialized:
@@ -27,3 +28,17 @@ def materialize_workspace(workspace: Path, source_def: dict[str, Any], location:
     if not os.access(entry, os.R_OK):
         raise SourceError(f"entry file {location!r} is not readable")
     return Materialized(cwd=base, entry=entry)
+
+
+def working_copy(source: Materialized, folder: Path) -> Materialized:
+    """``source`` copied into ``folder`` (symlinks kept as links, never followed): a sandboxed job's own copy.
+
+    A workspace source runs in place when unsandboxed; the sandbox shows a job its attempt folder only.
+    """
+    shutil.copytree(source.cwd, folder, symlinks=True)
+    try:
+        entry = folder / source.entry.relative_to(source.cwd)
+    except ValueError:  # an entry file elsewhere in the workspace: copied beside the folder's files
+        entry = folder / f".entry-{source.entry.name}"
+        shutil.copy2(source.entry, entry)
+    return Materialized(cwd=folder, entry=entry, revision=source.revision)

@@ -33,6 +33,7 @@ from workers.sql.script import run_script
 __all__ = ["PipelineError", "lock_down", "main", "run_pipeline"]
 
 MAX_MESSAGE = 2000
+WAIT = "--wait"
 
 
 def lock_down(con: duckdb.DuckDBPyConnection, directories: list[str], paths: list[str]) -> None:
@@ -231,5 +232,18 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+def wait_then_main() -> int:
+    """A spare runner (``runner.py --wait``): DuckDB imported, it reads its attempt (working directory,
+    environment, arguments: JSON) from stdin until the worker closes it, becomes that attempt, runs it."""
+    request = json.loads(sys.stdin.buffer.read())
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    return main(request["argv"])
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(wait_then_main() if sys.argv[1:] == [WAIT] else main(sys.argv[1:]))
