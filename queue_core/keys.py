@@ -77,6 +77,10 @@ class Keys:
         """The lease a worker keeps alive while it runs an attempt."""
         return f"{self.prefix}:lease:{run_id}:{attempt}"
 
+    def deliveries(self, run_id: str, attempt: int) -> str:
+        """How many times RQ handed a worker this attempt (a counter with a TTL, beside its lease)."""
+        return f"{self.prefix}:lease:{run_id}:{attempt}:deliveries"
+
     def run_log(self, run_id: str) -> str:
         """The stream of a run's output lines (not events: it is not replayed)."""
         return f"{self.prefix}:runlog:{run_id}"

@@ -17,7 +17,7 @@ from scheduler.rq_jobs import enqueue_attempt
 from tests.support.git_server import GitHttpsServer, bare_repo, commit_file, git, push
 from tests.support.jobs import source_definition
 from tests.support.leaks import assert_nowhere, files_under
-from tests.support.processes import Procs, cmdlines_seen
+from tests.support.processes import Procs, cmdlines_seen, eventually
 from tests.support.runs import run_to_end, stdout_lines
 
 TOKEN = "ghp_TESTtoken0123456789abcdefABCDEF"
@@ -169,3 +169,25 @@ def test_a_git_attempt_delivered_twice_fetches_maybe_twice_but_runs_once(
     run = client.get_run(run_id)
     assert run["status"] == "SUCCEEDED" and len(run["attempts"]) == 1
     assert len(client.events(aggregate=run_id, type="RunStarted")) == 1
+
+
+def test_a_retry_runs_the_commit_the_first_attempt_ran_though_the_branch_moved(
+    client: Client, tmp_path: Path, fleet: Procs
+):
+    work, bare = bare_repo(tmp_path / "moving")
+    go = tmp_path / "go"
+    script = (
+        f'echo "code v1"\n[ "$JOBLEDGER_ATTEMPT" -ge 2 ] && exit 0\nwhile [ ! -e {go} ]; do sleep 0.05; done\nexit 1\n'
+    )
+    first = commit_file(work, "run.sh", script, "v1")
+    push(work)
+    client.define(git_definition("moving", f"file://{bare}", "main", retries=1))
+    run_id = client.submit("moving")
+    eventually(lambda: client.get_run(run_id)["status"] == "RUNNING", what="the first attempt to run")
+    commit_file(work, "run.sh", 'echo "code v2"\n', "v2")  # the branch moves while the first attempt runs
+    push(work)
+    go.touch()
+    run = client.wait(run_id, timeout=60)
+    assert [a["status"] for a in run["attempts"]] == ["FAILED", "SUCCEEDED"]
+    assert client.run_detail(run_id)["source_revisions"] == {"1": first, "2": first}
+    assert [line for line in stdout_lines(client, run_id) if "v2" in line] == []

@@ -147,3 +147,45 @@ def test_a_resource_source_is_validated_at_define(client: Client):
         client.define(resource_definition("bad", "etl", "etl.sh", version=0))
     with pytest.raises(InvalidInput, match=r"sourceDef\.name"):
         client.define(resource_definition("bad", "not a name", "etl.sh"))
+
+
+def _zip_patched(data: bytes, local: int, central: int, value: bytes) -> bytes:
+    """``data`` (a one-entry zip) with the two bytes at ``local`` in its local header and ``central`` in its
+    central directory entry set to ``value``: what an encrypting or exotic zip tool would have written."""
+    patched = bytearray(data)
+    patched[local : local + 2] = value
+    entry = patched.find(b"PK\x01\x02")
+    patched[entry + central : entry + central + 2] = value
+    return bytes(patched)
+
+
+def _corrupt_stream(data: bytes) -> bytes:
+    start = 30 + int.from_bytes(data[26:28], "little") + int.from_bytes(data[28:30], "little")
+    patched = bytearray(data)
+    for i in range(start + 2, start + 12):
+        patched[i] ^= 0xFF
+    return bytes(patched)
+
+
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [
+        (lambda z: _zip_patched(z, 6, 8, b"\x01\x00"), "encrypted"),  # flag bit 0: encrypted
+        (lambda z: _zip_patched(z, 8, 10, b"\x09\x00"), "compression method"),  # 9: deflate64
+        (_corrupt_stream, "cannot prepare the source"),
+    ],
+    ids=["encrypted", "unsupported-compression", "corrupt-stream"],
+)
+def test_an_archive_python_cannot_read_fails_its_attempts_and_retries_end(
+    damage, said: str, client: Client, tmp_path: Path, fleet: Procs
+):
+    script = b"echo never\n" * 200  # long enough that its compressed stream has bytes to damage
+    content = damage(zip_bytes([("run.sh", script, stat.S_IFREG | 0o755)]))
+    client.add_resource("damaged", _file(tmp_path, "damaged.zip", content))
+    raw = resource_definition("damaged-job", "damaged", "run.sh")
+    raw["config"]["retryStrategy"] = {"numRetries": 1, "delayBetweenRetries": 0}
+    client.define(raw)
+    run = run_to_end(client, "damaged-job", timeout=60)
+    assert run["status"] == "FAILED"
+    assert [(a["status"], a["reason"]) for a in run["attempts"]] == [("FAILED", "SourceUnavailable")] * 2
+    assert said in client.run_detail(run["id"])["message"]

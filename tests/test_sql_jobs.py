@@ -324,3 +324,35 @@ def test_jobledger_sql_runs_a_query_as_a_batch_job_without_a_definition(lake: Pa
     assert written.returncode == 0 and "10 rows written" in written.stdout, written.stdout + written.stderr
     refused = procs.cli("sql", "SELECT 1", "--output", "dataos://nowhere:x/y")
     assert refused.returncode == 2 and "no depot named 'nowhere'" in refused.stderr
+
+
+def test_a_warehouse_locked_by_another_process_is_waited_for_and_its_holder_named(
+    lake: Path, tmp_path: Path, client: Client, fleet: Procs
+):
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import duckdb, sys; c = duckdb.connect({str(tmp_path / 'wh.duckdb')!r}); "
+         "print('held', flush=True); sys.stdin.readline()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        steps = [("big", "SELECT * FROM city WHERE population > 5000")]
+        client.define(pipeline("blocked", steps, [sql_output("big", "dataos://wh:dev/big", "table")],
+                               city="dataos://files:none/city:csv"))  # fmt: skip
+        run_id = client.submit("blocked")
+
+        def waiting() -> bool:
+            return any("locked by another process" in line.line and f"(PID {holder.pid})" in line.line
+                       for line in client.logs(run_id))  # fmt: skip
+
+        eventually(waiting, timeout=60, what="the run to say whose lock it waits for")
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.write("\n")
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    assert client.wait(run_id, timeout=90)["status"] == "SUCCEEDED"
+    assert len(table(tmp_path / "wh.duckdb", "dev.big")) == 14

@@ -20,7 +20,14 @@ import structlog
 from rq import get_current_job
 
 from queue_core.domain.lineage import written_events
-from queue_core.domain.runs import NON_ZERO_EXIT, SOURCE_UNAVAILABLE, TIMEOUT, WORKER_LOST
+from queue_core.domain.runs import (
+    INTERNAL_ERROR,
+    NON_ZERO_EXIT,
+    SOURCE_UNAVAILABLE,
+    TIMEOUT,
+    UNDELIVERABLE,
+    WORKER_LOST,
+)
 from queue_core.domain.secrets import secret_refs
 from queue_core.errors import InvalidInput, JobledgerError, NotFound
 from queue_core.eventlog.connection import connect, connect_like
@@ -41,7 +48,7 @@ from queue_core.specs.pipelines import MAX_SQL_CHARS, check_depots, is_script, n
 from queue_core.timefmt import utc_now
 from workers.child import PDEATHSIG_PREFIX, ChildResult, Spawn, Supervision, run_child
 from workers.leftovers import SESSION_FILE, note_session
-from workers.outage import BufferedLines, away_tolerant
+from workers.outage import STORE_ERRORS, BufferedLines, away_tolerant
 from workers.sandbox import SANDBOX_TMP, Sandbox, job_environment, sandbox_for
 from workers.sources import Materialized, SourceContext, SourceError, materialize
 from workers.sources.workspace import working_copy
@@ -51,6 +58,8 @@ __all__ = ["run_attempt"]
 
 log = structlog.get_logger("jobledger.worker")
 UNSUPPORTED = "UnsupportedJobType"
+MAX_DELIVERIES = 5  # deliveries of one attempt that never got as far as its claim, before it is failed
+MAX_MESSAGE_CHARS = 2000
 COLD_SHUTDOWN = "the worker was shut down (cold shutdown) while the job ran; the job was killed"
 SQL_RUNNER = Path(__file__).with_name("sql") / "runner.py"  # run by path: see the runner's imports
 CLOUD_PREFIX = "AWS_"
@@ -166,26 +175,35 @@ def run_attempt(run_id: str, attempt: int) -> dict[str, Any]:
     # takes an attempt back from a started job whose worker holds no lease (it died before its claim).
     # Never released on the way out unclaimed: another delivery of the same attempt may hold the same key.
     ctx.leases.hold(run_id, attempt, _worker_name(), ctx.settings.lease_seconds)
-    run = seen[0]
-    job = run["job"]
-    problem: str | None = None
-    try:
-        secrets = ctx.secrets.resolve(secret_refs(job))
-    except NotFound as exc:
-        secrets, problem = {}, str(exc)
-    # One folder per delivery: a duplicate delivery on the same machine must not touch the first's files.
-    spare = ctx.spares.take(job)  # a sandbox set up ahead, with a folder of its own, if the job fits it
-    (ctx.settings.home / "runs").mkdir(parents=True, exist_ok=True)
-    if spare is not None:
-        scratch = spare.folder
-    else:
-        scratch = Path(tempfile.mkdtemp(prefix=f"{run_id}-{attempt}-", dir=ctx.settings.home / "runs"))
-        for own in ("home", "tmp"):  # the job's HOME, and its TMPDIR when unsandboxed
-            (scratch / own).mkdir()
+    deliveries = ctx.leases.delivered(run_id, attempt)
+    job = seen[0]["job"]
+    # What stops the attempt before its job can start: it is still claimed, and ended with the reason, so the
+    # retry strategy applies and no run waits "In queue" for a delivery that can never get further.
+    problem: tuple[str, str] | None = None
+    if deliveries > MAX_DELIVERIES:
+        problem = (
+            UNDELIVERABLE,
+            f"delivered {deliveries} times without starting: a worker died preparing it each time",
+        )
+    secrets: Mapping[str, str] = {}
+    if problem is None:
+        try:
+            secrets = ctx.secrets.resolve(secret_refs(job))
+        except JobledgerError as exc:  # a secret not set, a key this machine lacks
+            problem = (SOURCE_UNAVAILABLE, str(exc))
+    spare, scratch = None, None
+    if problem is None:
+        try:
+            spare, scratch = _folder(ctx, run_id, attempt, job)
+        except OSError as exc:
+            problem = (INTERNAL_ERROR, f"cannot make the attempt's folder: {exc}")
     claim: Claim | None = None
     with masking(secrets.values()) as masker:
         try:
-            source, failure = (None, problem) if problem else _prepare(ctx, job, scratch, secrets)
+            source = None
+            if problem is None and scratch is not None:
+                source, failure = _prepare(ctx, job, scratch, secrets, _pinned(seen[0]))
+                problem = (SOURCE_UNAVAILABLE, failure) if failure is not None else None
             claim = ctx.lifecycle.claim(
                 run_id,
                 attempt,
@@ -201,12 +219,7 @@ def run_attempt(run_id: str, attempt: int) -> dict[str, Any]:
             bound = bound.bind(definition=claim.run["definition"])
             ctx.leases.hold(run_id, attempt, _worker_name(), ctx.settings.lease_seconds)
             try:
-                if failure is not None:
-                    message = masker.mask(failure)
-                    _note(ctx, claim, masker, f"source unavailable: {message}")
-                    outcome = _record(ctx, claim, ChildResult(exit_code=None), SOURCE_UNAVAILABLE, message)
-                else:
-                    outcome = _execute(ctx, claim, source, secrets, masker, scratch, spare)
+                outcome = _run_claimed(ctx, claim, problem, source, secrets, masker, scratch, spare)
             finally:
                 away_tolerant(lambda: ctx.leases.release(run_id, attempt), None, "lease release")()
             bound.info("attempt ended", outcome=outcome)
@@ -224,8 +237,51 @@ def run_attempt(run_id: str, attempt: int) -> dict[str, Any]:
         finally:
             if spare is not None:
                 spare.discard()  # ended with its job, or never used: an attempt that ran nothing
-            shutil.rmtree(scratch, ignore_errors=True)
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
             _refill(ctx)
+
+
+def _folder(ctx: _Context, run_id: str, attempt: int, job: dict[str, Any]) -> tuple[Any, Path]:
+    """The attempt's spare sandbox (if the job fits one) and its folder: one per delivery, so that a
+    duplicate delivery on the same machine never touches the first one's files."""
+    spare = ctx.spares.take(job)  # a sandbox set up ahead, with a folder of its own
+    (ctx.settings.home / "runs").mkdir(mode=0o700, parents=True, exist_ok=True)
+    if spare is not None:
+        return spare, spare.folder
+    scratch = Path(tempfile.mkdtemp(prefix=f"{run_id}-{attempt}-", dir=ctx.settings.home / "runs"))
+    for own in ("home", "tmp"):  # the job's HOME, and its TMPDIR when unsandboxed
+        (scratch / own).mkdir()
+    return None, scratch
+
+
+def _run_claimed(
+    ctx: _Context,
+    claim: Claim,
+    problem: tuple[str, str] | None,
+    source: Materialized | None,
+    secrets: Mapping[str, str],
+    masker: Masker,
+    scratch: Path | None,
+    spare: Any,
+) -> str:
+    """The claimed attempt to its end: its job run, or the problem that stopped it recorded as its failure.
+
+    An exception of jobledger's own machinery is recorded too (``InternalError``, with the exception's type),
+    so it counts against the retry strategy like any failure; only a store outage leaves it to redelivery.
+    """
+    try:
+        if problem is None and scratch is not None:
+            return _execute(ctx, claim, source, secrets, masker, scratch, spare)
+        reason, text = problem if problem is not None else (INTERNAL_ERROR, "no folder for the attempt")
+    except STORE_ERRORS:
+        raise
+    except Exception as exc:
+        log.exception("attempt crashed", run_id=claim.run["id"], attempt=claim.attempt)
+        reason, text = INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"[:MAX_MESSAGE_CHARS]
+    message = masker.mask(text)
+    _note(ctx, claim, masker, f"{'source unavailable' if reason == SOURCE_UNAVAILABLE else reason}: {message}")
+    return _record(ctx, claim, ChildResult(exit_code=None), reason, message)
 
 
 def _started(ctx: _Context, scratch: Path, session: int) -> None:
@@ -242,12 +298,25 @@ def _refill(ctx: _Context) -> None:
         log.warning("could not start a spare sandbox", error=str(exc))
 
 
+def _pinned(run: dict[str, Any]) -> str | None:
+    """The source revision the run's first attempt ran, which every later attempt runs too (None: none yet)."""
+    revisions = run.get("source_revisions") or {}
+    return revisions[min(revisions, key=int)] if revisions else None
+
+
 def _prepare(
-    ctx: _Context, job: dict[str, Any], scratch: Path, secrets: Mapping[str, str]
+    ctx: _Context, job: dict[str, Any], scratch: Path, secrets: Mapping[str, str], pinned: str | None = None
 ) -> tuple[Materialized | None, str | None]:
-    """The materialized source, or why it cannot be had; SQL jobs have nothing to materialize here."""
+    """The materialized source, or why it cannot be had; SQL jobs have nothing to materialize here.
+
+    ``pinned``: the revision an earlier attempt of the run ran. A GIT source is fetched at that commit, not
+    at its branch's current one; any other source that has moved on since is refused: a run runs one revision.
+    """
     if job["type"] == "SQL" and "pipeline" in job and not is_script(job):
         return None, None
+    if pinned is not None and job["source"]["type"] == "GIT":
+        source = job["source"]
+        job = {**job, "source": {**source, "sourceDef": {**source["sourceDef"], "reference": pinned}}}
     context = SourceContext(
         workspace=ctx.settings.workspace,
         cache=ctx.settings.home / "cache",
@@ -257,13 +326,17 @@ def _prepare(
     )
     try:
         source = materialize(context, job)
+        if pinned is not None and source.revision is not None and source.revision != pinned:
+            return None, f"the source changed since the run's first attempt ({pinned}, now {source.revision})"
         if ctx.sandbox.enabled and not source.cwd.is_relative_to(scratch):
             source = working_copy(source, context.scratch)
         return source, None
     except SourceError as exc:
         return None, str(exc)
-    except OSError as exc:
-        return None, f"cannot prepare the source: {exc}"
+    except STORE_ERRORS:
+        raise  # an outage, not the source's fault: the attempt is delivered again once the store is back
+    except Exception as exc:  # an archive that is encrypted, damaged or compressed in a way Python lacks, ...
+        return None, f"cannot prepare the source: {type(exc).__name__}: {exc}"
 
 
 def _note(ctx: _Context, claim: Claim, masker: Masker, text: str) -> None:

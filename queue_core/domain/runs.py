@@ -41,6 +41,8 @@ STATUSES = (PENDING, RUNNING, SUCCEEDED, FAILED, CANCELLED)
 TERMINAL = frozenset({SUCCEEDED, FAILED, CANCELLED})
 RECENTLY_SUBMITTED, IN_QUEUE, WAITING_TO_RETRY = "Recently submitted", "In queue", "Waiting to retry"
 CANCELLED_BY_USER = "Cancelled by user"
+INTERNAL_ERROR = "InternalError"  # the attempt's own machinery failed (an exception jobledger did not expect)
+UNDELIVERABLE = "Undeliverable"  # delivered again and again, never getting as far as starting
 NON_ZERO_EXIT, TIMEOUT, WORKER_LOST, SOURCE_UNAVAILABLE = (
     "NonZeroExitCode",
     "Timeout",

@@ -6,7 +6,9 @@ import redis
 
 from queue_core.keys import Keys
 
-__all__ = ["Leases"]
+__all__ = ["DELIVERIES_TTL_SECONDS", "Leases"]
+
+DELIVERIES_TTL_SECONDS = 24 * 3600
 
 
 class Leases:
@@ -21,6 +23,15 @@ class Leases:
 
     def release(self, run_id: str, attempt: int) -> None:
         self.redis.delete(self.keys.lease(run_id, attempt))
+
+    def delivered(self, run_id: str, attempt: int) -> int:
+        """Count one more delivery of the attempt to a worker; returns how many there have been (a day's worth)."""
+        key = self.keys.deliveries(run_id, attempt)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.incr(key)
+        pipe.expire(key, DELIVERIES_TTL_SECONDS)
+        count, _ = pipe.execute()
+        return int(count)
 
     def alive(self, run_id: str, attempt: int) -> bool:
         return bool(self.redis.exists(self.keys.lease(run_id, attempt)))

@@ -22,6 +22,7 @@ import redis
 
 from queue_core import Client
 from queue_core.services.lifecycle import attempt_job_id
+from workers.attempt import MAX_DELIVERIES
 from tests.support.faults import assert_log_holds, crashing_worker, marker_job, marks
 from tests.support.jobs import definition
 from tests.support.processes import Procs, eventually
@@ -73,4 +74,24 @@ def _runs_once(
     assert procs.worker(redis_url, burst=True).wait(timeout=60) == 0
     assert client.get_run(run_id)["status"] == "SUCCEEDED"
     assert marks(markers) == [f"{run_id}:1"]
+    assert_log_holds(client, [run_id], markers)
+
+
+def test_an_attempt_delivered_again_and_again_without_starting_ends_undeliverable(
+    client: Client, workspace: Path, procs: Procs, redis_url: str, connection: redis.Redis, tmp_path: Path
+):
+    markers = tmp_path / "markers"
+    client.define(definition("doomed", marker_job(workspace, markers)))
+    procs.dispatcher()
+    crashed = crashing_worker(procs, redis_url, "before-claim", "default")
+    run_id = client.submit("doomed")
+    assert crashed.wait(timeout=30) == 137  # the first delivery: the worker died before its claim
+    deliveries = client.store.keys.deliveries(run_id, 1)
+    assert connection.get(deliveries) == b"1"
+    connection.set(deliveries, MAX_DELIVERIES)  # as if it had died that way each time the reconciler re-queued it
+    eventually(lambda: connection.lrange("rq:queue:default", 0, -1), timeout=60, what="the reconciler")
+    assert procs.worker(redis_url, burst=True).wait(timeout=60) == 0
+    run = client.get_run(run_id)
+    assert (run["status"], run["attempts"][0]["reason"]) == ("FAILED", "Undeliverable")
+    assert marks(markers) == []  # no job code ran
     assert_log_holds(client, [run_id], markers)

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,11 @@ __all__ = ["PipelineError", "lock_down", "main", "run_pipeline"]
 
 MAX_MESSAGE = 2000
 WAIT = "--wait"
+
+LOCK_WAIT_SECONDS = 60.0
+FIRST_PAUSE = 0.05
+# DuckDB: 'Could not set lock on file "...": Conflicting lock is held in /usr/bin/python3 (PID 123). See ...'
+_LOCK_HELD = re.compile(r"Conflicting lock is held in (.+?)(?:\. See|$)")
 
 
 def lock_down(con: duckdb.DuckDBPyConnection, directories: list[str], paths: list[str]) -> None:
@@ -128,11 +134,37 @@ def run_pipeline(spec: dict[str, Any], passwords: dict[str, str] | None = None) 
 
 
 def _attach(con: duckdb.DuckDBPyConnection, depot: dict[str, Any], name: str, alias: str, read_only: bool) -> None:
+    """Attach a duckdb depot's warehouse file, waiting while another process holds its lock.
+
+    DuckDB lets one process at a time write a file: another run (or a person's session) may hold it.
+    The attach is tried again with a growing pause for up to ``LOCK_WAIT_SECONDS`` (the attempt's own
+    timeout still applies); then the run fails naming the holder, as DuckDB names it.
+    """
     mode = " (READ_ONLY)" if read_only else ""
-    try:
-        con.execute(f"ATTACH {lit(depot['config']['path'])} AS {q(alias)}{mode}")
-    except duckdb.Error as exc:
-        raise PipelineError(f"depot {name}: cannot open its warehouse: {exc}") from exc
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    pause = FIRST_PAUSE
+    while True:
+        try:
+            con.execute(f"ATTACH {lit(depot['config']['path'])} AS {q(alias)}{mode}")
+            return
+        except duckdb.Error as exc:
+            held = _LOCK_HELD.search(str(exc))
+            if held is None:
+                raise PipelineError(f"depot {name}: cannot open its warehouse: {exc}") from exc
+            if time.monotonic() >= deadline:
+                raise PipelineError(
+                    f"depot {name}: its warehouse file is locked by another process ({held.group(1)}) "
+                    f"and stayed so for {LOCK_WAIT_SECONDS:g} s"
+                ) from exc
+            if pause == FIRST_PAUSE:
+                print(
+                    f"depot {name}: its warehouse file is locked by another process ({held.group(1)}); "
+                    f"waiting up to {LOCK_WAIT_SECONDS:g} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        time.sleep(pause)
+        pause = min(pause * 2, 1.0)
 
 
 def _output(
