@@ -22,10 +22,10 @@ import redis
 
 from queue_core import Client
 from queue_core.services.lifecycle import attempt_job_id
-from workers.attempt import MAX_DELIVERIES
 from tests.support.faults import assert_log_holds, crashing_worker, marker_job, marks
 from tests.support.jobs import definition
 from tests.support.processes import Procs, eventually
+from workers.attempt import MAX_DELIVERIES
 
 
 @pytest.mark.parametrize("queues", [("default", "other"), ("default",)], ids=["two-queues-blpop", "one-queue-blmove"])
