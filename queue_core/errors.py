@@ -81,11 +81,10 @@ class NotFound(JobledgerError):
 
 
 class Quarantined(JobledgerError):
-    """Raised when an aggregate's history cannot be folded: one of its events made the fold raise.
+    """Raised when an aggregate's history cannot be folded (one of its events made the fold raise)."""
 
-    The aggregate is left alone (nothing decides on it); everything else goes on. A run or workflow
-    run in this state can still be cancelled.
-    """
+    # The aggregate is left alone (nothing decides on it); everything else goes on. A run or a workflow run in
+    # this state can still be cancelled.
 
     def __init__(self, aggregate: str, position: str, event_type: str, error: str) -> None:
         super().__init__(f"{aggregate} is quarantined: folding its {event_type} at {position} raised {error}"[:400])

@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TextIO, cast
 
 import structlog
 
 from queue_core.masking import install_stdlib_masking, structlog_processor
 
 __all__ = ["configure_logging"]
+
+
+class _Stderr:
+    """Whatever ``sys.stderr`` is when a line is written (not the one it was at configuration)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 def configure_logging(level: int = logging.INFO, stdlib: bool = False) -> None:
@@ -31,7 +42,7 @@ def configure_logging(level: int = logging.INFO, stdlib: bool = False) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=cast(TextIO, _Stderr())),
         cache_logger_on_first_use=True,
     )
     install_stdlib_masking()

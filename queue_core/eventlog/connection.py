@@ -73,8 +73,10 @@ def display_url(url: str) -> str:
 
 
 class AccessDenied(JobledgerError, redis.ResponseError):
-    """Raised when the store's ACL refuses this process's Redis user a command, key or channel: it reaches the
-    store as a role that may not do this (a read-only one, say). Also a ``redis.ResponseError``, as NOPERM is."""
+    """Raised when the store's ACL refuses this process's Redis user a command, key or channel."""
+
+    # The process reaches the store as a role that may not do this (a read-only one, say). Also a
+    # redis.ResponseError, as NOPERM is.
 
     exit_code = 4
 

@@ -36,8 +36,7 @@ PRIVATE_UMASK = 0o077  # what the server creates (AOF, log, pid file) only its u
 
 
 class ForeignStore(UnsafeStore):
-    """Raised when the embedded store's socket, or the folder holding it, is not this home's own: another user's,
-    open to others, or another server's."""
+    """Raised when the embedded store's socket or its folder is another user's, open to others, or another's."""
 
 
 def private_folder(path: Path) -> Path:

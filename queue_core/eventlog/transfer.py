@@ -23,6 +23,7 @@ import redis
 
 from queue_core.errors import DamagedFile, InvalidInput, NotFound, StoreNotEmpty
 from queue_core.eventlog.chain import ChainReport, EntryCheck, link, walk
+from queue_core.eventlog.events import Recorded, decode
 from queue_core.eventlog.seals import LedgerSigner, LedgerVerifier, SealCheck, file_message
 from queue_core.eventlog.store import EventStore
 
@@ -32,6 +33,7 @@ __all__ = [
     "Header",
     "encode_entry",
     "ensure_empty",
+    "export_records",
     "import_export",
     "load_entries",
     "verify_export",
@@ -323,3 +325,21 @@ def import_export(store: EventStore, path: str | Path, verifier: LedgerVerifier 
             wipe(store)
             raise
         return reader.header
+
+
+def export_records(path: str | Path) -> list[Recorded]:
+    """Every event of the export at ``path``, decoded; ``DamagedFile`` naming the first that cannot be read
+    (an unknown type, a missing field, an aggregate or version of the wrong kind). Checksum checked too."""
+    records: list[Recorded] = []
+    with ExportReader(path) as reader:
+        for position, envelope, _chain in reader.entries():
+            try:
+                rec = decode(position, envelope)
+            except Exception as exc:  # whatever the envelope holds: it is the file's fault
+                raise DamagedFile(
+                    f"{path} cannot be imported: the event at {position} cannot be read ({exc!r})"
+                ) from None
+            if not isinstance(rec.aggregate, str) or not isinstance(rec.version, int):
+                raise DamagedFile(f"{path} cannot be imported: the event at {position} names no aggregate and version")
+            records.append(rec)
+    return records
