@@ -52,7 +52,7 @@ RQ = (
 
 # A worker's lease (SET with an expiry, renewed) and its run log (XADD with MAXLEN), and RQ's command channel.
 # CLIENT LIST: RQ's worker finds its own address in it on start (it would record "unknown" without it).
-WORKER = ("set", "pexpire", "del", "xadd", "incr", "expire", "subscribe", "unsubscribe", "client|list")
+WORKER = ("set", "pexpire", "del", "xadd", "incrby", "expire", "subscribe", "unsubscribe", "client|list")
 
 # The dispatcher's consumer group on the log, and the leader and timer locks (SET NX PX, renewed).
 DISPATCH = (

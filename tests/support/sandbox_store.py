@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,8 +45,7 @@ def guarded_fixture(tmp_path: Path, env: dict[str, str], workspace: Path) -> Ite
     socket = home / "redis" / "redis.sock"
     server = RedisServer(home / "redis", password=STORE_PASSWORD)
     server.start("--unixsocket", str(socket), "--unixsocketperm", "777")
-    private_dir(home / "keys")
-    (home / "keys" / "secret.key").write_bytes(os.urandom(32))
+    private_dir(home / "keys")  # the secret key file appears there with the test's first secret: jobs must not read it
     other = home / "runs" / "other-run-1-abc" / "source" / "data.txt"
     other.parent.mkdir(parents=True)
     other.write_text(OTHER_RUN_SECRET)
