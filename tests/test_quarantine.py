@@ -93,3 +93,18 @@ def test_an_operator_can_cancel_a_quarantined_workflow_run(client: Client, fleet
     eventually(cancelled_in_the_read_models, what="the cancel folded into the quarantined workflow run")
     again = fleet.cli("workflow", "cancel", run)
     assert again.returncode == 2 and "already ended: CANCELLED" in again.stderr
+
+
+def test_the_console_and_the_metrics_name_what_is_quarantined(client: Client, procs: Procs):
+    from tests.support.console_http import request
+    from tests.support.servers import start_server
+    from tests.test_metrics import scrape
+
+    run = _plant_poisoned_workflow_run(client)
+    client.read_models.catch_up()  # what the scheduler does; the console's and metrics' users only read
+    console_env = {k: v for k, v in procs.env.items() if not k.startswith("JOBLEDGER_CONSOLE_TOKEN")}
+    _, console = start_server(procs, "console", name="console", env=console_env)
+    page = request(console, "/runs")
+    assert page.status == 200 and "1 quarantined" in page.body and run in page.body
+    _, metrics = start_server(procs, "metrics", name="metrics")
+    assert scrape(metrics)[("jobledger_quarantined", ())] == 1.0

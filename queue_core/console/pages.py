@@ -20,6 +20,7 @@ from queue_core.errors import InvalidInput
 from queue_core.eventlog.events import event_types
 from queue_core.eventlog.positions import as_position
 from queue_core.readmodels.history import diff_specs
+from queue_core.readmodels.oracle import quarantine_line
 from queue_core.specs import checks
 
 __all__ = [
@@ -84,7 +85,9 @@ def _status(request: Request, allowed: tuple[str, ...] = STATUSES) -> str | None
 
 def _common(request: Request, active: str) -> dict[str, Any]:
     as_of = request.query_params.get("as_of", "").strip()
-    return {"active": active, "as_of": as_of, "notice": NOTICES.get(request.query_params.get("done", ""))}
+    quarantined = [quarantine_line(entry) for entry in console_of(request).client.read_models.quarantined()]
+    notice = NOTICES.get(request.query_params.get("done", ""))
+    return {"active": active, "as_of": as_of, "notice": notice, "quarantined": quarantined}
 
 
 def _query(**params: Any) -> str:

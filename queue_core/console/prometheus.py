@@ -13,6 +13,7 @@ from queue_core.console.sessions import LoginThrottle
 from queue_core.eventlog.archive import events_after
 from queue_core.eventlog.consumer_group import LAG_COUNT_LIMIT, ConsumerGroup
 from queue_core.eventlog.store import EventStore
+from queue_core.readmodels.materialized import ReadModels
 from queue_core.readmodels.metrics import Histogram, LogMetrics
 
 __all__ = ["LogCollector", "SignInCollector", "registry_for"]
@@ -41,6 +42,11 @@ class LogCollector:
         with self._lock:
             yield from _families(self.fold)
         yield from self._dispatcher_lag()
+        yield _gauge(
+            "jobledger_quarantined",
+            "Entities whose history does not fold, set aside (jobledger check names them)",
+            len(ReadModels(self.store).quarantined()),
+        )
 
     def _dispatcher_lag(self) -> Iterator[Metric]:
         status = self.dispatchers.status(LAG_COUNT_LIMIT)

@@ -85,6 +85,7 @@ class LogMetrics:
     run_duration: dict[str, Histogram] = field(default_factory=dict)  # cluster -> seconds an attempt ran
     schedule_lateness: dict[str, Histogram] = field(default_factory=dict)  # schedule -> fired after its tick
     ticks_missed: Counter[str] = field(default_factory=Counter)  # schedule -> ticks not fired
+    unfoldable: int = 0  # events whose fold raised (their aggregates are quarantined)
     _runs: dict[str, _Run] = field(default_factory=dict)
     _schedules: dict[str, str] = field(default_factory=dict)  # schedule id -> name
 
@@ -94,7 +95,10 @@ class LogMetrics:
         self.events[rec.type] += 1
         handler = _HANDLERS.get(rec.type)
         if handler is not None:
-            handler(self, rec, rec.event)
+            try:
+                handler(self, rec, rec.event)
+            except Exception:  # an event of a quarantined aggregate: the read models name it; the metrics go on
+                self.unfoldable += 1
 
     # -- runs ---------------------------------------------------------------------------------
 
