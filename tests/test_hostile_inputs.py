@@ -126,3 +126,14 @@ def test_a_secret_that_is_not_utf8_is_refused(procs: Procs, log_length):
     text = subprocess.CompletedProcess(result.args, result.returncode, result.stdout.decode(), result.stderr.decode())
     _refused(text, "not UTF-8")
     assert log_length() == before
+
+
+def test_define_of_a_symlink_to_a_system_file_echoes_none_of_it(tmp_path: Path, procs: Procs):
+    link = tmp_path / "innocent.yaml"
+    link.symlink_to("/etc/passwd")
+    line = _refused(procs.cli("define", str(link)))
+    assert "root:" not in line and "/bin/" not in line
+    as_json = tmp_path / "innocent.json"
+    as_json.symlink_to("/etc/passwd")
+    line = _refused(procs.cli("define", str(as_json)))
+    assert "root:" not in line and "/bin/" not in line

@@ -356,3 +356,26 @@ def test_a_warehouse_locked_by_another_process_is_waited_for_and_its_holder_name
         holder.wait(timeout=30)
     assert client.wait(run_id, timeout=90)["status"] == "SUCCEEDED"
     assert len(table(tmp_path / "wh.duckdb", "dev.big")) == 14
+
+
+def test_an_alias_bomb_in_a_pipeline_file_fails_the_attempt_without_expanding(
+    lake: Path, workspace: Path, client: Client, fleet: Procs
+):
+    from tests.test_hostile_inputs import ALIAS_BOMB
+
+    (workspace / "jobs").mkdir(exist_ok=True)
+    (workspace / "jobs" / "bomb.yaml").write_text(ALIAS_BOMB)
+    client.define(
+        {
+            "name": "bomb-pipeline",
+            "config": {
+                "type": "SQL",
+                "source": {"type": "WORKSPACE", "sourceDef": {"path": "jobs"}},
+                "sourceLocation": "bomb.yaml",
+            },
+            "cluster": {"name": "default"},
+        }
+    )
+    run = client.wait(client.submit("bomb-pipeline"), timeout=60)
+    assert (run["status"], run["reason"]) == ("FAILED", "SourceUnavailable")
+    assert "expands to more than" in client.run_detail(run["id"])["message"]
