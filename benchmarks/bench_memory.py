@@ -1,0 +1,101 @@
+"""Redis memory per run: jobledger (2 fleet workers + a dispatcher, sandbox off) against plain RQ, same jobs.
+
+N trivial SHELL runs (``--runs``, default 2,000) go through each system on a fresh redis-server, one system
+at a time; Redis's ``used_memory`` is read before the runs and once they have all ended, and the
+difference is divided by N. For jobledger the split is reported too: the log, the aggregates' own
+streams, the read models, RQ's keys and the rest (``MEMORY USAGE`` of each key). Plain RQ runs the same
+``bash true.sh`` with its default TTLs (results kept 500 s), measured the same way. Compaction to a
+columnar archive (issue: bounded memory) is not built yet: this is the figure it must bring down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import bench_runs
+from _harness import code_under_test, emit, figure, interruptible, machine, progress, ratio
+from bench_runs import Jobledger, PlainRQ
+
+from queue_core.keys import Keys
+from queue_core.readmodels.materialized import LIVE
+
+DEFAULT_RUNS = 2000
+
+
+def _used(system: Jobledger | PlainRQ) -> int:
+    info: Any = system.server.client().info("memory")
+    return int(info["used_memory"])
+
+
+def _split(system: Jobledger) -> dict[str, int]:
+    """Bytes by kind of key (``MEMORY USAGE``, samples 0: every element counted)."""
+    connection, keys = system.server.client(), Keys()
+    kinds = {"log": 0, "aggregate streams": 0, "read models": 0, "rq": 0, "other": 0}
+    for key in connection.scan_iter(count=1000):
+        name = key.decode()
+        size = int(connection.memory_usage(key, samples=0) or 0)
+        if name == keys.log:
+            kinds["log"] += size
+        elif name.startswith(keys.aggregate("")):
+            kinds["aggregate streams"] += size
+        elif name.startswith(keys.namespace_prefix(LIVE)):
+            kinds["read models"] += size
+        elif name.startswith("rq:"):
+            kinds["rq"] += size
+        else:
+            kinds["other"] += size
+    return kinds
+
+
+def measure(system: Jobledger | PlainRQ, runs: int) -> dict[str, Any]:
+    try:
+        system.start()
+        before = _used(system)
+        bench_runs.RUNS = runs  # the run count bench_runs' throughput phase submits
+        system.throughput()
+        after = _used(system)
+        figures: dict[str, Any] = {"bytes_per_run": (after - before) / runs}
+        if isinstance(system, Jobledger):
+            figures["split_bytes_per_run"] = {k: round(v / runs) for k, v in _split(system).items()}
+        progress(f"{system.name}: {figures['bytes_per_run']:.0f} bytes per run")
+        return figures
+    finally:
+        system.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=DEFAULT_RUNS)
+    args = parser.parse_args()
+    result: dict[str, Any] = {"machine": machine(), "code": code_under_test(), "runs": args.runs}
+    rounds = []
+    with interruptible(), tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
+        root = Path(tmp)
+        workspace = root / "workspace"
+        (workspace / "jobs").mkdir(parents=True)
+        script = workspace / "jobs" / bench_runs.SCRIPT
+        script.write_text("true\n")
+        for k in range(args.repeat):
+            progress(f"repeat {k + 1}/{args.repeat}")
+            rounds.append(
+                {
+                    "jobledger": measure(Jobledger(root / f"jl-{k}", workspace, "off"), args.runs),
+                    "plain_rq": measure(PlainRQ(root / f"plain-{k}", script), args.runs),
+                }
+            )
+    jl = [r["jobledger"]["bytes_per_run"] for r in rounds]
+    plain = [r["plain_rq"]["bytes_per_run"] for r in rounds]
+    result["jobledger_bytes_per_run"] = figure(jl, 0)
+    result["plain_rq_bytes_per_job"] = figure(plain, 0)
+    result["ratio_jobledger_to_plain_rq"] = ratio(jl, plain)
+    result["jobledger_split_last_repeat"] = rounds[-1]["jobledger"]["split_bytes_per_run"]
+    result["rounds"] = rounds
+    emit(result)
+
+
+if __name__ == "__main__":
+    main()
