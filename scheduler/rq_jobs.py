@@ -25,8 +25,11 @@ __all__ = [
     "whole_second_after",
 ]
 
-RESULT_TTL_SECONDS = 600
-FAILURE_TTL_SECONDS = 7 * 24 * 3600
+# RQ keeps nothing once an attempt ended: the log holds its outcome (and the run log its output). RQ deletes a
+# job with a result TTL of 0 as soon as it finishes. A job RQ failed (its attempt crashed without recording an
+# outcome, a store outage say) is kept an hour for whoever looks into it; the reconciler retries the attempt.
+RESULT_TTL_SECONDS = 0
+FAILURE_TTL_SECONDS = 3600
 NO_RQ_TIMEOUT = -1  # the worker enforces each attempt's timeout itself, on the whole process group
 
 
