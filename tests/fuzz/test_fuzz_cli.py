@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from queue_core import Client
 from queue_core.cli.main import main
-from tests.fuzz.conftest import EXAMPLES, SEED
+from tests.support.fuzzing import EXAMPLES, SEED
 from tests.test_hostile_inputs import ALIAS_BOMB
 
 # Commands that do not block (no --follow, no --wait, no servers) and cannot destroy the store (no trim,

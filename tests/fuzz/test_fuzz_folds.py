@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from queue_core.eventlog.events import Event, Recorded, event_types
 from queue_core.readmodels.projections import QUARANTINE, fold
-from tests.fuzz.conftest import EXAMPLES, SEED
+from tests.support.fuzzing import EXAMPLES, SEED
 
 AGGREGATES = st.sampled_from(["a1", "a2", "a3"])
 WORDS = st.sampled_from(["t", "u", "default", "a1", "SUCCEEDED", "FAILED", "", "\x1b[31m", "名前"])

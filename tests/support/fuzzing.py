@@ -1,4 +1,4 @@
-"""The fuzzers' budget and seed: one seed per session, printed in the header so that a failure can be replayed."""
+"""The fuzzers' budget and seed: one seed per session, printed in the report's header so a failure can be replayed."""
 
 from __future__ import annotations
 
