@@ -18,8 +18,8 @@ from queue_core import Client
 from queue_core.cli.main import main
 from queue_core.errors import JobledgerError
 from queue_core.specs.workflows import MAX_DEPTH, MAX_TASKS
-from tests.support.fuzzing import EXAMPLES, SEED
 from tests.support.console_http import request
+from tests.support.fuzzing import EXAMPLES, SEED
 from tests.support.processes import Procs
 from tests.support.servers import start_server
 
