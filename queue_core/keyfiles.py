@@ -5,24 +5,29 @@ from __future__ import annotations
 import fcntl
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from queue_core.errors import InvalidInput
 
-__all__ = ["UnsafeKeyFile", "private_dir", "read_key", "read_or_create"]
+__all__ = ["UnsafeKeyFile", "private_dir", "read_key", "read_or_create", "write_key"]
 
 
 class UnsafeKeyFile(InvalidInput):
     """Raised when a key file (or its folder) is readable by others or owned by another user."""
 
 
-def private_dir(path: Path) -> Path:
-    """``path`` as a folder only this user can enter: created 0700, or tightened if it is ours."""
+def private_dir(path: Path, refusal: Callable[[str], Exception] | None = None) -> Path:
+    """``path`` as a folder only this user can enter: created 0700, or tightened if it is ours.
+
+    One that belongs to another user is refused: ``refusal(message)`` is raised, by default ``UnsafeKeyFile``.
+    """
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     info = path.stat()
     if info.st_uid != os.geteuid():
-        raise UnsafeKeyFile(f"{path} belongs to another user (uid {info.st_uid})", "key folder")
+        message = f"{path} belongs to another user (uid {info.st_uid})"
+        raise refusal(message) if refusal is not None else UnsafeKeyFile(message, "key folder")
     if stat.S_IMODE(info.st_mode) & 0o077:
         path.chmod(0o700)
     return path
@@ -53,16 +58,38 @@ def read_or_create(path: Path, create: Callable[[], bytes]) -> bytes:
     if path.exists():
         return read_key(path)
     folder = private_dir(path.parent)
-    with os.fdopen(os.open(folder / ".keys.lock", os.O_WRONLY | os.O_CREAT, 0o600), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with _locked(folder):
         if path.exists():
             return read_key(path)
         data = create()
-        temporary = path.with_name(f".{path.name}.{os.getpid()}")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
+        _replace(path, data)
         return data
+
+
+def write_key(path: Path, data: bytes) -> None:
+    """Replace the key file at ``path`` with ``data``, atomically: 0600, in its 0700 folder, under its lock."""
+    with _locked(private_dir(path.parent)):
+        _replace(path, data)
+
+
+@contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """The key folder's lock (a 0600 file in it), held by one process at a time."""
+    with os.fdopen(os.open(folder / ".keys.lock", os.O_WRONLY | os.O_CREAT, 0o600), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """Write ``data`` to a 0600 file beside ``path``, flush it to disk, then rename it over ``path``."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)

@@ -174,8 +174,7 @@ def run_attempt(run_id: str, attempt: int) -> dict[str, Any]:
     # The lease from now on, not only from the claim: RQ calls the job started already, and the reconciler
     # takes an attempt back from a started job whose worker holds no lease (it died before its claim).
     # Never released on the way out unclaimed: another delivery of the same attempt may hold the same key.
-    ctx.leases.hold(run_id, attempt, _worker_name(), ctx.settings.lease_seconds)
-    deliveries = ctx.leases.delivered(run_id, attempt)
+    deliveries = ctx.leases.take(run_id, attempt, _worker_name(), ctx.settings.lease_seconds)
     job = seen[0]["job"]
     # What stops the attempt before its job can start: it is still claimed, and ended with the reason, so the
     # retry strategy applies and no run waits "In queue" for a delivery that can never get further.

@@ -126,13 +126,9 @@ class Fleet:
         # RQ ignores a second signal within a second of the first (a pool may forward one twice).
         self._wait_all(time.monotonic() + max(grace, RQ_SIGNAL_DEBOUNCE_SECONDS))
         self._signal_all(signal.SIGTERM)
-        deadline = time.monotonic() + COLD_STOP_SECONDS
+        self._wait_all(time.monotonic() + COLD_STOP_SECONDS)
         for proc in self.procs:
-            if proc.process is None:
-                continue
-            try:
-                proc.process.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
+            if proc.process is not None and proc.process.poll() is None:
                 try:
                     os.killpg(proc.process.pid, signal.SIGKILL)
                 except ProcessLookupError:

@@ -24,6 +24,7 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from queue_core.errors import StoreUnavailable, UnsafeStore
+from queue_core.keyfiles import private_dir
 
 __all__ = ["EmbeddedRedis", "ForeignStore", "private_folder", "redis_server_binary", "runtime_dir"]
 
@@ -40,14 +41,8 @@ class ForeignStore(UnsafeStore):
 
 
 def private_folder(path: Path) -> Path:
-    """``path`` as a folder only this user may enter: created 0700, or tightened to 0700 when it is ours."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    info = path.stat()
-    if info.st_uid != os.geteuid():
-        raise ForeignStore(f"{path} belongs to another user (uid {info.st_uid}); refusing to keep the store there")
-    if stat.S_IMODE(info.st_mode) & 0o077:
-        path.chmod(0o700)
-    return path
+    """``path`` as a folder only this user may enter (see ``keyfiles.private_dir``); another user's is refused."""
+    return private_dir(path, lambda message: ForeignStore(f"{message}; refusing to keep the store there"))
 
 
 def runtime_dir() -> Path:

@@ -24,13 +24,15 @@ class Leases:
     def release(self, run_id: str, attempt: int) -> None:
         self.redis.delete(self.keys.lease(run_id, attempt))
 
-    def delivered(self, run_id: str, attempt: int) -> int:
-        """Count one more delivery of the attempt to a worker; returns how many there have been (a day's worth)."""
+    def take(self, run_id: str, attempt: int, holder: str, seconds: float) -> int:
+        """Hold the lease for one more delivery of the attempt, and count it, in one round trip; returns how many
+        deliveries there have been (a day's worth)."""
         key = self.keys.deliveries(run_id, attempt)
         pipe = self.redis.pipeline(transaction=False)
+        pipe.set(self.keys.lease(run_id, attempt), holder, px=max(1, int(seconds * 1000)))
         pipe.incr(key)
         pipe.expire(key, DELIVERIES_TTL_SECONDS)
-        count, _ = pipe.execute()
+        _, count, _ = pipe.execute()
         return int(count)
 
     def alive(self, run_id: str, attempt: int) -> bool:

@@ -327,19 +327,16 @@ def import_export(store: EventStore, path: str | Path, verifier: LedgerVerifier 
         return reader.header
 
 
-def export_records(path: str | Path) -> list[Recorded]:
-    """Every event of the export at ``path``, decoded; ``DamagedFile`` naming the first that cannot be read
-    (an unknown type, a missing field, an aggregate or version of the wrong kind). Checksum checked too."""
+def export_records(entries: Iterable[Entry], where: str) -> list[Recorded]:
+    """The events of an export's entries, decoded; ``DamagedFile`` naming the first that cannot be read
+    (an unknown type, a missing field, an aggregate or version of the wrong kind)."""
     records: list[Recorded] = []
-    with ExportReader(path) as reader:
-        for position, envelope, _chain in reader.entries():
-            try:
-                rec = decode(position, envelope)
-            except Exception as exc:  # whatever the envelope holds: it is the file's fault
-                raise DamagedFile(
-                    f"{path} cannot be imported: the event at {position} cannot be read ({exc!r})"
-                ) from None
-            if not isinstance(rec.aggregate, str) or not isinstance(rec.version, int):
-                raise DamagedFile(f"{path} cannot be imported: the event at {position} names no aggregate and version")
-            records.append(rec)
+    for position, envelope, _chain in entries:
+        try:
+            rec = decode(position, envelope)
+        except Exception as exc:  # whatever the envelope holds: it is the file's fault
+            raise DamagedFile(f"{where} cannot be imported: the event at {position} cannot be read ({exc!r})") from None
+        if not isinstance(rec.aggregate, str) or not isinstance(rec.version, int):
+            raise DamagedFile(f"{where} cannot be imported: the event at {position} names no aggregate and version")
+        records.append(rec)
     return records

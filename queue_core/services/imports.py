@@ -11,8 +11,9 @@ import dataclasses
 from pathlib import Path
 
 from queue_core.errors import DamagedFile
+from queue_core.eventlog.chain import walk
 from queue_core.eventlog.events import Recorded
-from queue_core.eventlog.transfer import ExportReader, export_records, verify_export
+from queue_core.eventlog.transfer import ExportReader, export_records
 from queue_core.readmodels.oracle import check_records
 
 __all__ = ["check_export"]
@@ -28,10 +29,11 @@ def check_export(path: str | Path) -> int:
     with ExportReader(path) as reader:
         if reader.header.chain_start:
             return reader.header.events
-    report, _ = verify_export(path, None)  # a file changed since it was written is damaged, whatever it holds
+        entries = list(reader.entries())  # read once; the checksum is checked at its end
+    report = walk(entries, previous="")  # a file changed since it was written is damaged, whatever it holds
     if not report.intact:
         raise DamagedFile(f"{path} is damaged: the hash chain breaks at {report.broken_at} ({report.reason})")
-    records = export_records(path)
+    records = export_records(entries, str(path))
     for rec in records:
         wrong = _wrong_field(rec)
         if wrong is not None:

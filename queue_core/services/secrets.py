@@ -9,8 +9,6 @@ plaintext value.
 
 from __future__ import annotations
 
-import fcntl
-import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,7 @@ from queue_core.domain.secrets import MAX_SECRET_BYTES, SECRET_KEY_AGGREGATE, se
 from queue_core.errors import ConcurrencyError, InvalidInput, NotFound, Remedy
 from queue_core.eventlog.events import NewEvent, SecretDeleted, SecretKeyRotated, SecretSet
 from queue_core.eventlog.store import EventStore
-from queue_core.keyfiles import private_dir, read_key, read_or_create
+from queue_core.keyfiles import read_key, read_or_create, write_key
 from queue_core.secret_cipher import (
     SecretCipher,
     SecretKeyChanged,
@@ -264,21 +262,7 @@ class SecretStore:
 
 def _write_keyring(path: Path, keys: list[bytes]) -> None:
     """Replace the key file atomically (0600, in its 0700 folder, under the key folder's lock)."""
-    folder = private_dir(path.parent)
     try:
-        with open(folder / ".keys.lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            temporary = path.with_name(f".{path.name}.{os.getpid()}")
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(encode_keyring(keys))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, path)
-            directory = os.open(folder, os.O_RDONLY)
-            try:
-                os.fsync(directory)
-            finally:
-                os.close(directory)
+        write_key(path, encode_keyring(keys))
     except OSError as exc:
         raise InvalidInput(f"cannot write the key file {path}: {exc.strerror}", "key file") from None
