@@ -420,6 +420,8 @@ def replay_batches(store: EventStore, until: str = "+") -> Iterator[list[Recorde
 
 def hash_before(store: EventStore, position: str) -> str:
     """The chain hash of the entry just before ``position`` ("" when it is the log's first)."""
+    if position_key(position) == (0, 0):
+        return ""  # the least position there is: nothing comes before it (and Redis refuses "(0-0" as a bound)
     found: Any = store.redis.xrevrange(store.keys.log, max=f"({position}", min="-", count=1)
     if found:
         return found[0][1][b"h"].decode()
