@@ -68,11 +68,14 @@ class ReadModels:
     # -- moving forward -----------------------------------------------------------------------
 
     def catch_up(self, until: str = "+") -> str:
-        """Fold every event after the checkpoint (up to ``until``) into the documents; return the checkpoint."""
+        """Fold every event after the checkpoint (up to ``until``; by default the log's head as this call
+        starts, so a steady stream of appends cannot keep it folding) into the documents; return the checkpoint."""
         if self.read_only:
             return self.checkpoint()
         if not self._fold_checked:
             self._ensure_current_fold()
+        if until == "+":
+            until = self.store.last_position()
         while True:
             start = self.checkpoint()
             events = next(event_batches(self.store, after=start or "0", until=until, batch=CATCH_UP_BATCH), [])
