@@ -69,7 +69,7 @@ def bare_import(connection: redis.Redis, keys: Keys, path: Path) -> None:
             envelope = item["e"].encode()
             aggregate = orjson.loads(envelope)["agg"]
             pipe.xadd(keys.log, {"e": envelope, "h": item["h"]}, id=item["position"])
-            pipe.xadd(keys.aggregate(aggregate), {"e": envelope}, id=item["position"])
+            pipe.rpush(keys.aggregate(aggregate), item["position"])
             if count % LOAD_BATCH == 0:
                 pipe.execute()
     pipe.execute()

@@ -33,14 +33,14 @@ def _used(system: Jobledger | PlainRQ) -> int:
 def _split(system: Jobledger) -> dict[str, int]:
     """Bytes by kind of key (``MEMORY USAGE``, samples 0: every element counted)."""
     connection, keys = system.server.client(), Keys()
-    kinds = {"log": 0, "aggregate streams": 0, "read models": 0, "rq": 0, "other": 0}
+    kinds = {"log": 0, "aggregate positions": 0, "read models": 0, "rq": 0, "other": 0}
     for key in connection.scan_iter(count=1000):
         name = key.decode()
         size = int(connection.memory_usage(key, samples=0) or 0)
         if name == keys.log:
             kinds["log"] += size
         elif name.startswith(keys.aggregate("")):
-            kinds["aggregate streams"] += size
+            kinds["aggregate positions"] += size
         elif name.startswith(keys.namespace_prefix(LIVE)):
             kinds["read models"] += size
         elif name.startswith("rq:"):

@@ -1,7 +1,7 @@
 """Event store throughput: jobledger's append and replay, each against a bare Redis peer on the same bytes.
 
 Appends: ``EventStore.append`` (its whole Lua script, envelope encoding, and the ``Recorded`` it returns)
-against a bare Lua script that only checks the aggregate's XLEN and does the two XADDs, called with
+against a bare Lua script that only checks the aggregate's LLEN, XADDs and RPUSHes, called with
 pre-encoded envelopes of the same shape. Three shapes:
 
 * ``single``: one event per call, one call per round trip, each event on a new aggregate (expected 0);
@@ -66,12 +66,12 @@ IN_FLIGHT_RUNS = 64
 SEED = 20240601
 
 BARE_APPEND = """
--- KEYS[1] the log, KEYS[2] the aggregate's stream; ARGV[1] expected version, ARGV[2..] envelopes.
-if redis.call('XLEN', KEYS[2]) ~= tonumber(ARGV[1]) then return {'CONFLICT'} end
+-- KEYS[1] the log, KEYS[2] the aggregate's position list; ARGV[1] expected version, ARGV[2..] envelopes.
+if redis.call('LLEN', KEYS[2]) ~= tonumber(ARGV[1]) then return {'CONFLICT'} end
 local result = {'OK'}
 for i = 2, #ARGV do
   local position = redis.call('XADD', KEYS[1], '*', 'e', ARGV[i])
-  redis.call('XADD', KEYS[2], position, 'e', ARGV[i])
+  redis.call('RPUSH', KEYS[2], position)
   result[#result + 1] = position
 end
 return result
@@ -93,7 +93,7 @@ def queued_events(count: int, per_aggregate: int) -> list[list[NewEvent]]:
 
 
 def envelopes(batches: list[list[NewEvent]]) -> list[tuple[str, list[bytes]]]:
-    """The same batches as the bare peer gets them: aggregate stream key and pre-encoded envelopes."""
+    """The same batches as the bare peer gets them: aggregate position-list key and pre-encoded envelopes."""
     now, keys = utc_now(), Keys()
     return [(keys.aggregate(b[0].aggregate), [encode(n, v + 1, now) for v, n in enumerate(b)]) for b in batches]
 

@@ -20,6 +20,8 @@ class Keys:
         self.secrets = f"{prefix}:secrets"
         # A hash: where the log was trimmed (``before``) and the archive holding what was dropped.
         self.trim = f"{prefix}:trim"
+        # A hash: the envelopes of trimmed log entries whose aggregates are still held here, by position.
+        self.kept = f"{prefix}:kept"
         # rq-scheduler's registry of schedule wake-ups (a sorted set by next tick), a derived copy of the
         # schedules projection; under jobledger's prefix so the retry mover never moves a wake-up to a queue.
         self.timer_scheduled = f"{prefix}:timer:scheduled_jobs"
@@ -30,7 +32,10 @@ class Keys:
         # A SCAN pattern matching every key jobledger holds in the store.
         self.everything = f"{prefix}:*"
         # Patterns of the keys one worker writes besides RQ's (for its ACL user): aggregates, leases, run logs.
-        self.aggregates = f"{prefix}:agg:*"
+        self.aggregates = f"{prefix}:at:*"
+        # Held while the store's layout is brought up to this code's (``eventlog/layout.py``); and its layout.
+        self.layout_lock = f"{prefix}:layout-lock"
+        self.layout = f"{prefix}:layout"
         self.leases = f"{prefix}:lease:*"
         self.run_logs = f"{prefix}:runlog:*"
         # RQ's own keys (queues, jobs, registries, workers) and its workers' command channels: RQ builds them.
@@ -42,7 +47,11 @@ class Keys:
         return f"{self.prefix}:resource-blob:{checksum}"
 
     def aggregate(self, aggregate_id: str) -> str:
-        """The per-aggregate stream: a copy of the aggregate's events; its length is its version."""
+        """The list of the log positions an aggregate's events sit at, oldest first: its length is its version."""
+        return f"{self.prefix}:at:{aggregate_id}"
+
+    def legacy_aggregate_stream(self, aggregate_id: str) -> str:
+        """Where stores written before the position lists kept a copy of each aggregate's events (a stream)."""
         return f"{self.prefix}:agg:{aggregate_id}"
 
     def read_model(self, namespace: str, model: str) -> str:

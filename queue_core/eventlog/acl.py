@@ -35,7 +35,7 @@ READ = (
 )
 
 # The one Lua append (EVALSHA, loaded once per server) and what it calls: the log, the epoch, the aggregates.
-APPEND = ("evalsha", "script|load", "script|exists", "xadd", "xdel", "set")
+APPEND = ("evalsha", "script|load", "script|exists", "xadd", "rpush", "set")
 
 # Folding the read models (commit.lua), rebuilding them after an upgrade (swap.lua: KEYS and RENAME within
 # the read models' own namespace), the rebuild lock, secrets and resource blobs outside the log.

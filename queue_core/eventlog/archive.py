@@ -296,9 +296,26 @@ def trim_log(store: EventStore, location: ArchiveLocation, before: str) -> int:
     mapping["prefix"] = location.prefix
     if location.endpoint_url:
         mapping["endpoint_url"] = location.endpoint_url
+    _keep_held(store, first_held, last_doomed)
     # The trim point first: a reader between these two commands reads the archive for what is gone or not.
     store.redis.hset(store.keys.trim, mapping=mapping)
     return int(store.redis.xtrim(store.keys.log, minid=before, approximate=False))
+
+
+def _keep_held(store: EventStore, first: str, last: str) -> None:
+    """Copy the entries about to be dropped whose aggregates are still held in Redis (their position lists
+    name them) to the kept hash, where commands loading those aggregates find them."""
+    for entries in store.read_raw(after=_before(first), until=last):
+        aggregates = [orjson.loads(fields[b"e"])["agg"] for _position, fields in entries]
+        pipe = store.redis.pipeline(transaction=False)
+        for aggregate in aggregates:
+            pipe.exists(store.keys.aggregate(aggregate))
+        held = pipe.execute()
+        kept: dict[Any, Any] = {
+            position: fields[b"e"] for (position, fields), h in zip(entries, held, strict=True) if h
+        }
+        if kept:
+            store.redis.hset(store.keys.kept, mapping=kept)
 
 
 def _digest(entries: Sequence[Entry | None]) -> str:

@@ -21,6 +21,7 @@ from queue_core.errors import StoreEpochChanged, StoreUnavailable, UnsafeStore
 from queue_core.eventlog.archive import trim_point
 from queue_core.eventlog.chain import link
 from queue_core.eventlog.connection import unavailable
+from queue_core.eventlog.layout import ensure_layout
 from queue_core.eventlog.store import EventStore
 from queue_core.settings import Settings
 
@@ -38,6 +39,7 @@ def check_store(store: EventStore, settings: Settings, epoch: bool = True, head:
     """
     try:
         store.check_safe()
+        ensure_layout(store)
         if settings.require_auth:
             check_auth(store.redis)
         if head:

@@ -1,4 +1,4 @@
-"""The event store: one Redis Stream for the whole log, one stream per aggregate, one Lua append."""
+"""The event store: one Redis Stream for the whole log, a list of positions per aggregate, one Lua append."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from queue_core.errors import (
 )
 from queue_core.eventlog.connection import unavailable
 from queue_core.eventlog.events import NewEvent, Recorded, decode, encode, envelope_type
+from queue_core.eventlog.positions import position_key
 from queue_core.keys import Keys
 from queue_core.timefmt import utc_now
 
@@ -141,23 +142,44 @@ class EventStore:
     def version(self, aggregate: str, until: str = "+") -> int:
         """The aggregate's current version (0 when it has no events), or its version at log position ``until``.
 
-        Counted from the aggregate's stream, without reading its events.
+        Counted from the aggregate's position list, without reading its events.
         """
         if until == "+":
-            return int(self.redis.xlen(self.keys.aggregate(aggregate)))
-        entries: Any = self.redis.xrange(self.keys.aggregate(aggregate), max=until)
-        return len(entries)
+            return int(self.redis.llen(self.keys.aggregate(aggregate)))
+        return len(_up_to(self._positions(aggregate), until))
+
+    def _positions(self, aggregate: str) -> list[str]:
+        raw: Any = self.redis.lrange(self.keys.aggregate(aggregate), 0, -1)
+        return [_s(p) for p in raw]
 
     def _at(self, position: str) -> Recorded:
-        entries: Any = self.redis.xrange(self.keys.log, min=position, max=position)
-        return decode(position, entries[0][1][b"e"])
+        return self._events([position])[0]
+
+    def _events(self, positions: list[str]) -> list[Recorded]:
+        """The events at these log positions, in the order given: from the log, or, for entries a trim
+        dropped while their aggregate was still held here, from the kept copies."""
+        if not positions:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for position in positions:
+            pipe.xrange(self.keys.log, min=position, max=position)
+        replies = zip(positions, pipe.execute(), strict=True)
+        found = {position: entries[0][1][b"e"] for position, entries in replies if entries}
+        missing = [p for p in positions if p not in found]
+        if missing:
+            kept: Any = self.redis.hmget(self.keys.kept, missing)
+            found.update({p: envelope for p, envelope in zip(missing, kept, strict=True) if envelope is not None})
+            lost = [p for p in missing if p not in found]
+            if lost:
+                raise AppendFailed(f"the store is damaged: no event at position {lost[0]}, listed by an aggregate")
+        return [decode(p, found[p]) for p in positions]
 
     def load(self, aggregate: str, until: str = "+") -> list[Recorded]:
         """Every event of one aggregate (up to position ``until``, inclusive), oldest first."""
-        entries: Any = self.redis.xrange(self.keys.aggregate(aggregate), max=until)
-        if not entries:
+        positions = _up_to(self._positions(aggregate), until)
+        if not positions:
             self._confirm_missing()
-        return [decode(_s(pos), fields[b"e"]) for pos, fields in entries]
+        return self._events(positions)
 
     def _confirm_missing(self) -> None:
         """An aggregate found empty: make sure it is not the whole store that is gone, or another one.
@@ -174,8 +196,7 @@ class EventStore:
 
     def load_after(self, aggregate: str, after: str) -> list[Recorded]:
         """The aggregate's events after position ``after`` (exclusive): what a cached fold has not seen."""
-        entries: Any = self.redis.xrange(self.keys.aggregate(aggregate), min=f"({after}")
-        return [decode(_s(pos), fields[b"e"]) for pos, fields in entries]
+        return self._events(_after(self._positions(aggregate), after))
 
     def read_raw(
         self, after: str = "0", until: str = "+", batch: int = READ_BATCH
@@ -249,36 +270,48 @@ class EventStore:
 
         An empty list when none landed in that time; call again from the last position returned.
         """
-        key = self.keys.aggregate(aggregate) if aggregate else self.keys.log
-        reply: Any = self.redis.xread({key: after}, block=max(1, block_ms), count=count)
-        return [decode(_s(pos), fields[b"e"]) for _key, entries in reply or [] for pos, fields in entries]
+        if aggregate is None:
+            reply: Any = self.redis.xread({self.keys.log: after}, block=max(1, block_ms), count=count)
+            return [decode(_s(pos), fields[b"e"]) for _key, entries in reply or [] for pos, fields in entries]
+        pipe = self.redis.pipeline(transaction=True)  # the aggregate's positions and the log's head, together
+        pipe.lrange(self.keys.aggregate(aggregate), 0, -1)
+        pipe.xrevrange(self.keys.log, count=1)
+        listed, head = pipe.execute()
+        new = _after([_s(p) for p in listed], after)
+        if not new and head:  # wait for the log to move past its head, then look at the aggregate again
+            self.redis.xread({self.keys.log: _s(head[0][0])}, block=max(1, block_ms), count=1)
+            new = _after(self._positions(aggregate), after)
+        return self._events(new[:count])
 
     def newest(self, count: int, aggregate: str | None = None, until: str = "+", since: str = "-") -> list[Recorded]:
         """Up to ``count`` events from ``until`` back to ``since`` (inclusive), newest first.
 
-        Of the log, or of one aggregate's stream.
+        Of the log, or of one aggregate.
         """
-        key = self.keys.aggregate(aggregate) if aggregate else self.keys.log
-        entries: Any = self.redis.xrevrange(key, max=until, min=since, count=count)
-        return [decode(_s(pos), fields[b"e"]) for pos, fields in entries]
+        if aggregate is None:
+            entries: Any = self.redis.xrevrange(self.keys.log, max=until, min=since, count=count)
+            return [decode(_s(pos), fields[b"e"]) for pos, fields in entries]
+        positions = _up_to(self._positions(aggregate), until)
+        if since != "-":
+            positions = [p for p in positions if position_key(p) >= position_key(since)]
+        return self._events(positions[::-1][:count])
 
     def load_many(self, aggregates: Iterable[str], until: str = "+") -> dict[str, list[Recorded]]:
-        """Several aggregates' events (up to ``until``, inclusive) in one round trip, oldest first each."""
+        """Several aggregates' events (up to ``until``, inclusive), oldest first each, in two round trips."""
         ids = list(dict.fromkeys(aggregates))
         pipe = self.redis.pipeline(transaction=False)
         for aggregate in ids:
-            pipe.xrange(self.keys.aggregate(aggregate), max=until)
-        return {
-            aggregate: [decode(_s(pos), fields[b"e"]) for pos, fields in entries]
-            for aggregate, entries in zip(ids, pipe.execute(), strict=True)
-        }
+            pipe.lrange(self.keys.aggregate(aggregate), 0, -1)
+        listed = {a: _up_to([_s(p) for p in raw], until) for a, raw in zip(ids, pipe.execute(), strict=True)}
+        events = iter(self._events([p for positions in listed.values() for p in positions]))
+        return {aggregate: [next(events) for _ in positions] for aggregate, positions in listed.items()}
 
     def versions(self, aggregates: Iterable[str]) -> dict[str, int]:
         """Several aggregates' current versions in one round trip."""
         ids = list(dict.fromkeys(aggregates))
         pipe = self.redis.pipeline(transaction=False)
         for aggregate in ids:
-            pipe.xlen(self.keys.aggregate(aggregate))
+            pipe.llen(self.keys.aggregate(aggregate))
         return {aggregate: int(n) for aggregate, n in zip(ids, pipe.execute(), strict=True)}
 
     def tail(self, count: int) -> list[Recorded]:
@@ -322,3 +355,19 @@ def _envelope(fields: list[bytes]) -> bytes:
 
 def _s(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _up_to(positions: list[str], until: str) -> list[str]:
+    """The positions at or before ``until`` (``+``: all of them); a position list is in log order."""
+    if until == "+":
+        return positions
+    limit = position_key(until) if "-" in until else (int(until), 2**64)  # an id's ms alone: all of that ms
+    return [p for p in positions if position_key(p) <= limit]
+
+
+def _after(positions: list[str], after: str) -> list[str]:
+    """The positions after ``after`` (exclusive; ``0`` or ``-``: all of them)."""
+    if after in ("0", "-"):
+        return positions
+    limit = position_key(after)
+    return [p for p in positions if position_key(p) > limit]

@@ -243,6 +243,8 @@ def ensure_empty(store: EventStore) -> None:
         raise StoreNotEmpty(f"the store already has a log ({store.keys.log}); import and restore need an empty one")
     for key in store.redis.scan_iter(match=store.keys.everything, count=1000):
         name = key.decode() if isinstance(key, bytes) else key
+        if name == store.keys.layout:
+            continue  # what the store's structures are, recorded by any process that reached it: no data
         raise StoreNotEmpty(f"the store already holds {name}; import and restore need an empty one")
 
 
@@ -261,7 +263,7 @@ def wipe(store: EventStore) -> None:
 def load_entries(
     store: EventStore, entries: Iterable[Entry], source: str, chain_start: str = "", check: EntryCheck | None = None
 ) -> tuple[int, str | None]:
-    """Write entries at their original positions into the log and their aggregates' streams, checking the chain
+    """Write entries at their original positions into the log and their aggregates' position lists, checking the chain
     (and, with ``check``, the seals).
 
     The layout is the append script's: log entries carry ``e`` and ``h``, aggregate entries ``e`` only.
@@ -283,7 +285,7 @@ def load_entries(
         except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
             raise DamagedFile(f"{source} is damaged: the envelope at {position} is malformed ({exc})") from None
         pipe.xadd(store.keys.log, {"e": envelope, "h": chain}, id=position)
-        pipe.xadd(store.keys.aggregate(aggregate), {"e": envelope}, id=position)
+        pipe.rpush(store.keys.aggregate(aggregate), position)
         previous, count, last = chain, count + 1, position
         genesis = genesis or chain
         if count % LOAD_BATCH == 0:

@@ -229,22 +229,22 @@ def _executions(checker: _Checker, executions: Iterable[str]) -> None:
             checker.problem(f"job code of {marker} ran {times} times; {allowed} attempt(s) of it started")
 
 
-def _stream_lengths(store: EventStore, checker: _Checker, last: str) -> None:
-    """Each aggregate's own stream holds as many events up to ``last`` as the log gave it.
+def _position_lists(store: EventStore, checker: _Checker, last: str) -> None:
+    """Each aggregate's position list holds as many events up to ``last`` as the log gave it.
 
-    The system may go on appending while the oracle reads: entries after the last log position read
-    are not counted (an aggregate stream entry has the same id as its log entry).
+    The system may go on appending while the oracle reads: positions after the last log position read
+    are not counted.
     """
     longer = []
     for aggregate, length in store.versions(checker.versions).items():
         if length < checker.versions[aggregate]:
-            checker.problem(f"{aggregate}: its stream holds {length} events, the log {checker.versions[aggregate]}")
+            checker.problem(f"{aggregate}: its position list holds {length} events, the log {checker.versions[aggregate]}")
         elif length > checker.versions[aggregate]:
             longer.append(aggregate)
     for aggregate in longer:
         held, logged = store.version(aggregate, until=last), checker.versions[aggregate]
         if held != logged:
-            checker.problem(f"{aggregate}: its stream holds {held} events up to {last}, the log {logged}")
+            checker.problem(f"{aggregate}: its position list holds {held} events up to {last}, the log {logged}")
 
 
 def check_records(records: Iterable[Recorded], require_terminal: bool = False) -> list[str]:
@@ -291,7 +291,7 @@ def check_log(
         checker.see(rec)
         last = rec.position
     checker.finish(require_terminal)
-    _stream_lengths(store, checker, last)
+    _position_lists(store, checker, last)
     for ack in dict.fromkeys(acknowledged):
         if ack not in checker.versions and ack not in checker.event_ids:
             checker.problem(f"acknowledged {ack} is not on the log")
