@@ -237,9 +237,10 @@ def _position_lists(store: EventStore, checker: _Checker, last: str) -> None:
     """
     longer = []
     for aggregate, length in store.versions(checker.versions).items():
-        if length < checker.versions[aggregate]:
-            checker.problem(f"{aggregate}: its position list holds {length} events, the log {checker.versions[aggregate]}")
-        elif length > checker.versions[aggregate]:
+        logged = checker.versions[aggregate]
+        if length < logged:
+            checker.problem(f"{aggregate}: its position list holds {length} events, the log {logged}")
+        elif length > logged:
             longer.append(aggregate)
     for aggregate in longer:
         held, logged = store.version(aggregate, until=last), checker.versions[aggregate]
