@@ -37,7 +37,7 @@ def test_a_full_store_refuses_appends_whole_and_evicts_nothing(
             accepted.append(client.submit("big", args=BIG_ARGS))
     assert 0 < len(accepted) < 200
     length = client.store.length()
-    answer = procs.cli("submit", "big", "--args", "y" * 1000)
+    answer = procs.cli("submit", "big", "--args", "y" * len(BIG_ARGS))  # what filled it, from the CLI
     assert answer.returncode == 4
     assert answer.stderr == "jobledger: the store is full (Redis reached its maxmemory); nothing was appended\n"
     assert client.store.length() == length
