@@ -12,6 +12,7 @@ __all__ = [
     "AppendFailed",
     "ArchiveMismatch",
     "ArchiveUnavailable",
+    "ColdAggregate",
     "ConcurrencyError",
     "DamagedFile",
     "InvalidInput",
@@ -117,6 +118,12 @@ class ConcurrencyError(JobledgerError):
         self.aggregate = aggregate
         self.expected = expected
         self.actual = actual
+
+
+class ColdAggregate(JobledgerError):
+    """Raised when a write targets an aggregate compaction moved to the cold tier: it ended for good."""
+
+    exit_code = 2
 
 
 class AppendFailed(JobledgerError):

@@ -22,6 +22,10 @@ class Keys:
         self.trim = f"{prefix}:trim"
         # A hash: the envelopes of trimmed log entries whose aggregates are still held here, by position.
         self.kept = f"{prefix}:kept"
+        # A hash: the cold tier's folder and its manifest, a field per batch of Parquet files (``cold.py``).
+        self.cold = f"{prefix}:cold"
+        # A set: the aggregates compaction moved to the cold tier (their events are read from there).
+        self.compacted = f"{prefix}:compacted"
         # rq-scheduler's registry of schedule wake-ups (a sorted set by next tick), a derived copy of the
         # schedules projection; under jobledger's prefix so the retry mover never moves a wake-up to a queue.
         self.timer_scheduled = f"{prefix}:timer:scheduled_jobs"

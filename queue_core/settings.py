@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
+
+from queue_core.errors import InvalidInput
+from queue_core.timefmt import parse_duration
 
 __all__ = ["Settings"]
 
@@ -20,6 +24,7 @@ DEFAULT_OUTAGE_PATIENCE_SECONDS = 600.0
 DEFAULT_SANDBOX = "auto"
 SANDBOX_MODES = ("auto", "on", "off")
 DEFAULT_JOB_USER = "nobody"
+DEFAULT_HOT_WINDOW = "7d"
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,32 @@ class Settings:
     sandbox: str = DEFAULT_SANDBOX
     # The unprivileged user jobs run as when the worker runs as root.
     job_user: str = DEFAULT_JOB_USER
+    # How long ended runs stay in Redis before compaction moves them to the cold tier (``JOBLEDGER_HOT_WINDOW``),
+    # and at most how many ended runs stay there whatever their age (``JOBLEDGER_HOT_RUNS``; none: no cap).
+    hot_window: str = DEFAULT_HOT_WINDOW
+    hot_runs: str | None = None
+    # The folder of the cold tier's Parquet files (default: the home's ``cold``).
+    cold_dir: Path | None = None
+
+    @property
+    def hot_window_delta(self) -> timedelta:
+        """``hot_window`` as a duration; ``InvalidInput`` naming the setting when it is not one."""
+        try:
+            return parse_duration(self.hot_window)
+        except ValueError as exc:
+            raise InvalidInput(str(exc), "JOBLEDGER_HOT_WINDOW") from None
+
+    @property
+    def hot_runs_cap(self) -> int | None:
+        if self.hot_runs is None:
+            return None
+        if not self.hot_runs.strip().isdigit():
+            raise InvalidInput(f"{self.hot_runs[:40]!r} is not a whole number", "JOBLEDGER_HOT_RUNS")
+        return int(self.hot_runs)
+
+    @property
+    def cold_path(self) -> Path:
+        return self.cold_dir or self.home / "cold"
 
     @property
     def keys_dir(self) -> Path:
@@ -110,6 +141,9 @@ class Settings:
             ledger_public_key_file=_path(env.get("JOBLEDGER_LEDGER_PUBLIC_KEY_FILE")),
             sandbox=env.get("JOBLEDGER_SANDBOX", "").lower() or DEFAULT_SANDBOX,
             job_user=env.get("JOBLEDGER_JOB_USER") or DEFAULT_JOB_USER,
+            hot_window=env.get("JOBLEDGER_HOT_WINDOW") or DEFAULT_HOT_WINDOW,
+            hot_runs=env.get("JOBLEDGER_HOT_RUNS") or None,
+            cold_dir=_path(env.get("JOBLEDGER_COLD_DIR")),
         )
 
 

@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-__all__ = ["format_time", "format_utc", "parse_time", "parse_utc", "utc_now"]
+__all__ = ["format_time", "format_utc", "parse_duration", "parse_time", "parse_utc", "utc_now"]
+
+
+_DURATION = re.compile(r"^(\d{1,9})\s*([smhd]?)$")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> timedelta:
+    """A duration written as a whole number and a unit (``90s``, ``30m``, ``12h``, ``7d``; seconds if none);
+    ``ValueError`` naming the forms otherwise."""
+    match = _DURATION.match(text.strip().lower())
+    if not match:
+        raise ValueError(f"{text.strip()[:40]!r} is not a duration like 90s, 30m, 12h or 7d")
+    return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
 
 
 def parse_time(text: str) -> datetime:

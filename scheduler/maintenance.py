@@ -11,10 +11,13 @@ import redis
 import structlog
 
 from queue_core.domain.runs import IN_QUEUE, RECENTLY_SUBMITTED, WAITING_TO_RETRY
+from queue_core.errors import JobledgerError
 from queue_core.eventlog.leases import Leases
+from queue_core.eventlog.runlog import RunLog
 from queue_core.eventlog.seals import load_signer
 from queue_core.eventlog.store import EventStore
 from queue_core.readmodels.materialized import ReadModels
+from queue_core.services.compaction import compact_runs
 from queue_core.services.lifecycle import RunLifecycle
 from queue_core.settings import Settings
 from queue_core.timefmt import parse_utc
@@ -26,6 +29,7 @@ __all__ = ["Maintenance", "age_seconds"]
 log = structlog.get_logger("jobledger.dispatcher")
 LEADER_TTL_MS = 5000
 RECONCILE_EVERY_SECONDS = 5.0
+COMPACT_EVERY_SECONDS = 600.0  # how often the leader moves runs past the hot window to the cold tier
 
 
 def age_seconds(stamp: str | None, now: datetime) -> float:
@@ -48,6 +52,7 @@ class Maintenance:
         self.leases = Leases(connection, store.keys)
         self.scheduler = scheduler_for(connection)
         self._next_reconcile = 0.0
+        self._next_compaction = time.monotonic() + COMPACT_EVERY_SECONDS
         self._stranded: set[tuple[str, int]] = set()  # attempts seen held for a gone worker at the last pass
         self.on_reconcile: Callable[[], None] | None = None  # the dispatcher's workflow upkeep
         # Only a dispatcher that can read the ledger key seals (``jobledger scheduler`` creates it).
@@ -84,6 +89,21 @@ class Maintenance:
                 self.on_reconcile()
         if self.sealer is not None:
             self.sealer.tick()
+        if time.monotonic() >= self._next_compaction:
+            self._next_compaction = time.monotonic() + COMPACT_EVERY_SECONDS
+            self.compact()
+
+    def compact(self) -> None:
+        """Move the runs past the hot window to the cold tier; a failure is said and tried again later."""
+        try:
+            folder = self.store.cold.folder() or self.settings.cold_path
+            window, keep = self.settings.hot_window_delta, self.settings.hot_runs_cap
+            done = compact_runs(self.store, self.read_models, RunLog(self.redis, self.store.keys), folder, window, keep)
+        except (JobledgerError, OSError) as exc:
+            log.error("compaction failed; trying again later", error=str(exc).splitlines()[0])
+            return
+        if done.runs:
+            log.info("compacted", runs=done.runs, events=done.events, lines=done.lines, folder=str(folder))
 
     def _docs(self, index: str) -> list[dict[str, Any]]:
         ids = self.read_models.newest("runs", index, 0, 100_000)

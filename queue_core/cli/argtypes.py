@@ -7,7 +7,7 @@ import argparse
 from queue_core.domain.runs import STATUSES
 from queue_core.eventlog.positions import as_position
 
-__all__ = ["as_of", "positive_int", "status"]
+__all__ = ["as_of", "non_negative_int", "positive_int", "status"]
 
 
 def positive_int(text: str) -> int:
@@ -19,6 +19,13 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return value
+
+
+def non_negative_int(text: str) -> int:
+    """A whole number of at least 0."""
+    if text.strip() == "0":
+        return 0
+    return positive_int(text)
 
 
 def status(text: str) -> str:

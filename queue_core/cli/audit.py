@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from queue_core.cli.argtypes import positive_int
+from queue_core.cli.argtypes import non_negative_int, positive_int
 from queue_core.cli.output import print_json
 from queue_core.client import Client
 from queue_core.errors import DamagedFile, InvalidInput
@@ -31,8 +31,10 @@ from queue_core.eventlog.seals import LedgerVerifier, SealCheck, load_signer, lo
 from queue_core.eventlog.transfer import ensure_empty, import_export, verify_export, write_export
 from queue_core.readmodels.materialized import ReadModels, rebuild
 from queue_core.readmodels.oracle import check_log, quarantine_line
+from queue_core.services.compaction import compact_runs
 from queue_core.services.imports import check_export
 from queue_core.settings import Settings
+from queue_core.timefmt import parse_duration
 
 __all__ = ["add_audit_commands"]
 
@@ -182,6 +184,23 @@ def trim(args: argparse.Namespace) -> int:
     return 0
 
 
+def compact(args: argparse.Namespace) -> int:
+    client = Client.from_env()
+    settings = client.settings
+    try:
+        window = parse_duration(args.window) if args.window is not None else settings.hot_window_delta
+    except ValueError as exc:
+        raise InvalidInput(str(exc), "--window") from None
+    keep = args.keep if args.keep is not None else settings.hot_runs_cap
+    folder = client.store.cold.folder() or settings.cold_path
+    done = compact_runs(client.store, client.read_models, client.run_log, folder, window, keep)
+    print(
+        f"compacted {done.runs} runs ({done.events} events, {done.lines} output lines) into the cold tier "
+        f"in {folder}; they answer from there"
+    )
+    return 0
+
+
 def verify(args: argparse.Namespace) -> int:
     note = None
     if args.file and args.bucket:
@@ -324,6 +343,13 @@ def add_audit_commands(sub: Any, parser_class: type[argparse.ArgumentParser]) ->
     p.add_argument("--before", required=True, metavar="POSITION")
     _archive_options(p, required=False)
     p.set_defaults(handler=trim)
+
+    p = sub.add_parser("compact", help="move runs ended before the hot window out of Redis into the cold tier")
+    p.add_argument("--window", metavar="DURATION", help="keep runs ended within this (default JOBLEDGER_HOT_WINDOW)")
+    p.add_argument(
+        "--keep", type=non_negative_int, metavar="RUNS", help="and at most this many ended runs (JOBLEDGER_HOT_RUNS)"
+    )
+    p.set_defaults(handler=compact)
 
     p = sub.add_parser("check", help="check the whole log: nothing lost, nothing twice, every rule of a run kept")
     p.add_argument("--ended", action="store_true", help="also require every run and workflow run to have ended")

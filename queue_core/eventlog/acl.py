@@ -16,7 +16,7 @@ from typing import Any
 
 from queue_core.keys import Keys
 
-__all__ = ["READ_ONLY_ROLES", "ROLES", "Role", "acl_file", "password_hash", "reads_only"]
+__all__ = ["READ_ONLY_ROLES", "ROLES", "Role", "acl_file", "password_hash", "reads_only", "writes_everything"]
 
 _KEYS = Keys()
 
@@ -30,7 +30,7 @@ READ = (
     *("xrange", "xrevrange", "xlen", "xread", "xinfo|stream", "xinfo|groups", "xinfo|consumers", "xpending"),
     *("hget", "hmget", "hgetall", "hkeys", "hlen", "hexists", "hscan"),
     *("zrange", "zrevrange", "zrangebyscore", "zrevrangebyscore", "zcard", "zcount", "zscore", "zmscore"),
-    *("lrange", "llen", "lindex", "lpos", "smembers", "scard", "sismember"),
+    *("lrange", "llen", "lindex", "lpos", "smembers", "scard", "sismember", "smismember"),
     "time",  # the dispatcher lag metric is measured by Redis's clock
 )
 
@@ -111,7 +111,10 @@ ROLES = {
             "a fleet's rq worker: claims attempts, appends their outcomes, keeps leases and run logs",
             (
                 f"%R~{_KEYS.everything}",
-                *(f"~{key}" for key in (_KEYS.log, _KEYS.epoch, _KEYS.aggregates, _KEYS.leases, _KEYS.run_logs)),
+                *(
+                    f"~{key}"
+                    for key in (_KEYS.log, _KEYS.epoch, _KEYS.layout, _KEYS.aggregates, _KEYS.leases, _KEYS.run_logs)
+                ),
                 f"~{_KEYS.rq_everything}",
             ),
             (_KEYS.rq_worker_channels,),
@@ -167,3 +170,11 @@ def reads_only(connection: Any) -> bool:
     """True when ``connection`` reaches Redis as a read-only role's user (which must never write)."""
     username = connection.connection_pool.connection_kwargs.get("username")
     return username in READ_ONLY_ROLES
+
+
+def writes_everything(connection: Any) -> bool:
+    """True when ``connection`` may write every jobledger key: no ACL user, or a role that may (the client,
+    the scheduler), as moving the store to a new layout needs."""
+    username = connection.connection_pool.connection_kwargs.get("username")
+    role = ROLES.get(username) if username else None
+    return username is None or (role is not None and f"~{_KEYS.everything}" in role.keys)

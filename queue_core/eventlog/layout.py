@@ -13,10 +13,12 @@ import time
 from importlib import resources
 from typing import Any
 
+import orjson
 import redis
 import structlog
 
 from queue_core.errors import UnsafeStore
+from queue_core.eventlog.acl import reads_only, writes_everything
 from queue_core.eventlog.store import EventStore
 
 __all__ = ["LAYOUT", "ensure_layout"]
@@ -30,25 +32,27 @@ log = structlog.get_logger("jobledger.store")
 
 
 def ensure_layout(store: EventStore, wait_seconds: float = WAIT_SECONDS) -> None:
-    """Return once the store is in this code's layout: record it on a new store, migrate an old one (or
-    wait while another process does); raises ``UnsafeStore`` for a store written by newer code."""
+    """Return once the store is in this code's layout: recognise a current one, migrate an old one (or wait
+    while another process does); raises ``UnsafeStore`` for a store written by newer code."""
     keys = store.keys
     found: Any = store.redis.get(keys.layout)
     if found == LAYOUT:
         return
     if found is not None and found > LAYOUT:
         raise UnsafeStore(f"the store's layout is {found.decode()}, newer than this jobledger's: upgrade jobledger")
-    if not store.redis.exists(keys.log):
-        return  # a new store (or one emptied for an import): nothing to move; a process meeting its log records it
+    witness = _first_aggregate(store)
+    if witness is None:
+        return  # a new store (or one emptied for an import): nothing to move
+    if store.redis.type(keys.legacy_aggregate_stream(witness)) != b"stream":
+        _record(store)  # written by this code (the migration moves the first aggregate last)
+        return
     deadline = time.monotonic() + wait_seconds
     said = False
+    may_move = writes_everything(store.redis)  # a worker or the console waits for the scheduler (or a client)
     while store.redis.get(keys.layout) != LAYOUT:
-        try:
-            if store.redis.set(keys.layout_lock, "1", nx=True, ex=LOCK_SECONDS):
-                _migrate(store)
-                return
-        except redis.exceptions.NoPermissionError:
-            pass  # a role that may not move keys (a worker, the console): the scheduler does it
+        if may_move and store.redis.set(keys.layout_lock, "1", nx=True, ex=LOCK_SECONDS):
+            _migrate(store, witness)
+            return
         if not said:
             log.warning("waiting for the store's layout to be brought up to date by another process")
             said = True
@@ -57,7 +61,20 @@ def ensure_layout(store: EventStore, wait_seconds: float = WAIT_SECONDS) -> None
         time.sleep(0.2)
 
 
-def _migrate(store: EventStore) -> None:
+def _first_aggregate(store: EventStore) -> str | None:
+    """The aggregate of the log's oldest entry in Redis: the older layout kept a stream for it."""
+    oldest: Any = store.redis.xrange(store.keys.log, count=1)
+    if not oldest:
+        return None
+    return str(orjson.loads(oldest[0][1][b"e"])["agg"])
+
+
+def _record(store: EventStore) -> None:
+    if not reads_only(store.redis):  # a read-only role's next start looks again, as cheaply
+        store.redis.set(store.keys.layout, LAYOUT)
+
+
+def _migrate(store: EventStore, witness: str) -> None:
     keys = store.keys
     script = store.redis.register_script(
         resources.files("queue_core.eventlog").joinpath("lua", "migrate.lua").read_text()
@@ -67,8 +84,11 @@ def _migrate(store: EventStore) -> None:
     for batch in _scan_batches(store.redis, f"{legacy_prefix}*"):
         for key in batch:
             aggregate = key.decode()[len(legacy_prefix) :]
-            moved += int(script(keys=[key, keys.aggregate(aggregate)]))
+            if aggregate != witness:
+                moved += int(script(keys=[key, keys.aggregate(aggregate)]))
         store.redis.expire(keys.layout_lock, LOCK_SECONDS)
+    # The first aggregate last: until it is moved, a process starting sees the older layout and waits.
+    moved += int(script(keys=[keys.legacy_aggregate_stream(witness), keys.aggregate(witness)]))
     store.redis.set(keys.layout, LAYOUT)
     store.redis.delete(keys.layout_lock)
     if moved:

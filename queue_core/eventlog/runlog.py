@@ -8,6 +8,7 @@ from typing import Any
 
 import redis
 
+from queue_core.eventlog.cold import ColdTier
 from queue_core.keys import Keys
 
 __all__ = ["LogLine", "RunLog"]
@@ -72,12 +73,21 @@ class RunLog:
         if not dropped:
             return None
         first = self.read(run_id, count=1)
-        time, attempt = (first[0].time, first[0].attempt) if first else ("", 0)
-        text = f"{dropped:,} earlier lines were dropped: a run keeps its last {MAX_LINES_PER_RUN:,} lines"
-        return LogLine(position="0-0", time=time, attempt=attempt, stream="jobledger", line=text)
+        return _marker(dropped, first[0] if first else None)
+
+    def _cold_lines(self, run_id: str) -> Iterator[LogLine]:
+        rows = ColdTier(self.redis, self.keys).lines(run_id)
+        lines = [LogLine(position, time, attempt, pipe, line) for position, time, attempt, pipe, line, _ in rows]
+        if rows and rows[0][5]:
+            yield _marker(rows[0][5], lines[0])
+        yield from lines
 
     def iter_all(self, run_id: str) -> Iterator[LogLine]:
-        """Every kept line, oldest first, after a marker line when older ones were dropped."""
+        """Every kept line, oldest first, after a marker line when older ones were dropped (a compacted
+        run's from the cold tier)."""
+        if not self.redis.exists(self.keys.run_log(run_id)) and self.redis.sismember(self.keys.compacted, run_id):
+            yield from self._cold_lines(run_id)
+            return
         marker = self.marker(run_id)
         if marker is not None:
             yield marker
@@ -88,6 +98,12 @@ class RunLog:
                 return
             yield from batch
             after = batch[-1].position
+
+
+def _marker(dropped: int, first: LogLine | None) -> LogLine:
+    time, attempt = (first.time, first.attempt) if first else ("", 0)
+    text = f"{dropped:,} earlier lines were dropped: a run keeps its last {MAX_LINES_PER_RUN:,} lines"
+    return LogLine(position="0-0", time=time, attempt=attempt, stream="jobledger", line=text)
 
 
 def _line(pos: bytes, fields: dict[bytes, bytes]) -> LogLine:

@@ -12,6 +12,7 @@ import redis
 
 from queue_core.errors import (
     AppendFailed,
+    ColdAggregate,
     ConcurrencyError,
     InvalidInput,
     StoreEpochChanged,
@@ -19,6 +20,7 @@ from queue_core.errors import (
     StoreUnavailable,
     UnsafeStore,
 )
+from queue_core.eventlog.cold import ColdTier
 from queue_core.eventlog.connection import unavailable
 from queue_core.eventlog.events import NewEvent, Recorded, decode, encode, envelope_type
 from queue_core.eventlog.positions import position_key
@@ -51,6 +53,7 @@ class EventStore:
         # The store's epoch as this process knows it ("" until learned): appends refuse a store without it.
         self.epoch = ""
         self.on_epoch: Callable[[str], None] | None = None  # told when the epoch is first learned
+        self.cold = ColdTier(connection, self.keys)
 
     def check_safe(self) -> None:
         """Refuse a Redis whose eviction policy could drop events from the log."""
@@ -104,6 +107,8 @@ class EventStore:
         status = reply[0].decode() if isinstance(reply[0], bytes) else reply[0]
         if status == "CONFLICT":
             agg = aggregates[int(reply[1]) - 1]
+            if int(reply[2]) == 0 and self.redis.sismember(self.keys.compacted, agg):
+                raise ColdAggregate(f"{agg} ended and was moved to the cold tier: it takes no more events")
             raise ConcurrencyError(agg, expected[agg], int(reply[2]))
         positions = [p.decode() if isinstance(p, bytes) else p for p in reply[1:]]
         if status == "DUP":  # recorded by an earlier call whose reply was lost: read it as the log has it
@@ -142,29 +147,57 @@ class EventStore:
     def version(self, aggregate: str, until: str = "+") -> int:
         """The aggregate's current version (0 when it has no events), or its version at log position ``until``.
 
-        Counted from the aggregate's position list, without reading its events.
+        Counted from the aggregate's position list (a compacted one's from the cold tier).
         """
         if until == "+":
-            return int(self.redis.llen(self.keys.aggregate(aggregate)))
-        return len(_up_to(self._positions(aggregate), until))
+            return self.versions([aggregate])[aggregate]
+        return len(self._listing([aggregate], until)[0][aggregate])
 
-    def _positions(self, aggregate: str) -> list[str]:
-        raw: Any = self.redis.lrange(self.keys.aggregate(aggregate), 0, -1)
-        return [_s(p) for p in raw]
+    def _listing(self, aggregates: list[str], until: str = "+") -> tuple[dict[str, list[str]], dict[str, bytes]]:
+        """Each aggregate's positions up to ``until``, in one round trip; a compacted aggregate's from the
+        cold tier, whose envelopes come back too (by position)."""
+        if not aggregates:
+            return {}, {}
+        pipe = self.redis.pipeline(transaction=False)
+        for aggregate in aggregates:
+            pipe.lrange(self.keys.aggregate(aggregate), 0, -1)
+        pipe.smismember(self.keys.compacted, aggregates)
+        *lists, compacted = pipe.execute()
+        listed = {a: _up_to([_s(p) for p in raw], until) for a, raw in zip(aggregates, lists, strict=True)}
+        cold = [a for a, is_cold in zip(aggregates, compacted, strict=True) if is_cold and not listed[a]]
+        envelopes: dict[str, bytes] = {}
+        if cold:
+            for aggregate, events in self.cold.events(cold).items():
+                envelopes.update(events)
+                listed[aggregate] = _up_to([position for position, _ in events], until)
+        return listed, envelopes
 
     def _at(self, position: str) -> Recorded:
         return self._events([position])[0]
 
-    def _events(self, positions: list[str]) -> list[Recorded]:
-        """The events at these log positions, in the order given: from the log, or, for entries a trim
-        dropped while their aggregate was still held here, from the kept copies."""
+    def _events(self, positions: list[str], known: dict[str, bytes] | None = None) -> list[Recorded]:
+        """The events at these log positions, in the order given (``known``: envelopes already read)."""
+        found = self._envelopes(positions, known or {})
+        return [decode(p, found[p]) for p in positions]
+
+    def envelopes_many(self, aggregates: Iterable[str]) -> dict[str, list[tuple[str, bytes]]]:
+        """Several aggregates' events as stored, ``(position, envelope)`` oldest first, in two round trips."""
+        listed, known = self._listing(list(dict.fromkeys(aggregates)))
+        found = self._envelopes([p for positions in listed.values() for p in positions], known)
+        return {aggregate: [(p, found[p]) for p in positions] for aggregate, positions in listed.items()}
+
+    def _envelopes(self, positions: list[str], known: dict[str, bytes]) -> dict[str, bytes]:
+        """The envelopes at these log positions: from the log, or, for entries a trim dropped while their
+        aggregate was still held here, from the kept copies."""
+        found = {p: known[p] for p in positions if p in known}
+        positions = [p for p in positions if p not in found]
         if not positions:
-            return []
+            return found
         pipe = self.redis.pipeline(transaction=False)
         for position in positions:
             pipe.xrange(self.keys.log, min=position, max=position)
         replies = zip(positions, pipe.execute(), strict=True)
-        found = {position: entries[0][1][b"e"] for position, entries in replies if entries}
+        found.update({position: entries[0][1][b"e"] for position, entries in replies if entries})
         missing = [p for p in positions if p not in found]
         if missing:
             kept: Any = self.redis.hmget(self.keys.kept, missing)
@@ -172,14 +205,14 @@ class EventStore:
             lost = [p for p in missing if p not in found]
             if lost:
                 raise AppendFailed(f"the store is damaged: no event at position {lost[0]}, listed by an aggregate")
-        return [decode(p, found[p]) for p in positions]
+        return found
 
     def load(self, aggregate: str, until: str = "+") -> list[Recorded]:
         """Every event of one aggregate (up to position ``until``, inclusive), oldest first."""
-        positions = _up_to(self._positions(aggregate), until)
-        if not positions:
+        listed, known = self._listing([aggregate], until)
+        if not listed[aggregate]:
             self._confirm_missing()
-        return self._events(positions)
+        return self._events(listed[aggregate], known)
 
     def _confirm_missing(self) -> None:
         """An aggregate found empty: make sure it is not the whole store that is gone, or another one.
@@ -196,7 +229,8 @@ class EventStore:
 
     def load_after(self, aggregate: str, after: str) -> list[Recorded]:
         """The aggregate's events after position ``after`` (exclusive): what a cached fold has not seen."""
-        return self._events(_after(self._positions(aggregate), after))
+        listed, known = self._listing([aggregate])
+        return self._events(_after(listed[aggregate], after), known)
 
     def read_raw(
         self, after: str = "0", until: str = "+", batch: int = READ_BATCH
@@ -273,15 +307,20 @@ class EventStore:
         if aggregate is None:
             reply: Any = self.redis.xread({self.keys.log: after}, block=max(1, block_ms), count=count)
             return [decode(_s(pos), fields[b"e"]) for _key, entries in reply or [] for pos, fields in entries]
-        pipe = self.redis.pipeline(transaction=True)  # the aggregate's positions and the log's head, together
-        pipe.lrange(self.keys.aggregate(aggregate), 0, -1)
+        # The log's head, then the aggregate's positions: an event landing in between is in the positions, and
+        # one landing after them is past the head the wait starts from, so no wake-up is missed.
+        pipe = self.redis.pipeline(transaction=False)
         pipe.xrevrange(self.keys.log, count=1)
-        listed, head = pipe.execute()
+        pipe.lrange(self.keys.aggregate(aggregate), 0, -1)
+        head, listed = pipe.execute()
         new = _after([_s(p) for p in listed], after)
-        if not new and head:  # wait for the log to move past its head, then look at the aggregate again
+        if new:
+            return self._events(new[:count])
+        if head and not self.redis.sismember(self.keys.compacted, aggregate):
+            # wait for the log to move past its head, then look at the aggregate again
             self.redis.xread({self.keys.log: _s(head[0][0])}, block=max(1, block_ms), count=1)
-            new = _after(self._positions(aggregate), after)
-        return self._events(new[:count])
+        again, known = self._listing([aggregate])  # a compacted one: what the cold tier holds
+        return self._events(_after(again[aggregate], after)[:count], known)
 
     def newest(self, count: int, aggregate: str | None = None, until: str = "+", since: str = "-") -> list[Recorded]:
         """Up to ``count`` events from ``until`` back to ``since`` (inclusive), newest first.
@@ -291,28 +330,33 @@ class EventStore:
         if aggregate is None:
             entries: Any = self.redis.xrevrange(self.keys.log, max=until, min=since, count=count)
             return [decode(_s(pos), fields[b"e"]) for pos, fields in entries]
-        positions = _up_to(self._positions(aggregate), until)
+        listed, known = self._listing([aggregate], until)
+        positions = listed[aggregate]
         if since != "-":
             positions = [p for p in positions if position_key(p) >= position_key(since)]
-        return self._events(positions[::-1][:count])
+        return self._events(positions[::-1][:count], known)
 
     def load_many(self, aggregates: Iterable[str], until: str = "+") -> dict[str, list[Recorded]]:
         """Several aggregates' events (up to ``until``, inclusive), oldest first each, in two round trips."""
-        ids = list(dict.fromkeys(aggregates))
-        pipe = self.redis.pipeline(transaction=False)
-        for aggregate in ids:
-            pipe.lrange(self.keys.aggregate(aggregate), 0, -1)
-        listed = {a: _up_to([_s(p) for p in raw], until) for a, raw in zip(ids, pipe.execute(), strict=True)}
-        events = iter(self._events([p for positions in listed.values() for p in positions]))
+        listed, known = self._listing(list(dict.fromkeys(aggregates)), until)
+        events = iter(self._events([p for positions in listed.values() for p in positions], known))
         return {aggregate: [next(events) for _ in positions] for aggregate, positions in listed.items()}
 
     def versions(self, aggregates: Iterable[str]) -> dict[str, int]:
-        """Several aggregates' current versions in one round trip."""
+        """Several aggregates' current versions in one round trip (a compacted one's from the cold tier)."""
         ids = list(dict.fromkeys(aggregates))
+        if not ids:
+            return {}
         pipe = self.redis.pipeline(transaction=False)
         for aggregate in ids:
             pipe.llen(self.keys.aggregate(aggregate))
-        return {aggregate: int(n) for aggregate, n in zip(ids, pipe.execute(), strict=True)}
+        pipe.smismember(self.keys.compacted, ids)
+        *lengths, compacted = pipe.execute()
+        versions = {aggregate: int(n) for aggregate, n in zip(ids, lengths, strict=True)}
+        cold = [a for a, is_cold in zip(ids, compacted, strict=True) if is_cold and not versions[a]]
+        if cold:
+            versions.update({a: len(events) for a, events in self.cold.events(cold).items()})
+        return versions
 
     def tail(self, count: int) -> list[Recorded]:
         """The newest ``count`` events, oldest first."""

@@ -30,6 +30,7 @@ log = structlog.get_logger("jobledger.readmodels")
 LIVE = "live"
 CATCH_UP_BATCH = 1000
 WRITE_CHUNK = 2000
+COLD_MODEL = "runs"  # the read model whose documents compaction moves to the cold tier
 REBUILD_LOCK_SECONDS = 600  # the longest an upgrade's rebuild may hold the others back
 _BY_MODEL = {p.model: p for p in PROJECTIONS}
 
@@ -226,6 +227,11 @@ class ReadModels:
         ids: Any = self.redis.zrevrange(self._index(model, index), offset, offset + count - 1)
         return [i.decode() for i in ids]
 
+    def scored(self, model: str, index: str) -> list[tuple[str, float]]:
+        """Every entity of an index with its score, oldest first."""
+        found: Any = self.redis.zrange(self._index(model, index), 0, -1, withscores=True)
+        return [(entity.decode(), score) for entity, score in found]
+
     def window(
         self, model: str, index: str, count: int, older_than: float | None = None, newer_than: float | None = None
     ) -> list[tuple[str, float]]:
@@ -281,6 +287,7 @@ class Rebuilt:
     seconds: float
     last: str
     largest: tuple[str, int] | None
+    cold_difference: str | None = None  # the first compacted run whose cold document is not its replay
 
 
 Progress = Callable[[int], None]  # told how many events have been folded so far, after each batch
@@ -308,13 +315,41 @@ def rebuild(store: EventStore, target: ReadModels, until: str = "+", progress: P
             if progress is not None:
                 progress(count)
         fold_seconds = time.perf_counter() - started
+        cold_difference = _set_aside_cold(store, state)
         target.drop()
         target.write_all(state, last)
     finally:
         if gc_was_enabled:
             gc.enable()
     largest = max(sizes.items(), key=lambda item: item[1]) if sizes else None
-    return Rebuilt(count, fold_seconds, last, largest)
+    return Rebuilt(count, fold_seconds, last, largest, cold_difference)
+
+
+def _set_aside_cold(store: EventStore, state: dict[str, dict[str, Doc | None]]) -> str | None:
+    """Take the compacted runs out of a rebuilt state (they live in the cold tier, not in Redis), checking
+    each against its cold document; returns the first that differs."""
+    runs = state.get(COLD_MODEL, {})
+    if not runs or not store.redis.scard(store.keys.compacted):
+        return None
+    ids = list(runs)
+    compacted: list[str] = []
+    for start in range(0, len(ids), WRITE_CHUNK):
+        chunk = ids[start : start + WRITE_CHUNK]
+        found: Any = store.redis.smismember(store.keys.compacted, chunk)
+        compacted += [entity for entity, is_cold in zip(chunk, found, strict=True) if is_cold]
+    cold = store.cold.documents(COLD_MODEL, compacted)
+    difference = None
+    for entity in compacted:
+        replayed = runs.pop(entity)
+        held = orjson.loads(cold[entity]) if entity in cold else None
+        if difference is None and held != replayed:
+            where = f"{COLD_MODEL}:{entity} (cold)"
+            difference = (
+                f"{where}: missing from the cold tier"
+                if held is None
+                else f"{where}: cold {_short(cold[entity])} != replayed {_short(dumps(replayed or {}))}"
+            )
+    return difference
 
 
 @dataclass(frozen=True)
@@ -367,6 +402,7 @@ def verify(store: EventStore, attempts: int = 5, progress: Progress | None = Non
             # The system kept running: fold the same new events into the scratch copy and compare again.
             scratch.catch_up(until=moved)
             checkpoint = moved
+        difference = rebuilt.cold_difference or difference
         return VerifyResult(rebuilt.events, rebuilt.seconds, difference is None, difference, rebuilt.largest)
     finally:
         scratch.drop()

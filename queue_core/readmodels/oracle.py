@@ -292,7 +292,11 @@ def check_log(
         checker.see(rec)
         last = rec.position
     checker.finish(require_terminal)
-    _position_lists(store, checker, last)
+    damaged = store.cold.damaged()  # the cold tier's files against their manifest
+    for problem in damaged:
+        checker.problem(problem)
+    if not damaged:
+        _position_lists(store, checker, last)
     for ack in dict.fromkeys(acknowledged):
         if ack not in checker.versions and ack not in checker.event_ids:
             checker.problem(f"acknowledged {ack} is not on the log")

@@ -6,6 +6,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
+
 from queue_core.domain.names import is_id
 from queue_core.domain.runs import TERMINAL, apply_run, decide_cancel, public_view
 from queue_core.errors import AlreadyExists, ConcurrencyError, NotFound, Quarantined, WaitTimeout
@@ -75,7 +77,7 @@ class RunService:
             index, other = f"definition:{definition}", None
         else:
             index, other = "all", None
-        results: list[Doc] = []
+        results: list[tuple[float, Doc]] = []
         offset = 0
         while limit is None or len(results) < limit:
             ids = self.read_models.newest("runs", index, offset, PAGE)
@@ -83,9 +85,16 @@ class RunService:
                 break
             for doc in self.read_models.get_many("runs", ids):
                 if doc and (other is None or doc[other[0]] == other[1]):
-                    results.append(public_view(doc))
+                    results.append((doc["order"], public_view(doc)))
             offset += PAGE
-        return results if limit is None else results[:limit]
+        if self.store.redis.scard(self.store.keys.compacted):  # runs moved to the cold tier: theirs too
+            for order, raw in self.store.cold.newest("runs", index, None if other else limit):
+                doc = orjson.loads(raw)
+                if other is None or doc[other[0]] == other[1]:
+                    results.append((order, public_view(doc)))
+            results.sort(key=lambda pair: pair[0], reverse=True)
+        views = [view for _, view in results]
+        return views if limit is None else views[:limit]
 
     def cancel(self, run_id: str) -> Doc:
         """Cancel a run that has not ended; a running attempt's process group is killed by its worker."""

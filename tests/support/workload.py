@@ -65,19 +65,24 @@ def read_model_snapshot(client: Client) -> Snapshot:
 
 def cli_json(url: str, *args: str) -> object:
     """Run a CLI read command in this process against ``url`` and parse its ``--json`` output."""
+    return orjson.loads(cli_text(url, *args, "--json"))
+
+
+def cli_text(url: str, *args: str) -> str:
+    """Run a CLI read command in this process against ``url``; what it printed (it must exit 0)."""
     previous = os.environ.get("REDIS_URL")
     os.environ["REDIS_URL"] = url
     out = io.StringIO()
     try:
         with redirect_stdout(out):
-            code = main([*args, "--json"])
+            code = main(list(args))
     finally:
         if previous is None:
             del os.environ["REDIS_URL"]
         else:
             os.environ["REDIS_URL"] = previous
     assert code == 0, out.getvalue()
-    return orjson.loads(out.getvalue())
+    return out.getvalue()
 
 
 def _inline(location: str, depends_on: list[str]) -> dict[str, object]:

@@ -1,0 +1,233 @@
+"""The cold tier: what compaction moved out of Redis, in Parquet files that DuckDB reads.
+
+Each compaction writes one batch of three files into the cold folder: the compacted aggregates' events
+(aggregate, version, position, envelope), their read-model documents (model, entity, order, indexes,
+document) and their run output (run, position, time, attempt, pipe, line). The folder and a manifest of
+the batches (each file's SHA-256 and row count) are recorded in Redis (``Keys.cold``), so every process
+finds the same files; a batch is listed only once its files are written, read back and counted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import redis
+
+from queue_core.errors import DamagedFile
+from queue_core.keys import Keys
+
+__all__ = ["ColdBatch", "ColdTier"]
+
+FOLDER_FIELD = "folder"
+BATCH_PREFIX = "batch:"
+TABLES: dict[str, dict[str, str]] = {
+    "events": {"aggregate": "VARCHAR", "version": "BIGINT", "position": "VARCHAR", "envelope": "VARCHAR"},
+    "documents": {
+        "model": "VARCHAR",
+        "entity": "VARCHAR",
+        "ord": "DOUBLE",
+        "indexes": "VARCHAR[]",
+        "doc": "VARCHAR",
+    },
+    "lines": {
+        "run": "VARCHAR",
+        "position": "VARCHAR",
+        "time": "VARCHAR",
+        "attempt": "BIGINT",
+        "pipe": "VARCHAR",
+        "line": "VARCHAR",
+        "dropped": "BIGINT",
+    },
+}
+
+
+@dataclass
+class ColdBatch:
+    """The rows one compaction moves to the cold tier, one list per table."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    documents: list[dict[str, Any]] = field(default_factory=list)
+    lines: list[dict[str, Any]] = field(default_factory=list)
+
+    def rows(self, table: str) -> list[dict[str, Any]]:
+        return {"events": self.events, "documents": self.documents, "lines": self.lines}[table]
+
+
+class ColdTier:
+    """The cold tier of one store: its manifest in Redis, its Parquet files on disk, queried with DuckDB."""
+
+    def __init__(self, connection: redis.Redis, keys: Keys | None = None) -> None:
+        self.redis = connection
+        self.keys = keys or Keys()
+
+    # -- the manifest ---------------------------------------------------------------------------
+
+    def folder(self) -> Path | None:
+        """Where the cold files are (recorded by the first compaction); None: nothing was ever compacted."""
+        value: Any = self.redis.hget(self.keys.cold, FOLDER_FIELD)
+        return Path(value.decode()) if value else None
+
+    def batches(self) -> dict[str, dict[str, Any]]:
+        """Each batch's name and what the manifest records of its files (SHA-256 and rows, by table)."""
+        raw: Any = self.redis.hgetall(self.keys.cold)
+        return {
+            k.decode().removeprefix(BATCH_PREFIX): orjson.loads(v)
+            for k, v in raw.items()
+            if k.decode().startswith(BATCH_PREFIX)
+        }
+
+    def _files(self, table: str) -> list[str]:
+        folder = self.folder()
+        if folder is None:
+            return []
+        return [str(folder / f"{name}-{table}.parquet") for name in sorted(self.batches())]
+
+    # -- writing ----------------------------------------------------------------------------------
+
+    def write(self, folder: Path, batch: ColdBatch) -> str:
+        """Write a batch's files, read them back, then list the batch in the manifest; returns its name."""
+        recorded = self.folder()
+        if recorded is not None and recorded != folder:
+            raise DamagedFile(f"the store's cold tier is in {recorded}, not {folder}")
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        name = f"{time.time_ns()}"
+        entry: dict[str, Any] = {}
+        for table, columns in TABLES.items():
+            path = folder / f"{name}-{table}.parquet"
+            _write_parquet(path, columns, batch.rows(table))
+            entry[table] = {"sha256": _sha256(path), "rows": len(batch.rows(table))}
+            if _count(path) != len(batch.rows(table)):
+                raise DamagedFile(f"{path.name} does not hold the rows written to it")
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hsetnx(self.keys.cold, FOLDER_FIELD, str(folder))
+        pipe.hset(self.keys.cold, f"{BATCH_PREFIX}{name}", orjson.dumps(entry))
+        pipe.execute()
+        return name
+
+    def damaged(self) -> list[str]:
+        """Each cold file missing or whose SHA-256 is not the manifest's (empty: the tier is intact)."""
+        folder = self.folder()
+        problems = []
+        for name, entry in self.batches().items():
+            for table in TABLES:
+                path = (folder or Path(".")) / f"{name}-{table}.parquet"
+                if not path.exists():
+                    problems.append(f"cold file {path.name} is missing")
+                elif _sha256(path) != entry[table]["sha256"]:
+                    problems.append(f"cold file {path.name} is damaged: its SHA-256 does not match the manifest")
+        return problems
+
+    # -- reading ------------------------------------------------------------------------------------
+
+    def events(self, aggregates: Sequence[str]) -> dict[str, list[tuple[str, bytes]]]:
+        """The compacted aggregates among ``aggregates`` and their events ``(position, envelope)``, oldest first."""
+        rows = self._query(
+            "events",
+            "SELECT aggregate, position, envelope FROM {files} WHERE list_contains(?, aggregate) "
+            "ORDER BY aggregate, version",
+            [list(aggregates)],
+        )
+        found: dict[str, list[tuple[str, bytes]]] = {}
+        for aggregate, position, envelope in rows:
+            found.setdefault(aggregate, []).append((position, envelope.encode()))
+        return found
+
+    def entities(self, model: str) -> set[str]:
+        """Every entity of ``model`` whose document is cold."""
+        return {row[0] for row in self._query("documents", "SELECT entity FROM {files} WHERE model = ?", [model])}
+
+    def documents(self, model: str, entities: Iterable[str]) -> dict[str, bytes]:
+        """The cold documents of these entities of ``model`` (those that are cold), by entity."""
+        rows = self._query(
+            "documents",
+            "SELECT entity, doc FROM {files} WHERE model = ? AND list_contains(?, entity)",
+            [model, list(entities)],
+        )
+        return {entity: doc.encode() for entity, doc in rows}
+
+    def newest(self, model: str, index: str, count: int | None) -> list[tuple[float, bytes]]:
+        """Up to ``count`` cold documents of ``model`` in ``index``, newest first, with their order."""
+        limit = "" if count is None else f" LIMIT {int(count)}"
+        rows = self._query(
+            "documents",
+            "SELECT ord, doc FROM {files} WHERE model = ? AND list_contains(indexes, ?) ORDER BY ord DESC" + limit,
+            [model, index],
+        )
+        return [(order, doc.encode()) for order, doc in rows]
+
+    def lines(self, run_id: str) -> list[tuple[str, str, int, str, str, int]]:
+        """A compacted run's output ``(position, time, attempt, pipe, line, dropped)``, oldest first."""
+        return [
+            tuple(row)
+            for row in self._query(
+                "lines",
+                "SELECT position, time, attempt, pipe, line, dropped FROM {files} WHERE run = ? "
+                "ORDER BY split_part(position, '-', 1)::UBIGINT, split_part(position, '-', 2)::UBIGINT",
+                [run_id],
+            )
+        ]
+
+    def _query(self, table: str, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        files = self._files(table)
+        if not files:
+            return []
+        import duckdb  # here: only a read of the cold tier pays for importing it
+
+        with contextlib.closing(duckdb.connect()) as con:
+            try:
+                listed = ", ".join(_literal(f) for f in files)
+                return con.execute(sql.format(files=f"read_parquet([{listed}])"), params).fetchall()
+            except duckdb.Error as exc:
+                raise DamagedFile(f"the cold tier cannot be read: {str(exc).splitlines()[0]}") from None
+
+
+def _write_parquet(path: Path, columns: dict[str, str], rows: list[dict[str, Any]]) -> None:
+    """Write ``rows`` as a Parquet file through DuckDB (from a JSON-lines file it reads), atomically."""
+    import duckdb
+
+    staging = path.with_suffix(".jsonl")
+    partial = path.with_suffix(".partial")
+    with open(staging, "wb") as out:
+        for row in rows:
+            out.write(orjson.dumps(row) + b"\n")
+    types = "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in columns.items()) + "}"
+    source = f"read_json({_literal(staging)}, format = 'newline_delimited', columns = {types})"
+    with contextlib.closing(duckdb.connect()) as con:
+        if rows:
+            con.execute(f"COPY (SELECT * FROM {source}) TO {_literal(partial)} (FORMAT parquet, COMPRESSION zstd)")
+        else:
+            fields = ", ".join(f"CAST(NULL AS {kind}) AS {name}" for name, kind in columns.items())
+            con.execute(f"COPY (SELECT {fields} LIMIT 0) TO {_literal(partial)} (FORMAT parquet)")
+    with open(partial, "rb") as written:
+        os.fsync(written.fileno())
+    os.replace(partial, path)
+    staging.unlink()
+
+
+def _count(path: Path) -> int:
+    import duckdb
+
+    with contextlib.closing(duckdb.connect()) as con:
+        row = con.execute(f"SELECT count(*) FROM read_parquet({_literal(path)})").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as data:
+        for chunk in iter(lambda: data.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _literal(path: Path | str) -> str:
+    """A path as a SQL string literal (DuckDB takes no parameter where a file name goes)."""
+    return "'" + str(path).replace("'", "''") + "'"

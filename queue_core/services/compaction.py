@@ -1,0 +1,147 @@
+"""Compaction: runs ended longer ago than the hot window move out of Redis into the cold tier.
+
+A compacted run keeps nothing in Redis: its position list, read-model document, index entries and output
+go, once its events, document and output are in a cold batch listed in the manifest. The log itself is
+untouched (``archive`` and ``trim`` move it out). Reads of a run look in Redis, then in the cold tier.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from queue_core.domain.runs import TERMINAL
+from queue_core.eventlog.cold import ColdBatch, ColdTier
+from queue_core.eventlog.runlog import RunLog
+from queue_core.eventlog.store import EventStore
+from queue_core.readmodels.materialized import ReadModels
+from queue_core.readmodels.projections import PROJECTIONS
+from queue_core.timefmt import parse_utc
+
+__all__ = ["COMPACT_BATCH", "Compacted", "compact_runs"]
+
+COMPACT_BATCH = 1000  # runs per cold batch (and per script that drops them from Redis)
+RUNS = "runs"
+_RUN_INDEXES = next(p.indexes for p in PROJECTIONS if p.model == RUNS)
+
+
+@dataclass(frozen=True)
+class Compacted:
+    """What one compaction moved: runs, their events and output lines, and the batches written."""
+
+    runs: int
+    events: int
+    lines: int
+    batches: int
+
+
+def compact_runs(
+    store: EventStore,
+    read_models: ReadModels,
+    run_log: RunLog,
+    folder: Path,
+    window: timedelta,
+    keep: int | None = None,
+    now: datetime | None = None,
+) -> Compacted:
+    """Move the runs that ended before ``now - window`` (and, with ``keep``, the ended runs beyond the newest
+    ``keep``) to the cold tier in ``folder``; runs of a workflow run still going stay hot."""
+    read_models.catch_up()
+    cutoff = (now or datetime.now(UTC)) - window
+    chosen = _chosen(read_models, cutoff, keep)
+    cold = ColdTier(store.redis, store.keys)
+    totals = [0, 0, 0, 0]
+    for start in range(0, len(chosen), COMPACT_BATCH):
+        moved = _compact_batch(store, read_models, run_log, cold, folder, chosen[start : start + COMPACT_BATCH])
+        totals = [a + b for a, b in zip(totals, (*moved, 1), strict=True)]
+    return Compacted(*totals)
+
+
+def _chosen(read_models: ReadModels, cutoff: datetime, keep: int | None) -> list[dict[str, Any]]:
+    """The ended runs to move, oldest first."""
+    ended = sorted(
+        (pair for status in TERMINAL for pair in read_models.scored(RUNS, f"status:{status}")),
+        key=lambda pair: pair[1],
+    )
+    beyond_kept = {entity for entity, _ in ended[: max(0, len(ended) - keep)]} if keep is not None else set()
+    chosen: list[dict[str, Any]] = []
+    for start in range(0, len(ended), COMPACT_BATCH):
+        ids = [entity for entity, _ in ended[start : start + COMPACT_BATCH]]
+        docs = [doc for doc in read_models.get_many(RUNS, ids) if doc and doc.get("finished_at")]
+        going = _going_workflow_runs(read_models, docs)
+        chosen += [
+            doc
+            for doc in docs
+            if (parse_utc(doc["finished_at"]) <= cutoff or doc["id"] in beyond_kept)
+            and doc.get("workflow_run") not in going
+        ]
+    return chosen
+
+
+def _going_workflow_runs(read_models: ReadModels, docs: list[dict[str, Any]]) -> set[str]:
+    ids = sorted({doc["workflow_run"] for doc in docs if doc.get("workflow_run")})
+    found = read_models.get_many("workflow_runs", ids)
+    return {wid for wid, doc in zip(ids, found, strict=True) if doc is None or doc.get("status") == "RUNNING"}
+
+
+def _compact_batch(
+    store: EventStore,
+    read_models: ReadModels,
+    run_log: RunLog,
+    cold: ColdTier,
+    folder: Path,
+    docs: list[dict[str, Any]],
+) -> tuple[int, int, int]:
+    events = store.envelopes_many(doc["id"] for doc in docs)
+    batch = ColdBatch()
+    for doc in docs:
+        run_id = doc["id"]
+        for version, (position, envelope) in enumerate(events[run_id], start=1):
+            batch.events.append(
+                {"aggregate": run_id, "version": version, "position": position, "envelope": envelope.decode()}
+            )
+        indexes = sorted(_RUN_INDEXES(doc))
+        batch.documents.append(
+            {
+                "model": RUNS,
+                "entity": run_id,
+                "ord": doc["order"],
+                "indexes": indexes,
+                "doc": orjson.dumps(doc).decode(),
+            }
+        )
+        dropped = run_log.dropped(run_id)
+        for line in run_log.read(run_id):
+            batch.lines.append(
+                {
+                    "run": run_id,
+                    "position": line.position,
+                    "time": line.time,
+                    "attempt": line.attempt,
+                    "pipe": line.stream,
+                    "line": line.line,
+                    "dropped": dropped,
+                }
+            )
+    cold.write(folder, batch)
+    keys: list[str] = [store.keys.read_model(read_models.namespace, RUNS), store.keys.kept, store.keys.compacted]
+    args: list[Any] = []
+    for doc in docs:
+        indexes = sorted(_RUN_INDEXES(doc))
+        keys += [store.keys.aggregate(doc["id"]), store.keys.run_log(doc["id"])]
+        keys += [store.keys.index(read_models.namespace, RUNS, index) for index in indexes]
+        args += [doc["id"], len(events[doc["id"]]), len(indexes)]
+    script = store.redis.register_script(
+        resources.files("queue_core.eventlog").joinpath("lua", "compact.lua").read_text()
+    )
+    dropped_ids = {i.decode() for i in script(keys=keys, args=args)}
+    return (
+        len(dropped_ids),
+        sum(len(events[i]) for i in dropped_ids),
+        sum(1 for line in batch.lines if line["run"] in dropped_ids),
+    )

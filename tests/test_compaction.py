@@ -1,0 +1,122 @@
+"""Compaction: ended runs leave Redis for the cold tier, and every command answers for them as before."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from queue_core import Client
+from queue_core.domain.runs import TERMINAL
+from queue_core.errors import ColdAggregate
+from queue_core.eventlog.archive import history
+from queue_core.eventlog.events import NewEvent, RunCancelled
+from queue_core.eventlog.transfer import write_export
+from tests.support.processes import Procs
+from tests.support.redis_server import RedisServer
+from tests.support.workload import cli_text, mixed_workload
+
+READS = (
+    ("runs", "--json"),
+    ("runs", "--status", "FAILED", "--json"),
+    ("runs", "--definition", "keep", "--json"),
+    ("runs", "--status", "SUCCEEDED", "--definition", "keep", "--json"),
+)
+
+
+def _answers(url: str, runs: list[str], as_of: str) -> dict[tuple[str, ...], str]:
+    """What the read commands print, for the listings and for each run (now and at an earlier point)."""
+    commands = [*READS]
+    for run in runs:
+        commands += [("status", run, "--json"), ("logs", run), ("status", run, "--as-of", as_of, "--json")]
+        commands += [("events", "--aggregate", run, "--json")]
+    return {command: cli_text(url, *command) for command in commands}
+
+
+def _held_bytes(client: Client) -> int:
+    """What jobledger's keys other than the log hold in Redis (``MEMORY USAGE``, every element counted)."""
+    connection = client.store.redis
+    return sum(
+        int(connection.memory_usage(key, samples=0) or 0)
+        for key in connection.scan_iter(match=client.store.keys.everything, count=1000)
+        if key.decode() != client.store.keys.log
+    )
+
+
+def _ended_with_output(client: Client) -> tuple[list[str], list[str], str]:
+    runs = mixed_workload(client, rounds=2)
+    as_of = client.store.last_position()
+    ended = [run for run in runs if client.get_run(run)["status"] in TERMINAL]
+    for n, run in enumerate(ended):  # what a worker writes while the attempt runs
+        client.run_log.write(run, 1, [("2026-12-06T10:00:00Z", "stdout", f"line {i} of {run}") for i in range(n + 1)])
+    return runs, ended, as_of
+
+
+def test_compacted_runs_answer_every_command_as_they_did_while_hot_and_leave_redis(
+    client: Client, procs: Procs, redis_url: str
+):
+    runs, ended, as_of = _ended_with_output(client)
+    hot = _answers(redis_url, runs, as_of)
+    before = _held_bytes(client)
+
+    done = procs.cli("compact", "--window", "0")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"compacted {len(ended)} runs (")
+
+    assert _held_bytes(client) < before / 2
+    keys = client.store.keys
+    for run in ended:
+        assert not client.store.redis.exists(keys.aggregate(run), keys.run_log(run))
+        assert client.read_models.get("runs", run) is None
+    assert all(client.read_models.get("runs", run) for run in set(runs) - set(ended))  # not ended: still hot
+    assert _answers(redis_url, runs, as_of) == hot
+    assert procs.cli("replay", "--verify").stdout.splitlines()[-1] == "identical"
+    checked = procs.cli("check")
+    assert checked.returncode == 0, checked.stdout
+
+    again = procs.cli("compact", "--window", "0")
+    assert again.stdout.startswith("compacted 0 runs (")
+
+
+def test_a_late_event_for_a_compacted_run_is_refused_and_a_cancel_says_it_ended(client: Client, procs: Procs):
+    _runs, ended, _ = _ended_with_output(client)
+    assert procs.cli("compact", "--window", "0").returncode == 0
+    run = ended[0]
+    length = client.store.length()
+    with pytest.raises(ColdAggregate, match=f"{run} ended and was moved to the cold tier"):
+        client.store.append([NewEvent(run, RunCancelled())], {run: client.store.version(run)})
+    refused = procs.cli("cancel", run)
+    assert refused.returncode == 2 and "already ended" in refused.stderr
+    assert client.store.length() == length
+
+
+def test_the_keep_cap_and_the_window_choose_what_moves(client: Client, procs: Procs):
+    _runs, ended, _ = _ended_with_output(client)
+    assert procs.cli("compact", "--window", "7d").stdout.startswith("compacted 0 runs (")
+    kept = procs.cli("compact", "--window", "7d", "--keep", "4")
+    assert kept.stdout.startswith(f"compacted {len(ended) - 4} runs (")
+    assert sum(1 for run in ended if client.read_models.get("runs", run)) == 4
+    bad = procs.cli("compact", "--window", "a week")
+    assert bad.returncode == 2 and "--window: 'a week' is not a duration like 90s" in bad.stderr
+
+
+def test_a_damaged_cold_file_is_named_by_check_and_a_log_exported_after_compaction_rebuilds_the_same_state(
+    client: Client, procs: Procs, redis_url: str, fresh: RedisServer, tmp_path: Path
+):
+    runs, _ended, _ = _ended_with_output(client)
+    assert procs.cli("compact", "--window", "0").returncode == 0
+    shown = {run: cli_text(redis_url, "status", run, "--json") for run in runs}
+
+    export = tmp_path / "log.jsonl.gz"
+    write_export(export, history(client.store), chain_start="")
+    imported = cli_text(fresh.url, "import", str(export))
+    assert f"imported {client.store.length()} events" in imported and "read models rebuilt" in imported
+    assert {run: cli_text(fresh.url, "status", run, "--json") for run in runs} == shown
+
+    folder = client.store.cold.folder()
+    assert folder is not None
+    damaged = sorted(folder.glob("*-events.parquet"))[0]
+    damaged.write_bytes(damaged.read_bytes()[:-1] + b"\0")
+    checked = procs.cli("check")
+    assert checked.returncode == 1
+    assert f"cold file {damaged.name} is damaged: its SHA-256 does not match the manifest" in checked.stdout
