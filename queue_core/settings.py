@@ -68,6 +68,10 @@ class Settings:
     hot_runs: str | None = None
     # The folder of the cold tier's Parquet files (default: the home's ``cold``).
     cold_dir: Path | None = None
+    # Where compaction archives the log: ``s3://BUCKET/PREFIX`` (an S3-compatible endpoint in
+    # ``archive_endpoint_url``) or a folder (default: the home's ``archive``). A trimmed log keeps its archive.
+    archive: str | None = None
+    archive_endpoint_url: str | None = None
 
     @property
     def hot_window_delta(self) -> timedelta:
@@ -144,6 +148,8 @@ class Settings:
             hot_window=env.get("JOBLEDGER_HOT_WINDOW") or DEFAULT_HOT_WINDOW,
             hot_runs=env.get("JOBLEDGER_HOT_RUNS") or None,
             cold_dir=_path(env.get("JOBLEDGER_COLD_DIR")),
+            archive=env.get("JOBLEDGER_ARCHIVE") or None,
+            archive_endpoint_url=env.get("JOBLEDGER_ARCHIVE_ENDPOINT_URL") or None,
         )
 
 

@@ -17,7 +17,7 @@ from queue_core.eventlog.runlog import RunLog
 from queue_core.eventlog.seals import load_signer
 from queue_core.eventlog.store import EventStore
 from queue_core.readmodels.materialized import ReadModels
-from queue_core.services.compaction import compact_runs
+from queue_core.services.compaction import archive_location, compact_runs, trim_to_window
 from queue_core.services.lifecycle import RunLifecycle
 from queue_core.settings import Settings
 from queue_core.timefmt import parse_utc
@@ -30,6 +30,8 @@ log = structlog.get_logger("jobledger.dispatcher")
 LEADER_TTL_MS = 5000
 RECONCILE_EVERY_SECONDS = 5.0
 COMPACT_EVERY_SECONDS = 600.0  # how often the leader moves runs past the hot window to the cold tier
+COMPACT_PER_PASS = 5000  # runs moved per pass, so that dispatching waits seconds at most; more: again soon
+COMPACT_AGAIN_SECONDS = 10.0
 
 
 def age_seconds(stamp: str | None, now: datetime) -> float:
@@ -56,8 +58,8 @@ class Maintenance:
         self._stranded: set[tuple[str, int]] = set()  # attempts seen held for a gone worker at the last pass
         self.on_reconcile: Callable[[], None] | None = None  # the dispatcher's workflow upkeep
         # Only a dispatcher that can read the ledger key seals (``jobledger scheduler`` creates it).
-        signer = load_signer(settings)
-        self.sealer = Sealer(store, signer) if signer is not None else None
+        self.signer = load_signer(settings)
+        self.sealer = Sealer(store, self.signer) if self.signer is not None else None
 
     def _lead(self) -> bool:
         key = self.store.keys.dispatcher_leader
@@ -98,12 +100,17 @@ class Maintenance:
         try:
             folder = self.store.cold.folder() or self.settings.cold_path
             window, keep = self.settings.hot_window_delta, self.settings.hot_runs_cap
-            done = compact_runs(self.store, self.read_models, RunLog(self.redis, self.store.keys), folder, window, keep)
+            run_log = RunLog(self.redis, self.store.keys)
+            done = compact_runs(self.store, self.read_models, run_log, folder, window, keep, limit=COMPACT_PER_PASS)
+            location = archive_location(self.store, self.settings)
+            trimmed = trim_to_window(self.store, self.read_models, location, window, self.signer)
         except (JobledgerError, OSError) as exc:
             log.error("compaction failed; trying again later", error=str(exc).splitlines()[0])
             return
-        if done.runs:
-            log.info("compacted", runs=done.runs, events=done.events, lines=done.lines, folder=str(folder))
+        if done.runs or trimmed:
+            log.info("compacted", runs=done.runs, events=done.events, lines=done.lines, trimmed=trimmed)
+        if done.runs == COMPACT_PER_PASS:
+            self._next_compaction = time.monotonic() + COMPACT_AGAIN_SECONDS
 
     def _docs(self, index: str) -> list[dict[str, Any]]:
         ids = self.read_models.newest("runs", index, 0, 100_000)

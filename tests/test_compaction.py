@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,11 @@ from queue_core.errors import ColdAggregate
 from queue_core.eventlog.archive import history
 from queue_core.eventlog.events import NewEvent, RunCancelled
 from queue_core.eventlog.transfer import write_export
+from tests.support.console_http import request
+from tests.support.jobs import definition, job_file
 from tests.support.processes import Procs
 from tests.support.redis_server import RedisServer
+from tests.support.servers import start_server
 from tests.support.workload import cli_text, mixed_workload
 
 READS = (
@@ -34,13 +38,10 @@ def _answers(url: str, runs: list[str], as_of: str) -> dict[tuple[str, ...], str
 
 
 def _held_bytes(client: Client) -> int:
-    """What jobledger's keys other than the log hold in Redis (``MEMORY USAGE``, every element counted)."""
+    """What jobledger's keys hold in Redis (``MEMORY USAGE``, every element counted)."""
     connection = client.store.redis
-    return sum(
-        int(connection.memory_usage(key, samples=0) or 0)
-        for key in connection.scan_iter(match=client.store.keys.everything, count=1000)
-        if key.decode() != client.store.keys.log
-    )
+    keys = connection.scan_iter(match=client.store.keys.everything, count=1000)
+    return sum(int(connection.memory_usage(key, samples=0) or 0) for key in keys)
 
 
 def _ended_with_output(client: Client) -> tuple[list[str], list[str], str]:
@@ -57,11 +58,13 @@ def test_compacted_runs_answer_every_command_as_they_did_while_hot_and_leave_red
 ):
     runs, ended, as_of = _ended_with_output(client)
     hot = _answers(redis_url, runs, as_of)
-    before = _held_bytes(client)
+    before, logged = _held_bytes(client), client.store.length()
 
-    done = procs.cli("compact", "--window", "0")
+    done = procs.cli("compact", "--window", "0", "--segment-size", "5")
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"compacted {len(ended)} runs (")
+    trimmed = logged - client.store.length()
+    assert trimmed >= logged - 5 and f"trimmed {trimmed} log entries older than the window" in done.stdout
 
     assert _held_bytes(client) < before / 2
     keys = client.store.keys
@@ -120,3 +123,38 @@ def test_a_damaged_cold_file_is_named_by_check_and_a_log_exported_after_compacti
     checked = procs.cli("check")
     assert checked.returncode == 1
     assert f"cold file {damaged.name} is damaged: its SHA-256 does not match the manifest" in checked.stdout
+
+
+@pytest.fixture
+def console(procs: Procs) -> str:
+    env = {k: v for k, v in procs.env.items() if not k.startswith("JOBLEDGER_CONSOLE_TOKEN")}
+    return start_server(procs, "console", name="console", env=env)[1]
+
+
+def _pages(console: str, query: str) -> list[list[str]]:
+    """The run ids of each page, following "older" from the first, and "newer" back from the second."""
+    pages, path = [], f"/runs?{query}"
+    while path:
+        body = request(console, path).body
+        pages.append(re.findall(r'data-run="([0-9a-f-]{36})"', body))
+        older = re.search(r'id="older" href="([^"]+)"', body)
+        path = older.group(1).replace("&amp;", "&") if older else None
+    return pages
+
+
+def test_the_consoles_pages_interleave_hot_and_cold_runs_as_before(
+    client: Client, workspace: Path, procs: Procs, console: str
+):
+    client.define(definition("a", job_file(workspace, "a.sh", "true\n")))
+    client.define(definition("b", job_file(workspace, "b.sh", "true\n")))
+    ids = [client.submit("a" if i % 3 else "b") for i in range(60)]
+    for run_id in ids[::4]:
+        client.cancel(run_id)
+    queries = ("size=7", "status=CANCELLED&size=4", "definition=b&size=5", "status=CANCELLED&definition=b&size=2")
+    hot = {query: _pages(console, query) for query in queries}
+    cold_run = request(console, f"/runs/{ids[0]}").body
+    assert procs.cli("compact", "--window", "0").stdout.startswith(f"compacted {len(ids[::4])} runs (")
+    assert {query: _pages(console, query) for query in queries} == hot
+    assert sum(len(page) for page in hot["size=7"]) == len(ids)
+    again = request(console, f"/runs/{ids[0]}")
+    assert again.status == 200 and again.body == cold_run

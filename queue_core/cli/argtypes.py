@@ -23,9 +23,9 @@ def positive_int(text: str) -> int:
 
 def non_negative_int(text: str) -> int:
     """A whole number of at least 0."""
-    if text.strip() == "0":
-        return 0
-    return positive_int(text)
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 0")
+    return int(text)
 
 
 def status(text: str) -> str:

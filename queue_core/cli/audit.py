@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -31,7 +32,7 @@ from queue_core.eventlog.seals import LedgerVerifier, SealCheck, load_signer, lo
 from queue_core.eventlog.transfer import ensure_empty, import_export, verify_export, write_export
 from queue_core.readmodels.materialized import ReadModels, rebuild
 from queue_core.readmodels.oracle import check_log, quarantine_line
-from queue_core.services.compaction import compact_runs
+from queue_core.services.compaction import archive_location, compact_runs, trim_to_window
 from queue_core.services.imports import check_export
 from queue_core.settings import Settings
 from queue_core.timefmt import parse_duration
@@ -42,11 +43,13 @@ UNPLACED = "-"  # the ``broken_at`` of damage no single event can be blamed for 
 
 
 def _location(args: argparse.Namespace) -> ArchiveLocation:
+    if args.folder:
+        return ArchiveLocation("", args.prefix, None, str(Path(args.folder).expanduser().resolve()))
     return ArchiveLocation(args.bucket, args.prefix, args.endpoint_url)
 
 
 def _where(location: ArchiveLocation) -> str:
-    return f"s3://{location.bucket}/{location.key('')}"
+    return location.where
 
 
 def events(args: argparse.Namespace) -> int:
@@ -170,12 +173,12 @@ def restore(args: argparse.Namespace) -> int:
 
 def trim(args: argparse.Namespace) -> int:
     client = Client.from_env()
-    if args.bucket:
+    if args.bucket or args.folder:
         location = _location(args)
     else:
         point = trim_point(client.store)
         if point is None:
-            raise InvalidInput("give --bucket: the archive that must hold what the trim drops", "trim")
+            raise InvalidInput("give --bucket or --folder: the archive that must hold what the trim drops", "trim")
         location = point[1]
     before = as_position(args.before, "--before", end=False)
     client.read_models.catch_up()  # the live read models must have folded what leaves Redis
@@ -198,19 +201,23 @@ def compact(args: argparse.Namespace) -> int:
         f"compacted {done.runs} runs ({done.events} events, {done.lines} output lines) into the cold tier "
         f"in {folder}; they answer from there"
     )
+    location = archive_location(client.store, settings)
+    signer = load_signer(settings)
+    trimmed = trim_to_window(client.store, client.read_models, location, window, signer, args.segment_size)
+    print(f"trimmed {trimmed} log entries older than the window from Redis; {location.where} holds them")
     return 0
 
 
 def verify(args: argparse.Namespace) -> int:
     note = None
-    if args.file and args.bucket:
-        raise InvalidInput("give FILE or --bucket, not both", "verify")
+    if args.file and (args.bucket or args.folder):
+        raise InvalidInput("give FILE or an archive, not both", "verify")
     settings = Settings.from_env()
     verifier = load_verifier(settings, args.public_key)
     seals = SealCheck(verifier)
     if args.file:
         report, seals = _verify_file(args.file, verifier)
-    elif args.bucket:
+    elif args.bucket or args.folder:
         report = verify_archive(_location(args), verifier, check=seals)
     else:
         report, note = verify_log(Client.from_env().store, check=seals)
@@ -280,16 +287,11 @@ def check(args: argparse.Namespace) -> int:
 
 
 def _archive_options(parser: argparse.ArgumentParser, required: bool) -> None:
-    parser.add_argument("--bucket", required=required)
+    where = parser.add_mutually_exclusive_group(required=required)
+    where.add_argument("--bucket", help="an S3 bucket")
+    where.add_argument("--folder", help="a local folder instead of a bucket")
     parser.add_argument("--prefix", default="")
     parser.add_argument("--endpoint-url", help="an S3-compatible endpoint (default: AWS)")
-
-
-def _count(text: str) -> int:
-    """A whole number of at least 0."""
-    if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 0")
-    return int(text)
 
 
 def _public_key_option(parser: argparse.ArgumentParser) -> None:
@@ -349,6 +351,7 @@ def add_audit_commands(sub: Any, parser_class: type[argparse.ArgumentParser]) ->
     p.add_argument(
         "--keep", type=non_negative_int, metavar="RUNS", help="and at most this many ended runs (JOBLEDGER_HOT_RUNS)"
     )
+    p.add_argument("--segment-size", type=positive_int, default=DEFAULT_SEGMENT_SIZE, metavar="EVENTS")
     p.set_defaults(handler=compact)
 
     p = sub.add_parser("check", help="check the whole log: nothing lost, nothing twice, every rule of a run kept")
@@ -363,7 +366,7 @@ def add_audit_commands(sub: Any, parser_class: type[argparse.ArgumentParser]) ->
     _public_key_option(p)
     p.add_argument(
         "--max-unsealed",
-        type=_count,
+        type=non_negative_int,
         metavar="N",
         help="exit 1 when more than N entries follow the last checked seal (or seals cannot be checked)",
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from queue_core.domain.runs import public_view
 from queue_core.eventlog.events import Recorded
 from queue_core.eventlog.store import EventStore
@@ -72,6 +74,13 @@ def runs_page(
             cursor_old = chunk[-1][1]
         if len(chunk) < (SCAN_CHUNK if others else size + 1):
             break
+    cold = _cold_window(models, indexes, size + 1, older_than, newer_than)
+    if cold:  # runs compaction moved out of Redis: merged in by their order
+        found = sorted(
+            [*found, *((entity, order) for entity, (order, _) in cold.items())], key=lambda e: e[1], reverse=True
+        )
+        if newer_than is not None:
+            found = found[-(size + 1) :] if len(found) > size + 1 else found
     if newer_than is not None:
         more_newer = len(found) > size
         found = found[-size:]
@@ -80,12 +89,12 @@ def runs_page(
         more_older = len(found) > size
         found = found[:size]
         more_newer = older_than is not None
-    docs = models.get_many("runs", [entity for entity, _ in found])
-    runs = [{**public_view(doc), "order": doc["order"]} for doc in docs if doc]
-    total = models.size("runs", driver) if not others else None
-    offset = (
-        models.size("runs", driver, newer_than=found[0][1]) if found and not others else (0 if not others else None)
-    )
+    hot = [entity for entity, _ in found if entity not in cold]
+    docs = dict(zip(hot, models.get_many("runs", hot), strict=True))
+    docs.update({entity: orjson.loads(doc) for entity, (_, doc) in cold.items()})
+    runs = [{**public_view(doc), "order": doc["order"]} for entity, _ in found if (doc := docs.get(entity))]
+    total = _size(models, driver) if not others else None
+    offset = _size(models, driver, found[0][1]) if found and not others else (0 if not others else None)
     return RunsPage(
         runs=runs,
         newer=found[0][1] if found and more_newer else None,
@@ -93,6 +102,24 @@ def runs_page(
         total=total,
         offset=offset,
     )
+
+
+def _cold_window(
+    models: ReadModels, indexes: list[str], count: int, older_than: float | None, newer_than: float | None
+) -> dict[str, tuple[float, bytes]]:
+    """The cold runs of a page (none, in one command, when nothing was ever compacted), by entity."""
+    if not models.redis.scard(models.keys.compacted):
+        return {}
+    rows = models.store.cold.window("runs", indexes, count, older_than, newer_than)
+    return {entity: (order, doc) for entity, order, doc in rows}
+
+
+def _size(models: ReadModels, index: str, newer_than: float | None = None) -> int:
+    """How many runs an index holds (newer than a cursor), hot and cold."""
+    hot = models.size("runs", index, newer_than=newer_than)
+    if not models.redis.scard(models.keys.compacted):
+        return hot
+    return hot + models.store.cold.size("runs", index, newer_than)
 
 
 @dataclass(frozen=True)

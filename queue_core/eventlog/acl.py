@@ -54,10 +54,11 @@ RQ = (
 # CLIENT LIST: RQ's worker finds its own address in it on start (it would record "unknown" without it).
 WORKER = ("set", "pexpire", "del", "xadd", "incrby", "expire", "subscribe", "unsubscribe", "client|list")
 
-# The dispatcher's consumer group on the log, and the leader and timer locks (SET NX PX, renewed).
+# The dispatcher's consumer group on the log, and the leader and timer locks (SET NX PX, renewed); and its
+# compaction, which trims the log once the archive holds what leaves (XTRIM after reading it back).
 DISPATCH = (
     *("xreadgroup", "xack", "xautoclaim", "xclaim", "xgroup|create", "xgroup|createconsumer", "xgroup|delconsumer"),
-    *("set", "pexpire", "del"),
+    *("set", "pexpire", "del", "xtrim"),
 )
 
 # Redis's own user, off: a connection that names no user can do nothing at all.

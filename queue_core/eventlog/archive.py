@@ -12,6 +12,7 @@ import os
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -20,6 +21,7 @@ import redis
 from queue_core.errors import ArchiveMismatch, ArchiveUnavailable, DamagedFile, TrimRefused
 from queue_core.eventlog.chain import ChainReport, EntryCheck, walk
 from queue_core.eventlog.events import Recorded, decode
+from queue_core.eventlog.folder_bucket import FolderBucket
 from queue_core.eventlog.positions import before as _before
 from queue_core.eventlog.positions import position_key
 from queue_core.eventlog.seals import LedgerSigner, LedgerVerifier, SealCheck, file_message
@@ -56,16 +58,27 @@ DEFAULT_REGION = "us-east-1"
 
 @dataclass(frozen=True)
 class ArchiveLocation:
-    """Where an archive lives: a bucket, a key prefix, and an S3 endpoint (None: AWS itself)."""
+    """Where an archive lives: a bucket, a key prefix, and an S3 endpoint (None: AWS itself); or a local
+    ``folder`` instead of a bucket."""
 
     bucket: str
     prefix: str = ""
     endpoint_url: str | None = None
+    folder: str | None = None
 
     def key(self, name: str) -> str:
         return f"{self.prefix.strip('/')}/{name}" if self.prefix.strip("/") else name
 
+    @property
+    def where(self) -> str:
+        """The archive as a person names it: ``s3://BUCKET/PREFIX`` or its folder."""
+        if self.folder:
+            return str(Path(self.folder) / self.key(""))
+        return f"s3://{self.bucket}/{self.key('')}"
+
     def client(self) -> Any:
+        if self.folder:
+            return FolderBucket(Path(self.folder))
         import boto3  # here, not at the top: every CLI call and worker would pay for importing it
 
         region = os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or DEFAULT_REGION
@@ -129,7 +142,7 @@ def read_manifest(location: ArchiveLocation, s3: Any = None) -> list[Segment]:
     try:
         manifest = orjson.loads(body)
         if manifest.get("format") != MANIFEST_FORMAT or manifest.get("version") != MANIFEST_VERSION:
-            raise DamagedFile(f"s3://{location.bucket}/{location.key('manifest.json')} is not a jobledger archive")
+            raise DamagedFile(f"{location.where}manifest.json is not a jobledger archive")
         return [Segment(**item) for item in manifest["segments"]]
     except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
         raise DamagedFile(f"the archive's manifest is damaged ({exc})") from None
@@ -252,7 +265,9 @@ def trim_point(store: EventStore) -> tuple[str, ArchiveLocation] | None:
     if not raw:
         return None
     fields = {k.decode(): v.decode() for k, v in raw.items()}
-    location = ArchiveLocation(fields["bucket"], fields.get("prefix", ""), fields.get("endpoint_url") or None)
+    location = ArchiveLocation(
+        fields.get("bucket", ""), fields.get("prefix", ""), fields.get("endpoint_url") or None, fields.get("folder")
+    )
     return fields["before"], location
 
 
@@ -264,7 +279,7 @@ def trim_log(store: EventStore, location: ArchiveLocation, before: str) -> int:
     point = trim_point(store)
     if point is not None and point[1] != location:
         where = point[1]
-        raise ArchiveMismatch(f"the log was trimmed against s3://{where.bucket}/{where.prefix}; trim against it again")
+        raise ArchiveMismatch(f"the log was trimmed against {where.where}; trim against it again")
     if store.redis.xlen(store.keys.log) == 0 or position_key(store.last_position()) < position_key(before):
         raise TrimRefused(f"nothing in the log at or after {before}: a trim keeps at least the newest event")
     oldest: Any = store.redis.xrange(store.keys.log, count=1)
@@ -291,6 +306,8 @@ def trim_log(store: EventStore, location: ArchiveLocation, before: str) -> int:
         if _digest(ours) != _digest(stored):
             raise ArchiveMismatch(f"archive segment {segment.key} does not match the log in Redis; nothing trimmed")
     mapping: dict[Any, Any] = {"before": before, "dropped": last_doomed, "bucket": location.bucket}
+    if location.folder:
+        mapping["folder"] = location.folder
     # The chain hash of the last entry dropped: what the oldest entry left must follow from (health.py).
     mapping["dropped_chain"] = _text(below[0][1][b"h"])
     mapping["prefix"] = location.prefix
@@ -458,7 +475,7 @@ def restore_log(
     s3 = location.client()
     segments = read_manifest(location, s3)
     if not segments:
-        raise ArchiveMismatch(f"nothing is archived at s3://{location.bucket}/{location.key('')}")
+        raise ArchiveMismatch(f"nothing is archived at {location.where}")
 
     def entries() -> Iterator[Entry]:
         for segment in segments:
@@ -468,7 +485,7 @@ def restore_log(
             yield from read_segment(location, segment, s3)
 
     try:
-        where = f"the archive at s3://{location.bucket}/{location.key('')}"
+        where = f"the archive at {location.where}"
         return load_entries(store, entries(), where, check=SealCheck(verifier))
     except BaseException:
         wipe(store)
@@ -489,7 +506,7 @@ def verify_archive(
     checked, head = 0, ""
     segments = read_manifest(location, s3)
     if not segments:
-        raise ArchiveMismatch(f"nothing is archived at s3://{location.bucket}/{location.key('')}")
+        raise ArchiveMismatch(f"nothing is archived at {location.where}")
     for segment in segments:
         problem = segment.signature_problem(verifier) if verifier is not None else None
         if problem is not None:

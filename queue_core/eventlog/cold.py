@@ -163,6 +163,30 @@ class ColdTier:
         )
         return [(order, doc.encode()) for order, doc in rows]
 
+    def window(
+        self, model: str, indexes: list[str], count: int, older_than: float | None, newer_than: float | None
+    ) -> list[tuple[str, float, bytes]]:
+        """Up to ``count`` cold documents in every one of ``indexes``, newest first: the newest older than
+        ``older_than``, or the oldest newer than ``newer_than`` (a console page either side of a cursor)."""
+        where = " AND ".join(["model = ?", *["list_contains(indexes, ?)" for _ in indexes]])
+        params: list[Any] = [model, *indexes]
+        if newer_than is not None:
+            where, order, params = where + " AND ord > ?", "ASC", [*params, newer_than]
+        elif older_than is not None:
+            where, order, params = where + " AND ord < ?", "DESC", [*params, older_than]
+        else:
+            order = "DESC"
+        sql = f"SELECT entity, ord, doc FROM {{files}} WHERE {where} ORDER BY ord {order} LIMIT {int(count)}"
+        rows = [(entity, order_, doc.encode()) for entity, order_, doc in self._query("documents", sql, params)]
+        return rows[::-1] if newer_than is not None else rows
+
+    def size(self, model: str, index: str, newer_than: float | None = None) -> int:
+        """How many cold documents of ``model`` are in ``index`` (newer than ``newer_than``, if given)."""
+        extra, params = ("", [model, index]) if newer_than is None else (" AND ord > ?", [model, index, newer_than])
+        sql = "SELECT count(*) FROM {files} WHERE model = ? AND list_contains(indexes, ?)" + extra
+        rows = self._query("documents", sql, params)
+        return int(rows[0][0]) if rows else 0
+
     def lines(self, run_id: str) -> list[tuple[str, str, int, str, str, int]]:
         """A compacted run's output ``(position, time, attempt, pipe, line, dropped)``, oldest first."""
         return [

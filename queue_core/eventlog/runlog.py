@@ -9,6 +9,7 @@ from typing import Any
 import redis
 
 from queue_core.eventlog.cold import ColdTier
+from queue_core.eventlog.positions import position_key
 from queue_core.keys import Keys
 
 __all__ = ["LogLine", "RunLog"]
@@ -49,7 +50,17 @@ class RunLog:
     def read(self, run_id: str, after: str = "0", count: int | None = None) -> list[LogLine]:
         start = f"({after}" if after != "0" else "-"
         entries: Any = self.redis.xrange(self.keys.run_log(run_id), min=start, max="+", count=count)
+        if not entries and self._is_cold(run_id):
+            lines = [line for line in self._cold_lines(run_id) if line.position != "0-0"]
+            newer = [line for line in lines if after == "0" or position_key(line.position) > position_key(after)]
+            return newer[:count] if count is not None else newer
         return [_line(pos, fields) for pos, fields in entries]
+
+    def _is_cold(self, run_id: str) -> bool:
+        """Whether compaction moved the run's output to the cold tier."""
+        return not self.redis.exists(self.keys.run_log(run_id)) and bool(
+            self.redis.sismember(self.keys.compacted, run_id)
+        )
 
     def follow(self, run_id: str, after: str, block_ms: int) -> list[LogLine]:
         """Lines after ``after``, waiting up to ``block_ms`` for the first one."""
@@ -85,7 +96,7 @@ class RunLog:
     def iter_all(self, run_id: str) -> Iterator[LogLine]:
         """Every kept line, oldest first, after a marker line when older ones were dropped (a compacted
         run's from the cold tier)."""
-        if not self.redis.exists(self.keys.run_log(run_id)) and self.redis.sismember(self.keys.compacted, run_id):
+        if self._is_cold(run_id):
             yield from self._cold_lines(run_id)
             return
         marker = self.marker(run_id)

@@ -1,8 +1,9 @@
-"""Compaction: runs ended longer ago than the hot window move out of Redis into the cold tier.
+"""Compaction: what lies beyond the hot window moves out of Redis.
 
-A compacted run keeps nothing in Redis: its position list, read-model document, index entries and output
-go, once its events, document and output are in a cold batch listed in the manifest. The log itself is
-untouched (``archive`` and ``trim`` move it out). Reads of a run look in Redis, then in the cold tier.
+Runs ended longer ago than the window move into the cold tier: their position list, read-model document,
+index entries and output go, once their events, document and output are in a cold batch listed in the
+manifest; reads of a run look in Redis, then in the cold tier. The log's entries older than the window go
+to the archive (its closed segments uploaded, then trimmed from Redis once read back and matched).
 """
 
 from __future__ import annotations
@@ -16,14 +17,26 @@ from typing import Any
 import orjson
 
 from queue_core.domain.runs import TERMINAL
+from queue_core.errors import InvalidInput, TrimRefused
+from queue_core.eventlog.archive import (
+    DEFAULT_SEGMENT_SIZE,
+    ArchiveLocation,
+    archive_log,
+    read_manifest,
+    trim_log,
+    trim_point,
+)
 from queue_core.eventlog.cold import ColdBatch, ColdTier
+from queue_core.eventlog.positions import position_key
 from queue_core.eventlog.runlog import RunLog
+from queue_core.eventlog.seals import LedgerSigner
 from queue_core.eventlog.store import EventStore
 from queue_core.readmodels.materialized import ReadModels
 from queue_core.readmodels.projections import PROJECTIONS
+from queue_core.settings import Settings
 from queue_core.timefmt import parse_utc
 
-__all__ = ["COMPACT_BATCH", "Compacted", "compact_runs"]
+__all__ = ["COMPACT_BATCH", "Compacted", "archive_location", "compact_runs", "trim_to_window"]
 
 COMPACT_BATCH = 1000  # runs per cold batch (and per script that drops them from Redis)
 RUNS = "runs"
@@ -48,12 +61,14 @@ def compact_runs(
     window: timedelta,
     keep: int | None = None,
     now: datetime | None = None,
+    limit: int | None = None,
 ) -> Compacted:
     """Move the runs that ended before ``now - window`` (and, with ``keep``, the ended runs beyond the newest
-    ``keep``) to the cold tier in ``folder``; runs of a workflow run still going stay hot."""
+    ``keep``) to the cold tier in ``folder``, the oldest first and at most ``limit`` of them; runs of a
+    workflow run still going stay hot."""
     read_models.catch_up()
     cutoff = (now or datetime.now(UTC)) - window
-    chosen = _chosen(read_models, cutoff, keep)
+    chosen = _chosen(read_models, cutoff, keep)[:limit]
     cold = ColdTier(store.redis, store.keys)
     totals = [0, 0, 0, 0]
     for start in range(0, len(chosen), COMPACT_BATCH):
@@ -145,3 +160,42 @@ def _compact_batch(
         sum(len(events[i]) for i in dropped_ids),
         sum(1 for line in batch.lines if line["run"] in dropped_ids),
     )
+
+
+def trim_to_window(
+    store: EventStore,
+    read_models: ReadModels,
+    location: ArchiveLocation,
+    window: timedelta,
+    signer: LedgerSigner | None,
+    segment_size: int = DEFAULT_SEGMENT_SIZE,
+    now: datetime | None = None,
+) -> int:
+    """Archive the log's closed segments, then drop from Redis what the archive holds and the window does not
+    (entries of aggregates still held here keep a copy: see ``trim_log``); returns the entries dropped."""
+    archive_log(store, location, segment_size, signer=signer)
+    segments = read_manifest(location)
+    if not segments:
+        return 0
+    start = int(((now or datetime.now(UTC)) - window).timestamp() * 1000)
+    ms, seq = position_key(segments[-1].last)
+    before = min((start, 0), (ms, seq + 1))
+    read_models.catch_up()  # the live read models must have folded what leaves Redis
+    try:
+        return trim_log(store, location, f"{before[0]}-{before[1]}")
+    except TrimRefused:
+        return 0  # nothing before that point, or a reader still behind: the next pass tries again
+
+
+def archive_location(store: EventStore, settings: Settings) -> ArchiveLocation:
+    """Where the log is archived: where it was trimmed against, else ``JOBLEDGER_ARCHIVE`` (default: a folder)."""
+    point = trim_point(store)
+    if point is not None:
+        return point[1]
+    where = settings.archive or str(settings.home / "archive")
+    if where.startswith("s3://"):
+        bucket, _, prefix = where.removeprefix("s3://").partition("/")
+        if not bucket:
+            raise InvalidInput(f"{where!r} names no bucket", "JOBLEDGER_ARCHIVE")
+        return ArchiveLocation(bucket, prefix, settings.archive_endpoint_url)
+    return ArchiveLocation("", "", None, str(Path(where).expanduser().resolve()))
