@@ -2,16 +2,20 @@
 
 N trivial SHELL runs (``--runs``, default 2,000) go through each system on a fresh redis-server, one system
 at a time; Redis's ``used_memory`` is read before the runs and once they have all ended, and the
-difference is divided by N. For jobledger the split is reported too: the log, the aggregates' own
-streams, the read models, RQ's keys and the rest (``MEMORY USAGE`` of each key). Plain RQ runs the same
-``bash true.sh`` with its default TTLs (results kept 500 s), measured the same way. Compaction to a
-columnar archive (issue: bounded memory) is not built yet: this is the figure it must bring down.
+difference is divided by N. For jobledger the split is reported too: the log, the aggregates' position
+lists, the read models, RQ's keys and the rest (``MEMORY USAGE`` of each key). Then jobledger compacts
+(``jobledger compact --window 0``: the runs to the cold tier, the log to a folder archive) and the same
+figures are read again, with the time to list one definition's runs (hot and cold) and to read the whole
+log back through DuckDB from the cold tier's events. Plain RQ runs the same ``bash true.sh`` with its
+default TTLs (results kept 500 s), measured the same way.
 """
 
 from __future__ import annotations
 
 import argparse
 import tempfile
+import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +25,10 @@ from bench_runs import Jobledger, PlainRQ
 
 from queue_core.keys import Keys
 from queue_core.readmodels.materialized import LIVE
+from queue_core.services.compaction import archive_location, compact_runs, trim_to_window
 
 DEFAULT_RUNS = 2000
+SEGMENT_SIZE = 500  # archive segments small enough that the log of a small N leaves Redis too
 
 
 def _used(system: Jobledger | PlainRQ) -> int:
@@ -50,6 +56,33 @@ def _split(system: Jobledger) -> dict[str, int]:
     return kinds
 
 
+def _compacted(system: Jobledger, before: int, runs: int) -> dict[str, Any]:
+    """Compact everything ended, then the memory per run again, and reads across the tiers."""
+    client = system.client
+    started = time.perf_counter()
+    done = compact_runs(client.store, client.read_models, client.run_log, system.home / "cold", timedelta(0))
+    location = archive_location(client.store, client.settings)
+    trimmed = trim_to_window(client.store, client.read_models, location, timedelta(0), None, SEGMENT_SIZE)
+    seconds = time.perf_counter() - started
+    progress(f"compacted {done.runs} runs, trimmed {trimmed} log entries in {seconds:.1f} s")
+    started = time.perf_counter()
+    listed = client.list_runs(definition=bench_runs.JOB_NAME, limit=None)
+    listing = time.perf_counter() - started
+    day = int(time.time() * 1000)
+    client.store.cold.events_between(day - 86_400_000, day)  # DuckDB imported and the files' footers read once
+    started = time.perf_counter()
+    events = len(client.store.cold.events_between(day - 86_400_000, day))  # the events of the last day
+    cold_read = time.perf_counter() - started
+    return {
+        "bytes_per_run_after_compaction": (_used(system) - before) / runs,
+        "split_bytes_per_run_after_compaction": {k: round(v / runs) for k, v in _split(system).items()},
+        "compaction_seconds": seconds,
+        "list_definition_runs_seconds": listing,
+        "listed_runs": len(listed),
+        "cold_events_read_per_second": events / cold_read if cold_read else None,
+    }
+
+
 def measure(system: Jobledger | PlainRQ, runs: int) -> dict[str, Any]:
     try:
         system.start()
@@ -60,6 +93,7 @@ def measure(system: Jobledger | PlainRQ, runs: int) -> dict[str, Any]:
         figures: dict[str, Any] = {"bytes_per_run": (after - before) / runs}
         if isinstance(system, Jobledger):
             figures["split_bytes_per_run"] = {k: round(v / runs) for k, v in _split(system).items()}
+            figures.update(_compacted(system, before, runs))
         progress(f"{system.name}: {figures['bytes_per_run']:.0f} bytes per run")
         return figures
     finally:
@@ -93,6 +127,10 @@ def main() -> None:
     result["plain_rq_bytes_per_job"] = figure(plain, 0)
     result["ratio_jobledger_to_plain_rq"] = ratio(jl, plain)
     result["jobledger_split_last_repeat"] = rounds[-1]["jobledger"]["split_bytes_per_run"]
+    compacted = [r["jobledger"]["bytes_per_run_after_compaction"] for r in rounds]
+    result["jobledger_bytes_per_run_after_compaction"] = figure(compacted, 0)
+    result["ratio_compacted_to_plain_rq"] = ratio(compacted, plain)
+    result["cold_events_read_per_second"] = figure([r["jobledger"]["cold_events_read_per_second"] for r in rounds], 0)
     result["rounds"] = rounds
     emit(result)
 

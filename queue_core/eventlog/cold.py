@@ -140,6 +140,16 @@ class ColdTier:
             found.setdefault(aggregate, []).append((position, envelope.encode()))
         return found
 
+    def events_between(self, since_ms: int, until_ms: int) -> list[tuple[str, str]]:
+        """The cold events appended from ``since_ms`` to ``until_ms`` (epoch milliseconds, inclusive),
+        ``(position, envelope)`` in log order."""
+        return self._query(
+            "events",
+            "SELECT position, envelope FROM {files} WHERE split_part(position, '-', 1)::UBIGINT BETWEEN ? AND ? "
+            "ORDER BY split_part(position, '-', 1)::UBIGINT, split_part(position, '-', 2)::UBIGINT",
+            [since_ms, until_ms],
+        )
+
     def entities(self, model: str) -> set[str]:
         """Every entity of ``model`` whose document is cold."""
         return {row[0] for row in self._query("documents", "SELECT entity FROM {files} WHERE model = ?", [model])}

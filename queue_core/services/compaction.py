@@ -155,6 +155,12 @@ def _compact_batch(
         resources.files("queue_core.eventlog").joinpath("lua", "compact.lua").read_text()
     )
     dropped_ids = {i.decode() for i in script(keys=keys, args=args)}
+    pipe = store.redis.pipeline(transaction=False)  # the ended attempts' delivery counters are of no more use
+    for doc in docs:
+        if doc["id"] in dropped_ids:
+            for attempt in range(1, doc["attempt"] + 1):
+                pipe.delete(store.keys.deliveries(doc["id"], attempt))
+    pipe.execute()
     return (
         len(dropped_ids),
         sum(len(events[i]) for i in dropped_ids),
