@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import uuid
 from pathlib import Path
@@ -12,7 +11,15 @@ import pytest
 import redis
 
 from queue_core import Client, Settings
-from queue_core.eventlog.archive import ArchiveLocation, archive_log, read_manifest, trim_log, trim_point
+from queue_core.eventlog.archive import (
+    SEGMENT_COLUMNS,
+    ArchiveLocation,
+    archive_log,
+    read_manifest,
+    trim_log,
+    trim_point,
+)
+from queue_core.eventlog.parquet import parquet_bytes, rows_of
 from queue_core.readmodels.projections import fold
 from tests.support.ledger import append_clusters, ledger_key, public_key_alone, seal
 from tests.support.processes import Procs
@@ -40,7 +47,7 @@ def where(location: ArchiveLocation) -> list[str]:
 
 
 def flip_a_byte(location: ArchiveLocation, key: str) -> None:
-    """Rewrite one archived object with one byte of its gzip body flipped, keeping its metadata."""
+    """Rewrite one archived object with one byte of its body flipped, keeping its metadata."""
     client = s3_client(location.endpoint_url or "")
     reply = client.get_object(Bucket=location.bucket, Key=key)
     body = bytearray(reply["Body"].read())
@@ -62,7 +69,7 @@ def test_archive_uploads_full_closed_segments_with_checksums_and_a_manifest_and_
         (positions[i], positions[i + SEGMENT - 1], SEGMENT) for i in range(0, len(segments) * SEGMENT, SEGMENT)
     ]
     head = s3_client(location.endpoint_url or "").head_object(Bucket=location.bucket, Key=segments[0].key)
-    assert segments[0].key == f"ledger/prod/segments/{positions[0]}-{positions[SEGMENT - 1]}.jsonl.gz"
+    assert segments[0].key == f"ledger/prod/segments/{positions[0]}-{positions[SEGMENT - 1]}.parquet"
     assert head["Metadata"]["sha256"] == segments[0].sha256 and head["Metadata"]["count"] == str(SEGMENT)
     assert [s.chain_in for s in segments[1:]] == [s.chain_out for s in segments[:-1]]
 
@@ -124,17 +131,17 @@ def test_verify_of_an_archive_names_the_event_of_a_segment_forged_with_a_matchin
     segments = archive_log(client.store, location, SEGMENT)
     forged = segments[2]
     client_s3 = s3_client(location.endpoint_url or "")
-    lines = gzip.decompress(client_s3.get_object(Bucket=location.bucket, Key=forged.key)["Body"].read()).splitlines()
-    item = orjson.loads(lines[3])
-    item["e"] = item["e"].replace('"t":"', '"t":"1999')  # another time, hash left as it was
-    lines[3] = orjson.dumps(item)
-    data = b"".join(line + b"\n" for line in lines)
+    body = client_s3.get_object(Bucket=location.bucket, Key=forged.key)["Body"].read()
+    rows = [dict(zip(SEGMENT_COLUMNS, row, strict=True)) for row in rows_of(body, "*", forged.key)]
+    item = rows[3]
+    item["envelope"] = item["envelope"].replace('"t":"', '"t":"1999')  # another time, hash left as it was
+    data = parquet_bytes(SEGMENT_COLUMNS, rows)
     digest = hashlib.sha256(data).hexdigest()
     head = client_s3.head_object(Bucket=location.bucket, Key=forged.key)
     client_s3.put_object(
         Bucket=location.bucket,
         Key=forged.key,
-        Body=gzip.compress(data),
+        Body=data,
         Metadata={**head["Metadata"], "sha256": digest},
     )
     manifest_key = location.key("manifest.json")

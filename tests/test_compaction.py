@@ -10,9 +10,8 @@ import pytest
 from queue_core import Client
 from queue_core.domain.runs import TERMINAL
 from queue_core.errors import ColdAggregate
-from queue_core.eventlog.archive import history
+from queue_core.eventlog.archive import history, trim_point
 from queue_core.eventlog.events import NewEvent, RunCancelled
-from queue_core.eventlog.transfer import write_export
 from tests.support.console_http import request
 from tests.support.jobs import definition, job_file
 from tests.support.processes import Procs
@@ -103,22 +102,25 @@ def test_the_keep_cap_and_the_window_choose_what_moves(client: Client, procs: Pr
     assert bad.returncode == 2 and "--window: 'a week' is not a duration like 90s" in bad.stderr
 
 
-def test_a_damaged_cold_file_is_named_by_check_and_a_log_exported_after_compaction_rebuilds_the_same_state(
-    client: Client, procs: Procs, redis_url: str, fresh: RedisServer, tmp_path: Path
+def test_a_damaged_cold_file_is_named_by_check_and_a_restore_from_the_archive_rebuilds_the_same_state(
+    client: Client, procs: Procs, redis_url: str, fresh: RedisServer
 ):
     runs, _ended, _ = _ended_with_output(client)
-    assert procs.cli("compact", "--window", "0").returncode == 0
+    assert procs.cli("compact", "--window", "0", "--segment-size", "5").returncode == 0
+    client.create_cluster("after")  # the newest entry, which no archive holds: after every state compared
+    point = trim_point(client.store)
+    assert point is not None and point[1].folder is not None
+    folder = point[1].folder
+    assert procs.cli("archive", "--folder", folder, "--segment-size", "1").returncode == 0
     shown = {run: cli_text(redis_url, "status", run, "--json") for run in runs}
 
-    export = tmp_path / "log.jsonl.gz"
-    write_export(export, history(client.store), chain_start="")
-    imported = cli_text(fresh.url, "import", str(export))
-    assert f"imported {client.store.length()} events" in imported and "read models rebuilt" in imported
+    restored = cli_text(fresh.url, "restore", "--folder", folder)
+    assert f"restored {sum(1 for _ in history(client.store)) - 1} events" in restored
     assert {run: cli_text(fresh.url, "status", run, "--json") for run in runs} == shown
 
-    folder = client.store.cold.folder()
-    assert folder is not None
-    damaged = sorted(folder.glob("*-events.parquet"))[0]
+    cold = client.store.cold.folder()
+    assert cold is not None
+    damaged = sorted(cold.glob("*-events.parquet"))[0]
     damaged.write_bytes(damaged.read_bytes()[:-1] + b"\0")
     checked = procs.cli("check")
     assert checked.returncode == 1

@@ -1,4 +1,5 @@
-"""The S3 archive of the log: closed segments with checksums and a manifest; trimming, and reading history back.
+"""The archive of the log (S3 or a folder): closed Parquet segments with checksums and a manifest; trimming, and
+reading history back.
 
 A segment archived by a holder of the ledger key carries its signature over the segment's chain (in, last
 position, out) in the manifest, so the archive verifies with the public key alone (``seals.py``).
@@ -22,11 +23,12 @@ from queue_core.errors import ArchiveMismatch, ArchiveUnavailable, DamagedFile, 
 from queue_core.eventlog.chain import ChainReport, EntryCheck, walk
 from queue_core.eventlog.events import Recorded, decode
 from queue_core.eventlog.folder_bucket import FolderBucket
+from queue_core.eventlog.parquet import parquet_bytes, rows_of
 from queue_core.eventlog.positions import before as _before
 from queue_core.eventlog.positions import position_key
 from queue_core.eventlog.seals import LedgerSigner, LedgerVerifier, SealCheck, file_message
 from queue_core.eventlog.store import READ_BATCH, EventStore
-from queue_core.eventlog.transfer import GZIP_LEVEL, Entry, encode_entry, ensure_empty, load_entries, wipe
+from queue_core.eventlog.transfer import Entry, encode_entry, ensure_empty, load_entries, wipe
 
 __all__ = [
     "DEFAULT_SEGMENT_SIZE",
@@ -51,6 +53,8 @@ __all__ = [
 ]
 
 DEFAULT_SEGMENT_SIZE = 10_000
+# A segment's columns: what DuckDB reads the archived log by (a chain hash is null before the chain existed).
+SEGMENT_COLUMNS = {"position": "VARCHAR", "envelope": "VARCHAR", "chain": "VARCHAR"}
 MANIFEST_FORMAT = "jobledger-archive"
 MANIFEST_VERSION = 1
 DEFAULT_REGION = "us-east-1"
@@ -157,21 +161,34 @@ def _write_manifest(location: ArchiveLocation, s3: Any, segments: list[Segment])
 
 
 def read_segment(location: ArchiveLocation, segment: Segment, s3: Any = None) -> list[Entry]:
-    """A segment's entries, after checking its SHA-256 against the manifest and the object's metadata."""
+    """A segment's entries, after checking its SHA-256 against the manifest and the object's metadata.
+
+    A segment is a Parquet file (position, envelope, chain; its SHA-256 over the object); archives written
+    before Parquet hold gzip JSON-lines segments (their SHA-256 over the decompressed lines), read alike.
+    """
     s3 = s3 or location.client()
     reply = _s3_call(f"read {segment.key}", s3.get_object, Bucket=location.bucket, Key=segment.key)
     where = f"archive segment {segment.key}"
-    try:
-        data = gzip.decompress(reply["Body"].read())
-    except (OSError, EOFError, zlib.error) as exc:
-        raise DamagedFile(f"{where} is damaged: not a readable gzip object ({exc})") from None
+    body = reply["Body"].read()
+    if segment.key.endswith(".parquet"):
+        data = body
+    else:
+        try:
+            data = gzip.decompress(body)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise DamagedFile(f"{where} is damaged: not a readable gzip object ({exc})") from None
     digest = hashlib.sha256(data).hexdigest()
     if digest != segment.sha256 or reply.get("Metadata", {}).get("sha256") != segment.sha256:
         raise DamagedFile(f"{where} is damaged: its SHA-256 does not match the manifest")
-    try:
-        entries = [(item["position"], item["e"].encode(), item["h"]) for item in map(orjson.loads, data.splitlines())]
-    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
-        raise DamagedFile(f"{where} is damaged: a malformed event line ({exc})") from None
+    if segment.key.endswith(".parquet"):
+        rows = rows_of(data, "position, envelope, chain", where)
+        entries = [(position, envelope.encode(), chain) for position, envelope, chain in rows]
+    else:
+        try:
+            lines = map(orjson.loads, data.splitlines())
+            entries = [(item["position"], item["e"].encode(), item["h"]) for item in lines]
+        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+            raise DamagedFile(f"{where} is damaged: a malformed event line ({exc})") from None
     if len(entries) != segment.count or not entries or (entries[0][0], entries[-1][0]) != (segment.first, segment.last):
         raise DamagedFile(f"{where} does not hold the entries the manifest lists")
     return entries
@@ -226,12 +243,13 @@ def _check_continues(store: EventStore, newest: Segment) -> None:
 def _upload(
     location: ArchiveLocation, s3: Any, batch: list[Entry], chain_in: str, signer: LedgerSigner | None
 ) -> Segment:
-    data = b"".join(encode_entry(*entry) for entry in batch)
+    rows = [{"position": p, "envelope": envelope.decode(), "chain": chain} for p, envelope, chain in batch]
+    data = parquet_bytes(SEGMENT_COLUMNS, rows)
     first, last = batch[0][0], batch[-1][0]
     chain_out = batch[-1][2] or ""
     signed = (signer.key_id, signer.sign(file_message(chain_in, last, chain_out))) if signer else ("", "")
     segment = Segment(
-        key=location.key(f"segments/{first}-{last}.jsonl.gz"),
+        key=location.key(f"segments/{first}-{last}.parquet"),
         first=first,
         last=last,
         count=len(batch),
@@ -249,9 +267,8 @@ def _upload(
         "chain-in": chain_in or "-",  # S3 drops empty metadata values
         "chain-out": segment.chain_out,
     }
-    body = gzip.compress(data, GZIP_LEVEL, mtime=0)
     _s3_call(
-        f"upload {segment.key}", s3.put_object, Bucket=location.bucket, Key=segment.key, Body=body, Metadata=metadata
+        f"upload {segment.key}", s3.put_object, Bucket=location.bucket, Key=segment.key, Body=data, Metadata=metadata
     )
     return segment
 

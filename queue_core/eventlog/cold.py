@@ -9,9 +9,7 @@ finds the same files; a batch is listed only once its files are written, read ba
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +20,7 @@ import orjson
 import redis
 
 from queue_core.errors import DamagedFile
+from queue_core.eventlog.parquet import query, write_parquet
 from queue_core.keys import Keys
 
 __all__ = ["ColdBatch", "ColdTier"]
@@ -29,7 +28,14 @@ __all__ = ["ColdBatch", "ColdTier"]
 FOLDER_FIELD = "folder"
 BATCH_PREFIX = "batch:"
 TABLES: dict[str, dict[str, str]] = {
-    "events": {"aggregate": "VARCHAR", "version": "BIGINT", "position": "VARCHAR", "envelope": "VARCHAR"},
+    "events": {
+        "aggregate": "VARCHAR",
+        "version": "BIGINT",
+        "position": "VARCHAR",
+        "ms": "UBIGINT",  # the position's two parts, to read a span of time in log order
+        "seq": "UBIGINT",
+        "envelope": "VARCHAR",
+    },
     "documents": {
         "model": "VARCHAR",
         "entity": "VARCHAR",
@@ -102,9 +108,10 @@ class ColdTier:
         entry: dict[str, Any] = {}
         for table, columns in TABLES.items():
             path = folder / f"{name}-{table}.parquet"
-            _write_parquet(path, columns, batch.rows(table))
+            write_parquet(path, columns, batch.rows(table))
             entry[table] = {"sha256": _sha256(path), "rows": len(batch.rows(table))}
-            if _count(path) != len(batch.rows(table)):
+            counted = query("SELECT count(*) FROM {files}", [str(path)], [], f"cold file {path.name}")
+            if counted[0][0] != len(batch.rows(table)):
                 raise DamagedFile(f"{path.name} does not hold the rows written to it")
         pipe = self.redis.pipeline(transaction=True)
         pipe.hsetnx(self.keys.cold, FOLDER_FIELD, str(folder))
@@ -145,8 +152,7 @@ class ColdTier:
         ``(position, envelope)`` in log order."""
         return self._query(
             "events",
-            "SELECT position, envelope FROM {files} WHERE split_part(position, '-', 1)::UBIGINT BETWEEN ? AND ? "
-            "ORDER BY split_part(position, '-', 1)::UBIGINT, split_part(position, '-', 2)::UBIGINT",
+            "SELECT position, envelope FROM {files} WHERE ms BETWEEN ? AND ? ORDER BY ms, seq",
             [since_ms, until_ms],
         )
 
@@ -210,48 +216,7 @@ class ColdTier:
         ]
 
     def _query(self, table: str, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-        files = self._files(table)
-        if not files:
-            return []
-        import duckdb  # here: only a read of the cold tier pays for importing it
-
-        with contextlib.closing(duckdb.connect()) as con:
-            try:
-                listed = ", ".join(_literal(f) for f in files)
-                return con.execute(sql.format(files=f"read_parquet([{listed}])"), params).fetchall()
-            except duckdb.Error as exc:
-                raise DamagedFile(f"the cold tier cannot be read: {str(exc).splitlines()[0]}") from None
-
-
-def _write_parquet(path: Path, columns: dict[str, str], rows: list[dict[str, Any]]) -> None:
-    """Write ``rows`` as a Parquet file through DuckDB (from a JSON-lines file it reads), atomically."""
-    import duckdb
-
-    staging = path.with_suffix(".jsonl")
-    partial = path.with_suffix(".partial")
-    with open(staging, "wb") as out:
-        for row in rows:
-            out.write(orjson.dumps(row) + b"\n")
-    types = "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in columns.items()) + "}"
-    source = f"read_json({_literal(staging)}, format = 'newline_delimited', columns = {types})"
-    with contextlib.closing(duckdb.connect()) as con:
-        if rows:
-            con.execute(f"COPY (SELECT * FROM {source}) TO {_literal(partial)} (FORMAT parquet, COMPRESSION zstd)")
-        else:
-            fields = ", ".join(f"CAST(NULL AS {kind}) AS {name}" for name, kind in columns.items())
-            con.execute(f"COPY (SELECT {fields} LIMIT 0) TO {_literal(partial)} (FORMAT parquet)")
-    with open(partial, "rb") as written:
-        os.fsync(written.fileno())
-    os.replace(partial, path)
-    staging.unlink()
-
-
-def _count(path: Path) -> int:
-    import duckdb
-
-    with contextlib.closing(duckdb.connect()) as con:
-        row = con.execute(f"SELECT count(*) FROM read_parquet({_literal(path)})").fetchone()
-    return int(row[0]) if row else 0
+        return query(sql, self._files(table), params, "the cold tier")
 
 
 def _sha256(path: Path) -> str:
@@ -260,8 +225,3 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: data.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _literal(path: Path | str) -> str:
-    """A path as a SQL string literal (DuckDB takes no parameter where a file name goes)."""
-    return "'" + str(path).replace("'", "''") + "'"

@@ -117,8 +117,16 @@ def _compact_batch(
     for doc in docs:
         run_id = doc["id"]
         for version, (position, envelope) in enumerate(events[run_id], start=1):
+            ms, seq = position_key(position)
             batch.events.append(
-                {"aggregate": run_id, "version": version, "position": position, "envelope": envelope.decode()}
+                {
+                    "aggregate": run_id,
+                    "version": version,
+                    "position": position,
+                    "ms": ms,
+                    "seq": seq,
+                    "envelope": envelope.decode(),
+                }
             )
         indexes = sorted(_RUN_INDEXES(doc))
         batch.documents.append(

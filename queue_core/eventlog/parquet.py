@@ -1,0 +1,81 @@
+"""Parquet files written and read through DuckDB: the archive's segments and the cold tier's batches.
+
+DuckDB is imported only here, and only when a file is written or read, so no command pays for it unless it
+reaches the archive or the cold tier. A file is written from a JSON-lines staging copy and renamed into
+place once complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from queue_core.errors import DamagedFile
+
+__all__ = ["literal", "parquet_bytes", "query", "rows_of", "write_parquet"]
+
+Columns = dict[str, str]  # name -> DuckDB type
+
+
+def literal(path: Path | str) -> str:
+    """A path as a SQL string literal (DuckDB takes no parameter where a file name goes)."""
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def write_parquet(path: Path, columns: Columns, rows: list[dict[str, Any]]) -> None:
+    """Write ``rows`` (dicts with the ``columns``) as the Parquet file ``path``, atomically and durably."""
+    import duckdb
+
+    staging = path.with_name(path.name + ".jsonl")
+    partial = path.with_name(path.name + ".partial")
+    with open(staging, "wb") as out:
+        for row in rows:
+            out.write(orjson.dumps(row) + b"\n")
+    types = "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in columns.items()) + "}"
+    source = f"read_json({literal(staging)}, format = 'newline_delimited', columns = {types})"
+    with contextlib.closing(duckdb.connect()) as con:
+        if rows:
+            con.execute(f"COPY (SELECT * FROM {source}) TO {literal(partial)} (FORMAT parquet, COMPRESSION zstd)")
+        else:
+            fields = ", ".join(f"CAST(NULL AS {kind}) AS {name}" for name, kind in columns.items())
+            con.execute(f"COPY (SELECT {fields} LIMIT 0) TO {literal(partial)} (FORMAT parquet)")
+    with open(partial, "rb") as written:
+        os.fsync(written.fileno())
+    os.replace(partial, path)
+    staging.unlink()
+
+
+def parquet_bytes(columns: Columns, rows: list[dict[str, Any]]) -> bytes:
+    """``rows`` as the bytes of a Parquet file (to upload)."""
+    with tempfile.TemporaryDirectory(prefix="jobledger-parquet-") as folder:
+        path = Path(folder) / "rows.parquet"
+        write_parquet(path, columns, rows)
+        return path.read_bytes()
+
+
+def rows_of(body: bytes, select: str, where: str) -> list[tuple[Any, ...]]:
+    """The rows ``select`` (a column list) reads from the Parquet file whose bytes are ``body``; ``DamagedFile``
+    naming ``where`` when they are not a Parquet file of those columns."""
+    with tempfile.TemporaryDirectory(prefix="jobledger-parquet-") as folder:
+        path = Path(folder) / "rows.parquet"
+        path.write_bytes(body)
+        return query(f"SELECT {select} FROM {{files}}", [str(path)], [], where)
+
+
+def query(sql: str, files: list[str], params: list[Any], where: str) -> list[tuple[Any, ...]]:
+    """Run ``sql`` (``{files}`` standing for the files read together) and fetch every row."""
+    if not files:
+        return []
+    import duckdb
+
+    listed = ", ".join(literal(f) for f in files)
+    with contextlib.closing(duckdb.connect()) as con:
+        try:
+            return con.execute(sql.format(files=f"read_parquet([{listed}])"), params).fetchall()
+        except duckdb.Error as exc:
+            raise DamagedFile(f"{where} cannot be read: {str(exc).splitlines()[0]}") from None
