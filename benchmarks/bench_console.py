@@ -3,7 +3,9 @@
 Two private redis-servers: one whose log holds 200 runs, one whose log holds 200,000 (``--runs``), both
 written straight into the log through the store's own append script, pipelined (the realistic run
 stories of ``bench_store``: 84% succeed, 10% on a retry, 5% fail, 1% cancelled), then folded into the
-read models with ``replay --rebuild``. A ``jobledger console`` process serves each; every figure is the
+read models with ``replay --rebuild``; with ``--compact``, every ended run of the large log is then moved to
+the cold tier (``jobledger compact --window 0``), so its pages read mostly cold runs through DuckDB. A
+``jobledger console`` process serves each; every figure is the
 median latency of 20 sequential GETs of one page, the two consoles measured back to back in each repeat.
 30% of the runs are of one definition, so its filtered pages are full with 200 runs too; the FAILED page
 is not (5% of 200 runs): ``rows_shown`` says how many runs each page listed.
@@ -20,6 +22,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +41,11 @@ from _redis import RedisServer
 from bench_store import definition_events, run_story
 
 from queue_core.eventlog.events import DefinitionCreated, NewEvent, encode
+from queue_core.eventlog.runlog import RunLog
 from queue_core.eventlog.store import EventStore
 from queue_core.keys import Keys
-from queue_core.readmodels.materialized import rebuild_live
+from queue_core.readmodels.materialized import ReadModels, rebuild_live
+from queue_core.services.compaction import compact_runs
 from queue_core.timefmt import utc_now
 
 SMALL_RUNS = 200
@@ -140,6 +145,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="repetitions of every figure (default 3)")
     parser.add_argument("--runs", type=int, default=LARGE_RUNS, help=f"runs in the large log (default {LARGE_RUNS:,})")
+    parser.add_argument("--compact", action="store_true", help="move the large log's ended runs to the cold tier")
     args = parser.parse_args()
     result: dict[str, Any] = {
         "benchmark": "bench_console",
@@ -162,8 +168,17 @@ def main() -> None:
                 rebuild_live(store)
                 result[f"{size}_log"]["replay_rebuild_seconds"] = round(time.perf_counter() - started, 2)
                 progress(f"{size}: {result[f'{size}_log']}")
+            paths = {size: pages(stores[size], FILTERED) for size in stores}  # cursors read while all are hot
+            if args.compact:
+                started = time.perf_counter()
+                models = ReadModels(stores["large"])
+                done = compact_runs(
+                    stores["large"], models, RunLog(stores["large"].redis), Path(tmp) / "cold", timedelta(0)
+                )
+                result["large_log"]["compacted_runs"] = done.runs
+                result["large_log"]["compact_seconds"] = round(time.perf_counter() - started, 2)
+                progress(f"compacted {done.runs:,} runs of the large log")
             bases = {size: start_console(procs, server.url, size) for size, server in servers.items()}
-            paths = {size: pages(stores[size], FILTERED) for size in stores}
             measured: dict[str, dict[str, list[float]]] = {p: {"small": [], "large": []} for p in paths["small"]}
             for size, base in bases.items():  # a first request of each page warms both consoles
                 for path in paths[size].values():

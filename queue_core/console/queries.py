@@ -74,7 +74,8 @@ def runs_page(
             cursor_old = chunk[-1][1]
         if len(chunk) < (SCAN_CHUNK if others else size + 1):
             break
-    cold = _cold_window(models, indexes, size + 1, older_than, newer_than)
+    any_cold = bool(models.redis.scard(models.keys.compacted))  # runs compaction moved out of Redis
+    cold = _cold_window(models, indexes, size + 1, older_than, newer_than) if any_cold else {}
     if cold:  # runs compaction moved out of Redis: merged in by their order
         found = sorted(
             [*found, *((entity, order) for entity, (order, _) in cold.items())], key=lambda e: e[1], reverse=True
@@ -93,8 +94,8 @@ def runs_page(
     docs = dict(zip(hot, models.get_many("runs", hot), strict=True))
     docs.update({entity: orjson.loads(doc) for entity, (_, doc) in cold.items()})
     runs = [{**public_view(doc), "order": doc["order"]} for entity, _ in found if (doc := docs.get(entity))]
-    total = _size(models, driver) if not others else None
-    offset = _size(models, driver, found[0][1]) if found and not others else (0 if not others else None)
+    total = _size(models, driver, any_cold) if not others else None
+    offset = _size(models, driver, any_cold, found[0][1]) if found and not others else (0 if not others else None)
     return RunsPage(
         runs=runs,
         newer=found[0][1] if found and more_newer else None,
@@ -107,17 +108,15 @@ def runs_page(
 def _cold_window(
     models: ReadModels, indexes: list[str], count: int, older_than: float | None, newer_than: float | None
 ) -> dict[str, tuple[float, bytes]]:
-    """The cold runs of a page (none, in one command, when nothing was ever compacted), by entity."""
-    if not models.redis.scard(models.keys.compacted):
-        return {}
+    """The cold runs of a page, by entity."""
     rows = models.store.cold.window("runs", indexes, count, older_than, newer_than)
     return {entity: (order, doc) for entity, order, doc in rows}
 
 
-def _size(models: ReadModels, index: str, newer_than: float | None = None) -> int:
+def _size(models: ReadModels, index: str, any_cold: bool, newer_than: float | None = None) -> int:
     """How many runs an index holds (newer than a cursor), hot and cold."""
     hot = models.size("runs", index, newer_than=newer_than)
-    if not models.redis.scard(models.keys.compacted):
+    if not any_cold:
         return hot
     return hot + models.store.cold.size("runs", index, newer_than)
 

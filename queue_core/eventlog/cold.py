@@ -55,6 +55,9 @@ TABLES: dict[str, dict[str, str]] = {
 }
 
 
+SORT_ORDER = {"events": "aggregate, version", "documents": "model, ord DESC", "lines": "run, position"}
+
+
 @dataclass
 class ColdBatch:
     """The rows one compaction moves to the cold tier, one list per table."""
@@ -108,7 +111,7 @@ class ColdTier:
         entry: dict[str, Any] = {}
         for table, columns in TABLES.items():
             path = folder / f"{name}-{table}.parquet"
-            write_parquet(path, columns, batch.rows(table))
+            write_parquet(path, columns, batch.rows(table), SORT_ORDER[table])
             entry[table] = {"sha256": _sha256(path), "rows": len(batch.rows(table))}
             counted = query("SELECT count(*) FROM {files}", [str(path)], [], f"cold file {path.name}")
             if counted[0][0] != len(batch.rows(table)):
@@ -136,12 +139,13 @@ class ColdTier:
 
     def events(self, aggregates: Sequence[str]) -> dict[str, list[tuple[str, bytes]]]:
         """The compacted aggregates among ``aggregates`` and their events ``(position, envelope)``, oldest first."""
-        rows = self._query(
-            "events",
-            "SELECT aggregate, position, envelope FROM {files} WHERE list_contains(?, aggregate) "
-            "ORDER BY aggregate, version",
-            [list(aggregates)],
-        )
+        params: list[Any]
+        if len(aggregates) == 1:  # the usual read: one run, its row groups found by the file's statistics
+            which, params = "aggregate = ?", [aggregates[0]]
+        else:
+            which, params = "aggregate IN (SELECT unnest(?))", [list(aggregates)]
+        sql = "SELECT aggregate, position, envelope FROM {files} WHERE " + which + " ORDER BY aggregate, version"
+        rows = self._query("events", sql, params)
         found: dict[str, list[tuple[str, bytes]]] = {}
         for aggregate, position, envelope in rows:
             found.setdefault(aggregate, []).append((position, envelope.encode()))

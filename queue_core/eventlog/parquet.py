@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,9 @@ def literal(path: Path | str) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
-def write_parquet(path: Path, columns: Columns, rows: list[dict[str, Any]]) -> None:
-    """Write ``rows`` (dicts with the ``columns``) as the Parquet file ``path``, atomically and durably."""
+def write_parquet(path: Path, columns: Columns, rows: list[dict[str, Any]], order: str = "") -> None:
+    """Write ``rows`` (dicts with the ``columns``) as the Parquet file ``path``, atomically and durably; sorted
+    by ``order`` (SQL), if given, so that reads by those columns skip the row groups they do not need."""
     import duckdb
 
     staging = path.with_name(path.name + ".jsonl")
@@ -40,7 +42,8 @@ def write_parquet(path: Path, columns: Columns, rows: list[dict[str, Any]]) -> N
     source = f"read_json({literal(staging)}, format = 'newline_delimited', columns = {types})"
     with contextlib.closing(duckdb.connect()) as con:
         if rows:
-            con.execute(f"COPY (SELECT * FROM {source}) TO {literal(partial)} (FORMAT parquet, COMPRESSION zstd)")
+            sort = f" ORDER BY {order}" if order else ""
+            con.execute(f"COPY (SELECT * FROM {source}{sort}) TO {literal(partial)} (FORMAT parquet, COMPRESSION zstd)")
         else:
             fields = ", ".join(f"CAST(NULL AS {kind}) AS {name}" for name, kind in columns.items())
             con.execute(f"COPY (SELECT {fields} LIMIT 0) TO {literal(partial)} (FORMAT parquet)")
@@ -74,8 +77,20 @@ def query(sql: str, files: list[str], params: list[Any], where: str) -> list[tup
     import duckdb
 
     listed = ", ".join(literal(f) for f in files)
-    with contextlib.closing(duckdb.connect()) as con:
-        try:
-            return con.execute(sql.format(files=f"read_parquet([{listed}])"), params).fetchall()
-        except duckdb.Error as exc:
-            raise DamagedFile(f"{where} cannot be read: {str(exc).splitlines()[0]}") from None
+    try:
+        return _connection().execute(sql.format(files=f"read_parquet([{listed}])"), params).fetchall()
+    except duckdb.Error as exc:
+        raise DamagedFile(f"{where} cannot be read: {str(exc).splitlines()[0]}") from None
+
+
+_local = threading.local()
+
+
+def _connection() -> Any:
+    """This thread's DuckDB connection, made once: opening one costs more than most reads (tens of ms)."""
+    import duckdb
+
+    con = getattr(_local, "connection", None)
+    if con is None:
+        con = _local.connection = duckdb.connect()
+    return con

@@ -75,13 +75,13 @@ class ReadModels:
             return self.checkpoint()
         if not self._fold_checked:
             self._ensure_current_fold()
-        if until == "+":
-            until = self.store.last_position()
         while True:
             start = self.checkpoint()
             events = next(event_batches(self.store, after=start or "0", until=until, batch=CATCH_UP_BATCH), [])
             if not events:
                 return start
+            if until == "+" and len(events) == CATCH_UP_BATCH:  # more to fold: up to the head as it is now
+                until = self.store.last_position()
             touched: dict[str, set[str]] = {}
             for rec in events:
                 for projection in PROJECTIONS:

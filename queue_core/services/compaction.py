@@ -38,7 +38,8 @@ from queue_core.timefmt import parse_utc
 
 __all__ = ["COMPACT_BATCH", "Compacted", "archive_location", "compact_runs", "trim_to_window"]
 
-COMPACT_BATCH = 1000  # runs per cold batch (and per script that drops them from Redis)
+COMPACT_BATCH = 20_000  # runs per cold batch (its files): fewer, larger files for DuckDB to read
+DROP_CHUNK = 1000  # runs dropped from Redis per script call, so that Redis is never held long
 RUNS = "runs"
 _RUN_INDEXES = next(p.indexes for p in PROJECTIONS if p.model == RUNS)
 
@@ -152,17 +153,19 @@ def _compact_batch(
                 }
             )
     cold.write(folder, batch)
-    keys: list[str] = [store.keys.read_model(read_models.namespace, RUNS), store.keys.kept, store.keys.compacted]
-    args: list[Any] = []
-    for doc in docs:
-        indexes = sorted(_RUN_INDEXES(doc))
-        keys += [store.keys.aggregate(doc["id"]), store.keys.run_log(doc["id"])]
-        keys += [store.keys.index(read_models.namespace, RUNS, index) for index in indexes]
-        args += [doc["id"], len(events[doc["id"]]), len(indexes)]
     script = store.redis.register_script(
         resources.files("queue_core.eventlog").joinpath("lua", "compact.lua").read_text()
     )
-    dropped_ids = {i.decode() for i in script(keys=keys, args=args)}
+    dropped_ids: set[str] = set()
+    for start in range(0, len(docs), DROP_CHUNK):
+        keys: list[str] = [store.keys.read_model(read_models.namespace, RUNS), store.keys.kept, store.keys.compacted]
+        args: list[Any] = []
+        for doc in docs[start : start + DROP_CHUNK]:
+            indexes = sorted(_RUN_INDEXES(doc))
+            keys += [store.keys.aggregate(doc["id"]), store.keys.run_log(doc["id"])]
+            keys += [store.keys.index(read_models.namespace, RUNS, index) for index in indexes]
+            args += [doc["id"], len(events[doc["id"]]), len(indexes)]
+        dropped_ids |= {i.decode() for i in script(keys=keys, args=args)}
     pipe = store.redis.pipeline(transaction=False)  # the ended attempts' delivery counters are of no more use
     for doc in docs:
         if doc["id"] in dropped_ids:
