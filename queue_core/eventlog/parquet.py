@@ -21,6 +21,9 @@ from queue_core.errors import DamagedFile
 __all__ = ["literal", "parquet_bytes", "query", "rows_of", "write_parquet"]
 
 Columns = dict[str, str]  # name -> DuckDB type
+# Rows per row group: small enough that a read of one run's rows skips the others' groups by their
+# statistics (12 ms for one run in 90,000 events with DuckDB's default 122,880, 2 ms with this).
+ROW_GROUP_ROWS = 10_000
 
 
 def literal(path: Path | str) -> str:
@@ -43,7 +46,8 @@ def write_parquet(path: Path, columns: Columns, rows: list[dict[str, Any]], orde
     with contextlib.closing(duckdb.connect()) as con:
         if rows:
             sort = f" ORDER BY {order}" if order else ""
-            con.execute(f"COPY (SELECT * FROM {source}{sort}) TO {literal(partial)} (FORMAT parquet, COMPRESSION zstd)")
+            options = f"FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS}"
+            con.execute(f"COPY (SELECT * FROM {source}{sort}) TO {literal(partial)} ({options})")
         else:
             fields = ", ".join(f"CAST(NULL AS {kind}) AS {name}" for name, kind in columns.items())
             con.execute(f"COPY (SELECT {fields} LIMIT 0) TO {literal(partial)} (FORMAT parquet)")
@@ -84,13 +88,18 @@ def query(sql: str, files: list[str], params: list[Any], where: str) -> list[tup
 
 
 _local = threading.local()
+_database: list[Any] = []  # the process's one in-memory DuckDB, opened at the first read
+_opening = threading.Lock()
 
 
 def _connection() -> Any:
-    """This thread's DuckDB connection, made once: opening one costs more than most reads (tens of ms)."""
-    import duckdb
+    """This thread's cursor on the process's DuckDB: opening a database costs tens of ms, a cursor on it none."""
+    cursor = getattr(_local, "cursor", None)
+    if cursor is None:
+        with _opening:
+            if not _database:
+                import duckdb
 
-    con = getattr(_local, "connection", None)
-    if con is None:
-        con = _local.connection = duckdb.connect()
-    return con
+                _database.append(duckdb.connect())
+        cursor = _local.cursor = _database[0].cursor()
+    return cursor
