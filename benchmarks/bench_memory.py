@@ -8,6 +8,12 @@ lists, the read models, RQ's keys and the rest (``MEMORY USAGE`` of each key). T
 figures are read again, with the time to list one definition's runs (hot and cold) and to read the whole
 log back through DuckDB from the cold tier's events. Plain RQ runs the same ``bash true.sh`` with its
 default TTLs (results kept 500 s), measured the same way.
+
+``--straight N`` (say 1,000,000) measures jobledger alone at a scale no worker fleet reaches in minutes: N
+runs written straight into the log through the append script, pipelined (``bench_console``'s realistic run
+stories), folded with ``replay --rebuild``, then compacted and trimmed with a window of zero; it reports the
+memory per run before and after, how long compaction took, the time to list a page of one definition's
+runs and to read one run (both tiers), and the events read per second from the cold tier through DuckDB.
 """
 
 from __future__ import annotations
@@ -21,11 +27,17 @@ from typing import Any
 
 import bench_runs
 from _harness import code_under_test, emit, figure, interruptible, machine, progress, ratio
+from _redis import RedisServer
+from bench_console import FILTERED, load_runs
 from bench_runs import Jobledger, PlainRQ
 
+from queue_core.eventlog.archive import ArchiveLocation
+from queue_core.eventlog.runlog import RunLog
+from queue_core.eventlog.store import EventStore
 from queue_core.keys import Keys
-from queue_core.readmodels.materialized import LIVE
+from queue_core.readmodels.materialized import LIVE, ReadModels, rebuild_live
 from queue_core.services.compaction import archive_location, compact_runs, trim_to_window
+from queue_core.services.runs import RunService
 
 DEFAULT_RUNS = 2000
 SEGMENT_SIZE = 500  # archive segments small enough that the log of a small N leaves Redis too
@@ -100,11 +112,64 @@ def measure(system: Jobledger | PlainRQ, runs: int) -> dict[str, Any]:
         system.stop()
 
 
+def straight(root: Path, runs: int) -> dict[str, Any]:
+    """``runs`` runs written straight into a fresh store's log, compacted: memory per run and reads."""
+    server = RedisServer(root / "straight").start()
+    try:
+        store = EventStore(server.client(), Keys())
+        used = lambda: int(store.redis.info("memory")["used_memory"])  # noqa: E731
+        before = used()
+        progress(f"writing {runs:,} runs into the log")
+        written = load_runs(store, runs)
+        rebuild_live(store)
+        hot = used() - before
+        progress(f"hot: {hot / runs:.0f} bytes per run; compacting")
+        models, started = ReadModels(store), time.perf_counter()
+        done = compact_runs(store, models, RunLog(store.redis), root / "cold", timedelta(0))
+        location = ArchiveLocation("", "", None, str(root / "archive"))
+        trimmed = trim_to_window(store, models, location, timedelta(0), None)
+        seconds = time.perf_counter() - started
+        cold = used() - before
+        progress(
+            f"compacted {done.runs:,} runs, trimmed {trimmed:,} entries in {seconds:.0f} s: {cold / runs:.0f} B/run"
+        )
+        service = RunService(store, models, RunLog(store.redis))
+        service.list_runs(definition=FILTERED, limit=50)  # DuckDB opened, the files' footers read
+        started = time.perf_counter()
+        page = service.list_runs(definition=FILTERED, limit=50)
+        listing = time.perf_counter() - started
+        started = time.perf_counter()
+        service.get(page[-1]["id"])
+        one = time.perf_counter() - started
+        now = int(time.time() * 1000)
+        started = time.perf_counter()
+        events = len(store.cold.events_between(0, now))
+        reading = time.perf_counter() - started
+        return {
+            **written,
+            "bytes_per_run_hot": round(hot / runs),
+            "bytes_per_run_after_compaction": round(cold / runs),
+            "used_memory_after_compaction_mb": round(used() / 2**20, 1),
+            "compaction_seconds": round(seconds, 1),
+            "list_one_definition_page_ms": round(listing * 1000, 1),
+            "one_cold_run_ms": round(one * 1000, 1),
+            "cold_events_read": events,
+            "cold_events_read_per_second": round(events / reading),
+        }
+    finally:
+        server.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--runs", type=int, default=DEFAULT_RUNS)
+    parser.add_argument("--straight", type=int, metavar="RUNS", help="jobledger alone, runs written into the log")
     args = parser.parse_args()
+    if args.straight:
+        with interruptible(), tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
+            emit({"machine": machine(), "code": code_under_test(), "straight": straight(Path(tmp), args.straight)})
+        return
     result: dict[str, Any] = {"machine": machine(), "code": code_under_test(), "runs": args.runs}
     rounds = []
     with interruptible(), tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
