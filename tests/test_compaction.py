@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from queue_core import Client
+from queue_core import Client, Settings
 from queue_core.domain.runs import TERMINAL
 from queue_core.errors import ColdAggregate
 from queue_core.eventlog.archive import history, trim_point
 from queue_core.eventlog.events import NewEvent, RunCancelled
+from scheduler.maintenance import Maintenance
 from tests.support.console_http import request
 from tests.support.jobs import definition, job_file
 from tests.support.processes import Procs
@@ -160,3 +162,13 @@ def test_the_consoles_pages_interleave_hot_and_cold_runs_as_before(
     assert sum(len(page) for page in hot["size=7"]) == len(ids)
     again = request(console, f"/runs/{ids[0]}")
     assert again.status == 200 and again.body == cold_run
+
+
+def test_the_leading_dispatchers_pass_compacts_by_the_settings_window(client: Client, settings: Settings):
+    _runs, ended, _ = _ended_with_output(client)
+    connection = client.store.redis
+    hot = Maintenance(replace(settings, hot_window="7d"), connection, client.store, "d1")
+    hot.compact()
+    assert not connection.scard(client.store.keys.compacted)
+    Maintenance(replace(settings, hot_window="0s"), connection, client.store, "d1").compact()
+    assert connection.scard(client.store.keys.compacted) == len(ended)

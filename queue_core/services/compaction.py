@@ -26,7 +26,7 @@ from queue_core.eventlog.archive import (
     trim_log,
     trim_point,
 )
-from queue_core.eventlog.cold import ColdBatch, ColdTier
+from queue_core.eventlog.cold import ColdBatch
 from queue_core.eventlog.positions import position_key
 from queue_core.eventlog.runlog import RunLog
 from queue_core.eventlog.seals import LedgerSigner
@@ -69,17 +69,16 @@ def compact_runs(
     workflow run still going stay hot."""
     read_models.catch_up()
     cutoff = (now or datetime.now(UTC)) - window
-    chosen = _chosen(read_models, cutoff, keep)[:limit]
-    cold = ColdTier(store.redis, store.keys)
+    chosen = _chosen(read_models, cutoff, keep, limit)
     totals = [0, 0, 0, 0]
     for start in range(0, len(chosen), COMPACT_BATCH):
-        moved = _compact_batch(store, read_models, run_log, cold, folder, chosen[start : start + COMPACT_BATCH])
+        moved = _compact_batch(store, read_models, run_log, folder, chosen[start : start + COMPACT_BATCH])
         totals = [a + b for a, b in zip(totals, (*moved, 1), strict=True)]
     return Compacted(*totals)
 
 
-def _chosen(read_models: ReadModels, cutoff: datetime, keep: int | None) -> list[dict[str, Any]]:
-    """The ended runs to move, oldest first."""
+def _chosen(read_models: ReadModels, cutoff: datetime, keep: int | None, limit: int | None) -> list[dict[str, Any]]:
+    """The ended runs to move, oldest first, at most ``limit`` (read a page of documents at a time)."""
     ended = sorted(
         (pair for status in TERMINAL for pair in read_models.scored(RUNS, f"status:{status}")),
         key=lambda pair: pair[1],
@@ -96,6 +95,8 @@ def _chosen(read_models: ReadModels, cutoff: datetime, keep: int | None) -> list
             if (parse_utc(doc["finished_at"]) <= cutoff or doc["id"] in beyond_kept)
             and doc.get("workflow_run") not in going
         ]
+        if limit is not None and len(chosen) >= limit:
+            return chosen[:limit]
     return chosen
 
 
@@ -109,7 +110,6 @@ def _compact_batch(
     store: EventStore,
     read_models: ReadModels,
     run_log: RunLog,
-    cold: ColdTier,
     folder: Path,
     docs: list[dict[str, Any]],
 ) -> tuple[int, int, int]:
@@ -158,7 +158,7 @@ def _compact_batch(
                     "dropped": dropped,
                 }
             )
-    cold.write(folder, batch)
+    store.cold.write(folder, batch)
     script = store.redis.register_script(
         resources.files("queue_core.eventlog").joinpath("lua", "compact.lua").read_text()
     )
