@@ -273,7 +273,7 @@ def check_log(
 
     - every ``acknowledged`` id (a run, workflow run, definition or event id a command returned) is on the log;
     - the log's oldest entry follows from its start (nothing removed but by ``jobledger trim``);
-    - no event id twice; each aggregate's versions run 1, 2, 3 ... and its own stream is as long;
+    - no event id twice; each aggregate's versions run 1, 2, 3 ... and its position list is as long;
     - each run: one ``RunSubmitted`` first, at most one end (exactly one with ``require_terminal``) and
       nothing after it, attempts started once each and no more than its retry strategy allows;
     - a name (definition, cluster, idempotency key) held by one owner at a time, an idempotency key claimed once;
