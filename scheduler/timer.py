@@ -230,7 +230,7 @@ class Timer:
         due = self.registry.due(now)
         if not due:
             return 0
-        docs = self.read_models.get_many("schedules", due)
+        docs = self.service.current(due, self.read_models.get_many("schedules", due))
         wakes: dict[str, datetime | None] = {}
         try:
             with self.service.one_pass():
