@@ -1,0 +1,48 @@
+"""Row 47: a worker whose clock runs an hour ahead claims an attempt and dies; it is reaped on the lease's time.
+
+The worker stamps the attempt's start with its own clock, an hour in the future for the dispatcher. The
+reaper used to wait until that start was a lease's length in the past by the dispatcher's clock: an hour.
+It now trusts only the lease, which expires by the store's clock.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from queue_core import Client
+from queue_core.cli.fleet import fleet_command
+from queue_core.timefmt import parse_utc
+from tests.support.faults import assert_log_holds, marker_job
+from tests.support.jobs import definition
+from tests.support.processes import Procs, eventually
+
+SKEWED_WORKER = Path(__file__).parent.parent / "support" / "skewed_worker.py"
+AN_HOUR = 3600
+
+
+def skewed_worker(procs: Procs, url: str, seconds: float) -> subprocess.Popen[bytes]:
+    """A real ``rq worker`` (the fleet command) whose wall clock runs ``seconds`` ahead."""
+    command = fleet_command(url, "default")[1:]
+    return procs.spawn([sys.executable, str(SKEWED_WORKER), str(seconds), *command], "skewed-worker")
+
+
+def test_a_worker_an_hour_ahead_that_dies_mid_attempt_is_reaped_when_its_lease_expires(
+    client: Client, workspace: Path, procs: Procs, redis_url: str, tmp_path: Path
+):
+    markers = tmp_path / "markers"
+    client.define(definition("skewed", marker_job(workspace, markers, "exec sleep 300"), timeout=10))
+    procs.dispatcher()
+    worker = skewed_worker(procs, redis_url, AN_HOUR)
+    run_id = client.submit("skewed")
+    eventually(markers.exists, what="the attempt to start")
+    started = parse_utc(client.get_run(run_id)["attempts"][0]["started_at"])
+    assert started > datetime.now(UTC) + timedelta(seconds=AN_HOUR - 60)  # stamped by the worker's clock
+    os.killpg(worker.pid, signal.SIGKILL)
+    run = client.wait(run_id, timeout=30)  # the test's lease is 2 s: reaped in seconds, not in an hour
+    assert (run["status"], run["reason"]) == ("FAILED", "WorkerLost")
+    assert_log_holds(client, [run_id], markers)
