@@ -21,6 +21,7 @@ from queue_core.errors import (
 )
 from queue_core.eventlog.connection import unavailable
 from queue_core.eventlog.events import NewEvent, Recorded, decode, encode, envelope_type
+from queue_core.eventlog.positions import position_key
 from queue_core.keys import Keys
 from queue_core.timefmt import utc_now
 
@@ -280,6 +281,17 @@ class EventStore:
         for aggregate in ids:
             pipe.xlen(self.keys.aggregate(aggregate))
         return {aggregate: int(n) for aggregate, n in zip(ids, pipe.execute(), strict=True)}
+
+    def holds(self, position: str) -> bool:
+        """Whether the log still has its entry at ``position`` (one archived and trimmed away counts as held).
+
+        A follower whose last position is gone follows a log restored to an earlier point: what it folded is void.
+        """
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.xrange(self.keys.log, min=position, max=position)
+        pipe.xrange(self.keys.log, count=1)
+        found, oldest = pipe.execute()
+        return bool(found) or (bool(oldest) and position_key(position) < position_key(_s(oldest[0][0])))
 
     def tail(self, count: int) -> list[Recorded]:
         """The newest ``count`` events, oldest first."""
