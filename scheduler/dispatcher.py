@@ -171,8 +171,11 @@ class Dispatcher:
             doc, _ = self.lifecycle.load(rec.aggregate)
             if doc is None or doc["status"] != "PENDING" or doc["attempt"] != event.attempt:
                 return
-            when = parse_utc(event.not_before)
-            if when <= datetime.now(UTC):
+            # The delay is a duration on the failing worker's clock (its stamp of the failure to its not_before),
+            # waited out on this one's: a worker whose clock runs ahead cannot push the retry back by its skew.
+            now, due = datetime.now(UTC), parse_utc(event.not_before)
+            when = min(due, now + (due - parse_utc(rec.time)))
+            if when <= now:
                 enqueue_attempt(self.redis, doc["cluster"], rec.aggregate, event.attempt)
             else:
                 schedule_attempt(self.redis, doc["cluster"], rec.aggregate, event.attempt, when)

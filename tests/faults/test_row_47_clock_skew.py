@@ -2,7 +2,8 @@
 
 The worker stamps the attempt's start with its own clock, an hour in the future for the dispatcher. The
 reaper used to wait until that start was a lease's length in the past by the dispatcher's clock: an hour.
-It now trusts only the lease, which expires by the store's clock.
+It now trusts only the lease, which expires by the store's clock. Likewise a retry's delay, stamped as a
+time by a failing worker an hour ahead, is waited out as a duration, not for an hour.
 """
 
 from __future__ import annotations
@@ -45,4 +46,19 @@ def test_a_worker_an_hour_ahead_that_dies_mid_attempt_is_reaped_when_its_lease_e
     os.killpg(worker.pid, signal.SIGKILL)
     run = client.wait(run_id, timeout=30)  # the test's lease is 2 s: reaped in seconds, not in an hour
     assert (run["status"], run["reason"]) == ("FAILED", "WorkerLost")
+    assert_log_holds(client, [run_id], markers)
+
+
+def test_a_retry_decided_by_a_worker_an_hour_ahead_waits_its_delay_not_the_hour(
+    client: Client, workspace: Path, procs: Procs, redis_url: str, tmp_path: Path
+):
+    markers = tmp_path / "markers"
+    body = marker_job(workspace, markers, '[ "$JOBLEDGER_ATTEMPT" -ge 2 ]', "second-time.sh")
+    client.define(definition("second-time", body, retries=1, delay=0.02))  # 1.2 s between attempts
+    procs.dispatcher()
+    skewed_worker(procs, redis_url, AN_HOUR)
+    run_id = client.submit("second-time")
+    run = client.wait(run_id, timeout=30)
+    assert run["status"] == "SUCCEEDED"
+    assert [a["status"] for a in run["attempts"]] == ["FAILED", "SUCCEEDED"]
     assert_log_holds(client, [run_id], markers)
