@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
+
 from queue_core.cron import zone
 from queue_core.domain.names import name_aggregate
 from queue_core.domain.runs import TERMINAL, apply_run
@@ -82,6 +84,8 @@ from queue_core.specs.definitions import check_args, check_name
 from queue_core.timefmt import parse_time
 
 __all__ = ["ScheduleRequest", "ScheduleService"]
+
+log = structlog.get_logger("jobledger.schedules")
 
 Doc = dict[str, Any]
 # Ids derived from (schedule, tick): the same tick decided twice gives the same ids.
@@ -450,11 +454,17 @@ class ScheduleService:
             if rec.aggregate == sid:
                 doc = apply_schedule(doc, rec) or doc
                 if isinstance(rec.event, ScheduleFired):
-                    # Decide, append, then act: the replaced run is cancelled only now that the tick replacing
-                    # it is recorded (a pause landing first leaves it alone); the dispatcher redoes this from
-                    # the log if this process dies here.
-                    self.replacements.cancel(rec.event)
+                    self._replace(rec.event)
         return doc
+
+    def _replace(self, fired: ScheduleFired) -> None:
+        """Decide, append, then act: the run a tick replaced is cancelled only once the tick is recorded (a
+        pause landing first leaves it alone). The dispatcher cancels it again when it reads the tick, so a
+        timer that dies here, or a cancel that keeps losing to the run's own moves, leaves nothing undone."""
+        try:
+            self.replacements.cancel(fired)
+        except (AlreadyExists, Quarantined):
+            log.warning("the replaced run is left to the dispatcher to cancel", run=fired.replaced)
 
     def _fire(self, doc: Doc, tick: str, logical: str, step: Step) -> tuple[list[NewEvent], dict[str, int]]:
         sid = doc["id"]
