@@ -79,7 +79,7 @@ class Maintenance:
         self.scheduler.enqueue_jobs()  # retries whose delay is over go onto their queues
         self.read_models.catch_up()
         now = datetime.now(UTC)
-        self.reap_leases(now)
+        self.reap_leases()
         if time.monotonic() >= self._next_reconcile:
             self._next_reconcile = time.monotonic() + RECONCILE_EVERY_SECONDS
             self.reconcile(now)
@@ -92,7 +92,7 @@ class Maintenance:
         ids = self.read_models.newest("runs", index, 0, 100_000)
         return [d for d in self.read_models.get_many("runs", ids) if d]
 
-    def reap_leases(self, now: datetime) -> None:
+    def reap_leases(self) -> None:
         """A running attempt whose lease has expired is ``WorkerLost``, then retried or failed.
 
         Only the lease says whether the attempt's worker lives: it expires by the store's clock, set as a
@@ -129,6 +129,8 @@ class Maintenance:
                     log.warning("dispatched a run no dispatcher had taken", run_id=run_id)
             elif reason in (IN_QUEUE, WAITING_TO_RETRY):
                 since = doc["updated_at"] if reason == IN_QUEUE else doc["not_before"]
+                if reason == WAITING_TO_RETRY:  # past due, not since decided: never retried before its delay
+                    waited -= max(0.0, age_seconds(doc["updated_at"], parse_utc(doc["not_before"])))
                 if max(age_seconds(since, now), waited) <= grace:
                     continue
                 place = where_is(self.redis, doc["cluster"], run_id, attempt)

@@ -133,10 +133,11 @@ class WorkflowEngine:
             batch = [NewEvent(workflow_run, e) for e in decision.events] + decision.children
             try:
                 self.store.append(batch, {workflow_run: version, **decision.expected})
-            except ConcurrencyError:
-                # Someone else moved it (or a child), or the log lost what the cached fold saw: decide again
-                # on state folded afresh from the log.
-                self.forget(workflow_run)
+            except ConcurrencyError as exc:
+                # Someone else moved it (or a child): decide again on fresh state. A workflow run found behind
+                # the cached fold means the log lost what the fold saw: it is folded afresh from the log.
+                if exc.aggregate == workflow_run and exc.actual < version:
+                    self.forget(workflow_run)
                 ended = None
                 continue
             return len(batch)
