@@ -53,8 +53,8 @@ class Dispatcher:
         self.name = name or f"{socket.gethostname()}.{os.getpid()}"
         self.maintenance = Maintenance(settings, self.redis, self.store, self.name)
         self.workflows = WorkflowReactions(self.store, self.maintenance.read_models)
-        self.maintenance.on_reconcile = self.workflows.upkeep
         self.replacements = Replacements.on(self.store, self.maintenance.read_models, settings)
+        self.maintenance.on_reconcile = self.workflows.upkeep
         self._stopping = False
         self._refusing = False
         self._next_refusal_note = 0.0
