@@ -16,11 +16,12 @@ import structlog
 from queue_core.errors import StoreEpochChanged
 from queue_core.eventlog.connection import connect
 from queue_core.eventlog.consumer_group import ConsumerGroup, Delivery
-from queue_core.eventlog.events import Recorded, RunRetryScheduled, RunSubmitted
+from queue_core.eventlog.events import Recorded, RunRetryScheduled, RunSubmitted, ScheduleFired
 from queue_core.eventlog.health import check_epoch, check_store
 from queue_core.eventlog.store import EventStore
 from queue_core.keys import Keys
 from queue_core.services.lifecycle import RunLifecycle
+from queue_core.services.replacements import Replacements
 from queue_core.settings import Settings
 from queue_core.timefmt import parse_utc
 from scheduler.maintenance import Maintenance
@@ -52,6 +53,7 @@ class Dispatcher:
         self.name = name or f"{socket.gethostname()}.{os.getpid()}"
         self.maintenance = Maintenance(settings, self.redis, self.store, self.name)
         self.workflows = WorkflowReactions(self.store, self.maintenance.read_models)
+        self.replacements = Replacements.on(self.store, self.maintenance.read_models, settings)
         self.maintenance.on_reconcile = self.workflows.upkeep
         self._stopping = False
         self._refusing = False
@@ -169,9 +171,16 @@ class Dispatcher:
             doc, _ = self.lifecycle.load(rec.aggregate)
             if doc is None or doc["status"] != "PENDING" or doc["attempt"] != event.attempt:
                 return
-            when = parse_utc(event.not_before)
-            if when <= datetime.now(UTC):
+            # The delay is a duration on the failing worker's clock (its stamp of the failure to its not_before),
+            # waited out on this one's: a worker whose clock runs ahead cannot push the retry back by its skew.
+            now, due = datetime.now(UTC), parse_utc(event.not_before)
+            when = min(due, now + (due - parse_utc(rec.time)))
+            if when <= now:
                 enqueue_attempt(self.redis, doc["cluster"], rec.aggregate, event.attempt)
             else:
                 schedule_attempt(self.redis, doc["cluster"], rec.aggregate, event.attempt, when)
             log.debug("retry scheduled", run_id=rec.aggregate, attempt=event.attempt, at=event.not_before)
+        elif isinstance(event, ScheduleFired) and self.replacements.cancel(event):
+            # The timer cancels what a tick replaced right after appending the tick; done again here, from
+            # the log, in case it died in between (a second cancel changes nothing).
+            log.info("cancelled the run a schedule's tick replaced", run_id=event.replaced)

@@ -56,6 +56,9 @@ class Maintenance:
         self._next_reconcile = 0.0
         self._next_compaction = time.monotonic() + COMPACT_EVERY_SECONDS
         self._stranded: set[tuple[str, int]] = set()  # attempts seen held for a gone worker at the last pass
+        self._leaseless: set[tuple[str, int]] = set()  # running attempts seen without a lease at the last pass
+        # Pending attempts (run, attempt, reason) and when this process first saw each so, on its monotonic clock.
+        self._pending_since: dict[tuple[str, int, str], float] = {}
         self.on_reconcile: Callable[[], None] | None = None  # the dispatcher's workflow upkeep
         # Only a dispatcher that can read the ledger key seals (``jobledger scheduler`` creates it).
         self.signer = load_signer(settings)
@@ -83,7 +86,7 @@ class Maintenance:
         self.scheduler.enqueue_jobs()  # retries whose delay is over go onto their queues
         self.read_models.catch_up()
         now = datetime.now(UTC)
-        self.reap_leases(now)
+        self.reap_leases()
         if time.monotonic() >= self._next_reconcile:
             self._next_reconcile = time.monotonic() + RECONCILE_EVERY_SECONDS
             self.reconcile(now)
@@ -116,17 +119,21 @@ class Maintenance:
         ids = self.read_models.newest("runs", index, 0, 100_000)
         return [d for d in self.read_models.get_many("runs", ids) if d]
 
-    def reap_leases(self, now: datetime) -> None:
-        """A running attempt whose lease expired is ``WorkerLost``, then retried or failed."""
-        for doc in self._docs("status:RUNNING"):
-            attempt = doc["attempt"]
-            started = next((a["started_at"] for a in doc["attempts"] if a["number"] == attempt), None)
-            if age_seconds(started, now) < self.settings.lease_seconds:
-                continue  # the worker sets its lease right after its claim
-            if self.leases.alive(doc["id"], attempt):
-                continue
-            if self.lifecycle.declare_lost(doc["id"], attempt, "the worker stopped renewing its lease"):
-                log.warning("worker lost", run_id=doc["id"], attempt=attempt)
+    def reap_leases(self) -> None:
+        """A running attempt whose lease has expired is ``WorkerLost``, then retried or failed.
+
+        Only the lease says whether the attempt's worker lives: it expires by the store's clock, set as a
+        duration by the worker. The attempt's start, stamped by the worker's clock, is never compared with
+        this machine's (a worker an hour ahead that died kept its run RUNNING for an hour). A lease seen gone
+        at two passes in a row is expired, not a claim racing this look at it.
+        """
+        running = [(doc["id"], doc["attempt"]) for doc in self._docs("status:RUNNING")]
+        alive = self.leases.alive_many(running)
+        gone = {attempt for attempt, held in zip(running, alive, strict=True) if not held}
+        for run_id, attempt in gone & self._leaseless:
+            if self.lifecycle.declare_lost(run_id, attempt, "the worker stopped renewing its lease"):
+                log.warning("worker lost", run_id=run_id, attempt=attempt)
+        self._leaseless = gone
 
     def reconcile(self, now: datetime) -> None:
         """Re-enqueue, under the same job id, attempts the log says are pending but RQ no longer holds, or
@@ -134,18 +141,29 @@ class Maintenance:
         claimed the attempt and holds no lease on it (it died between its pop and its claim)."""
         grace = self.settings.reconcile_after_seconds
         stranded: set[tuple[str, int]] = set()
+        seen: dict[tuple[str, int, str], float] = {}
         for doc in self._docs("status:PENDING"):
             run_id, attempt, reason = doc["id"], doc["attempt"], doc["reason"]
-            if reason == RECENTLY_SUBMITTED and age_seconds(doc["updated_at"], now) > grace:
+            # How long the run has waited in this state: by the times on the log (stamped by whichever machine
+            # wrote them), and at least as long as this process has itself seen it wait, on its own clock, so
+            # a writer whose clock runs ahead cannot hold the run back.
+            state = (run_id, attempt, reason)
+            first = seen[state] = self._pending_since.get(state, time.monotonic())
+            waited = time.monotonic() - first
+            if reason == RECENTLY_SUBMITTED and max(age_seconds(doc["updated_at"], now), waited) > grace:
                 if self.lifecycle.queue(run_id, attempt):
                     enqueue_attempt(self.redis, doc["cluster"], run_id, attempt)
                     log.warning("dispatched a run no dispatcher had taken", run_id=run_id)
             elif reason in (IN_QUEUE, WAITING_TO_RETRY):
                 since = doc["updated_at"] if reason == IN_QUEUE else doc["not_before"]
-                if age_seconds(since, now) <= grace:
+                if reason == WAITING_TO_RETRY:  # past due, not since decided: never retried before its delay
+                    waited -= max(0.0, age_seconds(doc["updated_at"], parse_utc(doc["not_before"])))
+                if max(age_seconds(since, now), waited) <= grace:
                     continue
                 place = where_is(self.redis, doc["cluster"], run_id, attempt)
-                if place == POPPED or (place == STARTED and not self.leases.alive(run_id, attempt)):
+                if place in (POPPED, STARTED, None) and self.leases.alive(run_id, attempt):
+                    continue  # a worker holds it (its source is being fetched, say): not lost, only slow
+                if place in (POPPED, STARTED):
                     # A worker is between its pop and its claim, or died there. Still so a whole reconcile
                     # period later, it died: take the attempt back and queue it again. Were it only slow,
                     # its claim and the new delivery's race, and the loser runs nothing.
@@ -160,3 +178,4 @@ class Maintenance:
                     enqueue_attempt(self.redis, doc["cluster"], run_id, attempt)
                     log.warning("re-enqueued an attempt RQ lost", run_id=run_id, attempt=attempt, reason=reason)
         self._stranded = stranded
+        self._pending_since = seen

@@ -216,6 +216,11 @@ class Timer:
         until = self.read_models.catch_up()
         if not until or until == self._followed:
             return
+        if self._followed != "0" and not self.client.store.holds(self._followed):
+            # The log lost what this timer followed (restored to an earlier point): wake-ups armed from events
+            # now gone are not to be trusted, so they are made to match the log again.
+            self.reconcile(now)
+            return
         changed = {rec.aggregate for rec in self.client.store.read(after=self._followed, until=until, types=LIFECYCLE)}
         self._followed = until
         for schedule_id in changed:
@@ -230,7 +235,7 @@ class Timer:
         due = self.registry.due(now)
         if not due:
             return 0
-        docs = self.read_models.get_many("schedules", due)
+        docs = self.service.current(due, self.read_models.get_many("schedules", due))
         wakes: dict[str, datetime | None] = {}
         try:
             with self.service.one_pass():

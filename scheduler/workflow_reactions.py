@@ -49,7 +49,9 @@ class WorkflowReactions:
             for run_id, (doc, version) in self.engine.load_runs(ended).items():
                 if doc.get("workflow_run"):
                     hints.setdefault(doc["workflow_run"], {})[run_id] = (doc, version)
-        for workflow_run in sorted(full | hints.keys()):
+        touched = sorted(full | hints.keys())
+        self.engine.verify(touched)  # one round trip: no decision on a fold the log no longer agrees with
+        for workflow_run in touched:
             self._advance(workflow_run, None if workflow_run in full else hints[workflow_run])
         if references:
             self.advance_waiting()
@@ -64,14 +66,17 @@ class WorkflowReactions:
         ids = self.read_models.newest("workflow_runs", "status:PENDING", 0, WAITING_SCAN)
         if not ids:
             return
-        for doc in self.read_models.get_many("workflow_runs", ids):
-            if doc and any(ref["run"] is None for ref in doc["references"]):
-                self._advance(doc["id"])
+        waiting = [d["id"] for d in self.read_models.get_many("workflow_runs", ids) if d and _waits(d)]
+        self.engine.verify(waiting)
+        for workflow_run in waiting:
+            self._advance(workflow_run)
 
     def upkeep(self) -> None:
         """Advance every workflow run still active: heals a reaction a killed dispatcher never made."""
         self.read_models.catch_up()
-        for workflow_run in self.read_models.newest("workflow_runs", "active", 0, 100_000):
+        active = self.read_models.newest("workflow_runs", "active", 0, 100_000)
+        self.engine.verify(active)
+        for workflow_run in active:
             if self._advance(workflow_run):
                 log.warning("advanced a workflow run no dispatcher had moved", workflow_run=workflow_run)
 
@@ -88,3 +93,7 @@ class WorkflowReactions:
                     "workflow run left alone: advancing it raised", workflow_run=workflow_run, error=f"{exc!r}"[:300]
                 )
             return 0
+
+
+def _waits(doc: dict[str, Any]) -> bool:
+    return any(ref["run"] is None for ref in doc["references"])

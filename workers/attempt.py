@@ -47,6 +47,7 @@ from queue_core.specs.documents import load_document
 from queue_core.specs.pipelines import MAX_SQL_CHARS, check_depots, is_script, normalize_pipeline
 from queue_core.timefmt import utc_now
 from workers.child import PDEATHSIG_PREFIX, ChildResult, Spawn, Supervision, run_child
+from workers.lease_keeper import LeaseKeeper
 from workers.leftovers import SESSION_FILE, note_session
 from workers.outage import STORE_ERRORS, BufferedLines, away_tolerant
 from workers.sandbox import SANDBOX_TMP, Sandbox, job_environment, sandbox_for
@@ -174,7 +175,30 @@ def run_attempt(run_id: str, attempt: int) -> dict[str, Any]:
     # The lease from now on, not only from the claim: RQ calls the job started already, and the reconciler
     # takes an attempt back from a started job whose worker holds no lease (it died before its claim).
     # Never released on the way out unclaimed: another delivery of the same attempt may hold the same key.
-    deliveries = ctx.leases.take(run_id, attempt, _worker_name(), ctx.settings.lease_seconds)
+    holder = _worker_name()
+    deliveries = ctx.leases.take(run_id, attempt, holder, ctx.settings.lease_seconds)
+    # Renewed from now until the attempt ends, through the source fetch too: a fetch longer than the lease made
+    # the reconciler take the attempt for lost and deliver it again.
+    hold = away_tolerant(
+        lambda: ctx.leases.hold(run_id, attempt, holder, ctx.settings.lease_seconds), None, "lease renewal"
+    )
+    keeper = LeaseKeeper(hold, ctx.settings.lease_renew_seconds).start()
+    try:
+        return _deliver(ctx, run_id, attempt, seen, deliveries, keeper, bound)
+    finally:
+        keeper.stop()
+
+
+def _deliver(
+    ctx: _Context,
+    run_id: str,
+    attempt: int,
+    seen: tuple[dict[str, Any], int],
+    deliveries: int,
+    keeper: LeaseKeeper,
+    bound: Any,
+) -> dict[str, Any]:
+    """The delivered attempt, its lease kept alive by ``keeper``: prepared, claimed, run and recorded."""
     job = seen[0]["job"]
     # What stops the attempt before its job can start: it is still claimed, and ended with the reason, so the
     # retry strategy applies and no run waits "In queue" for a delivery that can never get further.
@@ -220,6 +244,7 @@ def run_attempt(run_id: str, attempt: int) -> dict[str, Any]:
             try:
                 outcome = _run_claimed(ctx, claim, problem, source, secrets, masker, scratch, spare)
             finally:
+                keeper.stop()  # before the release: no renewal may bring the lease back after it
                 away_tolerant(lambda: ctx.leases.release(run_id, attempt), None, "lease release")()
             bound.info("attempt ended", outcome=outcome)
             return {"claimed": True, "outcome": outcome}

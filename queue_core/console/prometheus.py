@@ -27,11 +27,20 @@ class LogCollector:
         self.fold = LogMetrics()
         self.dispatchers = ConsumerGroup(store, store.keys.dispatch_group)
         self._lock = threading.Lock()
+        self._epoch = store.epoch  # the store the fold was read from
 
     def catch_up(self) -> int:
-        """Fold every event appended since the last call; returns how many."""
+        """Fold every event appended since the last call; returns how many.
+
+        A fold the log no longer agrees with (another store, or a log restored to an earlier point: the fold's
+        last event is gone) counts events that are gone: it is dropped and the log folded again from its start.
+        """
         folded = 0
         with self._lock:
+            if self.store.epoch != self._epoch or (
+                self.fold.position != "0" and not self.store.holds(self.fold.position)
+            ):
+                self.fold, self._epoch = LogMetrics(), self.store.epoch
             for rec in events_after(self.store, after=self.fold.position):
                 self.fold.apply(rec)
                 folded += 1

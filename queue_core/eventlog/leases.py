@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import redis
 
 from queue_core.keys import Keys
@@ -37,3 +39,10 @@ class Leases:
 
     def alive(self, run_id: str, attempt: int) -> bool:
         return bool(self.redis.exists(self.keys.lease(run_id, attempt)))
+
+    def alive_many(self, attempts: Sequence[tuple[str, int]]) -> list[bool]:
+        """Whether each ``(run_id, attempt)`` has a live lease, in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for run_id, attempt in attempts:
+            pipe.exists(self.keys.lease(run_id, attempt))
+        return [bool(found) for found in pipe.execute()] if attempts else []

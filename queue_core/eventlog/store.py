@@ -358,6 +358,17 @@ class EventStore:
             versions.update({a: len(events) for a, events in self.cold.events(cold).items()})
         return versions
 
+    def holds(self, position: str) -> bool:
+        """Whether the log still has its entry at ``position`` (one archived and trimmed away counts as held).
+
+        A follower whose last position is gone follows a log restored to an earlier point: what it folded is void.
+        """
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.xrange(self.keys.log, min=position, max=position)
+        pipe.xrange(self.keys.log, count=1)
+        found, oldest = pipe.execute()
+        return bool(found) or (bool(oldest) and position_key(position) < position_key(_s(oldest[0][0])))
+
     def tail(self, count: int) -> list[Recorded]:
         """The newest ``count`` events, oldest first."""
         return self.newest(count)[::-1]

@@ -8,13 +8,16 @@ scheduler deciding the same tick differently loses on the version check and deci
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+import structlog
 
 from queue_core.cron import zone
 from queue_core.domain.names import name_aggregate
@@ -44,11 +47,11 @@ from queue_core.domain.schedules import (
 )
 from queue_core.errors import (
     AlreadyExists,
-    AlreadyTerminal,
     ConcurrencyError,
     InvalidInput,
     JobledgerError,
     NotFound,
+    Quarantined,
     Remedy,
 )
 from queue_core.eventlog.aggregates import load_state
@@ -71,6 +74,7 @@ from queue_core.eventlog.store import EventStore
 from queue_core.readmodels.materialized import ReadModels
 from queue_core.services.catalog import Catalog
 from queue_core.services.names import owner_of, unclaimed, with_claim
+from queue_core.services.replacements import Replacements
 from queue_core.services.runs import RunService
 from queue_core.services.submissions import Submissions
 from queue_core.services.workflows import WorkflowService
@@ -80,6 +84,8 @@ from queue_core.specs.definitions import check_args, check_name
 from queue_core.timefmt import parse_time
 
 __all__ = ["ScheduleRequest", "ScheduleService"]
+
+log = structlog.get_logger("jobledger.schedules")
 
 Doc = dict[str, Any]
 # Ids derived from (schedule, tick): the same tick decided twice gives the same ids.
@@ -151,6 +157,7 @@ class ScheduleService:
         self.submissions = submissions
         self.workflows = workflows
         self.runs = runs
+        self.replacements = Replacements(runs, workflows)
         # Definitions loaded during one timer pass (``one_pass``): a pass firing thousands of schedules of
         # one definition loads it once; a definition changed during the pass is seen next pass. Outside a
         # pass (the service is the Client's, for its whole life) nothing is cached.
@@ -397,11 +404,28 @@ class ScheduleService:
                     doc = self._apply_step(doc, timing, step)
                 return doc
             except ConcurrencyError:
-                fresh = self.load(doc["id"])
+                # Decided on a stale document: fold the schedule again from the log, not from a read model.
+                fresh, _ = load_state(self.store, doc["id"], apply_schedule)
                 if fresh is None:
                     return doc
                 doc = fresh
         return doc
+
+    def current(self, ids: Sequence[str], docs: Sequence[Doc | None]) -> list[Doc | None]:
+        """``docs`` (the read model's documents of schedules ``ids``) as the log has them now.
+
+        Each document's version is checked against the schedule's version in the store, all in one round
+        trip; one that differs (a read model behind, or ahead of a log restored to an earlier point) is
+        folded again from the schedule's own events. Nothing is decided on a document the log disagrees with.
+        """
+        versions = self.store.versions(ids)
+        fresh: list[Doc | None] = []
+        for schedule_id, doc in zip(ids, docs, strict=True):
+            if (doc["version"] if doc is not None else 0) != versions[schedule_id]:
+                with contextlib.suppress(Quarantined):  # left to the decision, which says so once
+                    doc, _ = load_state(self.store, schedule_id, apply_schedule)
+            fresh.append(doc)
+        return fresh
 
     def _apply_step(self, doc: Doc, timing: Any, step: Step) -> Doc:
         sid = doc["id"]
@@ -429,15 +453,23 @@ class ScheduleService:
         for rec in recorded:
             if rec.aggregate == sid:
                 doc = apply_schedule(doc, rec) or doc
+                if isinstance(rec.event, ScheduleFired):
+                    self._replace(rec.event)
         return doc
+
+    def _replace(self, fired: ScheduleFired) -> None:
+        """Decide, append, then act: the run a tick replaced is cancelled only once the tick is recorded (a
+        pause landing first leaves it alone). The dispatcher cancels it again when it reads the tick, so a
+        timer that dies here, or a cancel that keeps losing to the run's own moves, leaves nothing undone."""
+        try:
+            self.replacements.cancel(fired)
+        except (AlreadyExists, Quarantined):
+            log.warning("the replaced run is left to the dispatcher to cancel", run=fired.replaced)
 
     def _fire(self, doc: Doc, tick: str, logical: str, step: Step) -> tuple[list[NewEvent], dict[str, int]]:
         sid = doc["id"]
         last = (doc.get("last_run") or {}).get("id")
-        replaced = None
-        if step.replace and last:
-            self._cancel(doc["last_run"])
-            replaced = last
+        replaced = last if step.replace and last else None  # cancelled once this fire is appended
         args = expand_args(doc["args"], logical) if doc["args"] is not None else None
         try:
             if doc["target_kind"] == "workflow":
@@ -467,15 +499,6 @@ class ScheduleService:
         batch = [NewEvent(sid, fired, _derived(sid, tick, FIRE, run_id))]
         batch += [dataclasses.replace(new, event_id=_derived(sid, tick, str(i))) for i, new in enumerate(submitted)]
         return batch, {sid: doc["version"], **expected}
-
-    def _cancel(self, last: Doc) -> None:
-        try:
-            if last["kind"] == "workflow_run":
-                self.workflows.cancel(last["id"])
-            else:
-                self.runs.cancel(last["id"])
-        except (AlreadyTerminal, NotFound):
-            pass  # it ended (or another scheduler cancelled it) meanwhile: nothing to replace
 
 
 def _entries(rec: Recorded, fired: set[str]) -> list[Doc]:

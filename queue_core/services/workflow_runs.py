@@ -45,11 +45,20 @@ class WorkflowEngine:
         self.store = store
         self.read_models = read_models or ReadModels(store)
         self._folds: dict[str, tuple[Doc | None, int, str]] = {}
+        self._epoch = store.epoch  # the store the folds were read from
 
     def load(self, workflow_run: str) -> tuple[Doc | None, int]:
-        """The workflow run's document and version, folding only the events after the cached ones."""
+        """The workflow run's document and version, folding only the events after the cached ones.
+
+        A cached fold is trusted only while the log agrees with it: new events must continue its version
+        (a log restored to an earlier point, then written to, does not), else it is folded again from the start.
+        """
+        self._check_epoch()
         doc, version, last = self._folds.get(workflow_run, (None, 0, ""))
         new = self.store.load_after(workflow_run, last) if last else self.store.load(workflow_run)
+        if last and new and new[0].version != version + 1:
+            self._folds.pop(workflow_run, None)
+            return self.load(workflow_run)
         for rec in new:
             doc = apply_workflow_run(doc, rec)
         if new:
@@ -59,6 +68,31 @@ class WorkflowEngine:
             else:
                 self._folds[workflow_run] = (doc, version, last)
         return doc, version
+
+    def verify(self, workflow_runs: Iterable[str]) -> None:
+        """Drop the cached folds the log no longer agrees with, in one round trip for the lot.
+
+        A fold ahead of its aggregate's version in the store saw events the log has lost (a restore to an
+        earlier point, a power loss under ``appendfsync everysec``): it is folded again before anything is
+        decided on it. A fold behind is only stale, and ``load`` reads what it has not seen.
+        """
+        self._check_epoch()
+        cached = [w for w in workflow_runs if w in self._folds]
+        if not cached:
+            return
+        for workflow_run, version in self.store.versions(cached).items():
+            if self._folds[workflow_run][1] > version:
+                self._folds.pop(workflow_run, None)
+
+    def forget(self, workflow_run: str) -> None:
+        """Drop one cached fold: the next ``load`` folds the workflow run's events from the start."""
+        self._folds.pop(workflow_run, None)
+
+    def _check_epoch(self) -> None:
+        """Another store (another epoch) shares nothing with the folds cached from the old one: drop them all."""
+        if self.store.epoch != self._epoch:
+            self._folds.clear()
+            self._epoch = self.store.epoch
 
     def load_runs(self, runs: Iterable[str]) -> dict[str, tuple[Doc, int]]:
         """Runs by id with their versions, in one round trip."""
@@ -81,6 +115,7 @@ class WorkflowEngine:
 
         ``ended``: child runs the caller knows ended (run id -> doc, version); without it every
         running child is loaded, which is what upkeep does to heal a reaction that never happened.
+        A caller advancing many workflow runs calls ``verify`` on them first, once for the lot.
         """
         for _ in range(ADVANCE_RETRIES):
             doc, version = self.load(workflow_run)
@@ -98,8 +133,12 @@ class WorkflowEngine:
             batch = [NewEvent(workflow_run, e) for e in decision.events] + decision.children
             try:
                 self.store.append(batch, {workflow_run: version, **decision.expected})
-            except ConcurrencyError:
-                ended = None  # someone else moved it (or a child): decide again on fresh state
+            except ConcurrencyError as exc:
+                # Someone else moved it (or a child): decide again on fresh state. A workflow run found behind
+                # the cached fold means the log lost what the fold saw: it is folded afresh from the log.
+                if exc.aggregate == workflow_run and exc.actual < version:
+                    self.forget(workflow_run)
+                ended = None
                 continue
             return len(batch)
         return 0
