@@ -1,6 +1,6 @@
 """Redis memory per run: jobledger (2 fleet workers + a dispatcher, sandbox off) against plain RQ, same jobs.
 
-N trivial SHELL runs (``--runs``, default 2,000) go through each system on a fresh redis-server, one system
+N trivial SHELL runs (``--runs``, default 10,000) go through each system on a fresh redis-server, one system
 at a time; Redis's ``used_memory`` is read before the runs and once they have all ended, and the
 difference is divided by N. For jobledger the split is reported too: the log, the aggregates' position
 lists, the read models, RQ's keys and the rest (``MEMORY USAGE`` of each key). Then jobledger compacts
@@ -39,7 +39,7 @@ from queue_core.readmodels.materialized import LIVE, ReadModels, rebuild_live
 from queue_core.services.compaction import archive_location, compact_runs, trim_to_window
 from queue_core.services.runs import RunService
 
-DEFAULT_RUNS = 2000
+DEFAULT_RUNS = 10_000
 SEGMENT_SIZE = 500  # archive segments small enough that the log of a small N leaves Redis too
 
 

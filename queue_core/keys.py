@@ -24,6 +24,7 @@ class Keys:
         self.kept = f"{prefix}:kept"
         # A hash: the cold tier's folder and its manifest, a field per batch of Parquet files (``cold.py``).
         self.cold = f"{prefix}:cold"
+        self.cold_merge_lock = f"{prefix}:cold:merge-lock"
         # A set: the aggregates compaction moved to the cold tier (their events are read from there).
         self.compacted = f"{prefix}:compacted"
         # rq-scheduler's registry of schedule wake-ups (a sorted set by next tick), a derived copy of the

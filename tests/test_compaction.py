@@ -12,6 +12,7 @@ from queue_core import Client, Settings
 from queue_core.domain.runs import TERMINAL
 from queue_core.errors import ColdAggregate
 from queue_core.eventlog.archive import history, trim_point
+from queue_core.eventlog.cold import TABLES
 from queue_core.eventlog.events import NewEvent, RunCancelled
 from scheduler.maintenance import Maintenance
 from tests.support.console_http import request
@@ -172,3 +173,26 @@ def test_the_leading_dispatchers_pass_compacts_by_the_settings_window(client: Cl
     assert not connection.scard(client.store.keys.compacted)
     Maintenance(replace(settings, hot_window="0s"), connection, client.store, "d1").compact()
     assert connection.scard(client.store.keys.compacted) == len(ended)
+
+
+def test_cold_batches_merge_into_one_and_the_merged_files_go_after_the_grace(
+    client: Client, procs: Procs, redis_url: str
+):
+    runs, _ended, as_of = _ended_with_output(client)
+    for keep in (6, 3, 0):  # three compactions, three batches
+        assert procs.cli("compact", "--window", "7d", "--keep", str(keep)).returncode == 0
+    cold = client.store.cold
+    assert len(cold.batches()) == 3
+    folder = cold.folder()
+    assert folder is not None
+    before = _answers(redis_url, runs, as_of)
+    merged = cold.merge(at_least=3, grace_seconds=0)
+    assert merged is not None and list(cold.batches()) == [merged]
+    assert len(list(folder.glob("*.parquet"))) == 4 * 3  # the merged files stay until the next pass
+    assert _answers(redis_url, runs, as_of) == before
+    assert cold.merge(at_least=3, grace_seconds=0) is None  # one batch: nothing to merge, the old files go
+    assert sorted(p.name for p in folder.glob("*.parquet")) == sorted(f"{merged}-{t}.parquet" for t in TABLES)
+    assert _answers(redis_url, runs, as_of) == before
+    checked = procs.cli("check")
+    assert checked.returncode == 0, checked.stdout
+    assert procs.cli("replay", "--verify").stdout.splitlines()[-1] == "identical"

@@ -20,13 +20,17 @@ import orjson
 import redis
 
 from queue_core.errors import DamagedFile
-from queue_core.eventlog.parquet import query, write_parquet
+from queue_core.eventlog.parquet import merge_parquet, query, write_parquet
 from queue_core.keys import Keys
 
 __all__ = ["ColdBatch", "ColdTier"]
 
 FOLDER_FIELD = "folder"
 BATCH_PREFIX = "batch:"
+RETIRED_PREFIX = "retired:"  # a batch merged into another: its files go once no read can still use them
+MERGE_AT = 16  # batches: one more file per table on every read, until they are merged into one
+RETIRE_GRACE_SECONDS = 600.0
+MERGE_LOCK_SECONDS = 600
 TABLES: dict[str, dict[str, str]] = {
     "events": {
         "aggregate": "VARCHAR",
@@ -121,6 +125,49 @@ class ColdTier:
         pipe.hset(self.keys.cold, f"{BATCH_PREFIX}{name}", orjson.dumps(entry))
         pipe.execute()
         return name
+
+    def merge(self, at_least: int = MERGE_AT, grace_seconds: float = RETIRE_GRACE_SECONDS) -> str | None:
+        """Merge the batches into one once there are ``at_least`` of them (each compaction adds one, and
+        every read opens every file); the files merged are deleted ``grace_seconds`` later, once no read
+        that listed them can still be going. Returns the merged batch's name, or None."""
+        self._sweep(grace_seconds)
+        batches, folder = self.batches(), self.folder()
+        if len(batches) < at_least or folder is None:
+            return None
+        if not self.redis.set(self.keys.cold_merge_lock, "1", nx=True, ex=MERGE_LOCK_SECONDS):
+            return None  # another process merges
+        try:
+            name = f"{time.time_ns()}"
+            entry: dict[str, Any] = {}
+            for table in TABLES:
+                path = folder / f"{name}-{table}.parquet"
+                files = [str(folder / f"{old}-{table}.parquet") for old in sorted(batches)]
+                rows = merge_parquet(path, files, SORT_ORDER[table])
+                if rows != sum(entry_[table]["rows"] for entry_ in batches.values()):
+                    raise DamagedFile(f"{path.name} does not hold the rows of the batches merged into it")
+                entry[table] = {"sha256": _sha256(path), "rows": rows}
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.hset(self.keys.cold, f"{BATCH_PREFIX}{name}", orjson.dumps(entry))
+            pipe.hdel(self.keys.cold, *(f"{BATCH_PREFIX}{old}" for old in batches))
+            pipe.hset(self.keys.cold, mapping={f"{RETIRED_PREFIX}{old}": time.time() for old in batches})
+            pipe.execute()
+            return name
+        finally:
+            self.redis.delete(self.keys.cold_merge_lock)
+
+    def _sweep(self, grace_seconds: float) -> None:
+        """Delete the files of batches merged away more than ``grace_seconds`` ago."""
+        folder = self.folder()
+        raw: Any = self.redis.hgetall(self.keys.cold)
+        for key, when in raw.items():
+            name = key.decode()
+            if not name.startswith(RETIRED_PREFIX) or time.time() - float(when) < grace_seconds:
+                continue
+            for table in TABLES:
+                (folder or Path(".")).joinpath(f"{name.removeprefix(RETIRED_PREFIX)}-{table}.parquet").unlink(
+                    missing_ok=True
+                )
+            self.redis.hdel(self.keys.cold, name)
 
     def damaged(self) -> list[str]:
         """Each cold file missing or whose SHA-256 is not the manifest's (empty: the tier is intact)."""

@@ -18,7 +18,7 @@ import orjson
 
 from queue_core.errors import DamagedFile
 
-__all__ = ["literal", "parquet_bytes", "query", "rows_of", "write_parquet"]
+__all__ = ["literal", "merge_parquet", "parquet_bytes", "query", "rows_of", "write_parquet"]
 
 Columns = dict[str, str]  # name -> DuckDB type
 # Rows per row group: small enough that a read of one run's rows skips the others' groups by their
@@ -55,6 +55,23 @@ def write_parquet(path: Path, columns: Columns, rows: list[dict[str, Any]], orde
         os.fsync(written.fileno())
     os.replace(partial, path)
     staging.unlink()
+
+
+def merge_parquet(path: Path, files: list[str], order: str) -> int:
+    """Write the rows of ``files`` (of the same columns) as one Parquet file ``path``, sorted by ``order``,
+    atomically and durably; returns how many rows it holds."""
+    import duckdb
+
+    partial = path.with_name(path.name + ".partial")
+    listed = ", ".join(literal(f) for f in files)
+    options = f"FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS}"
+    with contextlib.closing(duckdb.connect()) as con:
+        con.execute(f"COPY (SELECT * FROM read_parquet([{listed}]) ORDER BY {order}) TO {literal(partial)} ({options})")
+        row = con.execute(f"SELECT count(*) FROM read_parquet({literal(partial)})").fetchone()
+    with open(partial, "rb") as written:
+        os.fsync(written.fileno())
+    os.replace(partial, path)
+    return int(row[0]) if row else 0
 
 
 def parquet_bytes(columns: Columns, rows: list[dict[str, Any]]) -> bytes:

@@ -74,6 +74,8 @@ def compact_runs(
     for start in range(0, len(chosen), COMPACT_BATCH):
         moved = _compact_batch(store, read_models, run_log, folder, chosen[start : start + COMPACT_BATCH])
         totals = [a + b for a, b in zip(totals, (*moved, 1), strict=True)]
+    if totals[0]:
+        store.cold.merge()
     return Compacted(*totals)
 
 
