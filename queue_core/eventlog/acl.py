@@ -3,8 +3,8 @@
 Each list below was found by running the role against a real redis-server (``MONITOR``, then the ACL in place
 and ``ACL LOG`` empty) and by reading the code paths a short run does not take (retries, rebuilds, RQ's
 registries). A Lua script runs with its caller's rights, so a role that calls a script holds the commands
-inside it too. Operator verbs (``trim``, ``import``, ``restore``, ``acl --apply``) are no role's: they run as
-the operator's own Redis user.
+inside it too. Operator verbs (``trim``, ``compact``, ``import``, ``restore``, ``acl --apply``) are no role's:
+they run as the operator's own Redis user (the scheduler's compaction pass aside).
 """
 
 from __future__ import annotations
