@@ -20,7 +20,7 @@ from tests.support.jobs import definition, job_file
 from tests.support.processes import Procs
 from tests.support.redis_server import RedisServer
 from tests.support.servers import start_server
-from tests.support.workload import cli_text, mixed_workload
+from tests.support.workload import cli_text, mixed_workload, schedule_workload, workflow_workload
 
 READS = (
     ("runs", "--json"),
@@ -72,8 +72,10 @@ def test_compacted_runs_answer_every_command_as_they_did_while_hot_and_leave_red
     keys = client.store.keys
     for run in ended:
         assert not client.store.redis.exists(keys.aggregate(run), keys.run_log(run))
-        assert client.read_models.get("runs", run) is None
-    assert all(client.read_models.get("runs", run) for run in set(runs) - set(ended))  # not ended: still hot
+        assert not client.store.redis.hexists(keys.read_model("live", "runs"), run)
+        assert client.read_models.get("runs", run) is not None  # read from the cold tier
+    still_hot = set(runs) - set(ended)  # not ended: still in Redis
+    assert all(client.store.redis.hexists(keys.read_model("live", "runs"), run) for run in still_hot)
     assert _answers(redis_url, runs, as_of) == hot
     assert procs.cli("replay", "--verify").stdout.splitlines()[-1] == "identical"
     checked = procs.cli("check")
@@ -100,7 +102,8 @@ def test_the_keep_cap_and_the_window_choose_what_moves(client: Client, procs: Pr
     assert procs.cli("compact", "--window", "7d").stdout.startswith("compacted 0 runs (")
     kept = procs.cli("compact", "--window", "7d", "--keep", "4")
     assert kept.stdout.startswith(f"compacted {len(ended) - 4} runs (")
-    assert sum(1 for run in ended if client.read_models.get("runs", run)) == 4
+    held = client.store.keys.read_model("live", "runs")
+    assert sum(1 for run in ended if client.store.redis.hexists(held, run)) == 4
     bad = procs.cli("compact", "--window", "a week")
     assert bad.returncode == 2 and "--window: 'a week' is not a duration like 90s" in bad.stderr
 
@@ -196,3 +199,17 @@ def test_cold_batches_merge_into_one_and_the_merged_files_go_after_the_grace(
     checked = procs.cli("check")
     assert checked.returncode == 0, checked.stdout
     assert procs.cli("replay", "--verify").stdout.splitlines()[-1] == "identical"
+
+
+def test_a_schedules_history_shows_the_status_of_its_compacted_runs(client: Client, procs: Procs, redis_url: str):
+    mixed_workload(client)
+    workflow_workload(client)
+    schedule_workload(client)
+    fired = [r["id"] for r in client.list_runs(definition="keep", limit=None) if r["status"] == "PENDING"]
+    for run in fired:
+        client.cancel(run)
+    shown = cli_text(redis_url, "schedule", "show", "every-10", "--json")
+    assert '"run_status": "CANCELLED"' in shown
+    assert procs.cli("compact", "--window", "0").returncode == 0
+    assert client.store.redis.smismember(client.store.keys.compacted, fired) == [1] * len(fired)
+    assert cli_text(redis_url, "schedule", "show", "every-10", "--json") == shown

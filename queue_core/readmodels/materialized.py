@@ -204,13 +204,20 @@ class ReadModels:
     # -- reading ------------------------------------------------------------------------------
 
     def get(self, model: str, entity: str) -> Doc | None:
-        value = self.redis.hget(self._hash(model), entity)
-        return orjson.loads(value) if value else None
+        """One entity's document (a compacted run's from the cold tier); None if it has none."""
+        return self.get_many(model, [entity])[0]
 
     def get_many(self, model: str, entities: list[str]) -> list[Doc | None]:
+        """Several entities' documents, in order; a compacted run's from the cold tier (one query for those)."""
         if not entities:
             return []
-        values = self.redis.hmget(self._hash(model), entities)
+        values: list[Any] = self.redis.hmget(self._hash(model), entities)
+        missing = [e for e, v in zip(entities, values, strict=True) if not v]
+        if missing and model == COLD_MODEL and self.namespace == LIVE:
+            compacted: Any = self.redis.smismember(self.keys.compacted, missing)
+            cold = [e for e, is_cold in zip(missing, compacted, strict=True) if is_cold]
+            found = self.store.cold.documents(model, cold) if cold else {}
+            values = [v or found.get(e) for e, v in zip(entities, values, strict=True)]
         return [orjson.loads(v) if v else None for v in values]
 
     def all(self, model: str) -> dict[str, Doc]:
