@@ -38,8 +38,9 @@ READ = (
 APPEND = ("evalsha", "script|load", "script|exists", "xadd", "xdel", "set")
 
 # Folding the read models (commit.lua), rebuilding them after an upgrade (swap.lua: KEYS and RENAME within
-# the read models' own namespace), the rebuild lock, secrets and resource blobs outside the log.
-FOLD = ("hset", "hdel", "zadd", "zrem", "set", "del", "keys", "rename", "scan", "expire")
+# the read models' own namespace), the rebuild lock and the maintenance marker (leases, renewed), secrets and
+# resource blobs outside the log.
+FOLD = ("hset", "hdel", "zadd", "zrem", "set", "del", "keys", "rename", "scan", "expire", "pexpire")
 
 # RQ's queues, jobs and registries: what enqueueing (the dispatcher, the timer) and working (RQ's worker) do.
 RQ = (

@@ -17,6 +17,7 @@ from queue_core.errors import (
     StoreEpochChanged,
     StoreFull,
     StoreUnavailable,
+    StoreUnderMaintenance,
     UnsafeStore,
 )
 from queue_core.eventlog.connection import unavailable
@@ -96,7 +97,7 @@ class EventStore:
                 raise InvalidInput(f"a {type(new.event).__name__} event cannot be stored: {exc}") from None
             envelopes.append((new, versions[new.aggregate], payload))
             args += [index[new.aggregate], new.event_id, payload]
-        keys = [self.keys.log, self.keys.epoch, *[self.keys.aggregate(a) for a in aggregates]]
+        keys = [self.keys.log, self.keys.epoch, *[self.keys.aggregate(a) for a in aggregates], self.keys.maintenance]
         reply = self._call_with_retry(keys, [self.epoch, *args])
         if not self.epoch:
             self.learn_epoch()
@@ -299,6 +300,8 @@ def _refusal(exc: redis.ResponseError, known_epoch: str) -> Exception:
     message = str(exc)
     if "APPEND_FAILED" in message:
         return AppendFailed(message.split("APPEND_FAILED", 1)[1].strip())
+    if message.startswith("MAINTENANCE"):
+        return StoreUnderMaintenance(_under_maintenance(message.removeprefix("MAINTENANCE").strip()))
     if message.startswith("STORE_EPOCH"):
         found, _, missing_log = message.removeprefix("STORE_EPOCH").strip().partition(" ")
         if missing_log:
@@ -313,6 +316,16 @@ def _refusal(exc: redis.ResponseError, known_epoch: str) -> Exception:
     if isinstance(exc, redis.exceptions.OutOfMemoryError) or "OOM command not allowed" in message:
         return StoreFull("the store is full (Redis reached its maxmemory); nothing was appended")
     return AppendFailed(f"append refused by Redis: {message}")
+
+
+def _under_maintenance(marker: str) -> str:
+    """The one line for an append the maintenance marker refused (the marker as maintenance_mode writes it)."""
+    try:
+        fields = orjson.loads(marker)
+        doing = f"{fields['operation']} in progress (since {fields['since']}, by {fields['holder']})"
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        doing = "held"
+    return f"store under maintenance: {doing}; nothing was written: try again when it ends"
 
 
 def _envelope(fields: list[bytes]) -> bytes:

@@ -7,6 +7,7 @@ seals, is refused.
 
 from __future__ import annotations
 
+import fnmatch
 import gzip
 import hashlib
 import os
@@ -237,19 +238,31 @@ def verify_export(path: str | Path, verifier: LedgerVerifier | None) -> tuple[Ch
 # -- loading into an empty store -------------------------------------------------------------------
 
 
+def _maintenance_keys(store: EventStore) -> frozenset[bytes]:
+    """The maintenance marker and its lease: the load's own, so neither a key it finds nor one it removes."""
+    return frozenset({store.keys.maintenance.encode(), store.keys.maintenance_lease.encode()})
+
+
 def ensure_empty(store: EventStore) -> None:
     """Refuse a store holding any jobledger key: a load writes positions only an empty log accepts."""
     if store.redis.exists(store.keys.log):
         raise StoreNotEmpty(f"the store already has a log ({store.keys.log}); import and restore need an empty one")
+    own = _maintenance_keys(store)
     for key in store.redis.scan_iter(match=store.keys.everything, count=1000):
         name = key.decode() if isinstance(key, bytes) else key
+        if key in own or any(fnmatch.fnmatchcase(name, side) for side in (store.keys.leases, store.keys.run_logs)):
+            continue  # a lease or output lines of an attempt a worker was still running when the store emptied
         raise StoreNotEmpty(f"the store already holds {name}; import and restore need an empty one")
 
 
 def wipe(store: EventStore) -> None:
-    """Delete every key under the prefix (undoing a load that failed into a store that was empty)."""
+    """Delete every key under the prefix but the maintenance marker (undoing a load that failed into a store
+    that was empty: the marker kept every other writer out meanwhile, so all it removes is the load's)."""
     batch: list[Any] = []
+    own = _maintenance_keys(store)
     for key in store.redis.scan_iter(match=store.keys.everything, count=1000):
+        if key in own:
+            continue
         batch.append(key)
         if len(batch) == 1000:
             store.redis.delete(*batch)

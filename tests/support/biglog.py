@@ -43,7 +43,8 @@ def append_runs(store: EventStore, count: int, definitions: tuple[str, ...] = ("
         run_ids.append(run_id)
         for version, event in enumerate(_story(definitions[index % len(definitions)], index), start=1):
             new = NewEvent(run_id, event)
-            keys = [store.keys.log, store.keys.epoch, store.keys.aggregate(run_id)]  # the layout EventStore.append uses
+            # The layout EventStore.append uses: log, epoch, the aggregate, the maintenance marker.
+            keys = [store.keys.log, store.keys.epoch, store.keys.aggregate(run_id), store.keys.maintenance]
             store._append(
                 keys=keys, args=[store.epoch, 1, version - 1, 1, new.event_id, encode(new, version, now)], client=pipe
             )
