@@ -1,6 +1,8 @@
 """A client submitting runs in a loop, as a process: each outcome a line in a file (``start N``, then
 ``ok N RUN_ID`` or ``refused N ERROR``), until a stop file appears.
 
+Each submit is made by a new ``Client``, as each ``jobledger submit`` would be: each checks the store afresh.
+
 ``python -m tests.support.submit_loop OUT STOP DEFINITION``; the store from ``REDIS_URL``.
 """
 
@@ -18,7 +20,6 @@ PAUSE_SECONDS = 0.02  # a user's pace, not a test's timing: nothing is asserted 
 
 
 def main(out: Path, stop: Path, definition: str) -> None:
-    client = Client.from_env()
     with out.open("a") as lines:
         number = 0
         while not stop.exists():
@@ -26,7 +27,7 @@ def main(out: Path, stop: Path, definition: str) -> None:
             lines.write(f"start {number}\n")
             lines.flush()
             try:
-                run_id = client.submit(definition)
+                run_id = Client.from_env().submit(definition)
             except (JobledgerError, redis.RedisError) as exc:
                 lines.write(f"refused {number} {type(exc).__name__} {str(exc)[:200]}\n")
             else:
