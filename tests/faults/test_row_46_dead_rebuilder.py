@@ -12,6 +12,7 @@ import signal
 import sys
 from pathlib import Path
 
+import pytest
 import redis
 
 from queue_core import Client
@@ -37,7 +38,7 @@ def _holder(connection: redis.Redis, keys_lock: str) -> str:
 
 
 def _log(procs: Procs) -> str:
-    return "".join(p.read_text() for p in procs.log_dir.glob("dispatcher-*.log"))
+    return "".join(p.read_text() for p in procs.log_dir.glob("*.log"))
 
 
 def test_a_rebuilder_killed_holding_the_lock_frees_the_fleet_within_seconds(
@@ -62,11 +63,14 @@ def test_a_rebuilder_killed_holding_the_lock_frees_the_fleet_within_seconds(
     assert_log_holds(client, [run_id], ended=False)
 
 
-def test_a_dispatcher_waiting_for_a_rebuild_stops_on_sigterm(client: Client, procs: Procs, connection: redis.Redis):
+@pytest.mark.parametrize("timer", [False, True], ids=["dispatcher", "scheduler with its timer"])
+def test_a_dispatcher_waiting_for_a_rebuild_stops_on_sigterm(
+    client: Client, procs: Procs, connection: redis.Redis, timer: bool
+):
     client.create_cluster("pool")
     _upgraded(client)
     connection.set(client.store.keys.rebuild_lock, "another-host.1:rebuild:alive", px=120_000)  # a live rebuilder
-    dispatcher = procs.dispatcher()
+    dispatcher = procs.dispatcher(timer=timer)
     eventually(lambda: "waiting for another process's rebuild" in _log(procs), what="the dispatcher to say it waits")
     assert "another-host.1:rebuild:alive" in _log(procs)
     dispatcher.send_signal(signal.SIGTERM)
