@@ -171,7 +171,10 @@ class EventStore:
         value: Any = self.redis.get(self.keys.epoch)
         found = value.decode() if value else ""
         if found != self.epoch:
-            raise _refusal(redis.ResponseError(f"STORE_EPOCH {found}"), self.epoch)
+            marker: Any = self.redis.get(self.keys.maintenance)  # an import or restore is filling it again
+            raise _refusal(
+                redis.ResponseError(f"MAINTENANCE {marker.decode()}" if marker else f"STORE_EPOCH {found}"), self.epoch
+            )
 
     def load_after(self, aggregate: str, after: str) -> list[Recorded]:
         """The aggregate's events after position ``after`` (exclusive): what a cached fold has not seen."""

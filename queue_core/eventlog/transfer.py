@@ -248,10 +248,15 @@ def ensure_empty(store: EventStore) -> None:
     if store.redis.exists(store.keys.log):
         raise StoreNotEmpty(f"the store already has a log ({store.keys.log}); import and restore need an empty one")
     own = _maintenance_keys(store)
-    for key in store.redis.scan_iter(match=store.keys.everything, count=1000):
+    keys = store.keys
+    # What running processes keep beside the log, and may write while the store is empty: an attempt's lease
+    # and output lines, the dispatchers' and timers' locks, the timer's wake-ups (a copy of the schedules).
+    beside = (keys.leases, keys.run_logs, keys.dispatcher_leader, keys.timer_lock, keys.timer_instances + "*",
+              keys.timer_scheduled, keys.rebuild_lock)  # fmt: skip
+    for key in store.redis.scan_iter(match=keys.everything, count=1000):
         name = key.decode() if isinstance(key, bytes) else key
-        if key in own or any(fnmatch.fnmatchcase(name, side) for side in (store.keys.leases, store.keys.run_logs)):
-            continue  # a lease or output lines of an attempt a worker was still running when the store emptied
+        if key in own or any(fnmatch.fnmatchcase(name, pattern) for pattern in beside):
+            continue
         raise StoreNotEmpty(f"the store already holds {name}; import and restore need an empty one")
 
 
