@@ -120,12 +120,11 @@ def maintenance(store: EventStore, operation: str) -> Iterator[str]:
         raise InvalidInput(f"no maintenance operation {operation!r}")
     check_maintenance(store)  # a dead rebuild's marker is cleared; anything else held is refused
     holder = holder_name(operation)
-    lease = RenewedLease(store.redis, store.keys.maintenance_lease, holder, MAINTENANCE_LEASE_SECONDS)
-    lease.redis.set(lease.key, holder, px=lease.ttl_ms)  # the marker is new, so any lease found is a dead one's
     marker = orjson.dumps({"operation": operation, "holder": holder, "since": utc_now()})
     if not store.redis.set(store.keys.maintenance, marker, nx=True):
-        lease.release()
         raise _refusal(read_marker(store) or Marker(operation, "another process", "now", alive=True))
+    lease = RenewedLease(store.redis, store.keys.maintenance_lease, holder, MAINTENANCE_LEASE_SECONDS)
+    lease.redis.set(lease.key, holder, px=lease.ttl_ms)  # the marker is this holder's: any lease found was a dead one's
     with lease:
         try:
             yield holder
