@@ -112,7 +112,10 @@ ROLES = {
             "a fleet's rq worker: claims attempts, appends their outcomes, keeps leases and run logs",
             (
                 f"%R~{_KEYS.everything}",
-                *(f"~{key}" for key in (_KEYS.log, _KEYS.epoch, _KEYS.aggregates, _KEYS.leases, _KEYS.run_logs)),
+                # The append script's keys (EVALSHA needs them writable; the maintenance marker is only read),
+                # then the attempt's lease and run log.
+                *(f"~{key}" for key in (_KEYS.log, _KEYS.epoch, _KEYS.maintenance, _KEYS.aggregates)),
+                *(f"~{key}" for key in (_KEYS.leases, _KEYS.run_logs)),
                 f"~{_KEYS.rq_everything}",
             ),
             (_KEYS.rq_worker_channels,),
