@@ -149,7 +149,10 @@ class Dispatcher:
             if not self._grouped:
                 self.ensure_group()
                 if not self._grouped:
-                    raise StoreEpochChanged("the store is empty: waiting for its first event, or for a restore")
+                    if not self._refusing:
+                        log.info("the store has no log yet: waiting for its first event (or a restore)")
+                    self._refusing = True
+                    return False
         except (StoreEpochChanged, StoreUnderMaintenance) as exc:
             if time.monotonic() >= self._next_refusal_note or str(exc) != self._refusal:
                 log.error("refusing to dispatch; waiting", reason=str(exc))
@@ -173,8 +176,8 @@ class Dispatcher:
             try:
                 self.handle(rec)
                 self.workflows.note(rec)
-            except STORE_ERRORS:
-                raise
+            except (*STORE_ERRORS, StoreUnderMaintenance):
+                raise  # not this event's fault: the batch stays unacknowledged, and is handled again
             except Exception as exc:
                 # One event that cannot be handled (its aggregate's history does not fold, a bug) stops
                 # neither this batch nor this process; upkeep heals what a lost reaction leaves undone.

@@ -21,6 +21,7 @@ def _dead_holder(connection: redis.Redis, operation: str) -> None:
 def test_while_an_import_holds_the_store_appends_are_refused_with_one_line(client: Client, procs: Procs, workspace):
     client.define(definition("quick", job_file(workspace, "quick.sh", "true\n")))
     length = client.store.length()
+    client.store.patience_seconds = 0.2  # how long an append waits for the maintenance to end before it refuses
     with maintenance(client.store, "import"):
         with pytest.raises(StoreUnderMaintenance, match=r"^store under maintenance: import in progress"):
             client.submit("quick")  # a client made before: refused by the append script itself

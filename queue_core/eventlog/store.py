@@ -129,13 +129,16 @@ class EventStore:
             try:
                 return self._append(keys=keys, args=args)
             except redis.ResponseError as exc:
-                raise _refusal(exc, self.epoch) from exc
+                refusal = _refusal(exc, self.epoch)
+                # Held for maintenance (nothing was written): waited out like an outage, then refused.
+                if not isinstance(refusal, StoreUnderMaintenance) or time.monotonic() + delay > deadline:
+                    raise refusal from exc
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 # The reply may be lost after the write: retrying with the same event ids is safe.
                 if time.monotonic() + delay > deadline:
                     raise (exc if isinstance(exc, StoreUnavailable) else unavailable(exc)) from exc
-                time.sleep(delay)
-                delay = min(delay * 2, MAX_RETRY_DELAY_SECONDS)
+            time.sleep(delay)
+            delay = min(delay * 2, MAX_RETRY_DELAY_SECONDS)
 
     # -- reading ------------------------------------------------------------------------------
 
