@@ -31,6 +31,8 @@ def test_while_an_import_holds_the_store_appends_are_refused_with_one_line(clien
         assert refused.stderr.count("\n") == 1
         status = procs.cli("maintenance", "status")
         assert status.stdout.startswith("store under maintenance: import in progress")
+        shown = orjson.loads(procs.cli("maintenance", "status", "--json").stdout)
+        assert shown["operation"] == "import" and shown["alive"] is True
         assert procs.cli("maintenance", "clear").returncode == 2  # its holder is alive: not cleared
     assert client.store.length() == length  # nothing was appended
     assert read_marker(client.store) is None  # cleared last
