@@ -1,8 +1,9 @@
 """The store's maintenance marker: held by an import, a restore or a rebuild, set first and cleared last.
 
-While the marker is there, the append script refuses every batch (so no check can race the write), and
-the system's processes neither write nor trust what they read: a half-loaded log never gets an epoch
-adopted from it. The operation's own writes do not go through the append script, so they pass.
+While the marker is there, the append script refuses every batch (so no check can race the write; a writer
+waits a while for the marker to clear, as through an outage, then gives up), and the system's processes
+neither write nor trust what they read: a half-loaded log never gets an epoch adopted from it. The
+operation's own writes do not go through the append script, so they pass.
 
 The holder renews a short lease beside the marker. When a holder dies its lease lapses: a rebuild left
 nothing half done, so its marker is then cleared by whoever finds it; an import or a restore may have left a
