@@ -12,6 +12,7 @@ from queue_core.errors import (
     StoreEpochChanged,
     StoreFull,
     StoreUnavailable,
+    StoreUnderMaintenance,
     UnsafeStore,
 )
 from queue_core.settings import Settings
@@ -31,6 +32,7 @@ __all__ = [
     "StoreEpochChanged",
     "StoreFull",
     "StoreUnavailable",
+    "StoreUnderMaintenance",
     "UnsafeStore",
     "WaitTimeout",
 ]

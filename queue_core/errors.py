@@ -20,10 +20,12 @@ __all__ = [
     "NotFound",
     "Quarantined",
     "Remedy",
+    "StopRequested",
     "StoreEpochChanged",
     "StoreFull",
     "StoreNotEmpty",
     "StoreUnavailable",
+    "StoreUnderMaintenance",
     "TrimRefused",
     "UnsafeStore",
     "WaitTimeout",
@@ -45,6 +47,7 @@ class Remedy(StrEnum):
     CREATE_CLUSTER = "create-cluster"  # no cluster ``subject``
     RERUN_DOWNSTREAM = "rerun-downstream"  # an upstream task ``subject`` did not succeed: rerun it and downstream
     SUBMIT_NOW = "submit-now"  # a time already past: submit a run now rather than schedule one
+    END_MAINTENANCE = "end-maintenance"  # an import, restore or rebuild died holding the maintenance marker
 
 
 class JobledgerError(Exception):
@@ -146,6 +149,18 @@ class StoreEpochChanged(JobledgerError):
     """Raised when the store came back empty, or holds another log than the one this process or machine knew."""
 
     exit_code = 4
+
+
+class StoreUnderMaintenance(JobledgerError):
+    """Raised when an import, a restore or a rebuild holds the store's maintenance marker; nothing was written."""
+
+    exit_code = 2
+
+
+class StopRequested(JobledgerError):
+    """Raised when a process told to stop gives up a wait (for another process's rebuild, for maintenance)."""
+
+    exit_code = 130
 
 
 class StoreFull(JobledgerError):

@@ -16,6 +16,10 @@ class Keys:
         self.dispatch_group = "dispatchers"
         self.dispatcher_leader = f"{prefix}:dispatcher:leader"
         self.epoch = f"{prefix}:epoch"
+        # Set first and cleared last by an import, a restore or a rebuild: while it is there nothing is appended
+        # (the append script checks it). Its holder renews the lease beside it; a dead holder's lapses.
+        self.maintenance = f"{prefix}:maintenance"
+        self.maintenance_lease = f"{prefix}:maintenance:lease"
         # Secret values: a hash outside the log that replay never reads; the log only names them.
         self.secrets = f"{prefix}:secrets"
         # A hash: where the log was trimmed (``before``) and the archive holding what was dropped.

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 import threading
 from collections.abc import Sequence
 from types import FrameType
 
-from queue_core.errors import JobledgerError
+from queue_core.errors import JobledgerError, StopRequested
 from queue_core.eventlog.seals import load_signer
 from queue_core.logging import configure_logging
 from queue_core.settings import Settings
@@ -34,14 +35,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         from scheduler.timer import Timer
 
         timer = Timer(Client(settings=settings))
+        stopping = threading.Event()
+        timer.read_models.stop_requested = stopping.is_set  # a wait for another process's rebuild ends too
 
         def stop(signum: int, frame: FrameType | None) -> None:
+            stopping.set()
             dispatcher.stop()
             timer.stop()
 
+        def run_timer() -> None:
+            with contextlib.suppress(StopRequested):
+                timer.run()
+
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
-        thread = threading.Thread(target=timer.run, name="timer", daemon=True)
+        thread = threading.Thread(target=run_timer, name="timer", daemon=True)
         thread.start()
         try:
             dispatcher.run()

@@ -13,7 +13,7 @@ from types import FrameType
 import redis
 import structlog
 
-from queue_core.errors import StoreEpochChanged
+from queue_core.errors import StopRequested, StoreEpochChanged, StoreUnderMaintenance
 from queue_core.eventlog.connection import connect
 from queue_core.eventlog.consumer_group import ConsumerGroup, Delivery
 from queue_core.eventlog.events import Recorded, RunRetryScheduled, RunSubmitted, ScheduleFired
@@ -38,6 +38,9 @@ CLAIM_IDLE_MS = 30_000
 # A consumer that has read nothing for this long and holds nothing is a dispatcher that died: forgotten.
 DEAD_CONSUMER_IDLE_MS = 600_000
 REFUSAL_NOTE_SECONDS = 10.0
+# A read of a group that is gone, or whose log was deleted while the read was blocked on it.
+GROUP_GONE = ("NOGROUP", "UNBLOCKED")
+MAX_BACKOFF_SECONDS = 5.0  # the longest pause between two tries after an error that persists
 
 
 class Dispatcher:
@@ -55,13 +58,37 @@ class Dispatcher:
         self.workflows = WorkflowReactions(self.store, self.maintenance.read_models)
         self.replacements = Replacements.on(self.store, self.maintenance.read_models, settings)
         self.maintenance.on_reconcile = self.workflows.upkeep
+        self.maintenance.read_models.stop_requested = lambda: self._stopping
         self._stopping = False
         self._refusing = False
         self._next_refusal_note = 0.0
+        self._refusal = ""
+        self._grouped = False
+        self._handled_through: str | None = None  # the group's checkpoint, as last seen: recreated from it
+        self._backoff = 0.0
 
     def ensure_group(self) -> None:
-        # From the start of the log: a run submitted before any dispatcher existed is still dispatched.
-        self.group.ensure()
+        """Join the group; create it if it is missing: from the start of the log (a run submitted before any
+        dispatcher existed is still dispatched), or, if it went missing under this dispatcher (a store restarted
+        and refilled), from the checkpoint it last saw, so nothing after it is skipped (all before was handled).
+
+        Nothing on an empty store (a restore about to fill it): the group is made once its log is back.
+        """
+        if not self.redis.exists(self.keys.log):
+            self._grouped = False
+            return
+        if self.group.handled_through() is None:
+            after = self._handled_through or "0"
+            if self._handled_through is not None:
+                log.warning("the dispatchers' consumer group is missing; recreating it", after=after)
+            self.group.recreate(after)
+        self._grouped = True
+
+    def _pause(self, what: str, error: str) -> None:
+        """Wait before trying again after an error that may persist: twice as long each time, up to a limit."""
+        self._backoff = min(max(self._backoff * 2, 0.1), MAX_BACKOFF_SECONDS)
+        log.warning(f"{what}; trying again", error=error, seconds=self._backoff)
+        time.sleep(self._backoff)
 
     def stop(self, *_: object) -> None:
         self._stopping = True
@@ -77,11 +104,11 @@ class Dispatcher:
         """Dispatch until stopped (or until the monotonic time ``until``).
 
         A store that is unsafe at the start is refused (the error says why). Later, an outage is
-        waited out, and a store that comes back empty or holding another log is not touched (no
-        group, no stream is created in it) until the log it knew is back, as after a restore.
+        waited out (with a growing pause), and a store under maintenance, empty or holding another log is
+        not touched (no group, no stream is created in it) until the log it knew is back, as after a restore.
         """
-        check_store(self.store, self.settings, head=True)
-        self.ensure_group()
+        with contextlib.suppress(StoreUnderMaintenance):  # waited out below, like a store that came back empty
+            check_store(self.store, self.settings, head=True)
         log.info("dispatcher started", consumer=self.name)
         next_tick = 0.0
         while not self._stopping and (until is None or time.monotonic() < until):
@@ -93,27 +120,46 @@ class Dispatcher:
                         continue
                     self.maintenance.tick()
                     self._claim_abandoned()
+                    self._handled_through = self.group.handled_through() or self._handled_through
                 block = max(1, int((next_tick - time.monotonic()) * 1000))
                 self.step(block_ms=block)
+                self._backoff = 0.0
             except (redis.ConnectionError, redis.TimeoutError) as exc:
-                log.warning("store unavailable; waiting for it", error=str(exc).splitlines()[0])
-                time.sleep(1)
+                self._pause("store unavailable", str(exc).splitlines()[0])
+            except StoreUnderMaintenance:
+                next_tick = 0.0  # an append refused mid-pass: the next look at the store says so, and waits
+            except StopRequested:
+                break
             except redis.ResponseError as exc:
-                if "NOGROUP" not in str(exc):
+                if not str(exc).startswith(GROUP_GONE):
                     raise
                 next_tick = 0.0  # the log or its group is gone: look at the store again before anything
+                if self._backoff:
+                    self._pause("the consumer group is still missing", str(exc))
+                with contextlib.suppress(redis.ResponseError):
+                    self.ensure_group()
+                self._backoff = self._backoff or 0.05
         with contextlib.suppress(redis.ConnectionError, redis.TimeoutError):
             self.maintenance.release()
         log.info("dispatcher stopped", consumer=self.name)
 
     def _store_trusted(self) -> bool:
-        """False (and said, now and then) while the store is empty or another one; regroups when it is back."""
+        """False (and said, now and then) while the store is held for maintenance, empty or another one;
+        regroups when it is back."""
         try:
             check_epoch(self.store, self.settings)
-        except StoreEpochChanged as exc:
-            if time.monotonic() >= self._next_refusal_note:
-                log.error("refusing to dispatch", reason=str(exc))
+            if not self._grouped:
+                self.ensure_group()
+                if not self._grouped:
+                    if not self._refusing:
+                        log.info("the store has no log yet: waiting for its first event (or a restore)")
+                    self._refusing = True
+                    return False
+        except (StoreEpochChanged, StoreUnderMaintenance) as exc:
+            if time.monotonic() >= self._next_refusal_note or str(exc) != self._refusal:
+                log.error("refusing to dispatch; waiting", reason=str(exc))
                 self._next_refusal_note = time.monotonic() + REFUSAL_NOTE_SECONDS
+                self._refusal = str(exc)
             self._refusing = True
             return False
         if self._refusing:
@@ -132,8 +178,8 @@ class Dispatcher:
             try:
                 self.handle(rec)
                 self.workflows.note(rec)
-            except STORE_ERRORS:
-                raise
+            except (*STORE_ERRORS, StoreUnderMaintenance):
+                raise  # not this event's fault: the batch stays unacknowledged, and is handled again
             except Exception as exc:
                 # One event that cannot be handled (its aggregate's history does not fold, a bug) stops
                 # neither this batch nor this process; upkeep heals what a lost reaction leaves undone.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -11,7 +12,7 @@ from rq.job import Job, JobStatus
 from rq.queue import Queue
 from rq.worker import SimpleWorker
 
-from queue_core.errors import JobledgerError
+from queue_core.errors import JobledgerError, StoreUnderMaintenance
 from queue_core.eventlog.connection import connect_like
 from queue_core.eventlog.health import check_store
 from queue_core.eventlog.store import EventStore
@@ -29,6 +30,7 @@ __all__ = ["AttemptWorker"]
 # RQ waits 60 s; under redis-py 8, closing the pubsub at exit waits for that read, so a burst worker on an
 # empty queue could take a minute to exit.
 PUBSUB_WAKE_SECONDS = 0.5
+MAINTENANCE_POLL_SECONDS = 1.0
 
 
 class AttemptWorker(SimpleWorker):
@@ -71,11 +73,19 @@ class AttemptWorker(SimpleWorker):
             print(f"jobledger worker: {note}", file=sys.stderr, flush=True)
         # A connection with jobledger's short time-out, to check the store and to see it come back.
         self._probe = connect_like(self.connection, settings)
-        try:
-            check_store(EventStore(self._probe), settings, head=True)
-        except JobledgerError as exc:
-            print(f"jobledger worker: {exc}", file=sys.stderr)
-            raise SystemExit(exc.exit_code) from None
+        said = False
+        while True:  # SIGTERM's default action ends this wait: RQ's handlers are installed after it
+            try:
+                check_store(EventStore(self._probe), settings, head=True)
+                break
+            except StoreUnderMaintenance as exc:  # an import or a restore: it ends, and the store is whole again
+                if not said:
+                    print(f"jobledger worker: {exc}; waiting for it to end", file=sys.stderr, flush=True)
+                    said = True
+                time.sleep(MAINTENANCE_POLL_SECONDS)
+            except JobledgerError as exc:
+                print(f"jobledger worker: {exc}", file=sys.stderr)
+                raise SystemExit(exc.exit_code) from None
         for session in kill_leftovers(settings.home / "runs"):
             self.log.warning(
                 "Worker %s: killed what was left of an attempt of a dead worker (session %s)", self.name, session

@@ -27,6 +27,7 @@ from queue_core.eventlog.archive import (
 from queue_core.eventlog.chain import ChainReport
 from queue_core.eventlog.events import Recorded
 from queue_core.eventlog.health import record_epoch
+from queue_core.eventlog.maintenance_mode import check_maintenance, maintenance
 from queue_core.eventlog.positions import as_position
 from queue_core.eventlog.seals import LedgerVerifier, SealCheck, load_signer, load_verifier
 from queue_core.eventlog.transfer import ensure_empty, import_export, verify_export, write_export
@@ -139,11 +140,15 @@ def _filling_client() -> Client:
 def import_(args: argparse.Namespace) -> int:
     client = _filling_client()
     store = client.store
+    check_maintenance(store)
     ensure_empty(store)
     check_export(args.file)  # every event readable, foldable and lawful, before anything is written
-    header = import_export(store, args.file, _verifier(args, client.settings))
-    record_epoch(store, client.settings)
-    rebuild(store, ReadModels(store))
+    verifier = _verifier(args, client.settings)
+    # Held from before the first entry to after the read models: no process writes or trusts a half-loaded log.
+    with maintenance(store, "import"):
+        header = import_export(store, args.file, verifier)
+        record_epoch(store, client.settings)
+        rebuild(store, ReadModels(store))
     print(f"imported {header.events} events ({header.first or '-'} .. {header.last or '-'}); read models rebuilt")
     return 0
 
@@ -163,9 +168,12 @@ def archive(args: argparse.Namespace) -> int:
 def restore(args: argparse.Namespace) -> int:
     client = _filling_client()
     store = client.store
-    count, last = restore_log(store, _location(args), _verifier(args, client.settings))
-    record_epoch(store, client.settings)
-    rebuild(store, ReadModels(store))
+    check_maintenance(store)
+    verifier = _verifier(args, client.settings)
+    with maintenance(store, "restore"):  # as for an import: nothing trusts the store until it is whole
+        count, last = restore_log(store, _location(args), verifier)
+        record_epoch(store, client.settings)
+        rebuild(store, ReadModels(store))
     print(f"restored {count} events up to {last} from {_where(_location(args))}; read models rebuilt")
     print("events after the archive's last segment are not in the archive, so not in this store")
     return 0

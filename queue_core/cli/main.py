@@ -13,6 +13,7 @@ from queue_core.cli import definitions, inputs, processes, runs
 from queue_core.cli.acl import add_acl_command
 from queue_core.cli.argtypes import positive_int, status
 from queue_core.cli.audit import add_audit_commands
+from queue_core.cli.maintenance import add_maintenance_command
 from queue_core.cli.messages import one_line, printable
 from queue_core.cli.ops import add_ops_commands
 from queue_core.cli.schedule import add_schedule_commands
@@ -225,6 +226,7 @@ def _parser() -> argparse.ArgumentParser:
     add_workflow_commands(sub, _Parser)
     add_schedule_commands(sub, _Parser)
     add_ops_commands(sub, _Parser)
+    add_maintenance_command(sub, _Parser)
     add_acl_command(sub, _Parser)
     return parser
 

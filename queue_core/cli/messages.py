@@ -24,6 +24,7 @@ _COMMANDS = {
         "`jobledger workflow rerun {run} {subject} --downstream`, or `jobledger workflow repair {run}`"
     ),
     Remedy.SUBMIT_NOW: "to run now, use `jobledger submit`",
+    Remedy.END_MAINTENANCE: "see `jobledger maintenance status`; end it with `jobledger maintenance clear`",
 }
 
 

@@ -38,8 +38,9 @@ READ = (
 APPEND = ("evalsha", "script|load", "script|exists", "xadd", "rpush", "set")
 
 # Folding the read models (commit.lua), rebuilding them after an upgrade (swap.lua: KEYS and RENAME within
-# the read models' own namespace), the rebuild lock, secrets and resource blobs outside the log.
-FOLD = ("hset", "hdel", "zadd", "zrem", "set", "del", "keys", "rename", "scan", "expire")
+# the read models' own namespace), the rebuild lock and the maintenance marker (leases, renewed), secrets and
+# resource blobs outside the log.
+FOLD = ("hset", "hdel", "zadd", "zrem", "set", "del", "keys", "rename", "scan", "expire", "pexpire")
 
 # RQ's queues, jobs and registries: what enqueueing (the dispatcher, the timer) and working (RQ's worker) do.
 RQ = (
@@ -112,10 +113,10 @@ ROLES = {
             "a fleet's rq worker: claims attempts, appends their outcomes, keeps leases and run logs",
             (
                 f"%R~{_KEYS.everything}",
-                *(
-                    f"~{key}"
-                    for key in (_KEYS.log, _KEYS.epoch, _KEYS.layout, _KEYS.aggregates, _KEYS.leases, _KEYS.run_logs)
-                ),
+                # The append script's keys (EVALSHA needs them writable; the maintenance marker is only read),
+                # the store's layout (recorded by the first process to see it), the attempt's lease and run log.
+                *(f"~{key}" for key in (_KEYS.log, _KEYS.epoch, _KEYS.maintenance, _KEYS.aggregates)),
+                *(f"~{key}" for key in (_KEYS.layout, _KEYS.leases, _KEYS.run_logs)),
                 f"~{_KEYS.rq_everything}",
             ),
             (_KEYS.rq_worker_channels,),

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 import redis
 
 from queue_core.eventlog.events import Recorded, decode
+from queue_core.eventlog.positions import before, position_key
 from queue_core.eventlog.store import EventStore
 
 __all__ = ["LAG_COUNT_LIMIT", "ConsumerGroup", "Delivery", "GroupStatus"]
@@ -71,6 +72,37 @@ class ConsumerGroup:
         try:
             # From the start: what was appended before any consumer existed is still delivered.
             self.redis.xgroup_create(self.log, self.name, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def handled_through(self) -> str | None:
+        """The position up to which every entry was delivered and acknowledged (None without the group).
+
+        What the group is recreated from if it goes missing: nothing after it is skipped.
+        """
+        try:
+            groups: Any = self.redis.xinfo_groups(self.log)
+            summary: Any = self.redis.xpending(self.log, self.name)
+        except redis.ResponseError:  # no log, or no group
+            return None
+        group = next((g for g in groups if _text(g["name"]) == self.name), None)
+        if group is None:
+            return None
+        delivered = _text(group["last-delivered-id"])
+        if not summary["pending"]:
+            return delivered
+        return min(delivered, before(_text(summary["min"])), key=position_key)
+
+    def recreate(self, after: str) -> None:
+        """Create the group again (it went missing) delivering the log's entries after ``after``.
+
+        Never past the log's newest entry: a log restored to an earlier point gets its new entries delivered.
+        """
+        newest: Any = self.redis.xrevrange(self.log, count=1)
+        start = min(after, _text(newest[0][0]), key=position_key) if newest else "0"
+        try:
+            self.redis.xgroup_create(self.log, self.name, id=start)
         except redis.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise

@@ -5,6 +5,7 @@ script sets it with that entry; import and restore set it with the log they load
 remembers the epoch it saw, in memory and, per machine, in ``$JOBLEDGER_HOME/stores/``: a store that
 comes back empty (no epoch) or holding another log (another epoch) is refused, rather than silently
 started afresh. A machine that never saw the store has nothing to compare with and trusts what it finds.
+While an import, a restore or a rebuild holds the store's maintenance marker, no process trusts it at all.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from queue_core.eventlog.archive import trim_point
 from queue_core.eventlog.chain import link
 from queue_core.eventlog.connection import unavailable
 from queue_core.eventlog.layout import ensure_layout
+from queue_core.eventlog.maintenance_mode import check_maintenance
 from queue_core.eventlog.store import EventStore
 from queue_core.settings import Settings
 
@@ -136,8 +138,10 @@ def _write(path: Path, text: str) -> None:
 def check_epoch(store: EventStore, settings: Settings) -> str:
     """Compare the store's epoch with what this process and this machine knew; returns it.
 
-    A store with a log but no epoch (written before epochs) gets one now, from its oldest entry.
+    A store with a log but no epoch (written before epochs) gets one now, from its oldest entry; never while
+    the store is under maintenance (``StoreUnderMaintenance``): an import's half-loaded log is not adopted.
     """
+    check_maintenance(store)
     record = _record_path(settings, store.redis)
     store.on_epoch = lambda learned: _write(record, learned)  # a log begun by this process: remember it here too
     found: Any = store.redis.get(store.keys.epoch)

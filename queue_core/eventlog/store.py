@@ -18,6 +18,7 @@ from queue_core.errors import (
     StoreEpochChanged,
     StoreFull,
     StoreUnavailable,
+    StoreUnderMaintenance,
     UnsafeStore,
 )
 from queue_core.eventlog.cold import ColdTier
@@ -100,7 +101,7 @@ class EventStore:
                 raise InvalidInput(f"a {type(new.event).__name__} event cannot be stored: {exc}") from None
             envelopes.append((new, versions[new.aggregate], payload))
             args += [index[new.aggregate], new.event_id, payload]
-        keys = [self.keys.log, self.keys.epoch, *[self.keys.aggregate(a) for a in aggregates]]
+        keys = [self.keys.log, self.keys.epoch, *[self.keys.aggregate(a) for a in aggregates], self.keys.maintenance]
         reply = self._call_with_retry(keys, [self.epoch, *args])
         if not self.epoch:
             self.learn_epoch()
@@ -134,13 +135,16 @@ class EventStore:
             try:
                 return self._append(keys=keys, args=args)
             except redis.ResponseError as exc:
-                raise _refusal(exc, self.epoch) from exc
+                refusal = _refusal(exc, self.epoch)
+                # Held for maintenance (nothing was written): waited out like an outage, then refused.
+                if not isinstance(refusal, StoreUnderMaintenance) or time.monotonic() + delay > deadline:
+                    raise refusal from exc
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 # The reply may be lost after the write: retrying with the same event ids is safe.
                 if time.monotonic() + delay > deadline:
                     raise (exc if isinstance(exc, StoreUnavailable) else unavailable(exc)) from exc
-                time.sleep(delay)
-                delay = min(delay * 2, MAX_RETRY_DELAY_SECONDS)
+            time.sleep(delay)
+            delay = min(delay * 2, MAX_RETRY_DELAY_SECONDS)
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -225,7 +229,10 @@ class EventStore:
         value: Any = self.redis.get(self.keys.epoch)
         found = value.decode() if value else ""
         if found != self.epoch:
-            raise _refusal(redis.ResponseError(f"STORE_EPOCH {found}"), self.epoch)
+            marker: Any = self.redis.get(self.keys.maintenance)  # an import or restore is filling it again
+            raise _refusal(
+                redis.ResponseError(f"MAINTENANCE {marker.decode()}" if marker else f"STORE_EPOCH {found}"), self.epoch
+            )
 
     def load_after(self, aggregate: str, after: str) -> list[Recorded]:
         """The aggregate's events after position ``after`` (exclusive): what a cached fold has not seen."""
@@ -387,6 +394,8 @@ def _refusal(exc: redis.ResponseError, known_epoch: str) -> Exception:
     message = str(exc)
     if "APPEND_FAILED" in message:
         return AppendFailed(message.split("APPEND_FAILED", 1)[1].strip())
+    if message.startswith("MAINTENANCE"):
+        return StoreUnderMaintenance(_under_maintenance(message.removeprefix("MAINTENANCE").strip()))
     if message.startswith("STORE_EPOCH"):
         found, _, missing_log = message.removeprefix("STORE_EPOCH").strip().partition(" ")
         if missing_log:
@@ -401,6 +410,16 @@ def _refusal(exc: redis.ResponseError, known_epoch: str) -> Exception:
     if isinstance(exc, redis.exceptions.OutOfMemoryError) or "OOM command not allowed" in message:
         return StoreFull("the store is full (Redis reached its maxmemory); nothing was appended")
     return AppendFailed(f"append refused by Redis: {message}")
+
+
+def _under_maintenance(marker: str) -> str:
+    """The one line for an append the maintenance marker refused (the marker as maintenance_mode writes it)."""
+    try:
+        fields = orjson.loads(marker)
+        doing = f"{fields['operation']} in progress (since {fields['since']}, by {fields['holder']})"
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        doing = "held"
+    return f"store under maintenance: {doing}; nothing was written: try again when it ends"
 
 
 def _envelope(fields: list[bytes]) -> bytes:

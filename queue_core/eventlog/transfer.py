@@ -7,6 +7,7 @@ seals, is refused.
 
 from __future__ import annotations
 
+import fnmatch
 import gzip
 import hashlib
 import os
@@ -237,21 +238,38 @@ def verify_export(path: str | Path, verifier: LedgerVerifier | None) -> tuple[Ch
 # -- loading into an empty store -------------------------------------------------------------------
 
 
+def _maintenance_keys(store: EventStore) -> frozenset[bytes]:
+    """The maintenance marker and its lease: the load's own, so neither a key it finds nor one it removes."""
+    return frozenset({store.keys.maintenance.encode(), store.keys.maintenance_lease.encode()})
+
+
 def ensure_empty(store: EventStore) -> None:
     """Refuse a store holding any jobledger key: a load writes positions only an empty log accepts."""
     if store.redis.exists(store.keys.log):
         raise StoreNotEmpty(f"the store already has a log ({store.keys.log}); import and restore need an empty one")
-    for key in store.redis.scan_iter(match=store.keys.everything, count=1000):
+    own = _maintenance_keys(store)
+    keys = store.keys
+    # What running processes keep beside the log, and may write while the store is empty: an attempt's lease
+    # and output lines, the dispatchers' and timers' locks, the timer's wake-ups (a copy of the schedules).
+    beside = (keys.leases, keys.run_logs, keys.dispatcher_leader, keys.timer_lock, keys.timer_instances + "*",
+              keys.timer_scheduled, keys.rebuild_lock)  # fmt: skip
+    for key in store.redis.scan_iter(match=keys.everything, count=1000):
         name = key.decode() if isinstance(key, bytes) else key
-        if name == store.keys.layout:
+        if name == keys.layout:
             continue  # what the store's structures are, recorded by any process that reached it: no data
+        if key in own or any(fnmatch.fnmatchcase(name, pattern) for pattern in beside):
+            continue
         raise StoreNotEmpty(f"the store already holds {name}; import and restore need an empty one")
 
 
 def wipe(store: EventStore) -> None:
-    """Delete every key under the prefix (undoing a load that failed into a store that was empty)."""
+    """Delete every key under the prefix but the maintenance marker (undoing a load that failed into a store
+    that was empty: the marker kept every other writer out meanwhile, so all it removes is the load's)."""
     batch: list[Any] = []
+    own = _maintenance_keys(store)
     for key in store.redis.scan_iter(match=store.keys.everything, count=1000):
+        if key in own:
+            continue
         batch.append(key)
         if len(batch) == 1000:
             store.redis.delete(*batch)

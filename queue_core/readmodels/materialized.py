@@ -12,9 +12,11 @@ from typing import Any
 import orjson
 import structlog
 
+from queue_core.errors import StopRequested
 from queue_core.eventlog.acl import reads_only
 from queue_core.eventlog.archive import event_batches, replay_batches
 from queue_core.eventlog.positions import position_key
+from queue_core.eventlog.renewed_lease import RenewedLease, holder_name
 from queue_core.eventlog.store import EventStore
 from queue_core.readmodels.projections import FOLD_VERSION, PROJECTIONS, QUARANTINE, fold, quarantine_key
 
@@ -31,7 +33,10 @@ LIVE = "live"
 CATCH_UP_BATCH = 1000
 WRITE_CHUNK = 2000
 COLD_MODEL = "runs"  # the read model whose documents compaction moves to the cold tier
-REBUILD_LOCK_SECONDS = 600  # the longest an upgrade's rebuild may hold the others back
+# The rebuild lock is a lease its holder renews every few seconds: a rebuilder that dies frees it this soon.
+REBUILD_LEASE_SECONDS = 6.0
+REBUILD_WAIT_POLL_SECONDS = 0.1
+REBUILD_WAIT_NOTE_SECONDS = 10.0
 _BY_MODEL = {p.model: p for p in PROJECTIONS}
 
 Doc = dict[str, Any]
@@ -53,6 +58,8 @@ class ReadModels:
         self._fold_checked = namespace != LIVE  # scratch namespaces are always folded by this code
         # A read-only role's user (the console, metrics) folds nothing: the scheduler keeps the models current.
         self.read_only = reads_only(self.redis)
+        # Asked while waiting for another process's rebuild: a process told to stop gives the wait up.
+        self.stop_requested: Callable[[], bool] = lambda: False
 
     # -- keys ---------------------------------------------------------------------------------
 
@@ -110,17 +117,29 @@ class ReadModels:
         if folded_by is None and not checkpoint:
             self.redis.set(self.keys.folded_by(self.namespace), FOLD_VERSION, nx=True)  # nothing folded yet
         elif (folded_by or b"").decode() != FOLD_VERSION:
-            if self.redis.set(self.keys.rebuild_lock, FOLD_VERSION, nx=True, ex=REBUILD_LOCK_SECONDS):
-                try:
+            lease = RenewedLease(self.redis, self.keys.rebuild_lock, holder_name("rebuild"), REBUILD_LEASE_SECONDS)
+            if lease.acquire():
+                with lease:
+                    log.info("rebuilding the read models: they were folded by other code (an upgrade)")
                     rebuild_live(self.store)
-                finally:
-                    self.redis.delete(self.keys.rebuild_lock)
-            else:  # another process of this version (or another) is rebuilding: wait for it
-                deadline = time.monotonic() + REBUILD_LOCK_SECONDS
-                while self.redis.exists(self.keys.rebuild_lock) and time.monotonic() < deadline:
-                    time.sleep(0.1)
+            else:  # another process is rebuilding: wait for it (or for its lease to lapse, if it died)
+                self._wait_for_rebuild()
                 return self._ensure_current_fold()
         self._fold_checked = True
+
+    def _wait_for_rebuild(self) -> None:
+        """Wait while another process holds the rebuild lock; ``StopRequested`` if this one is told to stop."""
+        next_note = 0.0
+        while True:
+            holder: Any = self.redis.get(self.keys.rebuild_lock)
+            if holder is None:
+                return
+            if self.stop_requested():
+                raise StopRequested("stopped while waiting for another process's rebuild of the read models")
+            if time.monotonic() >= next_note:
+                log.info("waiting for another process's rebuild of the read models", holder=holder.decode())
+                next_note = time.monotonic() + REBUILD_WAIT_NOTE_SECONDS
+            time.sleep(REBUILD_WAIT_POLL_SECONDS)
 
     def _load(self, touched: dict[str, set[str]]) -> dict[str, dict[str, Doc | None]]:
         pipe = self.redis.pipeline(transaction=False)

@@ -8,6 +8,7 @@ from typing import Any
 from queue_core.eventlog.archive import history_events, verify_log
 from queue_core.eventlog.chain import ChainReport
 from queue_core.eventlog.events import Recorded
+from queue_core.eventlog.maintenance_mode import maintenance
 from queue_core.eventlog.positions import position_key
 from queue_core.eventlog.seals import LedgerVerifier, SealCheck
 from queue_core.eventlog.store import EventStore
@@ -70,8 +71,9 @@ class AuditService:
         return state_as_of(self.store, until)
 
     def rebuild(self, progress: Callable[[int], None] | None = None) -> Rebuilt:
-        """Drop every read model and rebuild it from the log, in place, while the system keeps running."""
-        return rebuild_live(self.store, progress)
+        """Drop every read model and rebuild it from the log, in place, holding the store in maintenance."""
+        with maintenance(self.store, "rebuild"):
+            return rebuild_live(self.store, progress)
 
     def verify(self, progress: Callable[[int], None] | None = None) -> VerifyResult:
         """Rebuild every read model into a scratch namespace and compare with the live ones."""

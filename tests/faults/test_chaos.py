@@ -8,7 +8,9 @@ run long (some of them cancelled), runs of a diamond-shaped workflow (some cance
 schedules due seconds later (each tick must fire once, through the kills). The monkey,
 seeded by ``JOBLEDGER_CHAOS_SEED`` (else a random seed, printed), picks one fault at a time: ``kill -9``
 of a worker or a dispatcher, SIGTERM of a worker, ``kill -9`` of redis-server and its restart from its
-AOF, or SIGSTOP of redis-server for up to 2.5 s. Afterwards every run and workflow run ends, and the
+AOF, SIGSTOP of redis-server for up to 2.5 s, a backup restored into the emptied store (under the maintenance
+marker, as ``jobledger import`` holds it), or an upgrade (read models folded by other code: rebuilt by the next
+reader, under the rebuild lease). Afterwards every run and workflow run ends, and the
 oracle holds over the whole log with every marker the jobs left. Replay a failure with::
 
     JOBLEDGER_CHAOS_SEED=SEED JOBLEDGER_CHAOS_SECONDS=60 pytest tests/faults/test_chaos.py
@@ -31,6 +33,13 @@ import pytest
 
 from queue_core import AlreadyTerminal, Client, JobledgerError, Settings, StoreUnavailable
 from queue_core.cli.fleet import Fleet
+from queue_core.eventlog.archive import history
+from queue_core.eventlog.health import record_epoch
+from queue_core.eventlog.maintenance_mode import maintenance
+from queue_core.eventlog.store import EventStore
+from queue_core.eventlog.transfer import import_export, write_export
+from queue_core.keys import Keys
+from queue_core.readmodels.materialized import ReadModels, rebuild
 from queue_core.readmodels.oracle import check_log
 from tests.support.faults import assert_log_holds, marks
 from tests.support.jobs import definition, job_file
@@ -136,11 +145,42 @@ def _workload(settings: Settings, stop: threading.Event, ledger: Ledger, rng: ra
         stop.wait(rng.uniform(0.1, 0.4))
 
 
-def _monkey(fleet: Supervised, server: RedisServer, stop: threading.Event, rng: random.Random, done: list[str]) -> None:
+def _restore(server: RedisServer, settings: Settings, backup: Path) -> None:
+    """A backup taken and restored into the emptied store while everything runs, as ``jobledger import`` does it,
+    all under the maintenance marker: appends are refused from before the export to after the import, so the
+    backup holds every acknowledged event."""
+    connection = server.client()
+    store = EventStore(connection)
+    with maintenance(store, "restore"):
+        write_export(backup, history(store), chain_start="")
+        marker = {store.keys.maintenance.encode(), store.keys.maintenance_lease.encode()}
+        for key in connection.scan_iter(count=1000):  # the store comes back empty (RQ's queues too) but the marker
+            if key not in marker:
+                connection.delete(key)
+        import_export(store, backup)
+        record_epoch(store, settings)
+        rebuild(store, ReadModels(store))
+
+
+def _upgrade(server: RedisServer) -> None:
+    """A new version whose fold code differs: the next reader rebuilds the read models, under the rebuild lease."""
+    server.client().set(Keys().folded_by("live"), "an-older-fold")
+
+
+def _monkey(
+    fleet: Supervised, server: RedisServer, stop: threading.Event, rng: random.Random, done: list[str],
+    settings: Settings, backup: Path,
+) -> None:  # fmt: skip
     while not stop.wait(rng.uniform(0.5, 1.5)):
-        action = rng.choices(["kill worker", "kill dispatcher", "stop worker", "kill redis", "freeze redis"],
-                             [3, 2, 1, 1, 1])[0]  # fmt: skip
-        if action in ("kill worker", "kill dispatcher", "stop worker"):
+        action = rng.choices(
+            ["kill worker", "kill dispatcher", "stop worker", "kill redis", "freeze redis", "restore", "upgrade"],
+            [3, 2, 1, 1, 1, 1, 1],
+        )[0]
+        if action == "restore":
+            _restore(server, settings, backup)
+        elif action == "upgrade":
+            _upgrade(server)
+        elif action in ("kill worker", "kill dispatcher", "stop worker"):
             pids = fleet.pids("worker" if "worker" in action else "dispatcher")
             if not pids:
                 continue
@@ -201,7 +241,9 @@ def test_a_mixed_workload_under_a_monkey_ends_every_run_and_the_log_holds(
     threads = [
         threading.Thread(target=_workload, args=(settings, stop_chaos, ledger, random.Random(SEED + 1)), daemon=True),
         threading.Thread(
-            target=_monkey, args=(fleet, store_server, stop_chaos, random.Random(SEED), faults), daemon=True
+            target=_monkey,
+            args=(fleet, store_server, stop_chaos, random.Random(SEED), faults, settings, tmp_path / "backup.gz"),
+            daemon=True,
         ),
     ]
     supervisor = threading.Thread(target=_supervise, args=(fleet, stop_fleet), daemon=True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
+from typing import Any
 
 from queue_core.eventlog.events import (
     Event,
@@ -21,9 +23,9 @@ PIPELINE = 1000
 JOB = {"type": "SHELL", "source": {"type": "WORKSPACE", "sourceDef": {"path": "jobs"}}, "sourceLocation": "x.sh"}
 
 
-def _story(definition: str, index: int) -> list[Event]:
+def _story(definition: str, index: int, job: Mapping[str, Any]) -> list[Event]:
     events: list[Event] = [
-        RunSubmitted(definition_id="", definition=definition, definition_version=1, cluster="default", job=JOB)
+        RunSubmitted(definition_id="", definition=definition, definition_version=1, cluster="default", job=job)
     ]
     if index % 5 == 0:
         return events  # left PENDING
@@ -33,17 +35,26 @@ def _story(definition: str, index: int) -> list[Event]:
     return [*events, RunSucceeded(attempt=1)]
 
 
-def append_runs(store: EventStore, count: int, definitions: tuple[str, ...] = ("nightly", "hourly")) -> list[str]:
-    """Append ``count`` runs of ``definitions`` in turn (a fifth pending, some failed, the rest succeeded)."""
+def append_runs(
+    store: EventStore,
+    count: int,
+    definitions: tuple[str, ...] = ("nightly", "hourly"),
+    job: Mapping[str, Any] = JOB,
+) -> list[str]:
+    """Append ``count`` runs of ``definitions`` in turn (a fifth pending, some failed, the rest succeeded).
+
+    ``job``: the job every run was submitted with (a whole one, as a submit writes it, for the oracle).
+    """
     run_ids = []
     pipe = store.redis.pipeline(transaction=False)
     calls, now = 0, utc_now()
     for index in range(count):
         run_id = str(uuid.uuid4())
         run_ids.append(run_id)
-        for version, event in enumerate(_story(definitions[index % len(definitions)], index), start=1):
+        for version, event in enumerate(_story(definitions[index % len(definitions)], index, job), start=1):
             new = NewEvent(run_id, event)
-            keys = [store.keys.log, store.keys.epoch, store.keys.aggregate(run_id)]  # the layout EventStore.append uses
+            # The layout EventStore.append uses: log, epoch, the aggregate, the maintenance marker.
+            keys = [store.keys.log, store.keys.epoch, store.keys.aggregate(run_id), store.keys.maintenance]
             store._append(
                 keys=keys, args=[store.epoch, 1, version - 1, 1, new.event_id, encode(new, version, now)], client=pipe
             )

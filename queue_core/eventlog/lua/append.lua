@@ -17,6 +17,10 @@ local count = (#ARGV - n - 2) / 3
 if count < 1 or count ~= math.floor(count) then
   return redis.error_reply('APPEND_FAILED malformed batch')
 end
+-- KEYS[n+3] (after the aggregates) the maintenance marker: while an import, restore or rebuild holds it,
+-- nothing is appended (queue_core/eventlog/maintenance_mode.py).
+local marker = #KEYS > n + 2 and redis.call('GET', KEYS[n + 3])
+if marker then return redis.error_reply('MAINTENANCE ' .. marker) end
 local epoch = redis.call('GET', KEYS[2])
 if ARGV[1] ~= '' and epoch ~= ARGV[1] then
   return redis.error_reply('STORE_EPOCH ' .. (epoch or ''))
