@@ -6,21 +6,27 @@ import orjson
 import pytest
 
 from queue_core.eventlog import events
-from queue_core.eventlog.events import NewEvent, RunAttemptFailed, decode, encode
+from queue_core.eventlog.events import NewEvent, RunAttemptFailed, RunFailed, decode, encode
 
 
 def test_an_event_round_trips_through_its_envelope():
-    new = NewEvent("run-1", RunAttemptFailed(attempt=2, reason="Timeout", exit_code=None, message="late"))
+    new = NewEvent("run-1", RunFailed(attempt=2, reason="Timeout", exit_code=None, message="late"))
     rec = decode("1-0", encode(new, 7, "2026-11-21T08:00:00.000000Z"))
     assert (rec.position, rec.event_id, rec.type, rec.aggregate, rec.version) == (
         "1-0",
         new.event_id,
-        "RunAttemptFailed",
+        "RunFailed",
         "run-1",
         7,
     )
     assert rec.event == new.event
-    assert rec.to_json_dict()["data"] == {"attempt": 2, "reason": "Timeout", "exit_code": None, "message": "late"}
+    assert rec.to_json_dict()["data"] == {
+        "attempt": 2,
+        "reason": "Timeout",
+        "exit_code": None,
+        "message": "late",
+        "rule": None,
+    }
 
 
 def test_an_old_schema_version_is_upcast_when_read(monkeypatch: pytest.MonkeyPatch):
