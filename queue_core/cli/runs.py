@@ -37,6 +37,8 @@ def submit(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         idempotency_key=args.idempotency_key,
         logical_date=args.logical_date,
+        version=args.version,
+        ref=args.ref,
     )
     if args.wait:
         run = client.wait(run_id)
