@@ -75,7 +75,7 @@ def print_run(run: dict[str, Any], revisions: dict[str, str] | None = None) -> N
     if run.get("retry_rule") is not None:
         pairs.insert(-3, ("decided by", f"retryStrategy.rules[{run['retry_rule']}]"))
     if run["reason"] == WAITING_TO_RETRY and run.get("not_before"):
-        pairs.insert(-3, ("next attempt", f"not before {run['not_before']}"))
+        pairs.insert(-3, ("not before", run["not_before"]))  # when the next attempt may start
     print_kv(pairs)
     if run["attempts"]:
         print()
