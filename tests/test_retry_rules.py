@@ -38,6 +38,8 @@ def test_exit_3_is_retried_and_exit_4_is_not_by_rule(client: Client, workspace: 
     assert [a["exit_code"] for a in run["attempts"]] == [4]
     assert (run["status"], run["reason"], run["retry_rule"]) == ("FAILED", "NonZeroExitCode", 0)
     assert client.run_detail(four)["message"] == "exit code 4; not retried: retryStrategy.rules[0] says EXIT"
+    shown = fleet.cli("status", four)
+    assert shown.returncode == 0 and "decided by  retryStrategy.rules[0]" in shown.stdout
 
 
 def test_a_line_of_output_matching_a_rule_is_recorded_and_decides(client: Client, workspace: Path, fleet: Procs):
