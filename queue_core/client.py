@@ -137,9 +137,14 @@ class Client:
         timeout: float | None = None,
         idempotency_key: str | None = None,
         logical_date: str | None = None,
+        version: int | None = None,
+        ref: str | None = None,
     ) -> str:
-        """Submit a run of the definition's latest version; returns the run id (see ``Submissions.submit``)."""
-        return self.submissions.submit(definition, cluster, args, env, timeout, idempotency_key, logical_date)
+        """Submit a run of the definition's latest version (or ``version``; a GIT source at ``ref``); returns
+        the run id (see ``Submissions.submit``)."""
+        return self.submissions.submit(
+            definition, cluster, args, env, timeout, idempotency_key, logical_date, version, ref
+        )
 
     def sql(
         self,

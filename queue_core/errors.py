@@ -15,6 +15,7 @@ __all__ = [
     "ColdAggregate",
     "ConcurrencyError",
     "DamagedFile",
+    "IdempotencyKeyReused",
     "InvalidInput",
     "JobledgerError",
     "NotFound",
@@ -101,6 +102,14 @@ class AlreadyExists(JobledgerError):
     """Raised when a create would reuse a name that a live thing holds."""
 
     exit_code = 2
+
+
+class IdempotencyKeyReused(AlreadyExists):
+    """Raised when an idempotency key comes back with other parameters; the message names the key's run."""
+
+    def __init__(self, message: str, run_id: str) -> None:
+        super().__init__(message)
+        self.run_id = run_id
 
 
 class AlreadyTerminal(JobledgerError):

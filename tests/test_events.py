@@ -6,21 +6,27 @@ import orjson
 import pytest
 
 from queue_core.eventlog import events
-from queue_core.eventlog.events import NewEvent, RunAttemptFailed, decode, encode
+from queue_core.eventlog.events import NewEvent, RunAttemptFailed, RunFailed, RunRetryScheduled, decode, encode
 
 
 def test_an_event_round_trips_through_its_envelope():
-    new = NewEvent("run-1", RunAttemptFailed(attempt=2, reason="Timeout", exit_code=None, message="late"))
+    new = NewEvent("run-1", RunFailed(attempt=2, reason="Timeout", exit_code=None, message="late"))
     rec = decode("1-0", encode(new, 7, "2026-11-21T08:00:00.000000Z"))
     assert (rec.position, rec.event_id, rec.type, rec.aggregate, rec.version) == (
         "1-0",
         new.event_id,
-        "RunAttemptFailed",
+        "RunFailed",
         "run-1",
         7,
     )
     assert rec.event == new.event
-    assert rec.to_json_dict()["data"] == {"attempt": 2, "reason": "Timeout", "exit_code": None, "message": "late"}
+    assert rec.to_json_dict()["data"] == {
+        "attempt": 2,
+        "reason": "Timeout",
+        "exit_code": None,
+        "message": "late",
+        "rule": None,
+    }
 
 
 def test_an_old_schema_version_is_upcast_when_read(monkeypatch: pytest.MonkeyPatch):
@@ -90,3 +96,19 @@ def test_a_schema_1_run_submitted_reads_as_a_run_with_no_logical_date_and_no_wor
     for key in ("logical_date", "workflow_run", "task"):
         del envelope["d"][key]  # exactly what a schema-1 writer stored
     assert decode("1-0", orjson.dumps(envelope)).event == new
+
+
+def test_failure_events_written_before_retry_rules_decode_with_their_new_fields_empty():
+    def old(type_name: str, data: dict) -> bytes:
+        return orjson.dumps({"id": "e1", "type": type_name, "agg": "run-1", "v": 3, "t": "2026-11-21T08:00:00Z",
+                             "sv": 1, "d": data})  # fmt: skip
+
+    failed = decode(
+        "1-0", old("RunAttemptFailed", {"attempt": 1, "reason": "Timeout", "exit_code": None, "message": ""})
+    )
+    assert failed.event == RunAttemptFailed(attempt=1, reason="Timeout", log_matches=())
+    retry = decode("2-0", old("RunRetryScheduled", {"attempt": 2, "not_before": "2026-11-21T08:01:00.000000Z"}))
+    assert retry.event == RunRetryScheduled(attempt=2, not_before="2026-11-21T08:01:00.000000Z")
+    assert (retry.event.delay_minutes, retry.event.rule) == (None, None)
+    ended = decode("3-0", old("RunFailed", {"attempt": 2, "reason": "NonZeroExitCode", "exit_code": 1, "message": ""}))
+    assert ended.event == RunFailed(attempt=2, reason="NonZeroExitCode", exit_code=1, rule=None)

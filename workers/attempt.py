@@ -49,6 +49,7 @@ from queue_core.timefmt import utc_now
 from workers.child import PDEATHSIG_PREFIX, ChildResult, Spawn, Supervision, run_child
 from workers.lease_keeper import LeaseKeeper
 from workers.leftovers import SESSION_FILE, note_session
+from workers.log_watch import LogWatch
 from workers.outage import STORE_ERRORS, BufferedLines, away_tolerant
 from workers.sandbox import SANDBOX_TMP, Sandbox, job_environment, sandbox_for
 from workers.sources import Materialized, SourceContext, SourceError, materialize
@@ -531,6 +532,7 @@ def _supervise(
     output = BufferedLines(
         lambda lines: ctx.run_log.write(run_id, claim.attempt, [(t, s, masker.mask(line)) for t, s, line in lines])
     )
+    watch = LogWatch(job["retryStrategy"].get("rules", ()), output, masker.mask)  # rules: only when defined
     sandbox = ctx.sandbox
     sandbox.prepare(scratch, [p for p in scratch.iterdir() if p.name != SESSION_FILE])
     # The warm SQL runner only unsandboxed: a zygote outliving attempts would be the one process that
@@ -545,14 +547,14 @@ def _supervise(
         sandbox.wrap(argv, scratch, cwd, job.get("network"), binds),
         cwd,
         {**_env(ctx, claim, secrets, scratch), **extra_env},
-        output,
+        watch,
         supervision,
         spawn=spawn,
         sandboxed=sandbox.enabled,
     )
     output.flush()
     try:
-        return _outcome(ctx, claim, masker, result, timeout_seconds, result_path)
+        return _outcome(ctx, claim, masker, result, timeout_seconds, result_path, watch.matches)
     finally:
         output.flush()  # lines kept through an outage: the outcome's append waited for the store
         if output.dropped:
@@ -560,7 +562,13 @@ def _supervise(
 
 
 def _outcome(
-    ctx: _Context, claim: Claim, masker: Masker, result: ChildResult, timeout_seconds: float, result_path: Path | None
+    ctx: _Context,
+    claim: Claim,
+    masker: Masker,
+    result: ChildResult,
+    timeout_seconds: float,
+    result_path: Path | None,
+    log_matches: tuple[int, ...],
 ) -> str:
     run_id = claim.run["id"]
     if result.stopped:
@@ -570,7 +578,7 @@ def _outcome(
         if result.signal == signal.SIGKILL:
             message += f"; the job ignored SIGTERM and was killed {ctx.settings.kill_grace_seconds:g}s later"
         _note(ctx, claim, masker, message)
-        return _record(ctx, claim, result, TIMEOUT, message)
+        return _record(ctx, claim, result, TIMEOUT, message, log_matches)
     sql_result = _sql_result(result_path)
     if sql_result is not None:
         sql_result = masker.mask_value(sql_result)  # a preview row could hold a secret's value
@@ -585,11 +593,13 @@ def _outcome(
     detail = f"killed by signal {result.signal}" if result.signal else f"exit code {result.exit_code}"
     if sql_result is not None and sql_result.get("error"):
         detail = f"{detail}: {masker.mask(sql_result['error'])}"
-    return _record(ctx, claim, result, NON_ZERO_EXIT, detail)
+    return _record(ctx, claim, result, NON_ZERO_EXIT, detail, log_matches)
 
 
-def _record(ctx: _Context, claim: Claim, result: ChildResult, reason: str, message: str) -> str:
-    if not ctx.lifecycle.fail(claim, reason, result.exit_code, message):
+def _record(
+    ctx: _Context, claim: Claim, result: ChildResult, reason: str, message: str, log_matches: tuple[int, ...] = ()
+) -> str:
+    if not ctx.lifecycle.fail(claim, reason, result.exit_code, message, log_matches):
         log.warning("late outcome refused: the run moved on", run_id=claim.run["id"], attempt=claim.attempt)
         return "late"
     return f"failed: {reason}"

@@ -167,7 +167,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--args", help="the job's arguments instead of the definition's")
     p.add_argument("--env", action="append", default=[], metavar="K=V", help="an env var on top of the definition's")
     p.add_argument("--timeout", type=float, metavar="MINUTES", help="per attempt, instead of the definition's")
-    p.add_argument("--idempotency-key", help="the same key gives the same run")
+    p.add_argument(
+        "--version", type=positive_int, metavar="N", help="run this version of the definition (default: latest)"
+    )
+    p.add_argument("--ref", metavar="REF", help="a GIT source's branch, tag or commit, for this run only")
+    p.add_argument("--idempotency-key", help="the same key gives the same run; with other parameters it is refused")
     p.add_argument("--logical-date", metavar="DATE|TIME", help="the date the run stands for (matched by references)")
     p.add_argument("--wait", action="store_true", help="wait for the end, show the run; exit 0 if it succeeded, else 1")
     p.add_argument("--json", action="store_true")

@@ -9,7 +9,7 @@ from typing import Any
 from queue_core.cli.argtypes import as_of
 from queue_core.cli.output import RUN_HEADERS, print_json, print_kv, print_table, run_row
 from queue_core.client import Client
-from queue_core.domain.runs import SUCCEEDED, public_view
+from queue_core.domain.runs import SUCCEEDED, WAITING_TO_RETRY, public_view
 from queue_core.errors import InvalidInput, WaitTimeout
 
 __all__ = ["EXIT_WAIT_TIMEOUT", "print_result", "print_run"]
@@ -37,6 +37,8 @@ def submit(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         idempotency_key=args.idempotency_key,
         logical_date=args.logical_date,
+        version=args.version,
+        ref=args.ref,
     )
     if args.wait:
         run = client.wait(run_id)
@@ -70,6 +72,10 @@ def print_run(run: dict[str, Any], revisions: dict[str, str] | None = None) -> N
         pairs.insert(3, ("logical date", run["logical_date"]))
     if run.get("workflow_run"):
         pairs.insert(1, ("workflow run", f"{run['workflow_run']} (task {run['task']})"))
+    if run.get("retry_rule") is not None:
+        pairs.insert(-3, ("decided by", f"retryStrategy.rules[{run['retry_rule']}]"))
+    if run["reason"] == WAITING_TO_RETRY and run.get("not_before"):
+        pairs.insert(-3, ("not before", run["not_before"]))  # when the next attempt may start
     print_kv(pairs)
     if run["attempts"]:
         print()

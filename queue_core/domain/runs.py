@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from queue_core.domain.retries import matching_rule, retry_delay_minutes
 from queue_core.errors import AlreadyTerminal
 from queue_core.eventlog.events import (
     Event,
@@ -41,6 +42,7 @@ STATUSES = (PENDING, RUNNING, SUCCEEDED, FAILED, CANCELLED)
 TERMINAL = frozenset({SUCCEEDED, FAILED, CANCELLED})
 RECENTLY_SUBMITTED, IN_QUEUE, WAITING_TO_RETRY = "Recently submitted", "In queue", "Waiting to retry"
 CANCELLED_BY_USER = "Cancelled by user"
+RETRY = "RETRY"  # a retry rule's action that retries; its other, EXIT, ends the run
 INTERNAL_ERROR = "InternalError"  # the attempt's own machinery failed (an exception jobledger did not expect)
 UNDELIVERABLE = "Undeliverable"  # delivered again and again, never getting as far as starting
 NON_ZERO_EXIT, TIMEOUT, WORKER_LOST, SOURCE_UNAVAILABLE = (
@@ -65,6 +67,8 @@ PUBLIC_KEYS = (
     "logical_date",
     "workflow_run",
     "task",
+    "not_before",
+    "retry_rule",
 )
 
 
@@ -106,6 +110,7 @@ def _submitted(doc: Doc | None, rec: Recorded, event: RunSubmitted) -> Doc:
         "workflow_run": event.workflow_run,
         "task": event.task,
         "not_before": None,
+        "retry_rule": None,  # the index of the retry rule that last decided (to retry, or EXIT)
         "order": order_score(rec.position),
         "updated_at": rec.time,
         # Beside the attempts, not in them: the attempt objects of `status --json` have fixed keys.
@@ -156,6 +161,7 @@ def _retry_scheduled(doc: Doc, rec: Recorded, event: RunRetryScheduled) -> Doc:
         "reason": WAITING_TO_RETRY,
         "attempt": event.attempt,
         "not_before": event.not_before,
+        "retry_rule": event.rule,
         "updated_at": rec.time,
     }
 
@@ -182,6 +188,7 @@ def _failed(doc: Doc, rec: Recorded, event: RunFailed) -> Doc:
         "exit_code": event.exit_code,
         "message": event.message,
         "finished_at": rec.time,
+        "retry_rule": event.rule,
         "updated_at": rec.time,
     }
 
@@ -246,13 +253,33 @@ def decide_cancel(doc: dict[str, Any]) -> list[Event]:
 
 
 def decide_failure(
-    doc: dict[str, Any], attempt: int, reason: str, exit_code: int | None, message: str, now: datetime
+    doc: dict[str, Any],
+    attempt: int,
+    reason: str,
+    exit_code: int | None,
+    message: str,
+    now: datetime,
+    log_matches: tuple[int, ...] = (),
 ) -> list[Event]:
-    """A failed attempt, then a retry after the strategy's delay or the run's failure."""
+    """A failed attempt, then a retry after the strategy's delay or the run's failure.
+
+    The strategy's ``rules`` are asked first (first match wins): ``EXIT`` ends the run now, ``RETRY`` retries
+    while attempts remain (a timeout too); with no rule matching, a timeout retries only with
+    ``retryOnTimeout``. ``log_matches`` is what the worker found in the output (see ``matching_rule``).
+    """
     strategy = doc["job"]["retryStrategy"]
-    failed = RunAttemptFailed(attempt=attempt, reason=reason, exit_code=exit_code, message=message)
-    retryable = reason != TIMEOUT or strategy["retryOnTimeout"]
+    failed = RunAttemptFailed(
+        attempt=attempt, reason=reason, exit_code=exit_code, message=message, log_matches=log_matches
+    )
+    rule = matching_rule(strategy.get("rules", ()), reason, exit_code, log_matches)  # absent: defined without
+    if rule is None:
+        retryable = reason != TIMEOUT or strategy["retryOnTimeout"]
+    else:
+        retryable = strategy["rules"][rule]["action"] == RETRY
     if retryable and attempt < 1 + strategy["numRetries"]:
-        not_before = now + timedelta(minutes=strategy["delayBetweenRetries"])
-        return [failed, RunRetryScheduled(attempt=attempt + 1, not_before=format_utc(not_before))]
-    return [failed, RunFailed(attempt=attempt, reason=reason, exit_code=exit_code, message=message)]
+        delay = retry_delay_minutes(strategy, doc["id"], attempt)
+        not_before = format_utc(now + timedelta(minutes=delay))
+        return [failed, RunRetryScheduled(attempt=attempt + 1, not_before=not_before, delay_minutes=delay, rule=rule)]
+    if rule is not None and not retryable:
+        message = f"{message}; not retried: retryStrategy.rules[{rule}] says EXIT"
+    return [failed, RunFailed(attempt=attempt, reason=reason, exit_code=exit_code, message=message, rule=rule)]

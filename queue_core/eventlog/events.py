@@ -165,16 +165,29 @@ class RunStarted(Event):
 
 @dataclass(frozen=True)
 class RunAttemptFailed(Event):
+    """Schema 2 added ``log_matches``: the indexes of the retry rules whose ``onLogMatch`` matched a line of
+    the attempt's output (the worker looks; the retry decision only reads it, so replay decides the same)."""
+
+    schema_version: ClassVar[int] = 2
+
     attempt: int
     reason: str
     exit_code: int | None = None
     message: str = ""
+    log_matches: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
 class RunRetryScheduled(Event):
+    """Schema 2 added ``delay_minutes`` (the wait the strategy and its backoff chose) and ``rule``: the index
+    of the retry rule that decided to retry, None when none matched."""
+
+    schema_version: ClassVar[int] = 2
+
     attempt: int
     not_before: str
+    delay_minutes: float | None = None
+    rule: int | None = None
 
 
 @dataclass(frozen=True)
@@ -189,10 +202,15 @@ class RunSucceeded(Event):
 
 @dataclass(frozen=True)
 class RunFailed(Event):
+    """Schema 2 added ``rule``: the index of the retry rule whose ``EXIT`` ended the run, None otherwise."""
+
+    schema_version: ClassVar[int] = 2
+
     attempt: int
     reason: str
     exit_code: int | None = None
     message: str = ""
+    rule: int | None = None
 
 
 @dataclass(frozen=True)
@@ -493,6 +511,27 @@ def _run_succeeded_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
 
 
 _UPCASTERS[("RunSucceeded", 1)] = _run_succeeded_1_to_2
+
+
+def _run_attempt_failed_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
+    return {**data, "log_matches": ()}
+
+
+_UPCASTERS[("RunAttemptFailed", 1)] = _run_attempt_failed_1_to_2
+
+
+def _run_retry_scheduled_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
+    return {**data, "delay_minutes": None, "rule": None}
+
+
+_UPCASTERS[("RunRetryScheduled", 1)] = _run_retry_scheduled_1_to_2
+
+
+def _run_failed_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
+    return {**data, "rule": None}
+
+
+_UPCASTERS[("RunFailed", 1)] = _run_failed_1_to_2
 
 
 def event_types() -> dict[str, type[Event]]:

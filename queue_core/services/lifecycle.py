@@ -106,9 +106,14 @@ class RunLifecycle:
             return False
         return True
 
-    def fail(self, claim: Claim, reason: str, exit_code: int | None, message: str) -> bool:
-        """Record a failed attempt and what follows it; False when the run moved on meanwhile."""
-        events = decide_failure(claim.run, claim.attempt, reason, exit_code, message, datetime.now(UTC))
+    def fail(
+        self, claim: Claim, reason: str, exit_code: int | None, message: str, log_matches: tuple[int, ...] = ()
+    ) -> bool:
+        """Record a failed attempt and what follows it; False when the run moved on meanwhile.
+
+        ``log_matches``: the retry rules whose ``onLogMatch`` the attempt's output matched (``LogWatch``).
+        """
+        events = decide_failure(claim.run, claim.attempt, reason, exit_code, message, datetime.now(UTC), log_matches)
         try:
             self._append(claim.run["id"], events, claim.version)
         except ConcurrencyError:

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from queue_core.domain.clusters import DEFAULT_CLUSTER
 from queue_core.domain.definitions import spec_of
 from queue_core.domain.names import IDEMPOTENCY_KIND
-from queue_core.errors import AlreadyExists, ConcurrencyError, InvalidInput, NotFound
+from queue_core.domain.runs import apply_run
+from queue_core.errors import AlreadyExists, ConcurrencyError, IdempotencyKeyReused, InvalidInput, NotFound
+from queue_core.eventlog.aggregates import load_state
 from queue_core.eventlog.events import NewEvent, RunSubmitted
 from queue_core.eventlog.store import EventStore
 from queue_core.readmodels.materialized import ReadModels
 from queue_core.services.catalog import Catalog
 from queue_core.services.names import owner_of, with_claim
 from queue_core.services.resources import ResourceStore
+from queue_core.specs import checks
 from queue_core.specs.definitions import check_args, check_env, check_text, check_timeout
 from queue_core.specs.depots import WAREHOUSE_DEPOTS
 from queue_core.specs.logical_dates import normalize_logical_date
@@ -24,6 +28,36 @@ __all__ = ["SQL_QUERY", "Submissions"]
 
 SQL_QUERY = "(sql)"  # the definition name a `jobledger sql` run shows: it has no definition
 MAX_IDEMPOTENCY_KEY = 256
+MAX_REF_CHARS = 256
+
+
+@dataclass(frozen=True)
+class _Request:
+    """What a submit asks on top of the definition: the parameters an idempotency key is held to."""
+
+    cluster: str | None
+    args: str | None
+    env: Mapping[str, str] | None
+    timeout: float | None
+    ref: str | None
+
+
+def _check_ref(ref: Any) -> str:
+    """A branch, tag or commit: never an option to git, no whitespace."""
+    if not isinstance(ref, str) or not ref or ref.startswith("-") or any(c.isspace() for c in ref):
+        raise InvalidInput("must be a branch, tag or commit", "ref")
+    if len(ref) > MAX_REF_CHARS:
+        raise InvalidInput(f"must be at most {MAX_REF_CHARS} characters", "ref")
+    check_text(ref, "ref")
+    return ref
+
+
+def _comparable(job: Mapping[str, Any]) -> dict[str, Any]:
+    """A run's job as an idempotency key compares it: a resource source without the version pinned at submit
+    (a resource registered again since is not another parameter)."""
+    if job["source"]["type"] != "RESOURCE":
+        return dict(job)
+    return {**job, "source": {**job["source"], "sourceDef": {**job["source"]["sourceDef"], "version": None}}}
 
 
 class Submissions:
@@ -44,15 +78,19 @@ class Submissions:
         timeout: float | None = None,
         idempotency_key: str | None = None,
         logical_date: str | None = None,
+        version: int | None = None,
+        ref: str | None = None,
     ) -> str:
-        """Submit a run of the definition's latest version; returns the run id.
+        """Submit a run of the definition's latest version (or of ``version``); returns the run id.
 
         ``logical_date`` (``YYYY-MM-DD`` or an ISO time) is the date the run stands for: recorded on the
-        run, given to the job as ``JOBLEDGER_LOGICAL_DATE``, matched by workflow references.
+        run, given to the job as ``JOBLEDGER_LOGICAL_DATE``, matched by workflow references. ``ref``: the
+        branch, tag or commit of a GIT source for this run only (recorded in the run's job). An idempotency
+        key already held returns its run, or raises ``IdempotencyKeyReused`` if the parameters differ.
         """
         for _ in range(3):
             run_id, batch, expected = self.submission_batch(
-                definition, cluster, args, env, timeout, idempotency_key, logical_date
+                definition, cluster, args, env, timeout, idempotency_key, logical_date, None, version, ref
             )
             if not batch:
                 return run_id  # the idempotency key is held: its run
@@ -75,6 +113,8 @@ class Submissions:
         idempotency_key: str | None = None,
         logical_date: str | None = None,
         run_id: str | None = None,
+        version: int | None = None,
+        ref: str | None = None,
     ) -> tuple[str, list[NewEvent], dict[str, int]]:
         """The events that submit a run, not appended: (run id, batch, expected versions).
 
@@ -82,9 +122,8 @@ class Submissions:
         as the scheduler does from a schedule's tick. When ``idempotency_key`` is already held the
         batch is empty and the run id is the holder's.
         """
-        return self.submission_of(
-            self.catalog.get_definition(definition), cluster, args, env, timeout, idempotency_key, logical_date, run_id
-        )
+        doc = self.catalog.get_definition(definition)
+        return self.submission_of(doc, cluster, args, env, timeout, idempotency_key, logical_date, run_id, version, ref)
 
     def submission_of(
         self,
@@ -96,46 +135,89 @@ class Submissions:
         idempotency_key: str | None = None,
         logical_date: str | None = None,
         run_id: str | None = None,
+        version: int | None = None,
+        ref: str | None = None,
     ) -> tuple[str, list[NewEvent], dict[str, int]]:
         """``submission_batch`` for a definition document already loaded (a timer pass loads each once)."""
         if doc["deleted"]:
             raise NotFound(f"definition {doc['name']} ({doc['id']}) is deleted")
-        spec = spec_of(doc)
-        cluster_name = cluster or (spec["cluster"] or {}).get("name")
-        if not cluster_name:
-            raise InvalidInput(f"definition {doc['name']} names no cluster; name one", "cluster")
-        cluster_doc = self.catalog.get_cluster(cluster_name)
-        job = dict(spec["config"])
-        if args is not None:
-            job["args"] = check_args(args, "args")
-        if env:
-            job["envVars"] = {**job["envVars"], **check_env(dict(env), "env")}
-        if timeout is not None:
-            job["timeout"] = check_timeout(timeout, "timeout")
-        logical = None if logical_date is None else normalize_logical_date(logical_date)
-        if job["source"]["type"] == "RESOURCE":
-            job["source"] = self.resources.pinned(job["source"])
-        run_id = run_id or str(uuid.uuid4())
-        submitted = RunSubmitted(
-            definition_id=doc["id"],
-            definition=doc["name"],
-            definition_version=doc["version"],
-            cluster=cluster_doc["name"],
-            job=job,
-            idempotency_key=idempotency_key,
-            logical_date=logical,
+        if version is not None:
+            checks.whole_number(version, "version", 1, what="version number")
+        if ref is not None:
+            ref = _check_ref(ref)
+        request = _Request(cluster, args, env, timeout, ref)
+        submitted = self._submitted(doc, version, request)
+        submitted = replace(
+            submitted, logical_date=None if logical_date is None else normalize_logical_date(logical_date)
         )
+        run_id = run_id or str(uuid.uuid4())
         if idempotency_key is None:
             return run_id, [NewEvent(run_id, submitted)], {run_id: 0}
         if not isinstance(idempotency_key, str) or not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
             raise InvalidInput(f"must be 1 to {MAX_IDEMPOTENCY_KEY} characters", "idempotency-key")
         check_text(idempotency_key, "idempotency-key")
+        submitted = replace(submitted, idempotency_key=idempotency_key)
         key = f"{doc['id']}/{idempotency_key}"
-        owner, version = owner_of(self.store, IDEMPOTENCY_KIND, key)
+        owner, claim_version = owner_of(self.store, IDEMPOTENCY_KIND, key)
         if owner:
+            self._same_request(owner, doc, version, request, submitted)
             return owner, [], {}
-        batch, expected = with_claim(IDEMPOTENCY_KIND, key, run_id, version, [NewEvent(run_id, submitted)], {run_id: 0})
+        batch, expected = with_claim(
+            IDEMPOTENCY_KIND, key, run_id, claim_version, [NewEvent(run_id, submitted)], {run_id: 0}
+        )
         return run_id, batch, expected
+
+    def _submitted(self, doc: dict[str, Any], version: int | None, request: _Request) -> RunSubmitted:
+        """The submission of ``doc`` at ``version`` (None: its latest) with the request's overrides applied."""
+        spec = spec_of(doc, version)
+        cluster_name = request.cluster or (spec["cluster"] or {}).get("name")
+        if not cluster_name:
+            raise InvalidInput(f"definition {doc['name']} names no cluster; name one", "cluster")
+        cluster_doc = self.catalog.get_cluster(cluster_name)
+        job = dict(spec["config"])
+        if request.args is not None:
+            job["args"] = check_args(request.args, "args")
+        if request.env:
+            job["envVars"] = {**job["envVars"], **check_env(dict(request.env), "env")}
+        if request.timeout is not None:
+            job["timeout"] = check_timeout(request.timeout, "timeout")
+        if request.ref is not None:
+            if job["source"]["type"] != "GIT":
+                raise InvalidInput(
+                    f"applies to GIT sources only; definition {doc['name']} fetches from {job['source']['type']}", "ref"
+                )
+            job["source"] = {**job["source"], "sourceDef": {**job["source"]["sourceDef"], "reference": request.ref}}
+        if job["source"]["type"] == "RESOURCE":
+            job["source"] = self.resources.pinned(job["source"])
+        return RunSubmitted(
+            definition_id=doc["id"],
+            definition=doc["name"],
+            definition_version=version or doc["version"],
+            cluster=cluster_doc["name"],
+            job=job,
+        )
+
+    def _same_request(
+        self, owner: str, doc: dict[str, Any], version: int | None, request: _Request, submitted: RunSubmitted
+    ) -> None:
+        """Refuse a held idempotency key asked with other parameters (Stripe's rule), naming its run.
+
+        The request is compared as it would apply to the version the key's run ran: a key reused after the
+        definition changed, with the same parameters, still gives its run. A run no longer in the hot store
+        is not compared.
+        """
+        held, _ = load_state(self.store, owner, apply_run)
+        if held is None:
+            return
+        if version is None and held["definition_version"] != submitted.definition_version:
+            submitted = self._submitted(doc, held["definition_version"], request)
+        then = (held["definition_version"], held["cluster"], held["logical_date"], _comparable(held["job"]))
+        now = (submitted.definition_version, submitted.cluster, submitted.logical_date, _comparable(submitted.job))
+        if then != now:
+            raise IdempotencyKeyReused(
+                f"idempotency key {submitted.idempotency_key!r} was used by run {owner} with other parameters",
+                owner,
+            )
 
     def sql(
         self,

@@ -11,6 +11,7 @@ from queue_core.errors import InvalidInput, Remedy
 from queue_core.specs import checks
 from queue_core.specs.checks import name as check_name  # re-exported: services import it from here
 from queue_core.specs.checks import unicode_text as check_text  # re-exported: services import it from here
+from queue_core.specs.retries import normalize_backoff, normalize_rules
 
 __all__ = [
     "JOB_TYPES",
@@ -54,7 +55,7 @@ _CONFIG_KEYS = {
 NETWORKS = ("none",)
 # An inline pipeline (``config.pipeline``) needs no source: this is what its definition records instead.
 _NO_SOURCE = {"type": "WORKSPACE", "sourceDef": {"path": ""}}
-_RETRY_KEYS = {"numRetries", "delayBetweenRetries", "retryOnTimeout"}
+_RETRY_KEYS = {"numRetries", "delayBetweenRetries", "retryOnTimeout", "rules", "backoff"}
 _CLUSTER_KEYS = {"name", "instanceType", "workersQuantity"}
 _SOURCE_DEF_KEYS = {
     "WORKSPACE": {"path"},
@@ -152,7 +153,13 @@ def _retry(raw: Any) -> dict[str, Any]:
     if not 0 <= delay <= MAX_DELAY_MINUTES:
         raise InvalidInput(f"must be between 0 and {MAX_DELAY_MINUTES:g} minutes", f"{field}.delayBetweenRetries")
     on_timeout = checks.boolean(retry.get("retryOnTimeout", DEFAULT_RETRY_ON_TIMEOUT), f"{field}.retryOnTimeout")
-    return {"numRetries": retries, "delayBetweenRetries": delay, "retryOnTimeout": on_timeout}
+    strategy: dict[str, Any] = {"numRetries": retries, "delayBetweenRetries": delay, "retryOnTimeout": on_timeout}
+    # Only when given: definitions without them keep their normalized form.
+    if "rules" in retry:
+        strategy["rules"] = normalize_rules(retry["rules"], f"{field}.rules")
+    if "backoff" in retry:
+        strategy["backoff"] = normalize_backoff(retry["backoff"], f"{field}.backoff", MAX_DELAY_MINUTES)
+    return strategy
 
 
 def check_timeout(value: Any, field: str = "config.timeout") -> float:
