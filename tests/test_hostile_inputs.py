@@ -144,3 +144,14 @@ def test_export_since_the_least_position_is_the_whole_log(tmp_path: Path, procs:
     done = procs.cli("export", str(tmp_path / "all.jsonl.gz"), "--since", "0")
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"exported {log_length()} events")
+
+
+@pytest.mark.parametrize("make", ["fifo", "folder"])
+def test_an_export_onto_a_fifo_or_a_folder_is_refused_and_leaves_it_as_it_was(tmp_path: Path, procs: Procs, make: str):
+    path = tmp_path / "target"
+    if make == "fifo":
+        os.mkfifo(path)
+    else:
+        path.mkdir()
+    _refused(procs.cli("export", str(path), timeout=30), "is not a regular file")
+    assert path.is_fifo() if make == "fifo" else path.is_dir()  # a device as root would have been replaced too

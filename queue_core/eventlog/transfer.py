@@ -12,6 +12,7 @@ import gzip
 import hashlib
 import os
 import shutil
+import stat
 import tempfile
 import zlib
 from collections.abc import Iterable, Iterator
@@ -87,6 +88,14 @@ def write_export(
     target = Path(path)
     if not target.parent.is_dir():
         raise InvalidInput(f"no directory {target.parent} to write {target.name} in")
+    try:
+        kind = os.stat(target).st_mode
+    except FileNotFoundError:
+        kind = None
+    except OSError as exc:
+        raise InvalidInput(f"{target} cannot be written: {exc.strerror}") from None
+    if kind is not None and not stat.S_ISREG(kind):  # a device, a FIFO, a folder: never replaced by the file
+        raise InvalidInput(f"{target} is not a regular file: an export writes a new file or replaces one")
     digest = hashlib.sha256()
     count, first, last, head = 0, None, None, chain_start
     # The header (first line) needs the count, known only at the end. A gzip file may be several gzip
