@@ -126,8 +126,8 @@ class Dispatcher:
                 self._backoff = 0.0
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 self._pause("store unavailable", str(exc).splitlines()[0])
-            except StoreUnderMaintenance:
-                next_tick = 0.0  # an append refused mid-pass: the next look at the store says so, and waits
+            except (StoreUnderMaintenance, StoreEpochChanged):
+                next_tick = 0.0  # refused mid-pass (a marker, a store come back empty): the next look says so, waits
             except StopRequested:
                 break
             except redis.ResponseError as exc:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import redis
 
-from queue_core.errors import AppendFailed, ConcurrencyError
+from queue_core.errors import AppendFailed, ConcurrencyError, StoreEpochChanged
 from queue_core.eventlog.events import DefinitionDeleted, NewEvent
 from queue_core.eventlog.store import EventStore
 from tests.support.store import log_state, registered
@@ -201,3 +201,18 @@ def test_load_returns_one_aggregates_events_oldest_first(store: EventStore):
     assert [r.event.name for r in loaded] == ["c0", "c1", "c0"]
     assert loaded[-1] == last[0]
     assert store.load("nothing") == []
+
+
+def test_a_store_emptied_between_listing_and_reading_an_aggregate_is_said_so_not_called_damaged(
+    store: EventStore, monkeypatch: pytest.MonkeyPatch
+):
+    store.append(registered("a"), {"a": 0})  # the store learns its epoch
+    read = store._envelopes
+
+    def emptied_in_between(*args: Any) -> Any:  # Redis restarted without its data between the two round trips
+        store.redis.flushall()
+        return read(*args)
+
+    monkeypatch.setattr(store, "_envelopes", emptied_in_between)
+    with pytest.raises(StoreEpochChanged, match="came back empty"):
+        store.load("a")

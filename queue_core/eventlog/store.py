@@ -208,6 +208,9 @@ class EventStore:
             found.update({p: envelope for p, envelope in zip(missing, kept, strict=True) if envelope is not None})
             lost = [p for p in missing if p not in found]
             if lost:
+                # The positions were listed in one round trip and read in another: a store that came back empty
+                # (or another one) in between is that, not damage.
+                self._confirm_missing()
                 raise AppendFailed(f"the store is damaged: no event at position {lost[0]}, listed by an aggregate")
         return found
 
