@@ -220,18 +220,13 @@ class ColdTier:
         )
         return {entity: doc.encode() for entity, doc in rows}
 
-    def newest(self, model: str, index: str, count: int | None) -> list[tuple[float, bytes]]:
-        """Up to ``count`` cold documents of ``model`` in ``index``, newest first, with their order."""
-        limit = "" if count is None else f" LIMIT {int(count)}"
-        rows = self._query(
-            "documents",
-            "SELECT ord, doc FROM {files} WHERE model = ? AND list_contains(indexes, ?) ORDER BY ord DESC" + limit,
-            [model, index],
-        )
-        return [(order, doc.encode()) for order, doc in rows]
-
     def window(
-        self, model: str, indexes: list[str], count: int, older_than: float | None, newer_than: float | None
+        self,
+        model: str,
+        indexes: list[str],
+        count: int | None,
+        older_than: float | None = None,
+        newer_than: float | None = None,
     ) -> list[tuple[str, float, bytes]]:
         """Up to ``count`` cold documents in every one of ``indexes``, newest first: the newest older than
         ``older_than``, or the oldest newer than ``newer_than`` (a console page either side of a cursor)."""
@@ -243,7 +238,8 @@ class ColdTier:
             where, order, params = where + " AND ord < ?", "DESC", [*params, older_than]
         else:
             order = "DESC"
-        sql = f"SELECT entity, ord, doc FROM {{files}} WHERE {where} ORDER BY ord {order} LIMIT {int(count)}"
+        limit = "" if count is None else f" LIMIT {int(count)}"
+        sql = f"SELECT entity, ord, doc FROM {{files}} WHERE {where} ORDER BY ord {order}{limit}"
         rows = [(entity, order_, doc.encode()) for entity, order_, doc in self._query("documents", sql, params)]
         return rows[::-1] if newer_than is not None else rows
 

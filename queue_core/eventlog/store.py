@@ -184,9 +184,10 @@ class EventStore:
         found = self._envelopes(positions, known or {})
         return [decode(p, found[p]) for p in positions]
 
-    def envelopes_many(self, aggregates: Iterable[str]) -> dict[str, list[tuple[str, bytes]]]:
-        """Several aggregates' events as stored, ``(position, envelope)`` oldest first, in two round trips."""
-        listed, known = self._listing(list(dict.fromkeys(aggregates)))
+    def envelopes_many(self, aggregates: Iterable[str], until: str = "+") -> dict[str, list[tuple[str, bytes]]]:
+        """Several aggregates' events as stored (up to ``until``), ``(position, envelope)`` oldest first, in two
+        round trips."""
+        listed, known = self._listing(list(dict.fromkeys(aggregates)), until)
         found = self._envelopes([p for positions in listed.values() for p in positions], known)
         return {aggregate: [(p, found[p]) for p in positions] for aggregate, positions in listed.items()}
 
@@ -348,9 +349,8 @@ class EventStore:
 
     def load_many(self, aggregates: Iterable[str], until: str = "+") -> dict[str, list[Recorded]]:
         """Several aggregates' events (up to ``until``, inclusive), oldest first each, in two round trips."""
-        listed, known = self._listing(list(dict.fromkeys(aggregates)), until)
-        events = iter(self._events([p for positions in listed.values() for p in positions], known))
-        return {aggregate: [next(events) for _ in positions] for aggregate, positions in listed.items()}
+        stored = self.envelopes_many(aggregates, until)
+        return {aggregate: [decode(p, envelope) for p, envelope in pairs] for aggregate, pairs in stored.items()}
 
     def versions(self, aggregates: Iterable[str]) -> dict[str, int]:
         """Several aggregates' current versions in one round trip (a compacted one's from the cold tier)."""

@@ -88,7 +88,7 @@ class RunService:
                     results.append((doc["order"], public_view(doc)))
             offset += PAGE
         if self.store.redis.scard(self.store.keys.compacted):  # runs moved to the cold tier: theirs too
-            for order, raw in self.store.cold.newest("runs", index, None if other else limit):
+            for _entity, order, raw in self.store.cold.window("runs", [index], None if other else limit):
                 doc = orjson.loads(raw)
                 if other is None or doc[other[0]] == other[1]:
                     results.append((order, public_view(doc)))
