@@ -7,7 +7,7 @@ import argparse
 from queue_core.domain.runs import STATUSES
 from queue_core.eventlog.positions import as_position
 
-__all__ = ["as_of", "non_negative_int", "positive_int", "status"]
+__all__ = ["as_of", "non_negative_int", "positive_int", "status", "true_or_false"]
 
 
 def positive_int(text: str) -> int:
@@ -18,6 +18,14 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def true_or_false(text: str) -> bool:
+    """``true`` or ``false`` (any case), as EnOS's True/False."""
+    value = {"true": True, "false": False}.get(text.lower())
+    if value is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither true nor false")
     return value
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from queue_core.cli.argtypes import positive_int, status
+from queue_core.cli.argtypes import positive_int, status, true_or_false
 from queue_core.cli.output import print_json, print_kv, print_table
 from queue_core.cli.workflow_render import render_dot, render_mermaid, render_tree
 from queue_core.client import Client
@@ -239,7 +239,15 @@ def add_workflow_commands(sub: Any, parser_class: type[argparse.ArgumentParser])
         q.add_argument("run", metavar="WRUN")
         if name == "rerun":
             q.add_argument("task")
-            q.add_argument("--downstream", action="store_true", help="and everything downstream of it")
+            q.add_argument(
+                "--downstream",
+                nargs="?",
+                const=True,
+                default=False,
+                type=true_or_false,
+                metavar="true|false",
+                help="and everything downstream of it (true, as alone) or the task alone (false, the default)",
+            )
         q.add_argument("--wait", action="store_true")
         q.add_argument("--timeout", type=float, metavar="SECONDS")
         q.add_argument("--json", action="store_true")

@@ -22,7 +22,7 @@ from queue_core.readmodels.materialized import ReadModels
 from queue_core.services.names import owner_of, with_claim
 from queue_core.settings import Settings
 from queue_core.specs.definitions import check_name
-from queue_core.specs.resources import kind_of
+from queue_core.specs.resources import is_archive, kind_of
 
 __all__ = ["ResourceStore"]
 
@@ -56,13 +56,23 @@ class ResourceStore:
                 return {"name": doc["name"], **entry}
         raise NotFound(f"resource {name!r} has no version {wanted} (latest is {doc['version']})")
 
-    def pinned(self, source: dict[str, Any]) -> dict[str, Any]:
-        """A run's RESOURCE source with the version it will run: the one named, else the latest now."""
-        sdef = source["sourceDef"]
-        return {
-            "type": "RESOURCE",
-            "sourceDef": {**sdef, "version": self.version(sdef["name"], sdef.get("version"))["version"]},
-        }
+    def pinned(self, job: dict[str, Any]) -> dict[str, Any]:
+        """A run's job with its RESOURCE source pinned to the version it will run (the one named, else the latest
+        now), and, when the job names no entry file, the script's own file name as its entry.
+        """
+        sdef = job["source"]["sourceDef"]
+        version = self.version(sdef["name"], sdef.get("version"))
+        location = job["sourceLocation"]
+        if location is None:
+            if is_archive(version["kind"]):
+                raise InvalidInput(
+                    f"is required: resource {sdef['name']!r} version {version['version']} is an archive, "
+                    "so the file to run in it must be named",
+                    "sourceLocation",
+                )
+            location = version["filename"]
+        source = {"type": "RESOURCE", "sourceDef": {**sdef, "version": version["version"]}}
+        return {**job, "source": source, "sourceLocation": location}
 
     def list(self, read_models: ReadModels) -> list[dict[str, Any]]:
         """Every resource, by name."""

@@ -188,7 +188,7 @@ class Submissions:
                 )
             job["source"] = {**job["source"], "sourceDef": {**job["source"]["sourceDef"], "reference": request.ref}}
         if job["source"]["type"] == "RESOURCE":
-            job["source"] = self.resources.pinned(job["source"])
+            job = self.resources.pinned(job)
         return RunSubmitted(
             definition_id=doc["id"],
             definition=doc["name"],

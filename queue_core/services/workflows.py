@@ -264,7 +264,7 @@ class WorkflowService:
         if task["envVars"]:
             job["envVars"] = {**job["envVars"], **task["envVars"]}
         if job["source"]["type"] == "RESOURCE":
-            job["source"] = self.resources.pinned(job["source"])
+            job = self.resources.pinned(job)
         chosen = task["cluster"] or cluster or (dspec.get("cluster") or {}).get("name") or DEFAULT_CLUSTER
         cluster_name = self.catalog.get_cluster(chosen)["name"]
         return {**ids, "cluster": cluster_name, "job": job, "depends_on": list(task["depends_on"])}

@@ -245,7 +245,7 @@ def normalize_definition(raw: Any) -> dict[str, Any]:
     if "source" not in config and (pipeline is None or script):
         raise InvalidInput("is required" + (" to fetch the .sql file from" if script else ""), "config.source")
     source = _source(config["source"]) if "source" in config else dict(_NO_SOURCE)
-    if "sourceLocation" not in config and pipeline is None:
+    if "sourceLocation" not in config and pipeline is None and source["type"] != "RESOURCE":
         raise InvalidInput("is required", "config.sourceLocation")
     location = None
     if "sourceLocation" in config:

@@ -1,4 +1,4 @@
-"""Workflow files, in the native shape (``tasks``) and the DataOS shape (``workflow.dag``), validated.
+"""Workflow files, in the native shape (``tasks``), the DataOS shape (``workflow.dag``) and the EnOS shape, validated.
 
 The result is one normalized spec whatever the shape: every task has ``depends_on`` and either a
 stored ``definition`` (with an optional pinned version) or an inline ``job`` (a normalized definition).
@@ -14,6 +14,7 @@ from queue_core.dag import find_cycle, levels
 from queue_core.errors import InvalidInput
 from queue_core.specs import checks
 from queue_core.specs.definitions import check_args, check_env, normalize_definition
+from queue_core.specs.enos_workflows import enos_to_native, is_enos
 
 __all__ = ["MAX_TASKS", "normalize_workflow", "task_graph"]
 
@@ -191,6 +192,21 @@ def _check_graph(tasks: Mapping[str, Mapping[str, Any]], where: str) -> None:
         raise InvalidInput(f"the tasks are {depth} levels deep (a chain of dependencies); at most {MAX_DEPTH}", where)
 
 
+def _in_enos_terms(exc: InvalidInput, fields: Mapping[str, str]) -> InvalidInput:
+    """The error with a native ``tasks.NAME...`` field named as the EnOS file's ``tasks[i]...``."""
+    field = exc.field or ""
+    head, _, rest = field.partition(".")
+    task, _, tail = rest.partition(".")
+    enos = fields.get(f"{head}.{task}")
+    if enos is None:
+        return exc
+    for native, said in (("job.sourceLocation", "entry"), ("job.source", "resource"), ("job", "settings")):
+        if tail == native or tail.startswith(native + "."):
+            tail = said + tail[len(native) :]
+            break
+    return InvalidInput(exc.detail, f"{enos}.{tail}" if tail else enos)
+
+
 def normalize_workflow(raw: Any) -> dict[str, Any]:
     """The workflow file as one normalized spec, or ``InvalidInput`` naming the first bad field.
 
@@ -210,8 +226,14 @@ def normalize_workflow(raw: Any) -> dict[str, Any]:
             top.get("description") or top.get("title") or section.get("title"), "description", optional=True
         )
     else:
+        fields: dict[str, str] = {}
+        if is_enos(top):
+            top, fields = enos_to_native(top)
         checks.no_unknown(top, _NATIVE_KEYS, "")
-        tasks = _native_tasks(top, name)
+        try:
+            tasks = _native_tasks(top, name)
+        except InvalidInput as exc:
+            raise _in_enos_terms(exc, fields) from None
         settings, where, prefix, label = top, "tasks", "", None
         description = checks.text(top.get("description"), "description", optional=True)
     if len(tasks) > MAX_TASKS:
