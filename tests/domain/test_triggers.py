@@ -71,7 +71,9 @@ def files(*names: str, minutes_ago: float = 10) -> list[FileSeen]:
         ([], None, files("a.csv", minutes_ago=3), 0, 2, ("a.csv",)),
     ],
 )
-def test_a_files_trigger_fires_once_per_file_after_its_intervals(seen, last_fire_ago, listing, min_interval, wait, expected):
+def test_a_files_trigger_fires_once_per_file_after_its_intervals(
+    seen, last_fire_ago, listing, min_interval, wait, expected
+):
     trigger = {"kind": "files", "files": {}, "minInterval": min_interval, "waitAfterLastChange": wait}
     last = None if last_fire_ago is None else (NOW - timedelta(minutes=last_fire_ago)).isoformat()
     decision = decide_files(trigger, {**state(), "seen_files": seen, "last_fire": last}, listing, NOW)
