@@ -25,6 +25,7 @@ from queue_core.keys import Keys
 from queue_core.readmodels.history import Change, Phase
 from queue_core.readmodels.materialized import ReadModels, Rebuilt, VerifyResult
 from queue_core.services.audit import AuditService
+from queue_core.services.backfills import BackfillService
 from queue_core.services.catalog import Catalog, DefineResult
 from queue_core.services.depots import add_depot, get_depot, lineage, list_depots
 from queue_core.services.lifecycle import RunLifecycle
@@ -33,6 +34,7 @@ from queue_core.services.runs import RunService
 from queue_core.services.schedules import ScheduleRequest, ScheduleService
 from queue_core.services.secrets import SecretStore
 from queue_core.services.submissions import Submissions
+from queue_core.services.triggers import TriggerService
 from queue_core.services.workflows import AppliedWorkflow, Plan, WorkflowService
 from queue_core.settings import Settings
 from queue_core.specs.documents import load_document
@@ -75,6 +77,10 @@ class Client:
         self.workflows = WorkflowService(self.store, self.read_models, self.catalog, self.resources)
         self.schedules = ScheduleService(
             self.store, self.read_models, self.settings, self.catalog, self.submissions, self.workflows, self.runs
+        )
+        self.triggers = TriggerService(self.store, self.read_models, self.submissions, self.workflows)
+        self.backfills = BackfillService(
+            self.store, self.read_models, self.schedules, self.submissions, self.workflows, self.runs
         )
 
     @classmethod
@@ -311,15 +317,32 @@ class Client:
         args: str | None = None,
         cluster: str | None = None,
         now: datetime | None = None,
+        jitter: float = 0.0,
+        pause_on_failure: bool = False,
     ) -> dict[str, Any]:
         """Schedule runs of a definition (or a workflow): periodic (``cron`` in ``timezone``) or once (``at``).
 
         ``catchup`` (all, latest, none) says what ticks missed while no scheduler ran become;
         ``overlap`` (skip, allow, queue, replace) what a tick does while the previous run is active.
         ``${logical_date}`` and ``${logical_date:%Y%m%d}`` in ``args`` become each tick's logical date.
-        Ticks count from ``now`` (default: the current time).
+        Ticks count from ``now`` (default: the current time). ``jitter`` (minutes) fires each tick a fixed,
+        hash-derived offset later; ``pause_on_failure`` pauses the schedule when a run it fired fails.
         """
-        request = ScheduleRequest(name, definition, workflow, cron, at, timezone, end, catchup, overlap, args, cluster)
+        request = ScheduleRequest(
+            name,
+            definition,
+            workflow,
+            cron,
+            at,
+            timezone,
+            end,
+            catchup,
+            overlap,
+            args,
+            cluster,
+            jitter,
+            pause_on_failure,
+        )
         return self.schedules.create(request, now)
 
     def list_schedules(self, include_deleted: bool = False) -> list[dict[str, Any]]:
@@ -330,9 +353,48 @@ class Client:
         """One schedule and its newest ``history`` ticks, newest first: fired (with the run), skipped, missed."""
         return self.schedules.get(name_or_id, history)
 
-    def pause_schedule(self, name_or_id: str) -> dict[str, Any]:
-        """Stop firing until resumed."""
-        return self.schedules.pause(name_or_id)
+    def pause_schedule(self, name_or_id: str, note: str = "") -> dict[str, Any]:
+        """Stop firing until resumed; ``note`` says why (shown by list and show)."""
+        return self.schedules.pause(name_or_id, note)
+
+    def trigger_schedule(self, name_or_id: str, now: datetime | None = None) -> dict[str, Any]:
+        """Fire the schedule once now, outside its cadence (recorded as manual)."""
+        return self.schedules.trigger_now(name_or_id, now)
+
+    def backfill_schedule(
+        self,
+        name_or_id: str,
+        start: str,
+        end: str,
+        reprocess: str = "none",
+        max_active: int = 1,
+        backwards: bool = False,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        """One run per tick of the schedule from ``start`` to ``end``, its logical date the tick, at most
+        ``max_active`` at once; ticks with a run are left alone unless ``reprocess`` (failed, all) says otherwise.
+        Returns the plan (with the backfill's ``id``, None on a ``dry_run``)."""
+        return self.backfills.create(name_or_id, start, end, reprocess, max_active, backwards, dry_run)
+
+    def list_backfills(self) -> list[dict[str, Any]]:
+        """Every backfill, newest first."""
+        return self.backfills.list_all()
+
+    def get_backfill(self, backfill_id: str) -> dict[str, Any]:
+        """One backfill with each tick's run and status, and the ticks still waiting."""
+        return self.backfills.get(backfill_id)
+
+    def cancel_backfill(self, backfill_id: str) -> dict[str, Any]:
+        """Stop a backfill: no more ticks are submitted, its runs still going are cancelled."""
+        return self.backfills.cancel(backfill_id)
+
+    def list_triggers(self) -> list[dict[str, Any]]:
+        """Every data-aware trigger (of a definition or workflow) with how often it fired and its last run."""
+        return self.triggers.list_all()
+
+    def get_trigger(self, name: str) -> dict[str, Any]:
+        """The trigger of the definition or workflow ``name``."""
+        return self.triggers.get(name)
 
     def resume_schedule(self, name_or_id: str, now: datetime | None = None) -> dict[str, Any]:
         """Fire again, from now on: ticks that fell while paused are not fired."""

@@ -19,6 +19,7 @@ DEFAULT_CANCEL_POLL_SECONDS = 0.25
 DEFAULT_KILL_GRACE_SECONDS = 1.0
 DEFAULT_RECONCILE_AFTER_SECONDS = 30.0
 DEFAULT_SCHEDULE_ON_TIME_SECONDS = 60.0
+DEFAULT_TRIGGER_FILE_POLL_SECONDS = 5.0
 DEFAULT_STORE_TIMEOUT_SECONDS = 3.0
 DEFAULT_OUTAGE_PATIENCE_SECONDS = 600.0
 DEFAULT_SANDBOX = "auto"
@@ -53,6 +54,8 @@ class Settings:
     require_auth: bool = False
     # A schedule's tick seen later than this was missed (no scheduler ran): its catch-up policy decides.
     schedule_on_time_seconds: float = DEFAULT_SCHEDULE_ON_TIME_SECONDS
+    # How often a scheduler lists the depots that files triggers watch.
+    trigger_file_poll_seconds: float = DEFAULT_TRIGGER_FILE_POLL_SECONDS
     # The key secret values are encrypted under (never in Redis); default: a file in the home, 0600.
     secret_key_file: Path | None = None
     # The ledger's Ed25519 private key, which seals chain heads; auditors need only its public half.
@@ -139,6 +142,9 @@ class Settings:
             require_auth=env.get("JOBLEDGER_REQUIRE_AUTH", "").lower() in ("1", "true", "yes"),
             schedule_on_time_seconds=float(
                 env.get("JOBLEDGER_SCHEDULE_ON_TIME_SECONDS", DEFAULT_SCHEDULE_ON_TIME_SECONDS)
+            ),
+            trigger_file_poll_seconds=float(
+                env.get("JOBLEDGER_TRIGGER_FILE_POLL_SECONDS", DEFAULT_TRIGGER_FILE_POLL_SECONDS)
             ),
             secret_key_file=_path(env.get("JOBLEDGER_SECRET_KEY_FILE")),
             ledger_key_file=_path(env.get("JOBLEDGER_LEDGER_KEY_FILE")),

@@ -32,30 +32,42 @@ def main(argv: Sequence[str] | None = None) -> int:
             dispatcher.run()
             return 0
         from queue_core.client import Client
+        from scheduler.follow_ups import FollowUps
         from scheduler.timer import Timer
 
         timer = Timer(Client(settings=settings))
+        follow_ups = FollowUps(Client(settings=settings), file_poll_seconds=settings.trigger_file_poll_seconds)
         stopping = threading.Event()
         timer.read_models.stop_requested = stopping.is_set  # a wait for another process's rebuild ends too
+        follow_ups.client.read_models.stop_requested = stopping.is_set
 
         def stop(signum: int, frame: FrameType | None) -> None:
             stopping.set()
             dispatcher.stop()
             timer.stop()
+            follow_ups.stop()
 
         def run_timer() -> None:
             with contextlib.suppress(StopRequested):
                 timer.run()
 
+        def run_follow_ups() -> None:
+            with contextlib.suppress(StopRequested):
+                follow_ups.run()
+
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         thread = threading.Thread(target=run_timer, name="timer", daemon=True)
         thread.start()
+        following = threading.Thread(target=run_follow_ups, name="follow-ups", daemon=True)
+        following.start()
         try:
             dispatcher.run()
         finally:
             timer.stop()
+            follow_ups.stop()
             thread.join()
+            following.join()
     except JobledgerError as exc:
         print(f"jobledger dispatcher: {exc}", file=sys.stderr)
         return exc.exit_code

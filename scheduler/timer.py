@@ -26,7 +26,7 @@ from rq.job import Job
 from rq_scheduler import Scheduler
 
 from queue_core.client import Client
-from queue_core.domain.schedules import ACTIVE, instant, timing_of
+from queue_core.domain.schedules import ACTIVE, fire_time, instant, timing_of
 from queue_core.errors import StoreUnavailable
 from queue_core.keys import Keys
 
@@ -171,7 +171,7 @@ class Timer:
         following = timing_of(doc).next_after(instant(doc["cursor"]))
         if following is None or (doc.get("end") and following > instant(doc["end"])):
             return now  # a pass records that it ended
-        return following
+        return fire_time(doc, following)
 
     def _arm(self, schedule_id: str, doc: dict[str, Any] | None, now: datetime, recheck: float = 0.0) -> None:
         when = self.wake_at(doc, now, recheck) if doc else None

@@ -95,7 +95,7 @@ def test_a_changed_fold_handler_changes_the_digest(tmp_path: Path, copies: list[
     cancelled = ('"reason": CANCELLED_BY_USER, "finished_at": rec.time}', '"reason": CANCELLED_BY_USER}')
     copy = copy_of(runs, [cancelled], tmp_path, copies)
     assert digest_with("runs", copy.apply_run) != FOLD_VERSION
-    paused = ('return {**doc, "status": PAUSED}', 'return {**doc, "status": PAUSED, "cursor": None}')
+    paused = ('return {**doc, "status": PAUSED, ', 'return {**doc, "status": PAUSED, "cursor": None, ')
     copy = copy_of(schedules, [paused], tmp_path, copies)
     assert digest_with("schedules", copy.apply_schedule) != FOLD_VERSION
 

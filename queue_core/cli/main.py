@@ -13,6 +13,7 @@ from queue_core.cli import definitions, inputs, processes, runs
 from queue_core.cli.acl import add_acl_command
 from queue_core.cli.argtypes import positive_int, status
 from queue_core.cli.audit import add_audit_commands
+from queue_core.cli.backfills import add_backfill_commands
 from queue_core.cli.maintenance import add_maintenance_command
 from queue_core.cli.messages import one_line, printable
 from queue_core.cli.ops import add_ops_commands
@@ -229,6 +230,7 @@ def _parser() -> argparse.ArgumentParser:
     add_audit_commands(sub, _Parser)
     add_workflow_commands(sub, _Parser)
     add_schedule_commands(sub, _Parser)
+    add_backfill_commands(sub, _Parser)
     add_ops_commands(sub, _Parser)
     add_maintenance_command(sub, _Parser)
     add_acl_command(sub, _Parser)

@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from queue_core.cli.argtypes import positive_int
+from queue_core.cli.backfills import add_backfill_command
 from queue_core.cli.output import print_json, print_kv, print_table
 from queue_core.client import Client
 from queue_core.domain.schedules import CATCHUP_POLICIES, OVERLAP_POLICIES
@@ -42,6 +43,8 @@ def create(args: argparse.Namespace) -> int:
         overlap=args.overlap,
         args=args.args,
         cluster=args.cluster,
+        jitter=args.jitter,
+        pause_on_failure=args.pause_on_failure,
     )
     if args.json:
         print_json(doc)
@@ -60,7 +63,7 @@ def list_(args: argparse.Namespace) -> int:
             d["name"],
             _target(d),
             _when(d),
-            d["status"],
+            d["status"] + (f" ({d['pause_note']})" if d["pause_note"] else ""),
             d["next_fire"],
             f"{d['fired']}/{d['skipped']}/{d['missed']}",
             len(d["queued"]) or None,
@@ -88,6 +91,9 @@ def show(args: argparse.Namespace) -> int:
             ("args", doc["args"]),
             ("cluster", doc["cluster"]),
             ("status", doc["status"] + (f" ({doc['ended_reason']})" if doc["ended_reason"] else "")),
+            ("note", doc["pause_note"]),
+            ("jitter", f"{doc['jitter']:g} minutes" if doc["jitter"] else None),
+            ("pause on failure", "yes" if doc["pause_on_failure"] else None),
             ("next fire", doc["next_fire"]),
             ("fired", doc["fired"]),
             ("skipped", doc["skipped"]),
@@ -116,7 +122,16 @@ def _change(args: argparse.Namespace, doc: dict[str, Any]) -> int:
 
 
 def pause(args: argparse.Namespace) -> int:
-    return _change(args, _client().pause_schedule(args.schedule))
+    return _change(args, _client().pause_schedule(args.schedule, args.note or ""))
+
+
+def trigger(args: argparse.Namespace) -> int:
+    doc = _client().trigger_schedule(args.schedule)
+    if args.json:
+        print_json(doc)
+    else:
+        print(f"{doc['name']} fired manually: {doc['last_run']['kind'].replace('_', ' ')} {doc['last_run']['id']}")
+    return 0
 
 
 def resume(args: argparse.Namespace) -> int:
@@ -155,6 +170,8 @@ def add_schedule_commands(sub: Any, parser_class: type[argparse.ArgumentParser])
     q.add_argument("--overlap", choices=OVERLAP_POLICIES, default="skip", help="a tick while the last run is active")
     q.add_argument("--args", metavar="ARGS", help="the job's args; ${logical_date} and ${logical_date:%%Y%%m%%d}")
     q.add_argument("--cluster")
+    q.add_argument("--jitter", type=float, default=0.0, metavar="MINUTES", help="fire each tick up to this much later")
+    q.add_argument("--pause-on-failure", action="store_true", help="pause when a run it fired fails")
     q.add_argument("--json", action="store_true")
     q.set_defaults(handler=create)
     q = ssub.add_parser("list", help="schedules with their next fire time")
@@ -169,12 +186,16 @@ def add_schedule_commands(sub: Any, parser_class: type[argparse.ArgumentParser])
     for verb, handler, text in (
         ("pause", pause, "stop firing until resumed"),
         ("resume", resume, "fire again from now on (ticks while paused are not fired)"),
+        ("trigger", trigger, "fire once now, outside the cadence (recorded as manual)"),
         ("delete", delete, "delete; the name is free again, the history stays"),
     ):
         q = ssub.add_parser(verb, help=text)
         q.add_argument("schedule", metavar="NAME-or-UUID")
         q.add_argument("--json", action="store_true")
+        if verb == "pause":
+            q.add_argument("--note", metavar="TEXT", help="why; shown by list and show")
         q.set_defaults(handler=handler)
+    add_backfill_command(ssub, parser_class)
 
     p = sub.add_parser("scheduler", help="run a dispatcher and the schedule timer in the foreground")
     p.set_defaults(handler=scheduler)

@@ -13,6 +13,7 @@ from queue_core.eventlog.events import (
     Recorded,
     RunAttemptFailed,
     RunCancelled,
+    RunCauseRecorded,
     RunFailed,
     RunQueued,
     RunRetryScheduled,
@@ -69,6 +70,7 @@ PUBLIC_KEYS = (
     "task",
     "not_before",
     "retry_rule",
+    "cause",
 )
 
 
@@ -116,6 +118,7 @@ def _submitted(doc: Doc | None, rec: Recorded, event: RunSubmitted) -> Doc:
         # Beside the attempts, not in them: the attempt objects of `status --json` have fixed keys.
         "source_revisions": {},
         "result": None,
+        "cause": None,  # what submitted it, when not a person: a trigger, a manual fire, a backfill
     }
 
 
@@ -210,6 +213,15 @@ def _cancelled(doc: Doc, rec: Recorded, event: RunCancelled) -> Doc:
     }
 
 
+def _caused(doc: Doc, rec: Recorded, event: RunCauseRecorded) -> Doc:
+    cause: dict[str, Any] = {"reason": event.reason, "source": event.source}
+    if event.datasets:
+        cause["datasets"] = list(event.datasets)
+    if event.files:
+        cause["files"] = list(event.files)
+    return {**doc, "cause": cause, "updated_at": rec.time}
+
+
 # One handler per event type, chosen by the type's name: replay folds hundreds of thousands of events.
 _HANDLERS: dict[str, Callable[[Any, Recorded, Any], Doc]] = {
     "RunSubmitted": _submitted,
@@ -220,6 +232,7 @@ _HANDLERS: dict[str, Callable[[Any, Recorded, Any], Doc]] = {
     "RunSucceeded": _succeeded,
     "RunFailed": _failed,
     "RunCancelled": _cancelled,
+    "RunCauseRecorded": _caused,
 }
 
 

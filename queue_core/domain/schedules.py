@@ -8,10 +8,11 @@ a clock, Redis or the log.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -45,6 +46,7 @@ __all__ = [
     "Step",
     "apply_schedule",
     "expand_args",
+    "fire_time",
     "instant",
     "logical_date_of",
     "next_tick",
@@ -99,6 +101,16 @@ class OneTime:
         return [self.at] if after < self.at <= until and limit > 0 else []
 
 
+def fire_time(doc: Doc, tick: datetime) -> datetime:
+    """When the tick fires: the tick plus the schedule's jitter offset for it (the same offset every time,
+    derived from a hash of the schedule and the tick, from 0 up to ``jitter`` minutes, to the second)."""
+    jitter = doc["jitter"]
+    if not jitter:
+        return tick
+    digest = hashlib.sha256(f"{doc['id']}/{stamp(tick)}".encode()).digest()
+    return tick + timedelta(seconds=int.from_bytes(digest[:8], "big") % (int(jitter * 60) + 1))
+
+
 @lru_cache(maxsize=4096)
 def _cron(text: str, timezone: str) -> CronExpression:
     return parse_cron(text, timezone)
@@ -148,6 +160,10 @@ def _created(doc: Doc | None, rec: Recorded, e: ScheduleCreated) -> Doc:
         "overlap": e.overlap,
         "args": e.args,
         "cluster": e.cluster,
+        "jitter": e.jitter,
+        "pause_on_failure": e.pause_on_failure,
+        "pause_note": None,
+        "paused_for": None,  # the failed run the schedule last paused itself for
         "status": ACTIVE,
         "ended_reason": None,
         "created_at": rec.time,
@@ -164,11 +180,11 @@ def _created(doc: Doc | None, rec: Recorded, e: ScheduleCreated) -> Doc:
 
 
 def _paused(doc: Doc, rec: Recorded, e: SchedulePaused) -> Doc:
-    return {**doc, "status": PAUSED}
+    return {**doc, "status": PAUSED, "pause_note": e.note or None, "paused_for": e.run or doc["paused_for"]}
 
 
 def _resumed(doc: Doc, rec: Recorded, e: ScheduleResumed) -> Doc:
-    return {**doc, "status": ACTIVE, "cursor": _later(doc["cursor"], e.start)}
+    return {**doc, "status": ACTIVE, "cursor": _later(doc["cursor"], e.start), "pause_note": None}
 
 
 def _deleted(doc: Doc, rec: Recorded, e: ScheduleDeleted) -> Doc:
@@ -183,7 +199,8 @@ def _fired(doc: Doc, rec: Recorded, e: ScheduleFired) -> Doc:
     kind, run = ("workflow_run", e.workflow_run) if e.workflow_run else ("run", e.run)
     return {
         **doc,
-        "cursor": _later(doc["cursor"], e.tick),
+        # A manual fire stands outside the cadence: the clock's ticks before it are still to be handled.
+        "cursor": doc["cursor"] if e.manual else _later(doc["cursor"], e.tick),
         "queued": [q for q in doc["queued"] if q["tick"] != e.tick],
         "last_run": {"kind": kind, "id": run, "tick": e.tick},
         "fired": doc["fired"] + 1,
@@ -276,7 +293,12 @@ def plan(
     due = timing.ticks(cursor, until, MAX_TICKS_PER_PASS + 1)
     more = len(due) > MAX_TICKS_PER_PASS
     due = due[:MAX_TICKS_PER_PASS]
-    missed = [t for t in due if (now - t).total_seconds() > on_time]
+    if doc["jitter"]:
+        # A tick whose jittered time is still ahead waits, and so do the ticks after it (they fire in order).
+        waiting = next((i for i, t in enumerate(due) if fire_time(doc, t) > now), None)
+        if waiting is not None:
+            due, more = due[:waiting], True
+    missed = [t for t in due if (now - fire_time(doc, t)).total_seconds() > on_time]
     arriving = [(t, False) for t in due[len(missed) :]]
     if missed:
         catchup = doc["catchup"]
@@ -319,10 +341,10 @@ def plan(
 
 
 def next_tick(doc: Doc, timing: CronExpression | OneTime) -> datetime | None:
-    """The schedule's next tick after its cursor (None when paused, ended or past ``end``)."""
+    """When the schedule's next tick after its cursor fires (None when paused, ended or past ``end``)."""
     if doc["status"] != ACTIVE:
         return None
     following = timing.next_after(instant(doc["cursor"]))
     if following is None or (doc.get("end") and following > instant(doc["end"])):
         return None
-    return following
+    return fire_time(doc, following)

@@ -11,6 +11,10 @@ from typing import Any, ClassVar, NamedTuple
 import orjson
 
 __all__ = [
+    "BackfillCancelled",
+    "BackfillFinished",
+    "BackfillRunSubmitted",
+    "BackfillStarted",
     "ChainSealed",
     "ClusterRegistered",
     "DatasetWritten",
@@ -28,6 +32,7 @@ __all__ = [
     "ResourceAdded",
     "RunAttemptFailed",
     "RunCancelled",
+    "RunCauseRecorded",
     "RunFailed",
     "RunQueued",
     "RunRetryScheduled",
@@ -50,6 +55,8 @@ __all__ = [
     "TaskRerunRequested",
     "TaskSkipped",
     "TaskSubmitted",
+    "TriggerFired",
+    "TriggerWritesNoted",
     "WorkflowCreated",
     "WorkflowRevised",
     "WorkflowRunCancelled",
@@ -364,7 +371,12 @@ class WorkflowRunFinished(Event):
 
 @dataclass(frozen=True)
 class ScheduleCreated(Event):
-    """``start``: ticks strictly after this instant count; ``cron`` or ``at`` says when the ticks are."""
+    """``start``: ticks strictly after this instant count; ``cron`` or ``at`` says when the ticks are.
+
+    Schema 2 added ``jitter`` (minutes: each tick fires a fixed, hash-derived offset of up to this later)
+    and ``pause_on_failure`` (a fired run that fails pauses the schedule)."""
+
+    schema_version: ClassVar[int] = 2
 
     name: str
     target_kind: str  # "definition" or "workflow"
@@ -378,11 +390,19 @@ class ScheduleCreated(Event):
     overlap: str = "skip"
     args: str | None = None
     cluster: str | None = None
+    jitter: float = 0.0
+    pause_on_failure: bool = False
 
 
 @dataclass(frozen=True)
 class SchedulePaused(Event):
+    """Schema 2 added ``note`` (why, in words) and ``run`` (the failed run, when the schedule paused itself)."""
+
+    schema_version: ClassVar[int] = 2
+
     name: str
+    note: str = ""
+    run: str | None = None
 
 
 @dataclass(frozen=True)
@@ -400,7 +420,11 @@ class ScheduleDeleted(Event):
 
 @dataclass(frozen=True)
 class ScheduleFired(Event):
-    """The tick submitted ``run`` (or started ``workflow_run``); ``caught_up``: it had been missed."""
+    """The tick submitted ``run`` (or started ``workflow_run``); ``caught_up``: it had been missed.
+
+    Schema 2 added ``manual``: fired on request, outside the cadence (its tick is the request's time)."""
+
+    schema_version: ClassVar[int] = 2
 
     tick: str
     logical_date: str
@@ -408,6 +432,7 @@ class ScheduleFired(Event):
     workflow_run: str | None = None
     caught_up: bool = False
     replaced: str | None = None
+    manual: bool = False
 
 
 @dataclass(frozen=True)
@@ -532,6 +557,27 @@ def _run_failed_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
 
 
 _UPCASTERS[("RunFailed", 1)] = _run_failed_1_to_2
+
+
+def _schedule_created_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
+    return {**data, "jitter": 0.0, "pause_on_failure": False}
+
+
+_UPCASTERS[("ScheduleCreated", 1)] = _schedule_created_1_to_2
+
+
+def _schedule_paused_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
+    return {**data, "note": "", "run": None}
+
+
+_UPCASTERS[("SchedulePaused", 1)] = _schedule_paused_1_to_2
+
+
+def _schedule_fired_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
+    return {**data, "manual": False}
+
+
+_UPCASTERS[("ScheduleFired", 1)] = _schedule_fired_1_to_2
 
 
 def event_types() -> dict[str, type[Event]]:
@@ -665,3 +711,101 @@ class ChainSealed(Event):
 
 
 _TYPES.update({cls.__name__: cls for cls in (LedgerKeyAdopted, ChainSealed)})
+
+
+# -- what caused a run, data-aware triggers, and backfills (one aggregate per trigger, per backfill) ------
+
+
+@dataclass(frozen=True)
+class RunCauseRecorded(Event):
+    """Why a run was submitted, beside its ``RunSubmitted``: ``reason`` is ``datasets``, ``files``, ``manual``
+    or ``backfill``; ``source`` the trigger, schedule or backfill; ``datasets`` or ``files`` what fired it."""
+
+    reason: str
+    source: str
+    datasets: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TriggerWritesNoted(Event):
+    """Matching dataset writes seen before the trigger could fire (``all`` waits for the rest, a debounce
+    for quiet): each ``{"dataset", "run", "position", "time"}``; ``cursor``: the log position looked up to."""
+
+    target_kind: str
+    target: str
+    writes: tuple[Mapping[str, Any], ...]
+    cursor: str
+
+
+@dataclass(frozen=True)
+class TriggerFired(Event):
+    """The trigger submitted ``run`` (or started ``workflow_run``) at ``fired_at`` (its logical date), for
+    the ``datasets`` written or the ``files`` that arrived; ``cursor``: the log position looked up to."""
+
+    target_kind: str
+    target: str
+    reason: str
+    fired_at: str
+    run: str | None = None
+    workflow_run: str | None = None
+    datasets: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
+    cursor: str = ""
+    message: str = ""  # why nothing was submitted (the target refused it), when ``run`` is None
+
+
+@dataclass(frozen=True)
+class BackfillStarted(Event):
+    """A backfill of schedule ``schedule``: ``ticks`` (stamps, in the order they are to run) get one run each,
+    at most ``max_active`` at once; ``skipped``: ticks of the range left alone because they have a run."""
+
+    schedule: str
+    schedule_name: str
+    start: str
+    end: str
+    reprocess: str
+    max_active: int
+    backwards: bool
+    ticks: tuple[str, ...]
+    skipped: int = 0
+
+
+@dataclass(frozen=True)
+class BackfillRunSubmitted(Event):
+    """The backfill submitted ``run`` (or started ``workflow_run``) for ``tick``; ``message`` when refused."""
+
+    tick: str
+    logical_date: str
+    run: str | None = None
+    workflow_run: str | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class BackfillCancelled(Event):
+    reason: str = "Cancelled by user"
+
+
+@dataclass(frozen=True)
+class BackfillFinished(Event):
+    """Every tick's run has ended: ``succeeded`` of them succeeded, ``failed`` did not."""
+
+    succeeded: int
+    failed: int
+
+
+_TYPES.update(
+    {
+        cls.__name__: cls
+        for cls in (
+            RunCauseRecorded,
+            TriggerWritesNoted,
+            TriggerFired,
+            BackfillStarted,
+            BackfillRunSubmitted,
+            BackfillCancelled,
+            BackfillFinished,
+        )
+    }
+)

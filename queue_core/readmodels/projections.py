@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from queue_core.domain.backfills import BACKFILL_EVENTS, apply_backfill
 from queue_core.domain.clusters import apply_cluster
 from queue_core.domain.definitions import apply_definition
 from queue_core.domain.depots import apply_depot
@@ -13,6 +14,7 @@ from queue_core.domain.lineage import apply_dataset
 from queue_core.domain.names import apply_name, name_key
 from queue_core.domain.runs import apply_run
 from queue_core.domain.schedules import SCHEDULE_EVENTS, apply_schedule
+from queue_core.domain.triggers import TRIGGER_EVENTS, apply_trigger
 from queue_core.domain.workflow_runs import WORKFLOW_RUN_EVENTS, apply_workflow_run, is_going
 from queue_core.domain.workflows import apply_workflow
 from queue_core.eventlog.events import Recorded
@@ -106,6 +108,7 @@ PROJECTIONS: tuple[Projection, ...] = (
                 "RunSucceeded",
                 "RunFailed",
                 "RunCancelled",
+                "RunCauseRecorded",
             }
         ),
         apply_run,
@@ -117,6 +120,8 @@ PROJECTIONS: tuple[Projection, ...] = (
     ),
     Projection("workflow_runs", WORKFLOW_RUN_EVENTS, apply_workflow_run, _by_aggregate, _workflow_run_indexes),
     Projection("schedules", SCHEDULE_EVENTS, apply_schedule, _by_aggregate, _no_indexes),
+    Projection("triggers", TRIGGER_EVENTS, apply_trigger, _by_aggregate, _no_indexes),
+    Projection("backfills", BACKFILL_EVENTS, apply_backfill, _by_aggregate, _no_indexes),
     Projection(QUARANTINE, frozenset(), _no_fold, _by_aggregate, _quarantine_indexes),
 )
 

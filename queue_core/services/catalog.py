@@ -20,8 +20,10 @@ from queue_core.readmodels.materialized import ReadModels
 from queue_core.services.names import owner_of, with_claim
 from queue_core.services.schemas import check_schemas
 from queue_core.specs.definitions import MAX_WORKERS, check_name, normalize_definition
+from queue_core.specs.depots import FILE_DEPOTS
 from queue_core.specs.documents import load_document
 from queue_core.specs.pipelines import check_depots, workflow_definitions
+from queue_core.specs.triggers import FILES, trigger_depots
 
 __all__ = ["Catalog", "DefineResult"]
 
@@ -64,7 +66,22 @@ class Catalog:
         pipeline = spec["config"].get("pipeline")
         if pipeline is not None:
             self.check_pipeline(pipeline)
+        if "trigger" in spec:
+            self.check_trigger(spec["trigger"])
         return spec
+
+    def check_trigger(self, trigger: Mapping[str, Any]) -> None:
+        """Refuse a trigger naming a depot that does not exist, or watching files in a depot that holds none."""
+        self.read_models.catch_up()
+        depots = {d["name"]: d["type"] for d in self.read_models.all("depots").values() if d}
+        field = "trigger.files.depot" if trigger["kind"] == FILES else "trigger.datasets"
+        for depot in trigger_depots(dict(trigger)):
+            if depot not in depots:
+                raise NotFound(f"{field}: no depot named {depot!r}")
+            if trigger["kind"] == FILES and depots[depot] not in FILE_DEPOTS:
+                raise InvalidInput(
+                    f"depot {depot!r} is a {depots[depot]} depot; files arrive in local or s3 ones", field
+                )
 
     def check_pipeline(self, pipeline: Mapping[str, Any]) -> None:
         """Refuse a pipeline naming a depot that does not exist or a schema file that cannot be read."""

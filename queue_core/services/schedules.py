@@ -60,6 +60,7 @@ from queue_core.eventlog.events import (
     NameReleased,
     NewEvent,
     Recorded,
+    RunCauseRecorded,
     ScheduleCreated,
     ScheduleDeleted,
     ScheduleEnded,
@@ -135,6 +136,12 @@ class ScheduleRequest:
     overlap: str = "skip"
     args: str | None = None
     cluster: str | None = None
+    jitter: float = 0.0
+    pause_on_failure: bool = False
+
+
+MAX_JITTER_MINUTES = 1440
+MAX_NOTE = 500
 
 
 class ScheduleService:
@@ -221,6 +228,9 @@ class ScheduleService:
             raise InvalidInput('must be a cron expression such as "30 2 * * *" or @daily', "cron")
         choice(catchup, CATCHUP_POLICIES, "catchup")
         choice(overlap, OVERLAP_POLICIES, "overlap")
+        jitter = request.jitter
+        if isinstance(jitter, bool) or not isinstance(jitter, int | float) or not 0 <= jitter <= MAX_JITTER_MINUTES:
+            raise InvalidInput(f"must be a number of minutes from 0 to {MAX_JITTER_MINUTES}", "jitter")
         moment = now or datetime.now(UTC)
         tz = zone(timezone)
         fields: dict[str, Any] = {"cron": cron, "timezone": timezone, "at": None, "end": None}
@@ -269,6 +279,8 @@ class ScheduleService:
             overlap=overlap,
             args=args,
             cluster=cluster,
+            jitter=float(jitter),
+            pause_on_failure=bool(request.pause_on_failure),
         )
         name_version = unclaimed(self.store, SCHEDULE_KIND, name)
         schedule_id = str(uuid.uuid4())
@@ -347,12 +359,57 @@ class ScheduleService:
         if doc["status"] in (ENDED, DELETED):
             raise InvalidInput(f"schedule {doc['name']} has {doc['status'].lower()}; nothing to {verb}", "schedule")
 
-    def pause(self, name_or_id: str) -> Doc:
-        """Stop firing; pausing a paused schedule changes nothing."""
+    def pause(self, name_or_id: str, note: str = "") -> Doc:
+        """Stop firing, with an optional ``note`` saying why; pausing a paused schedule changes nothing."""
+        if not isinstance(note, str) or len(note) > MAX_NOTE or any(ord(c) < 32 for c in note):
+            raise InvalidInput(f"must be one line of at most {MAX_NOTE} characters", "note")
 
         def decide(doc: Doc) -> tuple[list[Event], list[NewEvent]]:
             self._check_live(doc, "pause")
-            return ([] if doc["status"] == PAUSED else [SchedulePaused(name=doc["name"])]), []
+            return ([] if doc["status"] == PAUSED else [SchedulePaused(name=doc["name"], note=note)]), []
+
+        return self.view(self._change(name_or_id, decide))
+
+    def pause_for_failure(self, schedule_id: str, run_id: str) -> bool:
+        """Pause a ``pause_on_failure`` schedule whose fired run ``run_id`` failed; False when nothing was to do
+        (paused already, or already paused once for this run). The event id is derived from the run, so
+        two schedulers seeing the failure append one pause."""
+        for _ in range(ADVANCE_RETRIES):
+            doc, _ = load_state(self.store, schedule_id, apply_schedule)
+            if doc is None or doc["status"] != ACTIVE or not doc["pause_on_failure"] or doc["paused_for"] == run_id:
+                return False
+            note = f"paused on failure: run {run_id} failed"
+            paused = SchedulePaused(name=doc["name"], note=note, run=run_id)
+            try:
+                self.store.append(
+                    [NewEvent(schedule_id, paused, _derived(schedule_id, run_id, "paused-on-failure"))],
+                    {schedule_id: doc["version"]},
+                )
+            except ConcurrencyError:
+                continue
+            return True
+        return False
+
+    def trigger_now(self, name_or_id: str, now: datetime | None = None) -> Doc:
+        """Fire the schedule once now, outside its cadence (recorded as manual); its clock ticks go on as before.
+
+        A paused schedule can be fired this way too; an ended or deleted one cannot.
+        """
+        moment = now or datetime.now(UTC)
+        manual_key = uuid.uuid4().hex  # two manual fires in one second are two fires
+
+        def decide(doc: Doc) -> tuple[list[Event], list[NewEvent]]:
+            self._check_live(doc, "trigger")
+            timing = timing_of(doc)
+            tick = stamp(moment)
+            with self.one_pass():
+                batch, _ = self._fire(
+                    doc, tick, logical_date_of(moment, timing), Step(FIRE, (moment,)), run_key=f"manual/{manual_key}"
+                )
+            fired = [n.event for n in batch if n.aggregate == doc["id"]]
+            if not isinstance(fired[0], ScheduleFired):
+                raise InvalidInput(fired[0].message, "schedule")  # type: ignore[attr-defined]
+            return fired, [n for n in batch if n.aggregate != doc["id"]]
 
         return self.view(self._change(name_or_id, decide))
 
@@ -466,38 +523,53 @@ class ScheduleService:
         except (AlreadyExists, Quarantined):
             log.warning("the replaced run is left to the dispatcher to cancel", run=fired.replaced)
 
-    def _fire(self, doc: Doc, tick: str, logical: str, step: Step) -> tuple[list[NewEvent], dict[str, int]]:
+    def _fire(
+        self, doc: Doc, tick: str, logical: str, step: Step, run_key: str = ""
+    ) -> tuple[list[NewEvent], dict[str, int]]:
+        """The batch firing ``tick``; ``run_key`` (a manual fire's) derives the ids instead of the tick."""
         sid = doc["id"]
+        manual = bool(run_key)
+        key = run_key or tick
         last = (doc.get("last_run") or {}).get("id")
         replaced = last if step.replace and last else None  # cancelled once this fire is appended
         args = expand_args(doc["args"], logical) if doc["args"] is not None else None
         try:
             if doc["target_kind"] == "workflow":
                 run_id, started, expected = self.workflows.start_batch(
-                    doc["target"], doc["cluster"], logical, run_id=_derived(sid, tick, "workflow-run")
+                    doc["target"], doc["cluster"], logical, run_id=_derived(sid, key, "workflow-run")
                 )
                 fired = ScheduleFired(
-                    tick=tick, logical_date=logical, workflow_run=run_id, caught_up=step.caught_up, replaced=replaced
+                    tick=tick,
+                    logical_date=logical,
+                    workflow_run=run_id,
+                    caught_up=step.caught_up,
+                    replaced=replaced,
+                    manual=manual,
                 )
                 # Ids derived from (schedule, tick), like a run's: a retried fire of this tick is a DUP.
-                batch = [NewEvent(sid, fired, _derived(sid, tick, FIRE, run_id))]
-                batch += [dataclasses.replace(n, event_id=_derived(sid, tick, f"w{i}")) for i, n in enumerate(started)]
+                batch = [NewEvent(sid, fired, _derived(sid, key, FIRE, run_id))]
+                batch += [dataclasses.replace(n, event_id=_derived(sid, key, f"w{i}")) for i, n in enumerate(started)]
                 return batch, {sid: doc["version"], **expected}
             run_id, submitted, expected = self.submissions.submission_of(
                 self._definition(doc["target"]),
                 doc["cluster"],
                 args,
                 logical_date=logical,
-                run_id=_derived(sid, tick, "run"),
+                run_id=_derived(sid, key, "run"),
             )
         except JobledgerError as exc:
             if not isinstance(exc, InvalidInput | NotFound | AlreadyExists):
                 raise
             skipped = ScheduleTickSkipped(tick=tick, logical_date=logical, reason="error", message=str(exc))
-            return [NewEvent(sid, skipped, _derived(sid, tick, "error"))], {sid: doc["version"]}
-        fired = ScheduleFired(tick=tick, logical_date=logical, run=run_id, caught_up=step.caught_up, replaced=replaced)
-        batch = [NewEvent(sid, fired, _derived(sid, tick, FIRE, run_id))]
-        batch += [dataclasses.replace(new, event_id=_derived(sid, tick, str(i))) for i, new in enumerate(submitted)]
+            return [NewEvent(sid, skipped, _derived(sid, key, "error"))], {sid: doc["version"]}
+        fired = ScheduleFired(
+            tick=tick, logical_date=logical, run=run_id, caught_up=step.caught_up, replaced=replaced, manual=manual
+        )
+        batch = [NewEvent(sid, fired, _derived(sid, key, FIRE, run_id))]
+        batch += [dataclasses.replace(new, event_id=_derived(sid, key, str(i))) for i, new in enumerate(submitted)]
+        if manual:
+            cause = RunCauseRecorded(reason="manual", source=sid)
+            batch.append(NewEvent(run_id, cause, _derived(sid, key, "cause")))
         return batch, {sid: doc["version"], **expected}
 
 
@@ -514,7 +586,7 @@ def _entries(rec: Recorded, fired: set[str]) -> list[Doc]:
                 "tick": event.tick,
                 "logical_date": event.logical_date,
                 "outcome": "fired",
-                "reason": "caught up" if event.caught_up else None,
+                "reason": "manual" if event.manual else ("caught up" if event.caught_up else None),
                 "run": run,
                 "run_kind": kind,
                 "run_status": None,
@@ -536,5 +608,5 @@ def _entries(rec: Recorded, fired: set[str]) -> list[Doc]:
             for t in reversed(event.ticks)
         ]
     outcome = rec.type.removeprefix("Schedule").lower()
-    why = getattr(event, "reason", None)  # an end says why
+    why = getattr(event, "reason", None) or getattr(event, "note", None) or None  # an end or a pause says why
     return [{**base, "tick": None, "logical_date": None, "outcome": outcome, "reason": why, "run": None}]

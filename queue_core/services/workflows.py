@@ -171,6 +171,8 @@ class WorkflowService:
             elif self._owner(WORKFLOW_KIND, ref["name"])[0] is None:
                 raise NotFound(f"references: no workflow named {ref['name']!r}")
         self._check_no_reference_circle(spec)
+        if "trigger" in spec:
+            self.catalog.check_trigger(spec["trigger"])
         registrations: list[NewEvent] = []
         expected: dict[str, int] = {}
         for cluster in sorted({t["cluster"] for t in spec["tasks"].values() if t["cluster"]} - {DEFAULT_CLUSTER}):

@@ -39,7 +39,7 @@ MAX_ENV_VARS = 500
 MAX_WORKERS = 256
 SECRET_FIELDS = ("token", "password", "secretAccessKey", "accessKeyId", "sessionToken")
 
-_TOP_KEYS = {"name", "description", "config", "cluster"}
+_TOP_KEYS = {"name", "description", "config", "cluster", "trigger"}
 _CONFIG_KEYS = {
     "source",
     "type",
@@ -265,4 +265,9 @@ def normalize_definition(raw: Any) -> dict[str, Any]:
         if config["network"] not in NETWORKS:
             raise InvalidInput("must be 'none' (no network), or left out for the machine's network", "config.network")
         normalized["network"] = config["network"]
-    return {"name": name, "description": description, "config": normalized, "cluster": _cluster(top.get("cluster"))}
+    spec = {"name": name, "description": description, "config": normalized, "cluster": _cluster(top.get("cluster"))}
+    if "trigger" in top:  # only when given: definitions without one keep their normalized form
+        from queue_core.specs.triggers import normalize_trigger
+
+        spec["trigger"] = normalize_trigger(top["trigger"])
+    return spec

@@ -21,9 +21,9 @@ __all__ = ["MAX_TASKS", "normalize_workflow", "task_graph"]
 MAX_TASKS = 2000
 MAX_DEPTH = 250  # levels: each runs after the one before, so a deeper chain only waits longer
 MAX_REFERENCE_TIMEOUT_MINUTES = 366 * 24 * 60  # a year
-_NATIVE_KEYS = {"name", "description", "tasks", "references", "referenceTimeout", "concurrency", "failFast"}
+_NATIVE_KEYS = {"name", "description", "tasks", "references", "referenceTimeout", "concurrency", "failFast", "trigger"}
 _TASK_KEYS = {"definition", "job", "depends_on", "args", "envVars", "cluster", "description"}
-_DATAOS_KEYS = {"name", "version", "type", "tags", "title", "description", "owner", "layer", "workflow"}
+_DATAOS_KEYS = {"name", "version", "type", "tags", "title", "description", "owner", "layer", "workflow", "trigger"}
 _DATAOS_WORKFLOW_KEYS = {"title", "dag", "concurrency", "failFast", "references", "referenceTimeout"}
 _DAG_KEYS = {"name", "title", "description", "spec", "dependencies"}
 _SPEC_KEYS = {"stack", "compute", "stackSpec", "tags", "definition", "args", "envVars"}
@@ -257,7 +257,7 @@ def normalize_workflow(raw: Any) -> dict[str, Any]:
     concurrency, fail_fast = settings.get("concurrency"), settings.get("failFast")
     if concurrency is not None:
         checks.whole_number(concurrency, f"{prefix}concurrency", 1, MAX_TASKS)
-    return {
+    spec = {
         "name": name,
         "description": description,
         "label": None if label is None else str(label),
@@ -267,3 +267,8 @@ def normalize_workflow(raw: Any) -> dict[str, Any]:
         "concurrency": concurrency,
         "failFast": False if fail_fast is None else checks.boolean(fail_fast, f"{prefix}failFast"),
     }
+    if "trigger" in top:  # beside ``name``; only when given: workflows without one keep their normalized form
+        from queue_core.specs.triggers import normalize_trigger
+
+        spec["trigger"] = normalize_trigger(top["trigger"])
+    return spec
