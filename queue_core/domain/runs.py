@@ -19,6 +19,7 @@ from queue_core.eventlog.events import (
     RunStarted,
     RunSubmitted,
     RunSucceeded,
+    RunValuesPublished,
 )
 from queue_core.timefmt import format_utc
 
@@ -64,6 +65,7 @@ PUBLIC_KEYS = (
     "finished_at",
     "attempts",
     "result",
+    "values",
     "logical_date",
     "workflow_run",
     "task",
@@ -116,6 +118,7 @@ def _submitted(doc: Doc | None, rec: Recorded, event: RunSubmitted) -> Doc:
         # Beside the attempts, not in them: the attempt objects of `status --json` have fixed keys.
         "source_revisions": {},
         "result": None,
+        "values": None,  # what the run published for its downstream (``RunValuesPublished``)
     }
 
 
@@ -180,6 +183,10 @@ def _succeeded(doc: Doc, rec: Recorded, event: RunSucceeded) -> Doc:
     }
 
 
+def _values_published(doc: Doc, rec: Recorded, event: RunValuesPublished) -> Doc:
+    return {**doc, "values": event.values, "updated_at": rec.time}
+
+
 def _failed(doc: Doc, rec: Recorded, event: RunFailed) -> Doc:
     return {
         **doc,
@@ -218,6 +225,7 @@ _HANDLERS: dict[str, Callable[[Any, Recorded, Any], Doc]] = {
     "RunAttemptFailed": _attempt_failed,
     "RunRetryScheduled": _retry_scheduled,
     "RunSucceeded": _succeeded,
+    "RunValuesPublished": _values_published,
     "RunFailed": _failed,
     "RunCancelled": _cancelled,
 }

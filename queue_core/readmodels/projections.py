@@ -104,6 +104,7 @@ PROJECTIONS: tuple[Projection, ...] = (
                 "RunAttemptFailed",
                 "RunRetryScheduled",
                 "RunSucceeded",
+                "RunValuesPublished",
                 "RunFailed",
                 "RunCancelled",
             }
