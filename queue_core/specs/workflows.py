@@ -133,7 +133,7 @@ def _native_tasks(raw: Mapping[str, Any], workflow: str) -> dict[str, dict[str, 
         body = checks.mapping(body, field)
         checks.no_unknown(body, _TASK_KEYS, field)
         if sum(k in body for k in ("definition", "job", "condition")) != 1:
-            raise InvalidInput("needs exactly one of definition, job or condition", field)
+            raise InvalidInput("needs exactly one of definition or job, or a condition", field)
         definition, version, job = None, None, None
         if "definition" in body:
             definition, version = _definition_ref(body["definition"], f"{field}.definition")
