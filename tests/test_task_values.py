@@ -97,3 +97,20 @@ def test_bad_value_references_and_conditions_are_refused_with_one_line_exit_2_an
         out = procs.cli("workflow", "apply", str(path))
         assert (out.returncode, out.stderr.strip()) == (2, message), name
     assert len(client.events()) == before
+
+
+def test_a_sql_tasks_preview_rows_are_its_values_and_feed_the_next_sqls_text(client: Client):
+    def sql(name: str, query: str, **extra: Any) -> dict[str, Any]:
+        return {"job": {"type": "SQL", "timeout": 1, "pipeline": {"steps": [{"sequence": [{"name": name,
+                "sql": query}]}]}}, **extra}  # fmt: skip
+
+    tasks = {
+        "q": sql("q", "select 41 + 1 as n, 'x' as tag"),
+        "q2": sql("q2", "select ${tasks.q.values.n} * 2 as m", depends_on=["q"]),
+        "is-84": {"condition": "${tasks.q2.values.m} == 84", "depends_on": ["q2"]},
+    }
+    client.apply_workflow(native("sql-values", tasks))
+    view = client.wait_workflow_run(client.run_workflow("sql-values"), timeout=60)
+    assert view["status"] == "SUCCEEDED", view
+    assert view["tasks"]["q"]["values"] == {"rows": [{"n": 42, "tag": "x"}], "n": 42, "tag": "x"}
+    assert view["tasks"]["is-84"]["outcome"] == "true"

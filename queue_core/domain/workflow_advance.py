@@ -37,6 +37,7 @@ from queue_core.eventlog.events import (
     WorkflowRunFinished,
 )
 from queue_core.specs.conditions import ConditionError, evaluate
+from queue_core.specs.run_if import ALL_SUCCESS
 from queue_core.specs.task_values import MissingValue, substitute
 from queue_core.timefmt import parse_utc
 
@@ -296,7 +297,9 @@ def rerun_tasks(doc: Doc, task: str | None, downstream: bool) -> tuple[str, ...]
     else:
         if task not in tasks:
             raise NotFound(f"workflow run {doc['id']} has no task {task!r}; it has {', '.join(sorted(tasks))}")
-        upstream = next((d for d in graph[task] if tasks[d]["status"] != SUCCEEDED), None)
+        # Skipped upstream tasks count as done; failed ones too for a task whose runIf runs after failures.
+        tolerated = _DONE_WELL if doc["plan"][task]["run_if"] == ALL_SUCCESS else TASK_TERMINAL
+        upstream = next((d for d in graph[task] if tasks[d]["status"] not in tolerated), None)
         if upstream is not None:
             raise InvalidInput(
                 f"task {task!r} cannot rerun: its upstream task {upstream!r} is {tasks[upstream]['status']}; "

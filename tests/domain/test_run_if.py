@@ -9,10 +9,17 @@ import pytest
 
 from queue_core.domain.run_if import RUN, decide_run_if
 from queue_core.domain.runs import FAILED, RUNNING, SUCCEEDED
-from queue_core.domain.workflow_advance import decide_advance
+from queue_core.domain.workflow_advance import decide_advance, rerun_tasks
 from queue_core.domain.workflow_runs import SKIPPED, UPSTREAM_FAILED, apply_workflow_run
 from queue_core.errors import InvalidInput
-from queue_core.eventlog.events import ConditionEvaluated, Event, TaskFinished, WorkflowRunStarted
+from queue_core.eventlog.events import (
+    ConditionEvaluated,
+    Event,
+    TaskFinished,
+    TaskSkipped,
+    WorkflowRunFinished,
+    WorkflowRunStarted,
+)
 from queue_core.specs.conditions import ConditionError, evaluate, parse
 from queue_core.specs.task_values import MAX_VALUES_BYTES, check_values, substitute, values_from_sql_result
 from queue_core.specs.workflows import normalize_workflow
@@ -217,3 +224,15 @@ def test_a_missing_value_fails_the_task_that_reads_it_naming_the_value():
     assert doc["tasks"]["b"]["status"] == FAILED
     assert doc["tasks"]["b"]["reason"] == "MissingValue: missing value ${tasks.a.values.k}: task a published no value k"
     assert doc["status"] == FAILED
+
+
+def test_a_join_after_a_skipped_branch_may_rerun_alone_and_a_repair_leaves_skipped_tasks_alone():
+    history = [start(BRANCHES), *ended("count", values={"n": 7}), ConditionEvaluated("check", "true", "Condition true"),
+               TaskSkipped("empty", SKIPPED, "Branch not taken: condition check is true"), *ended("load"),
+               TaskSkipped("alert", SKIPPED, "runIf AT_LEAST_ONE_FAILED: no upstream task failed"), *ended("report"),
+               WorkflowRunFinished(SUCCEEDED)]  # fmt: skip
+    doc = fold(apply_workflow_run, WR, history)
+    assert doc is not None and doc["status"] == SUCCEEDED
+    assert rerun_tasks(doc, "report", downstream=False) == ("report",)
+    with pytest.raises(InvalidInput, match="nothing to repair"):
+        rerun_tasks(doc, None, downstream=False)
