@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
+from queue_core.console.dag_svg import STATUS_COLOURS, render_svg
 from queue_core.domain.run_if import RUN, decide_run_if
 from queue_core.domain.runs import FAILED, RUNNING, SUCCEEDED
 from queue_core.domain.workflow_advance import decide_advance, rerun_tasks
@@ -236,3 +237,12 @@ def test_a_join_after_a_skipped_branch_may_rerun_alone_and_a_repair_leaves_skipp
     assert rerun_tasks(doc, "report", downstream=False) == ("report",)
     with pytest.raises(InvalidInput, match="nothing to repair"):
         rerun_tasks(doc, None, downstream=False)
+
+
+def test_the_console_draws_a_skipped_task_in_its_own_colour():
+    task = {"depends_on": [], "reason": "Branch not taken: condition check is true", "attempts": 0, "duration": None}
+    view = {"status": SUCCEEDED, "tasks": {"check": {**task, "status": SUCCEEDED},
+                                           "empty": {**task, "depends_on": ["check"], "status": SKIPPED}}}  # fmt: skip
+    svg = render_svg(view, link_runs=False)
+    assert 'data-task="empty" data-status="SKIPPED"' in svg
+    assert f'fill="{STATUS_COLOURS[SKIPPED][0]}"' in svg
