@@ -45,6 +45,7 @@ from queue_core.services.secrets import SecretStore
 from queue_core.settings import Settings
 from queue_core.specs.documents import load_document
 from queue_core.specs.pipelines import MAX_SQL_CHARS, check_depots, is_script, normalize_pipeline
+from queue_core.specs.task_values import VALUES_FILE_VARIABLE, values_from_sql_result
 from queue_core.timefmt import utc_now
 from workers.child import PDEATHSIG_PREFIX, ChildResult, Spawn, Supervision, run_child
 from workers.lease_keeper import LeaseKeeper
@@ -55,6 +56,7 @@ from workers.sandbox import SANDBOX_TMP, Sandbox, job_environment, sandbox_for
 from workers.sources import Materialized, SourceContext, SourceError, materialize
 from workers.sources.workspace import working_copy
 from workers.spare import Spare, Spares
+from workers.values_file import INVALID_VALUES, read_values, values_path
 
 __all__ = ["run_attempt"]
 
@@ -65,6 +67,7 @@ MAX_MESSAGE_CHARS = 2000
 COLD_SHUTDOWN = "the worker was shut down (cold shutdown) while the job ran; the job was killed"
 SQL_RUNNER = Path(__file__).with_name("sql") / "runner.py"  # run by path: see the runner's imports
 CLOUD_PREFIX = "AWS_"
+VALUES_TOOL = Path(sys.executable).with_name("jobledger-values")  # installed beside Python by the package
 CLOUD_SECRETS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
 
@@ -137,8 +140,12 @@ def _env(
     variables.update(JOBLEDGER_RUN_ID=claim.run["id"], JOBLEDGER_ATTEMPT=str(claim.attempt))
     if claim.run.get("logical_date") is not None:
         variables["JOBLEDGER_LOGICAL_DATE"] = claim.run["logical_date"]
+    variables[VALUES_FILE_VARIABLE] = str(values_path(scratch))
     tmpdir = SANDBOX_TMP if ctx.sandbox.enabled else str(scratch / "tmp")
-    return job_environment(variables, scratch / "home", tmpdir)
+    env = job_environment(variables, scratch / "home", tmpdir)
+    if VALUES_TOOL.exists():  # ``jobledger-values`` beside the worker's Python, on the job's PATH
+        env["PATH"] = f"{VALUES_TOOL.parent}:{env['PATH']}"
+    return env
 
 
 @lru_cache(maxsize=1)
@@ -554,7 +561,7 @@ def _supervise(
     )
     output.flush()
     try:
-        return _outcome(ctx, claim, masker, result, timeout_seconds, result_path, watch.matches)
+        return _outcome(ctx, claim, masker, result, timeout_seconds, result_path, watch.matches, scratch)
     finally:
         output.flush()  # lines kept through an outage: the outcome's append waited for the store
         if output.dropped:
@@ -569,6 +576,7 @@ def _outcome(
     timeout_seconds: float,
     result_path: Path | None,
     log_matches: tuple[int, ...],
+    scratch: Path,
 ) -> str:
     run_id = claim.run["id"]
     if result.stopped:
@@ -585,8 +593,14 @@ def _outcome(
     if result.exit_code == 0:
         if sql_result is not None:
             _note(ctx, claim, masker, json.dumps(sql_result, separators=(",", ":")))
+        values = values_from_sql_result(sql_result) if sql_result is not None else read_values(scratch)
+        if isinstance(values, str):
+            message = masker.mask(values)
+            _note(ctx, claim, masker, message)
+            return _record(ctx, claim, result, INVALID_VALUES, message, log_matches)
+        values = masker.mask_value(values)  # a value may hold a secret's value: never the log
         written = written_events(sql_result, claim.attempt) if sql_result is not None else []
-        if not ctx.lifecycle.succeed(claim, sql_result, written):
+        if not ctx.lifecycle.succeed(claim, sql_result, written, values):
             log.warning("late outcome refused: the run moved on", run_id=run_id, attempt=claim.attempt)
             return "late"
         return "succeeded"

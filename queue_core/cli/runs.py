@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import Any
 
@@ -76,6 +77,8 @@ def print_run(run: dict[str, Any], revisions: dict[str, str] | None = None) -> N
         pairs.insert(-3, ("decided by", f"retryStrategy.rules[{run['retry_rule']}]"))
     if run["reason"] == WAITING_TO_RETRY and run.get("not_before"):
         pairs.insert(-3, ("not before", run["not_before"]))  # when the next attempt may start
+    if run.get("values"):  # what it published for its downstream (a run archived before values has no key)
+        pairs.append(("values", json.dumps(run["values"], separators=(",", ":"))[:500]))
     print_kv(pairs)
     if run["attempts"]:
         print()

@@ -84,8 +84,7 @@ def run(args: argparse.Namespace) -> int:
         for ref in plan.references:
             print(f"waits for a succeeded run of {ref['kind']} {ref['name']} for that logical date")
         for i, level in enumerate(plan.levels):
-            tasks = ", ".join(f"{t} [{plan.tasks[t]['definition']} v{plan.tasks[t]['definition_version']}"
-                              f" on {plan.tasks[t]['cluster']}]" for t in level)  # fmt: skip
+            tasks = ", ".join(_planned(t, plan.tasks[t]) for t in level)
             print(f"level {i}: {tasks}" + ("  (in parallel)" if len(level) > 1 else ""))
         limit = f"at most {plan.concurrency} at once" if plan.concurrency else "no limit on tasks at once"
         print(f"{limit}; failFast {'on' if plan.fail_fast else 'off'}; nothing was appended")
@@ -258,3 +257,9 @@ def add_workflow_commands(sub: Any, parser_class: type[argparse.ArgumentParser])
     q.add_argument("--timeout", type=float, metavar="SECONDS")
     q.add_argument("--json", action="store_true")
     q.set_defaults(handler=wait)
+
+
+def _planned(name: str, task: dict[str, Any]) -> str:
+    if task["condition"] is not None:
+        return f"{name} [condition {task['condition']}]"
+    return f"{name} [{task['definition']} v{task['definition_version']} on {task['cluster']}]"

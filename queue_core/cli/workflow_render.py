@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from queue_core.dag import downstream_map
@@ -12,6 +13,7 @@ _COLOURS = {
     "SUCCEEDED": "#c8e6c9",
     "FAILED": "#ffcdd2",
     "UPSTREAM_FAILED": "#ffe0b2",
+    "SKIPPED": "#f5f5f5",
     "CANCELLED": "#e0e0e0",
     "RUNNING": "#bbdefb",
     "PENDING": "#fff9c4",
@@ -28,6 +30,8 @@ def _line(name: str, task: dict[str, Any]) -> str:
         parts.append(f"{task['duration']:.1f}s")
     if len(task["runs"]) > 1:
         parts.append(f"run {len(task['runs'])}")
+    if task.get("values"):  # a view from before task values has none
+        parts.append("values " + json.dumps(task["values"], separators=(",", ":"))[:80])
     return "  ".join(parts)
 
 

@@ -14,6 +14,7 @@ STATUS_COLOURS = {
     "SUCCEEDED": ("#c8e6c9", "#2e7d32"),
     "FAILED": ("#ffcdd2", "#c62828"),
     "UPSTREAM_FAILED": ("#ffe0b2", "#ef6c00"),
+    "SKIPPED": ("#f5f5f5", "#9e9e9e"),
     "CANCELLED": ("#e0e0e0", "#616161"),
     "RUNNING": ("#bbdefb", "#1565c0"),
     "PENDING": ("#fff9c4", "#9e9d24"),
@@ -64,7 +65,7 @@ def render_svg(view: dict[str, Any], link_runs: bool = True) -> str:
         offset = (height - 2 * MARGIN - (len(level) * BOX_H + (len(level) - 1) * GAP_Y)) / 2
         for row, name in enumerate(level):
             where[name] = (MARGIN + col * (BOX_W + GAP_X), MARGIN + offset + row * (BOX_H + GAP_Y))
-    width = max(width, 580)  # room for the legend
+    width = max(width, 640)  # room for the legend
     total_h = height + LEGEND_H
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="dag" viewBox="0 0 {width:.0f} {total_h:.0f}" '

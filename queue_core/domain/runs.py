@@ -20,6 +20,7 @@ from queue_core.eventlog.events import (
     RunStarted,
     RunSubmitted,
     RunSucceeded,
+    RunValuesPublished,
 )
 from queue_core.timefmt import format_utc
 
@@ -65,6 +66,7 @@ PUBLIC_KEYS = (
     "finished_at",
     "attempts",
     "result",
+    "values",
     "logical_date",
     "workflow_run",
     "task",
@@ -119,6 +121,7 @@ def _submitted(doc: Doc | None, rec: Recorded, event: RunSubmitted) -> Doc:
         "source_revisions": {},
         "result": None,
         "cause": None,  # what submitted it, when not a person: a trigger, a manual fire, a backfill
+        "values": None,  # what the run published for its downstream (``RunValuesPublished``)
     }
 
 
@@ -183,6 +186,10 @@ def _succeeded(doc: Doc, rec: Recorded, event: RunSucceeded) -> Doc:
     }
 
 
+def _values_published(doc: Doc, rec: Recorded, event: RunValuesPublished) -> Doc:
+    return {**doc, "values": event.values, "updated_at": rec.time}
+
+
 def _failed(doc: Doc, rec: Recorded, event: RunFailed) -> Doc:
     return {
         **doc,
@@ -230,6 +237,7 @@ _HANDLERS: dict[str, Callable[[Any, Recorded, Any], Doc]] = {
     "RunAttemptFailed": _attempt_failed,
     "RunRetryScheduled": _retry_scheduled,
     "RunSucceeded": _succeeded,
+    "RunValuesPublished": _values_published,
     "RunFailed": _failed,
     "RunCancelled": _cancelled,
     "RunCauseRecorded": _caused,

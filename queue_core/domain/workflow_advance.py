@@ -7,16 +7,25 @@ appends what they return with the workflow run's expected version, so each decis
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from queue_core.dag import descendants
+from queue_core.domain.run_if import decide_run_if, relations_of
 from queue_core.domain.runs import CANCELLED, FAILED, PENDING, SUCCEEDED, TERMINAL
-from queue_core.domain.workflow_runs import TASK_TERMINAL, UPSTREAM_FAILED, is_active, is_going, is_waiting
+from queue_core.domain.workflow_runs import (
+    SKIPPED,
+    TASK_TERMINAL,
+    UPSTREAM_FAILED,
+    is_active,
+    is_going,
+    is_waiting,
+)
 from queue_core.errors import InvalidInput, NotFound, Remedy
 from queue_core.eventlog.events import (
+    ConditionEvaluated,
     Event,
     NewEvent,
     ReferenceSatisfied,
@@ -27,9 +36,20 @@ from queue_core.eventlog.events import (
     TaskSubmitted,
     WorkflowRunFinished,
 )
+from queue_core.specs.conditions import ConditionError, evaluate
+from queue_core.specs.run_if import ALL_SUCCESS
+from queue_core.specs.task_values import MissingValue, substitute
 from queue_core.timefmt import parse_utc
 
-__all__ = ["FAIL_FAST_CANCEL", "REFERENCE_TIMEOUT", "Advance", "child_run_id", "decide_advance", "rerun_tasks"]
+__all__ = [
+    "FAIL_FAST_CANCEL",
+    "REFERENCE_TIMEOUT",
+    "Advance",
+    "child_run_id",
+    "decide_advance",
+    "rerun_tasks",
+    "value_lookup",
+]
 
 REFERENCE_TIMEOUT = "ReferenceTimeout"
 
@@ -52,6 +72,9 @@ class Advance:
     children: list[NewEvent] = field(default_factory=list)
     expected: dict[str, int] = field(default_factory=dict)
     incomplete: bool = False  # a running child must be cancelled but was not loaded: load them all, decide again
+
+
+_DONE_WELL = frozenset({SUCCEEDED, SKIPPED})  # a workflow run whose tasks all ended so succeeded
 
 
 def _not_succeeded(tasks: Mapping[str, Doc]) -> list[str]:
@@ -82,7 +105,35 @@ def _cancel_children(
             out.expected[child["id"]] = version
 
 
-def _submission(doc: Doc, name: str) -> tuple[str, RunSubmitted]:
+def value_lookup(tasks: Mapping[str, Doc]) -> Callable[[str, str], Any]:
+    """(task, key) -> the value that task published in this round; ``MissingValue`` naming what is missing."""
+
+    def lookup(task: str, key: str) -> Any:
+        found = tasks[task]
+        if found["status"] != SUCCEEDED:
+            raise MissingValue(task, key, f"task {task} is {found['status']}")
+        values = found["values"]
+        if values is None or key not in values:
+            raise MissingValue(task, key, f"task {task} published no value {key}")
+        return values[key]
+
+    return lookup
+
+
+def _job_with_values(job: Mapping[str, Any], tasks: Mapping[str, Doc]) -> Mapping[str, Any]:
+    """The plan's job with the values it references put in: args (each value one word), variables, inline SQL."""
+    lookup = value_lookup(tasks)
+    out = dict(job)
+    if isinstance(job.get("args"), str):
+        out["args"] = substitute(job["args"], lookup, quote=True)
+    if job.get("envVars"):
+        out["envVars"] = {k: v if not isinstance(v, str) else substitute(v, lookup) for k, v in job["envVars"].items()}
+    if job.get("pipeline") is not None:
+        out["pipeline"] = substitute(job["pipeline"], lookup)
+    return out
+
+
+def _submission(doc: Doc, name: str, tasks: Mapping[str, Doc]) -> tuple[str, RunSubmitted]:
     plan = doc["plan"][name]
     run_id = child_run_id(doc["id"], name, len(doc["tasks"][name]["runs"]))
     submitted = RunSubmitted(
@@ -90,7 +141,7 @@ def _submission(doc: Doc, name: str) -> tuple[str, RunSubmitted]:
         definition=plan["definition"],
         definition_version=plan["definition_version"],
         cluster=plan["cluster"],
-        job=plan["job"],
+        job=_job_with_values(plan["job"], tasks),
         logical_date=doc["logical_date"],
         workflow_run=doc["id"],
         task=name,
@@ -118,10 +169,10 @@ def decide_advance(
             child = loaded[0]
             ended = TaskFinished(
                 task=name, run=child["id"], status=child["status"], reason=child["reason"],
-                attempts=len(child["attempts"]),
+                attempts=len(child["attempts"]), values=child["values"],
             )  # fmt: skip
             out.events.append(ended)
-            task.update(status=child["status"], reason=child["reason"])
+            task.update(status=child["status"], reason=child["reason"], values=child["values"])
     if doc["status"] == CANCELLED:
         _cancel_children(out, tasks, children, doc["reason"] or "Cancelled by user")
         return out
@@ -139,17 +190,26 @@ def decide_advance(
         if _reference_timed_out(doc, now):
             _fail_waiting(out, doc, tasks, missing[0])
         return out
-    graph = {name: doc["plan"][name]["depends_on"] for name in tasks}
     order = doc["task_order"]
+    # One pass in dependency order: a task decided here (a condition evaluated, a branch skipped) is seen
+    # by the tasks after it in the same pass.
+    ready: list[str] = []
     for name in order:
         task = tasks[name]
         if not is_waiting(task):
             continue
-        blocked = next((d for d in graph[name] if tasks[d]["status"] in TASK_TERMINAL - {SUCCEEDED}), None)
-        if blocked is not None:
-            reason = f"Upstream task {blocked} {tasks[blocked]['status']}"
-            out.events.append(TaskSkipped(task=name, status=UPSTREAM_FAILED, reason=reason))
-            task.update(status=UPSTREAM_FAILED, reason=reason)
+        plan = doc["plan"][name]
+        verdict = decide_run_if(plan["run_if"], relations_of(plan["depends_on"], plan["outcomes"], tasks))
+        if verdict is None:
+            continue
+        if isinstance(verdict, tuple):
+            status, reason = verdict
+            out.events.append(TaskSkipped(task=name, status=status, reason=reason))
+            task.update(status=status, reason=reason)
+        elif plan["condition"] is not None:  # verdict is RUN
+            _evaluate(out, name, plan["condition"], tasks)
+        else:
+            ready.append(name)
     failures = _not_succeeded(tasks)
     if doc["fail_fast"] and failures:
         reason = f"Not started: failFast after task {failures[0]} {tasks[failures[0]]['status']}"
@@ -160,23 +220,42 @@ def decide_advance(
         _cancel_children(out, tasks, children, FAIL_FAST_CANCEL)
     running = sum(1 for t in tasks.values() if is_active(t))
     slots = len(order) if doc["concurrency"] is None else doc["concurrency"] - running
-    for name in order:
+    for name in ready:
         if slots <= 0:
             break
         task = tasks[name]
-        if is_waiting(task) and all(tasks[d]["status"] == SUCCEEDED for d in graph[name]):
-            run_id, submitted = _submission(doc, name)
-            out.events.append(TaskSubmitted(task=name, run=run_id))
-            out.children.append(NewEvent(run_id, submitted))
-            out.expected[run_id] = 0
-            task.update(status=PENDING, run=run_id)
-            slots -= 1
+        if not is_waiting(task):
+            continue  # cancelled by failFast above
+        try:
+            run_id, submitted = _submission(doc, name, tasks)
+        except MissingValue as exc:
+            reason = f"MissingValue: {exc}"
+            out.events.append(TaskSkipped(task=name, status=FAILED, reason=reason))
+            task.update(status=FAILED, reason=reason)
+            continue
+        out.events.append(TaskSubmitted(task=name, run=run_id))
+        out.children.append(NewEvent(run_id, submitted))
+        out.expected[run_id] = 0
+        task.update(status=PENDING, run=run_id)
+        slots -= 1
     if all(t["status"] in TASK_TERMINAL for t in tasks.values()):
-        if all(t["status"] == SUCCEEDED for t in tasks.values()):
+        if all(t["status"] in _DONE_WELL for t in tasks.values()):
             out.events.append(WorkflowRunFinished(status=SUCCEEDED))
         else:
             out.events.append(WorkflowRunFinished(status=FAILED, reason=_finish_reason(tasks)))
     return out
+
+
+def _evaluate(out: Advance, name: str, condition: str, tasks: dict[str, Doc]) -> None:
+    """A condition task decides at once, on the values of its upstream tasks: no run, no worker."""
+    try:
+        outcome: str | None = "true" if evaluate(condition, value_lookup(tasks)) else "false"
+        reason = f"Condition {outcome}"
+        status = SUCCEEDED
+    except (ConditionError, MissingValue) as exc:
+        outcome, reason, status = None, f"ConditionError: {exc}"[:500], FAILED
+    out.events.append(ConditionEvaluated(task=name, outcome=outcome, reason=reason))
+    tasks[name].update(status=status, reason=reason, outcome=outcome)
 
 
 def _reference_timed_out(doc: Doc, now: datetime | None) -> bool:
@@ -211,14 +290,16 @@ def rerun_tasks(doc: Doc, task: str | None, downstream: bool) -> tuple[str, ...]
     graph = {name: doc["plan"][name]["depends_on"] for name in doc["tasks"]}
     tasks = doc["tasks"]
     if task is None:
-        broken = [n for n, t in tasks.items() if t["status"] != SUCCEEDED]
+        broken = [n for n, t in tasks.items() if t["status"] not in _DONE_WELL]
         if not broken:
             raise InvalidInput(f"nothing to repair: every task of workflow run {doc['id']} SUCCEEDED")
         chosen = set(broken) | descendants(graph, broken)
     else:
         if task not in tasks:
             raise NotFound(f"workflow run {doc['id']} has no task {task!r}; it has {', '.join(sorted(tasks))}")
-        upstream = next((d for d in graph[task] if tasks[d]["status"] != SUCCEEDED), None)
+        # Skipped upstream tasks count as done; failed ones too for a task whose runIf runs after failures.
+        tolerated = _DONE_WELL if doc["plan"][task]["run_if"] == ALL_SUCCESS else TASK_TERMINAL
+        upstream = next((d for d in graph[task] if tasks[d]["status"] not in tolerated), None)
         if upstream is not None:
             raise InvalidInput(
                 f"task {task!r} cannot rerun: its upstream task {upstream!r} is {tasks[upstream]['status']}; "

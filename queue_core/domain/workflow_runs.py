@@ -8,6 +8,7 @@ from typing import Any
 from queue_core.dag import levels
 from queue_core.domain.runs import CANCELLED, FAILED, PENDING, RUNNING, SUCCEEDED, order_score
 from queue_core.eventlog.events import (
+    ConditionEvaluated,
     Recorded,
     ReferenceSatisfied,
     TaskFinished,
@@ -20,6 +21,7 @@ from queue_core.eventlog.events import (
 )
 
 __all__ = [
+    "SKIPPED",
     "SUBMITTED",
     "TASK_TERMINAL",
     "UPSTREAM_FAILED",
@@ -32,7 +34,8 @@ __all__ = [
 ]
 
 UPSTREAM_FAILED = "UPSTREAM_FAILED"
-TASK_TERMINAL = frozenset({SUCCEEDED, FAILED, CANCELLED, UPSTREAM_FAILED})
+SKIPPED = "SKIPPED"  # a branch not taken, a run-if rule not met: done, neither succeeded nor failed
+TASK_TERMINAL = frozenset({SUCCEEDED, FAILED, CANCELLED, UPSTREAM_FAILED, SKIPPED})
 SUBMITTED = "Submitted"  # the reason of a task whose child run exists; its status comes from that run
 WAITING_FOR_UPSTREAM = "Waiting for upstream tasks"
 WORKFLOW_CANCELLED = "Workflow run cancelled"
@@ -76,6 +79,8 @@ def _fresh_task(reason: str) -> Doc:
         "attempts": 0,
         "submitted_at": None,
         "finished_at": None,
+        "values": None,  # what the task's run published, once it ended
+        "outcome": None,  # a condition task's branch: "true" or "false"
     }
 
 
@@ -148,8 +153,17 @@ def _task_finished(doc: Doc, rec: Recorded, event: TaskFinished) -> Doc:
     if doc["tasks"][event.task]["run"] != event.run:
         return doc  # an older round's run: its end is already history
     return _with_task(
-        doc, event.task, rec, status=event.status, reason=event.reason, attempts=event.attempts, finished_at=rec.time
-    )
+        doc, event.task, rec, status=event.status, reason=event.reason, attempts=event.attempts,
+        finished_at=rec.time, values=event.values,
+    )  # fmt: skip
+
+
+def _condition_evaluated(doc: Doc, rec: Recorded, event: ConditionEvaluated) -> Doc:
+    status = FAILED if event.outcome is None else SUCCEEDED
+    return _with_task(
+        doc, event.task, rec, status=status, reason=event.reason, outcome=event.outcome, submitted_at=rec.time,
+        finished_at=rec.time,
+    )  # fmt: skip
 
 
 def _task_skipped(doc: Doc, rec: Recorded, event: TaskSkipped) -> Doc:
@@ -192,6 +206,7 @@ _HANDLERS: dict[str, Callable[[Any, Recorded, Any], Doc]] = {
     "ReferenceSatisfied": _reference_satisfied,
     "TaskSubmitted": _task_submitted,
     "TaskFinished": _task_finished,
+    "ConditionEvaluated": _condition_evaluated,
     "TaskSkipped": _task_skipped,
     "TaskRerunRequested": _rerun_requested,
     "WorkflowRunCancelled": _cancelled,

@@ -17,6 +17,7 @@ __all__ = [
     "BackfillStarted",
     "ChainSealed",
     "ClusterRegistered",
+    "ConditionEvaluated",
     "DatasetWritten",
     "DefinitionCreated",
     "DefinitionDeleted",
@@ -39,6 +40,7 @@ __all__ = [
     "RunStarted",
     "RunSubmitted",
     "RunSucceeded",
+    "RunValuesPublished",
     "ScheduleCreated",
     "ScheduleDeleted",
     "ScheduleEnded",
@@ -221,6 +223,15 @@ class RunFailed(Event):
 
 
 @dataclass(frozen=True)
+class RunValuesPublished(Event):
+    """The values an attempt published for its downstream (a JSON object of at most 48 KiB, secrets masked);
+    appended in the batch of its ``RunSucceeded``."""
+
+    attempt: int
+    values: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
 class RunCancelled(Event):
     reason: str = "Cancelled by user"
     attempt: int = 0
@@ -299,7 +310,12 @@ class WorkflowRevised(Event):
 
 @dataclass(frozen=True)
 class WorkflowRunStarted(Event):
-    """A workflow run and its plan: every task's job resolved and pinned, so reruns run the same versions."""
+    """A workflow run and its plan: every task's job resolved and pinned, so reruns run the same versions.
+
+    Schema 2 added to each task of the plan ``run_if``, ``condition`` (the expression of a condition task,
+    which runs no job) and ``outcomes`` (upstream condition task -> the branch, ``true`` or ``false``)."""
+
+    schema_version: ClassVar[int] = 2
 
     workflow_id: str
     workflow: str
@@ -331,16 +347,32 @@ class TaskSubmitted(Event):
 
 @dataclass(frozen=True)
 class TaskFinished(Event):
+    """Schema 2 added ``values``: what the task's run published for its downstream (None: nothing)."""
+
+    schema_version: ClassVar[int] = 2
+
     task: str
     run: str
     status: str
     reason: str | None = None
     attempts: int = 0
+    values: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ConditionEvaluated(Event):
+    """A condition task decided: ``outcome`` ``true`` or ``false`` picks the branch; None when it could not be
+    decided (a value missing or mistyped), and ``reason`` says why."""
+
+    task: str
+    outcome: str | None
+    reason: str
 
 
 @dataclass(frozen=True)
 class TaskSkipped(Event):
-    """A task that will not run in this round: ``UPSTREAM_FAILED``, or ``CANCELLED`` by failFast or a cancel."""
+    """A task that will not run in this round: ``UPSTREAM_FAILED``, ``SKIPPED`` (a branch not taken, a run-if
+    rule not met), ``FAILED`` (a value it reads is missing), or ``CANCELLED`` by failFast or a cancel."""
 
     task: str
     status: str
@@ -485,6 +517,7 @@ _TYPES: dict[str, type[Event]] = {
         RunAttemptFailed,
         RunRetryScheduled,
         RunSucceeded,
+        RunValuesPublished,
         RunFailed,
         RunCancelled,
         SecretSet,
@@ -499,6 +532,7 @@ _TYPES: dict[str, type[Event]] = {
         ReferenceSatisfied,
         TaskSubmitted,
         TaskFinished,
+        ConditionEvaluated,
         TaskSkipped,
         TaskRerunRequested,
         WorkflowRunCancelled,
@@ -578,6 +612,24 @@ def _schedule_fired_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
 
 
 _UPCASTERS[("ScheduleFired", 1)] = _schedule_fired_1_to_2
+
+
+def _task_finished_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
+    return {**data, "values": None}
+
+
+_UPCASTERS[("TaskFinished", 1)] = _task_finished_1_to_2
+
+
+def _workflow_run_started_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
+    tasks = {
+        name: {"run_if": "ALL_SUCCESS", "condition": None, "outcomes": {}, **task}
+        for name, task in data["tasks"].items()
+    }
+    return {**data, "tasks": tasks}
+
+
+_UPCASTERS[("WorkflowRunStarted", 1)] = _workflow_run_started_1_to_2
 
 
 def event_types() -> dict[str, type[Event]]:

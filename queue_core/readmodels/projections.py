@@ -106,6 +106,7 @@ PROJECTIONS: tuple[Projection, ...] = (
                 "RunAttemptFailed",
                 "RunRetryScheduled",
                 "RunSucceeded",
+                "RunValuesPublished",
                 "RunFailed",
                 "RunCancelled",
                 "RunCauseRecorded",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -10,7 +10,7 @@ from typing import Any
 from queue_core.domain.runs import PENDING, RECENTLY_SUBMITTED, RUNNING, WORKER_LOST, apply_run, decide_failure
 from queue_core.errors import ConcurrencyError
 from queue_core.eventlog.aggregates import load_state
-from queue_core.eventlog.events import Event, NewEvent, RunQueued, RunStarted, RunSucceeded
+from queue_core.eventlog.events import Event, NewEvent, RunQueued, RunStarted, RunSucceeded, RunValuesPublished
 from queue_core.eventlog.store import EventStore
 
 __all__ = ["Claim", "RunLifecycle", "attempt_job_id"]
@@ -98,10 +98,19 @@ class RunLifecycle:
             return Claim(claimed, attempt, version + 1)
         return None
 
-    def succeed(self, claim: Claim, result: dict[str, Any] | None = None, written: Sequence[Event] = ()) -> bool:
-        """Record success (a SQL run's result, the datasets it wrote); False when the run moved on meanwhile."""
+    def succeed(
+        self,
+        claim: Claim,
+        result: dict[str, Any] | None = None,
+        written: Sequence[Event] = (),
+        values: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Record success (a SQL run's result, the datasets it wrote, the values it published); False when the
+        run moved on meanwhile. The values go first: the run is not ended yet when they land."""
+        published: list[Event] = [RunValuesPublished(attempt=claim.attempt, values=values)] if values else []
+        ended: list[Event] = [RunSucceeded(attempt=claim.attempt, result=result), *written]
         try:
-            self._append(claim.run["id"], [RunSucceeded(attempt=claim.attempt, result=result), *written], claim.version)
+            self._append(claim.run["id"], [*published, *ended], claim.version)
         except ConcurrencyError:
             return False
         return True

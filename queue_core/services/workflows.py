@@ -43,6 +43,7 @@ from queue_core.services.names import owner_of, with_claim
 from queue_core.services.resources import ResourceStore
 from queue_core.specs.definitions import check_name
 from queue_core.specs.logical_dates import normalize_logical_date
+from queue_core.specs.run_if import ALL_SUCCESS
 from queue_core.specs.workflows import normalize_workflow, task_graph
 from queue_core.timefmt import parse_utc
 
@@ -80,7 +81,9 @@ class Plan:
 
     def to_json_dict(self) -> Doc:
         tasks = {
-            name: {k: t[k] for k in ("definition", "definition_version", "cluster", "depends_on")}
+            name: {
+                k: t[k] for k in ("definition", "definition_version", "cluster", "depends_on", "run_if", "condition")
+            }
             for name, t in self.tasks.items()
         }
         return {
@@ -120,6 +123,9 @@ def workflow_view(doc: Doc, children: Mapping[str, Doc]) -> Doc:
             "attempts": attempts,
             "runs": list(task["runs"]),
             "depends_on": list(doc["plan"][name]["depends_on"]),
+            "run_if": doc["plan"][name]["run_if"],
+            "outcome": task["outcome"],
+            "values": task["values"],
             "submitted_at": task["submitted_at"],
             "finished_at": task["finished_at"],
             "duration": _duration(task["submitted_at"], task["finished_at"]),
@@ -163,7 +169,7 @@ class WorkflowService:
                 doc = self._definition(task["definition"], f"tasks.{name}.definition")
                 if task["definition_version"] is not None:
                     spec_of(doc, task["definition_version"])
-            elif task["job"]["config"].get("pipeline") is not None:
+            elif task["job"] is not None and task["job"]["config"].get("pipeline") is not None:
                 self.catalog.check_pipeline(task["job"]["config"]["pipeline"])
         for ref in spec["references"]:
             if ref["kind"] == "definition":
@@ -248,6 +254,16 @@ class WorkflowService:
 
     def _resolve(self, workflow: Doc, spec: Doc, name: str, cluster: str | None) -> Doc:
         task = spec["tasks"][name]
+        # Keys a spec has only when the file said them (run-if and branches): older specs lack them.
+        branching = {
+            "depends_on": list(task["depends_on"]),
+            "run_if": task.get("runIf", ALL_SUCCESS),
+            "condition": task.get("condition"),
+            "outcomes": dict(task.get("outcomes", {})),
+        }
+        if task.get("condition") is not None:
+            ids = {"definition_id": workflow["id"], "definition": None, "definition_version": workflow["version"]}
+            return {**ids, "cluster": None, "job": None, **branching}
         if task["definition"] is not None:
             definition = self._definition(task["definition"], f"task {name}")
             version = task["definition_version"] or definition["version"]
@@ -269,7 +285,7 @@ class WorkflowService:
             job = self.resources.pinned(job)
         chosen = task["cluster"] or cluster or (dspec.get("cluster") or {}).get("name") or DEFAULT_CLUSTER
         cluster_name = self.catalog.get_cluster(chosen)["name"]
-        return {**ids, "cluster": cluster_name, "job": job, "depends_on": list(task["depends_on"])}
+        return {**ids, "cluster": cluster_name, "job": job, **branching}
 
     def plan(self, name: str, cluster: str | None = None, logical_date: str | None = None) -> Plan:
         """Resolve every task of the workflow's latest version; appends nothing (``--dry-run`` prints it)."""

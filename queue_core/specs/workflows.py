@@ -12,9 +12,10 @@ from typing import Any
 
 from queue_core.dag import find_cycle, levels
 from queue_core.errors import InvalidInput
-from queue_core.specs import checks
+from queue_core.specs import checks, conditions
 from queue_core.specs.definitions import check_args, check_env, normalize_definition
 from queue_core.specs.enos_workflows import enos_to_native, is_enos
+from queue_core.specs.run_if import RUN_IF_VALUES, check_relations
 
 __all__ = ["MAX_TASKS", "normalize_workflow", "task_graph"]
 
@@ -22,7 +23,7 @@ MAX_TASKS = 2000
 MAX_DEPTH = 250  # levels: each runs after the one before, so a deeper chain only waits longer
 MAX_REFERENCE_TIMEOUT_MINUTES = 366 * 24 * 60  # a year
 _NATIVE_KEYS = {"name", "description", "tasks", "references", "referenceTimeout", "concurrency", "failFast", "trigger"}
-_TASK_KEYS = {"definition", "job", "depends_on", "args", "envVars", "cluster", "description"}
+_TASK_KEYS = {"definition", "job", "condition", "depends_on", "runIf", "args", "envVars", "cluster", "description"}
 _DATAOS_KEYS = {"name", "version", "type", "tags", "title", "description", "owner", "layer", "workflow", "trigger"}
 _DATAOS_WORKFLOW_KEYS = {"title", "dag", "concurrency", "failFast", "references", "referenceTimeout"}
 _DAG_KEYS = {"name", "title", "description", "spec", "dependencies"}
@@ -69,7 +70,16 @@ def _task(
     field: str,
 ) -> dict[str, Any]:
     cluster = raw.get("cluster")
+    extras: dict[str, Any] = {}  # present only when given, so a workflow that uses none keeps its stored shape
+    if raw.get("runIf") is not None:
+        if raw["runIf"] not in RUN_IF_VALUES:
+            raise InvalidInput(f"must be one of {', '.join(RUN_IF_VALUES)}", f"{field}.runIf")
+        extras["runIf"] = raw["runIf"]
+    if raw.get("condition") is not None:
+        conditions.parse(raw["condition"], f"{field}.condition")
+        extras["condition"] = raw["condition"]
     return {
+        **extras,
         "definition": definition,
         "definition_version": version,
         "job": job,
@@ -81,16 +91,38 @@ def _task(
     }
 
 
-def _depends_on(value: Any, field: str) -> list[str]:
+def _depends_on(value: Any, field: str) -> tuple[list[str], dict[str, str]]:
+    """The upstream task names, and the branch each relation from a ``CONDITION`` task follows.
+
+    An entry is ``NAME``, ``NAME:true`` / ``NAME:false``, or ``{"task": NAME, "outcome": "true"}``.
+    """
     if value is None:
-        return []
-    if isinstance(value, str):
+        return [], {}
+    if isinstance(value, str | dict):
         value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+    if not isinstance(value, list):
         raise InvalidInput("must be a list of task names", field)
-    if len(set(value)) != len(value):
+    names: list[str] = []
+    outcomes: dict[str, str] = {}
+    for i, entry in enumerate(value):
+        if isinstance(entry, dict):
+            checks.no_unknown(entry, {"task", "outcome"}, f"{field}[{i}]")
+            name, outcome = entry.get("task"), entry.get("outcome")
+        elif isinstance(entry, str):
+            name, _, outcome = entry.partition(":")
+            outcome = outcome or None
+        else:
+            raise InvalidInput("must be a list of task names", field)
+        if not isinstance(name, str):
+            raise InvalidInput("must name a task", f"{field}[{i}]")
+        if outcome is not None:
+            if outcome not in ("true", "false"):
+                raise InvalidInput(f"outcome must be true or false, not {outcome!r}", f"{field}[{i}]")
+            outcomes[name] = outcome
+        names.append(name)
+    if len(set(names)) != len(names):
         raise InvalidInput("names a task twice", field)
-    return sorted(value)
+    return sorted(names), outcomes
 
 
 def _native_tasks(raw: Mapping[str, Any], workflow: str) -> dict[str, dict[str, Any]]:
@@ -101,16 +133,19 @@ def _native_tasks(raw: Mapping[str, Any], workflow: str) -> dict[str, dict[str, 
         checks.name(name, field)
         body = checks.mapping(body, field)
         checks.no_unknown(body, _TASK_KEYS, field)
-        if ("definition" in body) == ("job" in body):
-            raise InvalidInput("needs exactly one of definition or job", field)
+        if sum(k in body for k in ("definition", "job", "condition")) != 1:
+            raise InvalidInput("needs exactly one of definition or job, or a condition", field)
         definition, version, job = None, None, None
         if "definition" in body:
             definition, version = _definition_ref(body["definition"], f"{field}.definition")
-        else:
+        elif "job" in body:
             job = _inline_job(body["job"], workflow, name, f"{field}.job")
-        tasks[name] = _task(
-            name, definition, version, job, _depends_on(body.get("depends_on"), f"{field}.depends_on"), body, field
-        )
+        elif any(k in body for k in ("args", "envVars", "cluster")):
+            raise InvalidInput("a condition task runs no job: it takes no args, envVars or cluster", field)
+        depends_on, outcomes = _depends_on(body.get("depends_on"), f"{field}.depends_on")
+        tasks[name] = _task(name, definition, version, job, depends_on, body, field)
+        if outcomes:
+            tasks[name]["outcomes"] = outcomes
     return tasks
 
 
@@ -150,7 +185,9 @@ def _dataos_tasks(workflow_section: Mapping[str, Any], workflow: str) -> dict[st
             "cluster": spec.get("compute"),
             "description": entry.get("description") or entry.get("title"),
         }
-        depends = _depends_on(entry.get("dependencies"), f"{field}.dependencies")
+        depends, outcomes = _depends_on(entry.get("dependencies"), f"{field}.dependencies")
+        if outcomes:
+            raise InvalidInput("a branch (NAME:true) needs a condition task; write the workflow natively", field)
         tasks[name] = _task(name, definition, version, job, depends, raw_task, field)
     return tasks
 
@@ -190,6 +227,7 @@ def _check_graph(tasks: Mapping[str, Mapping[str, Any]], where: str) -> None:
     depth = len(levels(graph))
     if depth > MAX_DEPTH:
         raise InvalidInput(f"the tasks are {depth} levels deep (a chain of dependencies); at most {MAX_DEPTH}", where)
+    check_relations(tasks, where)
 
 
 def _in_enos_terms(exc: InvalidInput, fields: Mapping[str, str]) -> InvalidInput:

@@ -70,7 +70,8 @@ def started(graph: Mapping[str, list[str]], references=(), concurrency: int | No
            "retryStrategy": {"numRetries": 0, "delayBetweenRetries": 0, "retryOnTimeout": False}}  # fmt: skip
     tasks = {
         name: {"definition_id": "wf-1", "definition": f"nightly.{name}", "definition_version": 1, "cluster": "default",
-               "job": {**job, "sourceLocation": f"{name}.sh"}, "depends_on": list(deps)}
+               "job": {**job, "sourceLocation": f"{name}.sh"}, "depends_on": list(deps), "run_if": "ALL_SUCCESS",
+               "condition": None, "outcomes": {}}
         for name, deps in graph.items()
     }  # fmt: skip
     return WorkflowRunStarted(
