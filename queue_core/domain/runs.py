@@ -19,6 +19,7 @@ from queue_core.eventlog.events import (
     RunStarted,
     RunSubmitted,
     RunSucceeded,
+    RunWaiting,
 )
 from queue_core.timefmt import format_utc
 
@@ -123,6 +124,10 @@ def _queued(doc: Doc, rec: Recorded, event: RunQueued) -> Doc:
     return {**doc, "status": PENDING, "reason": IN_QUEUE, "attempt": event.attempt, "updated_at": rec.time}
 
 
+def _waiting(doc: Doc, rec: Recorded, event: RunWaiting) -> Doc:
+    return {**doc, "status": PENDING, "reason": event.reason, "updated_at": rec.time}
+
+
 def _started(doc: Doc, rec: Recorded, event: RunStarted) -> Doc:
     attempt = {
         "number": event.attempt,
@@ -214,6 +219,7 @@ def _cancelled(doc: Doc, rec: Recorded, event: RunCancelled) -> Doc:
 _HANDLERS: dict[str, Callable[[Any, Recorded, Any], Doc]] = {
     "RunSubmitted": _submitted,
     "RunQueued": _queued,
+    "RunWaiting": _waiting,
     "RunStarted": _started,
     "RunAttemptFailed": _attempt_failed,
     "RunRetryScheduled": _retry_scheduled,
