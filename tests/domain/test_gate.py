@@ -49,7 +49,12 @@ def run(run_id: str, order: int, state: str = "new", definition: str = "d", **co
         "queued": [queued],
         "running": [queued, started],
         "retrying": [queued, started, RunAttemptFailed(1, "WorkerLost", None, "lost"), RunRetryScheduled(2, "x")],
-        "lost": [queued, started, RunAttemptFailed(1, "WorkerLost", None, "lost"), RunFailed(1, "WorkerLost", None, "")],
+        "lost": [
+            queued,
+            started,
+            RunAttemptFailed(1, "WorkerLost", None, "lost"),
+            RunFailed(1, "WorkerLost", None, ""),
+        ],
         "cancelled": [queued, started, RunCancelled("Cancelled by user", 1)],
     }[state]
     doc = fold(apply_run, run_id, events)
