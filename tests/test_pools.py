@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from queue_core import Client
+from queue_core import Client, InvalidInput
 from queue_core.cli.main import main
 from queue_core.domain.runs import IN_QUEUE, TERMINAL
 from queue_core.eventlog.events import Recorded
-from tests.support.jobs import definition, job_file
+from tests.support.jobs import definition, job_file, native, shell_task
 from tests.support.processes import Procs, eventually, process_table
 
 ENDS = ("RunSucceeded", "RunFailed", "RunCancelled")
@@ -209,3 +209,21 @@ def test_bad_run_control_input_is_one_line_exit_2_and_appends_nothing(
     assert cli("pool", "delete", "etl")[0] == 0
     code, _, err = cli("submit", "pooled")
     assert code == 2 and "no pool named 'etl'" in err
+
+
+def test_a_workflow_task_names_its_pool_and_priority(client: Client, workspace: Path):
+    client.create_pool("etl", 2)
+    tasks = {
+        "load": shell_task(workspace, "load", pool="etl", poolSlots=2, priority=8),
+        "plain": shell_task(workspace, "plain", depends_on=["load"]),
+    }
+    client.apply_workflow(native("nightly", tasks))
+    plan = client.plan_workflow("nightly")
+    load, plain = plan.tasks["load"]["job"], plan.tasks["plain"]["job"]
+    assert (load["pool"], load["poolSlots"], load["priority"]) == ("etl", 2, 8)
+    assert "pool" not in plain and "priority" not in plain
+    for task, field in ((dict(pool="nowhere"), "tasks.x.pool"), (dict(pool="etl", poolSlots=3), "tasks.x.poolSlots"),
+                        (dict(priority=12), "tasks.x.priority")):  # fmt: skip
+        with pytest.raises(InvalidInput) as raised:
+            client.apply_workflow(native("bad", {"x": shell_task(workspace, "x", **task)}))
+        assert raised.value.field == field

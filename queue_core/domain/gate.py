@@ -70,7 +70,8 @@ def needs_of(doc: Mapping[str, Any], pools: Mapping[str, int]) -> list[Need]:
     needs = []
     if "maxConcurrentRuns" in job:
         limit = job["maxConcurrentRuns"]
-        key = f"definition:{doc['definition_id'] or doc['definition']}"
+        # With the name: a workflow's inline tasks share the workflow's id, each its own limit.
+        key = f"definition:{doc['definition_id']}:{doc['definition']}"
         needs.append(Need(key, 1, limit, f"{WAITING_FOR}a slot (maxConcurrentRuns {limit})"))
     if "pool" in job:
         name = job["pool"]

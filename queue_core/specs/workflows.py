@@ -14,6 +14,7 @@ from queue_core.dag import find_cycle, levels
 from queue_core.errors import InvalidInput
 from queue_core.specs import checks
 from queue_core.specs.definitions import check_args, check_env, normalize_definition
+from queue_core.specs.run_control import normalize_run_control
 
 __all__ = ["MAX_TASKS", "normalize_workflow", "task_graph"]
 
@@ -21,7 +22,8 @@ MAX_TASKS = 2000
 MAX_DEPTH = 250  # levels: each runs after the one before, so a deeper chain only waits longer
 MAX_REFERENCE_TIMEOUT_MINUTES = 366 * 24 * 60  # a year
 _NATIVE_KEYS = {"name", "description", "tasks", "references", "referenceTimeout", "concurrency", "failFast"}
-_TASK_KEYS = {"definition", "job", "depends_on", "args", "envVars", "cluster", "description"}
+TASK_RUN_CONTROL = ("pool", "poolSlots", "priority")
+_TASK_KEYS = {"definition", "job", "depends_on", "args", "envVars", "cluster", "description", *TASK_RUN_CONTROL}
 _DATAOS_KEYS = {"name", "version", "type", "tags", "title", "description", "owner", "layer", "workflow"}
 _DATAOS_WORKFLOW_KEYS = {"title", "dag", "concurrency", "failFast", "references", "referenceTimeout"}
 _DAG_KEYS = {"name", "title", "description", "spec", "dependencies"}
@@ -68,7 +70,9 @@ def _task(
     field: str,
 ) -> dict[str, Any]:
     cluster = raw.get("cluster")
-    return {
+    # The task's own pool, poolSlots and priority over its job's; only when given, like a definition's.
+    control = normalize_run_control(raw, field, TASK_RUN_CONTROL)
+    return control | {
         "definition": definition,
         "definition_version": version,
         "job": job,
