@@ -27,8 +27,10 @@ from queue_core.readmodels.materialized import ReadModels, Rebuilt, VerifyResult
 from queue_core.services.audit import AuditService
 from queue_core.services.backfills import BackfillService
 from queue_core.services.catalog import Catalog, DefineResult
+from queue_core.services.cluster_load import cluster_load
 from queue_core.services.depots import add_depot, get_depot, lineage, list_depots
 from queue_core.services.lifecycle import RunLifecycle
+from queue_core.services.pools import PoolService
 from queue_core.services.resources import ResourceStore
 from queue_core.services.runs import RunService
 from queue_core.services.schedules import ScheduleRequest, ScheduleService
@@ -71,6 +73,7 @@ class Client:
         self.secrets = SecretStore(self.store, self.settings)
         self.resources = ResourceStore(self.store, self.settings)
         self.catalog = Catalog(self.store, self.read_models)
+        self.pools = PoolService(self.store, self.read_models)
         self.submissions = Submissions(self.store, self.read_models, self.catalog, self.resources)
         self.audit = AuditService(self.store)
         self.runs = RunService(self.store, self.read_models, self.run_log)
@@ -128,9 +131,35 @@ class Client:
         """Every cluster, ``default`` first."""
         return self.catalog.list_clusters()
 
+    def cluster_load(self, clusters: list[str]) -> dict[str, dict[str, Any]]:
+        """Per cluster, the live workers the store sees on its queue and how many runs wait."""
+        return cluster_load(self.store, self.read_models, clusters)
+
     def get_cluster(self, name_or_id: str) -> dict[str, Any]:
         """One cluster by name or id."""
         return self.catalog.get_cluster(name_or_id)
+
+    # -- pools ----------------------------------------------------------------------------------
+
+    def create_pool(self, name: str, slots: int) -> dict[str, Any]:
+        """Create a pool of ``slots`` run slots; returns it (see ``PoolService``)."""
+        return self.pools.create(name, slots)
+
+    def resize_pool(self, name: str, slots: int) -> dict[str, Any]:
+        """Give a pool another number of slots; runs holding slots keep them."""
+        return self.pools.resize(name, slots)
+
+    def delete_pool(self, name: str) -> None:
+        """Delete a pool that no run holds or waits for."""
+        self.pools.delete(name)
+
+    def list_pools(self) -> list[dict[str, Any]]:
+        """Every pool, by name, with the slots in use and the runs waiting."""
+        return self.pools.all()
+
+    def get_pool(self, name: str) -> dict[str, Any]:
+        """One pool with the runs holding and waiting for its slots."""
+        return self.pools.show(name)
 
     # -- runs -----------------------------------------------------------------------------------
 
@@ -145,11 +174,12 @@ class Client:
         logical_date: str | None = None,
         version: int | None = None,
         ref: str | None = None,
+        priority: int | None = None,
     ) -> str:
-        """Submit a run of the definition's latest version (or ``version``; a GIT source at ``ref``); returns
-        the run id (see ``Submissions.submit``)."""
+        """Submit a run of the definition's latest version (or ``version``; a GIT source at ``ref``; at
+        ``priority``); returns the run id (see ``Submissions.submit``)."""
         return self.submissions.submit(
-            definition, cluster, args, env, timeout, idempotency_key, logical_date, version, ref
+            definition, cluster, args, env, timeout, idempotency_key, logical_date, version, ref, priority
         )
 
     def sql(

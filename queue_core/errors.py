@@ -19,6 +19,7 @@ __all__ = [
     "InvalidInput",
     "JobledgerError",
     "NotFound",
+    "PoolInUse",
     "Quarantined",
     "Remedy",
     "StopRequested",
@@ -46,6 +47,7 @@ class Remedy(StrEnum):
     ADD_DEPOT = "add-depot"  # no depot ``subject``
     ADD_RESOURCE = "add-resource"  # no resource ``subject``
     CREATE_CLUSTER = "create-cluster"  # no cluster ``subject``
+    CREATE_POOL = "create-pool"  # no pool ``subject``
     RERUN_DOWNSTREAM = "rerun-downstream"  # an upstream task ``subject`` did not succeed: rerun it and downstream
     SUBMIT_NOW = "submit-now"  # a time already past: submit a run now rather than schedule one
     END_MAINTENANCE = "end-maintenance"  # an import, restore or rebuild died holding the maintenance marker
@@ -110,6 +112,12 @@ class IdempotencyKeyReused(AlreadyExists):
     def __init__(self, message: str, run_id: str) -> None:
         super().__init__(message)
         self.run_id = run_id
+
+
+class PoolInUse(JobledgerError):
+    """Raised when a pool that runs hold or wait for is deleted; nothing was appended."""
+
+    exit_code = 2
 
 
 class AlreadyTerminal(JobledgerError):

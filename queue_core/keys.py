@@ -50,6 +50,14 @@ class Keys:
         # RQ's own keys (queues, jobs, registries, workers) and its workers' command channels: RQ builds them.
         self.rq_everything = "rq:*"
         self.rq_worker_channels = "rq:pubsub:*"
+        # The field of an RQ job's hash where the dispatcher notes the attempt's priority, so that an attempt
+        # going onto a queue finds its place among those already waiting there (``scheduler/priority_queue.py``).
+        self.rq_job_priority_field = "jobledger_priority"
+        self.rq_job_prefix = "rq:job:"
+
+    def rq_workers_of(self, cluster: str) -> str:
+        """RQ's registry of the workers listening on a cluster's queue (a set of their keys; RQ writes it)."""
+        return f"rq:workers:{cluster}"
 
     def resource_blob(self, checksum: str) -> str:
         """The content of one resource version, by its sha256 (outside the log; the log holds the checksum)."""

@@ -13,6 +13,7 @@ from types import FrameType
 import redis
 import structlog
 
+from queue_core.domain.gate import is_gated, priority_of
 from queue_core.errors import StopRequested, StoreEpochChanged, StoreUnderMaintenance
 from queue_core.eventlog.connection import connect
 from queue_core.eventlog.consumer_group import ConsumerGroup, Delivery
@@ -210,8 +211,10 @@ class Dispatcher:
         """React to one event; idempotent, so a redelivered event changes nothing."""
         event = rec.event
         if isinstance(event, RunSubmitted):
+            if is_gated(event.job):
+                return  # the gate lets it through when a slot is free (``scheduler/gate.py``, on the leader)
             if self.lifecycle.queue(rec.aggregate, 1):
-                enqueue_attempt(self.redis, event.cluster, rec.aggregate, 1)
+                enqueue_attempt(self.redis, event.cluster, rec.aggregate, 1, priority_of(event.job))
                 log.debug("run queued", run_id=rec.aggregate, cluster=event.cluster)
         elif isinstance(event, RunRetryScheduled):
             doc, _ = self.lifecycle.load(rec.aggregate)
@@ -221,10 +224,11 @@ class Dispatcher:
             # waited out on this one's: a worker whose clock runs ahead cannot push the retry back by its skew.
             now, due = datetime.now(UTC), parse_utc(event.not_before)
             when = min(due, now + (due - parse_utc(rec.time)))
+            priority = priority_of(doc["job"])
             if when <= now:
-                enqueue_attempt(self.redis, doc["cluster"], rec.aggregate, event.attempt)
+                enqueue_attempt(self.redis, doc["cluster"], rec.aggregate, event.attempt, priority)
             else:
-                schedule_attempt(self.redis, doc["cluster"], rec.aggregate, event.attempt, when)
+                schedule_attempt(self.redis, doc["cluster"], rec.aggregate, event.attempt, when, priority)
             log.debug("retry scheduled", run_id=rec.aggregate, attempt=event.attempt, at=event.not_before)
         elif isinstance(event, ScheduleFired) and self.replacements.cancel(event):
             # The timer cancels what a tick replaced right after appending the tick; done again here, from

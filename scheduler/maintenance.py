@@ -10,6 +10,7 @@ from typing import Any
 import redis
 import structlog
 
+from queue_core.domain.gate import is_gated, priority_of
 from queue_core.domain.runs import IN_QUEUE, RECENTLY_SUBMITTED, WAITING_TO_RETRY
 from queue_core.errors import JobledgerError
 from queue_core.eventlog.leases import Leases
@@ -21,6 +22,7 @@ from queue_core.services.compaction import archive_location, compact_runs, trim_
 from queue_core.services.lifecycle import RunLifecycle
 from queue_core.settings import Settings
 from queue_core.timefmt import parse_utc
+from scheduler.gate import Gate
 from scheduler.rq_jobs import POPPED, STARTED, enqueue_attempt, forget_popped, scheduler_for, where_is
 from scheduler.sealing import Sealer
 
@@ -53,6 +55,7 @@ class Maintenance:
         self.lifecycle = RunLifecycle(store)
         self.leases = Leases(connection, store.keys)
         self.scheduler = scheduler_for(connection)
+        self.gate = Gate(connection, store, self.read_models, self._still_leading)
         self._next_reconcile = 0.0
         self._next_compaction = time.monotonic() + COMPACT_EVERY_SECONDS
         self._stranded: set[tuple[str, int]] = set()  # attempts seen held for a gone worker at the last pass
@@ -74,6 +77,10 @@ class Maintenance:
             return True
         return False
 
+    def _still_leading(self) -> bool:
+        holder: Any = self.redis.get(self.store.keys.dispatcher_leader)
+        return holder is not None and holder.decode() == self.name
+
     def release(self) -> None:
         key = self.store.keys.dispatcher_leader
         holder: Any = self.redis.get(key)
@@ -85,6 +92,7 @@ class Maintenance:
             return
         self.scheduler.enqueue_jobs()  # retries whose delay is over go onto their queues
         self.read_models.catch_up()
+        self.gate.pass_()  # after the catch-up: the slots in use are those of the whole log
         now = datetime.now(UTC)
         self.reap_leases()
         if time.monotonic() >= self._next_reconcile:
@@ -150,9 +158,11 @@ class Maintenance:
             state = (run_id, attempt, reason)
             first = seen[state] = self._pending_since.get(state, time.monotonic())
             waited = time.monotonic() - first
+            if reason == RECENTLY_SUBMITTED and is_gated(doc["job"]):
+                continue  # the gate's to let through, on every tick
             if reason == RECENTLY_SUBMITTED and max(age_seconds(doc["updated_at"], now), waited) > grace:
                 if self.lifecycle.queue(run_id, attempt):
-                    enqueue_attempt(self.redis, doc["cluster"], run_id, attempt)
+                    enqueue_attempt(self.redis, doc["cluster"], run_id, attempt, priority_of(doc["job"]))
                     log.warning("dispatched a run no dispatcher had taken", run_id=run_id)
             elif reason in (IN_QUEUE, WAITING_TO_RETRY):
                 since = doc["updated_at"] if reason == IN_QUEUE else doc["not_before"]
@@ -175,7 +185,7 @@ class Maintenance:
                         forget_popped(self.redis, doc["cluster"], run_id, attempt)
                     place = None
                 if place is None:
-                    enqueue_attempt(self.redis, doc["cluster"], run_id, attempt)
+                    enqueue_attempt(self.redis, doc["cluster"], run_id, attempt, priority_of(doc["job"]))
                     log.warning("re-enqueued an attempt RQ lost", run_id=run_id, attempt=attempt, reason=reason)
         self._stranded = stranded
         self._pending_since = seen

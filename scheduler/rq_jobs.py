@@ -10,7 +10,10 @@ from rq.job import Job
 from rq.queue import Queue
 from rq_scheduler import Scheduler
 
+from queue_core.keys import Keys
 from queue_core.services.lifecycle import attempt_job_id
+from queue_core.specs.run_control import DEFAULT_PRIORITY
+from scheduler.priority_queue import PriorityQueue
 from workers.serializer import ENTRY_FUNCTION, JobSerializer
 
 __all__ = [
@@ -40,13 +43,17 @@ class AttemptJob(Job):
         super().__init__(id=id, connection=connection, serializer=serializer or JobSerializer)
 
 
-def _queue(connection: redis.Redis, cluster: str) -> Queue:
-    return Queue(cluster, connection=connection, serializer=JobSerializer, job_class=AttemptJob)
+def _queue(connection: redis.Redis, cluster: str, priority: int | None = None) -> Queue:
+    return PriorityQueue(
+        cluster, connection=connection, serializer=JobSerializer, job_class=AttemptJob, priority=priority
+    )
 
 
-def enqueue_attempt(connection: redis.Redis, cluster: str, run_id: str, attempt: int) -> None:
-    """Put the attempt on its cluster's queue under its deterministic job id."""
-    _queue(connection, cluster).enqueue_call(
+def enqueue_attempt(
+    connection: redis.Redis, cluster: str, run_id: str, attempt: int, priority: int = DEFAULT_PRIORITY
+) -> None:
+    """Put the attempt on its cluster's queue under its deterministic job id, in priority order."""
+    _queue(connection, cluster, priority).enqueue_call(
         func=ENTRY_FUNCTION,
         args=(run_id, attempt),
         job_id=attempt_job_id(run_id, attempt),
@@ -58,12 +65,20 @@ def enqueue_attempt(connection: redis.Redis, cluster: str, run_id: str, attempt:
 
 
 def scheduler_for(connection: redis.Redis) -> Scheduler:
-    return Scheduler(connection=connection, job_class=AttemptJob, interval=1)
+    return Scheduler(connection=connection, job_class=AttemptJob, queue_class=PriorityQueue, interval=1)
 
 
-def schedule_attempt(connection: redis.Redis, cluster: str, run_id: str, attempt: int, when: datetime) -> None:
-    """Have rq-scheduler put the attempt on its queue at ``when``, never before it (idempotent per attempt)."""
-    scheduler_for(connection).enqueue_at(
+def schedule_attempt(
+    connection: redis.Redis,
+    cluster: str,
+    run_id: str,
+    attempt: int,
+    when: datetime,
+    priority: int = DEFAULT_PRIORITY,
+) -> None:
+    """Have rq-scheduler put the attempt on its queue at ``when``, never before it (idempotent per attempt); it
+    goes in at ``priority``, noted on the job for the queue to find then."""
+    job = scheduler_for(connection).enqueue_at(
         whole_second_after(when),
         ENTRY_FUNCTION,
         run_id,
@@ -74,6 +89,8 @@ def schedule_attempt(connection: redis.Redis, cluster: str, run_id: str, attempt
         queue_name=cluster,
         job_description=f"jobledger run {run_id} attempt {attempt} (retry)",
     )
+    keys = Keys()
+    connection.hset(f"{keys.rq_job_prefix}{job.id}", keys.rq_job_priority_field, priority)
 
 
 def whole_second_after(when: datetime) -> datetime:

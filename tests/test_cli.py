@@ -91,7 +91,7 @@ def test_logs_follow_prints_lines_as_written_and_ends_with_the_run(client: Clien
         (["runs", "--limit", "0"], "--limit: must be at least 1"),
         (["submit"], "the following arguments are required"),
         (["cluster", "create", "bad name"], "cluster: 'bad name' is not a valid name"),
-        (["cluster", "create", "c", "--workers", "0"], "--workers: must be at least 1"),
+        (["cluster", "create", "c", "--workers", "-1"], "--workers: '-1' is not a whole number of at least 0"),
         (["runs", "--status", "DONE"], "'DONE' is not one of PENDING, RUNNING, SUCCEEDED, FAILED, CANCELLED"),
         (["events", "--limit", "x"], "--limit: 'x' is not a whole number"),
     ],

@@ -65,8 +65,10 @@ def test_every_page_renders_what_the_client_says(client: Client, read_only: str)
     diff = request(read_only, "/definitions/keep?old=1&new=2")
     assert re.search(r'<code>config\.args</code></td><td><code>""</code> → <code>"v2"</code>', diff.body)
     assert "no schedules" in request(read_only, "/schedules").body.lower()
+    client.create_pool("warehouse", 3)
     clusters = request(read_only, "/clusters").body
     assert 'data-cluster="default"' in clusters and 'data-cluster="pool"' in clusters
+    assert '<tr data-pool="warehouse"><td>warehouse</td><td>3</td><td>0</td>' in clusters
 
     audit = request(read_only, f"/events?type=RunCancelled&aggregate={runs[7]}")
     assert audit.body.count("<td>RunCancelled</td>") == 1

@@ -120,12 +120,19 @@ def cluster_create(args: argparse.Namespace) -> int:
 
 
 def cluster_list(args: argparse.Namespace) -> int:
-    clusters = Client.from_env().list_clusters()
+    client = Client.from_env()
+    found = client.list_clusters()
+    load = client.cluster_load([c["name"] for c in found])
+    clusters = [{**c, **load[c["name"]]} for c in found]
     if args.json:
         print_json(clusters)
         return 0
     print_table(
-        ["NAME", "ID", "WORKERS", "INSTANCE TYPE", "REGISTERED"],
-        [[c["name"], c["id"], c["workers"], c["instance_type"], c["registered_at"] or "built in"] for c in clusters],
-    )
+        ["NAME", "ID", "WORKERS", "WORKERS SEEN", "WAITING", "INSTANCE TYPE", "REGISTERED"],
+        [
+            [c["name"], c["id"], c["workers"], len(c["workers_seen"]), c["waiting"], c["instance_type"],
+             c["registered_at"] or "built in"]
+            for c in clusters
+        ],
+    )  # fmt: skip
     return 0

@@ -11,12 +11,13 @@ import redis
 
 from queue_core.cli import definitions, inputs, processes, runs
 from queue_core.cli.acl import add_acl_command
-from queue_core.cli.argtypes import positive_int, status
+from queue_core.cli.argtypes import non_negative_int, positive_int, status
 from queue_core.cli.audit import add_audit_commands
 from queue_core.cli.backfills import add_backfill_commands
 from queue_core.cli.maintenance import add_maintenance_command
 from queue_core.cli.messages import one_line, printable
 from queue_core.cli.ops import add_ops_commands
+from queue_core.cli.pools import add_pool_commands
 from queue_core.cli.schedule import add_schedule_commands
 from queue_core.cli.workflow import add_workflow_commands
 from queue_core.errors import JobledgerError
@@ -86,7 +87,9 @@ def _parser() -> argparse.ArgumentParser:
     csub = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
     q = csub.add_parser("create", help="register a cluster: an RQ queue of that name")
     q.add_argument("name")
-    q.add_argument("--workers", type=positive_int, default=1, help="workers jobledger up starts for it")
+    q.add_argument(
+        "--workers", type=non_negative_int, default=1, help="workers jobledger up starts for it (0: it runs elsewhere)"
+    )
     q.add_argument("--instance-type", default="local")
     q.add_argument("--json", action="store_true")
     q.set_defaults(handler=definitions.cluster_create)
@@ -172,6 +175,7 @@ def _parser() -> argparse.ArgumentParser:
         "--version", type=positive_int, metavar="N", help="run this version of the definition (default: latest)"
     )
     p.add_argument("--ref", metavar="REF", help="a GIT source's branch, tag or commit, for this run only")
+    p.add_argument("--priority", type=int, metavar="0-9", help="instead of the definition's: 9 starts first")
     p.add_argument("--idempotency-key", help="the same key gives the same run; with other parameters it is refused")
     p.add_argument("--logical-date", metavar="DATE|TIME", help="the date the run stands for (matched by references)")
     p.add_argument("--wait", action="store_true", help="wait for the end, show the run; exit 0 if it succeeded, else 1")
@@ -217,7 +221,9 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=processes.dispatcher)
 
     p = sub.add_parser("up", help="run Redis (embedded), a dispatcher and workers until Ctrl-C")
-    p.add_argument("--workers", type=positive_int, default=2, help="workers for the default cluster")
+    p.add_argument(
+        "--workers", type=non_negative_int, default=2, help="workers for the default cluster (0: a fleet elsewhere)"
+    )
     p.add_argument("--grace", type=float, default=10.0, help="seconds running attempts get on Ctrl-C")
     p.set_defaults(handler=processes.up)
 
@@ -234,6 +240,7 @@ def _parser() -> argparse.ArgumentParser:
     add_ops_commands(sub, _Parser)
     add_maintenance_command(sub, _Parser)
     add_acl_command(sub, _Parser)
+    add_pool_commands(sub, _Parser)
     return parser
 
 

@@ -20,6 +20,7 @@ _COMMANDS = {
     Remedy.ADD_DEPOT: "add it with `jobledger depot add {subject} --type ...`",
     Remedy.ADD_RESOURCE: "add it with `jobledger resource add {subject} FILE`",
     Remedy.CREATE_CLUSTER: "create it with `jobledger cluster create {subject}`",
+    Remedy.CREATE_POOL: "create it with `jobledger pool create {subject} --slots N`",
     Remedy.RERUN_DOWNSTREAM: (
         "`jobledger workflow rerun {run} {subject} --downstream`, or `jobledger workflow repair {run}`"
     ),

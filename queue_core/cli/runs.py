@@ -40,6 +40,7 @@ def submit(args: argparse.Namespace) -> int:
         logical_date=args.logical_date,
         version=args.version,
         ref=args.ref,
+        priority=args.priority,
     )
     if args.wait:
         run = client.wait(run_id)

@@ -289,7 +289,8 @@ def schedule(request: Request) -> Response:
 def clusters(request: Request) -> Response:
     client = console_of(request).client
     rows = [{**cluster, **cluster_state(client.redis, cluster["name"])} for cluster in client.list_clusters()]
-    return render(request, "clusters.html", clusters=rows, **_common(request, "/clusters"))
+    pools = client.list_pools()
+    return render(request, "clusters.html", clusters=rows, pools=pools, **_common(request, "/clusters"))
 
 
 def _link(rec: Any, at: str) -> str | None:

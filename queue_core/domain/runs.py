@@ -21,6 +21,7 @@ from queue_core.eventlog.events import (
     RunSubmitted,
     RunSucceeded,
     RunValuesPublished,
+    RunWaiting,
 )
 from queue_core.timefmt import format_utc
 
@@ -129,6 +130,10 @@ def _queued(doc: Doc, rec: Recorded, event: RunQueued) -> Doc:
     return {**doc, "status": PENDING, "reason": IN_QUEUE, "attempt": event.attempt, "updated_at": rec.time}
 
 
+def _waiting(doc: Doc, rec: Recorded, event: RunWaiting) -> Doc:
+    return {**doc, "status": PENDING, "reason": event.reason, "updated_at": rec.time}
+
+
 def _started(doc: Doc, rec: Recorded, event: RunStarted) -> Doc:
     attempt = {
         "number": event.attempt,
@@ -233,6 +238,7 @@ def _caused(doc: Doc, rec: Recorded, event: RunCauseRecorded) -> Doc:
 _HANDLERS: dict[str, Callable[[Any, Recorded, Any], Doc]] = {
     "RunSubmitted": _submitted,
     "RunQueued": _queued,
+    "RunWaiting": _waiting,
     "RunStarted": _started,
     "RunAttemptFailed": _attempt_failed,
     "RunRetryScheduled": _retry_scheduled,

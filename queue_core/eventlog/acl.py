@@ -45,7 +45,7 @@ FOLD = ("hset", "hdel", "zadd", "zrem", "set", "del", "keys", "rename", "scan", 
 # RQ's queues, jobs and registries: what enqueueing (the dispatcher, the timer) and working (RQ's worker) do.
 RQ = (
     *("multi", "exec", "discard", "watch", "unwatch"),
-    *("lpush", "rpush", "lpop", "rpop", "lrem", "lmove", "blmove"),
+    *("lpush", "rpush", "lpop", "rpop", "lrem", "lmove", "blmove", "linsert"),  # linsert: a queue in priority order
     *("sadd", "srem", "zadd", "zrem", "zremrangebyscore", "zpopmin"),
     *("hset", "hsetnx", "hdel", "hincrby", "hincrbyfloat"),
     *("set", "del", "expire", "pexpire", "persist"),

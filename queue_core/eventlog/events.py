@@ -28,6 +28,9 @@ __all__ = [
     "NameClaimed",
     "NameReleased",
     "NewEvent",
+    "PoolCreated",
+    "PoolDeleted",
+    "PoolResized",
     "Recorded",
     "ReferenceSatisfied",
     "ResourceAdded",
@@ -41,6 +44,7 @@ __all__ = [
     "RunSubmitted",
     "RunSucceeded",
     "RunValuesPublished",
+    "RunWaiting",
     "ScheduleCreated",
     "ScheduleDeleted",
     "ScheduleEnded",
@@ -861,3 +865,37 @@ _TYPES.update(
         )
     }
 )
+
+
+# -- run control: a run held back by its concurrency limit or pool, and the pools themselves --------------
+
+
+@dataclass(frozen=True)
+class RunWaiting(Event):
+    """The gate (``scheduler/gate.py``) holds the pending attempt back: ``reason`` says for what (a slot under
+    ``maxConcurrentRuns``, or a pool's slots). Appended when the reason changes, not on every look."""
+
+    attempt: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class PoolCreated(Event):
+    """A pool of ``slots`` run slots, shared by the runs that name it (aggregate ``pool:NAME``)."""
+
+    name: str
+    slots: int
+
+
+@dataclass(frozen=True)
+class PoolResized(Event):
+    name: str
+    slots: int
+
+
+@dataclass(frozen=True)
+class PoolDeleted(Event):
+    name: str
+
+
+_TYPES.update({cls.__name__: cls for cls in (RunWaiting, PoolCreated, PoolResized, PoolDeleted)})

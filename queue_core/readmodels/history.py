@@ -58,6 +58,7 @@ class Phase:
 
 _STARTS = {
     "RunSubmitted": "recently submitted",
+    "RunWaiting": "waiting for a slot",
     "RunQueued": "in queue",
     "RunRetryScheduled": "waiting to retry",
     "RunStarted": "running",

@@ -10,9 +10,11 @@ from queue_core.domain.backfills import BACKFILL_EVENTS, apply_backfill
 from queue_core.domain.clusters import apply_cluster
 from queue_core.domain.definitions import apply_definition
 from queue_core.domain.depots import apply_depot
+from queue_core.domain.gate import is_gated
 from queue_core.domain.lineage import apply_dataset
 from queue_core.domain.names import apply_name, name_key
-from queue_core.domain.runs import apply_run
+from queue_core.domain.pools import POOL_EVENTS, apply_pool
+from queue_core.domain.runs import TERMINAL, apply_run
 from queue_core.domain.schedules import SCHEDULE_EVENTS, apply_schedule
 from queue_core.domain.triggers import TRIGGER_EVENTS, apply_trigger
 from queue_core.domain.workflow_runs import WORKFLOW_RUN_EVENTS, apply_workflow_run, is_going
@@ -55,7 +57,10 @@ def _no_indexes(doc: Doc) -> dict[str, float]:
 
 def _run_indexes(doc: Doc) -> dict[str, float]:
     order = doc["order"]
-    return {"all": order, f"status:{doc['status']}": order, f"definition:{doc['definition']}": order}
+    indexes = {"all": order, f"status:{doc['status']}": order, f"definition:{doc['definition']}": order}
+    if doc["status"] not in TERMINAL and is_gated(doc["job"]):
+        indexes["gated"] = order  # what the gate looks at: runs holding or waiting for slots
+    return indexes
 
 
 def _workflow_run_indexes(doc: Doc) -> dict[str, float]:
@@ -93,6 +98,7 @@ PROJECTIONS: tuple[Projection, ...] = (
         _no_indexes,
     ),
     Projection("clusters", frozenset({"ClusterRegistered"}), apply_cluster, _by_aggregate, _no_indexes),
+    Projection("pools", POOL_EVENTS, apply_pool, _by_aggregate, _no_indexes),
     Projection("depots", frozenset({"DepotAdded"}), apply_depot, _by_aggregate, _no_indexes),
     Projection("datasets", frozenset({"DatasetWritten"}), apply_dataset, _by_dataset, _no_indexes),
     Projection("names", frozenset({"NameClaimed", "NameReleased"}), apply_name, _by_name, _no_indexes),
@@ -102,6 +108,7 @@ PROJECTIONS: tuple[Projection, ...] = (
             {
                 "RunSubmitted",
                 "RunQueued",
+                "RunWaiting",
                 "RunStarted",
                 "RunAttemptFailed",
                 "RunRetryScheduled",

@@ -18,6 +18,7 @@ from queue_core.eventlog.store import EventStore
 from queue_core.readmodels.history import Change, diff_specs
 from queue_core.readmodels.materialized import ReadModels
 from queue_core.services.names import owner_of, with_claim
+from queue_core.services.pools import check_pool_of
 from queue_core.services.schemas import check_schemas
 from queue_core.specs.definitions import MAX_WORKERS, check_name, normalize_definition
 from queue_core.specs.depots import FILE_DEPOTS
@@ -63,6 +64,7 @@ class Catalog:
     def checked_spec(self, raw: Mapping[str, Any]) -> dict[str, Any]:
         """The normalized definition, its pipeline checked against the depots there are now."""
         spec = normalize_definition(raw)
+        check_pool_of(self.store, spec["config"], "config")
         pipeline = spec["config"].get("pipeline")
         if pipeline is not None:
             self.check_pipeline(pipeline)
@@ -188,8 +190,9 @@ class Catalog:
     def create_cluster(self, name: str, workers: int = 1, instance_type: str = "local") -> str:
         """Register a cluster (an RQ queue of that name); returns its id."""
         check_name(name, "cluster")
-        if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
-            raise InvalidInput(f"must be a whole number from 1 to {MAX_WORKERS}", "workers")
+        # 0: the cluster's fleet runs elsewhere (plain ``rq worker`` on other machines); ``up`` starts none.
+        if isinstance(workers, bool) or not isinstance(workers, int) or not 0 <= workers <= MAX_WORKERS:
+            raise InvalidInput(f"must be a whole number from 0 to {MAX_WORKERS}", "workers")
         if not instance_type or len(instance_type) > 128:
             raise InvalidInput("must be a non-empty string", "instance-type")
         owner, version = owner_of(self.store, CLUSTER_KIND, name)

@@ -18,11 +18,13 @@ from queue_core.eventlog.store import EventStore
 from queue_core.readmodels.materialized import ReadModels
 from queue_core.services.catalog import Catalog
 from queue_core.services.names import owner_of, with_claim
+from queue_core.services.pools import check_pool_of
 from queue_core.services.resources import ResourceStore
 from queue_core.specs import checks
 from queue_core.specs.definitions import check_args, check_env, check_text, check_timeout
 from queue_core.specs.depots import WAREHOUSE_DEPOTS
 from queue_core.specs.logical_dates import normalize_logical_date
+from queue_core.specs.run_control import check_priority
 
 __all__ = ["SQL_QUERY", "Submissions"]
 
@@ -40,6 +42,7 @@ class _Request:
     env: Mapping[str, str] | None
     timeout: float | None
     ref: str | None
+    priority: int | None = None
 
 
 def _check_ref(ref: Any) -> str:
@@ -80,17 +83,19 @@ class Submissions:
         logical_date: str | None = None,
         version: int | None = None,
         ref: str | None = None,
+        priority: int | None = None,
     ) -> str:
         """Submit a run of the definition's latest version (or of ``version``); returns the run id.
 
         ``logical_date`` (``YYYY-MM-DD`` or an ISO time) is the date the run stands for: recorded on the
         run, given to the job as ``JOBLEDGER_LOGICAL_DATE``, matched by workflow references. ``ref``: the
-        branch, tag or commit of a GIT source for this run only (recorded in the run's job). An idempotency
+        branch, tag or commit of a GIT source for this run only (recorded in the run's job); ``priority`` (0-9)
+        instead of the definition's, recorded in the run's job too. An idempotency
         key already held returns its run, or raises ``IdempotencyKeyReused`` if the parameters differ.
         """
         for _ in range(3):
             run_id, batch, expected = self.submission_batch(
-                definition, cluster, args, env, timeout, idempotency_key, logical_date, None, version, ref
+                definition, cluster, args, env, timeout, idempotency_key, logical_date, None, version, ref, priority
             )
             if not batch:
                 return run_id  # the idempotency key is held: its run
@@ -115,6 +120,7 @@ class Submissions:
         run_id: str | None = None,
         version: int | None = None,
         ref: str | None = None,
+        priority: int | None = None,
     ) -> tuple[str, list[NewEvent], dict[str, int]]:
         """The events that submit a run, not appended: (run id, batch, expected versions).
 
@@ -123,7 +129,9 @@ class Submissions:
         batch is empty and the run id is the holder's.
         """
         doc = self.catalog.get_definition(definition)
-        return self.submission_of(doc, cluster, args, env, timeout, idempotency_key, logical_date, run_id, version, ref)
+        return self.submission_of(
+            doc, cluster, args, env, timeout, idempotency_key, logical_date, run_id, version, ref, priority
+        )
 
     def submission_of(
         self,
@@ -137,6 +145,7 @@ class Submissions:
         run_id: str | None = None,
         version: int | None = None,
         ref: str | None = None,
+        priority: int | None = None,
     ) -> tuple[str, list[NewEvent], dict[str, int]]:
         """``submission_batch`` for a definition document already loaded (a timer pass loads each once)."""
         if doc["deleted"]:
@@ -145,7 +154,9 @@ class Submissions:
             checks.whole_number(version, "version", 1, what="version number")
         if ref is not None:
             ref = _check_ref(ref)
-        request = _Request(cluster, args, env, timeout, ref)
+        if priority is not None:
+            priority = check_priority(priority)
+        request = _Request(cluster, args, env, timeout, ref, priority)
         submitted = self._submitted(doc, version, request)
         submitted = replace(
             submitted, logical_date=None if logical_date is None else normalize_logical_date(logical_date)
@@ -189,6 +200,9 @@ class Submissions:
             job["source"] = {**job["source"], "sourceDef": {**job["source"]["sourceDef"], "reference": request.ref}}
         if job["source"]["type"] == "RESOURCE":
             job = self.resources.pinned(job)
+        if request.priority is not None:
+            job["priority"] = request.priority
+        check_pool_of(self.store, job, "config")  # deleted since the definition named it: refused, not stuck
         return RunSubmitted(
             definition_id=doc["id"],
             definition=doc["name"],

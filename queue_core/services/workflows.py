@@ -40,11 +40,12 @@ from queue_core.eventlog.store import EventStore
 from queue_core.readmodels.materialized import ReadModels
 from queue_core.services.catalog import Catalog
 from queue_core.services.names import owner_of, with_claim
+from queue_core.services.pools import check_pool_of
 from queue_core.services.resources import ResourceStore
 from queue_core.specs.definitions import check_name
 from queue_core.specs.logical_dates import normalize_logical_date
 from queue_core.specs.run_if import ALL_SUCCESS
-from queue_core.specs.workflows import normalize_workflow, task_graph
+from queue_core.specs.workflows import TASK_RUN_CONTROL, normalize_workflow, task_graph
 from queue_core.timefmt import parse_utc
 
 __all__ = ["AppliedWorkflow", "Plan", "WorkflowService", "workflow_view"]
@@ -171,6 +172,8 @@ class WorkflowService:
                     spec_of(doc, task["definition_version"])
             elif task["job"] is not None and task["job"]["config"].get("pipeline") is not None:
                 self.catalog.check_pipeline(task["job"]["config"]["pipeline"])
+            if "pool" in task:
+                check_pool_of(self.store, task, f"tasks.{name}")
         for ref in spec["references"]:
             if ref["kind"] == "definition":
                 self._definition(ref["name"], "references")
@@ -283,6 +286,9 @@ class WorkflowService:
             job["envVars"] = {**job["envVars"], **task["envVars"]}
         if job["source"]["type"] == "RESOURCE":
             job = self.resources.pinned(job)
+        for key in TASK_RUN_CONTROL:
+            if key in task:  # the task's over its job's; absent: the job's own, if any
+                job[key] = task[key]
         chosen = task["cluster"] or cluster or (dspec.get("cluster") or {}).get("name") or DEFAULT_CLUSTER
         cluster_name = self.catalog.get_cluster(chosen)["name"]
         return {**ids, "cluster": cluster_name, "job": job, **branching}

@@ -12,6 +12,7 @@ from queue_core.specs import checks
 from queue_core.specs.checks import name as check_name  # re-exported: services import it from here
 from queue_core.specs.checks import unicode_text as check_text  # re-exported: services import it from here
 from queue_core.specs.retries import normalize_backoff, normalize_rules
+from queue_core.specs.run_control import RUN_CONTROL_KEYS, normalize_run_control
 
 __all__ = [
     "JOB_TYPES",
@@ -50,6 +51,7 @@ _CONFIG_KEYS = {
     "envVars",
     "pipeline",
     "network",
+    *RUN_CONTROL_KEYS,
 }
 # ``network: none``: the job runs in an empty network namespace. Absent: the machine's network.
 NETWORKS = ("none",)
@@ -216,7 +218,7 @@ def _cluster(raw: Any) -> dict[str, Any] | None:
     checks.no_unknown(cluster, _CLUSTER_KEYS, "cluster")
     name = checks.name(cluster.get("name"), "cluster.name")
     instance = checks.non_empty_string(cluster.get("instanceType", "local"), "cluster.instanceType", 128)
-    workers = checks.whole_number(cluster.get("workersQuantity", 1), "cluster.workersQuantity", 1, MAX_WORKERS)
+    workers = checks.whole_number(cluster.get("workersQuantity", 1), "cluster.workersQuantity", 0, MAX_WORKERS)
     return {"name": name, "instanceType": instance, "workersQuantity": workers}
 
 
@@ -265,6 +267,7 @@ def normalize_definition(raw: Any) -> dict[str, Any]:
         if config["network"] not in NETWORKS:
             raise InvalidInput("must be 'none' (no network), or left out for the machine's network", "config.network")
         normalized["network"] = config["network"]
+    normalized.update(normalize_run_control(config, "config"))  # only those given, like network
     spec = {"name": name, "description": description, "config": normalized, "cluster": _cluster(top.get("cluster"))}
     if "trigger" in top:  # only when given: definitions without one keep their normalized form
         from queue_core.specs.triggers import normalize_trigger

@@ -22,19 +22,10 @@ ENOS_TASK_TYPES = ("SHELL", "PYTHON", "SQL")
 # EnOS task types jobledger does not run yet: refused by name rather than as an unknown word.
 _NOT_YET = ("DATA_SYNC", "EXTERNAL_APP", "BUILTIN")
 _TOP_KEYS = {"name", "description", "tasks", "relations", "references", "referenceTimeout", "concurrency", "failFast"}
-_TASK_KEYS = {
-    "name",
-    "type",
-    "description",
-    "resource",
-    "entry",
-    "definition",
-    "settings",
-    "args",
-    "envVars",
-    "cluster",
-}
 _REFERENCE_KINDS = ("workflow", "definition")
+# Said the same way in both shapes: handed to the native task as they are.
+_PASSED_ON = ("args", "envVars", "cluster", "description", "runIf", "pool", "poolSlots", "priority")
+_TASK_KEYS = {"name", "type", "resource", "entry", "definition", "settings", *_PASSED_ON}
 _RESOURCE_REF = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]{0,127})(?:@(?P<version>[1-9][0-9]{0,8}))?$")
 
 
@@ -95,7 +86,7 @@ def _task(body: Mapping[str, Any], field: str) -> tuple[str, dict[str, Any]]:
         native["definition"] = body["definition"]
     else:
         native["job"] = _job(body, kind, field)
-    for key in ("args", "envVars", "cluster", "description"):
+    for key in _PASSED_ON:
         if key in body:
             native[key] = body[key]
     return name, native

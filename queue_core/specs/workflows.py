@@ -15,6 +15,7 @@ from queue_core.errors import InvalidInput
 from queue_core.specs import checks, conditions
 from queue_core.specs.definitions import check_args, check_env, normalize_definition
 from queue_core.specs.enos_workflows import enos_to_native, is_enos
+from queue_core.specs.run_control import normalize_run_control
 from queue_core.specs.run_if import RUN_IF_VALUES, check_relations
 
 __all__ = ["MAX_TASKS", "normalize_workflow", "task_graph"]
@@ -23,7 +24,19 @@ MAX_TASKS = 2000
 MAX_DEPTH = 250  # levels: each runs after the one before, so a deeper chain only waits longer
 MAX_REFERENCE_TIMEOUT_MINUTES = 366 * 24 * 60  # a year
 _NATIVE_KEYS = {"name", "description", "tasks", "references", "referenceTimeout", "concurrency", "failFast", "trigger"}
-_TASK_KEYS = {"definition", "job", "condition", "depends_on", "runIf", "args", "envVars", "cluster", "description"}
+TASK_RUN_CONTROL = ("pool", "poolSlots", "priority")
+_TASK_KEYS = {
+    "definition",
+    "job",
+    "condition",
+    "depends_on",
+    "runIf",
+    "args",
+    "envVars",
+    "cluster",
+    "description",
+    *TASK_RUN_CONTROL,
+}
 _DATAOS_KEYS = {"name", "version", "type", "tags", "title", "description", "owner", "layer", "workflow", "trigger"}
 _DATAOS_WORKFLOW_KEYS = {"title", "dag", "concurrency", "failFast", "references", "referenceTimeout"}
 _DAG_KEYS = {"name", "title", "description", "spec", "dependencies"}
@@ -78,6 +91,8 @@ def _task(
     if raw.get("condition") is not None:
         conditions.parse(raw["condition"], f"{field}.condition")
         extras["condition"] = raw["condition"]
+    # The task's own pool, poolSlots and priority over its job's; only when given, like a definition's.
+    extras.update(normalize_run_control(raw, field, TASK_RUN_CONTROL))
     return {
         **extras,
         "definition": definition,

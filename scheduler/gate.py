@@ -1,0 +1,87 @@
+"""The gate: the leading dispatcher lets gated runs (a concurrency limit, a pool) onto their queues as slots
+free, from the runs and pools folded to the head of the log, and records why the others wait."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import redis
+import structlog
+
+from queue_core.domain.gate import decide_gate, holds_slots, is_waiting, priority_of
+from queue_core.domain.runs import PENDING
+from queue_core.errors import ConcurrencyError
+from queue_core.eventlog.events import NewEvent, RunQueued, RunWaiting
+from queue_core.eventlog.store import EventStore
+from queue_core.readmodels.materialized import ReadModels
+from queue_core.services.lifecycle import RunLifecycle, attempt_job_id
+from queue_core.services.pools import gated_runs
+from scheduler.rq_jobs import enqueue_attempt
+
+__all__ = ["Gate"]
+
+log = structlog.get_logger("jobledger.dispatcher")
+
+
+class Gate:
+    """Decides on the leader only, after the read models caught up with the log: every run it let through
+    before is folded in, so the slots in use are exact, and no other dispatcher lets runs through meanwhile.
+
+    Each decision is appended with the run's expected version: a run cancelled (or moved on) since it was
+    read is left alone. Nothing is counted in memory: a new leader, or this one after a restart, derives the
+    slots in use from the log again.
+    """
+
+    def __init__(
+        self, connection: redis.Redis, store: EventStore, read_models: ReadModels, leading: Callable[[], bool]
+    ) -> None:
+        self.redis = connection
+        self.store = store
+        self.read_models = read_models
+        self.lifecycle = RunLifecycle(store)
+        self.leading = leading  # asked again before each run let through: a leader that lost its lease stops
+
+    def pass_(self) -> int:
+        """Let through what fits now; returns how many runs were let through."""
+        runs = gated_runs(self.read_models)
+        waiting = [d for d in runs if is_waiting(d)]
+        if not waiting:
+            return 0
+        pools = {d["name"]: d["slots"] for d in self.read_models.all("pools").values() if d}
+        decision = decide_gate(waiting, [d for d in runs if holds_slots(d)], pools)
+        by_id = {d["id"]: d for d in waiting}
+        admitted = 0
+        for run_id in decision.admit:
+            if not self.leading():
+                return admitted
+            if self._let_through(by_id[run_id]):
+                admitted += 1
+        for run_id, reason in decision.wait.items():
+            if by_id[run_id]["reason"] != reason:
+                self._say_waiting(by_id[run_id], reason)
+        return admitted
+
+    def _let_through(self, seen: dict[str, Any]) -> bool:
+        run_id, attempt = seen["id"], seen["attempt"]
+        doc, version = self.lifecycle.load(run_id)
+        if doc is None or doc["status"] != PENDING or doc["reason"] != seen["reason"] or doc["attempt"] != attempt:
+            return False  # cancelled, or moved on, since the read models said so
+        try:
+            queued = RunQueued(attempt=attempt, job_id=attempt_job_id(run_id, attempt))
+            self.store.append([NewEvent(run_id, queued)], {run_id: version})
+        except ConcurrencyError:
+            return False
+        enqueue_attempt(self.redis, doc["cluster"], run_id, attempt, priority_of(doc["job"]))
+        log.debug("run let through the gate", run_id=run_id)
+        return True
+
+    def _say_waiting(self, seen: dict[str, Any], reason: str) -> None:
+        doc, version = self.lifecycle.load(seen["id"])
+        if doc is None or not is_waiting(doc) or doc["reason"] == reason:
+            return
+        try:
+            waiting = RunWaiting(attempt=doc["attempt"], reason=reason)
+            self.store.append([NewEvent(seen["id"], waiting)], {seen["id"]: version})
+        except ConcurrencyError:
+            pass  # it moved meanwhile: the next pass looks again
