@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from queue_core.services.audit import AuditService
 from queue_core.services.catalog import Catalog, DefineResult
 from queue_core.services.depots import add_depot, get_depot, lineage, list_depots
 from queue_core.services.lifecycle import RunLifecycle
+from queue_core.services.notifications import NotificationService
 from queue_core.services.resources import ResourceStore
 from queue_core.services.runs import RunService
 from queue_core.services.schedules import ScheduleRequest, ScheduleService
@@ -72,6 +73,7 @@ class Client:
         self.submissions = Submissions(self.store, self.read_models, self.catalog, self.resources)
         self.audit = AuditService(self.store)
         self.runs = RunService(self.store, self.read_models, self.run_log)
+        self.notification_service = NotificationService(self.store, self.read_models)
         self.workflows = WorkflowService(self.store, self.read_models, self.catalog, self.resources)
         self.schedules = ScheduleService(
             self.store, self.read_models, self.settings, self.catalog, self.submissions, self.workflows, self.runs
@@ -139,11 +141,12 @@ class Client:
         logical_date: str | None = None,
         version: int | None = None,
         ref: str | None = None,
+        tags: Sequence[str] = (),
     ) -> str:
-        """Submit a run of the definition's latest version (or ``version``; a GIT source at ``ref``); returns
-        the run id (see ``Submissions.submit``)."""
+        """Submit a run of the definition's latest version (or ``version``; a GIT source at ``ref``; ``tags`` on
+        top of the definition's); returns the run id (see ``Submissions.submit``)."""
         return self.submissions.submit(
-            definition, cluster, args, env, timeout, idempotency_key, logical_date, version, ref
+            definition, cluster, args, env, timeout, idempotency_key, logical_date, version, ref, tags
         )
 
     def sql(
@@ -168,10 +171,26 @@ class Client:
         return self.runs.document(run_id, as_of)
 
     def list_runs(
-        self, status: str | None = None, definition: str | None = None, limit: int | None = 100, as_of: str = "+"
+        self,
+        status: str | None = None,
+        definition: str | None = None,
+        limit: int | None = 100,
+        as_of: str = "+",
+        tag: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Runs newest first, filtered by status and definition name; ``as_of``: as they were at that position."""
-        return self.runs.list_runs(status, definition, limit, as_of)
+        """Runs newest first, filtered by status, definition name and tag; ``as_of``: as they were then."""
+        return self.runs.list_runs(status, definition, limit, as_of, tag)
+
+    def cancel_tagged(self, tag: str, status: str | None = None, count_only: bool = False) -> list[str]:
+        """Cancel every run tagged ``tag`` that has not ended (only those in ``status``, if given); returns
+        their ids (with ``count_only``, the ids it would cancel, cancelling none)."""
+        return self.runs.cancel_tagged(tag, status, count_only)
+
+    def notifications(
+        self, run: str | None = None, failed: bool = False, limit: int | None = 100
+    ) -> list[dict[str, Any]]:
+        """Notifications newest first: of one run (or workflow run, or schedule id), or only those given up."""
+        return self.notification_service.listing(run, failed, limit)
 
     def cancel(self, run_id: str) -> dict[str, Any]:
         """Cancel a run that has not ended; a running attempt's process group is killed by its worker."""
@@ -311,15 +330,32 @@ class Client:
         args: str | None = None,
         cluster: str | None = None,
         now: datetime | None = None,
+        tags: Sequence[str] = (),
+        notifications: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Schedule runs of a definition (or a workflow): periodic (``cron`` in ``timezone``) or once (``at``).
 
         ``catchup`` (all, latest, none) says what ticks missed while no scheduler ran become;
         ``overlap`` (skip, allow, queue, replace) what a tick does while the previous run is active.
         ``${logical_date}`` and ``${logical_date:%Y%m%d}`` in ``args`` become each tick's logical date.
-        Ticks count from ``now`` (default: the current time).
+        Ticks count from ``now`` (default: the current time). ``tags`` go on every run it fires;
+        ``notifications`` (``onMissedTick``) say who hears of a tick missed or skipped.
         """
-        request = ScheduleRequest(name, definition, workflow, cron, at, timezone, end, catchup, overlap, args, cluster)
+        request = ScheduleRequest(
+            name,
+            definition,
+            workflow,
+            cron,
+            at,
+            timezone,
+            end,
+            catchup,
+            overlap,
+            args,
+            cluster,
+            tuple(tags),
+            notifications,
+        )
         return self.schedules.create(request, now)
 
     def list_schedules(self, include_deleted: bool = False) -> list[dict[str, Any]]:

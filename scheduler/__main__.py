@@ -15,6 +15,7 @@ from queue_core.eventlog.seals import load_signer
 from queue_core.logging import configure_logging
 from queue_core.settings import Settings
 from scheduler.dispatcher import Dispatcher
+from scheduler.notifier import Notifier
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -35,6 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from scheduler.timer import Timer
 
         timer = Timer(Client(settings=settings))
+        notifier = _notifier(settings, dispatcher.name)
         stopping = threading.Event()
         timer.read_models.stop_requested = stopping.is_set  # a wait for another process's rebuild ends too
 
@@ -42,6 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             stopping.set()
             dispatcher.stop()
             timer.stop()
+            notifier.stop()
 
         def run_timer() -> None:
             with contextlib.suppress(StopRequested):
@@ -51,15 +54,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signal.SIGINT, stop)
         thread = threading.Thread(target=run_timer, name="timer", daemon=True)
         thread.start()
+        # Its own thread and connection: a slow webhook or mail server never holds the dispatcher up.
+        notifying = threading.Thread(target=notifier.run, name="notifier", daemon=True)
+        notifying.start()
         try:
             dispatcher.run()
         finally:
             timer.stop()
+            notifier.stop()
             thread.join()
+            notifying.join(timeout=settings.notify_timeout_seconds + 5)
     except JobledgerError as exc:
         print(f"jobledger dispatcher: {exc}", file=sys.stderr)
         return exc.exit_code
     return 0
+
+
+def _notifier(settings: Settings, name: str) -> Notifier:
+    from queue_core.eventlog.connection import connect
+    from queue_core.eventlog.store import EventStore
+    from queue_core.readmodels.materialized import ReadModels
+
+    store = EventStore(connect(settings))
+    return Notifier(settings, store, ReadModels(store), name)
 
 
 if __name__ == "__main__":

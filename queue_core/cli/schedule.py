@@ -11,6 +11,7 @@ from queue_core.cli.argtypes import positive_int
 from queue_core.cli.output import print_json, print_kv, print_table
 from queue_core.client import Client
 from queue_core.domain.schedules import CATCHUP_POLICIES, OVERLAP_POLICIES
+from queue_core.specs.documents import load_document
 
 __all__ = ["add_schedule_commands"]
 
@@ -42,6 +43,8 @@ def create(args: argparse.Namespace) -> int:
         overlap=args.overlap,
         args=args.args,
         cluster=args.cluster,
+        tags=args.tag,
+        notifications=load_document(args.notifications) if args.notifications else None,
     )
     if args.json:
         print_json(doc)
@@ -155,6 +158,8 @@ def add_schedule_commands(sub: Any, parser_class: type[argparse.ArgumentParser])
     q.add_argument("--overlap", choices=OVERLAP_POLICIES, default="skip", help="a tick while the last run is active")
     q.add_argument("--args", metavar="ARGS", help="the job's args; ${logical_date} and ${logical_date:%%Y%%m%%d}")
     q.add_argument("--cluster")
+    q.add_argument("--tag", action="append", default=[], metavar="TAG", help="a tag on every run it fires")
+    q.add_argument("--notifications", metavar="FILE", help="a JSON or YAML file: {onMissedTick: [destinations]}")
     q.add_argument("--json", action="store_true")
     q.set_defaults(handler=create)
     q = ssub.add_parser("list", help="schedules with their next fire time")

@@ -148,6 +148,8 @@ def _created(doc: Doc | None, rec: Recorded, e: ScheduleCreated) -> Doc:
         "overlap": e.overlap,
         "args": e.args,
         "cluster": e.cluster,
+        "tags": list(e.tags),
+        "notifications": e.notifications,
         "status": ACTIVE,
         "ended_reason": None,
         "created_at": rec.time,

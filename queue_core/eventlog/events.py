@@ -23,11 +23,17 @@ __all__ = [
     "NameClaimed",
     "NameReleased",
     "NewEvent",
+    "NotificationAbandoned",
+    "NotificationAttempted",
+    "NotificationDelivered",
+    "NotificationDue",
+    "NotificationFailed",
     "Recorded",
     "ReferenceSatisfied",
     "ResourceAdded",
     "RunAttemptFailed",
     "RunCancelled",
+    "RunDurationExceeded",
     "RunFailed",
     "RunQueued",
     "RunRetryScheduled",
@@ -129,9 +135,9 @@ class ClusterRegistered(Event):
 @dataclass(frozen=True)
 class RunSubmitted(Event):
     """Schema 2 added ``logical_date`` (the date the run stands for) and, for a task of a workflow run,
-    ``workflow_run`` and ``task``."""
+    ``workflow_run`` and ``task``; schema 3 ``tags`` (its definition's, its workflow's or schedule's, its own)."""
 
-    schema_version: ClassVar[int] = 2
+    schema_version: ClassVar[int] = 3
 
     definition_id: str
     definition: str
@@ -142,6 +148,7 @@ class RunSubmitted(Event):
     logical_date: str | None = None
     workflow_run: str | None = None
     task: str | None = None
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -364,7 +371,10 @@ class WorkflowRunFinished(Event):
 
 @dataclass(frozen=True)
 class ScheduleCreated(Event):
-    """``start``: ticks strictly after this instant count; ``cron`` or ``at`` says when the ticks are."""
+    """``start``: ticks strictly after this instant count; ``cron`` or ``at`` says when the ticks are.
+    Schema 2 added ``tags`` (given to the runs it fires) and ``notifications`` (its ``onMissedTick``)."""
+
+    schema_version: ClassVar[int] = 2
 
     name: str
     target_kind: str  # "definition" or "workflow"
@@ -378,6 +388,8 @@ class ScheduleCreated(Event):
     overlap: str = "skip"
     args: str | None = None
     cluster: str | None = None
+    tags: tuple[str, ...] = ()
+    notifications: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -534,6 +546,20 @@ def _run_failed_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
 _UPCASTERS[("RunFailed", 1)] = _run_failed_1_to_2
 
 
+def _run_submitted_2_to_3(data: dict[str, Any]) -> dict[str, Any]:
+    return {**data, "tags": ()}
+
+
+_UPCASTERS[("RunSubmitted", 2)] = _run_submitted_2_to_3
+
+
+def _schedule_created_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
+    return {**data, "tags": (), "notifications": None}
+
+
+_UPCASTERS[("ScheduleCreated", 1)] = _schedule_created_1_to_2
+
+
 def event_types() -> dict[str, type[Event]]:
     """Every event type by name."""
     return dict(_TYPES)
@@ -665,3 +691,83 @@ class ChainSealed(Event):
 
 
 _TYPES.update({cls.__name__: cls for cls in (LedgerKeyAdopted, ChainSealed)})
+
+
+# -- notifications: one aggregate per (trigger, destination); its events are its delivery's record --------
+
+
+@dataclass(frozen=True)
+class RunDurationExceeded(Event):
+    """Run ``run`` has been going for more than ``after`` minutes since its first attempt started (at
+    ``started_at``). On an aggregate of its own (``duration:RUN``, appended at version 0), so it is recorded
+    once whatever the number of notifiers, and never races the run's own appends."""
+
+    run: str
+    definition: str
+    after: float
+    started_at: str
+
+
+@dataclass(frozen=True)
+class NotificationDue(Event):
+    """``event`` (``onStart``, ``onSuccess``, ``onFailure``, ``onDurationWarning``, ``onMissedTick``) of
+    ``subject`` (a run, workflow run or schedule, named ``name``) is to reach ``destination``; ``payload`` is
+    the body every attempt sends (masked), ``trigger`` the position of the event that caused it."""
+
+    event: str
+    subject_kind: str
+    subject: str
+    name: str
+    destination: Mapping[str, Any]
+    payload: Mapping[str, Any]
+    trigger: str
+
+
+@dataclass(frozen=True)
+class NotificationAttempted(Event):
+    """``deliverer`` claims attempt ``attempt`` until ``lease_until``: no other may send before then. A claim
+    whose outcome never lands (the deliverer died between sending and recording) is sent again after it."""
+
+    attempt: int
+    deliverer: str
+    lease_until: str
+
+
+@dataclass(frozen=True)
+class NotificationDelivered(Event):
+    """The destination accepted attempt ``attempt`` (``status``: the HTTP or SMTP reply code)."""
+
+    attempt: int
+    status: int | None = None
+
+
+@dataclass(frozen=True)
+class NotificationFailed(Event):
+    """Attempt ``attempt`` failed (``error``, short, masked); the next is due at ``retry_at``."""
+
+    attempt: int
+    error: str
+    retry_at: str
+
+
+@dataclass(frozen=True)
+class NotificationAbandoned(Event):
+    """Delivery was given up after attempt ``attempt``: refused for good, or still failing when time ran out."""
+
+    attempt: int
+    error: str
+
+
+_TYPES.update(
+    {
+        cls.__name__: cls
+        for cls in (
+            RunDurationExceeded,
+            NotificationDue,
+            NotificationAttempted,
+            NotificationDelivered,
+            NotificationFailed,
+            NotificationAbandoned,
+        )
+    }
+)

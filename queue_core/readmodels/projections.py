@@ -11,6 +11,7 @@ from queue_core.domain.definitions import apply_definition
 from queue_core.domain.depots import apply_depot
 from queue_core.domain.lineage import apply_dataset
 from queue_core.domain.names import apply_name, name_key
+from queue_core.domain.notifications import NOTIFICATION_EVENTS, apply_notification, is_open
 from queue_core.domain.runs import apply_run
 from queue_core.domain.schedules import SCHEDULE_EVENTS, apply_schedule
 from queue_core.domain.workflow_runs import WORKFLOW_RUN_EVENTS, apply_workflow_run, is_going
@@ -53,7 +54,10 @@ def _no_indexes(doc: Doc) -> dict[str, float]:
 
 def _run_indexes(doc: Doc) -> dict[str, float]:
     order = doc["order"]
-    return {"all": order, f"status:{doc['status']}": order, f"definition:{doc['definition']}": order}
+    indexes = {"all": order, f"status:{doc['status']}": order, f"definition:{doc['definition']}": order}
+    for tag in doc["tags"]:
+        indexes[f"tag:{tag}"] = order
+    return indexes
 
 
 def _workflow_run_indexes(doc: Doc) -> dict[str, float]:
@@ -61,6 +65,14 @@ def _workflow_run_indexes(doc: Doc) -> dict[str, float]:
     indexes = {"all": order, f"status:{doc['status']}": order, f"workflow:{doc['workflow']}": order}
     if is_going(doc):
         indexes["active"] = order  # what the dispatcher's upkeep looks at again
+    return indexes
+
+
+def _notification_indexes(doc: Doc) -> dict[str, float]:
+    order = doc["order"]
+    indexes = {"all": order, f"subject:{doc['subject']}": order, f"status:{doc['status']}": order}
+    if is_open(doc):
+        indexes["open"] = order  # what the deliverers look at
     return indexes
 
 
@@ -117,6 +129,7 @@ PROJECTIONS: tuple[Projection, ...] = (
     ),
     Projection("workflow_runs", WORKFLOW_RUN_EVENTS, apply_workflow_run, _by_aggregate, _workflow_run_indexes),
     Projection("schedules", SCHEDULE_EVENTS, apply_schedule, _by_aggregate, _no_indexes),
+    Projection("notifications", NOTIFICATION_EVENTS, apply_notification, _by_aggregate, _notification_indexes),
     Projection(QUARANTINE, frozenset(), _no_fold, _by_aggregate, _quarantine_indexes),
 )
 

@@ -18,6 +18,7 @@ from queue_core.eventlog.store import EventStore
 from queue_core.readmodels.history import Change, diff_specs
 from queue_core.readmodels.materialized import ReadModels
 from queue_core.services.names import owner_of, with_claim
+from queue_core.services.notifications import check_secrets_exist
 from queue_core.services.schemas import check_schemas
 from queue_core.specs.definitions import MAX_WORKERS, check_name, normalize_definition
 from queue_core.specs.documents import load_document
@@ -61,6 +62,7 @@ class Catalog:
     def checked_spec(self, raw: Mapping[str, Any]) -> dict[str, Any]:
         """The normalized definition, its pipeline checked against the depots there are now."""
         spec = normalize_definition(raw)
+        check_secrets_exist(self.store, spec["config"].get("notifications"), "config.notifications")
         pipeline = spec["config"].get("pipeline")
         if pipeline is not None:
             self.check_pipeline(pipeline)

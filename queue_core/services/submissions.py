@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -23,6 +23,7 @@ from queue_core.specs import checks
 from queue_core.specs.definitions import check_args, check_env, check_text, check_timeout
 from queue_core.specs.depots import WAREHOUSE_DEPOTS
 from queue_core.specs.logical_dates import normalize_logical_date
+from queue_core.specs.tags import merge_tags, normalize_tags
 
 __all__ = ["SQL_QUERY", "Submissions"]
 
@@ -40,6 +41,7 @@ class _Request:
     env: Mapping[str, str] | None
     timeout: float | None
     ref: str | None
+    tags: tuple[str, ...] = ()
 
 
 def _check_ref(ref: Any) -> str:
@@ -80,17 +82,19 @@ class Submissions:
         logical_date: str | None = None,
         version: int | None = None,
         ref: str | None = None,
+        tags: Sequence[str] = (),
     ) -> str:
         """Submit a run of the definition's latest version (or of ``version``); returns the run id.
 
         ``logical_date`` (``YYYY-MM-DD`` or an ISO time) is the date the run stands for: recorded on the
         run, given to the job as ``JOBLEDGER_LOGICAL_DATE``, matched by workflow references. ``ref``: the
         branch, tag or commit of a GIT source for this run only (recorded in the run's job). An idempotency
-        key already held returns its run, or raises ``IdempotencyKeyReused`` if the parameters differ.
+        key already held returns its run, or raises ``IdempotencyKeyReused`` if the parameters differ. ``tags``
+        are added to the definition's.
         """
         for _ in range(3):
             run_id, batch, expected = self.submission_batch(
-                definition, cluster, args, env, timeout, idempotency_key, logical_date, None, version, ref
+                definition, cluster, args, env, timeout, idempotency_key, logical_date, None, version, ref, tags
             )
             if not batch:
                 return run_id  # the idempotency key is held: its run
@@ -115,6 +119,7 @@ class Submissions:
         run_id: str | None = None,
         version: int | None = None,
         ref: str | None = None,
+        tags: Sequence[str] = (),
     ) -> tuple[str, list[NewEvent], dict[str, int]]:
         """The events that submit a run, not appended: (run id, batch, expected versions).
 
@@ -123,7 +128,9 @@ class Submissions:
         batch is empty and the run id is the holder's.
         """
         doc = self.catalog.get_definition(definition)
-        return self.submission_of(doc, cluster, args, env, timeout, idempotency_key, logical_date, run_id, version, ref)
+        return self.submission_of(
+            doc, cluster, args, env, timeout, idempotency_key, logical_date, run_id, version, ref, tags
+        )
 
     def submission_of(
         self,
@@ -137,6 +144,7 @@ class Submissions:
         run_id: str | None = None,
         version: int | None = None,
         ref: str | None = None,
+        tags: Sequence[str] = (),
     ) -> tuple[str, list[NewEvent], dict[str, int]]:
         """``submission_batch`` for a definition document already loaded (a timer pass loads each once)."""
         if doc["deleted"]:
@@ -145,7 +153,7 @@ class Submissions:
             checks.whole_number(version, "version", 1, what="version number")
         if ref is not None:
             ref = _check_ref(ref)
-        request = _Request(cluster, args, env, timeout, ref)
+        request = _Request(cluster, args, env, timeout, ref, tuple(normalize_tags(list(tags))))
         submitted = self._submitted(doc, version, request)
         submitted = replace(
             submitted, logical_date=None if logical_date is None else normalize_logical_date(logical_date)
@@ -195,6 +203,7 @@ class Submissions:
             definition_version=version or doc["version"],
             cluster=cluster_doc["name"],
             job=job,
+            tags=tuple(merge_tags(spec.get("tags", ()), request.tags)),  # absent: defined without tags
         )
 
     def _same_request(
@@ -211,8 +220,20 @@ class Submissions:
             return
         if version is None and held["definition_version"] != submitted.definition_version:
             submitted = self._submitted(doc, held["definition_version"], request)
-        then = (held["definition_version"], held["cluster"], held["logical_date"], _comparable(held["job"]))
-        now = (submitted.definition_version, submitted.cluster, submitted.logical_date, _comparable(submitted.job))
+        then = (
+            held["definition_version"],
+            held["cluster"],
+            held["logical_date"],
+            _comparable(held["job"]),
+            held["tags"],
+        )
+        now = (
+            submitted.definition_version,
+            submitted.cluster,
+            submitted.logical_date,
+            _comparable(submitted.job),
+            list(submitted.tags),
+        )
         if then != now:
             raise IdempotencyKeyReused(
                 f"idempotency key {submitted.idempotency_key!r} was used by run {owner} with other parameters",

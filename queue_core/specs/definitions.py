@@ -11,7 +11,9 @@ from queue_core.errors import InvalidInput, Remedy
 from queue_core.specs import checks
 from queue_core.specs.checks import name as check_name  # re-exported: services import it from here
 from queue_core.specs.checks import unicode_text as check_text  # re-exported: services import it from here
+from queue_core.specs.notifications import normalize_notifications
 from queue_core.specs.retries import normalize_backoff, normalize_rules
+from queue_core.specs.tags import normalize_tags
 
 __all__ = [
     "JOB_TYPES",
@@ -39,7 +41,7 @@ MAX_ENV_VARS = 500
 MAX_WORKERS = 256
 SECRET_FIELDS = ("token", "password", "secretAccessKey", "accessKeyId", "sessionToken")
 
-_TOP_KEYS = {"name", "description", "config", "cluster"}
+_TOP_KEYS = {"name", "description", "config", "cluster", "tags"}
 _CONFIG_KEYS = {
     "source",
     "type",
@@ -50,6 +52,7 @@ _CONFIG_KEYS = {
     "envVars",
     "pipeline",
     "network",
+    "notifications",
 }
 # ``network: none``: the job runs in an empty network namespace. Absent: the machine's network.
 NETWORKS = ("none",)
@@ -265,4 +268,14 @@ def normalize_definition(raw: Any) -> dict[str, Any]:
         if config["network"] not in NETWORKS:
             raise InvalidInput("must be 'none' (no network), or left out for the machine's network", "config.network")
         normalized["network"] = config["network"]
-    return {"name": name, "description": description, "config": normalized, "cluster": _cluster(top.get("cluster"))}
+    if "notifications" in config:  # only when given, as network
+        normalized["notifications"] = normalize_notifications(config["notifications"], "config.notifications")
+    spec: dict[str, Any] = {
+        "name": name,
+        "description": description,
+        "config": normalized,
+        "cluster": _cluster(top.get("cluster")),
+    }
+    if "tags" in top:  # only when given: definitions without tags keep their normalized form
+        spec["tags"] = normalize_tags(top["tags"])
+    return spec

@@ -14,15 +14,31 @@ from queue_core.dag import find_cycle, levels
 from queue_core.errors import InvalidInput
 from queue_core.specs import checks
 from queue_core.specs.definitions import check_args, check_env, normalize_definition
+from queue_core.specs.notifications import normalize_notifications
+from queue_core.specs.tags import normalize_tags
 
 __all__ = ["MAX_TASKS", "normalize_workflow", "task_graph"]
 
 MAX_TASKS = 2000
 MAX_DEPTH = 250  # levels: each runs after the one before, so a deeper chain only waits longer
 MAX_REFERENCE_TIMEOUT_MINUTES = 366 * 24 * 60  # a year
-_NATIVE_KEYS = {"name", "description", "tasks", "references", "referenceTimeout", "concurrency", "failFast"}
-_TASK_KEYS = {"definition", "job", "depends_on", "args", "envVars", "cluster", "description"}
-_DATAOS_KEYS = {"name", "version", "type", "tags", "title", "description", "owner", "layer", "workflow"}
+_NATIVE_KEYS = {
+    *("name", "description", "tasks", "references", "referenceTimeout", "concurrency", "failFast"),
+    *("tags", "title", "notifications"),
+}
+_TASK_KEYS = {"definition", "job", "depends_on", "args", "envVars", "cluster", "description", "tags"}
+_DATAOS_KEYS = {
+    "name",
+    "version",
+    "type",
+    "tags",
+    "title",
+    "description",
+    "owner",
+    "layer",
+    "workflow",
+    "notifications",
+}
 _DATAOS_WORKFLOW_KEYS = {"title", "dag", "concurrency", "failFast", "references", "referenceTimeout"}
 _DAG_KEYS = {"name", "title", "description", "spec", "dependencies"}
 _SPEC_KEYS = {"stack", "compute", "stackSpec", "tags", "definition", "args", "envVars"}
@@ -68,7 +84,7 @@ def _task(
     field: str,
 ) -> dict[str, Any]:
     cluster = raw.get("cluster")
-    return {
+    task = {
         "definition": definition,
         "definition_version": version,
         "job": job,
@@ -78,6 +94,9 @@ def _task(
         "cluster": None if cluster is None else checks.name(cluster, f"{field}.cluster"),
         "description": checks.text(raw.get("description"), f"{field}.description", optional=True),
     }
+    if raw.get("tags") is not None:  # only when given: the task's runs carry them beside the workflow's
+        task["tags"] = normalize_tags(raw["tags"], f"{field}.tags")
+    return task
 
 
 def _depends_on(value: Any, field: str) -> list[str]:
@@ -148,6 +167,7 @@ def _dataos_tasks(workflow_section: Mapping[str, Any], workflow: str) -> dict[st
             "envVars": spec.get("envVars"),
             "cluster": spec.get("compute"),
             "description": entry.get("description") or entry.get("title"),
+            "tags": spec.get("tags"),
         }
         depends = _depends_on(entry.get("dependencies"), f"{field}.dependencies")
         tasks[name] = _task(name, definition, version, job, depends, raw_task, field)
@@ -235,7 +255,7 @@ def normalize_workflow(raw: Any) -> dict[str, Any]:
     concurrency, fail_fast = settings.get("concurrency"), settings.get("failFast")
     if concurrency is not None:
         checks.whole_number(concurrency, f"{prefix}concurrency", 1, MAX_TASKS)
-    return {
+    workflow = {
         "name": name,
         "description": description,
         "label": None if label is None else str(label),
@@ -245,3 +265,11 @@ def normalize_workflow(raw: Any) -> dict[str, Any]:
         "concurrency": concurrency,
         "failFast": False if fail_fast is None else checks.boolean(fail_fast, f"{prefix}failFast"),
     }
+    # Only when given, so that a workflow applied again without them is not a new version.
+    if top.get("tags") is not None:
+        workflow["tags"] = normalize_tags(top["tags"])
+    if top.get("title") is not None:
+        workflow["title"] = checks.text(top["title"], "title")
+    if "notifications" in top:
+        workflow["notifications"] = normalize_notifications(top["notifications"], "notifications")
+    return workflow
