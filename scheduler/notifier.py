@@ -78,8 +78,7 @@ class Notifier:
     def ensure_group(self) -> None:
         """Join the group; a new one starts at the log's end: runs ended before notifications existed are
         not announced now."""
-        newest: Any = self.store.redis.xrevrange(self.store.keys.log, count=1)
-        self.group.recreate(newest[0][0].decode() if newest else "0")
+        self.group.recreate(self.store.last_position() or "0")
 
     def run(self) -> None:
         """React and deliver until stopped; an outage is waited out, an error in one notification is logged."""
