@@ -52,7 +52,7 @@ NOTIFICATION_EVENTS = frozenset(
 )
 AGGREGATE_PREFIX = "notification:"
 MAX_ERROR_CHARS = 300
-_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "jobledger:notification")
+_NAMESPACE = uuid.UUID("5f0c2f4e-8a7b-5c39-9a51-6d1e3b2a7c10")  # fixed: the ids of a log never change
 
 Doc = dict[str, Any]
 
