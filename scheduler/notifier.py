@@ -176,10 +176,10 @@ class Notifier:
                 "workflow_run": rec.aggregate,
                 "workflow": wrun["workflow"],
                 "status": wrun["status"],
-                "reason": wrun.get("reason"),
+                "reason": wrun["reason"],
                 "logical_date": wrun["logical_date"],
                 "started_at": wrun["started_at"],
-                "finished_at": wrun.get("finished_at"),
+                "finished_at": wrun["finished_at"],
                 "console_url": f"{self.settings.console_url}/workflow-runs/{rec.aggregate}",
             }
             self.service.propose(

@@ -173,3 +173,21 @@ def test_the_cli_refuses_a_webhook_that_is_not_http_in_one_line(client: Client, 
         == "jobledger: config.notifications.onFailure[0].webhook: must be an http:// or https:// URL"
     )
     assert client.store.last_position() == before
+
+
+def test_a_failed_workflow_run_is_posted_once_with_its_link(client: Client, workspace: Path, receivers: Any):
+    web, _ = receivers
+    job_file(workspace, "fail.sh", "exit 1\n")
+    job = {"type": "SHELL", "source": {"type": "WORKSPACE", "sourceDef": {"path": "jobs"}}, "sourceLocation": "fail.sh"}
+    client.apply_workflow(
+        {"name": "wf", "tags": ["team:data"], "tasks": {"only": {"job": job}},
+         "notifications": {"onFailure": [{"webhook": f"{web.url}/wf"}]}}
+    )  # fmt: skip
+    wrun = client.run_workflow("wf")
+    assert client.wait_workflow_run(wrun, timeout=30)["status"] == "FAILED"
+    (note,) = ended(client, wrun, 1)
+    assert (note["status"], note["subject_kind"]) == ("DELIVERED", "workflow_run")
+    (post,) = web.to("/wf")
+    body = json.loads(post.body)
+    assert (body["workflow_run"], body["workflow"], body["status"]) == (wrun, "wf", "FAILED")
+    assert body["console_url"] == f"http://console.test/workflow-runs/{wrun}"
