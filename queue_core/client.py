@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from queue_core.services.catalog import Catalog, DefineResult
 from queue_core.services.cluster_load import cluster_load
 from queue_core.services.depots import add_depot, get_depot, lineage, list_depots
 from queue_core.services.lifecycle import RunLifecycle
+from queue_core.services.notifications import NotificationService
 from queue_core.services.pools import PoolService
 from queue_core.services.resources import ResourceStore
 from queue_core.services.runs import RunService
@@ -77,6 +78,7 @@ class Client:
         self.submissions = Submissions(self.store, self.read_models, self.catalog, self.resources)
         self.audit = AuditService(self.store)
         self.runs = RunService(self.store, self.read_models, self.run_log)
+        self.notification_service = NotificationService(self.store, self.read_models)
         self.workflows = WorkflowService(self.store, self.read_models, self.catalog, self.resources)
         self.schedules = ScheduleService(
             self.store, self.read_models, self.settings, self.catalog, self.submissions, self.workflows, self.runs
@@ -175,11 +177,12 @@ class Client:
         version: int | None = None,
         ref: str | None = None,
         priority: int | None = None,
+        tags: Sequence[str] = (),
     ) -> str:
         """Submit a run of the definition's latest version (or ``version``; a GIT source at ``ref``; at
-        ``priority``); returns the run id (see ``Submissions.submit``)."""
+        ``priority``; ``tags`` on top of the definition's); returns the run id (see ``Submissions.submit``)."""
         return self.submissions.submit(
-            definition, cluster, args, env, timeout, idempotency_key, logical_date, version, ref, priority
+            definition, cluster, args, env, timeout, idempotency_key, logical_date, version, ref, priority, tags
         )
 
     def sql(
@@ -204,10 +207,26 @@ class Client:
         return self.runs.document(run_id, as_of)
 
     def list_runs(
-        self, status: str | None = None, definition: str | None = None, limit: int | None = 100, as_of: str = "+"
+        self,
+        status: str | None = None,
+        definition: str | None = None,
+        limit: int | None = 100,
+        as_of: str = "+",
+        tag: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Runs newest first, filtered by status and definition name; ``as_of``: as they were at that position."""
-        return self.runs.list_runs(status, definition, limit, as_of)
+        """Runs newest first, filtered by status, definition name and tag; ``as_of``: as they were then."""
+        return self.runs.list_runs(status, definition, limit, as_of, tag)
+
+    def cancel_tagged(self, tag: str, status: str | None = None, count_only: bool = False) -> list[str]:
+        """Cancel every run tagged ``tag`` that has not ended (only those in ``status``, if given); returns
+        their ids (with ``count_only``, the ids it would cancel, cancelling none)."""
+        return self.runs.cancel_tagged(tag, status, count_only)
+
+    def notifications(
+        self, run: str | None = None, failed: bool = False, limit: int | None = 100
+    ) -> list[dict[str, Any]]:
+        """Notifications newest first: of one run (or workflow run, or schedule id), or only those given up."""
+        return self.notification_service.listing(run, failed, limit)
 
     def cancel(self, run_id: str) -> dict[str, Any]:
         """Cancel a run that has not ended; a running attempt's process group is killed by its worker."""
@@ -349,6 +368,8 @@ class Client:
         now: datetime | None = None,
         jitter: float = 0.0,
         pause_on_failure: bool = False,
+        tags: Sequence[str] = (),
+        notifications: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Schedule runs of a definition (or a workflow): periodic (``cron`` in ``timezone``) or once (``at``).
 
@@ -357,6 +378,8 @@ class Client:
         ``${logical_date}`` and ``${logical_date:%Y%m%d}`` in ``args`` become each tick's logical date.
         Ticks count from ``now`` (default: the current time). ``jitter`` (minutes) fires each tick a fixed,
         hash-derived offset later; ``pause_on_failure`` pauses the schedule when a run it fired fails.
+        ``tags`` go on every run it fires; ``notifications`` (``onMissedTick``) say who hears of a tick missed
+        or skipped.
         """
         request = ScheduleRequest(
             name,
@@ -372,6 +395,8 @@ class Client:
             cluster,
             jitter,
             pause_on_failure,
+            tuple(tags),
+            notifications,
         )
         return self.schedules.create(request, now)
 

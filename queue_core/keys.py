@@ -14,6 +14,8 @@ class Keys:
         self.prefix = prefix
         self.log = f"{prefix}:log"
         self.dispatch_group = "dispatchers"
+        # The notifiers' consumer group on the log (``scheduler/notifier.py``): they react to it apart.
+        self.notify_group = "notifiers"
         self.dispatcher_leader = f"{prefix}:dispatcher:leader"
         self.epoch = f"{prefix}:epoch"
         # Set first and cleared last by an import, a restore or a rebuild: while it is there nothing is appended

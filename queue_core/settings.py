@@ -26,6 +26,13 @@ DEFAULT_SANDBOX = "auto"
 SANDBOX_MODES = ("auto", "on", "off")
 DEFAULT_JOB_USER = "nobody"
 DEFAULT_HOT_WINDOW = "7d"
+DEFAULT_CONSOLE_URL = "http://127.0.0.1:8080"
+DEFAULT_SMTP_FROM = "jobledger@localhost"
+DEFAULT_NOTIFY_RETRY_SECONDS = 10.0
+DEFAULT_NOTIFY_RETRY_MAX_SECONDS = 600.0
+DEFAULT_NOTIFY_GIVE_UP_SECONDS = 3600.0
+DEFAULT_NOTIFY_TIMEOUT_SECONDS = 10.0
+DEFAULT_NOTIFY_TICK_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,18 @@ class Settings:
     # ``archive_endpoint_url``) or a folder (default: the home's ``archive``). A trimmed log keeps its archive.
     archive: str | None = None
     archive_endpoint_url: str | None = None
+    # Notifications: the console's address their links use; the SMTP server email goes through
+    # (``smtp://[USER@]HOST[:PORT]``, ``smtps://`` for TLS, ``?starttls=true``) and the secret holding its
+    # password; how soon a failed delivery is tried again (doubling up to the max), and when it is given up.
+    console_url: str = DEFAULT_CONSOLE_URL
+    smtp_url: str | None = None
+    smtp_password_secret: str | None = None
+    smtp_from: str = DEFAULT_SMTP_FROM
+    notify_retry_seconds: float = DEFAULT_NOTIFY_RETRY_SECONDS
+    notify_retry_max_seconds: float = DEFAULT_NOTIFY_RETRY_MAX_SECONDS
+    notify_give_up_seconds: float = DEFAULT_NOTIFY_GIVE_UP_SECONDS
+    notify_timeout_seconds: float = DEFAULT_NOTIFY_TIMEOUT_SECONDS
+    notify_tick_seconds: float = DEFAULT_NOTIFY_TICK_SECONDS
 
     @property
     def hot_window_delta(self) -> timedelta:
@@ -156,6 +175,17 @@ class Settings:
             cold_dir=_path(env.get("JOBLEDGER_COLD_DIR")),
             archive=env.get("JOBLEDGER_ARCHIVE") or None,
             archive_endpoint_url=env.get("JOBLEDGER_ARCHIVE_ENDPOINT_URL") or None,
+            console_url=(env.get("JOBLEDGER_CONSOLE_URL") or DEFAULT_CONSOLE_URL).rstrip("/"),
+            smtp_url=env.get("JOBLEDGER_SMTP_URL") or None,
+            smtp_password_secret=env.get("JOBLEDGER_SMTP_PASSWORD_SECRET") or None,
+            smtp_from=env.get("JOBLEDGER_SMTP_FROM") or DEFAULT_SMTP_FROM,
+            notify_retry_seconds=float(env.get("JOBLEDGER_NOTIFY_RETRY_SECONDS", DEFAULT_NOTIFY_RETRY_SECONDS)),
+            notify_retry_max_seconds=float(
+                env.get("JOBLEDGER_NOTIFY_RETRY_MAX_SECONDS", DEFAULT_NOTIFY_RETRY_MAX_SECONDS)
+            ),
+            notify_give_up_seconds=float(env.get("JOBLEDGER_NOTIFY_GIVE_UP_SECONDS", DEFAULT_NOTIFY_GIVE_UP_SECONDS)),
+            notify_timeout_seconds=float(env.get("JOBLEDGER_NOTIFY_TIMEOUT_SECONDS", DEFAULT_NOTIFY_TIMEOUT_SECONDS)),
+            notify_tick_seconds=float(env.get("JOBLEDGER_NOTIFY_TICK_SECONDS", DEFAULT_NOTIFY_TICK_SECONDS)),
         )
 
 

@@ -15,6 +15,7 @@ from queue_core.eventlog.seals import load_signer
 from queue_core.logging import configure_logging
 from queue_core.settings import Settings
 from scheduler.dispatcher import Dispatcher
+from scheduler.notifier import Notifier
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -37,6 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         timer = Timer(Client(settings=settings))
         follow_ups = FollowUps(Client(settings=settings), file_poll_seconds=settings.trigger_file_poll_seconds)
+        notifier = _notifier(settings, dispatcher.name)
         stopping = threading.Event()
         timer.read_models.stop_requested = stopping.is_set  # a wait for another process's rebuild ends too
         follow_ups.client.read_models.stop_requested = stopping.is_set
@@ -46,6 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             dispatcher.stop()
             timer.stop()
             follow_ups.stop()
+            notifier.stop()
 
         def run_timer() -> None:
             with contextlib.suppress(StopRequested):
@@ -61,17 +64,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         thread.start()
         following = threading.Thread(target=run_follow_ups, name="follow-ups", daemon=True)
         following.start()
+        # Its own thread and connection: a slow webhook or mail server never holds the dispatcher up.
+        notifying = threading.Thread(target=notifier.run, name="notifier", daemon=True)
+        notifying.start()
         try:
             dispatcher.run()
         finally:
             timer.stop()
             follow_ups.stop()
+            notifier.stop()
             thread.join()
             following.join()
+            notifying.join(timeout=settings.notify_timeout_seconds + 5)
     except JobledgerError as exc:
         print(f"jobledger dispatcher: {exc}", file=sys.stderr)
         return exc.exit_code
     return 0
+
+
+def _notifier(settings: Settings, name: str) -> Notifier:
+    from queue_core.eventlog.connection import connect
+    from queue_core.eventlog.store import EventStore
+    from queue_core.readmodels.materialized import ReadModels
+
+    store = EventStore(connect(settings))
+    return Notifier(settings, store, ReadModels(store), name)
 
 
 if __name__ == "__main__":

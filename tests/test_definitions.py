@@ -80,7 +80,7 @@ def test_definitions_list_show_and_delete_print_their_json_shapes(procs: Procs, 
     procs.cli("define", str(write_definition_file(tmp_path, definition("a", "a.sh"))))
     procs.cli("define", str(write_definition_file(tmp_path, definition("a", "a.sh", args="x"))))
     listed = ok_json(procs, "definitions", "list")
-    assert [list(d) for d in listed] == [["id", "name", "version", "deleted", "created_at", "updated_at"]]
+    assert [list(d) for d in listed] == [["id", "name", "version", "deleted", "created_at", "updated_at", "tags"]]
     assert (listed[0]["name"], listed[0]["version"], listed[0]["deleted"]) == ("a", 2, False)
     shown = ok_json(procs, "definitions", "show", "a")
     assert set(shown) == {"id", "name", "version", "deleted", "created_at", "updated_at", "versions"}

@@ -29,6 +29,8 @@ def define(args: argparse.Namespace) -> int:
 
 def definitions_list(args: argparse.Namespace) -> int:
     docs = Client.from_env().list_definitions(include_deleted=args.all)
+    if args.tag is not None:
+        docs = [d for d in docs if args.tag in spec_of(d).get("tags", ())]  # absent: defined without tags
     if args.json:
         print_json([_definition_summary(d) for d in docs])
         return 0
@@ -40,11 +42,12 @@ def definitions_list(args: argparse.Namespace) -> int:
             spec_of(d)["config"]["type"],
             _cluster_of(d),
             "deleted" if d["deleted"] else "live",
+            ",".join(spec_of(d).get("tags", ())) or None,
             d["updated_at"],
         ]
         for d in docs
     ]
-    print_table(["NAME", "ID", "VERSION", "TYPE", "CLUSTER", "STATE", "UPDATED"], rows)
+    print_table(["NAME", "ID", "VERSION", "TYPE", "CLUSTER", "STATE", "TAGS", "UPDATED"], rows)
     return 0
 
 
@@ -53,7 +56,8 @@ def _cluster_of(doc: dict[str, Any]) -> str | None:
 
 
 def _definition_summary(doc: dict[str, Any]) -> dict[str, Any]:
-    return {k: doc[k] for k in ("id", "name", "version", "deleted", "created_at", "updated_at")}
+    summary = {k: doc[k] for k in ("id", "name", "version", "deleted", "created_at", "updated_at")}
+    return {**summary, "tags": spec_of(doc).get("tags", [])}
 
 
 def definitions_show(args: argparse.Namespace) -> int:

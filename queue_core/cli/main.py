@@ -16,6 +16,7 @@ from queue_core.cli.audit import add_audit_commands
 from queue_core.cli.backfills import add_backfill_commands
 from queue_core.cli.maintenance import add_maintenance_command
 from queue_core.cli.messages import one_line, printable
+from queue_core.cli.notifications import add_notification_commands
 from queue_core.cli.ops import add_ops_commands
 from queue_core.cli.pools import add_pool_commands
 from queue_core.cli.schedule import add_schedule_commands
@@ -64,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     dsub = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
     q = dsub.add_parser("list", help="live definitions, by name")
     q.add_argument("--all", action="store_true", help="include deleted definitions")
+    q.add_argument("--tag", metavar="TAG", help="only definitions with this tag")
     q.add_argument("--json", action="store_true")
     q.set_defaults(handler=definitions.definitions_list)
     q = dsub.add_parser("show", help="a definition with every version (a deleted one stays readable by UUID)")
@@ -178,6 +180,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--priority", type=int, metavar="0-9", help="instead of the definition's: 9 starts first")
     p.add_argument("--idempotency-key", help="the same key gives the same run; with other parameters it is refused")
     p.add_argument("--logical-date", metavar="DATE|TIME", help="the date the run stands for (matched by references)")
+    p.add_argument("--tag", action="append", default=[], metavar="TAG", help="a tag on top of the definition's")
     p.add_argument("--wait", action="store_true", help="wait for the end, show the run; exit 0 if it succeeded, else 1")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=runs.submit)
@@ -192,6 +195,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("runs", help="list runs, newest first")
     p.add_argument("--status", type=status, help="only runs in this status")
     p.add_argument("--definition", help="only runs of this definition")
+    p.add_argument("--tag", metavar="TAG", help="only runs with this tag")
     p.add_argument("--limit", type=positive_int, default=50, help="at most this many")
     p.add_argument("--as-of", metavar="TIME|POSITION", help="as they were at that point of the log")
     p.add_argument("--json", action="store_true")
@@ -202,8 +206,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, metavar="SECONDS")
     p.set_defaults(handler=runs.wait)
 
-    p = sub.add_parser("cancel", help="cancel a run")
-    p.add_argument("run")
+    p = sub.add_parser("cancel", help="cancel a run, or every run with a tag (--tag, after a confirmation)")
+    p.add_argument("run", nargs="?")
+    p.add_argument("--tag", metavar="TAG", help="every run with this tag that has not ended")
+    p.add_argument("--status", type=status, help="with --tag: only runs in this status (PENDING or RUNNING)")
+    p.add_argument("--yes", action="store_true", help="with --tag: do not ask for a confirmation")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=runs.cancel)
 
@@ -241,6 +248,7 @@ def _parser() -> argparse.ArgumentParser:
     add_maintenance_command(sub, _Parser)
     add_acl_command(sub, _Parser)
     add_pool_commands(sub, _Parser)
+    add_notification_commands(sub, _Parser)
     return parser
 
 

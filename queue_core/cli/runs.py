@@ -41,6 +41,7 @@ def submit(args: argparse.Namespace) -> int:
         version=args.version,
         ref=args.ref,
         priority=args.priority,
+        tags=args.tag,
     )
     if args.wait:
         run = client.wait(run_id)
@@ -74,6 +75,8 @@ def print_run(run: dict[str, Any], revisions: dict[str, str] | None = None) -> N
         pairs.insert(3, ("logical date", run["logical_date"]))
     if run.get("workflow_run"):
         pairs.insert(1, ("workflow run", f"{run['workflow_run']} (task {run['task']})"))
+    if run.get("tags"):
+        pairs.insert(3, ("tags", ", ".join(run["tags"])))
     if run.get("retry_rule") is not None:
         pairs.insert(-3, ("decided by", f"retryStrategy.rules[{run['retry_rule']}]"))
     if run["reason"] == WAITING_TO_RETRY and run.get("not_before"):
@@ -149,7 +152,7 @@ def _timeline(args: argparse.Namespace) -> int:
 
 def runs(args: argparse.Namespace) -> int:
     found = Client.from_env().list_runs(
-        status=args.status, definition=args.definition, limit=args.limit, as_of=as_of(args)
+        status=args.status, definition=args.definition, limit=args.limit, as_of=as_of(args), tag=args.tag
     )
     if args.json:
         print_json(found)
@@ -173,11 +176,43 @@ def wait(args: argparse.Namespace) -> int:
 
 
 def cancel(args: argparse.Namespace) -> int:
+    if (args.run is None) == (args.tag is None):
+        raise InvalidInput("give a run, or --tag TAG (not both)", "run")
+    if args.tag is not None:
+        return _cancel_tagged(args)
+    if args.status is not None or args.yes:
+        raise InvalidInput("--status and --yes go with --tag", "status")
     run = Client.from_env().cancel(args.run)
     if args.json:
         print_json(run)
     else:
         print(f"{run['id']} {run['status']}")
+    return 0
+
+
+def _cancel_tagged(args: argparse.Namespace) -> int:
+    """Cancel every run with the tag after saying how many; asks first unless ``--yes`` (no terminal: refused)."""
+    client = Client.from_env()
+    found = client.cancel_tagged(args.tag, args.status, count_only=True)
+    if not found:
+        print(f"no run tagged {args.tag} to cancel")
+        return 0
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print(
+                f"jobledger: {len(found)} runs tagged {args.tag} would be cancelled; confirm with --yes",
+                file=sys.stderr,
+            )
+            return 2
+        answer = input(f"cancel {len(found)} runs tagged {args.tag}? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing cancelled")
+            return 1
+    cancelled = client.cancel_tagged(args.tag, args.status)
+    if args.json:
+        print_json({"tag": args.tag, "cancelled": cancelled})
+    else:
+        print(f"cancelled {len(cancelled)} runs tagged {args.tag}")
     return 0
 
 

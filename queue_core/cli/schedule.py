@@ -12,6 +12,7 @@ from queue_core.cli.backfills import add_backfill_command
 from queue_core.cli.output import print_json, print_kv, print_table
 from queue_core.client import Client
 from queue_core.domain.schedules import CATCHUP_POLICIES, OVERLAP_POLICIES
+from queue_core.specs.documents import load_document
 
 __all__ = ["add_schedule_commands"]
 
@@ -45,6 +46,8 @@ def create(args: argparse.Namespace) -> int:
         cluster=args.cluster,
         jitter=args.jitter,
         pause_on_failure=args.pause_on_failure,
+        tags=args.tag,
+        notifications=load_document(args.notifications) if args.notifications else None,
     )
     if args.json:
         print_json(doc)
@@ -172,6 +175,8 @@ def add_schedule_commands(sub: Any, parser_class: type[argparse.ArgumentParser])
     q.add_argument("--cluster")
     q.add_argument("--jitter", type=float, default=0.0, metavar="MINUTES", help="fire each tick up to this much later")
     q.add_argument("--pause-on-failure", action="store_true", help="pause when a run it fired fails")
+    q.add_argument("--tag", action="append", default=[], metavar="TAG", help="a tag on every run it fires")
+    q.add_argument("--notifications", metavar="FILE", help="a JSON or YAML file: {onMissedTick: [destinations]}")
     q.add_argument("--json", action="store_true")
     q.set_defaults(handler=create)
     q = ssub.add_parser("list", help="schedules with their next fire time")

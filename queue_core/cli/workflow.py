@@ -36,11 +36,19 @@ def apply(args: argparse.Namespace) -> int:
 
 def list_(args: argparse.Namespace) -> int:
     docs = _client().list_workflows()
+    tags = {d["id"]: workflow_spec_of(d).get("tags", []) for d in docs}  # absent: applied without tags
+    if args.tag is not None:
+        docs = [d for d in docs if args.tag in tags[d["id"]]]
     if args.json:
-        print_json([{k: d[k] for k in ("id", "name", "version", "created_at", "updated_at")} for d in docs])
+        keys = ("id", "name", "version", "created_at", "updated_at")
+        print_json([{**{k: d[k] for k in keys}, "tags": tags[d["id"]]} for d in docs])
         return 0
-    rows = [[d["name"], d["id"], d["version"], len(workflow_spec_of(d)["tasks"]), d["updated_at"]] for d in docs]
-    print_table(["NAME", "ID", "VERSION", "TASKS", "UPDATED"], rows)
+    rows = [
+        [d["name"], d["id"], d["version"], len(workflow_spec_of(d)["tasks"]), ",".join(tags[d["id"]]) or None,
+         d["updated_at"]]
+        for d in docs
+    ]  # fmt: skip
+    print_table(["NAME", "ID", "VERSION", "TASKS", "TAGS", "UPDATED"], rows)
     return 0
 
 
@@ -50,7 +58,8 @@ def show(args: argparse.Namespace) -> int:
         print_json(doc)
         return 0
     spec = workflow_spec_of(doc)
-    print_kv([("workflow", doc["name"]), ("id", doc["id"]), ("version", doc["version"]),
+    print_kv([("workflow", doc["name"]), ("title", spec.get("title")),
+              ("tags", ", ".join(spec.get("tags", ())) or None), ("id", doc["id"]), ("version", doc["version"]),
               ("concurrency", spec["concurrency"] or "unlimited"), ("failFast", spec["failFast"]),
               ("references", ", ".join(f"{r['kind']} {r['name']}" for r in spec["references"]) or None)])  # fmt: skip
     print()
@@ -191,6 +200,7 @@ def add_workflow_commands(sub: Any, parser_class: type[argparse.ArgumentParser])
     q.set_defaults(handler=apply)
 
     q = wsub.add_parser("list", help="workflows, by name")
+    q.add_argument("--tag", metavar="TAG", help="only workflows with this tag")
     q.add_argument("--json", action="store_true")
     q.set_defaults(handler=list_)
 

@@ -22,6 +22,7 @@ from queue_core.eventlog.positions import as_position
 from queue_core.readmodels.history import diff_specs
 from queue_core.readmodels.oracle import quarantine_line
 from queue_core.specs import checks
+from queue_core.specs.tags import check_tag
 
 __all__ = [
     "clusters",
@@ -40,6 +41,7 @@ __all__ = [
 ]
 
 PAGE_SIZE = 50
+GIVEN_UP_SHOWN = 10  # notifications given up, listed under the runs
 MAX_PAGE_SIZE = 200
 LOG_BLOCK_MS = 1000
 _LOG_POSITION = re.compile(r"^\d+(-\d+)?$")
@@ -101,23 +103,35 @@ def runs(request: Request) -> Response:
     client = console_of(request).client
     status, size = _status(request), _size(request)
     definition = request.query_params.get("definition", "").strip() or None
+    tag = request.query_params.get("tag", "").strip() or None
+    if tag is not None:
+        check_tag(tag)
     as_of = _as_of(request)
-    filters = {"status": status, "definition": definition, "size": None if size == PAGE_SIZE else size}
+    filters = {"status": status, "definition": definition, "tag": tag, "size": None if size == PAGE_SIZE else size}
     context = _common(request, "/runs")
     if as_of != "+":
-        found = client.list_runs(status=status, definition=definition, limit=size, as_of=as_of)
+        found = client.list_runs(status=status, definition=definition, limit=size, as_of=as_of, tag=tag)
         return render(request, "runs.html", runs=found, filters=filters, page=None, **context)
     older, newer = _number(request, "before"), _number(request, "after")
     client.read_models.catch_up()
-    page = runs_page(client.read_models, status, definition, size, older_than=older, newer_than=newer)
+    page = runs_page(client.read_models, status, definition, size, older_than=older, newer_than=newer, tag=tag)
     pager = {
         "newest": _query(**filters) if page.newer is not None else None,
         "newer": _query(**filters, after=repr(page.newer)) if page.newer is not None else None,
         "older": _query(**filters, before=repr(page.older)) if page.older is not None else None,
     }
     names = sorted({d["name"] for d in client.list_definitions()})
+    given_up = client.notifications(failed=True, limit=GIVEN_UP_SHOWN)  # destinations failing for good
     return render(
-        request, "runs.html", runs=page.runs, filters=filters, page=page, pager=pager, definitions=names, **context
+        request,
+        "runs.html",
+        runs=page.runs,
+        filters=filters,
+        page=page,
+        pager=pager,
+        definitions=names,
+        given_up=given_up,
+        **context,
     )
 
 

@@ -107,6 +107,14 @@ def _families(fold: LogMetrics) -> Iterator[Metric]:
     for name, count in sorted(fold.ticks_missed.items()):
         missed.add_metric([name], count)
     yield missed
+    sent = CounterMetricFamily(
+        "jobledger_notifications",
+        "Notifications by destination kind and outcome: delivered, abandoned (failed for good), failed_attempt",
+        labels=["kind", "outcome"],
+    )
+    for (kind, outcome), count in sorted(fold.notifications.items()):
+        sent.add_metric([kind, outcome], count)
+    yield sent
     events = CounterMetricFamily("jobledger_events", "Events appended to the log, by type", labels=["type"])
     for type_name, count in sorted(fold.events.items()):
         events.add_metric([type_name], count)

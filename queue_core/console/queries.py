@@ -30,12 +30,14 @@ class RunsPage:
     offset: int | None  # how many matching runs are newer than this page
 
 
-def _index_of(status: str | None, definition: str | None) -> list[str]:
+def _index_of(status: str | None, definition: str | None, tag: str | None = None) -> list[str]:
     indexes = []
     if status:
         indexes.append(f"status:{status}")
     if definition:
         indexes.append(f"definition:{definition}")
+    if tag:
+        indexes.append(f"tag:{tag}")
     return indexes or ["all"]
 
 
@@ -46,14 +48,15 @@ def runs_page(
     size: int,
     older_than: float | None = None,
     newer_than: float | None = None,
+    tag: str | None = None,
 ) -> RunsPage:
     """A page of runs through the read models' sorted-set indexes: a few round trips whatever the number of runs.
 
     One filter is one index read by score; two filters walk the smaller index and keep the runs the
     other index also holds (ZMSCORE), a chunk at a time.
     """
-    indexes = _index_of(status, definition)
-    if len(indexes) == 2:
+    indexes = _index_of(status, definition, tag)
+    if len(indexes) > 1:
         indexes.sort(key=lambda name: models.size("runs", name))
     driver, others = indexes[0], indexes[1:]
     found: list[tuple[str, float]] = []

@@ -74,6 +74,7 @@ PUBLIC_KEYS = (
     "not_before",
     "retry_rule",
     "cause",
+    "tags",
 )
 
 
@@ -114,6 +115,7 @@ def _submitted(doc: Doc | None, rec: Recorded, event: RunSubmitted) -> Doc:
         "logical_date": event.logical_date,
         "workflow_run": event.workflow_run,
         "task": event.task,
+        "tags": list(event.tags),
         "not_before": None,
         "retry_rule": None,  # the index of the retry rule that last decided (to retry, or EXIT)
         "order": order_score(rec.position),

@@ -164,6 +164,8 @@ def _created(doc: Doc | None, rec: Recorded, e: ScheduleCreated) -> Doc:
         "pause_on_failure": e.pause_on_failure,
         "pause_note": None,
         "paused_for": None,  # the failed run the schedule last paused itself for
+        "tags": list(e.tags),
+        "notifications": e.notifications,
         "status": ACTIVE,
         "ended_reason": None,
         "created_at": rec.time,

@@ -145,6 +145,7 @@ def _submission(doc: Doc, name: str, tasks: Mapping[str, Doc]) -> tuple[str, Run
         logical_date=doc["logical_date"],
         workflow_run=doc["id"],
         task=name,
+        tags=tuple(plan.get("tags", ())),  # a plan started before tags has none
     )
     return run_id, submitted
 

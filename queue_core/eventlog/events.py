@@ -28,6 +28,11 @@ __all__ = [
     "NameClaimed",
     "NameReleased",
     "NewEvent",
+    "NotificationAbandoned",
+    "NotificationAttempted",
+    "NotificationDelivered",
+    "NotificationDue",
+    "NotificationFailed",
     "PoolCreated",
     "PoolDeleted",
     "PoolResized",
@@ -37,6 +42,7 @@ __all__ = [
     "RunAttemptFailed",
     "RunCancelled",
     "RunCauseRecorded",
+    "RunDurationExceeded",
     "RunFailed",
     "RunQueued",
     "RunRetryScheduled",
@@ -142,9 +148,9 @@ class ClusterRegistered(Event):
 @dataclass(frozen=True)
 class RunSubmitted(Event):
     """Schema 2 added ``logical_date`` (the date the run stands for) and, for a task of a workflow run,
-    ``workflow_run`` and ``task``."""
+    ``workflow_run`` and ``task``; schema 3 ``tags`` (its definition's, its workflow's or schedule's, its own)."""
 
-    schema_version: ClassVar[int] = 2
+    schema_version: ClassVar[int] = 3
 
     definition_id: str
     definition: str
@@ -155,6 +161,7 @@ class RunSubmitted(Event):
     logical_date: str | None = None
     workflow_run: str | None = None
     task: str | None = None
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -410,9 +417,10 @@ class ScheduleCreated(Event):
     """``start``: ticks strictly after this instant count; ``cron`` or ``at`` says when the ticks are.
 
     Schema 2 added ``jitter`` (minutes: each tick fires a fixed, hash-derived offset of up to this later)
-    and ``pause_on_failure`` (a fired run that fails pauses the schedule)."""
+    and ``pause_on_failure`` (a fired run that fails pauses the schedule); schema 3 ``tags`` (given to the
+    runs it fires) and ``notifications`` (its ``onMissedTick``)."""
 
-    schema_version: ClassVar[int] = 2
+    schema_version: ClassVar[int] = 3
 
     name: str
     target_kind: str  # "definition" or "workflow"
@@ -428,6 +436,8 @@ class ScheduleCreated(Event):
     cluster: str | None = None
     jitter: float = 0.0
     pause_on_failure: bool = False
+    tags: tuple[str, ...] = ()
+    notifications: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -602,6 +612,20 @@ def _schedule_created_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
 
 
 _UPCASTERS[("ScheduleCreated", 1)] = _schedule_created_1_to_2
+
+
+def _schedule_created_2_to_3(data: dict[str, Any]) -> dict[str, Any]:
+    return {**data, "tags": (), "notifications": None}
+
+
+_UPCASTERS[("ScheduleCreated", 2)] = _schedule_created_2_to_3
+
+
+def _run_submitted_2_to_3(data: dict[str, Any]) -> dict[str, Any]:
+    return {**data, "tags": ()}
+
+
+_UPCASTERS[("RunSubmitted", 2)] = _run_submitted_2_to_3
 
 
 def _schedule_paused_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
@@ -851,6 +875,71 @@ class BackfillFinished(Event):
     failed: int
 
 
+# -- notifications: one aggregate per (trigger, destination); its events are its delivery's record --------
+
+
+@dataclass(frozen=True)
+class RunDurationExceeded(Event):
+    """Run ``run`` has been going for more than ``after`` minutes since its first attempt started (at
+    ``started_at``). On an aggregate of its own (``duration:RUN``, appended at version 0), so it is recorded
+    once whatever the number of notifiers, and never races the run's own appends."""
+
+    run: str
+    definition: str
+    after: float
+    started_at: str
+
+
+@dataclass(frozen=True)
+class NotificationDue(Event):
+    """``event`` (``onStart``, ``onSuccess``, ``onFailure``, ``onDurationWarning``, ``onMissedTick``) of
+    ``subject`` (a run, workflow run or schedule, named ``name``) is to reach ``destination``; ``payload`` is
+    the body every attempt sends (masked), ``trigger`` the position of the event that caused it."""
+
+    event: str
+    subject_kind: str
+    subject: str
+    name: str
+    destination: Mapping[str, Any]
+    payload: Mapping[str, Any]
+    trigger: str
+
+
+@dataclass(frozen=True)
+class NotificationAttempted(Event):
+    """``deliverer`` claims attempt ``attempt`` until ``lease_until``: no other may send before then. A claim
+    whose outcome never lands (the deliverer died between sending and recording) is sent again after it."""
+
+    attempt: int
+    deliverer: str
+    lease_until: str
+
+
+@dataclass(frozen=True)
+class NotificationDelivered(Event):
+    """The destination accepted attempt ``attempt`` (``status``: the HTTP or SMTP reply code)."""
+
+    attempt: int
+    status: int | None = None
+
+
+@dataclass(frozen=True)
+class NotificationFailed(Event):
+    """Attempt ``attempt`` failed (``error``, short, masked); the next is due at ``retry_at``."""
+
+    attempt: int
+    error: str
+    retry_at: str
+
+
+@dataclass(frozen=True)
+class NotificationAbandoned(Event):
+    """Delivery was given up after attempt ``attempt``: refused for good, or still failing when time ran out."""
+
+    attempt: int
+    error: str
+
+
 _TYPES.update(
     {
         cls.__name__: cls
@@ -862,6 +951,12 @@ _TYPES.update(
             BackfillRunSubmitted,
             BackfillCancelled,
             BackfillFinished,
+            RunDurationExceeded,
+            NotificationDue,
+            NotificationAttempted,
+            NotificationDelivered,
+            NotificationFailed,
+            NotificationAbandoned,
         )
     }
 )

@@ -56,6 +56,11 @@ class RunLog:
             return newer[:count] if count is not None else newer
         return [_line(pos, fields) for pos, fields in entries]
 
+    def last(self, run_id: str, count: int) -> list[LogLine]:
+        """The run's newest ``count`` lines still in Redis, oldest first (none once moved to the cold tier)."""
+        entries: Any = self.redis.xrevrange(self.keys.run_log(run_id), count=count)
+        return [_line(pos, fields) for pos, fields in reversed(entries)]
+
     def _is_cold(self, run_id: str) -> bool:
         """Whether compaction moved the run's output to the cold tier."""
         return not self.redis.exists(self.keys.run_log(run_id)) and bool(

@@ -86,6 +86,9 @@ class LogMetrics:
     schedule_lateness: dict[str, Histogram] = field(default_factory=dict)  # schedule -> fired after its tick
     ticks_missed: Counter[str] = field(default_factory=Counter)  # schedule -> ticks not fired
     unfoldable: int = 0  # events whose fold raised (their aggregates are quarantined)
+    # (destination kind, outcome) -> notifications delivered, given up ("abandoned"), or attempts that failed
+    notifications: Counter[tuple[str, str]] = field(default_factory=Counter)
+    _notification_kinds: dict[str, str] = field(default_factory=dict)  # notification id -> destination kind
     _runs: dict[str, _Run] = field(default_factory=dict)
     _schedules: dict[str, str] = field(default_factory=dict)  # schedule id -> name
 
@@ -181,6 +184,20 @@ class LogMetrics:
     def _ticks_missed(self, rec: Recorded, event: Any) -> None:
         self.ticks_missed[self._schedules.get(rec.aggregate, rec.aggregate)] += len(event.ticks)
 
+    # -- notifications -------------------------------------------------------------------------------
+
+    def _notification_due(self, rec: Recorded, event: Any) -> None:
+        self._notification_kinds[rec.aggregate] = next(
+            k for k in ("webhook", "slack", "email") if k in event.destination
+        )
+
+    def _notification_ended(self, rec: Recorded, event: Any) -> None:
+        kind = self._notification_kinds.pop(rec.aggregate, "unknown")
+        self.notifications[(kind, "delivered" if rec.type == "NotificationDelivered" else "abandoned")] += 1
+
+    def _notification_failed(self, rec: Recorded, event: Any) -> None:
+        self.notifications[(self._notification_kinds.get(rec.aggregate, "unknown"), "failed_attempt")] += 1
+
 
 _HANDLERS = {
     "RunSubmitted": LogMetrics._submitted,
@@ -194,4 +211,8 @@ _HANDLERS = {
     "ScheduleCreated": LogMetrics._schedule_created,
     "ScheduleFired": LogMetrics._schedule_fired,
     "ScheduleTicksMissed": LogMetrics._ticks_missed,
+    "NotificationDue": LogMetrics._notification_due,
+    "NotificationDelivered": LogMetrics._notification_ended,
+    "NotificationAbandoned": LogMetrics._notification_ended,
+    "NotificationFailed": LogMetrics._notification_failed,
 }

@@ -13,6 +13,7 @@ from queue_core.domain.depots import apply_depot
 from queue_core.domain.gate import is_gated
 from queue_core.domain.lineage import apply_dataset
 from queue_core.domain.names import apply_name, name_key
+from queue_core.domain.notifications import NOTIFICATION_EVENTS, apply_notification, is_open
 from queue_core.domain.pools import POOL_EVENTS, apply_pool
 from queue_core.domain.runs import TERMINAL, apply_run
 from queue_core.domain.schedules import SCHEDULE_EVENTS, apply_schedule
@@ -60,6 +61,8 @@ def _run_indexes(doc: Doc) -> dict[str, float]:
     indexes = {"all": order, f"status:{doc['status']}": order, f"definition:{doc['definition']}": order}
     if doc["status"] not in TERMINAL and is_gated(doc["job"]):
         indexes["gated"] = order  # what the gate looks at: runs holding or waiting for slots
+    for tag in doc["tags"]:
+        indexes[f"tag:{tag}"] = order
     return indexes
 
 
@@ -68,6 +71,14 @@ def _workflow_run_indexes(doc: Doc) -> dict[str, float]:
     indexes = {"all": order, f"status:{doc['status']}": order, f"workflow:{doc['workflow']}": order}
     if is_going(doc):
         indexes["active"] = order  # what the dispatcher's upkeep looks at again
+    return indexes
+
+
+def _notification_indexes(doc: Doc) -> dict[str, float]:
+    order = doc["order"]
+    indexes = {"all": order, f"subject:{doc['subject']}": order, f"status:{doc['status']}": order}
+    if is_open(doc):
+        indexes["open"] = order  # what the deliverers look at
     return indexes
 
 
@@ -130,6 +141,7 @@ PROJECTIONS: tuple[Projection, ...] = (
     Projection("schedules", SCHEDULE_EVENTS, apply_schedule, _by_aggregate, _no_indexes),
     Projection("triggers", TRIGGER_EVENTS, apply_trigger, _by_aggregate, _no_indexes),
     Projection("backfills", BACKFILL_EVENTS, apply_backfill, _by_aggregate, _no_indexes),
+    Projection("notifications", NOTIFICATION_EVENTS, apply_notification, _by_aggregate, _notification_indexes),
     Projection(QUARANTINE, frozenset(), _no_fold, _by_aggregate, _quarantine_indexes),
 )
 

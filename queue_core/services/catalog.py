@@ -18,6 +18,7 @@ from queue_core.eventlog.store import EventStore
 from queue_core.readmodels.history import Change, diff_specs
 from queue_core.readmodels.materialized import ReadModels
 from queue_core.services.names import owner_of, with_claim
+from queue_core.services.notifications import check_secrets_exist
 from queue_core.services.pools import check_pool_of
 from queue_core.services.schemas import check_schemas
 from queue_core.specs.definitions import MAX_WORKERS, check_name, normalize_definition
@@ -65,6 +66,7 @@ class Catalog:
         """The normalized definition, its pipeline checked against the depots there are now."""
         spec = normalize_definition(raw)
         check_pool_of(self.store, spec["config"], "config")
+        check_secrets_exist(self.store, spec["config"].get("notifications"), "config.notifications")
         pipeline = spec["config"].get("pipeline")
         if pipeline is not None:
             self.check_pipeline(pipeline)

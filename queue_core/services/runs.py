@@ -9,8 +9,16 @@ from typing import Any
 import orjson
 
 from queue_core.domain.names import is_id
-from queue_core.domain.runs import TERMINAL, apply_run, decide_cancel, public_view
-from queue_core.errors import AlreadyExists, ConcurrencyError, NotFound, Quarantined, WaitTimeout
+from queue_core.domain.runs import PENDING, RUNNING, TERMINAL, apply_run, decide_cancel, public_view
+from queue_core.errors import (
+    AlreadyExists,
+    AlreadyTerminal,
+    ConcurrencyError,
+    InvalidInput,
+    NotFound,
+    Quarantined,
+    WaitTimeout,
+)
 from queue_core.eventlog.aggregates import load_state
 from queue_core.eventlog.events import NewEvent
 from queue_core.eventlog.runlog import LogLine, RunLog
@@ -18,6 +26,7 @@ from queue_core.eventlog.store import EventStore
 from queue_core.readmodels.history import Phase, timeline, waiting_phase
 from queue_core.readmodels.materialized import ReadModels
 from queue_core.readmodels.timetravel import runs_as_of, state_as_of
+from queue_core.specs.tags import check_tag
 
 __all__ = ["RunService"]
 
@@ -63,20 +72,39 @@ class RunService:
         return view
 
     def list_runs(
-        self, status: str | None = None, definition: str | None = None, limit: int | None = 100, as_of: str = "+"
+        self,
+        status: str | None = None,
+        definition: str | None = None,
+        limit: int | None = 100,
+        as_of: str = "+",
+        tag: str | None = None,
     ) -> list[Doc]:
-        """Runs newest first, filtered by status and definition name; ``as_of``: as they were then."""
+        """Runs newest first, filtered by status, definition name and tag; ``as_of``: as they were then."""
+        if tag is not None:
+            check_tag(tag)
         if as_of != "+":
-            return runs_as_of(state_as_of(self.store, as_of), status and status.upper(), definition, limit)
+            found = runs_as_of(
+                state_as_of(self.store, as_of), status and status.upper(), definition, None if tag else limit
+            )
+            found = [view for view in found if tag is None or tag in (view["tags"] or ())]  # None: folded before tags
+            return found if limit is None else found[:limit]
         self.read_models.catch_up()
-        if status and definition:
-            index, other = f"status:{status.upper()}", ("definition", definition)
-        elif status:
-            index, other = f"status:{status.upper()}", None
-        elif definition:
-            index, other = f"definition:{definition}", None
-        else:
-            index, other = "all", None
+        wanted = {
+            index: (field, value)
+            for index, field, value in (
+                (f"status:{(status or '').upper()}", "status", status and status.upper()),
+                (f"definition:{definition}", "definition", definition),
+                (f"tag:{tag}", "tags", tag),
+            )
+            if value
+        }
+        index = next(iter(wanted), "all")  # read the first filter's index; the others are checked on each run
+        others = [pair for key, pair in wanted.items() if key != index]
+
+        def matches(doc: Doc) -> bool:
+            # ``.get``: a run moved to the cold tier before tags existed has none.
+            return all(value in doc.get("tags", ()) if f == "tags" else doc[f] == value for f, value in others)
+
         results: list[tuple[float, Doc]] = []
         offset = 0
         while limit is None or len(results) < limit:
@@ -84,17 +112,37 @@ class RunService:
             if not ids:
                 break
             for doc in self.read_models.get_many("runs", ids):
-                if doc and (other is None or doc[other[0]] == other[1]):
+                if doc and matches(doc):
                     results.append((doc["order"], public_view(doc)))
             offset += PAGE
         if self.store.redis.scard(self.store.keys.compacted):  # runs moved to the cold tier: theirs too
-            for _entity, order, raw in self.store.cold.window("runs", [index], None if other else limit):
+            for _entity, order, raw in self.store.cold.window("runs", [index], None if others else limit):
                 doc = orjson.loads(raw)
-                if other is None or doc[other[0]] == other[1]:
+                if matches(doc):
                     results.append((order, public_view(doc)))
             results.sort(key=lambda pair: pair[0], reverse=True)
         views = [view for _, view in results]
         return views if limit is None else views[:limit]
+
+    def cancel_tagged(self, tag: str, status: str | None = None, count_only: bool = False) -> list[str]:
+        """Cancel every run tagged ``tag`` that has not ended (in ``status`` only, if given); their ids.
+
+        A run that ends while this goes is left as it ended (not an error); ``count_only`` cancels nothing.
+        """
+        wanted = [status.upper()] if status else [PENDING, RUNNING]
+        if any(s not in (PENDING, RUNNING) for s in wanted):
+            raise InvalidInput(f"{status!r}: only PENDING or RUNNING runs can be cancelled", "status")
+        ids = [run["id"] for s in wanted for run in self.list_runs(status=s, tag=tag, limit=None)]
+        if count_only:
+            return ids
+        cancelled = []
+        for run_id in ids:
+            try:
+                self.cancel(run_id)
+            except AlreadyTerminal:
+                continue
+            cancelled.append(run_id)
+        return cancelled
 
     def cancel(self, run_id: str) -> Doc:
         """Cancel a run that has not ended; a running attempt's process group is killed by its worker."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -75,6 +75,7 @@ from queue_core.eventlog.store import EventStore
 from queue_core.readmodels.materialized import ReadModels
 from queue_core.services.catalog import Catalog
 from queue_core.services.names import owner_of, unclaimed, with_claim
+from queue_core.services.notifications import check_secrets_exist
 from queue_core.services.replacements import Replacements
 from queue_core.services.runs import RunService
 from queue_core.services.submissions import Submissions
@@ -82,6 +83,8 @@ from queue_core.services.workflows import WorkflowService
 from queue_core.settings import Settings
 from queue_core.specs.checks import choice
 from queue_core.specs.definitions import check_args, check_name
+from queue_core.specs.notifications import SCHEDULE_EVENTS, normalize_notifications
+from queue_core.specs.tags import normalize_tags
 from queue_core.timefmt import parse_time
 
 __all__ = ["ScheduleRequest", "ScheduleService"]
@@ -138,6 +141,8 @@ class ScheduleRequest:
     cluster: str | None = None
     jitter: float = 0.0
     pause_on_failure: bool = False
+    tags: tuple[str, ...] = ()  # given to every run it fires
+    notifications: Mapping[str, Any] | None = None  # its onMissedTick destinations
 
 
 MAX_JITTER_MINUTES = 1440
@@ -266,6 +271,11 @@ class ScheduleService:
             if cluster is not None:
                 self.catalog.get_cluster(cluster)
             target_kind, target = "workflow", workflow
+        tags = normalize_tags(list(request.tags))
+        notifications = None
+        if request.notifications is not None:
+            notifications = normalize_notifications(request.notifications, "notifications", SCHEDULE_EVENTS)
+            check_secrets_exist(self.store, notifications, "notifications")
         created = ScheduleCreated(
             name=name,
             target_kind=target_kind,
@@ -281,6 +291,8 @@ class ScheduleService:
             cluster=cluster,
             jitter=float(jitter),
             pause_on_failure=bool(request.pause_on_failure),
+            tags=tuple(tags),
+            notifications=notifications,
         )
         name_version = unclaimed(self.store, SCHEDULE_KIND, name)
         schedule_id = str(uuid.uuid4())
@@ -556,6 +568,7 @@ class ScheduleService:
                 args,
                 logical_date=logical,
                 run_id=_derived(sid, key, "run"),
+                tags=doc["tags"],
             )
         except JobledgerError as exc:
             if not isinstance(exc, InvalidInput | NotFound | AlreadyExists):

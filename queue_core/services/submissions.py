@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -25,6 +25,7 @@ from queue_core.specs.definitions import check_args, check_env, check_text, chec
 from queue_core.specs.depots import WAREHOUSE_DEPOTS
 from queue_core.specs.logical_dates import normalize_logical_date
 from queue_core.specs.run_control import check_priority
+from queue_core.specs.tags import merge_tags, normalize_tags
 
 __all__ = ["SQL_QUERY", "Submissions"]
 
@@ -43,6 +44,7 @@ class _Request:
     timeout: float | None
     ref: str | None
     priority: int | None = None
+    tags: tuple[str, ...] = ()
 
 
 def _check_ref(ref: Any) -> str:
@@ -84,18 +86,30 @@ class Submissions:
         version: int | None = None,
         ref: str | None = None,
         priority: int | None = None,
+        tags: Sequence[str] = (),
     ) -> str:
         """Submit a run of the definition's latest version (or of ``version``); returns the run id.
 
         ``logical_date`` (``YYYY-MM-DD`` or an ISO time) is the date the run stands for: recorded on the
         run, given to the job as ``JOBLEDGER_LOGICAL_DATE``, matched by workflow references. ``ref``: the
         branch, tag or commit of a GIT source for this run only (recorded in the run's job); ``priority`` (0-9)
-        instead of the definition's, recorded in the run's job too. An idempotency
-        key already held returns its run, or raises ``IdempotencyKeyReused`` if the parameters differ.
+        instead of the definition's, recorded in the run's job too; ``tags`` are added to the definition's. An
+        idempotency key already held returns its run, or raises ``IdempotencyKeyReused`` if the parameters differ.
         """
         for _ in range(3):
             run_id, batch, expected = self.submission_batch(
-                definition, cluster, args, env, timeout, idempotency_key, logical_date, None, version, ref, priority
+                definition,
+                cluster,
+                args,
+                env,
+                timeout,
+                idempotency_key,
+                logical_date,
+                None,
+                version,
+                ref,
+                priority,
+                tags,
             )
             if not batch:
                 return run_id  # the idempotency key is held: its run
@@ -121,6 +135,7 @@ class Submissions:
         version: int | None = None,
         ref: str | None = None,
         priority: int | None = None,
+        tags: Sequence[str] = (),
     ) -> tuple[str, list[NewEvent], dict[str, int]]:
         """The events that submit a run, not appended: (run id, batch, expected versions).
 
@@ -130,7 +145,7 @@ class Submissions:
         """
         doc = self.catalog.get_definition(definition)
         return self.submission_of(
-            doc, cluster, args, env, timeout, idempotency_key, logical_date, run_id, version, ref, priority
+            doc, cluster, args, env, timeout, idempotency_key, logical_date, run_id, version, ref, priority, tags
         )
 
     def submission_of(
@@ -146,6 +161,7 @@ class Submissions:
         version: int | None = None,
         ref: str | None = None,
         priority: int | None = None,
+        tags: Sequence[str] = (),
     ) -> tuple[str, list[NewEvent], dict[str, int]]:
         """``submission_batch`` for a definition document already loaded (a timer pass loads each once)."""
         if doc["deleted"]:
@@ -156,7 +172,7 @@ class Submissions:
             ref = _check_ref(ref)
         if priority is not None:
             priority = check_priority(priority)
-        request = _Request(cluster, args, env, timeout, ref, priority)
+        request = _Request(cluster, args, env, timeout, ref, priority, tuple(normalize_tags(list(tags))))
         submitted = self._submitted(doc, version, request)
         submitted = replace(
             submitted, logical_date=None if logical_date is None else normalize_logical_date(logical_date)
@@ -209,6 +225,7 @@ class Submissions:
             definition_version=version or doc["version"],
             cluster=cluster_doc["name"],
             job=job,
+            tags=tuple(merge_tags(spec.get("tags", ()), request.tags)),  # absent: defined without tags
         )
 
     def _same_request(
@@ -225,8 +242,20 @@ class Submissions:
             return
         if version is None and held["definition_version"] != submitted.definition_version:
             submitted = self._submitted(doc, held["definition_version"], request)
-        then = (held["definition_version"], held["cluster"], held["logical_date"], _comparable(held["job"]))
-        now = (submitted.definition_version, submitted.cluster, submitted.logical_date, _comparable(submitted.job))
+        then = (
+            held["definition_version"],
+            held["cluster"],
+            held["logical_date"],
+            _comparable(held["job"]),
+            held["tags"],
+        )
+        now = (
+            submitted.definition_version,
+            submitted.cluster,
+            submitted.logical_date,
+            _comparable(submitted.job),
+            list(submitted.tags),
+        )
         if then != now:
             raise IdempotencyKeyReused(
                 f"idempotency key {submitted.idempotency_key!r} was used by run {owner} with other parameters",

@@ -40,11 +40,13 @@ from queue_core.eventlog.store import EventStore
 from queue_core.readmodels.materialized import ReadModels
 from queue_core.services.catalog import Catalog
 from queue_core.services.names import owner_of, with_claim
+from queue_core.services.notifications import check_secrets_exist
 from queue_core.services.pools import check_pool_of
 from queue_core.services.resources import ResourceStore
 from queue_core.specs.definitions import check_name
 from queue_core.specs.logical_dates import normalize_logical_date
 from queue_core.specs.run_if import ALL_SUCCESS
+from queue_core.specs.tags import merge_tags
 from queue_core.specs.workflows import TASK_RUN_CONTROL, normalize_workflow, task_graph
 from queue_core.timefmt import parse_utc
 
@@ -229,6 +231,7 @@ class WorkflowService:
     def apply(self, raw: Any) -> AppliedWorkflow:
         """Create the workflow, or record a new version when its content changed."""
         spec = normalize_workflow(raw)
+        check_secrets_exist(self.store, spec.get("notifications"), "notifications")  # absent: none
         registrations, registration_expected = self._check(spec)
         name = spec["name"]
         owner, name_version = self._owner(WORKFLOW_KIND, name)
@@ -291,7 +294,9 @@ class WorkflowService:
                 job[key] = task[key]
         chosen = task["cluster"] or cluster or (dspec.get("cluster") or {}).get("name") or DEFAULT_CLUSTER
         cluster_name = self.catalog.get_cluster(chosen)["name"]
-        return {**ids, "cluster": cluster_name, "job": job, **branching}
+        # The task's runs carry its definition's tags, the task's own and the workflow's (absent: given none).
+        tags = merge_tags(dspec.get("tags", ()), task.get("tags", ()), spec.get("tags", ()))
+        return {**ids, "cluster": cluster_name, "job": job, **branching, "tags": tags}
 
     def plan(self, name: str, cluster: str | None = None, logical_date: str | None = None) -> Plan:
         """Resolve every task of the workflow's latest version; appends nothing (``--dry-run`` prints it)."""

@@ -11,8 +11,10 @@ from queue_core.errors import InvalidInput, Remedy
 from queue_core.specs import checks
 from queue_core.specs.checks import name as check_name  # re-exported: services import it from here
 from queue_core.specs.checks import unicode_text as check_text  # re-exported: services import it from here
+from queue_core.specs.notifications import normalize_notifications
 from queue_core.specs.retries import normalize_backoff, normalize_rules
 from queue_core.specs.run_control import RUN_CONTROL_KEYS, normalize_run_control
+from queue_core.specs.tags import normalize_tags
 
 __all__ = [
     "JOB_TYPES",
@@ -40,7 +42,7 @@ MAX_ENV_VARS = 500
 MAX_WORKERS = 256
 SECRET_FIELDS = ("token", "password", "secretAccessKey", "accessKeyId", "sessionToken")
 
-_TOP_KEYS = {"name", "description", "config", "cluster", "trigger"}
+_TOP_KEYS = {"name", "description", "config", "cluster", "trigger", "tags"}
 _CONFIG_KEYS = {
     "source",
     "type",
@@ -52,6 +54,7 @@ _CONFIG_KEYS = {
     "pipeline",
     "network",
     *RUN_CONTROL_KEYS,
+    "notifications",
 }
 # ``network: none``: the job runs in an empty network namespace. Absent: the machine's network.
 NETWORKS = ("none",)
@@ -268,7 +271,16 @@ def normalize_definition(raw: Any) -> dict[str, Any]:
             raise InvalidInput("must be 'none' (no network), or left out for the machine's network", "config.network")
         normalized["network"] = config["network"]
     normalized.update(normalize_run_control(config, "config"))  # only those given, like network
-    spec = {"name": name, "description": description, "config": normalized, "cluster": _cluster(top.get("cluster"))}
+    if "notifications" in config:  # only when given, as network
+        normalized["notifications"] = normalize_notifications(config["notifications"], "config.notifications")
+    spec: dict[str, Any] = {
+        "name": name,
+        "description": description,
+        "config": normalized,
+        "cluster": _cluster(top.get("cluster")),
+    }
+    if "tags" in top:  # only when given: definitions without tags keep their normalized form
+        spec["tags"] = normalize_tags(top["tags"])
     if "trigger" in top:  # only when given: definitions without one keep their normalized form
         from queue_core.specs.triggers import normalize_trigger
 

@@ -15,29 +15,29 @@ from queue_core.errors import InvalidInput
 from queue_core.specs import checks, conditions
 from queue_core.specs.definitions import check_args, check_env, normalize_definition
 from queue_core.specs.enos_workflows import enos_to_native, is_enos
+from queue_core.specs.notifications import normalize_notifications
 from queue_core.specs.run_control import normalize_run_control
 from queue_core.specs.run_if import RUN_IF_VALUES, check_relations
+from queue_core.specs.tags import normalize_tags
 
 __all__ = ["MAX_TASKS", "normalize_workflow", "task_graph"]
 
 MAX_TASKS = 2000
 MAX_DEPTH = 250  # levels: each runs after the one before, so a deeper chain only waits longer
 MAX_REFERENCE_TIMEOUT_MINUTES = 366 * 24 * 60  # a year
-_NATIVE_KEYS = {"name", "description", "tasks", "references", "referenceTimeout", "concurrency", "failFast", "trigger"}
+_NATIVE_KEYS = {
+    *("name", "description", "tasks", "references", "referenceTimeout", "concurrency", "failFast", "trigger"),
+    *("tags", "title", "notifications"),
+}
 TASK_RUN_CONTROL = ("pool", "poolSlots", "priority")
 _TASK_KEYS = {
-    "definition",
-    "job",
-    "condition",
-    "depends_on",
-    "runIf",
-    "args",
-    "envVars",
-    "cluster",
-    "description",
+    *("definition", "job", "condition", "depends_on", "runIf", "args", "envVars", "cluster", "description", "tags"),
     *TASK_RUN_CONTROL,
 }
-_DATAOS_KEYS = {"name", "version", "type", "tags", "title", "description", "owner", "layer", "workflow", "trigger"}
+_DATAOS_KEYS = {
+    *("name", "version", "type", "tags", "title", "description", "owner", "layer", "workflow", "trigger"),
+    "notifications",
+}
 _DATAOS_WORKFLOW_KEYS = {"title", "dag", "concurrency", "failFast", "references", "referenceTimeout"}
 _DAG_KEYS = {"name", "title", "description", "spec", "dependencies"}
 _SPEC_KEYS = {"stack", "compute", "stackSpec", "tags", "definition", "args", "envVars"}
@@ -93,7 +93,7 @@ def _task(
         extras["condition"] = raw["condition"]
     # The task's own pool, poolSlots and priority over its job's; only when given, like a definition's.
     extras.update(normalize_run_control(raw, field, TASK_RUN_CONTROL))
-    return {
+    task = {
         **extras,
         "definition": definition,
         "definition_version": version,
@@ -104,6 +104,9 @@ def _task(
         "cluster": None if cluster is None else checks.name(cluster, f"{field}.cluster"),
         "description": checks.text(raw.get("description"), f"{field}.description", optional=True),
     }
+    if raw.get("tags") is not None:  # only when given: the task's runs carry them beside the workflow's
+        task["tags"] = normalize_tags(raw["tags"], f"{field}.tags")
+    return task
 
 
 def _depends_on(value: Any, field: str) -> tuple[list[str], dict[str, str]]:
@@ -199,6 +202,7 @@ def _dataos_tasks(workflow_section: Mapping[str, Any], workflow: str) -> dict[st
             "envVars": spec.get("envVars"),
             "cluster": spec.get("compute"),
             "description": entry.get("description") or entry.get("title"),
+            "tags": spec.get("tags"),
         }
         depends, outcomes = _depends_on(entry.get("dependencies"), f"{field}.dependencies")
         if outcomes:
@@ -320,6 +324,13 @@ def normalize_workflow(raw: Any) -> dict[str, Any]:
         "concurrency": concurrency,
         "failFast": False if fail_fast is None else checks.boolean(fail_fast, f"{prefix}failFast"),
     }
+    # Only when given, so that a workflow applied again without them is not a new version.
+    if top.get("tags") is not None:
+        spec["tags"] = normalize_tags(top["tags"])
+    if top.get("title") is not None:
+        spec["title"] = checks.text(top["title"], "title")
+    if "notifications" in top:
+        spec["notifications"] = normalize_notifications(top["notifications"], "notifications")
     if "trigger" in top:  # beside ``name``; only when given: workflows without one keep their normalized form
         from queue_core.specs.triggers import normalize_trigger
 

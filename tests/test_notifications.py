@@ -1,0 +1,193 @@
+"""Notifications end to end: a real scheduler's notifier, real workers, a real HTTP server and a real SMTP server."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from queue_core import Client, InvalidInput
+from scheduler.notify_senders import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, verify_signature
+from tests.support.jobs import definition, job_file
+from tests.support.processes import Procs, eventually
+from tests.support.receivers import smtp_server, webhook_receiver
+
+SECRET = "whsec-7f3a91c2-do-not-leak"
+JOB_SECRET = "job-password-5b8e-do-not-leak"
+# Short waits between attempts and a short notifier tick, as settings: no sleep in the tests.
+FAST = {
+    "JOBLEDGER_NOTIFY_RETRY_SECONDS": "0.05",
+    "JOBLEDGER_NOTIFY_RETRY_MAX_SECONDS": "0.2",
+    "JOBLEDGER_NOTIFY_GIVE_UP_SECONDS": "3",
+    "JOBLEDGER_NOTIFY_TICK_SECONDS": "0.1",
+    "JOBLEDGER_NOTIFY_TIMEOUT_SECONDS": "5",
+}
+
+
+def notified(raw: dict[str, Any], notifications: dict[str, Any], tags: list[str] | None = None) -> dict[str, Any]:
+    raw["config"]["notifications"] = notifications
+    if tags:
+        raw["tags"] = tags
+    return raw
+
+
+def ended(client: Client, run_id: str, count: int) -> list[dict[str, Any]]:
+    def check() -> list[dict[str, Any]] | None:
+        found = client.notifications(run=run_id)
+        done = [n for n in found if n["status"] in ("DELIVERED", "ABANDONED")]
+        return found if len(found) == count and len(done) == count else None
+
+    return eventually(check, timeout=60, what=f"{count} notifications of {run_id} ended")
+
+
+@pytest.fixture
+def receivers(procs: Procs, redis_url: str, client: Client) -> Any:
+    """The receivers, then a scheduler (dispatcher, timer, notifier) and a worker that send to them."""
+    with webhook_receiver() as web, smtp_server() as mail:
+        procs.env.update({**FAST, "JOBLEDGER_SMTP_URL": mail.url, "JOBLEDGER_CONSOLE_URL": "http://console.test"})
+        client.set_secret("hook", SECRET)
+        client.set_secret("job-password", JOB_SECRET)
+        procs.fleet(redis_url, timer=True)
+        yield web, mail
+
+
+def test_a_failed_run_is_posted_signed_retried_after_two_500s_and_recorded_once(
+    client: Client, workspace: Path, receivers: Any
+):
+    web, _ = receivers
+    web.scripts["/hook"] = [500, 500]
+    job_file(workspace, "fail.sh", 'echo "connecting with $DB_PASSWORD"; echo "it broke" >&2; exit 3\n')
+    raw = definition("nightly", "fail.sh")
+    raw["config"]["envVars"] = {"DB_PASSWORD": {"secret": "job-password"}}
+    hook = {"webhook": f"{web.url}/hook", "secret": {"secret": "hook"}}
+    client.define(notified(raw, {"onFailure": [hook]}, tags=["team:data"]))
+    run_id = client.submit("nightly", tags=["nightly"])
+    assert client.wait(run_id, timeout=30)["status"] == "FAILED"
+
+    (note,) = ended(client, run_id, 1)
+    assert (note["status"], note["attempts"], note["event"]) == ("DELIVERED", 3, "onFailure")
+    posts = web.to("/hook")
+    assert len(posts) == 3
+    assert {p.headers[IDEMPOTENCY_HEADER] for p in posts} == {note["id"]}  # the same id on every attempt
+    for post in posts:
+        assert verify_signature(SECRET, post.headers[SIGNATURE_HEADER], post.body, time.time())
+        assert not verify_signature("another secret", post.headers[SIGNATURE_HEADER], post.body, time.time())
+    body = json.loads(posts[-1].body)
+    assert body["run"] == run_id and body["definition"] == "nightly" and body["status"] == "FAILED"
+    assert body["reason"] == "NonZeroExitCode" and body["exit_code"] == 3
+    assert body["tags"] == ["team:data", "nightly"]
+    assert body["console_url"] == f"http://console.test/runs/{run_id}"
+    assert "it broke" in body["log_excerpt"] and "***" in body["log_excerpt"]
+    for post in posts:
+        assert SECRET.encode() not in post.body and JOB_SECRET.encode() not in post.body
+    kinds = [e.type for e in client.events(aggregate=note["id"])]
+    assert kinds == [
+        "NotificationDue",
+        "NotificationAttempted",
+        "NotificationFailed",
+        "NotificationAttempted",
+        "NotificationFailed",
+        "NotificationAttempted",
+        "NotificationDelivered",
+    ]
+
+
+def test_slack_and_email_receive_a_success_and_a_refusing_hook_is_given_up(
+    client: Client, workspace: Path, receivers: Any, procs: Procs
+):
+    web, mail = receivers
+    web.scripts["/gone"] = [404]
+    job_file(workspace, "ok.sh", "echo done\n")
+    section = {
+        "onStart": [{"slack": f"{web.url}/slack"}],
+        "onSuccess": [{"email": "oncall@example.com"}, {"webhook": f"{web.url}/gone"}],
+    }
+    client.define(notified(definition("report", "ok.sh"), section))
+    run_id = client.submit("report")
+    assert client.wait(run_id, timeout=30)["status"] == "SUCCEEDED"
+    found = ended(client, run_id, 3)
+    assert sorted(n["status"] for n in found) == ["ABANDONED", "DELIVERED", "DELIVERED"]
+
+    (slack,) = web.to("/slack")
+    message = json.loads(slack.body)
+    assert message["text"] == f"jobledger: run {run_id} of report started"
+    assert message["blocks"][0]["type"] == "section" and message["blocks"][-1]["type"] == "context"
+    (email,) = mail.messages
+    assert email["To"] == "oncall@example.com"
+    assert email["Subject"] == f"jobledger: run {run_id} of report succeeded"
+    assert f"run: {run_id}" in email.get_content()
+
+    listed = procs.cli("notifications", "--failed", "--json")
+    assert listed.returncode == 0
+    (failed,) = json.loads(listed.stdout)
+    assert (failed["status"], failed["last_error"], failed["attempts"]) == ("ABANDONED", "HTTP 404", 1)
+    shown = procs.cli("notifications", "--run", run_id)
+    assert shown.returncode == 0 and "slack http://127.0.0.1" in shown.stdout and "/slack" not in shown.stdout
+
+
+def test_a_run_past_its_duration_warning_is_warned_once(client: Client, workspace: Path, receivers: Any):
+    web, _ = receivers
+    job_file(workspace, "slow.sh", "sleep 4\n")
+    warning = {"onDurationWarning": {"after": 0.02, "to": [{"webhook": f"{web.url}/late"}]}}  # 1.2 s
+    client.define(notified(definition("slow", "slow.sh", timeout=1.0), warning))
+    run_id = client.submit("slow")
+    assert client.wait(run_id, timeout=30)["status"] == "SUCCEEDED"
+    (note,) = ended(client, run_id, 1)
+    assert note["event"] == "onDurationWarning"
+    warned = client.events(type="RunDurationExceeded")
+    assert [e.event.run for e in warned] == [run_id]
+    (post,) = web.to("/late")
+    assert json.loads(post.body)["after_minutes"] == 0.02
+
+
+@pytest.mark.parametrize(
+    ("destination", "message"),
+    [
+        ({"webhook": "https://example.com/x", "secret": {"secret": "nope"}}, "secret 'nope' is not set"),
+        ({"webhook": "https://example.com/x", "retries": 3}, "config.notifications.onFailure[0].retries: unknown"),
+        ({"email": "not an address"}, "config.notifications.onFailure[0].email:"),
+        ({"slack": "https://user:pw@hooks.example.com/x"}, "onFailure[0].slack: carries a credential"),
+    ],
+)
+def test_a_bad_destination_is_refused_naming_it_and_nothing_is_appended(
+    client: Client, destination: dict[str, Any], message: str
+):
+    before = client.store.last_position()
+    with pytest.raises(InvalidInput, match=re.escape(message)):
+        client.define(notified(definition("bad", "x.sh"), {"onFailure": [destination]}))
+    assert client.store.last_position() == before
+
+
+def test_the_cli_refuses_a_webhook_that_is_not_http_in_one_line(client: Client, procs: Procs, tmp_path: Path):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(notified(definition("bad", "x.sh"), {"onFailure": [{"webhook": "ftp://e.com/x"}]})))
+    before = client.store.last_position()
+    result = procs.cli("define", str(path))
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip()
+        == "jobledger: config.notifications.onFailure[0].webhook: must be an http:// or https:// URL"
+    )
+    assert client.store.last_position() == before
+
+
+def test_a_failed_workflow_run_is_posted_once_with_its_link(client: Client, workspace: Path, receivers: Any):
+    web, _ = receivers
+    job_file(workspace, "fail.sh", "exit 1\n")
+    job = {"type": "SHELL", "source": {"type": "WORKSPACE", "sourceDef": {"path": "jobs"}}, "sourceLocation": "fail.sh"}
+    client.apply_workflow(
+        {"name": "wf", "tags": ["team:data"], "tasks": {"only": {"job": job}},
+         "notifications": {"onFailure": [{"webhook": f"{web.url}/wf"}]}}
+    )  # fmt: skip
+    wrun = client.run_workflow("wf")
+    assert client.wait_workflow_run(wrun, timeout=30)["status"] == "FAILED"
+    (note,) = ended(client, wrun, 1)
+    assert (note["status"], note["subject_kind"]) == ("DELIVERED", "workflow_run")
+    (post,) = web.to("/wf")
+    body = json.loads(post.body)
+    assert (body["workflow_run"], body["workflow"], body["status"]) == (wrun, "wf", "FAILED")
+    assert body["console_url"] == f"http://console.test/workflow-runs/{wrun}"
