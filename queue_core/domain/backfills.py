@@ -75,7 +75,7 @@ def derived_id(backfill_id: str, *parts: str) -> str:
 def tick_run(backfill_id: str, tick: str, kind: str) -> str:
     """The run (``kind`` run) or workflow run (``kind`` workflow_run) a backfill submits for ``tick``.
 
-    Recorded in each ``BackfillRunSubmitted`` too; the fold derives it instead of keeping a list of them.
+    Recorded in each ``BackfillRunSubmitted`` too; readers derive it (``entries``), so the fold keeps no list.
     """
     return derived_id(backfill_id, tick, "workflow-run" if kind == "workflow_run" else "run")
 
