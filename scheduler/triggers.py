@@ -2,8 +2,12 @@
 
 Any number of watchers may run (one per scheduler): each decides on the trigger's own events, read from
 the log, and appends at the version it read, so a fire is appended once whichever watcher sees it first.
-Dataset triggers react within a pass of the write (the log is followed every pass); depots are listed
-every ``FILE_POLL_SECONDS``.
+Dataset triggers react within a pass of the write (the log is followed every pass, and the follow-ups run a
+pass whenever the log moves); depots are listed every ``FILE_POLL_SECONDS``.
+
+The targets (every live definition and workflow with a trigger) are listed from the read models once, and
+again only when a definition or workflow changes: a pass costs the new events and the triggers they touch,
+not the catalog; a change of the catalog costs one read of the definitions and workflows.
 """
 
 from __future__ import annotations
@@ -94,6 +98,11 @@ class TriggerWatcher:
         self._followed: str | None = None  # the log position up to which writes were looked at
         self._waiting: set[str] = set()  # triggers holding noted writes: decided again each pass (debounce)
         self._next_files = 0.0
+
+    @property
+    def followed(self) -> str:
+        """The log position up to which writes were looked at (the head when none has been yet)."""
+        return self._followed if self._followed is not None else self.store.last_position()
 
     def _refresh(self) -> list[Target]:
         self._targets = self.service.targets()

@@ -1,19 +1,22 @@
 """Backfills and schedule extras for real: a backfill on real workers, --reprocess failed, bad ranges refused;
-jitter on the timer's clock, pause notes, a manual fire, and a schedule pausing itself when its run fails."""
+jitter on the timer's clock, also catching up after an outage, pause notes, a manual fire, and a schedule (of a
+definition, of a workflow) pausing itself when its run fails."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from queue_core import Client, InvalidInput, NotFound
+from queue_core.domain.schedules import fire_time, instant, stamp
 from scheduler.follow_ups import FollowUps
 from tests.support.clock import T0
-from tests.support.jobs import definition, job_file
+from tests.support.jobs import definition, job_file, native, shell_task
 from tests.support.processes import Procs, eventually
-from tests.support.schedules import fires, step_minutes
+from tests.support.schedules import fired_ticks, fires, new_timer, step_minutes
 
 FAILING_TICK = "2026-11-20T01:00:00Z"
 
@@ -116,3 +119,50 @@ def test_pause_notes_manual_fires_and_pausing_on_failure(client: Client, fleet: 
     doc = eventually(paused_itself, timeout=30, what="the schedule to pause itself")
     assert run in doc["pause_note"]
     assert FollowUps(client).failures_pass() == 0 and client.get_schedule("nightly")["fired"] == 1
+
+
+def test_a_workflow_schedule_fired_manually_pauses_itself_when_its_workflow_run_fails(
+    client: Client, fleet: Procs, workspace: Path
+):
+    client.apply_workflow(native("loads", {"load": shell_task(workspace, "load", "exit 4\n")}))
+    client.create_schedule("loads-nightly", workflow="loads", cron="0 2 * * *", pause_on_failure=True)
+    scheduler = FollowUps(client)
+    scheduler.run_pass()
+    fired = fleet.cli("schedule", "trigger", "loads-nightly")
+    assert fired.returncode == 0 and "fired manually" in fired.stdout
+    doc = client.get_schedule("loads-nightly")
+    flow = doc["last_run"]["id"]
+    assert doc["last_run"]["kind"] == "workflow_run" and doc["history"][0]["reason"] == "manual"
+    assert client.wait_workflow_run(flow, timeout=60)["status"] == "FAILED"
+
+    def paused_itself() -> dict | None:
+        scheduler.run_pass()
+        doc = client.get_schedule("loads-nightly")
+        return doc if doc["status"] == "PAUSED" else None
+
+    doc = eventually(paused_itself, timeout=30, what="the workflow schedule to pause itself")
+    assert doc["paused_for"] == flow and flow in doc["pause_note"]
+
+
+def test_jittered_ticks_missed_while_the_scheduler_was_down_are_caught_up_each_once(
+    client: Client, workspace: Path, clock
+):
+    client.define(definition("job", job_file(workspace, "ok.sh", "true\n")))
+    doc = client.create_schedule(
+        "spread-all", definition="job", cron="*/10 * * * *", jitter=5, catchup="all", overlap="allow", now=T0
+    )
+    jitter = {"id": doc["id"], "jitter": 5.0}
+    ticks = [datetime(2026, 11, 21, 8, 10, tzinfo=UTC) + timedelta(minutes=10 * k) for k in range(7)]
+    clock.now = datetime(2026, 11, 21, 9, 3, tzinfo=UTC)  # 08:10 .. 08:50 passed with no scheduler; 09:00 maybe
+    new_timer(client, clock).run_pass()
+    due = [t for t in ticks if fire_time(jitter, t) <= clock.now]
+    fired = fires(client, "spread-all")
+    assert [f["tick"] for f in fired] == [stamp(t) for t in due]
+    late = [(clock.now - fire_time(jitter, t)).total_seconds() > 60 for t in due]
+    assert [f["reason"] for f in fired] == ["caught up" if is_late else None for is_late in late]
+    step_minutes(new_timer(client, clock), clock, 10)  # back: 09:00 and 09:10 fire at their own offsets
+    fired = fires(client, "spread-all")
+    assert [f["tick"] for f in fired] == [stamp(t) for t in ticks if fire_time(jitter, t) <= clock.now]
+    assert all(f["time"] >= stamp(fire_time(jitter, instant(f["tick"]))) for f in fired)
+    assert set(fired_ticks(client).values()) == {1}
+    assert [r["logical_date"] for r in client.list_runs(definition="job")][::-1] == [f["tick"] for f in fired]

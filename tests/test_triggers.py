@@ -1,5 +1,6 @@
 """Data-aware triggers for real: a SQL run's outputs fire dataset triggers (any, all), two schedulers racing
-fire once, and files arriving in a local folder or in moto's S3 fire files triggers, each file once."""
+fire once, and files arriving in a local folder or in moto's S3 fire files triggers, each file once; a trigger
+on a workflow starts a workflow run."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 
 from queue_core import Client
 from scheduler.follow_ups import FollowUps
-from tests.support.jobs import definition, job_file, sql_definition, sql_output
+from tests.support.jobs import definition, job_file, native, shell_task, sql_definition, sql_output
 from tests.support.processes import Procs
 from tests.support.s3 import FAKE_KEY_ID, FAKE_SECRET, s3_client
 
@@ -127,3 +128,29 @@ def test_a_trigger_naming_an_unknown_depot_is_refused_and_nothing_is_appended(
     assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
     assert "nowhere" in refused.stderr and "Traceback" not in refused.stderr
     assert client.store.length() == before
+
+
+def test_a_files_trigger_on_a_workflow_starts_a_workflow_run_with_its_cause(
+    client: Client, workspace: Path, tmp_path: Path
+):
+    (tmp_path / "drop").mkdir()
+    client.add_depot("flows", "local", path=str(tmp_path / "drop"))
+    trigger = {"files": {"depot": "flows", "pattern": "*.csv"}}
+    client.apply_workflow({**native("ingest", {"load": shell_task(workspace, "load")}), "trigger": trigger})
+    scheduler = FollowUps(client, file_poll_seconds=0)
+    scheduler.run_pass()
+    (tmp_path / "drop" / "orders.csv").write_text("x\n")
+    scheduler.run_pass()
+    scheduler.run_pass()
+    target = client.get_trigger("ingest")
+    (fired,) = [r.event for r in client.events(type="TriggerFired")]
+    assert fired.workflow_run and fired.run is None and tuple(fired.files) == ("orders.csv",)  # type: ignore[attr-defined]
+    flow = client.get_workflow_run(fired.workflow_run)  # type: ignore[attr-defined]
+    assert (flow["workflow"], flow["logical_date"]) == ("ingest", fired.fired_at)  # type: ignore[attr-defined]
+    assert target["last_run"] == {
+        "kind": "workflow_run",
+        "id": fired.workflow_run,  # type: ignore[attr-defined]
+        "reason": "files",
+        "datasets": [],
+        "files": ["orders.csv"],
+    }

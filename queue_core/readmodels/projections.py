@@ -16,14 +16,23 @@ from queue_core.domain.names import apply_name, name_key
 from queue_core.domain.notifications import NOTIFICATION_EVENTS, apply_notification, is_open
 from queue_core.domain.pools import POOL_EVENTS, apply_pool
 from queue_core.domain.runs import TERMINAL, apply_run
-from queue_core.domain.schedules import SCHEDULE_EVENTS, apply_schedule
+from queue_core.domain.schedules import ACTIVE, SCHEDULE_EVENTS, apply_schedule
 from queue_core.domain.triggers import TRIGGER_EVENTS, apply_trigger
 from queue_core.domain.workflow_runs import WORKFLOW_RUN_EVENTS, apply_workflow_run, is_going
 from queue_core.domain.workflows import apply_workflow
 from queue_core.eventlog.events import Recorded
 from queue_core.readmodels.fold_version import fold_digest
 
-__all__ = ["FOLD_VERSION", "PROJECTIONS", "QUARANTINE", "Projection", "fold", "quarantine_key", "routes"]
+__all__ = [
+    "FOLD_VERSION",
+    "PAUSE_ON_FAILURE",
+    "PROJECTIONS",
+    "QUARANTINE",
+    "Projection",
+    "fold",
+    "quarantine_key",
+    "routes",
+]
 
 Doc = dict[str, Any]
 
@@ -82,6 +91,14 @@ def _notification_indexes(doc: Doc) -> dict[str, float]:
     return indexes
 
 
+PAUSE_ON_FAILURE = "pause_on_failure"  # the index of the active schedules that pause when their run fails
+
+
+def _schedule_indexes(doc: Doc) -> dict[str, float]:
+    # The schedules a failed run may pause: what the scheduler reads when failures land, not every schedule.
+    return {PAUSE_ON_FAILURE: 0.0} if doc["pause_on_failure"] and doc["status"] == ACTIVE else {}
+
+
 def _no_fold(doc: Doc | None, rec: Recorded) -> Doc | None:
     return doc
 
@@ -138,7 +155,7 @@ PROJECTIONS: tuple[Projection, ...] = (
         "workflows", frozenset({"WorkflowCreated", "WorkflowRevised"}), apply_workflow, _by_aggregate, _no_indexes
     ),
     Projection("workflow_runs", WORKFLOW_RUN_EVENTS, apply_workflow_run, _by_aggregate, _workflow_run_indexes),
-    Projection("schedules", SCHEDULE_EVENTS, apply_schedule, _by_aggregate, _no_indexes),
+    Projection("schedules", SCHEDULE_EVENTS, apply_schedule, _by_aggregate, _schedule_indexes),
     Projection("triggers", TRIGGER_EVENTS, apply_trigger, _by_aggregate, _no_indexes),
     Projection("backfills", BACKFILL_EVENTS, apply_backfill, _by_aggregate, _no_indexes),
     Projection("notifications", NOTIFICATION_EVENTS, apply_notification, _by_aggregate, _notification_indexes),

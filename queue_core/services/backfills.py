@@ -2,13 +2,16 @@
 
 Starting checks everything and appends ``BackfillStarted`` with the ticks to run. A scheduler pass then
 submits the next ticks' runs as earlier ones end, each batch at the backfill's version, with run and event
-ids derived from (backfill, tick): two schedulers releasing the same tick append it once.
+ids derived from (backfill, tick): two schedulers releasing the same tick append it once. A pass reads the
+backfill from its read model and, of its runs, only those it has not yet seen end: its cost follows the
+runs going, not the ticks done.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,9 +22,12 @@ from queue_core.domain.backfills import (
     REPROCESS,
     RUNNING,
     apply_backfill,
+    derived_id,
+    entries,
     outcome,
     plan_ticks,
     release,
+    tick_run,
 )
 from queue_core.domain.names import is_id
 from queue_core.domain.schedules import expand_args, instant, logical_date_of, stamp, timing_of
@@ -51,8 +57,15 @@ Doc = dict[str, Any]
 MAX_ACTIVE = 1000
 
 
-def _derived(backfill_id: str, *parts: str) -> str:
-    return str(uuid.uuid5(uuid.UUID(backfill_id), "/".join(parts)))
+@dataclass
+class _Seen:
+    """What this process has seen of one backfill's runs: every one before index ``upto`` has ended, and so have
+    those at the indexes in ``ended``. A run's end is final, so this is only ever behind, never wrong (a store
+    restored to earlier aside: then at worst more than ``max_active`` go at once; the finish is decided on
+    every run's status read afresh)."""
+
+    upto: int = 0
+    ended: set[int] = field(default_factory=set)
 
 
 def _moment(value: Any, tz: Any, field: str) -> datetime:
@@ -86,6 +99,7 @@ class BackfillService:
         self.submissions = submissions
         self.workflows = workflows
         self.runs = runs
+        self._seen: dict[str, _Seen] = {}  # backfill -> its runs seen ended (by this process's passes)
 
     # -- starting -----------------------------------------------------------------------------
 
@@ -159,14 +173,14 @@ class BackfillService:
             key=lambda b: b["created_at"],
         )
         for backfill in backfills:
-            for entry in backfill["runs"]:
+            for entry in entries(backfill):
                 if entry["run"]:
                     runs[entry["tick"]] = (entry["kind"], entry["run"])
         return dict(zip(runs, self._statuses(list(runs.values())), strict=True))
 
     def _statuses(self, runs: list[tuple[str, str]]) -> list[str | None]:
-        plain = [r for kind, r in runs if kind == "run"]
-        flows = [r for kind, r in runs if kind == "workflow_run"]
+        plain = [r for kind, r in runs if kind == "run" and r]
+        flows = [r for kind, r in runs if kind == "workflow_run" and r]
         found = {r: d["status"] for r, d in zip(plain, self.read_models.get_many("runs", plain), strict=True) if d}
         found.update(
             {r: d["status"] for r, d in zip(flows, self.read_models.get_many("workflow_runs", flows), strict=True) if d}
@@ -182,8 +196,8 @@ class BackfillService:
         return [self._summary(d) for d in sorted(docs, key=lambda d: d["created_at"], reverse=True)]
 
     def _summary(self, doc: Doc) -> Doc:
-        summary = {k: v for k, v in doc.items() if k not in ("ticks", "runs")}
-        return {**summary, "total": len(doc["ticks"]), "submitted": len(doc["runs"])}
+        summary = {k: v for k, v in doc.items() if k not in ("ticks", "refused", "kind")}
+        return {**summary, "total": len(doc["ticks"])}
 
     def get(self, backfill_id: str) -> Doc:
         """One backfill with each submitted tick's run and that run's status."""
@@ -191,9 +205,15 @@ class BackfillService:
         doc = self.read_models.get("backfills", backfill_id) if is_id(backfill_id) else None
         if doc is None:
             raise NotFound(f"no backfill {backfill_id!r}")
-        statuses = self._statuses([(e["kind"], e["run"]) for e in doc["runs"]])
-        runs = [{**e, "status": s} for e, s in zip(doc["runs"], statuses, strict=True)]
-        waiting = doc["ticks"][len(doc["runs"]) :] if doc["status"] == RUNNING else []
+        submitted = entries(doc)
+        statuses = self._statuses([(e["kind"], e["run"]) for e in submitted])
+        schedule = self.schedules.load(doc["schedule"])
+        timing = timing_of(schedule) if schedule else None
+        runs = [
+            {**e, "logical_date": logical_date_of(instant(e["tick"]), timing) if timing else None, "status": s}
+            for e, s in zip(submitted, statuses, strict=True)
+        ]
+        waiting = doc["ticks"][doc["submitted"] :] if doc["status"] == RUNNING else []
         return {**self._summary(doc), "runs": runs, "waiting": waiting}
 
     def cancel(self, backfill_id: str) -> Doc:
@@ -208,8 +228,9 @@ class BackfillService:
                 self.store.append([NewEvent(backfill_id, BackfillCancelled())], {backfill_id: version})
             except ConcurrencyError:
                 continue
-            statuses = self._statuses([(e["kind"], e["run"]) for e in doc["runs"]])
-            for entry, status in zip(doc["runs"], statuses, strict=True):
+            submitted = entries(doc)
+            statuses = self._statuses([(e["kind"], e["run"]) for e in submitted])
+            for entry, status in zip(submitted, statuses, strict=True):
                 if entry["run"] and status not in ENDED:
                     try:
                         if entry["kind"] == "run":
@@ -224,27 +245,54 @@ class BackfillService:
     # -- advancing: what a scheduler pass does to one backfill ---------------------------------
 
     def running(self) -> list[Doc]:
+        """The running backfills as their read model holds them (caught up)."""
         self.read_models.catch_up()
-        return [d for d in self.read_models.all("backfills").values() if d and d["status"] == RUNNING]
+        docs = [d for d in self.read_models.all("backfills").values() if d and d["status"] == RUNNING]
+        for gone in set(self._seen) - {d["id"] for d in docs}:
+            del self._seen[gone]
+        return docs
+
+    def _active(self, doc: Doc) -> int:
+        """How many of the backfill's submitted runs have not ended; reads only those not yet seen ended."""
+        seen = self._seen.setdefault(doc["id"], _Seen())
+        ticks, refused, kind = doc["ticks"], doc["refused"], doc["kind"]
+        unknown = [i for i in range(seen.upto, doc["submitted"]) if i not in seen.ended]
+        seen.ended.update(i for i in unknown if ticks[i] in refused)  # no run: nothing to wait for
+        looked = [(i, tick_run(doc["id"], ticks[i], kind)) for i in unknown if ticks[i] not in refused]
+        statuses = self._statuses([(kind, run) for _, run in looked])
+        seen.ended.update(i for (i, _), status in zip(looked, statuses, strict=True) if status in ENDED)
+        while seen.upto in seen.ended:
+            seen.ended.discard(seen.upto)
+            seen.upto += 1
+        return doc["submitted"] - seen.upto - len(seen.ended)
 
     def advance(self, backfill_id: str) -> int:
-        """Submit the ticks there is room for, or record that the backfill finished; returns events appended."""
-        for _ in range(5):
-            doc, version = load_state(self.store, backfill_id, apply_backfill)
+        """Submit the ticks there is room for, or record that the backfill finished; returns events appended.
+
+        Decided on the read model (``running`` caught it up) at the version it holds: when it is behind, the
+        append loses, and the read model is caught up and read again.
+        """
+        for attempt in range(5):
+            if attempt:
+                self.read_models.catch_up()
+            doc = self.read_models.get("backfills", backfill_id)
             if doc is None or doc["status"] != RUNNING:
                 return 0
-            statuses = self._statuses([(e["kind"], e["run"]) for e in doc["runs"]])
-            ended = outcome(doc, statuses)
-            if ended is not None:
-                batch = [NewEvent(backfill_id, BackfillFinished(*ended), _derived(backfill_id, "finished"))]
-                expected = {backfill_id: version}
+            active = self._active(doc)
+            if not active and doc["submitted"] == len(doc["ticks"]):
+                submitted = entries(doc)  # once, at the end: every run's status read afresh
+                ended = outcome(doc, self._statuses([(e["kind"], e["run"]) for e in submitted]))
+                if ended is None:
+                    self._seen.pop(backfill_id, None)
+                    return 0
+                batch = [NewEvent(backfill_id, BackfillFinished(*ended), derived_id(backfill_id, "finished"))]
+                expected = {backfill_id: doc["version"]}
             else:
-                active = sum(1 for e, s in zip(doc["runs"], statuses, strict=True) if e["run"] and s not in ENDED)
                 ticks = release(doc, active)
                 if not ticks:
                     return 0
                 batch, expected = self._submissions(doc, ticks)
-                expected[backfill_id] = version
+                expected[backfill_id] = doc["version"]
             try:
                 self.store.append(batch, expected)
             except ConcurrencyError:
@@ -267,11 +315,11 @@ class BackfillService:
             try:
                 if schedule["target_kind"] == "workflow":
                     run_id, started, more = self.workflows.start_batch(
-                        schedule["target"], schedule["cluster"], logical, run_id=_derived(bid, tick, "workflow-run")
+                        schedule["target"], schedule["cluster"], logical, run_id=tick_run(bid, tick, "workflow_run")
                     )
                     entry = dataclasses.replace(entry, workflow_run=run_id)
                     submitted = [
-                        dataclasses.replace(n, event_id=_derived(bid, tick, f"w{i}")) for i, n in enumerate(started)
+                        dataclasses.replace(n, event_id=derived_id(bid, tick, f"w{i}")) for i, n in enumerate(started)
                     ]
                 else:
                     args = expand_args(schedule["args"], logical) if schedule["args"] is not None else None
@@ -280,19 +328,19 @@ class BackfillService:
                         schedule["cluster"],
                         args,
                         logical_date=logical,
-                        run_id=_derived(bid, tick, "run"),
+                        run_id=tick_run(bid, tick, "run"),
                     )
                     entry = dataclasses.replace(entry, run=run_id)
                     submitted = [
-                        dataclasses.replace(n, event_id=_derived(bid, tick, str(i))) for i, n in enumerate(new)
+                        dataclasses.replace(n, event_id=derived_id(bid, tick, str(i))) for i, n in enumerate(new)
                     ]
                     cause = RunCauseRecorded(reason="backfill", source=bid)
-                    submitted.append(NewEvent(run_id, cause, _derived(bid, tick, "cause")))
+                    submitted.append(NewEvent(run_id, cause, derived_id(bid, tick, "cause")))
                 expected.update(more)
             except JobledgerError as exc:
                 if not isinstance(exc, InvalidInput | NotFound | AlreadyExists):
                     raise
                 entry = dataclasses.replace(entry, message=str(exc))
-            batch.append(NewEvent(bid, entry, _derived(bid, tick, "submitted")))
+            batch.append(NewEvent(bid, entry, derived_id(bid, tick, "submitted")))
             batch += submitted
         return batch, expected

@@ -6,10 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from queue_core.domain.backfills import outcome, plan_ticks, release
+from queue_core.domain.backfills import apply_backfill, entries, outcome, plan_ticks, release, tick_run
 from queue_core.domain.schedules import fire_time
 from queue_core.domain.triggers import FIRE, NOTE, FileSeen, Write, decide_datasets, decide_files
 from queue_core.errors import InvalidInput
+from queue_core.eventlog.events import BackfillRunSubmitted, BackfillStarted, Recorded
 from queue_core.specs.triggers import normalize_trigger
 
 NOW = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
@@ -117,15 +118,59 @@ def test_a_backfill_leaves_ticks_with_a_run_alone_unless_reprocessed(reprocess, 
     assert plan_ticks(TICKS, existing, reprocess, backwards)[0] == expected
 
 
+BACKFILL = "6f1c2b9e-93a4-4c55-8f3e-0a7d1e2b3c4d"
+
+
+def started(ticks: list[str], max_active: int = 1) -> Recorded:
+    event = BackfillStarted(
+        schedule="s", schedule_name="s", start="a", end="b", reprocess="none", max_active=max_active,
+        backwards=False, ticks=tuple(ticks),
+    )  # fmt: skip
+    return Recorded("1-0", "e1", "BackfillStarted", BACKFILL, 1, "2026-11-21T08:00:00Z", event)
+
+
+def submitted(tick: str, version: int, refused: bool = False) -> Recorded:
+    run = None if refused else tick_run(BACKFILL, tick, "run")
+    event = BackfillRunSubmitted(tick=tick, logical_date=tick, run=run, message="gone" if refused else "")
+    return Recorded(
+        f"{version}-0", f"e{version}", "BackfillRunSubmitted", BACKFILL, version, "2026-11-21T08:00:00Z", event
+    )
+
+
 def test_a_backfill_releases_up_to_max_active_and_finishes_when_every_run_ended():
-    doc = {"status": "RUNNING", "ticks": TICKS, "runs": [], "max_active": 2}
+    doc = apply_backfill(None, started(TICKS, max_active=2))
     assert release(doc, active=0) == ["t1", "t2"]
-    doc["runs"] = [{"run": "r1"}, {"run": "r2"}]
+    doc = apply_backfill(apply_backfill(doc, submitted("t1", 2)), submitted("t2", 3))
     assert release(doc, active=1) == ["t3"]
     assert release(doc, active=2) == []
-    doc["runs"] += [{"run": "r3"}, {"run": None}]  # the last one was refused: it counts as not succeeded
+    doc = apply_backfill(apply_backfill(doc, submitted("t3", 4)), submitted("t4", 5, refused=True))
+    assert [e["run"] for e in entries(doc)] == [tick_run(BACKFILL, t, "run") for t in TICKS[:3]] + [None]
+    assert entries(doc)[3]["message"] == "gone"  # refused: it counts as not succeeded
     assert outcome(doc, ["SUCCEEDED", "FAILED", "RUNNING", None]) is None
     assert outcome(doc, ["SUCCEEDED", "FAILED", "SUCCEEDED", None]) == (2, 2)
+
+
+def copied_by_fold(count: int) -> int:
+    """Items a backfill's fold copies over ``count`` submissions: each step's doc keys, and every container in
+    the new doc that is not the very one the previous doc held (a fold copying its ticks or its runs copies
+    them whole, each step)."""
+    ticks = [f"2026-01-01T00:{i // 60 % 60:02}:{i % 60:02}Z#{i}" for i in range(count)]
+    doc = apply_backfill(None, started(ticks))
+    copied = 0
+    for i, tick in enumerate(ticks):
+        after = apply_backfill(doc, submitted(tick, i + 2, refused=i % 1000 == 999))
+        copied += len(after) + sum(
+            len(v) for k, v in after.items() if isinstance(v, list | dict | tuple | set) and v is not doc[k]
+        )
+        doc = after
+    assert doc["submitted"] == count and len(doc["refused"]) == count // 1000
+    return copied
+
+
+def test_a_10000_tick_backfill_folds_with_constant_work_per_event():
+    small, large = copied_by_fold(1000), copied_by_fold(10_000)
+    assert large <= 40 * 10_000  # a constant per event: the doc's keys, and the rare refusal's few
+    assert large / small < 11  # linear from 1,000 to 10,000 ticks; copying the ticks or runs would be 100 times
 
 
 def test_jitter_offsets_each_tick_the_same_way_every_time_within_its_bound():
