@@ -119,7 +119,9 @@ BAD = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("name", "params", "message"), BAD, ids=[m.split(":")[0] + str(i) for i, (*_, m) in enumerate(BAD)])
+@pytest.mark.parametrize(
+    ("name", "params", "message"), BAD, ids=[f"{m.split(':')[0]}-{i}" for i, (*_, m) in enumerate(BAD)]
+)
 def test_a_bad_parameter_is_refused_in_one_line_naming_it(name: str, params: dict[str, Any], message: str):
     with pytest.raises((InvalidInput, NotFound)) as caught:
         _builtin(name, **params)
@@ -128,8 +130,8 @@ def test_a_bad_parameter_is_refused_in_one_line_naming_it(name: str, params: dic
 
 def test_a_data_sync_definition_is_checked_like_the_builtin():
     with pytest.raises(InvalidInput, match=r"^config\.sync\.mode: unknown sync mode 'delta'"):
-        normalize_definition({"name": "s", "config": {"type": "DATA_SYNC", "sync": {
-            "source": {"dataset": "dataos://a:s/t"}, "target": {"dataset": "dataos://b:s/t"}, "mode": "delta"}}})  # fmt: skip
+        ends = {"source": {"dataset": "dataos://a:s/t"}, "target": {"dataset": "dataos://b:s/t"}}
+        normalize_definition({"name": "s", "config": {"type": "DATA_SYNC", "sync": {**ends, "mode": "delta"}}})
     with pytest.raises(InvalidInput, match=r"^config\.sync: applies to DATA_SYNC jobs only"):
         normalize_definition({"name": "s", "config": {"type": "SHELL", "sourceLocation": "a.sh", "sync": {}}})
     with pytest.raises(InvalidInput, match=r"^config\.source: does not apply to BUILTIN jobs"):
