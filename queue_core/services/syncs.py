@@ -31,8 +31,16 @@ class SyncStates:
             return None
         return load_state(self.store, sync_id(sync), apply_sync)[0]
 
-    def succeed(self, claim: Claim, sync: Mapping[str, Any], result: dict[str, Any], written: Sequence[Event]) -> bool:
-        """Record the run's success and, in the same batch, the sync's new watermark; False: the run moved on.
+    def succeed(
+        self,
+        claim: Claim,
+        sync: Mapping[str, Any],
+        result: dict[str, Any],
+        written: Sequence[Event],
+        values: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Record the run's success (and the values it published) and, in the same batch, the sync's new
+        watermark; False: the run moved on.
 
         Two syncs of the same pair ending together: the second decides again on the first's watermark.
         """
@@ -47,6 +55,5 @@ class SyncStates:
                 return self.lifecycle.succeed(claim, result, written, values, beside, {aggregate: version})
             except ConcurrencyError:
                 continue
-        return self.lifecycle.succeed(
-            claim, result, written, values
-        )  # the watermark stays where the other sync left it
+        # Still losing the race: the watermark stays where the other sync left it.
+        return self.lifecycle.succeed(claim, result, written, values)
