@@ -29,6 +29,7 @@ from queue_core.services.backfills import BackfillService
 from queue_core.services.catalog import Catalog, DefineResult
 from queue_core.services.cluster_load import cluster_load
 from queue_core.services.depots import add_depot, get_depot, lineage, list_depots
+from queue_core.services.library import LibraryService, UsedBuiltin
 from queue_core.services.lifecycle import RunLifecycle
 from queue_core.services.notifications import NotificationService
 from queue_core.services.pools import PoolService
@@ -87,6 +88,7 @@ class Client:
         self.backfills = BackfillService(
             self.store, self.read_models, self.schedules, self.submissions, self.workflows, self.runs
         )
+        self.library = LibraryService(self.workflows, self.schedules)
 
     @classmethod
     def from_env(cls) -> Client:
@@ -522,3 +524,25 @@ class Client:
     def wait_workflow_run(self, workflow_run_id: str, timeout: float | None = None) -> dict[str, Any]:
         """Block until the workflow run has ended and none of its tasks is still running."""
         return self.workflows.wait(workflow_run_id, timeout)
+
+    # -- the built-in library ------------------------------------------------------------------------
+
+    def list_builtins(self) -> list[dict[str, Any]]:
+        """Every built-in script shipped with jobledger (each version), with its parameters."""
+        return self.library.list()
+
+    def get_builtin(self, ref: str) -> dict[str, Any]:
+        """One built-in, ``NAME`` (its latest version) or ``NAME@VERSION``, with its parameters."""
+        return self.library.show(ref)
+
+    def use_builtin(
+        self,
+        ref: str,
+        workflow: str,
+        params: Mapping[str, Any],
+        cron: str | None = None,
+        timezone: str = "UTC",
+        cluster: str | None = None,
+    ) -> UsedBuiltin:
+        """EnOS's "use the program": a workflow running the built-in with ``params``, scheduled by ``cron``."""
+        return self.library.use(ref, workflow, params, cron, timezone, cluster)

@@ -42,7 +42,9 @@ from queue_core.services.depots import get_depot
 from queue_core.services.lifecycle import Claim, RunLifecycle
 from queue_core.services.resources import ResourceStore
 from queue_core.services.secrets import SecretStore
+from queue_core.services.syncs import SyncStates
 from queue_core.settings import Settings
+from queue_core.specs.builtins import BUILTIN, DATA_SYNC, RUNNER_TYPES, builtin_sync
 from queue_core.specs.documents import load_document
 from queue_core.specs.pipelines import MAX_SQL_CHARS, check_depots, is_script, normalize_pipeline
 from queue_core.specs.task_values import VALUES_FILE_VARIABLE, values_from_sql_result
@@ -56,6 +58,7 @@ from workers.sandbox import SANDBOX_TMP, Sandbox, job_environment, sandbox_for
 from workers.sources import Materialized, SourceContext, SourceError, materialize
 from workers.sources.workspace import working_copy
 from workers.spare import Spare, Spares
+from workers.sync import generated_pipeline
 from workers.values_file import INVALID_VALUES, read_values, values_path
 
 __all__ = ["run_attempt"]
@@ -82,6 +85,7 @@ class _Context:
     resources: ResourceStore
     sandbox: Sandbox
     spares: Spares
+    syncs: SyncStates
 
 
 @lru_cache(maxsize=4)
@@ -94,16 +98,18 @@ def _context_for(rq_connection: redis.Redis) -> _Context:
     connection = connect_like(rq_connection, settings)
     store = EventStore(connection, keys, patience_seconds=settings.outage_patience_seconds)
     check_store(store, settings)  # the epoch: no attempt runs against a store that came back empty
+    lifecycle = RunLifecycle(store)
     return _Context(
         settings,
         store,
-        RunLifecycle(store),
+        lifecycle,
         Leases(connection, keys),
         RunLog(connection, keys),
         SecretStore(store),
         ResourceStore(store, settings),
         sandbox := sandbox_for(settings),
         Spares(sandbox, settings.home / "runs"),
+        SyncStates(store, lifecycle),
     )
 
 
@@ -344,8 +350,8 @@ def _prepare(
     ``pinned``: the revision an earlier attempt of the run ran. A GIT source is fetched at that commit, not
     at its branch's current one; any other source that has moved on since is refused: a run runs one revision.
     """
-    if job["type"] == "SQL" and "pipeline" in job and not is_script(job):
-        return None, None
+    if (job["type"] == "SQL" and "pipeline" in job and not is_script(job)) or job["type"] in (DATA_SYNC, BUILTIN):
+        return None, None  # a pipeline in the definition, or one jobledger writes: nothing to fetch
     if pinned is not None and job["source"]["type"] == "GIT":
         source = job["source"]
         job = {**job, "source": {**source, "sourceDef": {**source["sourceDef"], "reference": pinned}}}
@@ -413,8 +419,11 @@ class _SqlChild:
 def _sql_child(ctx: _Context, job: dict[str, Any], scratch: Path, source: Materialized | None) -> _SqlChild | str:
     """The runner's argv and its result file, with the depots resolved into the run folder; or why not."""
     script: str | None = None
+    sync: dict[str, Any] | None = None
     try:
-        if is_script(job) and source is not None:
+        if job["type"] in (DATA_SYNC, BUILTIN):
+            pipeline, sync = generated_pipeline(ctx.store, ctx.syncs, job)
+        elif is_script(job) and source is not None:
             script = _script_file(source.entry)
             pipeline = job.get("pipeline") or normalize_pipeline({}, script=True)
         else:
@@ -435,6 +444,8 @@ def _sql_child(ctx: _Context, job: dict[str, Any], scratch: Path, source: Materi
         "result_path": str(run_dir / "result.json"),
         "script": script,
     }
+    if sync is not None and sync["watermark"] is not None:
+        spec["sync"] = {"watermark": sync["watermark"]}
     spec_path = run_dir / "spec.json"
     spec_path.write_text(json.dumps(spec))  # no password in it: the run's SQL can read its run folder
     passwords: dict[str, str] = {}
@@ -482,7 +493,7 @@ def _execute(
     result_path: Path | None = None
     extra_env: dict[str, str] = {}
     binds: tuple[Path, ...] = ()
-    if job["type"] == "SQL":
+    if job["type"] in RUNNER_TYPES:
         child = _sql_child(ctx, job, scratch, source)
         if isinstance(child, str):
             # A pipeline file that does not validate, a depot gone since define, a depot's secret unset.
@@ -600,7 +611,12 @@ def _outcome(
             return _record(ctx, claim, result, INVALID_VALUES, message, log_matches)
         values = masker.mask_value(values)  # a value may hold a secret's value: never the log
         written = written_events(sql_result, claim.attempt) if sql_result is not None else []
-        if not ctx.lifecycle.succeed(claim, sql_result, written, values):
+        sync = builtin_sync(claim.run["job"])
+        if sync is not None and sql_result is not None:  # with the sync's new watermark
+            recorded = ctx.syncs.succeed(claim, sync, sql_result, written, values)
+        else:
+            recorded = ctx.lifecycle.succeed(claim, sql_result, written, values)
+        if not recorded:
             log.warning("late outcome refused: the run moved on", run_id=run_id, attempt=claim.attempt)
             return "late"
         return "succeeded"

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from queue_core.specs.builtins import RUNNER_TYPES
 from workers.leftovers import note_session
 from workers.sandbox import Sandbox, job_environment
 
@@ -92,7 +93,7 @@ class Spares:
         """The ready spare if it may fit ``job`` (its kind and network; a SQL job's depot folders are
         known only later: ``fits``), else None; the next spare is shaped like this job."""
         spare, self._ready = self._ready, None
-        sql, network = job["type"] == "SQL", job.get("network")
+        sql, network = job["type"] in RUNNER_TYPES, job.get("network")
         self._next = Shape(sql, network, self._next.binds if sql else ())
         if spare is None:
             return None

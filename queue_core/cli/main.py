@@ -14,6 +14,7 @@ from queue_core.cli.acl import add_acl_command
 from queue_core.cli.argtypes import non_negative_int, positive_int, status
 from queue_core.cli.audit import add_audit_commands
 from queue_core.cli.backfills import add_backfill_commands
+from queue_core.cli.library import add_library_commands
 from queue_core.cli.maintenance import add_maintenance_command
 from queue_core.cli.messages import one_line, printable
 from queue_core.cli.notifications import add_notification_commands
@@ -244,6 +245,7 @@ def _parser() -> argparse.ArgumentParser:
     add_workflow_commands(sub, _Parser)
     add_schedule_commands(sub, _Parser)
     add_backfill_commands(sub, _Parser)
+    add_library_commands(sub, _Parser)
     add_ops_commands(sub, _Parser)
     add_maintenance_command(sub, _Parser)
     add_acl_command(sub, _Parser)

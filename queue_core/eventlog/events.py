@@ -63,6 +63,7 @@ __all__ = [
     "SecretDeleted",
     "SecretKeyRotated",
     "SecretSet",
+    "SyncWatermarkRecorded",
     "TaskFinished",
     "TaskRerunRequested",
     "TaskSkipped",
@@ -994,3 +995,26 @@ class PoolDeleted(Event):
 
 
 _TYPES.update({cls.__name__: cls for cls in (RunWaiting, PoolCreated, PoolResized, PoolDeleted)})
+
+
+# -- DATA_SYNC: the watermark of each incremental sync (one aggregate per source, target and column) -------
+
+
+@dataclass(frozen=True)
+class SyncWatermarkRecorded(Event):
+    """Run ``run`` synced ``source`` into ``target``, moving ``rows`` rows (``mode`` full or incremental); the
+    highest ``column`` synced so far is ``value`` (its text, of DuckDB type ``value_type``; None: no row yet),
+    where the next incremental sync of the pair starts."""
+
+    source: str
+    target: str
+    column: str
+    value: str | None
+    value_type: str
+    rows: int
+    mode: str
+    run: str
+    attempt: int
+
+
+_TYPES.update({SyncWatermarkRecorded.__name__: SyncWatermarkRecorded})

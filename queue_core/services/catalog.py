@@ -21,6 +21,7 @@ from queue_core.services.names import owner_of, with_claim
 from queue_core.services.notifications import check_secrets_exist
 from queue_core.services.pools import check_pool_of
 from queue_core.services.schemas import check_schemas
+from queue_core.specs.builtins import BUILTIN, DATA_SYNC, job_pipeline
 from queue_core.specs.definitions import MAX_WORKERS, check_name, normalize_definition
 from queue_core.specs.depots import FILE_DEPOTS
 from queue_core.specs.documents import load_document
@@ -70,6 +71,8 @@ class Catalog:
         pipeline = spec["config"].get("pipeline")
         if pipeline is not None:
             self.check_pipeline(pipeline)
+        if spec["config"]["type"] in (DATA_SYNC, BUILTIN):
+            self.check_generated(spec["config"])
         if "trigger" in spec:
             self.check_trigger(spec["trigger"])
         return spec
@@ -93,6 +96,16 @@ class Catalog:
         depots = {d["name"]: d for d in self.read_models.all("depots").values() if d}
         check_depots(pipeline, {name: d["type"] for name, d in depots.items()})
         check_schemas(pipeline, depots)
+
+    def check_generated(self, job: Mapping[str, Any], field: str = "config") -> None:
+        """Refuse a DATA_SYNC or BUILTIN job whose datasets name a depot there is not, or one that cannot hold them."""
+        self.read_models.catch_up()
+        types = {d["name"]: d["type"] for d in self.read_models.all("depots").values() if d}
+        section = f"{field}.sync" if job["type"] == DATA_SYNC else f"{field}.params"
+        try:
+            check_depots(job_pipeline(job, types), types)
+        except InvalidInput as exc:
+            raise InvalidInput(exc.detail, section, remedy=exc.remedy, subject=exc.subject) from None
 
     def define(self, raw: Mapping[str, Any]) -> DefineResult:
         """Create the definition, or append a new version if its name is live and its content changed."""

@@ -104,14 +104,24 @@ class RunLifecycle:
         result: dict[str, Any] | None = None,
         written: Sequence[Event] = (),
         values: Mapping[str, Any] | None = None,
+        beside: Sequence[NewEvent] = (),
+        beside_versions: Mapping[str, int] | None = None,
     ) -> bool:
         """Record success (a SQL run's result, the datasets it wrote, the values it published); False when the
-        run moved on meanwhile. The values go first: the run is not ended yet when they land."""
+        run moved on meanwhile. The values go first: the run is not ended yet when they land.
+
+        ``beside``: events of other aggregates (at ``beside_versions``) recorded in the same batch, such as a
+        sync's watermark; a conflict on one of them raises ``ConcurrencyError``, for the caller to decide again.
+        """
+        run_id = claim.run["id"]
         published: list[Event] = [RunValuesPublished(attempt=claim.attempt, values=values)] if values else []
         ended: list[Event] = [RunSucceeded(attempt=claim.attempt, result=result), *written]
+        batch = [NewEvent(run_id, e) for e in [*published, *ended]]
         try:
-            self._append(claim.run["id"], [*published, *ended], claim.version)
-        except ConcurrencyError:
+            self.store.append([*batch, *beside], {run_id: claim.version, **(beside_versions or {})})
+        except ConcurrencyError as exc:
+            if exc.aggregate != run_id:
+                raise
             return False
         return True
 

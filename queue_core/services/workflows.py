@@ -43,6 +43,7 @@ from queue_core.services.names import owner_of, with_claim
 from queue_core.services.notifications import check_secrets_exist
 from queue_core.services.pools import check_pool_of
 from queue_core.services.resources import ResourceStore
+from queue_core.specs.builtins import BUILTIN, DATA_SYNC
 from queue_core.specs.definitions import check_name
 from queue_core.specs.logical_dates import normalize_logical_date
 from queue_core.specs.run_if import ALL_SUCCESS
@@ -174,6 +175,8 @@ class WorkflowService:
                     spec_of(doc, task["definition_version"])
             elif task["job"] is not None and task["job"]["config"].get("pipeline") is not None:
                 self.catalog.check_pipeline(task["job"]["config"]["pipeline"])
+            elif task["job"] is not None and task["job"]["config"]["type"] in (DATA_SYNC, BUILTIN):
+                self.catalog.check_generated(task["job"]["config"], f"tasks.{name}.job")
             if "pool" in task:
                 check_pool_of(self.store, task, f"tasks.{name}")
         for ref in spec["references"]:

@@ -27,7 +27,7 @@ __all__ = [
     "normalize_definition",
 ]
 
-JOB_TYPES = ("PYTHON", "SQL", "SHELL")
+JOB_TYPES = ("PYTHON", "SQL", "SHELL", "DATA_SYNC", "BUILTIN")  # the last two: see specs/builtins.py
 SOURCE_TYPES = ("WORKSPACE", "GIT", "S3", "RESOURCE")
 
 DEFAULT_NUM_RETRIES = 0
@@ -55,7 +55,12 @@ _CONFIG_KEYS = {
     "network",
     *RUN_CONTROL_KEYS,
     "notifications",
+    "sync",
+    "builtin",
+    "params",
 }
+# The sections only one job type has.
+_SECTION_TYPES = {"sync": "DATA_SYNC", "builtin": "BUILTIN", "params": "BUILTIN"}
 # ``network: none``: the job runs in an empty network namespace. Absent: the machine's network.
 NETWORKS = ("none",)
 # An inline pipeline (``config.pipeline``) needs no source: this is what its definition records instead.
@@ -235,6 +240,17 @@ def normalize_definition(raw: Any) -> dict[str, Any]:
     config = checks.mapping(top.get("config"), "config")
     checks.no_unknown(config, _CONFIG_KEYS, "config")
     kind = checks.choice(config.get("type"), JOB_TYPES, "config.type", "job type")
+    for key, owner in _SECTION_TYPES.items():
+        if key in config and kind != owner:
+            raise InvalidInput(f"applies to {owner} jobs only", f"config.{key}")
+    generated = None
+    if kind in ("DATA_SYNC", "BUILTIN"):
+        from queue_core.specs.builtins import check_job_section
+
+        for key in ("source", "sourceLocation"):
+            if key in config:
+                raise InvalidInput(f"does not apply to {kind} jobs", f"config.{key}")
+        generated = check_job_section(kind, config)  # no source: the job is a pipeline jobledger writes
     pipeline = None
     script = False
     if kind == "SQL":
@@ -247,10 +263,10 @@ def normalize_definition(raw: Any) -> dict[str, Any]:
         if kind != "SQL":
             raise InvalidInput("applies to SQL jobs only", "config.pipeline")
         pipeline = normalize_pipeline(config["pipeline"], script=script)
-    if "source" not in config and (pipeline is None or script):
+    if "source" not in config and (pipeline is None or script) and generated is None:
         raise InvalidInput("is required" + (" to fetch the .sql file from" if script else ""), "config.source")
     source = _source(config["source"]) if "source" in config else dict(_NO_SOURCE)
-    if "sourceLocation" not in config and pipeline is None and source["type"] != "RESOURCE":
+    if "sourceLocation" not in config and pipeline is None and source["type"] != "RESOURCE" and generated is None:
         raise InvalidInput("is required", "config.sourceLocation")
     location = None
     if "sourceLocation" in config:
@@ -266,6 +282,8 @@ def normalize_definition(raw: Any) -> dict[str, Any]:
     }
     if pipeline is not None:
         normalized["pipeline"] = pipeline
+    if generated is not None:
+        normalized.update(generated)
     if "network" in config:  # only when given: definitions without it keep their normalized form
         if config["network"] not in NETWORKS:
             raise InvalidInput("must be 'none' (no network), or left out for the machine's network", "config.network")

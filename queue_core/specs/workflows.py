@@ -257,7 +257,9 @@ def _in_enos_terms(exc: InvalidInput, fields: Mapping[str, str]) -> InvalidInput
     enos = fields.get(f"{head}.{task}")
     if enos is None:
         return exc
-    for native, said in (("job.sourceLocation", "entry"), ("job.source", "resource"), ("job", "settings")):
+    renames = (("job.sourceLocation", "entry"), ("job.source", "resource"), ("job.sync", "sync"),
+               ("job.builtin", "builtin"), ("job.params", "params"), ("job", "settings"))  # fmt: skip
+    for native, said in renames:
         if tail == native or tail.startswith(native + "."):
             tail = said + tail[len(native) :]
             break

@@ -84,7 +84,12 @@ def _s3_target(
 
 
 def _pg_target(
-    depot: dict[str, Any], address: dict[str, Any], stage: Path, password: str | None, output: bool
+    depot: dict[str, Any],
+    address: dict[str, Any],
+    stage: Path,
+    password: str | None,
+    output: bool,
+    after: dict[str, str] | None = None,
 ) -> Target:
     """A PostgreSQL table: an input's rows copied into the run folder as CSV, an output's CSV to load."""
     from psycopg import Error as PostgresError
@@ -97,7 +102,7 @@ def _pg_target(
         stage.mkdir(parents=True, exist_ok=True)
         return Target("table", path=path, pg=table)
     try:
-        columns = table.fetch(path)
+        columns = table.fetch(path, after)
     except (PostgresError, LookupError) as exc:
         raise PipelineError(f"{address['address']}: PostgreSQL cannot be read: {exc}") from exc
     return Target("table", path=path, files=[str(path)], pg=table, columns=[(n, t, True) for n, t in columns])
@@ -129,7 +134,8 @@ def resolve(
     if depot["type"] == "s3":
         target = _s3_target(depot, address, spec["format"], where, output, folder)
     elif depot["type"] == "postgres":
-        return _pg_target(depot, address, where, (passwords or {}).get(address["depot"]), output)
+        # ``after``: an incremental sync's input sends only the rows past its watermark (see specs/sync.py).
+        return _pg_target(depot, address, where, (passwords or {}).get(address["depot"]), output, spec.get("after"))
     elif spec["format"] != "table":
         target = _file_target(depot, address, spec["format"], folder)
     else:

@@ -149,13 +149,22 @@ class PostgresTable:
     def exists(self) -> bool:
         return bool(self.columns())
 
-    def fetch(self, path: Path) -> list[tuple[str, str]]:
-        """Copy the table into a CSV file; its columns as (name, DuckDB type)."""
+    def fetch(self, path: Path, after: dict[str, str] | None = None) -> list[tuple[str, str]]:
+        """Copy the table into a CSV file; its columns as (name, DuckDB type).
+
+        ``after``: only the rows whose ``column`` is past ``value`` (an incremental sync), PostgreSQL casting
+        the value's text to the column's type.
+        """
         columns = self.columns()
         if not columns:
             raise LookupError(f"{self.address}: no table {self.schema}.{self.name}")
         path.parent.mkdir(parents=True, exist_ok=True)
-        query = sql.SQL("COPY (SELECT * FROM {}) TO STDOUT (FORMAT csv, HEADER true)").format(self.qualified)
+        rows = sql.SQL("SELECT * FROM {}").format(self.qualified)
+        if after is not None:
+            if after["column"] not in {name for name, _ in columns}:
+                raise LookupError(f"{self.address}: no column {after['column']} (the sync's watermark)")
+            rows += sql.SQL(" WHERE {} > {}").format(sql.Identifier(after["column"]), sql.Literal(after["value"]))
+        query = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv, HEADER true)").format(rows)
         conn = self.connection()
         with conn.cursor() as cur, path.open("wb") as out, cur.copy(query) as copy:
             for data in copy:

@@ -120,6 +120,8 @@ def run_pipeline(spec: dict[str, Any], passwords: dict[str, str] | None = None) 
         _run_step(con, step, pipeline["explain"])
     written = [_output(con, x, target, temps[x["name"]], inputs, script is not None) for x, target in outputs]
     result: dict[str, Any] = {"outputs": written, "inputs": [x["dataset"]["address"] for x, _ in inputs]}
+    if spec.get("sync"):  # a DATA_SYNC: the highest watermark it moved, where the next incremental one starts
+        result["sync"] = _watermark(con, spec["sync"]["watermark"], written[0])
     if last is not None:
         result["query"] = last  # the script's last statement
     elif not outputs and pipeline["steps"]:
@@ -131,6 +133,20 @@ def run_pipeline(spec: dict[str, Any], passwords: dict[str, str] | None = None) 
         result["query"] = {"step": step, "columns": columns, "preview": rows}  # a query with no output
     con.close()
     return result
+
+
+def _watermark(con: duckdb.DuckDBPyConnection, column: str, written: dict[str, Any]) -> dict[str, Any]:
+    """The highest ``column`` among the rows a sync wrote (its text and DuckDB type; None: no row), and their count."""
+    try:
+        found = con.execute(
+            f"SELECT CAST(max({q(column)}) AS VARCHAR), typeof(max({q(column)})) FROM {q(written['name'])}"
+        ).fetchone()
+    except duckdb.Error as exc:
+        raise PipelineError(f"sync: watermark column {column}: {exc}") from exc
+    value, kind = found if found is not None else (None, None)
+    if not written["written"]:
+        value = None  # the target existed and saveMode is ignore: nothing moved
+    return {"column": column, "value": value, "type": kind, "rows": written["rows"] if written["written"] else 0}
 
 
 def _attach(con: duckdb.DuckDBPyConnection, depot: dict[str, Any], name: str, alias: str, read_only: bool) -> None:
