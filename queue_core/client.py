@@ -29,6 +29,7 @@ from queue_core.services.backfills import BackfillService
 from queue_core.services.catalog import Catalog, DefineResult
 from queue_core.services.depots import add_depot, get_depot, lineage, list_depots
 from queue_core.services.lifecycle import RunLifecycle
+from queue_core.services.preruns import PrerunService
 from queue_core.services.resources import ResourceStore
 from queue_core.services.runs import RunService
 from queue_core.services.schedules import ScheduleRequest, ScheduleService
@@ -78,6 +79,7 @@ class Client:
         self.schedules = ScheduleService(
             self.store, self.read_models, self.settings, self.catalog, self.submissions, self.workflows, self.runs
         )
+        self.preruns = PrerunService(self.store, self.read_models, self.workflows, self.secrets)
         self.triggers = TriggerService(self.store, self.read_models, self.submissions, self.workflows)
         self.backfills = BackfillService(
             self.store, self.read_models, self.schedules, self.submissions, self.workflows, self.runs
@@ -467,3 +469,17 @@ class Client:
     def wait_workflow_run(self, workflow_run_id: str, timeout: float | None = None) -> dict[str, Any]:
         """Block until the workflow run has ended and none of its tasks is still running."""
         return self.workflows.wait(workflow_run_id, timeout)
+
+    # -- pre-runs --------------------------------------------------------------------------------
+
+    def prerun_workflow(self, name: str, cluster: str | None = None) -> str:
+        """Run the workflow once for real with every output in its depot's scratch; returns the workflow run id."""
+        return self.preruns.start(name, cluster)
+
+    def prerun_report(self, workflow_run_id: str) -> dict[str, Any]:
+        """A pre-run's tasks' outcomes and, per output, rows and schema beside the last real run's."""
+        return self.preruns.report(workflow_run_id)
+
+    def clean_preruns(self, name: str) -> list[dict[str, Any]]:
+        """Remove the scratch outputs of every ended pre-run of workflow ``name``."""
+        return self.preruns.clean(name)

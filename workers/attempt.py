@@ -45,6 +45,7 @@ from queue_core.services.secrets import SecretStore
 from queue_core.settings import Settings
 from queue_core.specs.documents import load_document
 from queue_core.specs.pipelines import MAX_SQL_CHARS, check_depots, is_script, normalize_pipeline
+from queue_core.specs.preruns import scratch_pipeline
 from queue_core.timefmt import utc_now
 from workers.child import PDEATHSIG_PREFIX, ChildResult, Spawn, Supervision, run_child
 from workers.lease_keeper import LeaseKeeper
@@ -415,6 +416,9 @@ def _sql_child(ctx: _Context, job: dict[str, Any], scratch: Path, source: Materi
         names = {x["dataset"]["depot"] for x in [*pipeline["inputs"], *pipeline["outputs"]]}
         depots = {name: get_depot(ctx.store, name) for name in sorted(names)}
         check_depots(pipeline, {name: depot["type"] for name, depot in depots.items()})
+        if job.get("prerun"):  # a pre-run's task: every output (and what upstream tasks wrote) in scratch
+            prerun = job["prerun"]
+            pipeline, depots = scratch_pipeline(pipeline, depots, prerun["id"], prerun["writes"])
         refs = {n: d["config"]["password_secret"] for n, d in depots.items() if d["config"].get("password_secret")}
         values = ctx.secrets.resolve(refs.values())
     except (NotFound, InvalidInput) as exc:
@@ -585,7 +589,9 @@ def _outcome(
     if result.exit_code == 0:
         if sql_result is not None:
             _note(ctx, claim, masker, json.dumps(sql_result, separators=(",", ":")))
-        written = written_events(sql_result, claim.attempt) if sql_result is not None else []
+        # A pre-run's writes are no dataset's lineage, and fire no trigger: its outputs are scratch copies.
+        prerun = claim.run["job"].get("prerun")
+        written = written_events(sql_result, claim.attempt) if sql_result is not None and not prerun else []
         if not ctx.lifecycle.succeed(claim, sql_result, written):
             log.warning("late outcome refused: the run moved on", run_id=run_id, attempt=claim.attempt)
             return "late"

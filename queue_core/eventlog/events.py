@@ -27,6 +27,7 @@ __all__ = [
     "NameClaimed",
     "NameReleased",
     "NewEvent",
+    "PrerunScratchRemoved",
     "Recorded",
     "ReferenceSatisfied",
     "ResourceAdded",
@@ -299,7 +300,11 @@ class WorkflowRevised(Event):
 
 @dataclass(frozen=True)
 class WorkflowRunStarted(Event):
-    """A workflow run and its plan: every task's job resolved and pinned, so reruns run the same versions."""
+    """A workflow run and its plan: every task's job resolved and pinned, so reruns run the same versions.
+
+    Schema 2 added ``prerun``: a pre-run, whose outputs land in scratch and which counts for nothing else."""
+
+    schema_version: ClassVar[int] = 2
 
     workflow_id: str
     workflow: str
@@ -310,6 +315,7 @@ class WorkflowRunStarted(Event):
     concurrency: int | None = None
     fail_fast: bool = False
     reference_timeout: float | None = None  # minutes a reference may be waited for; None: no limit
+    prerun: bool = False
 
 
 @dataclass(frozen=True)
@@ -580,6 +586,13 @@ def _schedule_fired_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
 _UPCASTERS[("ScheduleFired", 1)] = _schedule_fired_1_to_2
 
 
+def _workflow_run_started_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
+    return {**data, "prerun": False}
+
+
+_UPCASTERS[("WorkflowRunStarted", 1)] = _workflow_run_started_1_to_2
+
+
 def event_types() -> dict[str, type[Event]]:
     """Every event type by name."""
     return dict(_TYPES)
@@ -809,3 +822,18 @@ _TYPES.update(
         )
     }
 )
+
+
+# -- pre-runs: their scratch outputs removed (on the pre-run's workflow run aggregate) ---------------------
+
+
+@dataclass(frozen=True)
+class PrerunScratchRemoved(Event):
+    """The pre-run's scratch namespace was removed from ``depots``; ``failed``: depots it could not be removed
+    from (each ``DEPOT: why``), left for a later ``--clean``."""
+
+    depots: tuple[str, ...]
+    failed: tuple[str, ...] = ()
+
+
+_TYPES.update({cls.__name__: cls for cls in (PrerunScratchRemoved,)})

@@ -49,7 +49,9 @@ from queue_core.timefmt import parse_utc
 __all__ = ["AppliedWorkflow", "Plan", "WorkflowService", "workflow_view"]
 
 Doc = dict[str, Any]
-_RUN_KEYS = ("id", "workflow", "workflow_version", "logical_date", "status", "reason", "started_at", "finished_at")
+_RUN_KEYS = (
+    "id", "workflow", "workflow_version", "logical_date", "status", "reason", "started_at", "finished_at", "prerun",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -193,15 +193,19 @@ def _output(
         "written": not (exists and mode == "ignore"),
         "rows": 0,
     }
+    where = x["dataset"]["address"]
+    if x.get("scratch"):  # a pre-run's output: written to its depot's scratch namespace instead
+        entry["scratch"] = x["scratch"]
+        where = f"{x['scratch']} (pre-run scratch of {where})"
     if entry["written"]:
         try:
             entry["rows"] = write(con, x["name"], target, mode, temp)
         except duckdb.Error as exc:
             said = f"output {x['name']}" if script else f"output {x['name']} (step {x['name']})"
             raise PipelineError(_input_error(exc, inputs) or f"{said}: {exc}") from exc
-        print(f"output {x['name']}: {entry['rows']} rows written to {x['dataset']['address']} ({mode})", flush=True)
+        print(f"output {x['name']}: {entry['rows']} rows written to {where} ({mode})", flush=True)
     else:
-        print(f"output {x['name']}: {x['dataset']['address']} exists; ignored", flush=True)
+        print(f"output {x['name']}: {where} exists; ignored", flush=True)
     try:
         entry["columns"], entry["preview"] = preview(con, target)
     except duckdb.Error as exc:
