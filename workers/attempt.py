@@ -65,6 +65,7 @@ MAX_DELIVERIES = 5  # deliveries of one attempt that never got as far as its cla
 MAX_MESSAGE_CHARS = 2000
 COLD_SHUTDOWN = "the worker was shut down (cold shutdown) while the job ran; the job was killed"
 SQL_RUNNER = Path(__file__).with_name("sql") / "runner.py"  # run by path: see the runner's imports
+APP_RUNNER = Path(__file__).with_name("external_app.py")  # EXTERNAL_APP jobs, run by path like the SQL runner
 CLOUD_PREFIX = "AWS_"
 CLOUD_SECRETS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
@@ -338,7 +339,7 @@ def _prepare(
     ``pinned``: the revision an earlier attempt of the run ran. A GIT source is fetched at that commit, not
     at its branch's current one; any other source that has moved on since is refused: a run runs one revision.
     """
-    if job["type"] == "SQL" and "pipeline" in job and not is_script(job):
+    if (job["type"] == "SQL" and "pipeline" in job and not is_script(job)) or job["type"] == "EXTERNAL_APP":
         return None, None
     if pinned is not None and job["source"]["type"] == "GIT":
         source = job["source"]
@@ -447,6 +448,20 @@ def _sql_child(ctx: _Context, job: dict[str, Any], scratch: Path, source: Materi
     return _SqlChild(argv, run_dir / "result.json", passwords, _depot_folders(depots.values()))
 
 
+def _app_child(
+    job: dict[str, Any], scratch: Path, secrets: Mapping[str, str]
+) -> tuple[list[str], Path, Path, dict[str, str]]:
+    """How to start an EXTERNAL_APP job: argv, its result file, its folder, and its secrets' values (by name,
+    in its environment only: the spec file names them)."""
+    folder = scratch / "app"
+    folder.mkdir()
+    spec = {"app": job["app"], "result_path": str(folder / "result.json")}
+    (folder / "spec.json").write_text(json.dumps(spec))
+    values = {name: secrets[name] for name in secret_refs(job["app"])}
+    argv = [sys.executable, str(APP_RUNNER), str(folder / "spec.json")]
+    return argv, folder / "result.json", folder, {"JOBLEDGER_APP_SECRETS": json.dumps(values)}
+
+
 def _depot_folders(depots: Any) -> tuple[Path, ...]:
     """The folders of local and DuckDB depots (a DuckDB file writes its WAL beside it) that exist."""
     folders = []
@@ -491,6 +506,8 @@ def _execute(
             hidden = [v for k, v in extra_env.items() if not k.startswith(CLOUD_PREFIX) or k in CLOUD_SECRETS]
             with masking(hidden) as wider:
                 return _supervise(ctx, claim, argv, cwd, secrets, extra_env, wider, result_path, scratch, binds)
+    elif job["type"] == "EXTERNAL_APP":
+        argv, result_path, cwd, extra_env = _app_child(job, scratch, secrets)
     elif source is None:
         message = f"{job['type']} jobs need a source"
         _note(ctx, claim, masker, message)
@@ -541,7 +558,7 @@ def _supervise(
     sandbox.prepare(scratch, [p for p in scratch.iterdir() if p.name != SESSION_FILE])
     # The warm SQL runner only unsandboxed: a zygote outliving attempts would be the one process that
     # sees every attempt's request (and postgres passwords), and a job running as its user could attack it.
-    warm = result_path is not None and not sandbox.enabled
+    warm = result_path is not None and job["type"] == "SQL" and not sandbox.enabled
     spawn: Spawn | None = _spawn_sql if warm else None
     if ctx.spares.fits(spare, binds) and spare is not None:
         # The job in the sandbox set up ahead; if that sandbox is gone, run_child sets up a new one (the

@@ -167,6 +167,8 @@ class WorkflowService:
                     spec_of(doc, task["definition_version"])
             elif task["job"]["config"].get("pipeline") is not None:
                 self.catalog.check_pipeline(task["job"]["config"]["pipeline"])
+            elif task["job"]["config"].get("app") is not None:
+                self.catalog.check_app(task["job"]["config"]["app"], f"tasks.{name}.job.app")
         for ref in spec["references"]:
             if ref["kind"] == "definition":
                 self._definition(ref["name"], "references")

@@ -24,7 +24,7 @@ __all__ = [
     "normalize_definition",
 ]
 
-JOB_TYPES = ("PYTHON", "SQL", "SHELL")
+JOB_TYPES = ("PYTHON", "SQL", "SHELL", "EXTERNAL_APP")
 SOURCE_TYPES = ("WORKSPACE", "GIT", "S3", "RESOURCE")
 
 DEFAULT_NUM_RETRIES = 0
@@ -50,6 +50,7 @@ _CONFIG_KEYS = {
     "envVars",
     "pipeline",
     "network",
+    "app",
 }
 # ``network: none``: the job runs in an empty network namespace. Absent: the machine's network.
 NETWORKS = ("none",)
@@ -242,10 +243,21 @@ def normalize_definition(raw: Any) -> dict[str, Any]:
         if kind != "SQL":
             raise InvalidInput("applies to SQL jobs only", "config.pipeline")
         pipeline = normalize_pipeline(config["pipeline"], script=script)
-    if "source" not in config and (pipeline is None or script):
+    app = None
+    if kind == "EXTERNAL_APP" or "app" in config:
+        from queue_core.specs.external_apps import normalize_app
+
+        if kind != "EXTERNAL_APP":
+            raise InvalidInput("applies to EXTERNAL_APP jobs only", "config.app")
+        for key in ("source", "sourceLocation", "pipeline"):
+            if key in config:
+                raise InvalidInput("does not apply to an EXTERNAL_APP job: its app section says what it runs",
+                                   f"config.{key}")  # fmt: skip
+        app = normalize_app(config.get("app"))
+    if "source" not in config and (pipeline is None or script) and app is None:
         raise InvalidInput("is required" + (" to fetch the .sql file from" if script else ""), "config.source")
     source = _source(config["source"]) if "source" in config else dict(_NO_SOURCE)
-    if "sourceLocation" not in config and pipeline is None and source["type"] != "RESOURCE":
+    if "sourceLocation" not in config and pipeline is None and app is None and source["type"] != "RESOURCE":
         raise InvalidInput("is required", "config.sourceLocation")
     location = None
     if "sourceLocation" in config:
@@ -261,6 +273,8 @@ def normalize_definition(raw: Any) -> dict[str, Any]:
     }
     if pipeline is not None:
         normalized["pipeline"] = pipeline
+    if app is not None:
+        normalized["app"] = app
     if "network" in config:  # only when given: definitions without it keep their normalized form
         if config["network"] not in NETWORKS:
             raise InvalidInput("must be 'none' (no network), or left out for the machine's network", "config.network")

@@ -18,9 +18,9 @@ from queue_core.specs import checks
 
 __all__ = ["ENOS_TASK_TYPES", "enos_to_native", "is_enos"]
 
-ENOS_TASK_TYPES = ("SHELL", "PYTHON", "SQL")
+ENOS_TASK_TYPES = ("SHELL", "PYTHON", "SQL", "EXTERNAL_APP")
 # EnOS task types jobledger does not run yet: refused by name rather than as an unknown word.
-_NOT_YET = ("DATA_SYNC", "EXTERNAL_APP", "BUILTIN")
+_NOT_YET = ("DATA_SYNC", "BUILTIN")
 _TOP_KEYS = {"name", "description", "tasks", "relations", "references", "referenceTimeout", "concurrency", "failFast"}
 _TASK_KEYS = {
     "name",
@@ -30,6 +30,7 @@ _TASK_KEYS = {
     "entry",
     "definition",
     "settings",
+    "app",
     "args",
     "envVars",
     "cluster",
@@ -87,11 +88,17 @@ def _task(body: Mapping[str, Any], field: str) -> tuple[str, dict[str, Any]]:
             f"{body['type']} tasks are not available yet; use one of {', '.join(ENOS_TASK_TYPES)}", f"{field}.type"
         )
     kind = checks.choice(body["type"], ENOS_TASK_TYPES, f"{field}.type", "task type")
-    runs = [key for key in ("resource", "definition", "settings") if key in body]
+    runs = [key for key in ("resource", "definition", "settings", "app") if key in body]
+    if kind == "EXTERNAL_APP" and runs != ["app"] and runs != ["definition"]:
+        raise InvalidInput("needs exactly one of app (the HTTP calls) or definition", field)
+    if kind != "EXTERNAL_APP" and "app" in body:
+        raise InvalidInput("applies to EXTERNAL_APP tasks only", f"{field}.app")
     if len(runs) != 1:
         raise InvalidInput("needs exactly one of resource, definition or settings", field)
     native: dict[str, Any] = {}
-    if runs == ["definition"]:
+    if runs == ["app"]:
+        native["job"] = {"type": kind, "app": body["app"]}
+    elif runs == ["definition"]:
         native["definition"] = body["definition"]
     else:
         native["job"] = _job(body, kind, field)

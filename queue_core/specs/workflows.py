@@ -200,7 +200,12 @@ def _in_enos_terms(exc: InvalidInput, fields: Mapping[str, str]) -> InvalidInput
     enos = fields.get(f"{head}.{task}")
     if enos is None:
         return exc
-    for native, said in (("job.sourceLocation", "entry"), ("job.source", "resource"), ("job", "settings")):
+    for native, said in (
+        ("job.sourceLocation", "entry"),
+        ("job.source", "resource"),
+        ("job.app", "app"),
+        ("job", "settings"),
+    ):
         if tail == native or tail.startswith(native + "."):
             tail = said + tail[len(native) :]
             break
