@@ -44,6 +44,7 @@ from queue_core.services.resources import ResourceStore
 from queue_core.services.secrets import SecretStore
 from queue_core.settings import Settings
 from queue_core.specs.documents import load_document
+from queue_core.specs.hive import hive_to_duckdb
 from queue_core.specs.pipelines import MAX_SQL_CHARS, check_depots, is_script, normalize_pipeline
 from queue_core.specs.preruns import scratch_pipeline
 from queue_core.timefmt import utc_now
@@ -122,6 +123,8 @@ def _argv(job: dict[str, Any], source: Materialized) -> list[str]:
     import shlex
 
     args = shlex.split(job["args"])
+    if source.entry.suffix.lower() == ".jar":
+        return ["java", "-jar", str(source.entry), *args]  # a jar resource, whatever the job's type
     if job["type"] == "PYTHON":
         return [sys.executable, str(source.entry), *args]
     return ["bash", str(source.entry), *args]
@@ -355,8 +358,12 @@ def _prepare(
         source = materialize(context, job)
         if pinned is not None and source.revision is not None and source.revision != pinned:
             return None, f"the source changed since the run's first attempt ({pinned}, now {source.revision})"
-        if ctx.sandbox.enabled and not source.cwd.is_relative_to(scratch):
-            source = working_copy(source, context.scratch)
+        configs = job.get("configFiles") or []
+        if (ctx.sandbox.enabled or configs) and not source.cwd.is_relative_to(scratch):
+            source = working_copy(source, context.scratch)  # the job's own copy: configuration files go beside it
+        for ref in configs:
+            version = ctx.resources.version(ref["name"], ref["version"])
+            (source.entry.parent / version["filename"]).write_bytes(ctx.resources.content(version))
         return source, None
     except SourceError as exc:
         return None, str(exc)
@@ -380,7 +387,8 @@ def _pipeline_file(entry: Path) -> dict[str, Any]:
 
 
 def _script_file(entry: Path) -> str:
-    """A ``.sql`` file's text; ``InvalidInput`` when it is too large, empty or not UTF-8."""
+    """A ``.sql`` file's text (a ``.hql`` one's as DuckDB SQL); ``InvalidInput`` when it is too large, empty,
+    not UTF-8, or Hive SQL that does not transpile."""
     try:
         data = entry.read_bytes()
     except OSError as exc:
@@ -391,6 +399,8 @@ def _script_file(entry: Path) -> str:
         raise InvalidInput("is not UTF-8 text", entry.name) from None
     if not text.strip() or len(text) > MAX_SQL_CHARS or "\x00" in text:
         raise InvalidInput(f"must hold SQL statements, at most {MAX_SQL_CHARS} characters", entry.name)
+    if entry.suffix.lower() == ".hql":
+        text = hive_to_duckdb(text, entry.name)
     return text
 
 

@@ -187,7 +187,7 @@ class Submissions:
                     f"applies to GIT sources only; definition {doc['name']} fetches from {job['source']['type']}", "ref"
                 )
             job["source"] = {**job["source"], "sourceDef": {**job["source"]["sourceDef"], "reference": request.ref}}
-        if job["source"]["type"] == "RESOURCE":
+        if job["source"]["type"] == "RESOURCE" or job.get("configFiles"):
             job = self.resources.pinned(job)
         return RunSubmitted(
             definition_id=doc["id"],

@@ -269,7 +269,7 @@ class WorkflowService:
             job["args"] = task["args"]
         if task["envVars"]:
             job["envVars"] = {**job["envVars"], **task["envVars"]}
-        if job["source"]["type"] == "RESOURCE":
+        if job["source"]["type"] == "RESOURCE" or job.get("configFiles"):
             job = self.resources.pinned(job)
         chosen = task["cluster"] or cluster or (dspec.get("cluster") or {}).get("name") or DEFAULT_CLUSTER
         cluster_name = self.catalog.get_cluster(chosen)["name"]

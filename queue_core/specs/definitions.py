@@ -51,6 +51,7 @@ _CONFIG_KEYS = {
     "pipeline",
     "network",
     "app",
+    "configFiles",
 }
 # ``network: none``: the job runs in an empty network namespace. Absent: the machine's network.
 NETWORKS = ("none",)
@@ -210,6 +211,22 @@ def check_env(value: Any, field: str = "config.envVars") -> dict[str, Any]:
     return out
 
 
+def _config_files(raw: Any, field: str = "config.configFiles") -> list[dict[str, Any]]:
+    """``["NAME", "NAME@VERSION", ...]``: registered xml resources, each delivered beside the entry file."""
+    if not isinstance(raw, list) or len(raw) > 50:
+        raise InvalidInput("must be a list of resource names (NAME or NAME@VERSION), at most 50", field)
+    out: list[dict[str, Any]] = []
+    for i, ref in enumerate(raw):
+        name, _, version = ref.partition("@") if isinstance(ref, str) else ("", "", "")
+        entry: dict[str, Any] = {"name": checks.name(name or None, f"{field}[{i}]")}
+        if version:
+            if not version.isdigit() or int(version) < 1:
+                raise InvalidInput("must be NAME or NAME@VERSION", f"{field}[{i}]")
+            entry["version"] = int(version)
+        out.append(entry)
+    return out
+
+
 def _cluster(raw: Any) -> dict[str, Any] | None:
     if raw is None:
         return None
@@ -262,7 +279,7 @@ def normalize_definition(raw: Any) -> dict[str, Any]:
     location = None
     if "sourceLocation" in config:
         location = checks.relative_path(config["sourceLocation"], "config.sourceLocation")
-    normalized = {
+    normalized: dict[str, Any] = {
         "source": source,
         "type": kind,
         "sourceLocation": location,
@@ -275,6 +292,8 @@ def normalize_definition(raw: Any) -> dict[str, Any]:
         normalized["pipeline"] = pipeline
     if app is not None:
         normalized["app"] = app
+    if "configFiles" in config:  # only when given: xml resources delivered beside the entry file
+        normalized["configFiles"] = _config_files(config["configFiles"])
     if "network" in config:  # only when given: definitions without it keep their normalized form
         if config["network"] not in NETWORKS:
             raise InvalidInput("must be 'none' (no network), or left out for the machine's network", "config.network")

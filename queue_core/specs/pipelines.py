@@ -108,9 +108,10 @@ def _output(raw: Any, field: str, steps: set[str] | None) -> dict[str, Any]:
 
 
 def is_script(job: Mapping[str, Any]) -> bool:
-    """Whether a SQL job runs a ``.sql`` file: its statements in order, in place of ``steps``."""
+    """Whether a SQL job runs a ``.sql`` file (or Hive ``.hql``): its statements in order, in place of ``steps``."""
     location = job.get("sourceLocation")
-    return job.get("type") == "SQL" and isinstance(location, str) and location.lower().endswith(".sql")
+    scripts = (".sql", ".hql")
+    return job.get("type") == "SQL" and isinstance(location, str) and location.lower().endswith(scripts)
 
 
 def normalize_pipeline(raw: Any, field: str = "config.pipeline", script: bool = False) -> dict[str, Any]:
