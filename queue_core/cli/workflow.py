@@ -51,15 +51,16 @@ def show(args: argparse.Namespace) -> int:
         print_json(doc)
         return 0
     spec = workflow_spec_of(doc)
-    print_kv([("workflow", doc["name"]), ("id", doc["id"]), ("version", doc["version"]),
+    print_kv([("workflow", doc["name"]), ("title", spec.get("title")), ("id", doc["id"]), ("version", doc["version"]),
               ("concurrency", spec["concurrency"] or "unlimited"), ("failFast", spec["failFast"]),
               ("references", ", ".join(f"{r['kind']} {r['name']}" for r in spec["references"]) or None)])  # fmt: skip
     print()
     rows = [
-        [name, t["definition"] or "(inline job)", t["definition_version"] or "latest", ", ".join(t["depends_on"])]
+        [name, t["definition"] or "(inline job)", t["definition_version"] or "latest", ", ".join(t["depends_on"]),
+         t.get("title") or ""]
         for name, t in sorted(spec["tasks"].items())
-    ]
-    print_table(["TASK", "DEFINITION", "VERSION", "DEPENDS ON"], rows)
+    ]  # fmt: skip
+    print_table(["TASK", "DEFINITION", "VERSION", "DEPENDS ON", "TITLE"], rows)
     return 0
 
 

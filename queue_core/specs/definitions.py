@@ -39,7 +39,7 @@ MAX_ENV_VARS = 500
 MAX_WORKERS = 256
 SECRET_FIELDS = ("token", "password", "secretAccessKey", "accessKeyId", "sessionToken")
 
-_TOP_KEYS = {"name", "description", "config", "cluster", "trigger"}
+_TOP_KEYS = {"name", "description", "config", "cluster", "trigger", "title", "stack"}
 _CONFIG_KEYS = {
     "source",
     "type",
@@ -299,6 +299,12 @@ def normalize_definition(raw: Any) -> dict[str, Any]:
             raise InvalidInput("must be 'none' (no network), or left out for the machine's network", "config.network")
         normalized["network"] = config["network"]
     spec = {"name": name, "description": description, "config": normalized, "cluster": _cluster(top.get("cluster"))}
+    if top.get("title") is not None:  # only when given (a DataOS entry's): definitions without one keep their form
+        spec["title"] = checks.text(top["title"], "title")
+    if top.get("stack") is not None:
+        from queue_core.specs.pipelines import check_stack
+
+        spec["stack"] = check_stack(top["stack"], "stack")
     if "trigger" in top:  # only when given: definitions without one keep their normalized form
         from queue_core.specs.triggers import normalize_trigger
 

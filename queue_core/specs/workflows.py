@@ -15,6 +15,7 @@ from queue_core.errors import InvalidInput
 from queue_core.specs import checks
 from queue_core.specs.definitions import check_args, check_env, normalize_definition
 from queue_core.specs.enos_workflows import enos_to_native, is_enos
+from queue_core.specs.pipelines import check_stack
 
 __all__ = ["MAX_TASKS", "normalize_workflow", "task_graph"]
 
@@ -130,12 +131,7 @@ def _dataos_tasks(workflow_section: Mapping[str, Any], workflow: str) -> dict[st
         if "definition" in spec:
             definition, version = _definition_ref(spec["definition"], f"{field}.spec.definition")
         else:
-            stack = spec.get("stack")
-            if not isinstance(stack, str) or not stack.startswith("flare"):
-                raise InvalidInput(
-                    f"stack {stack!r} is not supported; use flare (a SQL job) or name a stored definition",
-                    f"{field}.spec.stack",
-                )
+            check_stack(spec.get("stack"), f"{field}.spec.stack")
             stack_spec = checks.mapping(spec.get("stackSpec"), f"{field}.spec.stackSpec")
             checks.no_unknown(stack_spec, {"job"}, f"{field}.spec.stackSpec")
             config = {"type": "SQL", "pipeline": stack_spec.get("job")}
@@ -152,6 +148,10 @@ def _dataos_tasks(workflow_section: Mapping[str, Any], workflow: str) -> dict[st
         }
         depends = _depends_on(entry.get("dependencies"), f"{field}.dependencies")
         tasks[name] = _task(name, definition, version, job, depends, raw_task, field)
+        # Kept as the file says (only when given: workflows without them keep their normalized form).
+        for key, value in (("title", entry.get("title")), ("stack", spec.get("stack"))):
+            if value is not None:
+                tasks[name][key] = checks.text(value, f"{field}.{'spec.' if key == 'stack' else ''}{key}")
     return tasks
 
 
@@ -272,6 +272,9 @@ def normalize_workflow(raw: Any) -> dict[str, Any]:
         "concurrency": concurrency,
         "failFast": False if fail_fast is None else checks.boolean(fail_fast, f"{prefix}failFast"),
     }
+    title = top.get("title") if "workflow" in top else None
+    if title is not None:  # a DataOS file's; only when given
+        spec["title"] = checks.text(title, "title")
     if "trigger" in top:  # beside ``name``; only when given: workflows without one keep their normalized form
         from queue_core.specs.triggers import normalize_trigger
 
