@@ -33,6 +33,7 @@ from queue_core.services.library import LibraryService, UsedBuiltin
 from queue_core.services.lifecycle import RunLifecycle
 from queue_core.services.notifications import NotificationService
 from queue_core.services.pools import PoolService
+from queue_core.services.preruns import PrerunService
 from queue_core.services.resources import ResourceStore
 from queue_core.services.runs import RunService
 from queue_core.services.schedules import ScheduleRequest, ScheduleService
@@ -84,6 +85,7 @@ class Client:
         self.schedules = ScheduleService(
             self.store, self.read_models, self.settings, self.catalog, self.submissions, self.workflows, self.runs
         )
+        self.preruns = PrerunService(self.store, self.read_models, self.workflows, self.secrets)
         self.triggers = TriggerService(self.store, self.read_models, self.submissions, self.workflows)
         self.backfills = BackfillService(
             self.store, self.read_models, self.schedules, self.submissions, self.workflows, self.runs
@@ -546,3 +548,17 @@ class Client:
     ) -> UsedBuiltin:
         """EnOS's "use the program": a workflow running the built-in with ``params``, scheduled by ``cron``."""
         return self.library.use(ref, workflow, params, cron, timezone, cluster)
+
+    # -- pre-runs --------------------------------------------------------------------------------
+
+    def prerun_workflow(self, name: str, cluster: str | None = None) -> str:
+        """Run the workflow once for real with every output in its depot's scratch; returns the workflow run id."""
+        return self.preruns.start(name, cluster)
+
+    def prerun_report(self, workflow_run_id: str) -> dict[str, Any]:
+        """A pre-run's tasks' outcomes and, per output, rows and schema beside the last real run's."""
+        return self.preruns.report(workflow_run_id)
+
+    def clean_preruns(self, name: str) -> list[dict[str, Any]]:
+        """Remove the scratch outputs of every ended pre-run of workflow ``name``."""
+        return self.preruns.clean(name)

@@ -20,6 +20,7 @@ DEFAULT_KILL_GRACE_SECONDS = 1.0
 DEFAULT_RECONCILE_AFTER_SECONDS = 30.0
 DEFAULT_SCHEDULE_ON_TIME_SECONDS = 60.0
 DEFAULT_TRIGGER_FILE_POLL_SECONDS = 5.0
+DEFAULT_PRERUN_RETENTION_HOURS = 72.0  # a pre-run's scratch outputs are removed this long after it ended
 DEFAULT_STORE_TIMEOUT_SECONDS = 3.0
 DEFAULT_OUTAGE_PATIENCE_SECONDS = 600.0
 DEFAULT_SANDBOX = "auto"
@@ -63,6 +64,7 @@ class Settings:
     schedule_on_time_seconds: float = DEFAULT_SCHEDULE_ON_TIME_SECONDS
     # How often a scheduler lists the depots that files triggers watch.
     trigger_file_poll_seconds: float = DEFAULT_TRIGGER_FILE_POLL_SECONDS
+    prerun_retention_hours: float = DEFAULT_PRERUN_RETENTION_HOURS
     # The key secret values are encrypted under (never in Redis); default: a file in the home, 0600.
     secret_key_file: Path | None = None
     # The ledger's Ed25519 private key, which seals chain heads; auditors need only its public half.
@@ -165,6 +167,7 @@ class Settings:
             trigger_file_poll_seconds=float(
                 env.get("JOBLEDGER_TRIGGER_FILE_POLL_SECONDS", DEFAULT_TRIGGER_FILE_POLL_SECONDS)
             ),
+            prerun_retention_hours=float(env.get("JOBLEDGER_PRERUN_RETENTION_HOURS", DEFAULT_PRERUN_RETENTION_HOURS)),
             secret_key_file=_path(env.get("JOBLEDGER_SECRET_KEY_FILE")),
             ledger_key_file=_path(env.get("JOBLEDGER_LEDGER_KEY_FILE")),
             ledger_public_key_file=_path(env.get("JOBLEDGER_LEDGER_PUBLIC_KEY_FILE")),

@@ -34,6 +34,7 @@ RECONCILE_EVERY_SECONDS = 5.0
 COMPACT_EVERY_SECONDS = 600.0  # how often the leader moves runs past the hot window to the cold tier
 COMPACT_PER_PASS = 5000  # runs moved per pass, so that dispatching waits seconds at most; more: again soon
 COMPACT_AGAIN_SECONDS = 10.0
+PRERUN_SCRATCH_EVERY_SECONDS = 60.0  # how often the leader looks for pre-runs whose scratch has outlived retention
 
 
 def age_seconds(stamp: str | None, now: datetime) -> float:
@@ -58,6 +59,8 @@ class Maintenance:
         self.gate = Gate(connection, store, self.read_models, self._still_leading)
         self._next_reconcile = 0.0
         self._next_compaction = time.monotonic() + COMPACT_EVERY_SECONDS
+        self._next_scratch = 0.0
+        self._client: Any = None
         self._stranded: set[tuple[str, int]] = set()  # attempts seen held for a gone worker at the last pass
         self._leaseless: set[tuple[str, int]] = set()  # running attempts seen without a lease at the last pass
         # Pending attempts (run, attempt, reason) and when this process first saw each so, on its monotonic clock.
@@ -105,6 +108,25 @@ class Maintenance:
         if time.monotonic() >= self._next_compaction:
             self._next_compaction = time.monotonic() + COMPACT_EVERY_SECONDS
             self.compact()
+        if time.monotonic() >= self._next_scratch:
+            self._next_scratch = time.monotonic() + PRERUN_SCRATCH_EVERY_SECONDS
+            self.expire_prerun_scratch(now)
+
+    def expire_prerun_scratch(self, now: datetime) -> None:
+        """Remove the scratch outputs of pre-runs that ended more than the retention period ago."""
+        from queue_core.client import Client  # here: the client's services, built once, only on the leader
+
+        try:
+            if self._client is None:
+                self._client = Client(settings=self.settings, connection=self.redis)
+            done = self._client.preruns.expire(now, self.settings.prerun_retention_hours * 3600)
+        except JobledgerError as exc:
+            log.error("pre-run scratch removal failed; trying again later", error=str(exc).splitlines()[0])
+            return
+        for entry in done:
+            log.info(
+                "pre-run scratch removed", workflow_run=entry["id"], depots=entry["removed"], failed=entry["failed"]
+            )
 
     def compact(self) -> None:
         """Move the runs past the hot window to the cold tier; a failure is said and tried again later."""

@@ -82,7 +82,7 @@ BAD = [
     (_enos({"name": "a", "resource": "etl"}), "tasks[0].type: is required"),
     (_enos({"name": "a", "type": "HIVE", "resource": "etl"}), "tasks[0].type"),
     (_enos({"name": "a", "type": "DATA_SYNC", "resource": "etl"}), "tasks[0].resource: does not apply to DATA_SYNC"),
-    (_enos({"name": "a", "type": "SHELL"}), "tasks[0]: needs exactly one of resource, definition or settings"),
+    (_enos({"name": "a", "type": "SHELL"}), "tasks[0]: needs exactly one of resource, definition, settings, sync"),
     (_enos({"name": "a", "type": "SHELL", "resource": "etl", "definition": "x"}), "needs exactly one of"),
     (_enos({"name": "a", **SH}, {"name": "a", **SH}), "tasks[1].name: duplicate task name 'a'"),
     (_enos({"name": "a", **SH}, references=[{"name": "a", "workflow": "up"}]), "node name 'a' is used twice"),

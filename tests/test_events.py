@@ -112,3 +112,15 @@ def test_failure_events_written_before_retry_rules_decode_with_their_new_fields_
     assert (retry.event.delay_minutes, retry.event.rule) == (None, None)
     ended = decode("3-0", old("RunFailed", {"attempt": 2, "reason": "NonZeroExitCode", "exit_code": 1, "message": ""}))
     assert ended.event == RunFailed(attempt=2, reason="NonZeroExitCode", exit_code=1, rule=None)
+
+
+def test_a_schema_1_workflow_run_started_reads_as_a_real_run_not_a_prerun():
+    """WorkflowRunStarted schema 2 added ``prerun``; every run started before it was a real one."""
+    from queue_core.eventlog.events import WorkflowRunStarted
+
+    new = WorkflowRunStarted(workflow_id="w", workflow="etl", workflow_version=1, logical_date="2026-11-21", tasks={})
+    envelope = orjson.loads(encode(NewEvent("wrun-1", new), 1, "t"))
+    envelope["sv"] = 1
+    del envelope["d"]["prerun"]  # exactly what a schema-1 writer stored
+    old = decode("1-0", orjson.dumps(envelope)).event
+    assert (old.prerun, old.workflow, old.tasks) == (False, "etl", {})  # type: ignore[attr-defined]

@@ -47,7 +47,7 @@ def test_resource_add_numbers_versions_and_identical_content_makes_none(client: 
 
 
 @pytest.mark.parametrize(("name", "file", "content", "message"), [
-    ("etl", "notes.txt", b"x", "is not one of .sh, .py, .sql, .zip, .tar, .tar.gz"),
+    ("etl", "notes.txt", b"x", "is not one of .sh, .py, .sql, .jar, .hql, .xml, .zip, .tar, .tar.gz"),
     ("etl", "empty.sh", b"", "is empty"),
     ("etl", None, None, "cannot be read"),
     ("bad name", "x.sh", b"x", "'bad name' is not a valid name"),

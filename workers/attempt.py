@@ -46,7 +46,9 @@ from queue_core.services.syncs import SyncStates
 from queue_core.settings import Settings
 from queue_core.specs.builtins import BUILTIN, DATA_SYNC, RUNNER_TYPES, builtin_sync
 from queue_core.specs.documents import load_document
+from queue_core.specs.hive import hive_to_duckdb
 from queue_core.specs.pipelines import MAX_SQL_CHARS, check_depots, is_script, normalize_pipeline
+from queue_core.specs.preruns import scratch_pipeline
 from queue_core.specs.task_values import VALUES_FILE_VARIABLE, values_from_sql_result
 from queue_core.timefmt import utc_now
 from workers.child import PDEATHSIG_PREFIX, ChildResult, Spawn, Supervision, run_child
@@ -69,6 +71,7 @@ MAX_DELIVERIES = 5  # deliveries of one attempt that never got as far as its cla
 MAX_MESSAGE_CHARS = 2000
 COLD_SHUTDOWN = "the worker was shut down (cold shutdown) while the job ran; the job was killed"
 SQL_RUNNER = Path(__file__).with_name("sql") / "runner.py"  # run by path: see the runner's imports
+APP_RUNNER = Path(__file__).with_name("external_app.py")  # EXTERNAL_APP jobs, run by path like the SQL runner
 CLOUD_PREFIX = "AWS_"
 VALUES_TOOL = Path(sys.executable).with_name("jobledger-values")  # installed beside Python by the package
 CLOUD_SECRETS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
@@ -129,6 +132,8 @@ def _argv(job: dict[str, Any], source: Materialized) -> list[str]:
     import shlex
 
     args = shlex.split(job["args"])
+    if source.entry.suffix.lower() == ".jar":
+        return ["java", "-jar", str(source.entry), *args]  # a jar resource, whatever the job's type
     if job["type"] == "PYTHON":
         return [sys.executable, str(source.entry), *args]
     return ["bash", str(source.entry), *args]
@@ -350,8 +355,12 @@ def _prepare(
     ``pinned``: the revision an earlier attempt of the run ran. A GIT source is fetched at that commit, not
     at its branch's current one; any other source that has moved on since is refused: a run runs one revision.
     """
-    if (job["type"] == "SQL" and "pipeline" in job and not is_script(job)) or job["type"] in (DATA_SYNC, BUILTIN):
-        return None, None  # a pipeline in the definition, or one jobledger writes: nothing to fetch
+    if (job["type"] == "SQL" and "pipeline" in job and not is_script(job)) or job["type"] in (
+        DATA_SYNC,
+        BUILTIN,
+        "EXTERNAL_APP",
+    ):
+        return None, None  # a pipeline in the definition, one jobledger writes, or HTTP calls: nothing to fetch
     if pinned is not None and job["source"]["type"] == "GIT":
         source = job["source"]
         job = {**job, "source": {**source, "sourceDef": {**source["sourceDef"], "reference": pinned}}}
@@ -366,8 +375,12 @@ def _prepare(
         source = materialize(context, job)
         if pinned is not None and source.revision is not None and source.revision != pinned:
             return None, f"the source changed since the run's first attempt ({pinned}, now {source.revision})"
-        if ctx.sandbox.enabled and not source.cwd.is_relative_to(scratch):
-            source = working_copy(source, context.scratch)
+        configs = job.get("configFiles") or []
+        if (ctx.sandbox.enabled or configs) and not source.cwd.is_relative_to(scratch):
+            source = working_copy(source, context.scratch)  # the job's own copy: configuration files go beside it
+        for ref in configs:
+            version = ctx.resources.version(ref["name"], ref["version"])
+            (source.entry.parent / version["filename"]).write_bytes(ctx.resources.content(version))
         return source, None
     except SourceError as exc:
         return None, str(exc)
@@ -391,7 +404,8 @@ def _pipeline_file(entry: Path) -> dict[str, Any]:
 
 
 def _script_file(entry: Path) -> str:
-    """A ``.sql`` file's text; ``InvalidInput`` when it is too large, empty or not UTF-8."""
+    """A ``.sql`` file's text (a ``.hql`` one's as DuckDB SQL); ``InvalidInput`` when it is too large, empty,
+    not UTF-8, or Hive SQL that does not transpile."""
     try:
         data = entry.read_bytes()
     except OSError as exc:
@@ -402,6 +416,8 @@ def _script_file(entry: Path) -> str:
         raise InvalidInput("is not UTF-8 text", entry.name) from None
     if not text.strip() or len(text) > MAX_SQL_CHARS or "\x00" in text:
         raise InvalidInput(f"must hold SQL statements, at most {MAX_SQL_CHARS} characters", entry.name)
+    if entry.suffix.lower() == ".hql":
+        text = hive_to_duckdb(text, entry.name)
     return text
 
 
@@ -431,6 +447,9 @@ def _sql_child(ctx: _Context, job: dict[str, Any], scratch: Path, source: Materi
         names = {x["dataset"]["depot"] for x in [*pipeline["inputs"], *pipeline["outputs"]]}
         depots = {name: get_depot(ctx.store, name) for name in sorted(names)}
         check_depots(pipeline, {name: depot["type"] for name, depot in depots.items()})
+        if job.get("prerun"):  # a pre-run's task: every output (and what upstream tasks wrote) in scratch
+            prerun = job["prerun"]
+            pipeline, depots = scratch_pipeline(pipeline, depots, prerun["id"], prerun["writes"])
         refs = {n: d["config"]["password_secret"] for n, d in depots.items() if d["config"].get("password_secret")}
         values = ctx.secrets.resolve(refs.values())
     except (NotFound, InvalidInput) as exc:
@@ -459,6 +478,20 @@ def _sql_child(ctx: _Context, job: dict[str, Any], scratch: Path, source: Materi
         # credentials: the job's SQL cannot see them (no getenv, no external access: see lock_down).
         passwords.update({k: v for k, v in os.environ.items() if k.startswith(CLOUD_PREFIX)})
     return _SqlChild(argv, run_dir / "result.json", passwords, _depot_folders(depots.values()))
+
+
+def _app_child(
+    job: dict[str, Any], scratch: Path, secrets: Mapping[str, str]
+) -> tuple[list[str], Path, Path, dict[str, str]]:
+    """How to start an EXTERNAL_APP job: argv, its result file, its folder, and its secrets' values (by name,
+    in its environment only: the spec file names them)."""
+    folder = scratch / "app"
+    folder.mkdir()
+    spec = {"app": job["app"], "result_path": str(folder / "result.json")}
+    (folder / "spec.json").write_text(json.dumps(spec))
+    values = {name: secrets[name] for name in secret_refs(job["app"])}
+    argv = [sys.executable, str(APP_RUNNER), str(folder / "spec.json")]
+    return argv, folder / "result.json", folder, {"JOBLEDGER_APP_SECRETS": json.dumps(values)}
 
 
 def _depot_folders(depots: Any) -> tuple[Path, ...]:
@@ -505,6 +538,8 @@ def _execute(
             hidden = [v for k, v in extra_env.items() if not k.startswith(CLOUD_PREFIX) or k in CLOUD_SECRETS]
             with masking(hidden) as wider:
                 return _supervise(ctx, claim, argv, cwd, secrets, extra_env, wider, result_path, scratch, binds)
+    elif job["type"] == "EXTERNAL_APP":
+        argv, result_path, cwd, extra_env = _app_child(job, scratch, secrets)
     elif source is None:
         message = f"{job['type']} jobs need a source"
         _note(ctx, claim, masker, message)
@@ -555,7 +590,7 @@ def _supervise(
     sandbox.prepare(scratch, [p for p in scratch.iterdir() if p.name != SESSION_FILE])
     # The warm SQL runner only unsandboxed: a zygote outliving attempts would be the one process that
     # sees every attempt's request (and postgres passwords), and a job running as its user could attack it.
-    warm = result_path is not None and not sandbox.enabled
+    warm = result_path is not None and job["type"] == "SQL" and not sandbox.enabled
     spawn: Spawn | None = _spawn_sql if warm else None
     if ctx.spares.fits(spare, binds) and spare is not None:
         # The job in the sandbox set up ahead; if that sandbox is gone, run_child sets up a new one (the
@@ -610,7 +645,9 @@ def _outcome(
             _note(ctx, claim, masker, message)
             return _record(ctx, claim, result, INVALID_VALUES, message, log_matches)
         values = masker.mask_value(values)  # a value may hold a secret's value: never the log
-        written = written_events(sql_result, claim.attempt) if sql_result is not None else []
+        # A pre-run's writes are no dataset's lineage, and fire no trigger: its outputs are scratch copies.
+        prerun = claim.run["job"].get("prerun")
+        written = written_events(sql_result, claim.attempt) if sql_result is not None and not prerun else []
         sync = builtin_sync(claim.run["job"])
         if sync is not None and sql_result is not None:  # with the sync's new watermark
             recorded = ctx.syncs.succeed(claim, sync, sql_result, written, values)

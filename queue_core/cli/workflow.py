@@ -7,6 +7,7 @@ from typing import Any
 
 from queue_core.cli.argtypes import positive_int, status, true_or_false
 from queue_core.cli.output import print_json, print_kv, print_table
+from queue_core.cli.preruns import add_prerun_commands
 from queue_core.cli.workflow_render import render_dot, render_mermaid, render_tree
 from queue_core.client import Client
 from queue_core.domain.runs import SUCCEEDED
@@ -64,10 +65,11 @@ def show(args: argparse.Namespace) -> int:
               ("references", ", ".join(f"{r['kind']} {r['name']}" for r in spec["references"]) or None)])  # fmt: skip
     print()
     rows = [
-        [name, t["definition"] or "(inline job)", t["definition_version"] or "latest", ", ".join(t["depends_on"])]
+        [name, t["definition"] or "(inline job)", t["definition_version"] or "latest", ", ".join(t["depends_on"]),
+         t.get("title") or ""]
         for name, t in sorted(spec["tasks"].items())
-    ]
-    print_table(["TASK", "DEFINITION", "VERSION", "DEPENDS ON"], rows)
+    ]  # fmt: skip
+    print_table(["TASK", "DEFINITION", "VERSION", "DEPENDS ON", "TITLE"], rows)
     return 0
 
 
@@ -261,6 +263,8 @@ def add_workflow_commands(sub: Any, parser_class: type[argparse.ArgumentParser])
         q.add_argument("--timeout", type=float, metavar="SECONDS")
         q.add_argument("--json", action="store_true")
         q.set_defaults(handler=rerun if name == "rerun" else repair)
+
+    add_prerun_commands(wsub)
 
     q = wsub.add_parser("wait", help="wait for a workflow run to end (exit 0 succeeded, 1 other end, 3 time-out)")
     q.add_argument("run", metavar="WRUN")

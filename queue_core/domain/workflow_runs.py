@@ -9,6 +9,7 @@ from queue_core.dag import levels
 from queue_core.domain.runs import CANCELLED, FAILED, PENDING, RUNNING, SUCCEEDED, order_score
 from queue_core.eventlog.events import (
     ConditionEvaluated,
+    PrerunScratchRemoved,
     Recorded,
     ReferenceSatisfied,
     TaskFinished,
@@ -28,6 +29,7 @@ __all__ = [
     "apply_workflow_run",
     "is_active",
     "is_going",
+    "is_prerun",
     "is_waiting",
     "reference_label",
     "waiting_reason",
@@ -53,6 +55,11 @@ def waiting_reason(refs: list[dict[str, Any]]) -> str | None:
         if ref.get("run") is None:
             return f"Waiting for reference {ref['name']}"
     return None
+
+
+def is_prerun(doc: Doc) -> bool:
+    """Whether a workflow run's document, or a run's (a task of one), is a pre-run's."""
+    return bool(doc["prerun"]) if "workflow" in doc else bool(doc["job"].get("prerun"))
 
 
 def is_going(doc: Doc) -> bool:
@@ -110,6 +117,9 @@ def _started(doc: Doc | None, rec: Recorded, event: WorkflowRunStarted) -> Doc:
         ],
         "tasks": {name: _fresh_task(waiting or WAITING_FOR_UPSTREAM) for name in sorted(event.tasks)},
         "reruns": [],
+        "prerun": event.prerun,
+        # A pre-run's scratch outputs: "kept" until removed, then when and from which depots.
+        "scratch": {"status": "kept", "removed_at": None, "depots": [], "failed": []} if event.prerun else None,
     }
 
 
@@ -201,6 +211,18 @@ def _finished(doc: Doc, rec: Recorded, event: WorkflowRunFinished) -> Doc:
     return {**doc, "status": event.status, "reason": event.reason, "finished_at": rec.time, "updated_at": rec.time}
 
 
+def _scratch_removed(doc: Doc, rec: Recorded, event: PrerunScratchRemoved) -> Doc:
+    if doc["scratch"] is None:
+        return doc  # not a pre-run: it has no scratch
+    scratch = {
+        "status": "partly removed" if event.failed else "removed",
+        "removed_at": rec.time,
+        "depots": sorted({*doc["scratch"]["depots"], *event.depots}),
+        "failed": list(event.failed),
+    }
+    return {**doc, "scratch": scratch, "updated_at": rec.time}
+
+
 _HANDLERS: dict[str, Callable[[Any, Recorded, Any], Doc]] = {
     "WorkflowRunStarted": _started,
     "ReferenceSatisfied": _reference_satisfied,
@@ -211,6 +233,7 @@ _HANDLERS: dict[str, Callable[[Any, Recorded, Any], Doc]] = {
     "TaskRerunRequested": _rerun_requested,
     "WorkflowRunCancelled": _cancelled,
     "WorkflowRunFinished": _finished,
+    "PrerunScratchRemoved": _scratch_removed,
 }
 WORKFLOW_RUN_EVENTS = frozenset(_HANDLERS)
 

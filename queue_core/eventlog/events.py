@@ -36,6 +36,7 @@ __all__ = [
     "PoolCreated",
     "PoolDeleted",
     "PoolResized",
+    "PrerunScratchRemoved",
     "Recorded",
     "ReferenceSatisfied",
     "ResourceAdded",
@@ -325,9 +326,10 @@ class WorkflowRunStarted(Event):
     """A workflow run and its plan: every task's job resolved and pinned, so reruns run the same versions.
 
     Schema 2 added to each task of the plan ``run_if``, ``condition`` (the expression of a condition task,
-    which runs no job) and ``outcomes`` (upstream condition task -> the branch, ``true`` or ``false``)."""
+    which runs no job) and ``outcomes`` (upstream condition task -> the branch, ``true`` or ``false``); schema
+    3 ``prerun``: a pre-run, whose outputs land in scratch and which counts for nothing else."""
 
-    schema_version: ClassVar[int] = 2
+    schema_version: ClassVar[int] = 3
 
     workflow_id: str
     workflow: str
@@ -338,6 +340,7 @@ class WorkflowRunStarted(Event):
     concurrency: int | None = None
     fail_fast: bool = False
     reference_timeout: float | None = None  # minutes a reference may be waited for; None: no limit
+    prerun: bool = False
 
 
 @dataclass(frozen=True)
@@ -659,6 +662,13 @@ def _workflow_run_started_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
 
 
 _UPCASTERS[("WorkflowRunStarted", 1)] = _workflow_run_started_1_to_2
+
+
+def _workflow_run_started_2_to_3(data: dict[str, Any]) -> dict[str, Any]:
+    return {**data, "prerun": False}
+
+
+_UPCASTERS[("WorkflowRunStarted", 2)] = _workflow_run_started_2_to_3
 
 
 def event_types() -> dict[str, type[Event]]:
@@ -1018,3 +1028,18 @@ class SyncWatermarkRecorded(Event):
 
 
 _TYPES.update({SyncWatermarkRecorded.__name__: SyncWatermarkRecorded})
+
+
+# -- pre-runs: their scratch outputs removed (on the pre-run's workflow run aggregate) ---------------------
+
+
+@dataclass(frozen=True)
+class PrerunScratchRemoved(Event):
+    """The pre-run's scratch namespace was removed from ``depots``; ``failed``: depots it could not be removed
+    from (each ``DEPOT: why``), left for a later ``--clean``."""
+
+    depots: tuple[str, ...]
+    failed: tuple[str, ...] = ()
+
+
+_TYPES.update({cls.__name__: cls for cls in (PrerunScratchRemoved,)})

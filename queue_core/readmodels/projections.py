@@ -80,6 +80,8 @@ def _workflow_run_indexes(doc: Doc) -> dict[str, float]:
     indexes = {"all": order, f"status:{doc['status']}": order, f"workflow:{doc['workflow']}": order}
     if is_going(doc):
         indexes["active"] = order  # what the dispatcher's upkeep looks at again
+    if doc["prerun"] and doc["scratch"]["status"] != "removed":
+        indexes["prerun:scratch"] = order  # a pre-run whose scratch outputs the leader removes in time
     return indexes
 
 

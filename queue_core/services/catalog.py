@@ -11,6 +11,7 @@ from typing import Any
 from queue_core.domain.clusters import CLUSTER_KIND, DEFAULT_CLUSTER, apply_cluster, builtin_default
 from queue_core.domain.definitions import DEFINITION_KIND, apply_definition, decide_define, deleted_event, spec_of
 from queue_core.domain.names import is_id, name_aggregate
+from queue_core.domain.secrets import secret_refs
 from queue_core.errors import AlreadyExists, ConcurrencyError, InvalidInput, NotFound, Remedy
 from queue_core.eventlog.aggregates import load_state
 from queue_core.eventlog.events import ClusterRegistered, NameReleased, NewEvent
@@ -75,7 +76,16 @@ class Catalog:
             self.check_generated(spec["config"])
         if "trigger" in spec:
             self.check_trigger(spec["trigger"])
+        if "app" in spec["config"]:
+            self.check_app(spec["config"]["app"])
         return spec
+
+    def check_app(self, app: Mapping[str, Any], field: str = "config.app") -> None:
+        """Refuse an EXTERNAL_APP whose headers or body name a secret that is not set (never reading a value)."""
+        for name in dict.fromkeys(secret_refs(app)):
+            if not self.store.redis.hexists(self.store.keys.secrets, name):
+                said = f"{field}: no secret named {name!r}; set it first"
+                raise NotFound(said, remedy=Remedy.SET_SECRET, subject=name)
 
     def check_trigger(self, trigger: Mapping[str, Any]) -> None:
         """Refuse a trigger naming a depot that does not exist, or watching files in a depot that holds none."""

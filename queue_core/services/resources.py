@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 import uuid
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,8 @@ from queue_core.readmodels.materialized import ReadModels
 from queue_core.services.names import owner_of, with_claim
 from queue_core.settings import Settings
 from queue_core.specs.definitions import check_name
-from queue_core.specs.resources import is_archive, kind_of
+from queue_core.specs.hive import hive_to_duckdb
+from queue_core.specs.resources import CONFIG_KINDS, is_archive, kind_of
 
 __all__ = ["ResourceStore"]
 
@@ -58,8 +60,14 @@ class ResourceStore:
 
     def pinned(self, job: dict[str, Any]) -> dict[str, Any]:
         """A run's job with its RESOURCE source pinned to the version it will run (the one named, else the latest
-        now), and, when the job names no entry file, the script's own file name as its entry.
+        now), and, when the job names no entry file, the script's own file name as its entry; its ``configFiles``
+        (``xml`` resources) pinned too. Refused here, at submit: a jar with no Java runtime on this machine,
+        a Hive script that does not transpile, a configuration file as the entry.
         """
+        if job.get("configFiles"):
+            job = {**job, "configFiles": [self._config_file(ref, i) for i, ref in enumerate(job["configFiles"])]}
+        if job["source"]["type"] != "RESOURCE":
+            return job
         sdef = job["source"]["sourceDef"]
         version = self.version(sdef["name"], sdef.get("version"))
         location = job["sourceLocation"]
@@ -71,8 +79,37 @@ class ResourceStore:
                     "sourceLocation",
                 )
             location = version["filename"]
+        self._check_runnable(version, location)
         source = {"type": "RESOURCE", "sourceDef": {**sdef, "version": version["version"]}}
         return {**job, "source": source, "sourceLocation": location}
+
+    def _config_file(self, ref: dict[str, Any], index: int) -> dict[str, Any]:
+        version = self.version(ref["name"], ref.get("version"))
+        if version["kind"] not in CONFIG_KINDS:
+            raise InvalidInput(
+                f"resource {ref['name']!r} is a {version['kind']} file; configuration files are xml",
+                f"configFiles[{index}]",
+            )
+        return {"name": ref["name"], "version": version["version"]}
+
+    def _check_runnable(self, version: dict[str, Any], location: str) -> None:
+        said = f"resource {version['name']!r} version {version['version']}"
+        lower = location.lower()
+        if lower.endswith(".xml"):
+            raise InvalidInput(
+                f"{said} is a configuration file: name it in configFiles, not as the entry", "sourceLocation"
+            )
+        if lower.endswith(".jar") and shutil.which("java") is None:
+            raise InvalidInput(
+                f"{said} is a jar, run with java -jar, and there is no Java runtime (java on PATH) here to run it",
+                "sourceLocation",
+            )
+        if version["kind"] == "hql":
+            try:
+                text = self.content(version).decode("utf-8")
+            except UnicodeDecodeError:
+                raise InvalidInput(f"{said} is not UTF-8 text", "sourceLocation") from None
+            hive_to_duckdb(text, f"resource {version['name']} version {version['version']}")
 
     def list(self, read_models: ReadModels) -> list[dict[str, Any]]:
         """Every resource, by name."""

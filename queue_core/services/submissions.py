@@ -214,7 +214,7 @@ class Submissions:
                     f"applies to GIT sources only; definition {doc['name']} fetches from {job['source']['type']}", "ref"
                 )
             job["source"] = {**job["source"], "sourceDef": {**job["source"]["sourceDef"], "reference": request.ref}}
-        if job["source"]["type"] == "RESOURCE":
+        if job["source"]["type"] == "RESOURCE" or job.get("configFiles"):
             job = self.resources.pinned(job)
         if request.priority is not None:
             job["priority"] = request.priority

@@ -12,7 +12,7 @@ from typing import Any
 
 from queue_core.domain.runs import SUCCEEDED, apply_run
 from queue_core.domain.workflow_advance import decide_advance
-from queue_core.domain.workflow_runs import apply_workflow_run, is_active
+from queue_core.domain.workflow_runs import apply_workflow_run, is_active, is_prerun
 from queue_core.errors import ConcurrencyError
 from queue_core.eventlog.aggregates import load_states
 from queue_core.eventlog.events import NewEvent
@@ -34,6 +34,8 @@ def find_reference_run(read_models: ReadModels, kind: str, name: str, logical_da
     ids = read_models.newest(model, index, 0, REFERENCE_SCAN)
     for doc in read_models.get_many(model, ids):
         if doc and doc["status"] == SUCCEEDED and same_logical_date(doc.get("logical_date"), logical_date):
+            if is_prerun(doc):
+                continue  # a pre-run verified the workflow; it stands for no cycle
             return str(doc["id"])
     return None
 

@@ -54,7 +54,9 @@ from queue_core.timefmt import parse_utc
 __all__ = ["AppliedWorkflow", "Plan", "WorkflowService", "workflow_view"]
 
 Doc = dict[str, Any]
-_RUN_KEYS = ("id", "workflow", "workflow_version", "logical_date", "status", "reason", "started_at", "finished_at")
+_RUN_KEYS = (
+    "id", "workflow", "workflow_version", "logical_date", "status", "reason", "started_at", "finished_at", "prerun",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -177,6 +179,8 @@ class WorkflowService:
                 self.catalog.check_pipeline(task["job"]["config"]["pipeline"])
             elif task["job"] is not None and task["job"]["config"]["type"] in (DATA_SYNC, BUILTIN):
                 self.catalog.check_generated(task["job"]["config"], f"tasks.{name}.job")
+            elif task["job"] is not None and task["job"]["config"].get("app") is not None:
+                self.catalog.check_app(task["job"]["config"]["app"], f"tasks.{name}.job.app")
             if "pool" in task:
                 check_pool_of(self.store, task, f"tasks.{name}")
         for ref in spec["references"]:
@@ -290,7 +294,7 @@ class WorkflowService:
             job["args"] = task["args"]
         if task["envVars"]:
             job["envVars"] = {**job["envVars"], **task["envVars"]}
-        if job["source"]["type"] == "RESOURCE":
+        if job["source"]["type"] == "RESOURCE" or job.get("configFiles"):
             job = self.resources.pinned(job)
         for key in TASK_RUN_CONTROL:
             if key in task:  # the task's over its job's; absent: the job's own, if any

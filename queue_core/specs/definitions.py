@@ -27,7 +27,14 @@ __all__ = [
     "normalize_definition",
 ]
 
-JOB_TYPES = ("PYTHON", "SQL", "SHELL", "DATA_SYNC", "BUILTIN")  # the last two: see specs/builtins.py
+JOB_TYPES = (
+    "PYTHON",
+    "SQL",
+    "SHELL",
+    "DATA_SYNC",
+    "BUILTIN",
+    "EXTERNAL_APP",
+)  # see specs/builtins.py, external_apps.py
 SOURCE_TYPES = ("WORKSPACE", "GIT", "S3", "RESOURCE")
 
 DEFAULT_NUM_RETRIES = 0
@@ -42,7 +49,7 @@ MAX_ENV_VARS = 500
 MAX_WORKERS = 256
 SECRET_FIELDS = ("token", "password", "secretAccessKey", "accessKeyId", "sessionToken")
 
-_TOP_KEYS = {"name", "description", "config", "cluster", "trigger", "tags"}
+_TOP_KEYS = {"name", "description", "config", "cluster", "trigger", "tags", "title", "stack"}
 _CONFIG_KEYS = {
     "source",
     "type",
@@ -58,6 +65,8 @@ _CONFIG_KEYS = {
     "sync",
     "builtin",
     "params",
+    "app",
+    "configFiles",
 }
 # The sections only one job type has.
 _SECTION_TYPES = {"sync": "DATA_SYNC", "builtin": "BUILTIN", "params": "BUILTIN"}
@@ -219,6 +228,22 @@ def check_env(value: Any, field: str = "config.envVars") -> dict[str, Any]:
     return out
 
 
+def _config_files(raw: Any, field: str = "config.configFiles") -> list[dict[str, Any]]:
+    """``["NAME", "NAME@VERSION", ...]``: registered xml resources, each delivered beside the entry file."""
+    if not isinstance(raw, list) or len(raw) > 50:
+        raise InvalidInput("must be a list of resource names (NAME or NAME@VERSION), at most 50", field)
+    out: list[dict[str, Any]] = []
+    for i, ref in enumerate(raw):
+        name, _, version = ref.partition("@") if isinstance(ref, str) else ("", "", "")
+        entry: dict[str, Any] = {"name": checks.name(name or None, f"{field}[{i}]")}
+        if version:
+            if not version.isdigit() or int(version) < 1:
+                raise InvalidInput("must be NAME or NAME@VERSION", f"{field}[{i}]")
+            entry["version"] = int(version)
+        out.append(entry)
+    return out
+
+
 def _cluster(raw: Any) -> dict[str, Any] | None:
     if raw is None:
         return None
@@ -263,15 +288,27 @@ def normalize_definition(raw: Any) -> dict[str, Any]:
         if kind != "SQL":
             raise InvalidInput("applies to SQL jobs only", "config.pipeline")
         pipeline = normalize_pipeline(config["pipeline"], script=script)
-    if "source" not in config and (pipeline is None or script) and generated is None:
+    app = None
+    if kind == "EXTERNAL_APP" or "app" in config:
+        from queue_core.specs.external_apps import normalize_app
+
+        if kind != "EXTERNAL_APP":
+            raise InvalidInput("applies to EXTERNAL_APP jobs only", "config.app")
+        for key in ("source", "sourceLocation", "pipeline"):
+            if key in config:
+                raise InvalidInput("does not apply to an EXTERNAL_APP job: its app section says what it runs",
+                                   f"config.{key}")  # fmt: skip
+        app = normalize_app(config.get("app"))
+    if "source" not in config and (pipeline is None or script) and generated is None and app is None:
         raise InvalidInput("is required" + (" to fetch the .sql file from" if script else ""), "config.source")
     source = _source(config["source"]) if "source" in config else dict(_NO_SOURCE)
-    if "sourceLocation" not in config and pipeline is None and source["type"] != "RESOURCE" and generated is None:
+    no_entry = pipeline is not None or generated is not None or app is not None or source["type"] == "RESOURCE"
+    if "sourceLocation" not in config and not no_entry:
         raise InvalidInput("is required", "config.sourceLocation")
     location = None
     if "sourceLocation" in config:
         location = checks.relative_path(config["sourceLocation"], "config.sourceLocation")
-    normalized = {
+    normalized: dict[str, Any] = {
         "source": source,
         "type": kind,
         "sourceLocation": location,
@@ -284,6 +321,10 @@ def normalize_definition(raw: Any) -> dict[str, Any]:
         normalized["pipeline"] = pipeline
     if generated is not None:
         normalized.update(generated)
+    if app is not None:
+        normalized["app"] = app
+    if "configFiles" in config:  # only when given: xml resources delivered beside the entry file
+        normalized["configFiles"] = _config_files(config["configFiles"])
     if "network" in config:  # only when given: definitions without it keep their normalized form
         if config["network"] not in NETWORKS:
             raise InvalidInput("must be 'none' (no network), or left out for the machine's network", "config.network")
@@ -299,6 +340,12 @@ def normalize_definition(raw: Any) -> dict[str, Any]:
     }
     if "tags" in top:  # only when given: definitions without tags keep their normalized form
         spec["tags"] = normalize_tags(top["tags"])
+    if top.get("title") is not None:  # only when given (a DataOS entry's): definitions without one keep their form
+        spec["title"] = checks.text(top["title"], "title")
+    if top.get("stack") is not None:
+        from queue_core.specs.pipelines import check_stack
+
+        spec["stack"] = check_stack(top["stack"], "stack")
     if "trigger" in top:  # only when given: definitions without one keep their normalized form
         from queue_core.specs.triggers import normalize_trigger
 

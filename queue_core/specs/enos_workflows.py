@@ -18,16 +18,15 @@ from queue_core.specs import checks
 
 __all__ = ["ENOS_TASK_TYPES", "enos_to_native", "is_enos"]
 
-ENOS_TASK_TYPES = ("SHELL", "PYTHON", "SQL", "DATA_SYNC", "BUILTIN")
-# EnOS task types jobledger does not run yet: refused by name rather than as an unknown word.
-_NOT_YET = ("EXTERNAL_APP",)
-# What a task of these types runs, besides a stored definition: its own section (see specs/builtins.py).
-_SECTIONS = {"sync": "DATA_SYNC", "builtin": "BUILTIN"}
+ENOS_TASK_TYPES = ("SHELL", "PYTHON", "SQL", "DATA_SYNC", "BUILTIN", "EXTERNAL_APP")
+# What a task of these types runs, besides a stored definition: its own section (see specs/builtins.py and
+# specs/external_apps.py).
+_SECTIONS = {"sync": "DATA_SYNC", "builtin": "BUILTIN", "app": "EXTERNAL_APP"}
 _TOP_KEYS = {"name", "description", "tasks", "relations", "references", "referenceTimeout", "concurrency", "failFast"}
 _REFERENCE_KINDS = ("workflow", "definition")
 # Said the same way in both shapes: handed to the native task as they are.
 _PASSED_ON = ("args", "envVars", "cluster", "description", "runIf", "pool", "poolSlots", "priority")
-_TASK_KEYS = {"name", "type", "resource", "entry", "definition", "settings", "sync", "builtin", "params", *_PASSED_ON}
+_TASK_KEYS = {"name", "type", "resource", "entry", "definition", "settings", *_SECTIONS, "params", *_PASSED_ON}
 _RESOURCE_REF = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]{0,127})(?:@(?P<version>[1-9][0-9]{0,8}))?$")
 
 
@@ -52,11 +51,13 @@ def _resource(value: Any, field: str) -> dict[str, Any]:
 
 
 def _job(body: Mapping[str, Any], kind: str, field: str) -> dict[str, Any]:
-    """The inline job (a definition's ``config``) a resource, settings, sync or built-in task runs."""
+    """The inline job (a definition's ``config``) a resource, settings, sync, built-in or app task runs."""
     if "sync" in body:
         return {"type": kind, "sync": body["sync"]}
     if "builtin" in body:
         return {"type": kind, "builtin": body["builtin"], "params": body.get("params", {})}
+    if "app" in body:
+        return {"type": kind, "app": body["app"]}
     if "resource" in body:
         job: dict[str, Any] = {
             "type": kind,
@@ -79,14 +80,10 @@ def _task(body: Mapping[str, Any], field: str) -> tuple[str, dict[str, Any]]:
     name = checks.name(body.get("name"), f"{field}.name")
     if body.get("type") is None:
         raise InvalidInput("is required: one of " + ", ".join(ENOS_TASK_TYPES), f"{field}.type")
-    if body["type"] in _NOT_YET:
-        raise InvalidInput(
-            f"{body['type']} tasks are not available yet; use one of {', '.join(ENOS_TASK_TYPES)}", f"{field}.type"
-        )
     kind = checks.choice(body["type"], ENOS_TASK_TYPES, f"{field}.type", "task type")
     runs = [key for key in ("resource", "definition", "settings", *_SECTIONS) if key in body]
     if len(runs) != 1:
-        raise InvalidInput("needs exactly one of resource, definition or settings", field)
+        raise InvalidInput("needs exactly one of resource, definition, settings, sync, builtin or app", field)
     if runs[0] in _SECTIONS and _SECTIONS[runs[0]] != kind:
         raise InvalidInput(f"applies to {_SECTIONS[runs[0]]} tasks only", f"{field}.{runs[0]}")
     if "params" in body and runs != ["builtin"]:

@@ -14,9 +14,11 @@ from queue_core.specs.depots import FILE_DEPOTS, check_identifier
 
 __all__ = [
     "FILE_FORMATS",
+    "FLARE_STACKS",
     "SAVE_MODES",
     "TABLE_FORMATS",
     "check_depots",
+    "check_stack",
     "is_script",
     "local_path",
     "normalize_pipeline",
@@ -37,6 +39,20 @@ _INPUT_KEYS = {"name", "dataset", "format", "schemaPath", "options"}
 _OUTPUT_KEYS = {"name", "dataset", "format", "options", "description", "tags", "title"}
 LAYOUTS = ("file", "folder")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARN", "WARNING", "ERROR")
+# The DataOS Flare stacks a SQL job's file may name: recorded as given; both run on DuckDB here.
+FLARE_STACKS = ("flare:6.0", "flare:7.0")
+
+
+def check_stack(value: Any, field: str) -> str:
+    """A Flare stack this platform runs, or ``InvalidInput`` in one line."""
+    if value not in FLARE_STACKS:
+        shown = repr(value)[:60] if isinstance(value, str) else "that value"
+        raise InvalidInput(
+            f"stack {shown} is not supported; use one of {', '.join(FLARE_STACKS)} (a SQL job) "
+            "or name a stored definition",
+            field,
+        )
+    return str(value)
 
 
 def parse_address(value: Any, field: str, path: bool = False) -> dict[str, Any]:
@@ -108,9 +124,10 @@ def _output(raw: Any, field: str, steps: set[str] | None) -> dict[str, Any]:
 
 
 def is_script(job: Mapping[str, Any]) -> bool:
-    """Whether a SQL job runs a ``.sql`` file: its statements in order, in place of ``steps``."""
+    """Whether a SQL job runs a ``.sql`` file (or Hive ``.hql``): its statements in order, in place of ``steps``."""
     location = job.get("sourceLocation")
-    return job.get("type") == "SQL" and isinstance(location, str) and location.lower().endswith(".sql")
+    scripts = (".sql", ".hql")
+    return job.get("type") == "SQL" and isinstance(location, str) and location.lower().endswith(scripts)
 
 
 def normalize_pipeline(raw: Any, field: str = "config.pipeline", script: bool = False) -> dict[str, Any]:
@@ -191,7 +208,10 @@ def workflow_definitions(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
             "name": entry.get("name"),
             "description": entry.get("description") or entry.get("title") or "",
             "config": {"type": "SQL", "pipeline": job},
+            "stack": check_stack(spec.get("stack"), f"workflow.dag[{i}].spec.stack"),
         }
+        if entry.get("title") is not None:
+            raw["title"] = entry["title"]
         if spec.get("compute") is not None:
             raw["cluster"] = {"name": spec["compute"]}
         out.append(raw)

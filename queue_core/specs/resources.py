@@ -6,9 +6,12 @@ from pathlib import Path
 
 from queue_core.errors import InvalidInput
 
-__all__ = ["ARCHIVE_KINDS", "RESOURCE_KINDS", "is_archive", "kind_of"]
+__all__ = ["ARCHIVE_KINDS", "CONFIG_KINDS", "RESOURCE_KINDS", "is_archive", "kind_of"]
 
-RESOURCE_KINDS = ("sh", "py", "sql", "zip", "tar", "tar.gz")
+RESOURCE_KINDS = ("sh", "py", "sql", "jar", "hql", "xml", "zip", "tar", "tar.gz")
+# ``jar``: run with ``java -jar``; ``hql``: Hive SQL, run as DuckDB SQL (``specs.hive``); ``xml``: a
+# configuration file delivered beside a task's entry file (``config.configFiles``), never run itself.
+CONFIG_KINDS = frozenset({"xml"})
 ARCHIVE_KINDS = frozenset({"zip", "tar", "tar.gz"})
 
 
@@ -19,7 +22,7 @@ def kind_of(filename: str) -> str:
         if lower.endswith(suffixes):
             return kind
     suffix = Path(lower).suffix.lstrip(".")
-    if suffix in ("sh", "py", "sql"):
+    if suffix in ("sh", "py", "sql", "jar", "hql", "xml"):
         return suffix
     raise InvalidInput(f"{filename!r} is not one of {', '.join('.' + k for k in RESOURCE_KINDS)}", "resource")
 

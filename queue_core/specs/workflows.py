@@ -16,6 +16,7 @@ from queue_core.specs import checks, conditions
 from queue_core.specs.definitions import check_args, check_env, normalize_definition
 from queue_core.specs.enos_workflows import enos_to_native, is_enos
 from queue_core.specs.notifications import normalize_notifications
+from queue_core.specs.pipelines import check_stack
 from queue_core.specs.run_control import normalize_run_control
 from queue_core.specs.run_if import RUN_IF_VALUES, check_relations
 from queue_core.specs.tags import normalize_tags
@@ -183,12 +184,7 @@ def _dataos_tasks(workflow_section: Mapping[str, Any], workflow: str) -> dict[st
         if "definition" in spec:
             definition, version = _definition_ref(spec["definition"], f"{field}.spec.definition")
         else:
-            stack = spec.get("stack")
-            if not isinstance(stack, str) or not stack.startswith("flare"):
-                raise InvalidInput(
-                    f"stack {stack!r} is not supported; use flare (a SQL job) or name a stored definition",
-                    f"{field}.spec.stack",
-                )
+            check_stack(spec.get("stack"), f"{field}.spec.stack")
             stack_spec = checks.mapping(spec.get("stackSpec"), f"{field}.spec.stackSpec")
             checks.no_unknown(stack_spec, {"job"}, f"{field}.spec.stackSpec")
             config = {"type": "SQL", "pipeline": stack_spec.get("job")}
@@ -208,6 +204,10 @@ def _dataos_tasks(workflow_section: Mapping[str, Any], workflow: str) -> dict[st
         if outcomes:
             raise InvalidInput("a branch (NAME:true) needs a condition task; write the workflow natively", field)
         tasks[name] = _task(name, definition, version, job, depends, raw_task, field)
+        # Kept as the file says (only when given: workflows without them keep their normalized form).
+        for key, value in (("title", entry.get("title")), ("stack", spec.get("stack"))):
+            if value is not None:
+                tasks[name][key] = checks.text(value, f"{field}.{'spec.' if key == 'stack' else ''}{key}")
     return tasks
 
 
@@ -258,7 +258,8 @@ def _in_enos_terms(exc: InvalidInput, fields: Mapping[str, str]) -> InvalidInput
     if enos is None:
         return exc
     renames = (("job.sourceLocation", "entry"), ("job.source", "resource"), ("job.sync", "sync"),
-               ("job.builtin", "builtin"), ("job.params", "params"), ("job", "settings"))  # fmt: skip
+               ("job.builtin", "builtin"), ("job.params", "params"), ("job.app", "app"),
+               ("job", "settings"))  # fmt: skip
     for native, said in renames:
         if tail == native or tail.startswith(native + "."):
             tail = said + tail[len(native) :]

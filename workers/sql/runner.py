@@ -34,6 +34,7 @@ from workers.sql.script import run_script
 __all__ = ["PipelineError", "lock_down", "main", "run_pipeline"]
 
 MAX_MESSAGE = 2000
+QUIET_LEVELS = frozenset({"WARN", "WARNING", "ERROR"})  # logLevel: only warnings and errors are printed
 WAIT = "--wait"
 
 LOCK_WAIT_SECONDS = 60.0
@@ -110,15 +111,16 @@ def run_pipeline(spec: dict[str, Any], passwords: dict[str, str] | None = None) 
             raise PipelineError(f"input {x['name']}: {exc}") from exc
     last: dict[str, Any] | None = None
     if script is not None:
-        last = run_script(con, script, pipeline["explain"])
+        last = run_script(con, script, pipeline["explain"] or pipeline["logLevel"] == "DEBUG")
         for depot_name, alias in aliases.items():
             if alias in written_to:
                 if alias in input_aliases:
                     con.execute(f"DETACH {q(alias)}")
                 _attach(con, depots[depot_name], depot_name, alias, False)
     for step in pipeline["steps"]:
-        _run_step(con, step, pipeline["explain"])
-    written = [_output(con, x, target, temps[x["name"]], inputs, script is not None) for x, target in outputs]
+        _run_step(con, step, pipeline["explain"], pipeline["logLevel"])
+    quiet = pipeline["logLevel"] in QUIET_LEVELS
+    written = [_output(con, x, target, temps[x["name"]], inputs, script is not None, quiet) for x, target in outputs]
     result: dict[str, Any] = {"outputs": written, "inputs": [x["dataset"]["address"] for x, _ in inputs]}
     if spec.get("sync"):  # a DATA_SYNC: the highest watermark it moved, where the next incremental one starts
         result["sync"] = _watermark(con, spec["sync"]["watermark"], written[0])
@@ -190,8 +192,11 @@ def _output(
     temp: Path | None,
     inputs: list[tuple[dict[str, Any], Target]],
     script: bool,
+    quiet: bool = False,
 ) -> dict[str, Any]:
-    """Write one output as its save mode says; what was written, with its columns and first rows."""
+    """Write one output as its save mode says; what was written, with its columns and first rows.
+
+    ``quiet`` (``logLevel`` WARN or ERROR): only warnings are printed, not what was written."""
     if script:
         try:
             con.execute(f"SELECT * FROM {q(x['name'])} LIMIT 0")
@@ -209,15 +214,24 @@ def _output(
         "written": not (exists and mode == "ignore"),
         "rows": 0,
     }
+    where = x["dataset"]["address"]
+    if x.get("scratch"):  # a pre-run's output: written to its depot's scratch namespace instead
+        entry["scratch"] = x["scratch"]
+        where = f"{x['scratch']} (pre-run scratch of {where})"
+    bucket = (x["options"].get("bigquery") or {}).get("temporaryBucket")
+    if bucket is not None:  # a BigQuery load's staging bucket: a DuckDB table needs none; said, not dropped
+        print(f"warning: output {x['name']}: bigquery.temporaryBucket is ignored (a DuckDB table stands in "
+              "for BigQuery here; nothing is staged)", file=sys.stderr, flush=True)  # fmt: skip
     if entry["written"]:
         try:
             entry["rows"] = write(con, x["name"], target, mode, temp)
         except duckdb.Error as exc:
             said = f"output {x['name']}" if script else f"output {x['name']} (step {x['name']})"
             raise PipelineError(_input_error(exc, inputs) or f"{said}: {exc}") from exc
-        print(f"output {x['name']}: {entry['rows']} rows written to {x['dataset']['address']} ({mode})", flush=True)
-    else:
-        print(f"output {x['name']}: {x['dataset']['address']} exists; ignored", flush=True)
+        if not quiet:
+            print(f"output {x['name']}: {entry['rows']} rows written to {where} ({mode})", flush=True)
+    elif not quiet:
+        print(f"output {x['name']}: {where} exists; ignored", flush=True)
     try:
         entry["columns"], entry["preview"] = preview(con, target)
     except duckdb.Error as exc:
@@ -241,8 +255,10 @@ def _input_error(exc: duckdb.Error, inputs: list[tuple[dict[str, Any], Target]])
     return f"input {name}: line {line.group(1)}, column {column.group(1)} does not fit its schema{detail}"
 
 
-def _run_step(con: duckdb.DuckDBPyConnection, step: dict[str, str], explain: bool) -> None:
-    """Create the step's view from exactly one SELECT; anything else (SET, ATTACH, COPY, ...) is refused."""
+def _run_step(con: duckdb.DuckDBPyConnection, step: dict[str, str], explain: bool, level: str = "INFO") -> None:
+    """Create the step's view from exactly one SELECT; anything else (SET, ATTACH, COPY, ...) is refused.
+
+    ``explain`` prints the step's plan; ``level`` DEBUG its SQL and its plan, WARN and ERROR neither."""
     name = step["name"]
     try:
         statements = con.extract_statements(step["sql"])
@@ -251,7 +267,9 @@ def _run_step(con: duckdb.DuckDBPyConnection, step: dict[str, str], explain: boo
             raise PipelineError(f"step {name}: must be one SELECT query, not {kinds}")
         query = statements[0].query.rstrip().rstrip(";")
         con.execute(f"CREATE VIEW {q(name)} AS {query}")
-        if explain:
+        if level == "DEBUG":
+            print(f"step {name}: {' '.join(query.split())}", flush=True)
+        if (explain or level == "DEBUG") and level not in QUIET_LEVELS:
             for _kind, plan in con.execute(f"EXPLAIN SELECT * FROM {q(name)}").fetchall():
                 print(f"plan of step {name}:\n{plan}", flush=True)
     except duckdb.Error as exc:
