@@ -78,7 +78,7 @@ def duration_chart(runs: list[dict[str, Any]], median: float | None, p95: float 
     """One point per ended run (oldest left), its height its duration; dashed lines at the median and p95."""
     points = [(doc, s) for doc in runs if (s := run_seconds(doc)) is not None]
     high = max((s for _, s in points), default=0.0) or 1.0
-    plot_w, plot_h = WIDTH - LEFT - 60, HEIGHT - BOTTOM - TOP
+    plot_w, plot_h = WIDTH - LEFT - 90, HEIGHT - BOTTOM - TOP
     step = plot_w / max(1, len(runs))
     slot = {doc["id"]: i for i, doc in enumerate(runs)}
     body = _axis(plot_h, TOP, high, duration)
@@ -89,7 +89,8 @@ def duration_chart(runs: list[dict[str, Any]], median: float | None, p95: float 
         body.append(
             f'<line class="{name}" x1="{LEFT}" x2="{LEFT + plot_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#5c6bc0" '
             f'stroke-dasharray="{"4 3" if name == "median" else "2 2"}"/>'
-            f'<text x="{LEFT + plot_w + 4}" y="{y + 3:.1f}" fill="#3949ab">{name} {duration(value)}</text>'
+            f'<text x="{LEFT + plot_w + 4}" y="{y + (9 if name == "median" else -2):.1f}" fill="#3949ab">'
+            f"{name} {duration(value)}</text>"
         )
     for doc, seconds in points:
         x = LEFT + (slot[doc["id"]] + 0.5) * step

@@ -21,6 +21,7 @@ TOP = 5  # rows of the slowest and most failing definitions
 SOON = 6  # schedules about to fire
 DAY_BUCKETS, DAY_WIDTH = 24, 3600
 WEEK_BUCKETS, WEEK_WIDTH = 28, 6 * 3600
+LIVE_INTERVAL_MS = 2000  # the overview redraws at most every 2 s: its counts need no finer grain
 
 
 def _queue_depth(redis: Any, cluster: str) -> int:
@@ -68,4 +69,5 @@ def overview(request: Request) -> Response:
         upcoming=upcoming,
         failing_destinations=None,  # notification destinations are not recorded yet (issue 18)
         live="any",
+        live_interval=LIVE_INTERVAL_MS,
     )
