@@ -1,4 +1,5 @@
-"""The console's runs pages with 200,000 runs against the same pages with 200: does a page stay as fast?
+"""The console's pages with 200,000 runs against the same pages with 200: does a page stay as fast? And with
+``--live``, what a live page costs in CPU, the console's and the browser's, while 50 runs end every second.
 
 Two private redis-servers: one whose log holds 200 runs, one whose log holds 200,000 (``--runs``), both
 written straight into the log through the store's own append script, pipelined (the realistic run
@@ -8,7 +9,13 @@ the cold tier (``jobledger compact --window 0``), so its pages read mostly cold 
 ``jobledger console`` process serves each; every figure is the
 median latency of 20 sequential GETs of one page, the two consoles measured back to back in each repeat.
 30% of the runs are of one definition, so its filtered pages are full with 200 runs too; the FAILED page
-is not (5% of 200 runs): ``rows_shown`` says how many runs each page listed.
+is not (5% of 200 runs): ``rows_shown`` says how many runs each page listed. The overview and a definition's
+history page are measured the same way.
+
+``--live``: against the small log, Debian's headless chromium (Playwright, ``JOBLEDGER_CHROMIUM`` or PATH) holds
+the runs page and the overview open while this process appends 50 whole run stories a second; the console's CPU
+(the process and its children, from /proc through psutil) and the browser's (the renderer's main-thread task
+time, Chrome DevTools' ``Performance.getMetrics``) over ``LIVE_SECONDS``, as a share of one core.
 """
 
 from __future__ import annotations
@@ -136,7 +143,76 @@ def pages(store: EventStore, definition: str) -> dict[str, str]:
         "status + definition": f"/runs?status=SUCCEEDED&definition={definition}",
         "last page": f"/runs?before={oldest[-1][1]!r}",
         "a run": f"/runs/{newest[0].decode()}",
+        "overview": "/",
+        "definition history": f"/definitions/{definition}",
     }
+
+
+LIVE_SECONDS = 20.0
+LIVE_RATE = 50  # runs ending per second
+
+
+def measure_live(store: EventStore, base: str, console_pid: int) -> dict[str, Any]:
+    """CPU of the console and of the browser while two live pages are open and 50 runs end a second."""
+    import shutil
+    import threading
+
+    from _live_load import CpuMeter, end_runs
+    from playwright.sync_api import sync_playwright
+
+    chromium = os.environ.get("JOBLEDGER_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    definitions = [(d["id"], dict(d["versions"][-1]["spec"])) for d in _definitions(store)]
+    with sync_playwright() as driver:
+        args = ["--no-sandbox"] if os.geteuid() == 0 else []
+        browser = driver.chromium.launch(executable_path=chromium, headless=True, args=args)
+        pages, sessions = [], []
+        for path in ("/runs", "/"):
+            page = browser.new_page()
+            page.goto(base + path)
+            session = page.context.new_cdp_session(page)
+            session.send("Performance.enable")
+            pages.append(page)
+            sessions.append(session)
+        time.sleep(2)  # the pages settle and their event streams open
+
+        def task_seconds() -> float:
+            total = 0.0
+            for session in sessions:
+                metrics = session.send("Performance.getMetrics")["metrics"]
+                total += next(m["value"] for m in metrics if m["name"] == "TaskDuration")
+            return total
+
+        stop = threading.Event()
+        ended: list[int] = []
+        loader = threading.Thread(target=lambda: ended.append(end_runs(store, definitions, LIVE_RATE, stop)))
+        meter = CpuMeter(console_pid)
+        loader.start()
+        time.sleep(2)  # the load is steady before measuring
+        meter.start()
+        browser_before, wall = task_seconds(), time.monotonic()
+        time.sleep(LIVE_SECONDS)
+        console_share = meter.stop()
+        browser_share = (task_seconds() - browser_before) / (time.monotonic() - wall)
+        stop.set()
+        loader.join()
+        runs_rows = pages[0].locator("#runs tbody tr").count()
+        browser.close()
+    return {
+        "pages_open": ["/runs", "/"],
+        "runs_ending_per_second": LIVE_RATE,
+        "runs_ended": ended[0],
+        "seconds_measured": LIVE_SECONDS,
+        "console_cpu_share_of_one_core": round(console_share, 3),
+        "browser_main_thread_share_of_one_core": round(browser_share, 3),
+        "runs_page_rows_at_end": runs_rows,
+        "aim": "under 0.10 of one core each",
+    }
+
+
+def _definitions(store: EventStore) -> list[dict[str, Any]]:
+    models = ReadModels(store)
+    models.catch_up()
+    return [d for d in models.all("definitions").values() if not d["deleted"]]
 
 
 def main() -> None:
@@ -146,6 +222,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="repetitions of every figure (default 3)")
     parser.add_argument("--runs", type=int, default=LARGE_RUNS, help=f"runs in the large log (default {LARGE_RUNS:,})")
     parser.add_argument("--compact", action="store_true", help="move the large log's ended runs to the cold tier")
+    parser.add_argument("--live", action="store_true", help="also measure live pages' CPU with 50 runs ending a second")
     args = parser.parse_args()
     result: dict[str, Any] = {
         "benchmark": "bench_console",
@@ -179,6 +256,7 @@ def main() -> None:
                 result["large_log"]["compact_seconds"] = round(time.perf_counter() - started, 2)
                 progress(f"compacted {done.runs:,} runs of the large log")
             bases = {size: start_console(procs, server.url, size) for size, server in servers.items()}
+            consoles = dict(zip(bases, procs.procs, strict=True))  # spawned in the same order
             measured: dict[str, dict[str, list[float]]] = {p: {"small": [], "large": []} for p in paths["small"]}
             for size, base in bases.items():  # a first request of each page warms both consoles
                 for path in paths[size].values():
@@ -201,6 +279,9 @@ def main() -> None:
                 for page, values in measured.items()
             }
             result["aim"] = "ratio_large_small <= 2 for every page (the same order of time)"
+            if args.live:
+                progress(f"live pages: {LIVE_RATE} runs ending a second for {LIVE_SECONDS:.0f} s")
+                result["live"] = measure_live(stores["small"], bases["small"], consoles["small"].pid)
         finally:
             procs.stop()
             for server in servers.values():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import socket
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -133,6 +134,20 @@ BAD_INPUT = [
     ("/definitions/nothing", 404, "no definition named &#39;nothing&#39;"),
     ("/events?type=Nope", 400, "type: &#39;Nope&#39; is not an event type"),
     ("/nowhere", 404, "no such page"),
+    ("/runs?since=yesterday", 400, "since: &#39;yesterday&#39; is neither a time"),
+    ("/runs?until=2026-13-01", 400, "until: &#39;2026-13-01&#39; is neither a time"),
+    ("/runs?since=1h&until=2h", 400, "since: must be before until"),
+    ("/runs?since=99999999999d", 400, "since: "),
+    ("/runs?q=" + "x" * 300, 400, "q: longer than 200 characters"),
+    ("/runs?reason=%00", 400, "reason: holds a NUL character"),
+    ("/runs?status=nope&q=a", 400, "status: &#39;NOPE&#39; is not one of PENDING"),
+    ("/runs?as_of=1-0&q=a", 400, "as_of: as of a past point, runs are filtered by status and definition only"),
+    ("/?as_of=1-0", 400, "as_of: the overview shows the present"),
+    ("/timezone?tz=Mars/Olympus", 400, "tz: &#39;Mars/Olympus&#39; is not a time zone"),
+    ("/timezone?tz=" + "A" * 100, 400, "tz: "),
+    ("/live?after=nope", 400, "after: &#39;nope&#39; is not a log position"),
+    ("/runs/00000000-0000-4000-8000-000000000000/logs/stream", 404, "no run with id"),
+    ("/runs/00000000-0000-4000-8000-000000000000/logs/stream?after=x", 400, "after: &#39;x&#39; is not a log position"),
 ]
 
 
@@ -211,3 +226,119 @@ def test_the_schedule_pages_show_next_ticks_fires_and_missed_ticks(client: Clien
             if tick["run"]:
                 assert tick["run"][:8] in page
     assert client.get_schedule("every-10")["missed"] > 0  # the outage shows
+
+
+def test_the_overview_definition_and_workflow_pages_render_empty_and_with_runs(
+    client: Client, workspace: Path, read_only: str
+):
+    client.define(definition("lonely", job_file(workspace, "lonely.sh", "true\n")))
+    client.apply_workflow({"name": "idle", "tasks": {"t": {"job": definition("t", "t.sh")["config"]}}})
+    empty = {path: request(read_only, path) for path in ("/", "/definitions/lonely", "/workflows/idle")}
+    assert all(reply.status == 200 for reply in empty.values()), {p: r.status for p, r in empty.items()}
+    assert "no ended runs" in empty["/"].body and "nothing is quarantined" in empty["/"].body
+    assert "no runs yet" in empty["/definitions/lonely"].body and "no ended runs" in empty["/definitions/lonely"].body
+    assert "no runs yet" in empty["/workflows/idle"].body
+
+    runs = mixed_workload(client)
+    workflow_workload(client)
+    home = request(read_only, "/").body
+    day = home[home.index('id="runs-24h"') : home.index('id="runs-7d"')]
+    drawn = {status: sum(map(int, re.findall(rf'data-status="{status}" data-count="(\d+)"', day))) for status in
+             ("SUCCEEDED", "FAILED", "CANCELLED", "RUNNING", "PENDING")}  # fmt: skip
+    every = client.list_runs(limit=None)
+    assert drawn == {s: sum(1 for r in every if r["status"] == s) for s in drawn}  # the 24 h chart counts each run
+    assert re.search(r'<tr data-cluster="pool">.*?<td class="running"><a [^>]*>1</a>', home)  # the running "gone" run
+    assert '<a href="/runs?definition=gone&amp;status=FAILED">gone</a>' in home  # the most failing definition
+
+    keep = request(read_only, "/definitions/keep").body
+    strip = re.findall(r'<a class="cell s-(\w+)" data-run="([0-9a-f-]{36})"', keep)
+    newest_first = client.list_runs(definition="keep", limit=None)
+    assert [run_id for _, run_id in strip] == [r["id"] for r in newest_first][::-1]  # newest right
+    assert [status for status, _ in strip] == [r["status"] for r in newest_first][::-1]
+    points = re.findall(r'<circle class="point" data-run="([0-9a-f-]{36})"', keep)
+    assert points == [r["id"] for r in newest_first[::-1] if r["finished_at"] and r["attempts"]]
+    assert 'class="median"' in keep and "p95" in keep
+
+    pair = request(read_only, "/workflows/pair").body
+    assert '<tr data-task="a">' in pair and '<tr data-task="b">' in pair
+    assert pair.count('href="/workflow-runs/') >= 2
+    assert runs  # the mixed workload's runs are in the strips above
+
+
+def test_the_gantt_of_a_known_workflow_run_has_one_bar_per_attempt_in_order(client: Client, read_only: str):
+    workflow_runs, _ = workflow_workload(client)
+    repaired = workflow_runs[0]  # a succeeded; b failed, was repaired, and its new run waits in the queue
+    page = request(read_only, f"/workflow-runs/{repaired}").body
+    bars = re.findall(r'<g class="gantt-bar" data-task="(\w+)" data-attempt="(\d+)" data-kind="(\w+)">', page)
+    assert bars == [("a", "1", "succeeded"), ("b", "1", "failed"), ("b", "1", "queued")]
+    cancelled = request(read_only, f"/workflow-runs/{workflow_runs[1]}").body
+    assert re.findall(r'data-task="(\w+)" data-attempt="\d+" data-kind="(\w+)"', cancelled) == [
+        ("a", "cancelled"),
+        ("b", "skipped"),
+    ]
+
+
+def test_a_search_url_round_trips_and_an_id_goes_straight_to_its_run(client: Client, read_only: str):
+    runs = mixed_workload(client)
+    workflow_runs, children = workflow_workload(client)
+    path = "/runs?q=keep&status=PENDING&reason=retry&cluster=default&since=7d&until=2099-01-01T00%3A00%3A00Z"
+    body = request(read_only, path).body
+    found = _run_ids(body)
+    assert found == [runs[4]]  # the run of keep waiting to retry
+    for name, value in (("q", "keep"), ("reason", "retry"), ("cluster", "default"), ("since", "7d")):
+        assert f'name="{name}" value="{value}"' in body or f'name="{name}" list="' in body
+    assert "<option selected>PENDING</option>" in body
+    assert 'value="2099-01-01T00:00:00Z"' in body
+    by_workflow = _run_ids(request(read_only, "/runs?workflow=pair").body)
+    assert set(by_workflow) == {c for c in children if client.get_run(c)["workflow_run"] in workflow_runs[:2]}
+    assert _run_ids(request(read_only, "/runs?workflow=pair&tag=nightly").body) == []  # runs carry no tags yet
+    shortcut = request(read_only, f"/runs?q={runs[3]}")
+    assert shortcut.status == 303 and shortcut.headers["location"] == f"/runs/{runs[3]}"
+    wf = request(read_only, f"/runs?q={workflow_runs[0]}")
+    assert wf.status == 303 and wf.headers["location"] == f"/workflow-runs/{workflow_runs[0]}"
+
+
+def test_times_read_as_people_say_them_in_the_zone_they_chose(client: Client, read_only: str):
+    runs = mixed_workload(client)
+    page = request(read_only, f"/runs/{runs[3]}")
+    exact = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"
+    assert re.search(rf'<time datetime="[0-9T:.-]+Z" title="{exact} UTC">(just now|\d+ s ago)', page.body)
+    chosen = request(read_only, f"/timezone?tz=Asia/Tokyo&next=/runs/{runs[3]}")
+    assert chosen.status == 303 and chosen.headers["location"] == f"/runs/{runs[3]}"
+    tokyo = request(read_only, f"/runs/{runs[3]}", cookies=chosen.cookies).body
+    assert re.search(r'title="\d{4}-\d\d-\d\d \d\d:\d\d:\d\d JST \(\d{4}-[^)]* UTC\)"', tokyo)
+    assert request(read_only, "/timezone?tz=https://elsewhere&next=//evil").status == 400
+
+
+def test_live_changes_resume_after_the_last_event_id(client: Client, workspace: Path, read_only: str):
+    client.define(definition("ok", job_file(workspace, "ok.sh", "true\n")))
+    before = client.store.last_position()
+    run_id = client.submit("ok")
+    stream = _sse_messages(read_only, "/live", {"Last-Event-ID": before}, count=1)
+    assert stream[0]["event"] == "change" and run_id in stream[0]["data"]
+    assert stream[0]["id"] == client.store.last_position()
+    later = client.submit("ok")  # lands while no page listens: the reconnect gets it, and only it
+    resumed = _sse_messages(read_only, "/live", {"Last-Event-ID": stream[0]["id"]}, count=1)
+    assert resumed[0]["event"] == "change" and later in resumed[0]["data"] and run_id not in resumed[0]["data"]
+    fresh = _sse_messages(read_only, "/live", {}, count=1)  # no Last-Event-ID: where the log stands now
+    assert fresh[0]["event"] == "hello" and fresh[0]["id"] == client.store.last_position()
+
+
+def _sse_messages(base: str, path: str, headers: dict[str, str], count: int) -> list[dict[str, str]]:
+    """The first ``count`` messages (comments and the retry line aside) of an event stream."""
+    req = urllib.request.Request(base + path, headers=headers)
+    messages: list[dict[str, str]] = []
+    with urllib.request.urlopen(req, timeout=30) as response:
+        current: dict[str, str] = {}
+        for raw in response:
+            line = raw.decode().rstrip("\n")
+            if not line:
+                if "event" in current:
+                    messages.append(current)
+                    if len(messages) == count:
+                        return messages
+                current = {}
+            elif not line.startswith(":") and ":" in line:
+                key, _, value = line.partition(":")
+                current[key] = value.strip()
+    return messages

@@ -21,6 +21,7 @@ playwright_api = pytest.importorskip(
     "playwright.sync_api", reason="playwright is in the test extra: pip install -e '.[test]'"
 )
 expect = playwright_api.expect
+expect.set_options(timeout=30_000)  # live redraws go through the log and a fetch: allow a loaded CI machine time
 pytestmark = pytest.mark.fleet(workers=2)  # the console's runs have one dispatcher and two workers
 
 TOKEN = "browser-test-token"
@@ -167,3 +168,76 @@ def test_cancel_is_refused_without_the_token_and_done_with_it(
     shot("cancelled")
     assert client.get_run(run_id)["status"] == "CANCELLED"
     assert TOKEN not in page.content()
+
+
+DOCS_IMAGES = Path(__file__).resolve().parent.parent / "docs" / "guide" / "img"
+
+
+def test_a_run_submitted_while_the_pages_are_open_appears_without_a_reload(
+    client: Client, workspace: Path, console: str, page, shot
+):
+    client.define(definition("hello", job_file(workspace, "hello.sh", 'echo "hello"\n')))
+    client.define(definition("flaky", job_file(workspace, "flaky.sh", "echo no >&2; exit 3\n")))
+    for name in ("hello", "hello", "flaky", "hello", "hello", "flaky", "hello"):
+        client.wait(client.submit(name), timeout=60)
+    page.goto(f"{console}/runs")
+    page.evaluate("window.__sameDocument = true")  # gone if the page were loaded again
+    run_id = client.submit("hello")
+    expect(page.locator(f'tr[data-run="{run_id}"]')).to_be_visible()
+    client.wait(run_id, timeout=60)
+    expect(page.locator(f'tr[data-run="{run_id}"]')).to_contain_text("SUCCEEDED")
+    assert page.evaluate("window.__sameDocument") is True
+    shot("runs-live")
+
+    page.goto(f"{console}/")
+    expect(page.locator("#runs-24h h2")).to_contain_text("8,")  # "8, by status now": the runs so far
+    page.evaluate("window.__sameDocument = true")
+    client.wait(client.submit("flaky"), timeout=60)
+    expect(page.locator("#runs-24h h2")).to_contain_text("9,")
+    expect(page.locator("#failing")).to_contain_text("flaky")
+    assert page.evaluate("window.__sameDocument") is True
+    shot("overview")
+    page.screenshot(path=str(artifacts_dir() / "overview.png"), full_page=True)
+
+    page.goto(f"{console}/definitions/hello")
+    expect(page.locator("#history .strip a.cell")).to_have_count(6)
+    expect(page.locator("svg.duration-chart circle.point")).to_have_count(6)
+    page.screenshot(path=str(artifacts_dir() / "definition.png"), full_page=True)
+
+    page.goto(f"{console}/runs?definition=hello&status=SUCCEEDED&q=hel")
+    page.fill('input[name="since"]', "1h")
+    page.click("#filters button")
+    expect(page).to_have_url(
+        f"{console}/runs?q=hel&status=SUCCEEDED&definition=hello&workflow=&reason=&cluster=&tag=&since=1h&until=&as_of="
+    )
+    expect(page.locator('input[name="q"]')).to_have_value("hel")
+    expect(page.locator("#runs tbody tr")).to_have_count(6)
+
+
+def test_the_gantt_shows_each_task_attempt_in_order_beside_the_dag(
+    client: Client, workspace: Path, tmp_path: Path, console: str, page, shot
+):
+    marker = tmp_path / "failed-once"
+    flaky = f"if [ -e {marker} ]; then echo fixed; else touch {marker}; echo broken >&2; exit 1; fi\n"
+    tasks = {
+        "extract": shell_task(workspace, "extract", "sleep 0.3\n"),
+        "transform": shell_task(workspace, "transform", flaky, depends_on=["extract"]),
+        "report": shell_task(workspace, "report", "echo ok\n", depends_on=["extract"]),
+        "load": shell_task(workspace, "load", "echo ok\n", depends_on=["transform", "report"]),
+    }
+    tasks["transform"]["job"]["retryStrategy"] = {"numRetries": 1, "delayBetweenRetries": 0}
+    client.apply_workflow(native("nightly-gantt", tasks))
+    run_id = client.run_workflow("nightly-gantt")
+    page.goto(f"{console}/workflow-runs/{run_id}")
+    expect(page.locator("#wf-status")).to_contain_text("SUCCEEDED")  # drawn live as the run goes on
+    view = client.get_workflow_run(run_id)
+    assert view["status"] == "SUCCEEDED" and view["tasks"]["transform"]["attempts"] == 2
+    drawn = page.locator("#gantt g.gantt-bar")
+    expect(drawn).to_have_count(5)
+    found = [(b.get_attribute("data-task"), b.get_attribute("data-attempt"), b.get_attribute("data-kind"))
+             for b in drawn.all()]  # fmt: skip
+    assert found[0] == ("extract", "1", "succeeded") and found[-1] == ("load", "1", "succeeded")
+    assert found.index(("transform", "1", "retried")) < found.index(("transform", "2", "succeeded"))
+    assert ("report", "1", "succeeded") in found
+    page.locator("#pictures").screenshot(path=str(artifacts_dir() / "workflow-run-gantt.png"))
+    shot("gantt")

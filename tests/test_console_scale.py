@@ -1,4 +1,5 @@
-"""The runs page costs the same Redis work with 200 runs as with 10,000: a page is a few reads by index score.
+"""The runs page, the overview and a definition's history cost the same Redis work with 200 runs as with 10,000: a
+page is a few reads by index score; a search looks at a bounded number of runs whatever the log holds.
 
 Timing pages would be a timed assertion; counting the commands Redis served for them is not, and it is
 what keeps a page fast as the log grows (``benchmarks/bench_console.py`` has the times, at 200,000 runs).
@@ -11,8 +12,10 @@ import re
 import redis
 
 from queue_core import Client
+from queue_core.console.search import SEARCH_CHUNK, SEARCH_SCAN_LIMIT
 from tests.support.biglog import append_runs
 from tests.support.console_http import request
+from tests.support.jobs import definition
 from tests.support.processes import Procs
 from tests.support.servers import start_server
 
@@ -38,22 +41,32 @@ def _pages(client: Client, base: str) -> dict[str, dict[str, int]]:
     assert len(re.findall(r'data-run="', request(base, last_page).body)) == 5
     return {
         path: _commands(client.redis, base, path)
-        for path in ("/runs", "/runs?status=FAILED", "/runs?definition=hourly", last_page)
+        for path in ("/runs", "/runs?status=FAILED", "/runs?definition=hourly", last_page, "/", "/definitions/hourly")
     }
+
+
+SEARCH = "/runs?q=no-such-run&since=7d"  # matches nothing: looks at every run it may, up to the limit
 
 
 def test_a_runs_page_takes_the_same_redis_commands_with_50_times_the_runs(
     client: Client, procs: Procs, connection: redis.Redis
 ):
     _, base = start_server(procs, "console", name="console")
+    client.define(definition("hourly", "hourly.sh"))  # its page; its runs are appended straight into the log
     append_runs(client.store, SMALL)
     small = _pages(client, base)
-    connection.flushall()
-    append_runs(client.store, LARGE)
+    append_runs(client.store, LARGE - SMALL)  # the same store, now with 50 times the runs
     assert f"of {LARGE:,}" in request(base, "/runs").body
     large = _pages(client, base)
     assert list(small.values()) == list(large.values())
-    for counts in large.values():
+    for path, counts in large.items():
         assert not WHOLE_READS & {name.lower() for name in counts if name != "hgetall"}
-        assert counts.get("hgetall", 0) <= 1  # the definitions for the filter's list, not the runs
-        assert sum(counts.values()) <= 14  # the HLEN of the quarantine banner, the SCARD of the cold tier
+        # the definitions, workflows, clusters or schedules (small catalog hashes), never the runs
+        assert counts.get("hgetall", 0) <= 3
+        # the HLEN of the quarantine banner, the SCARD of the cold tier, the lists of the filters
+        assert sum(counts.values()) <= 24 or path == "/"
+    # The overview: one pipeline of ZCOUNTs (24 + 28 buckets, 5 statuses) and the newest runs' documents.
+    assert sum(large["/"].values()) - large["/"].get("zcount", 0) <= 25
+    searched = _commands(client.redis, base, SEARCH)
+    assert searched.get("zrevrangebyscore", 0) <= SEARCH_SCAN_LIMIT // SEARCH_CHUNK + 1
+    assert searched.get("hmget", 0) <= SEARCH_SCAN_LIMIT // SEARCH_CHUNK + 1

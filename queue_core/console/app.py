@@ -8,13 +8,14 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from queue_core.client import Client
-from queue_core.console import actions, pages
+from queue_core.console import actions, live, pages
 from queue_core.console.auth import ConsoleToken
+from queue_core.console.overview import overview
 from queue_core.console.prometheus import SignInCollector, registry_for
 from queue_core.console.rendering import Console, console_of, render
 from queue_core.errors import AlreadyExists, AlreadyTerminal, InvalidInput, JobledgerError, NotFound
@@ -42,10 +43,6 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return PlainTextResponse("internal error: the console's log has the details", status_code=500)
 
 
-def _home(request: Request) -> Response:
-    return RedirectResponse("/runs", status_code=302)
-
-
 def _health(request: Request) -> Response:
     console_of(request).client.redis.ping()
     return PlainTextResponse("ok")
@@ -61,12 +58,15 @@ def _metrics(request: Request) -> Response:
 def create_app(client: Client, token: ConsoleToken) -> Starlette:
     """The console for ``client``'s store; ``token`` (or none: read-only) guards every write."""
     routes = [
-        Route("/", _home),
+        Route("/", overview),
+        Route("/live", live.changes),
+        Route("/timezone", pages.timezone),
         Route("/healthz", _health),
         Route("/metrics", _metrics),
         Route("/runs", pages.runs),
         Route("/runs/{run_id}", pages.run),
         Route("/runs/{run_id}/logs", pages.run_logs),
+        Route("/runs/{run_id}/logs/stream", live.run_log_stream),
         Route("/runs/{run_id}/cancel", actions.cancel_run, methods=["POST"]),
         Route("/workflows", pages.workflows),
         Route("/workflows/{name}", pages.workflow),

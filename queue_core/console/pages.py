@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from queue_core.console.charts import duration_chart
 from queue_core.console.dag_svg import render_svg
+from queue_core.console.gantt import KINDS, bars, gantt_svg
+from queue_core.console.humane import zone
+from queue_core.console.insights import history, task_grid
 from queue_core.console.queries import cluster_state, events_page, runs_page
-from queue_core.console.rendering import console_of, render
+from queue_core.console.rendering import TZ_COOKIE, console_of, render
+from queue_core.console.search import RunFilter, search_runs
 from queue_core.domain.runs import STATUSES, TERMINAL
 from queue_core.domain.workflow_runs import is_going
 from queue_core.domain.workflows import workflow_spec_of
@@ -23,6 +29,7 @@ from queue_core.readmodels.history import diff_specs
 from queue_core.readmodels.oracle import quarantine_line
 from queue_core.specs import checks
 from queue_core.specs.tags import check_tag
+from queue_core.timefmt import parse_utc
 
 __all__ = [
     "clusters",
@@ -34,6 +41,7 @@ __all__ = [
     "runs",
     "schedule",
     "schedules",
+    "timezone",
     "workflow",
     "workflow_graph",
     "workflow_run",
@@ -45,6 +53,8 @@ GIVEN_UP_SHOWN = 10  # notifications given up, listed under the runs
 MAX_PAGE_SIZE = 200
 LOG_BLOCK_MS = 1000
 _LOG_POSITION = re.compile(r"^\d+(-\d+)?$")
+_FULL_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+TZ_COOKIE_SECONDS = 365 * 86400
 NOTICES = {
     "cancelled": "Cancelled.",
     "rerun": "Rerun requested.",
@@ -99,38 +109,72 @@ def _query(**params: Any) -> str:
 # -- runs -------------------------------------------------------------------------------------
 
 
+def _wanted(request: Request) -> RunFilter:
+    return RunFilter.from_params(request.query_params)
+
+
+def _id_shortcut(client: Any, text: str) -> str | None:
+    """Where a search for a whole run or workflow run id goes: straight to it."""
+    if not _FULL_ID.match(text):
+        return None
+    if client.read_models.get("runs", text) is not None:
+        return f"/runs/{text}"
+    if client.read_models.get("workflow_runs", text) is not None:
+        return f"/workflow-runs/{text}"
+    return None
+
+
 def runs(request: Request) -> Response:
     client = console_of(request).client
-    status, size = _status(request), _size(request)
-    definition = request.query_params.get("definition", "").strip() or None
-    tag = request.query_params.get("tag", "").strip() or None
-    if tag is not None:
-        check_tag(tag)
+    wanted, size = _wanted(request), _size(request)
+    if wanted.tag:
+        check_tag(wanted.tag)
+    status, definition = wanted.status or None, wanted.definition or None
     as_of = _as_of(request)
-    filters = {"status": status, "definition": definition, "tag": tag, "size": None if size == PAGE_SIZE else size}
+    filters = {**wanted.params(), "size": None if size == PAGE_SIZE else size}
     context = _common(request, "/runs")
     if as_of != "+":
-        found = client.list_runs(status=status, definition=definition, limit=size, as_of=as_of, tag=tag)
+        if wanted.needs_search:
+            raise InvalidInput("as of a past point, runs are filtered by status and definition only", "as_of")
+        found = client.list_runs(status=status, definition=definition, limit=size, as_of=as_of)
         return render(request, "runs.html", runs=found, filters=filters, page=None, **context)
-    older, newer = _number(request, "before"), _number(request, "after")
     client.read_models.catch_up()
-    page = runs_page(client.read_models, status, definition, size, older_than=older, newer_than=newer, tag=tag)
-    pager = {
-        "newest": _query(**filters) if page.newer is not None else None,
-        "newer": _query(**filters, after=repr(page.newer)) if page.newer is not None else None,
-        "older": _query(**filters, before=repr(page.older)) if page.older is not None else None,
-    }
-    names = sorted({d["name"] for d in client.list_definitions()})
-    given_up = client.notifications(failed=True, limit=GIVEN_UP_SHOWN)  # destinations failing for good
+    shortcut = _id_shortcut(client, wanted.q)
+    if shortcut is not None:
+        return RedirectResponse(shortcut, status_code=303)
+    older, newer = _number(request, "before"), _number(request, "after")
+    searched: int | None = None
+    if wanted.needs_search:
+        found_page = search_runs(client.read_models, wanted, size, older_than=older)
+        page: Any = found_page
+        shown, searched = found_page.runs, found_page.scanned
+        pager = {
+            "newest": _query(**filters) if older is not None else None,
+            "newer": None,
+            "older": _query(**filters, before=repr(found_page.older)) if found_page.older is not None else None,
+        }
+    else:
+        page = runs_page(client.read_models, status, definition, size, older_than=older, newer_than=newer)
+        shown = page.runs
+        pager = {
+            "newest": _query(**filters) if page.newer is not None else None,
+            "newer": _query(**filters, after=repr(page.newer)) if page.newer is not None else None,
+            "older": _query(**filters, before=repr(page.older)) if page.older is not None else None,
+        }
     return render(
         request,
         "runs.html",
-        runs=page.runs,
+        runs=shown,
         filters=filters,
+        filters_set=bool(wanted.params()),
         page=page,
         pager=pager,
-        definitions=names,
-        given_up=given_up,
+        searched=searched,
+        definitions=sorted({d["name"] for d in client.list_definitions()}),
+        workflows=sorted(w["name"] for w in client.list_workflows()),
+        clusters=[c["name"] for c in client.list_clusters()],
+        given_up=client.notifications(failed=True, limit=GIVEN_UP_SHOWN),  # destinations failing for good
+        live="runs",
         **context,
     )
 
@@ -145,14 +189,15 @@ def run(request: Request) -> Response:
     run_id, as_of = request.path_params["run_id"], _as_of(request)
     detail = client.run_detail(run_id, as_of)
     phases = client.run_timeline(run_id, as_of)
-    history = client.events(aggregate=run_id, until=None if as_of == "+" else as_of)
+    events_of_run = client.events(aggregate=run_id, until=None if as_of == "+" else as_of)
     return render(
         request,
         "run.html",
         run=detail,
         active_run=detail["status"] not in TERMINAL and as_of == "+",
         timeline=_timeline_bars(phases),
-        events=[(rec, orjson.dumps(rec.event.to_data()).decode()) for rec in history],
+        events=[(rec, orjson.dumps(rec.event.to_data()).decode()) for rec in events_of_run],
+        live=f"ids:{run_id}",
         **_common(request, "/runs"),
     )
 
@@ -203,6 +248,8 @@ def workflow(request: Request) -> Response:
     client = console_of(request).client
     doc = client.get_workflow(request.path_params["name"])
     diff, old, new = _diff(request, lambda v: workflow_spec_of(doc, v))
+    client.read_models.catch_up()
+    grid_tasks, grid_runs = task_grid(client.read_models, doc["name"])
     return render(
         request,
         "workflow.html",
@@ -212,6 +259,9 @@ def workflow(request: Request) -> Response:
         old=old,
         new=new,
         runs=client.list_workflow_runs(doc["name"], None, limit=20),
+        grid_tasks=grid_tasks,
+        grid_runs=grid_runs,
+        live="runs",
         **_common(request, "/workflows"),
     )
 
@@ -221,12 +271,15 @@ def workflow_run(request: Request) -> Response:
     run_id, as_of = request.path_params["run_id"], _as_of(request)
     view = client.get_workflow_run(run_id, as_of)
     live = as_of == "+"
+    run_ids = [r for task in view["tasks"].values() for r in task["runs"]]
     return render(
         request,
         "workflow_run.html",
         view=view,
         svg=render_svg(view),
-        live=live and is_going(view),
+        gantt=gantt_svg(bars(view, _runs_of(client, run_ids, as_of)), _moment(view, as_of)),
+        gantt_kinds=KINDS,
+        live="ids:" + " ".join([run_id, *run_ids]) if live else None,
         can_cancel=live and view["status"] not in TERMINAL,
         can_repair=live
         and not is_going(view)
@@ -234,6 +287,22 @@ def workflow_run(request: Request) -> Response:
         can_rerun=live and not is_going(view),
         **_common(request, "/workflows"),
     )
+
+
+def _runs_of(client: Any, run_ids: list[str], as_of: str) -> dict[str, dict[str, Any]]:
+    """The task runs' documents: from the read models now, folded from the log as of a past point."""
+    if as_of == "+":
+        client.read_models.catch_up()
+        return {doc["id"]: doc for doc in client.read_models.get_many("runs", run_ids) if doc is not None}
+    return {run_id: client.get_run(run_id, as_of) for run_id in run_ids}
+
+
+def _moment(view: dict[str, Any], as_of: str) -> datetime:
+    """Where a Gantt's open bars end: now, or as of a past point the last thing the run recorded."""
+    if as_of == "+":
+        return datetime.now(UTC)
+    times = [t for task in view["tasks"].values() for t in (task["submitted_at"], task["finished_at"]) if t]
+    return max((parse_utc(t) for t in times), default=datetime.now(UTC))
 
 
 def workflow_graph(request: Request) -> Response:
@@ -270,18 +339,40 @@ def definition(request: Request) -> Response:
     from queue_core.domain.definitions import spec_of
 
     client = console_of(request).client
-    doc = client.get_definition(request.path_params["name"], as_of=_as_of(request))
+    as_of = _as_of(request)
+    doc = client.get_definition(request.path_params["name"], as_of=as_of)
     diff, old, new = _diff(request, lambda v: spec_of(doc, v))
+    recent = None
+    if as_of == "+":  # the history is of now: a definition as of a past point shows its versions only
+        client.read_models.catch_up()
+        recent = history(client.read_models, doc["name"])
     return render(
         request,
         "definition.html",
         definition=doc,
+        history=recent,
+        duration_chart=duration_chart(recent.runs, recent.median, recent.p95) if recent else None,
+        live="runs" if recent else None,
         versions=[(v, orjson.dumps(v["spec"], option=orjson.OPT_INDENT_2).decode()) for v in doc["versions"]],
         diff=diff,
         old=old,
         new=new,
         **_common(request, "/definitions"),
     )
+
+
+# -- the viewer's time zone ------------------------------------------------------------------
+
+
+def timezone(request: Request) -> Response:
+    """Remember the time zone exact times are shown in (a cookie), then go back to the page."""
+    given = request.query_params.get("tz", "").strip()
+    zone(given)  # InvalidInput, naming tz, for one that is not a zone
+    target = request.query_params.get("next", "/")
+    target = target if target.startswith("/") and not target.startswith("//") else "/"
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(TZ_COOKIE, given or "UTC", max_age=TZ_COOKIE_SECONDS, path="/", samesite="lax")
+    return response
 
 
 # -- schedules ------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -12,10 +13,15 @@ from starlette.templating import Jinja2Templates
 
 from queue_core.client import Client
 from queue_core.console.auth import ConsoleToken
+from queue_core.console.humane import duration, elapsed, exact, moment, zone
+from queue_core.console.logwatch import LogWatch
+from queue_core.errors import InvalidInput
 
-__all__ = ["NAV", "Console", "console_of", "render"]
+__all__ = ["NAV", "TZ_COOKIE", "Console", "console_of", "render", "viewer_zone"]
 
+TZ_COOKIE = "jobledger_tz"
 NAV = (
+    ("/", "Overview"),
     ("/runs", "Runs"),
     ("/workflows", "Workflows"),
     ("/definitions", "Definitions"),
@@ -33,6 +39,7 @@ class Console:
         self.token = token
         env = Environment(loader=PackageLoader("queue_core.console", "templates"), autoescape=select_autoescape())
         self.templates = Jinja2Templates(env=env)
+        self.watch = LogWatch(client.store)
 
 
 def console_of(request: Request) -> Console:
@@ -49,6 +56,27 @@ def _here(request: Request) -> str:
     return referer.path if same_site else "/runs"
 
 
+def viewer_zone(request: Request) -> tzinfo:
+    """The time zone the viewer chose (a cookie set by ``/timezone``); UTC if none, or if it is not one."""
+    try:
+        return zone(request.cookies.get(TZ_COOKIE, ""))
+    except InvalidInput:
+        return UTC
+
+
+def _times(request: Request) -> dict[str, Any]:
+    """What templates show times with: ``when`` (relative, exact on hover), ``exact``, ``took`` and ``dur``."""
+    now, tz = datetime.now(UTC), viewer_zone(request)
+    return {
+        "now": now,
+        "tz_name": getattr(tz, "key", "UTC"),
+        "when": lambda text: moment(text, now, tz),
+        "exact": lambda text: exact(text, tz),
+        "took": lambda start, end=None: duration(elapsed(start, end) if end else None),
+        "dur": duration,
+    }
+
+
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> Response:
     """A page: the template with the navigation, who is signed in, and the form's CSRF value."""
     console = console_of(request)
@@ -62,6 +90,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
             "writable": console.token.enabled,
             "signed_in": signed_in,
             "csrf": console.token.csrf() if signed_in else "",
+            **_times(request),
             **context,
         },
         status_code=status_code,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import itertools
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -259,12 +260,19 @@ class ReadModels:
         return [(entity.decode(), score) for entity, score in found]
 
     def window(
-        self, model: str, index: str, count: int, older_than: float | None = None, newer_than: float | None = None
+        self,
+        model: str,
+        index: str,
+        count: int,
+        older_than: float | None = None,
+        newer_than: float | None = None,
+        floor: float | None = None,
     ) -> list[tuple[str, float]]:
         """Up to ``count`` entities of an index with their scores, newest first: the newest ones older than
         ``older_than``, or the oldest ones newer than ``newer_than`` (a page either side of a cursor).
 
-        A range by score: as fast on the last page of a large index as on the first.
+        A range by score: as fast on the last page of a large index as on the first. ``floor``: no entity scoring
+        below it (a time range's start).
         """
         key = self._index(model, index)
         found: Any
@@ -273,7 +281,8 @@ class ReadModels:
             found = list(reversed(found))
         else:
             high = f"({older_than}" if older_than is not None else "+inf"
-            found = self.redis.zrevrangebyscore(key, high, "-inf", start=0, num=count, withscores=True)
+            low = floor if floor is not None else "-inf"
+            found = self.redis.zrevrangebyscore(key, high, low, start=0, num=count, withscores=True)
         return [(entity.decode(), score) for entity, score in found]
 
     def size(self, model: str, index: str, newer_than: float | None = None) -> int:
@@ -282,6 +291,18 @@ class ReadModels:
         if newer_than is None:
             return int(self.redis.zcard(key))
         return int(self.redis.zcount(key, f"({newer_than}", "+inf"))
+
+    def counts(self, model: str, indexes: list[str], edges: list[float]) -> dict[str, list[int]]:
+        """How many entities of each index score in each range between consecutive ``edges`` (low inclusive), in
+        one round trip: counts by score, as cheap over a million entities as over ten."""
+        pipe = self.redis.pipeline(transaction=False)
+        for index in indexes:
+            key = self._index(model, index)
+            for low, high in itertools.pairwise(edges):
+                pipe.zcount(key, low, f"({high}")
+        found = [int(n) for n in pipe.execute()]
+        per = max(0, len(edges) - 1)
+        return {index: found[i * per : (i + 1) * per] for i, index in enumerate(indexes)}
 
     def scores(self, model: str, index: str, entities: list[str]) -> list[float | None]:
         """Each entity's score in an index, None where it is not in it."""

@@ -1,7 +1,5 @@
-// jobledger console: follows a running run's log and redraws a running workflow's picture. Plain JS, no build.
+// jobledger console: live pages from server-sent events (no polling), a run's log as it is written. Plain JS.
 "use strict";
-
-const TERMINAL = new Set(["SUCCEEDED", "FAILED", "CANCELLED"]);
 
 function badge(status) {
   const span = document.createElement("span");
@@ -10,67 +8,89 @@ function badge(status) {
   return span;
 }
 
-async function followLog(pre) {
-  const state = document.getElementById("log-state");
-  const wasActive = pre.dataset.follow === "1";
-  let after = "0";
-  for (;;) {
-    let data;
+// Which changes of the log this page shows: "any", "runs" (runs and workflow runs), or "ids:A B C" (aggregates).
+function wants(watch, change) {
+  if (watch === "any" || change.more) return true;
+  if (watch === "runs") return change.types.some((t) => t.startsWith("Run") || t.startsWith("Workflow") || t.startsWith("Task"));
+  if (watch.startsWith("ids:")) {
+    const ids = new Set(watch.slice(4).split(" "));
+    return change.aggregates.some((a) => ids.has(a));
+  }
+  return false;
+}
+
+// Redraw the page's live regions from a fresh copy of the page, at most once per interval, never two at once.
+function liveRegions(watch, interval) {
+  let busy = false, again = false, last = 0;
+  async function redraw() {
+    const wait = last + interval - Date.now();
+    if (busy || wait > 0) {
+      if (!again) { again = true; setTimeout(() => { again = false; redraw(); }, Math.max(wait, 50)); }
+      return;
+    }
+    busy = true;
+    last = Date.now();
     try {
-      const response = await fetch(pre.dataset.url + "?after=" + encodeURIComponent(after), { cache: "no-store" });
-      if (!response.ok) throw new Error(response.status + " " + response.statusText);
-      data = await response.json();
+      const response = await fetch(window.location.href, { cache: "no-store", headers: { "X-Live": "1" } });
+      if (response.ok && !response.redirected) {
+        const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+        for (const region of document.querySelectorAll("[data-live-region]")) {
+          const next = fresh.getElementById(region.id);
+          if (next) region.replaceWith(next);
+        }
+        const body = fresh.body;
+        if (body && body.dataset.live) watch = body.dataset.live;  // a workflow run's tasks get new runs
+        document.dispatchEvent(new CustomEvent("jobledger:redrawn"));
+      }
     } catch (error) {
-      if (state) state.textContent = "log unavailable (" + error.message + "); retrying…";
-      await new Promise((resolve) => setTimeout(resolve, 2000));
-      continue;
+      // the next change redraws it
+    } finally {
+      busy = false;
     }
-    for (const line of data.lines) {
-      const row = document.createElement("span");
-      row.className = line.stream;
-      row.textContent = line.time + " [" + line.attempt + "] " + line.stream + ": " + line.line + "\n";
-      pre.appendChild(row);
-    }
-    if (data.lines.length) pre.scrollTop = pre.scrollHeight;
-    after = data.after;
+  }
+  const source = new EventSource("/live");  // reconnects by itself, sending Last-Event-ID: nothing is missed
+  // The stream starts at the log's head when it opens, after the page was drawn: one redraw then shows what
+  // landed in between, so no change is missed whatever the time the script took to start.
+  source.addEventListener("hello", () => redraw());
+  source.addEventListener("change", (event) => {
+    if (wants(watch, JSON.parse(event.data))) redraw();
+  });
+  window.addEventListener("pagehide", () => source.close());
+  return redraw;
+}
+
+function followLog(pre, redraw) {
+  const state = document.getElementById("log-state");
+  const source = new EventSource(pre.dataset.url);  // resumes after the last line it got (Last-Event-ID)
+  source.addEventListener("line", (event) => {
+    const line = JSON.parse(event.data);
+    const row = document.createElement("span");
+    row.className = line.stream;
+    row.textContent = line.time + " [" + line.attempt + "] " + line.stream + ": " + line.line + "\n";
+    pre.appendChild(row);
+    pre.scrollTop = pre.scrollHeight;
+  });
+  source.addEventListener("status", (event) => {
+    const data = JSON.parse(event.data);
     const status = document.getElementById("run-status");
     if (status && status.textContent.trim() !== data.status) status.replaceChildren(badge(data.status));
     const reason = document.getElementById("run-reason");
     if (reason) reason.textContent = data.reason || "";
-    if (data.ended) {
-      if (state) state.textContent = pre.childElementCount ? "the run has ended" : "no output";
-      // The page was drawn while the run went on: draw it again for its attempts and timeline.
-      if (wasActive) setTimeout(() => window.location.reload(), 300);
-      return;
-    }
-  }
-}
-
-async function redrawWorkflow(box) {
-  for (;;) {
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    let response;
-    try {
-      response = await fetch(box.dataset.url, { cache: "no-store" });
-      if (!response.ok) continue;
-    } catch (error) {
-      continue;
-    }
-    box.innerHTML = await response.text();
-    const status = response.headers.get("X-Workflow-Status");
-    const heading = document.getElementById("wf-status");
-    if (heading && status && heading.textContent.trim() !== status) heading.replaceChildren(badge(status));
-    if (response.headers.get("X-Workflow-Active") === "0") {
-      // Ended: draw the page again for its table and its rerun and repair buttons.
-      setTimeout(() => window.location.reload(), 300);
-      return;
-    }
-  }
+    if (state && !["SUCCEEDED", "FAILED", "CANCELLED"].includes(data.status)) state.textContent = "following…";
+  });
+  source.addEventListener("end", () => {
+    source.close();
+    if (state) state.textContent = pre.childElementCount ? "the run has ended" : "no output";
+    if (redraw) redraw();  // its attempts and timeline as they ended
+  });
+  source.onerror = () => {
+    if (state && source.readyState !== EventSource.CLOSED) state.textContent = "reconnecting…";
+  };
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  const body = document.body;
+  const redraw = body.dataset.live ? liveRegions(body.dataset.live, Number(body.dataset.liveInterval) || 1000) : null;
   const pre = document.getElementById("log");
-  if (pre && pre.dataset.off !== "1") followLog(pre);
-  const box = document.getElementById("dag");
-  if (box && box.dataset.live === "1") redrawWorkflow(box);
+  if (pre && pre.dataset.off !== "1") followLog(pre, redraw);
 });
