@@ -21,6 +21,7 @@ __all__ = [
     "STARTED",
     "AttemptJob",
     "enqueue_attempt",
+    "enqueue_first_attempts",
     "forget_popped",
     "schedule_attempt",
     "scheduler_for",
@@ -62,6 +63,33 @@ def enqueue_attempt(
         failure_ttl=FAILURE_TTL_SECONDS,
         description=f"jobledger run {run_id} attempt {attempt}",
     )
+
+
+ENQUEUE_CHUNK = 500  # jobs per pipeline: one round trip each
+
+
+def enqueue_first_attempts(
+    connection: redis.Redis, cluster: str, run_ids: list[str], priority: int = DEFAULT_PRIORITY
+) -> None:
+    """Put the first attempts of many runs (an array job's children) on their cluster's queue, a pipeline of
+    ``ENQUEUE_CHUNK`` at a time (RQ's ``enqueue_many``), under the same deterministic job ids as one by one."""
+    queue = _queue(connection, cluster, priority)
+    for start in range(0, len(run_ids), ENQUEUE_CHUNK):
+        datas = [
+            Queue.prepare_data(
+                ENTRY_FUNCTION,
+                args=(run_id, 1),
+                job_id=attempt_job_id(run_id, 1),
+                timeout=NO_RQ_TIMEOUT,
+                result_ttl=RESULT_TTL_SECONDS,
+                failure_ttl=FAILURE_TTL_SECONDS,
+                description=f"jobledger run {run_id} attempt 1",
+            )
+            for run_id in run_ids[start : start + ENQUEUE_CHUNK]
+        ]
+        with connection.pipeline() as pipe:
+            queue.enqueue_many(datas, pipeline=pipe)
+            pipe.execute()
 
 
 def scheduler_for(connection: redis.Redis) -> Scheduler:
