@@ -31,7 +31,7 @@ from scheduler.rq_jobs import (
     enqueue_first_attempts,
     forget_popped,
     scheduler_for,
-    where_is,
+    where_many,
 )
 from scheduler.sealing import Sealer
 
@@ -183,7 +183,13 @@ class Maintenance:
         grace = self.settings.reconcile_after_seconds
         stranded: set[tuple[str, int]] = set()
         seen: dict[tuple[str, int, str], float] = {}
-        for doc in self._docs("status:PENDING"):
+        pending = self._docs("status:PENDING")
+        # Where RQ holds each attempt that could be lost, looked up together (an array job queues thousands).
+        places = where_many(
+            self.redis,
+            [(d["cluster"], d["id"], d["attempt"]) for d in pending if d["reason"] in (IN_QUEUE, WAITING_TO_RETRY)],
+        )
+        for doc in pending:
             run_id, attempt, reason = doc["id"], doc["attempt"], doc["reason"]
             # How long the run has waited in this state: by the times on the log (stamped by whichever machine
             # wrote them), and at least as long as this process has itself seen it wait, on its own clock, so
@@ -210,7 +216,7 @@ class Maintenance:
                     waited -= max(0.0, age_seconds(doc["updated_at"], parse_utc(doc["not_before"])))
                 if max(age_seconds(since, now), waited) <= grace:
                     continue
-                place = where_is(self.redis, doc["cluster"], run_id, attempt)
+                place = places[(run_id, attempt)]
                 if place in (POPPED, STARTED, None) and self.leases.alive(run_id, attempt):
                     continue  # a worker holds it (its source is being fetched, say): not lost, only slow
                 if place in (POPPED, STARTED):

@@ -174,9 +174,10 @@ class RunService:
         deadline = None if timeout is None else time.monotonic() + timeout
         last = "0"
         while True:
-            doc = self.get(run_id)
+            # The document, not ``get``: an array job's parent is counted (its children read) once, at the end.
+            doc = self.document(run_id)
             if doc["status"] in TERMINAL:
-                return doc
+                return self.get(run_id)
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 raise WaitTimeout(f"run {run_id} is still {doc['status']} after {timeout:g} s")
