@@ -8,7 +8,7 @@ import pytest
 import redis
 from rq import Queue
 
-from queue_core import Client
+from queue_core import Client, IdempotencyKeyReused, InvalidInput
 from queue_core.domain.arrays import child_id
 from tests.support.jobs import definition, job_file
 from tests.support.processes import Procs, eventually
@@ -73,3 +73,21 @@ def test_cancelling_the_parent_cancels_running_children_and_pending_ones_never_s
 
 def _zero() -> dict[str, int]:
     return {"PENDING": 0, "RUNNING": 0, "SUCCEEDED": 0, "FAILED": 0, "CANCELLED": 0}
+
+
+def test_an_idempotency_key_holds_the_size_and_a_gated_definition_is_refused(client: Client, workspace: Path):
+    job_file(workspace, "quick.sh", "true\n")
+    client.define(definition("quick", "quick.sh"))
+    gated = definition("limited", "quick.sh")
+    gated["config"]["maxConcurrentRuns"] = 1
+    client.define(gated)
+    first = client.submit("quick", array=3, idempotency_key="nightly")
+    assert client.submit("quick", array=3, idempotency_key="nightly") == first
+    before = len(client.events())
+    with pytest.raises(IdempotencyKeyReused):
+        client.submit("quick", array=4, idempotency_key="nightly")
+    with pytest.raises(InvalidInput, match=r"^array: cannot be used with a concurrency limit or a pool"):
+        client.submit("limited", array=3)
+    with pytest.raises(InvalidInput, match=r"^array: must be a whole number from 2 to 10,000"):
+        client.submit("quick", array=10_001)
+    assert len(client.events()) == before

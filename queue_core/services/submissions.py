@@ -253,13 +253,16 @@ class Submissions:
         if held is None:
             return
         if version is None and held["definition_version"] != submitted.definition_version:
-            submitted = self._submitted(doc, held["definition_version"], request)
+            submitted = replace(
+                self._submitted(doc, held["definition_version"], request), array_size=submitted.array_size
+            )
         then = (
             held["definition_version"],
             held["cluster"],
             held["logical_date"],
             _comparable(held["job"]),
             held["tags"],
+            None if held["array"] is None else held["array"]["size"],
         )
         now = (
             submitted.definition_version,
@@ -267,6 +270,7 @@ class Submissions:
             submitted.logical_date,
             _comparable(submitted.job),
             list(submitted.tags),
+            submitted.array_size,
         )
         if then != now:
             raise IdempotencyKeyReused(
