@@ -10,7 +10,7 @@ from rq import Queue
 
 from queue_core import Client, IdempotencyKeyReused, InvalidInput
 from queue_core.domain.arrays import child_id
-from tests.support.jobs import definition, job_file
+from tests.support.jobs import definition, job_file, native, shell_task
 from tests.support.processes import Procs, eventually
 
 pytestmark = pytest.mark.fleet(workers=2)
@@ -91,3 +91,26 @@ def test_an_idempotency_key_holds_the_size_and_a_gated_definition_is_refused(cli
     with pytest.raises(InvalidInput, match=r"^array: must be a whole number from 2 to 10,000"):
         client.submit("quick", array=10_001)
     assert len(client.events()) == before
+
+
+def test_a_workflows_array_task_runs_its_children_before_what_depends_on_the_whole_array(
+    client: Client, workspace: Path, tmp_path: Path, fleet: Procs
+):
+    out = tmp_path / "shards"
+    out.mkdir()
+    tasks = {
+        "shards": shell_task(workspace, "shard", f'touch {out}/"$JOBLEDGER_ARRAY_INDEX"\n', array=3),
+        "merge": shell_task(workspace, "merge", f'[ "$(ls {out} | wc -l)" = 3 ]\n', depends_on=["shards"]),
+    }
+    with pytest.raises(InvalidInput, match=r"^tasks\.shards\.array: must be a whole number from 2 to 10,000"):
+        client.apply_workflow(native("sharded", {**tasks, "shards": {**tasks["shards"], "array": 1}}))
+    client.apply_workflow(native("sharded", tasks))
+    view = client.wait_workflow_run(client.run_workflow("sharded"), timeout=60)
+    assert {name: task["status"] for name, task in view["tasks"].items()} == {
+        "shards": "SUCCEEDED",
+        "merge": "SUCCEEDED",
+    }
+    parent = client.get_run(view["tasks"]["shards"]["run"])
+    assert parent["array"]["counts"]["SUCCEEDED"] == 3 and parent["workflow_run"] == view["id"]
+    child = client.get_run(child_id(parent["id"], 0))
+    assert (child["workflow_run"], child["array_parent"]) == (None, parent["id"])

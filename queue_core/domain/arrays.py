@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from queue_core.errors import InvalidInput
 from queue_core.eventlog.events import (
     Event,
     NewEvent,
@@ -17,11 +16,13 @@ from queue_core.eventlog.events import (
     RunSubmitted,
     RunSucceeded,
 )
+from queue_core.specs.arrays import MAX_ARRAY, MIN_ARRAY, check_array_size
 
 __all__ = [
     "ARRAY_CHILD_FAILED",
     "MAX_ARRAY",
     "MIN_ARRAY",
+    "cancel_child",
     "check_array_size",
     "child_id",
     "child_submissions",
@@ -29,17 +30,9 @@ __all__ = [
     "parent_of",
 ]
 
-MIN_ARRAY, MAX_ARRAY = 2, 10_000
 ARRAY_CHILD_FAILED = "ArrayChildFailed"  # the parent's reason when one of its children failed
 ARRAY_CHILD_CANCELLED = "ArrayChildCancelled"  # one was cancelled on its own (the parent was not)
 ENDED = ("SUCCEEDED", "FAILED", "CANCELLED")
-
-
-def check_array_size(size: Any, field: str = "array") -> int:
-    """``size`` as an array job's number of children (2 to 10,000), or ``InvalidInput`` naming ``field``."""
-    if isinstance(size, bool) or not isinstance(size, int) or not MIN_ARRAY <= size <= MAX_ARRAY:
-        raise InvalidInput(f"must be a whole number from {MIN_ARRAY} to {MAX_ARRAY:,}, not {size!r}", field)
-    return size
 
 
 def child_id(parent: str, index: int) -> str:
@@ -63,7 +56,16 @@ def child_submissions(parent: str, submitted: RunSubmitted, indexes: range) -> t
     expected: dict[str, int] = {}
     for index in indexes:
         child = child_id(parent, index)
-        event = replace(submitted, idempotency_key=None, array_size=None, array_parent=parent, array_index=index)
+        # Only the parent is its workflow's task run: a child names its parent, not the workflow.
+        event = replace(
+            submitted,
+            idempotency_key=None,
+            workflow_run=None,
+            task=None,
+            array_size=None,
+            array_parent=parent,
+            array_index=index,
+        )
         batch.append(NewEvent(child, event))
         batch.append(NewEvent(child, RunQueued(attempt=1, job_id=f"{child}-1")))
         expected[child] = 0
