@@ -96,6 +96,8 @@ NOT_RUN = {
         "minutes of benchmarks, meaningful only on a quiet machine",
     ("docs/design/performance.md", ".venv/bin/python benchmarks/bench_array.py --repeat 3 --children 2000"):
         "minutes of benchmarks, meaningful only on a quiet machine",
+    ("docs/design/performance.md", ".venv/bin/python benchmarks/bench_triggers.py --repeat 3"):
+        "minutes of benchmarks, meaningful only on a quiet machine",
     ("docs/design/architecture.md", ".venv/bin/lint-imports                  # the contracts: layers, pure specs "
      "and domain, workers/scheduler on top"): "run from a checkout, not a fresh home; tests/test_layers.py runs both",
 }  # fmt: skip
