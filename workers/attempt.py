@@ -487,7 +487,8 @@ def _app_child(
     in its environment only: the spec file names them)."""
     folder = scratch / "app"
     folder.mkdir()
-    spec = {"app": job["app"], "result_path": str(folder / "result.json")}
+    # A pre-run's application is told so on each request (it cannot be redirected to scratch as tables are).
+    spec = {"app": job["app"], "result_path": str(folder / "result.json"), "prerun": bool(job.get("prerun"))}
     (folder / "spec.json").write_text(json.dumps(spec))
     values = {name: secrets[name] for name in secret_refs(job["app"])}
     argv = [sys.executable, str(APP_RUNNER), str(folder / "spec.json")]
@@ -649,7 +650,8 @@ def _outcome(
         prerun = claim.run["job"].get("prerun")
         written = written_events(sql_result, claim.attempt) if sql_result is not None and not prerun else []
         sync = builtin_sync(claim.run["job"])
-        if sync is not None and sql_result is not None:  # with the sync's new watermark
+        # A pre-run's copy moves no watermark: the next real incremental sync must still copy those rows.
+        if sync is not None and sql_result is not None and not prerun:  # with the sync's new watermark
             recorded = ctx.syncs.succeed(claim, sync, sql_result, written, values)
         else:
             recorded = ctx.lifecycle.succeed(claim, sql_result, written, values)
