@@ -287,9 +287,11 @@ class Notifier:
             claimed = self.service.claim(doc["id"], self.name, now, lease)
             if claimed is None:
                 continue
-            _, claim, due = claimed
+            before_claim, claim, due, claim_version = claimed
             outcome = self.send(due)
-            self.service.record(doc["id"], claim.attempt, outcome, datetime.now(UTC), self.policy)
+            self.service.record(
+                doc["id"], claim.attempt, outcome, datetime.now(UTC), self.policy, (before_claim, claim_version)
+            )
             log.info(
                 "notification attempt",
                 notification=doc["id"],
