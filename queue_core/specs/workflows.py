@@ -49,7 +49,8 @@ _DATAOS_WORKFLOW_KEYS = {
     "maxConcurrentRuns",
 }
 _DAG_KEYS = {"name", "title", "description", "spec", "dependencies"}
-_SPEC_KEYS = {"stack", "compute", "stackSpec", "tags", "definition", "args", "envVars"}
+# A DataOS task's run settings sit in its ``spec`` (beside ``compute``): pool, poolSlots and priority too.
+_SPEC_KEYS = {"stack", "compute", "stackSpec", "tags", "definition", "args", "envVars", *TASK_RUN_CONTROL}
 _DEFINITION_REF = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]{0,127})(?:@(?P<version>[1-9][0-9]{0,8}))?$")
 
 
@@ -207,6 +208,7 @@ def _dataos_tasks(workflow_section: Mapping[str, Any], workflow: str) -> dict[st
             "cluster": spec.get("compute"),
             "description": entry.get("description") or entry.get("title"),
             "tags": spec.get("tags"),
+            **normalize_run_control(spec, f"{field}.spec", TASK_RUN_CONTROL),  # named where the file has them
         }
         depends, outcomes = _depends_on(entry.get("dependencies"), f"{field}.dependencies")
         if outcomes:
