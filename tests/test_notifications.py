@@ -191,3 +191,38 @@ def test_a_failed_workflow_run_is_posted_once_with_its_link(client: Client, work
     body = json.loads(post.body)
     assert (body["workflow_run"], body["workflow"], body["status"]) == (wrun, "wf", "FAILED")
     assert body["console_url"] == f"http://console.test/workflow-runs/{wrun}"
+
+
+def test_a_tick_missed_while_no_scheduler_ran_is_posted_to_the_schedules_webhook(
+    client: Client, workspace: Path, procs: Procs, tmp_path: Path
+):
+    """``schedule create --tag --notifications``: the tick falls while no scheduler runs; the first one started
+    after records it missed (catch-up ``none``) and its notifier posts ``onMissedTick``, signed, once."""
+    job_file(workspace, "ok.sh", "echo done\n")
+    client.define(definition("nightly-export", "ok.sh"))
+    with webhook_receiver() as web:
+        client.set_secret("hook", SECRET)
+        section = tmp_path / "notify.json"
+        section.write_text(
+            json.dumps({"onMissedTick": [{"webhook": f"{web.url}/missed", "secret": {"secret": "hook"}}]})
+        )
+        at = time.time() + 6  # the CLI starts in time on a busy machine
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
+        created = procs.cli(
+            "schedule", "create", "export-once", "--definition", "nightly-export", "--at", stamp, "--catchup", "none",
+            "--tag", "team:data", "--tag", "nightly", "--notifications", str(section),
+        )  # fmt: skip
+        assert created.returncode == 0, created.stderr
+        schedule = client.get_schedule("export-once")
+        assert schedule["tags"] == ["team:data", "nightly"]
+        eventually(lambda: time.time() > at + 1.5, timeout=10, what="the tick to pass with no scheduler running")
+        procs.env.update({**FAST, "JOBLEDGER_SCHEDULE_ON_TIME_SECONDS": "0.5"})
+        procs.dispatcher(timer=True)
+        (note,) = ended(client, schedule["id"], 1)
+        assert (note["status"], note["event"]) == ("DELIVERED", "onMissedTick")
+        (post,) = web.to("/missed")
+        assert verify_signature(SECRET, post.headers[SIGNATURE_HEADER], post.body, time.time())
+        body = json.loads(post.body)
+        assert body["event"] == "onMissedTick" and body["schedule"] == "export-once" and body["reason"] == "missed"
+        assert body["target"] == "definition nightly-export" and len(body["ticks"]) == 1
+    assert client.list_runs(definition="nightly-export") == []  # catch-up none: the missed tick fired nothing
