@@ -26,9 +26,13 @@ BENCH_DIR = Path(__file__).resolve().parent
 STOP_GRACE_SECONDS = 5.0
 
 
-def parse_args(description: str, replay_events: int | None = None) -> argparse.Namespace:
+def parse_args(
+    description: str, replay_events: int | None = None, switches: dict[str, str] | None = None
+) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--repeat", type=int, default=3, help="repetitions of every figure (default 3)")
+    for flag, help_text in (switches or {}).items():
+        parser.add_argument(flag, action="store_true", help=help_text)
     if replay_events is not None:
         parser.add_argument(
             "--replay-events",

@@ -33,6 +33,7 @@ DEFAULT_NOTIFY_RETRY_SECONDS = 10.0
 DEFAULT_NOTIFY_RETRY_MAX_SECONDS = 600.0
 DEFAULT_NOTIFY_GIVE_UP_SECONDS = 3600.0
 DEFAULT_NOTIFY_TIMEOUT_SECONDS = 10.0
+DEFAULT_NOTIFY_LEASE_MARGIN_SECONDS = 30.0
 DEFAULT_NOTIFY_TICK_SECONDS = 1.0
 
 
@@ -95,6 +96,7 @@ class Settings:
     notify_retry_max_seconds: float = DEFAULT_NOTIFY_RETRY_MAX_SECONDS
     notify_give_up_seconds: float = DEFAULT_NOTIFY_GIVE_UP_SECONDS
     notify_timeout_seconds: float = DEFAULT_NOTIFY_TIMEOUT_SECONDS
+    notify_lease_margin_seconds: float = DEFAULT_NOTIFY_LEASE_MARGIN_SECONDS
     notify_tick_seconds: float = DEFAULT_NOTIFY_TICK_SECONDS
 
     @property
@@ -188,6 +190,9 @@ class Settings:
             ),
             notify_give_up_seconds=float(env.get("JOBLEDGER_NOTIFY_GIVE_UP_SECONDS", DEFAULT_NOTIFY_GIVE_UP_SECONDS)),
             notify_timeout_seconds=float(env.get("JOBLEDGER_NOTIFY_TIMEOUT_SECONDS", DEFAULT_NOTIFY_TIMEOUT_SECONDS)),
+            notify_lease_margin_seconds=float(
+                env.get("JOBLEDGER_NOTIFY_LEASE_MARGIN_SECONDS", DEFAULT_NOTIFY_LEASE_MARGIN_SECONDS)
+            ),
             notify_tick_seconds=float(env.get("JOBLEDGER_NOTIFY_TICK_SECONDS", DEFAULT_NOTIFY_TICK_SECONDS)),
         )
 

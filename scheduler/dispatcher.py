@@ -41,6 +41,7 @@ DEAD_CONSUMER_IDLE_MS = 600_000
 REFUSAL_NOTE_SECONDS = 10.0
 # A read of a group that is gone, or whose log was deleted while the read was blocked on it.
 GROUP_GONE = ("NOGROUP", "UNBLOCKED")
+RUN_ENDS = frozenset({"RunSucceeded", "RunFailed", "RunCancelled"})
 MAX_BACKOFF_SECONDS = 5.0  # the longest pause between two tries after an error that persists
 
 
@@ -67,6 +68,7 @@ class Dispatcher:
         self._grouped = False
         self._handled_through: str | None = None  # the group's checkpoint, as last seen: recreated from it
         self._backoff = 0.0
+        self._gate_due = False  # a batch brought a gated run, or perhaps freed a slot a run waits for
 
     def ensure_group(self) -> None:
         """Join the group; create it if it is missing: from the start of the log (a run submitted before any
@@ -192,6 +194,9 @@ class Dispatcher:
                     error=f"{exc!r}"[:300],
                 )
         self.workflows.flush()  # once per batch: a fan-in of many ended tasks is one decision
+        if self._gate_due:  # now rather than at the next tick: a gated run starts as soon as a plain one does
+            self._gate_due = False
+            self.maintenance.gate_now()
         # One acknowledgement for the batch (deleted entries too): a crash before it redelivers entries
         # already handled, which is safe because every reaction is idempotent.
         self.group.ack(delivery.positions)
@@ -212,10 +217,13 @@ class Dispatcher:
         event = rec.event
         if isinstance(event, RunSubmitted):
             if is_gated(event.job):
+                self._gate_due = True
                 return  # the gate lets it through when a slot is free (``scheduler/gate.py``, on the leader)
             if self.lifecycle.queue(rec.aggregate, 1):
                 enqueue_attempt(self.redis, event.cluster, rec.aggregate, 1, priority_of(event.job))
                 log.debug("run queued", run_id=rec.aggregate, cluster=event.cluster)
+        elif rec.type in RUN_ENDS and self.maintenance.gate.waiting:
+            self._gate_due = True  # perhaps a gated run's end: its slots are free
         elif isinstance(event, RunRetryScheduled):
             doc, _ = self.lifecycle.load(rec.aggregate)
             if doc is None or doc["status"] != "PENDING" or doc["attempt"] != event.attempt:

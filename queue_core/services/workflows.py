@@ -84,6 +84,7 @@ class Plan:
     concurrency: int | None
     fail_fast: bool
     reference_timeout: float | None = None
+    max_concurrent_runs: int | None = None
 
     def to_json_dict(self) -> Doc:
         tasks = {
@@ -330,6 +331,7 @@ class WorkflowService:
             spec["concurrency"],
             spec["failFast"],
             spec.get("referenceTimeout"),
+            spec.get("maxConcurrentRuns"),  # absent: applied without one
         )
 
     def start_batch(
@@ -347,6 +349,7 @@ class WorkflowService:
             concurrency=plan.concurrency,
             fail_fast=plan.fail_fast,
             reference_timeout=plan.reference_timeout,
+            max_concurrent_runs=plan.max_concurrent_runs,
         )
         return run_id, [NewEvent(run_id, started)], {run_id: 0}
 
