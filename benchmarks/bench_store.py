@@ -365,7 +365,7 @@ def durability_report(rounds: list[dict[str, dict[str, float]]]) -> dict[str, An
 def replicated_main(args: Any, result: dict[str, Any]) -> None:
     result["redis"] += "; one replica (replicaof, same options) on loopback"
     with interruptible(), tempfile.TemporaryDirectory(prefix="bench-store-") as tmp:
-        server = RedisServer(Path(tmp) / "redis").start()
+        server = RedisServer(Path(tmp) / "redis").start("--repl-diskless-sync-delay", "0")
         replica = RedisServer(Path(tmp) / "replica").start("--replicaof", "127.0.0.1", str(server.port))
         try:
             connection = server.client()

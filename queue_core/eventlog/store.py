@@ -147,8 +147,10 @@ class EventStore:
                 return self._append(keys=keys, args=args)
             except redis.ResponseError as exc:
                 refusal = _refusal(exc, self.epoch)
-                # Held for maintenance (nothing was written): waited out like an outage, then refused.
-                if not isinstance(refusal, StoreUnderMaintenance) or time.monotonic() + delay > deadline:
+                # Held for maintenance, or a primary with too few replicas to take writes (nothing was written):
+                # waited out like an outage, then refused.
+                waits = isinstance(refusal, (StoreUnderMaintenance, StoreUnavailable))
+                if not waits or time.monotonic() + delay > deadline:
                     raise refusal from exc
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 # The reply may be lost after the write: retrying with the same event ids is safe.
@@ -446,6 +448,8 @@ def _refusal(exc: redis.ResponseError, known_epoch: str) -> Exception:
         return StoreEpochChanged(
             f"the store now holds another log (epoch {found[:12]}, this process knew {known_epoch[:12]})"
         )
+    if message.startswith("NOREPLICAS"):  # min-replicas-to-write: the primary has no replica in sync
+        return StoreUnavailable("store unavailable: the primary has too few replicas in sync to take writes")
     if isinstance(exc, redis.exceptions.OutOfMemoryError) or "OOM command not allowed" in message:
         return StoreFull("the store is full (Redis reached its maxmemory); nothing was appended")
     return AppendFailed(f"append refused by Redis: {message}")

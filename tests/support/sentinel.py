@@ -45,7 +45,8 @@ class DataNode(RedisServer):
             users.write_text(f"user default off\nuser {USER} on >{self.acl_password} ~* &* +@all\n")
             acl = ["--aclfile", str(users), "--masteruser", USER, "--masterauth", self.acl_password]
         follow = ["--replicaof", "127.0.0.1", str(self.replica_of)] if self.replica_of else []
-        super().start(*acl, *follow, *extra)
+        # A replica's first sync starts at once (Redis 7.0 waits 5 s for more replicas by default).
+        super().start(*acl, *follow, "--repl-diskless-sync-delay", "0", *extra)
 
 
 class SentinelDeployment:
