@@ -99,6 +99,10 @@ NOT_RUN = {
      "tests/faults/test_chaos.py -s"): "ten minutes of chaos runs; the suite runs the same test for 20 s",
     ("docs/design/performance.md", ".venv/bin/python benchmarks/bench_runs.py --repeat 3"):
         "minutes of benchmarks, meaningful only on a quiet machine",
+    ("docs/design/performance.md", ".venv/bin/python benchmarks/bench_triggers.py --repeat 3"):
+        "a benchmark: minutes, meaningful only on a quiet machine",
+    ("docs/design/performance.md", ".venv/bin/python benchmarks/bench_store.py --durability replicated --repeat 3"):
+        "a benchmark: a minute, meaningful only on a quiet machine",
     ("docs/design/architecture.md", ".venv/bin/lint-imports                  # the contracts: layers, pure specs "
      "and domain, workers/scheduler on top"): "run from a checkout, not a fresh home; tests/test_layers.py runs both",
 }  # fmt: skip
