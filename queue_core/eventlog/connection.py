@@ -11,7 +11,7 @@ from redis.backoff import ExponentialBackoff
 from redis.client import Pipeline
 from redis.exceptions import NoPermissionError
 from redis.retry import Retry
-from redis.sentinel import Sentinel
+from redis.sentinel import MasterNotFoundError, Sentinel
 
 from queue_core.errors import InvalidInput, JobledgerError, StoreUnavailable
 from queue_core.eventlog.embedded import EmbeddedRedis, private_folder
@@ -128,6 +128,9 @@ def denied(exc: NoPermissionError) -> AccessDenied:
 def unavailable(exc: BaseException) -> StoreUnavailable:
     """The one-line ``store unavailable`` error for a connection error or time-out."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, MasterNotFoundError):  # its text lists every sentinel's client, settings and all
+        name, _, reasons = text.partition(" : ")
+        text = f"{name.lower()} (the last sentinel asked: {reasons.rpartition(' - ')[2][:160]})" if reasons else name
     if isinstance(exc, redis.TimeoutError):
         text = f"no answer in time ({text})"
     return StoreUnavailable(f"store unavailable: {text}")

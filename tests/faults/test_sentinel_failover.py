@@ -21,7 +21,7 @@ from queue_core.cli.fleet import fleet_command
 from tests.support.faults import assert_log_holds, marker_job, marks
 from tests.support.jobs import definition
 from tests.support.paths import REPO
-from tests.support.processes import Procs, eventually
+from tests.support.processes import Procs, eventually, jobledger_up
 from tests.support.redis_server import server_version
 from tests.support.sentinel import MASTER, USER, SentinelDeployment
 
@@ -144,21 +144,28 @@ def test_sentinel_with_acl_credentials_for_the_data_nodes_and_the_sentinels(tmp_
         JOBLEDGER_SENTINEL_USERNAME=USER, JOBLEDGER_SENTINEL_PASSWORD_FILE=str(secrets / "sentinel"),
     )  # fmt: skip
     (tmp_path / "workspace").mkdir()
-    procs = Procs(env, tmp_path / "logs")
+    up_output = tmp_path / "up.out"
     try:
         deployment.start()
         client = Client(settings=Settings.from_env(env))
         client.define(definition("work", marker_job(tmp_path / "workspace", tmp_path / "markers")))
-        procs.dispatcher()
-        start_workers(procs, 1)
-        run = client.submit("work")
-        assert client.wait(run, timeout=30)["status"] == "SUCCEEDED"
+        # `jobledger up` through the sentinels: no embedded store, its scheduler and worker given the sentinels.
+        with jobledger_up(env, grace=1, out=up_output):
+            run = client.submit("work")
+            assert client.wait(run, timeout=30)["status"] == "SUCCEEDED"
+        printed = up_output.read_text()
+        assert f"redis: redis+sentinel://{deployment.addresses}/{MASTER}" in printed
+        assert "with JOBLEDGER_SENTINELS and JOBLEDGER_SENTINEL_MASTER set: rq worker -c workers.rq_settings" in printed
         # Without the sentinels' password, no process learns where the primary is.
-        without = {key: value for key, value in env.items() if not key.startswith("JOBLEDGER_SENTINEL_")}
-        refused = Procs({**without, "JOBLEDGER_SENTINEL_MASTER": MASTER}, tmp_path / "logs").cli("check")
-        assert refused.returncode != 0 and password not in refused.stdout + refused.stderr
-        for log in (tmp_path / "logs").iterdir():
+        without = {key: value for key, value in env.items() if key != "JOBLEDGER_SENTINEL_PASSWORD_FILE"}
+        refused = Procs(without, tmp_path / "logs").cli("check")
+        assert refused.returncode == 4, refused.stdout + refused.stderr
+        assert refused.stderr.strip() == (
+            f"jobledger: store unavailable: no master found for '{MASTER}' (the last sentinel asked: "
+            "auth:AuthenticationError: invalid username-password pair or user is disabled.)"
+        )
+        assert password not in refused.stdout + refused.stderr + printed
+        for log in (tmp_path / "home" / "logs").iterdir():
             assert password not in log.read_text()
     finally:
-        procs.kill_all()
         deployment.stop()
