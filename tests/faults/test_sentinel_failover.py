@@ -142,6 +142,7 @@ def test_sentinel_with_acl_credentials_for_the_data_nodes_and_the_sentinels(tmp_
         deployment, tmp_path,
         REDIS_USERNAME=USER, REDIS_PASSWORD_FILE=str(secrets / "redis"),
         JOBLEDGER_SENTINEL_USERNAME=USER, JOBLEDGER_SENTINEL_PASSWORD_FILE=str(secrets / "sentinel"),
+        JOBLEDGER_REQUIRE_AUTH="1",
     )  # fmt: skip
     (tmp_path / "workspace").mkdir()
     up_output = tmp_path / "up.out"
