@@ -136,6 +136,15 @@ def unavailable(exc: BaseException) -> StoreUnavailable:
     return StoreUnavailable(f"store unavailable: {text}")
 
 
+def no_replicas(exc: redis.ResponseError) -> bool:
+    """Whether Redis refused a write for want of replicas in sync (``min-replicas-to-write``): an outage, as a
+    primary that is down is, and as short-lived; nothing was written."""
+    return str(exc).startswith("NOREPLICAS")
+
+
+NO_REPLICAS = "store unavailable: the primary has too few replicas in sync to take writes"
+
+
 class _StorePipeline(Pipeline):
     def execute(self, raise_on_error: bool = True) -> list[Any]:
         try:
@@ -146,6 +155,10 @@ class _StorePipeline(Pipeline):
             raise denied(exc) from exc
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise unavailable(exc) from exc
+        except redis.ResponseError as exc:
+            if no_replicas(exc):
+                raise StoreUnavailable(NO_REPLICAS) from exc
+            raise
 
 
 class StoreConnection(redis.Redis):
@@ -163,6 +176,10 @@ class StoreConnection(redis.Redis):
             raise denied(exc) from exc
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise unavailable(exc) from exc
+        except redis.ResponseError as exc:
+            if no_replicas(exc):
+                raise StoreUnavailable(NO_REPLICAS) from exc
+            raise
 
     def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Pipeline:
         return _StorePipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)

@@ -22,7 +22,7 @@ from queue_core.errors import (
     UnsafeStore,
 )
 from queue_core.eventlog.cold import ColdTier
-from queue_core.eventlog.connection import unavailable
+from queue_core.eventlog.connection import NO_REPLICAS, no_replicas, unavailable
 from queue_core.eventlog.events import NewEvent, Recorded, decode, encode, envelope_type
 from queue_core.eventlog.positions import position_key
 from queue_core.keys import Keys
@@ -448,8 +448,8 @@ def _refusal(exc: redis.ResponseError, known_epoch: str) -> Exception:
         return StoreEpochChanged(
             f"the store now holds another log (epoch {found[:12]}, this process knew {known_epoch[:12]})"
         )
-    if message.startswith("NOREPLICAS"):  # min-replicas-to-write: the primary has no replica in sync
-        return StoreUnavailable("store unavailable: the primary has too few replicas in sync to take writes")
+    if no_replicas(exc):  # min-replicas-to-write: the primary has no replica in sync
+        return StoreUnavailable(NO_REPLICAS)
     if isinstance(exc, redis.exceptions.OutOfMemoryError) or "OOM command not allowed" in message:
         return StoreFull("the store is full (Redis reached its maxmemory); nothing was appended")
     return AppendFailed(f"append refused by Redis: {message}")

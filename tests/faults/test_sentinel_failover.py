@@ -57,7 +57,9 @@ def start_workers(procs: Procs, count: int) -> None:
 
 @pytest.fixture
 def deployment(tmp_path: Path) -> Iterator[SentinelDeployment]:
-    started = SentinelDeployment(tmp_path / "sentinel")
+    # As the deployment docs set it: the primary refuses writes while no replica is in sync.
+    guarded = ("--min-replicas-to-write", "1", "--min-replicas-max-lag", "10")
+    started = SentinelDeployment(tmp_path / "sentinel", None, *guarded)
     try:
         started.start()
         yield started
@@ -102,7 +104,7 @@ def test_a_kill_9_of_the_primary_under_load_loses_no_acknowledged_command_and_th
         acknowledged_at_promotion = len(outcomes(out)[0])
         # The old primary comes back (as its supervisor would start it) and Sentinel makes it the new replica:
         # until then a replicated append waits, as it should, for a replica to have it.
-        deployment.primary.start()
+        deployment.primary.start(*deployment.options)
         new_primary = deployment.replica
         eventually(lambda: _replicas_online(new_primary.client()) >= 1, timeout=30, what="the old primary a replica")
         more = acknowledged_at_promotion + 10
@@ -111,7 +113,8 @@ def test_a_kill_9_of_the_primary_under_load_loses_no_acknowledged_command_and_th
         stop.touch()
         eventually(lambda: procs.procs[-1].poll() is not None, what="the submit loop to stop")
 
-        acknowledged, _ = outcomes(out)
+        acknowledged, done = outcomes(out)
+        print(f"submissions: {done}, acknowledged {len(acknowledged)} ({acknowledged_at_promotion} at the promotion)")
         runs = [*acknowledged.values(), *(event.event.run for event in fired if event.event.run)]
         for run in runs:
             client.wait(run, timeout=60)

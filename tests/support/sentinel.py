@@ -52,9 +52,10 @@ class DataNode(RedisServer):
 class SentinelDeployment:
     """A primary, a replica and three sentinels watching them as ``MASTER``."""
 
-    def __init__(self, directory: Path, password: str | None = None) -> None:
+    def __init__(self, directory: Path, password: str | None = None, *options: str) -> None:
         self.directory = directory
         self.password = password
+        self.options = options  # more redis-server options for both data nodes
         self.primary = DataNode(directory / "primary", password)
         self.replica = DataNode(directory / "replica", password, replica_of=self.primary.port)
         self.sentinel_ports = [free_port() for _ in range(3)]
@@ -66,8 +67,8 @@ class SentinelDeployment:
         return ",".join(f"127.0.0.1:{port}" for port in self.sentinel_ports)
 
     def start(self) -> None:
-        self.primary.start()
-        self.replica.start()
+        self.primary.start(*self.options)
+        self.replica.start(*self.options)
         for index, port in enumerate(self.sentinel_ports):
             folder = self.directory / f"sentinel-{index}"
             folder.mkdir(parents=True, exist_ok=True)
