@@ -13,6 +13,7 @@ import redis
 
 from queue_core import Settings, StoreUnavailable
 from queue_core.errors import InvalidInput
+from queue_core.eventlog.connection import connect
 from queue_core.eventlog.events import NewEvent, RunQueued
 from queue_core.eventlog.store import EventStore
 from tests.support.processes import eventually
@@ -97,3 +98,13 @@ def test_a_primary_refusing_writes_without_replicas_is_an_outage_and_nothing_is_
     with pytest.raises(StoreUnavailable, match="too few replicas"):
         store.append(batch, {batch[0].aggregate: 0})
     assert primary.client().xlen(store.keys.log) == 0
+
+
+def test_any_command_a_primary_refuses_for_want_of_replicas_is_an_outage(own_redis: Callable[..., RedisServer]):
+    primary = own_redis("guarded-commands", "--min-replicas-to-write", "1")
+    settings = Settings(redis_url=primary.url, home=primary.directory / "home", workspace=primary.directory)
+    connection = connect(settings)
+    with pytest.raises(StoreUnavailable, match="too few replicas"):
+        connection.set("jobledger:probe", "1")
+    with pytest.raises(StoreUnavailable, match="too few replicas"):
+        connection.pipeline(transaction=False).set("jobledger:probe", "1").execute()

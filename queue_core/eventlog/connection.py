@@ -139,7 +139,8 @@ def unavailable(exc: BaseException) -> StoreUnavailable:
 def no_replicas(exc: redis.ResponseError) -> bool:
     """Whether Redis refused a write for want of replicas in sync (``min-replicas-to-write``): an outage, as a
     primary that is down is, and as short-lived; nothing was written."""
-    return str(exc).startswith("NOREPLICAS")
+    # redis-py prefixes a pipeline's error with the command: "Command # 1 (...) of pipeline caused error: ..."
+    return str(exc).rsplit(" of pipeline caused error: ", 1)[-1].startswith("NOREPLICAS")
 
 
 NO_REPLICAS = "store unavailable: the primary has too few replicas in sync to take writes"
