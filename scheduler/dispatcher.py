@@ -52,7 +52,9 @@ class Dispatcher:
         self.settings = settings
         self.redis = connection if connection is not None else connect(settings)
         self.keys = Keys()
-        self.store = EventStore(self.redis, self.keys)
+        self.store = EventStore(
+            self.redis, self.keys, replicas=settings.replicas_to_wait, replica_wait_ms=settings.replica_wait_ms
+        )
         self.group = ConsumerGroup(self.store, self.keys.dispatch_group)
         self.lifecycle = RunLifecycle(self.store)
         self.name = name or f"{socket.gethostname()}.{os.getpid()}"

@@ -99,7 +99,13 @@ def _context_for(rq_connection: redis.Redis) -> _Context:
     # The store's own connection: jobledger's short time-out (RQ's waits minutes on a hung store),
     # and appends retried through an outage for as long as the worker's patience lasts.
     connection = connect_like(rq_connection, settings)
-    store = EventStore(connection, keys, patience_seconds=settings.outage_patience_seconds)
+    store = EventStore(
+        connection,
+        keys,
+        patience_seconds=settings.outage_patience_seconds,
+        replicas=settings.replicas_to_wait,
+        replica_wait_ms=settings.replica_wait_ms,
+    )
     check_store(store, settings)  # the epoch: no attempt runs against a store that came back empty
     lifecycle = RunLifecycle(store)
     return _Context(
