@@ -26,9 +26,23 @@ BENCH_DIR = Path(__file__).resolve().parent
 STOP_GRACE_SECONDS = 5.0
 
 
-def parse_args(description: str, replay_events: int | None = None) -> argparse.Namespace:
+def parse_args(
+    description: str,
+    replay_events: int | None = None,
+    switches: dict[str, str] | None = None,
+    durability: bool = False,
+) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--repeat", type=int, default=3, help="repetitions of every figure (default 3)")
+    for flag, help_text in (switches or {}).items():
+        parser.add_argument(flag, action="store_true", help=help_text)
+    if durability:
+        parser.add_argument(
+            "--durability",
+            choices=("local", "replicated"),
+            default="local",
+            help="replicated: appends that WAIT for a replica on loopback, against local ones, same run",
+        )
     if replay_events is not None:
         parser.add_argument(
             "--replay-events",

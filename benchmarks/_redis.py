@@ -34,7 +34,8 @@ class RedisServer:
     def client(self) -> redis.Redis:
         return redis.Redis(host="127.0.0.1", port=self.port)
 
-    def start(self) -> RedisServer:
+    def start(self, *extra: str) -> RedisServer:
+        """Start it; ``extra``: more ``--option value`` arguments (``--replicaof HOST PORT`` for a replica)."""
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("no redis-server on PATH")
@@ -50,7 +51,7 @@ class RedisServer:
             "logfile": str(self.directory / "redis.log"),
         }
         self.process = subprocess.Popen(
-            [binary, *(arg for name, value in options.items() for arg in (f"--{name}", value))],
+            [binary, *(arg for name, value in options.items() for arg in (f"--{name}", value)), *extra],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -17,6 +17,16 @@ Each repeat brings up one system at a time on a fresh redis-server (not timed; t
 worker set), the order rotating between repeats: systems measure throughput then latency and latency
 then throughput in turn, so latency phases sit back to back. While plain RQ is up,
 its worker-pool and its SimpleWorker both run; the one not being measured sits idle in its dequeue.
+
+With ``--features`` it measures instead what run control and notifications cost (issue 18): the same
+throughput and latency, sandbox off, of jobledger with a definition carrying tags, a pool (1,000 slots,
+so it never throttles) and notifications (``onStart``, ``onSuccess`` and ``onFailure`` to a signed
+webhook on a local HTTP server this process runs, which checks every signature), each run submitted
+with a tag of its own, against the same definition without them. Both sides run
+``python -m scheduler --timer`` (the dispatcher with its notifier thread) and the receiver. The
+throughput side also times until the receiver has every run's two webhooks, and both report the CPU
+the scheduler process and redis-server used per run. ``BENCH_FEATURES=pool`` (or ``tags``,
+``notifications``, comma-separated) configures only those, to find which costs.
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -53,6 +64,7 @@ from rq.registry import FailedJobRegistry, FinishedJobRegistry
 
 from queue_core import Client, Settings
 from queue_core.cli.fleet import fleet_command
+from scheduler.notify_senders import SIGNATURE_HEADER, verify_signature
 
 RUNS = 500
 LATENCY_SAMPLES = 30
@@ -63,6 +75,9 @@ READY_TIMEOUT_SECONDS = 60.0
 FINISH_TIMEOUT_SECONDS = 600.0
 JOB_NAME = "true"
 SCRIPT = "true.sh"
+POOL, POOL_SLOTS = "bench", 1000
+HOOK_SECRET_NAME, HOOK_SECRET = "bench-hook", "bench-signing-secret"
+NOTIFIED_PER_RUN = 2  # onStart and onSuccess
 
 
 def definition(name: str, location: str) -> dict[str, Any]:
@@ -80,6 +95,67 @@ def definition(name: str, location: str) -> dict[str, Any]:
         },
         "cluster": {"name": "default"},
     }
+
+
+def featured_definition(name: str, location: str, hook_url: str) -> dict[str, Any]:
+    """The same definition with tags, a pool that never throttles and a signed webhook on every run event."""
+    hook = [{"webhook": hook_url, "secret": {"secret": HOOK_SECRET_NAME}}]
+    raw = definition(name, location)
+    only = os.environ.get("BENCH_FEATURES", "tags,pool,notifications").split(",")  # to find what costs
+    if "tags" in only:
+        raw["tags"] = ["team:data", "bench"]
+    if "pool" in only:
+        raw["config"] |= {"pool": POOL, "poolSlots": 1}
+    if "notifications" in only:
+        raw["config"]["notifications"] = {"onStart": hook, "onSuccess": hook, "onFailure": hook}
+    return raw
+
+
+class Receiver:
+    """A local webhook receiver on a thread: checks each POST's signature, counts the good ones."""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        receiver = self
+        self.lock = threading.Lock()
+        self.verified = self.refused = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                good = verify_signature(HOOK_SECRET, self.headers.get(SIGNATURE_HEADER, ""), body, time.time())
+                with receiver.lock:
+                    if good:
+                        receiver.verified += 1
+                    else:
+                        receiver.refused += 1
+                self.send_response(200 if good else 400)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, name="webhook-receiver", daemon=True).start()
+
+    def count(self) -> int:
+        with self.lock:
+            if self.refused:
+                raise RuntimeError(f"{self.refused} webhook(s) failed their signature check")
+            return self.verified
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a live process has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wait_for(check: Callable[[], bool], what: str, procs: Processes, timeout: float, interval: float) -> None:
@@ -105,9 +181,15 @@ def ms(seconds: list[float]) -> dict[str, float]:
 class Jobledger:
     """A fresh redis-server, two fleet workers and one dispatcher; runs go in through ``Client.submit``."""
 
-    def __init__(self, work: Path, workspace: Path, sandbox: str) -> None:
+    def __init__(
+        self, work: Path, workspace: Path, sandbox: str, receiver: Receiver | None = None, featured: bool = False
+    ) -> None:
         self.name = f"jobledger_sandbox_{sandbox}"
+        if receiver is not None:
+            self.name = "jobledger_featured" if featured else "jobledger_plain"
         self.sandbox = sandbox
+        self.receiver, self.featured = receiver, featured
+        self.tags: tuple[str, ...] = ("bench-run",) if featured else ()
         self.server = RedisServer(work / "redis")
         self.procs = Processes(work / "logs")
         self.home = work / "home"
@@ -123,11 +205,17 @@ class Jobledger:
         )
         check_children_import_code_under_test(env, self.procs.log_dir)
         self.client = Client(settings=Settings(redis_url=url, home=self.home, workspace=self.workspace))
-        self.client.define(definition(JOB_NAME, SCRIPT))
+        if self.featured and self.receiver is not None:
+            self.client.set_secret(HOOK_SECRET_NAME, HOOK_SECRET)
+            self.client.create_pool(POOL, POOL_SLOTS)
+            self.client.define(featured_definition(JOB_NAME, SCRIPT, self.receiver.url))
+        else:
+            self.client.define(definition(JOB_NAME, SCRIPT))
         worker = [sys.executable, "-m", "rq.cli", *fleet_command(url, "default")[1:]]
         self.procs.spawn(worker, "jl-worker-0", env)
         self.procs.spawn(worker, "jl-worker-1", env)
-        self.procs.spawn([sys.executable, "-m", "scheduler"], "jl-dispatcher", env)
+        timer = ["--timer"] if self.receiver is not None else []  # the notifier runs beside the timer
+        self.procs.spawn([sys.executable, "-m", "scheduler", *timer], "jl-dispatcher", env)
         wait_for(self._ready, "2 jobledger workers and the dispatcher", self.procs, READY_TIMEOUT_SECONDS, 0.05)
         for _ in range(WARMUP_JOBS):
             self.one()
@@ -151,14 +239,16 @@ class Jobledger:
     def throughput(self) -> dict[str, float]:
         """RUNS submitted back to back, until list_runs counts them all SUCCEEDED."""
         before = len(self._succeeded())
+        notified_before = self.receiver.count() if self.receiver is not None else 0
+        cpu_before = self._cpu()
         started = time.perf_counter()
-        run_ids = {self.client.submit(JOB_NAME) for _ in range(RUNS)}
+        run_ids = {self.client.submit(JOB_NAME, tags=self.tags) for _ in range(RUNS)}
         submitted = time.perf_counter() - started
         done: list[dict[str, Any]] = []
 
         def all_done() -> bool:
             done[:] = self._succeeded()
-            return len(done) >= before + RUNS
+            return len(done) >= before + RUNS and sum(d["id"] in run_ids for d in done) >= RUNS
 
         wait_for(all_done, f"{RUNS} runs to succeed", self.procs, FINISH_TIMEOUT_SECONDS, POLL_SECONDS)
         elapsed = time.perf_counter() - started
@@ -169,12 +259,24 @@ class Jobledger:
             [datetime.fromisoformat(d["submitted_at"]) for d in timed],
             [datetime.fromisoformat(d["finished_at"]) for d in timed],
         )
-        return {"rate": RUNS / elapsed, "rate_from_timestamps": RUNS / span, "submit_seconds": submitted}
+        figures = {"rate": RUNS / elapsed, "rate_from_timestamps": RUNS / span, "submit_seconds": submitted}
+        if self.featured and self.receiver is not None:
+            per_run = NOTIFIED_PER_RUN if "notifications" in os.environ.get("BENCH_FEATURES", "notifications") else 0
+            receiver, expected = self.receiver, notified_before + per_run * RUNS
+            wait_for(lambda: receiver.count() >= expected, "every webhook", self.procs, FINISH_TIMEOUT_SECONDS, 0.05)
+            figures["notified_seconds"] = time.perf_counter() - started
+        if self.receiver is not None:  # CPU ms per run of the scheduler process and of redis-server
+            figures |= {f"cpu_ms_per_run_{k}": (v - cpu_before[k]) * 1000 / RUNS for k, v in self._cpu().items()}
+        return figures
+
+    def _cpu(self) -> dict[str, float]:
+        assert self.server.process is not None
+        return {"scheduler": cpu_seconds(self.procs.procs[-1].pid), "redis": cpu_seconds(self.server.process.pid)}
 
     def one(self) -> float:
         """Seconds from just before submit until Client.wait returns the run SUCCEEDED."""
         started = time.perf_counter()
-        run = self.client.wait(self.client.submit(JOB_NAME), timeout=60)
+        run = self.client.wait(self.client.submit(JOB_NAME, tags=self.tags), timeout=60)
         elapsed = time.perf_counter() - started
         if run["status"] != "SUCCEEDED":
             raise RuntimeError(f"a run ended {run['status']}: {run}")
@@ -281,7 +383,10 @@ def measure(systems: list[Jobledger | PlainRQ]) -> dict[str, dict[str, Any]]:
 
 
 def main() -> None:
-    args = parse_args(__doc__.splitlines()[0])
+    args = parse_args(__doc__.splitlines()[0], switches={"--features": "tags, a pool and notifications against none"})
+    if args.features:
+        main_features(args.repeat)
+        return
     started = {"machine": machine(), "code": code_under_test()}
     rounds: list[dict[str, dict[str, Any]]] = []
     with interruptible(), tempfile.TemporaryDirectory(prefix="bench-runs-") as tmp:
@@ -361,6 +466,73 @@ def report(rounds: list[dict[str, dict[str, Any]]], repeat: int) -> dict[str, An
             "ratio_p50_sandbox_off_plain": ratio(off_p50, plain_p50),
             "ratio_p50_sandbox_on_off": ratio(on_p50, off_p50),
             "aim": "ratio_p50_sandbox_on_plain <= 2.0",
+        },
+    }
+
+
+def main_features(repeat: int) -> None:
+    """Jobledger with tags, a pool and notifications against the same runs without them, same repeat."""
+    started = {"machine": machine(), "code": code_under_test()}
+    rounds: list[dict[str, dict[str, Any]]] = []
+    receiver = Receiver()
+    with interruptible(), tempfile.TemporaryDirectory(prefix="bench-runs-features-") as tmp:
+        root = Path(tmp)
+        workspace = root / "workspace"
+        (workspace / "jobs").mkdir(parents=True)
+        (workspace / "jobs" / SCRIPT).write_text("true\n")
+        try:
+            for k in range(repeat):
+                progress(f"repeat {k + 1}/{repeat}")
+                systems: list[Jobledger | PlainRQ] = [
+                    Jobledger(root / f"jl-plain-{k}", workspace, "off", receiver, featured=False),
+                    Jobledger(root / f"jl-featured-{k}", workspace, "off", receiver, featured=True),
+                ]
+                rounds.append(measure(systems[k % 2 :] + systems[: k % 2]))
+        finally:
+            receiver.close()
+    started["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    emit({"benchmark": "bench_runs --features", **started, **report_features(rounds, repeat)})
+
+
+def report_features(rounds: list[dict[str, dict[str, Any]]], repeat: int) -> dict[str, Any]:
+    def values(side: str, key: str) -> list[float]:
+        return [r[side][key] for r in rounds]
+
+    featured, plain = "jobledger_featured", "jobledger_plain"
+    fleet = "2 fleet workers + python -m scheduler --timer (dispatcher, notifier); JOBLEDGER_SANDBOX=off"
+    # Per-run cost is the inverse of the rate: featured cost / plain cost = plain rate / featured rate.
+    return {
+        "placement": "benchmark client (and its webhook receiver thread), redis-server, the 2 workers, the "
+        "scheduler and their job children all unpinned on 2 cores; the two sides are never up at the same time",
+        "repeat": repeat,
+        "job": f"SHELL job: bash {SCRIPT} (the file holds `true`)",
+        "featured": f"tags [team:data, bench] + submit tag; pool {POOL} of {POOL_SLOTS} slots, poolSlots 1; "
+        "notifications onStart/onSuccess/onFailure to a signed webhook (HMAC-SHA-256, checked by the receiver)",
+        "throughput": {
+            "unit": f"runs per second, {RUNS} runs, first submit to all succeeded (polled every {POLL_SECONDS}s)",
+            plain: {"what": f"{fleet}; no tags, pool or notifications", **figure(values(plain, "rate"), 1)},
+            featured: {"what": f"{fleet}; tags, pool, notifications", **figure(values(featured, "rate"), 1)},
+            "per_run_cost_ratio_featured_plain": ratio(values(plain, "rate"), values(featured, "rate")),
+            "featured_until_every_webhook_seconds": figure(values(featured, "notified_seconds"), 2),
+            "cpu_ms_per_run": {
+                "what": "CPU of the scheduler process (dispatcher + notifier threads) and of redis-server, from "
+                "the first submit until all succeeded (featured: until every webhook arrived)",
+                **{
+                    f"{side}_{proc}": figure(values(side, f"cpu_ms_per_run_{proc}"), 2)
+                    for side in (plain, featured)
+                    for proc in ("scheduler", "redis")
+                },
+            },
+            "aim": "per_run_cost_ratio_featured_plain <= 1.10",
+        },
+        "latency": {
+            "unit": f"ms, {LATENCY_SAMPLES} sequential runs on an idle fleet per repeat",
+            plain: {"p50_ms": figure(values(plain, "p50_ms"), 1), "p95_ms": figure(values(plain, "p95_ms"), 1)},
+            featured: {
+                "p50_ms": figure(values(featured, "p50_ms"), 1),
+                "p95_ms": figure(values(featured, "p95_ms"), 1),
+            },
+            "ratio_p50_featured_plain": ratio(values(featured, "p50_ms"), values(plain, "p50_ms")),
         },
     }
 

@@ -13,6 +13,10 @@ pre-encoded envelopes of the same shape. Three shapes:
 
 The bare peer gets its envelopes already encoded; jobledger's figures include encoding them.
 
+With ``--durability replicated``: a replica on loopback follows the server, and the ``single`` and ``batch10``
+appends of an ``EventStore`` that WAITs for it (``JOBLEDGER_DURABILITY=replicated``) are measured against
+the same appends of one that does not (``local``), alternating, in the same run; no replay.
+
 Replay: a log of realistic events (definitions, then interleaved runs that succeed, retry, fail or are
 cancelled) folded by ``readmodels.rebuild`` (what ``replay --verify`` times: read + decode + fold, then
 drop + write of a scratch namespace), against a bare XRANGE of the same log in batches of 1,000 with
@@ -326,8 +330,62 @@ def replay_round(store: EventStore, index: int, flip: bool) -> dict[str, float]:
 # -- the benchmark ------------------------------------------------------------------------------
 
 
+def durability_round(connection: redis.Redis, stores: dict[str, EventStore], flip: bool) -> dict[str, dict[str, float]]:
+    """One repeat of single and batch10 appends: appends/s of the replicated store and of the local one."""
+    rates: dict[str, dict[str, float]] = {}
+    for shape in ("single", "batch10"):
+        batches = queued_events(APPENDS, BATCH if shape == "batch10" else 1)
+        measured = {}
+        for side in ["local", "replicated"] if flip else ["replicated", "local"]:
+            empty_store(connection, stores[side])
+            measured[side] = timed_rate(APPENDS, lambda b=batches, st=stores[side]: jobledger_calls(st, b))
+        rates[shape] = measured
+        progress(f"append {shape}: replicated {measured['replicated']:,.0f}/s, local {measured['local']:,.0f}/s")
+    return rates
+
+
+def durability_report(rounds: list[dict[str, dict[str, float]]]) -> dict[str, Any]:
+    report: dict[str, Any] = {
+        "unit": "events appended per second",
+        "events_per_figure": APPENDS,
+        "what": "EventStore.append with JOBLEDGER_DURABILITY=replicated (the append script, then WAIT 1 on the "
+        "same connection, one round trip) against local (the append script alone), same server",
+    }
+    for shape in ("single", "batch10"):
+        replicated = [r[shape]["replicated"] for r in rounds]
+        local = [r[shape]["local"] for r in rounds]
+        report[shape] = {
+            "replicated": figure(replicated, 0),
+            "local": figure(local, 0),
+            "ratio_replicated_local": ratio(replicated, local),
+        }
+    return report
+
+
+def replicated_main(args: Any, result: dict[str, Any]) -> None:
+    result["redis"] += "; one replica (replicaof, same options) on loopback"
+    with interruptible(), tempfile.TemporaryDirectory(prefix="bench-store-") as tmp:
+        server = RedisServer(Path(tmp) / "redis").start("--repl-diskless-sync-delay", "0")
+        replica = RedisServer(Path(tmp) / "replica").start("--replicaof", "127.0.0.1", str(server.port))
+        try:
+            connection = server.client()
+            while not _replica_online(connection):
+                time.sleep(0.05)
+            stores = {"local": EventStore(connection, Keys()), "replicated": EventStore(connection, Keys(), replicas=1)}
+            rounds = [durability_round(connection, stores, flip=k % 2 == 1) for k in range(args.repeat)]
+            result["durability"] = durability_report(rounds)
+        finally:
+            replica.stop()
+            server.stop()
+
+
+def _replica_online(connection: redis.Redis) -> bool:
+    info: Any = connection.info("replication")
+    return any(key.startswith("slave") and value.get("state") == "online" for key, value in info.items())
+
+
 def main() -> None:
-    args = parse_args(__doc__.splitlines()[0], replay_events=REPLAY_EVENTS)
+    args = parse_args(__doc__.splitlines()[0], replay_events=REPLAY_EVENTS, durability=True)
     result: dict[str, Any] = {
         "benchmark": "bench_store",
         "machine": machine(),
@@ -336,6 +394,11 @@ def main() -> None:
         "redis": "private redis-server 7 on loopback TCP: appendonly yes, appendfsync everysec, noeviction",
         "repeat": args.repeat,
     }
+    if args.durability == "replicated":
+        replicated_main(args, result)
+        result["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+        emit(result)
+        return
     with interruptible(), tempfile.TemporaryDirectory(prefix="bench-store-") as tmp:
         server = RedisServer(Path(tmp) / "redis").start()
         try:

@@ -64,7 +64,9 @@ class Client:
         self.settings = base
         try:
             self.redis = connection if connection is not None else connect(base)
-            self.store = EventStore(self.redis, Keys())
+            self.store = EventStore(
+                self.redis, Keys(), replicas=base.replicas_to_wait, replica_wait_ms=base.replica_wait_ms
+            )
             check_store(self.store, base, epoch=check_epoch)
         except StoreUnavailable:
             raise

@@ -33,7 +33,11 @@ DEFAULT_NOTIFY_RETRY_SECONDS = 10.0
 DEFAULT_NOTIFY_RETRY_MAX_SECONDS = 600.0
 DEFAULT_NOTIFY_GIVE_UP_SECONDS = 3600.0
 DEFAULT_NOTIFY_TIMEOUT_SECONDS = 10.0
+DEFAULT_NOTIFY_LEASE_MARGIN_SECONDS = 30.0
 DEFAULT_NOTIFY_TICK_SECONDS = 1.0
+DURABILITIES = ("local", "replicated")
+DEFAULT_DURABILITY = "local"
+DEFAULT_REPLICA_WAIT_MS = 1000
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,47 @@ class Settings:
     notify_retry_max_seconds: float = DEFAULT_NOTIFY_RETRY_MAX_SECONDS
     notify_give_up_seconds: float = DEFAULT_NOTIFY_GIVE_UP_SECONDS
     notify_timeout_seconds: float = DEFAULT_NOTIFY_TIMEOUT_SECONDS
+    notify_lease_margin_seconds: float = DEFAULT_NOTIFY_LEASE_MARGIN_SECONDS
     notify_tick_seconds: float = DEFAULT_NOTIFY_TICK_SECONDS
+    # Redis Sentinel: the sentinels' ``host:port`` addresses and the name of the primary they watch. When set,
+    # every process asks them where the primary is (instead of ``REDIS_URL``) and follows a failover by itself.
+    # The sentinels' own ACL user and password file (``sentinel auth`` is separate from the data nodes').
+    sentinels: str | None = None
+    sentinel_master: str | None = None
+    sentinel_username: str | None = None
+    sentinel_password_file: Path | None = None
+    # "local": an append is acknowledged once the primary has it; "replicated": once ``WAIT`` says a replica
+    # has it too, waiting at most ``replica_wait_ms`` (no answer in time: the append is ambiguous, retried).
+    durability: str = DEFAULT_DURABILITY
+    replica_wait_ms: int = DEFAULT_REPLICA_WAIT_MS
+
+    @property
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        """``JOBLEDGER_SENTINELS`` as ``(host, port)`` pairs (empty when unset); ``InvalidInput`` naming it."""
+        if not self.sentinels:
+            return []
+        addresses = []
+        for item in self.sentinels.split(","):
+            host, _, port = item.strip().rpartition(":")
+            if not host or not port.isdigit():
+                raise InvalidInput(f"{item.strip()[:60]!r} is not host:port", "JOBLEDGER_SENTINELS")
+            addresses.append((host.strip("[]"), int(port)))
+        if not self.sentinel_master:
+            raise InvalidInput("JOBLEDGER_SENTINELS is set: name the primary too", "JOBLEDGER_SENTINEL_MASTER")
+        return addresses
+
+    @property
+    def external_store(self) -> bool:
+        """Whether the store is one this home does not own (``REDIS_URL`` or Sentinel), not the embedded one."""
+        return bool(self.redis_url or self.sentinels)
+
+    @property
+    def replicas_to_wait(self) -> int:
+        """How many replicas must have an append before it is acknowledged (0 for ``local``)."""
+        if self.durability not in DURABILITIES:
+            message = f"{self.durability[:40]!r} is not one of {', '.join(DURABILITIES)}"
+            raise InvalidInput(message, "JOBLEDGER_DURABILITY")
+        return 1 if self.durability == "replicated" else 0
 
     @property
     def hot_window_delta(self) -> timedelta:
@@ -137,7 +181,7 @@ class Settings:
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         """Read ``REDIS_URL``, ``REDIS_USERNAME``, ``REDIS_PASSWORD_FILE``, ``JOBLEDGER_HOME``,
-        ``JOBLEDGER_WORKSPACE``, the resource bucket, safety, tuning."""
+        ``JOBLEDGER_WORKSPACE``, Sentinel, durability, the resource bucket, safety, tuning."""
         env = os.environ if environ is None else environ
         home = Path(env.get("JOBLEDGER_HOME") or DEFAULT_HOME).expanduser().resolve()
         workspace = Path(env.get("JOBLEDGER_WORKSPACE") or home / "workspace").expanduser().resolve()
@@ -188,7 +232,16 @@ class Settings:
             ),
             notify_give_up_seconds=float(env.get("JOBLEDGER_NOTIFY_GIVE_UP_SECONDS", DEFAULT_NOTIFY_GIVE_UP_SECONDS)),
             notify_timeout_seconds=float(env.get("JOBLEDGER_NOTIFY_TIMEOUT_SECONDS", DEFAULT_NOTIFY_TIMEOUT_SECONDS)),
+            notify_lease_margin_seconds=float(
+                env.get("JOBLEDGER_NOTIFY_LEASE_MARGIN_SECONDS", DEFAULT_NOTIFY_LEASE_MARGIN_SECONDS)
+            ),
             notify_tick_seconds=float(env.get("JOBLEDGER_NOTIFY_TICK_SECONDS", DEFAULT_NOTIFY_TICK_SECONDS)),
+            sentinels=env.get("JOBLEDGER_SENTINELS") or None,
+            sentinel_master=env.get("JOBLEDGER_SENTINEL_MASTER") or None,
+            sentinel_username=env.get("JOBLEDGER_SENTINEL_USERNAME") or None,
+            sentinel_password_file=_path(env.get("JOBLEDGER_SENTINEL_PASSWORD_FILE")),
+            durability=(env.get("JOBLEDGER_DURABILITY") or DEFAULT_DURABILITY).lower(),
+            replica_wait_ms=int(env.get("JOBLEDGER_REPLICA_WAIT_MS", DEFAULT_REPLICA_WAIT_MS)),
         )
 
 

@@ -87,7 +87,7 @@ def _notifier(settings: Settings, name: str) -> Notifier:
     from queue_core.eventlog.store import EventStore
     from queue_core.readmodels.materialized import ReadModels
 
-    store = EventStore(connect(settings))
+    store = EventStore(connect(settings), replicas=settings.replicas_to_wait, replica_wait_ms=settings.replica_wait_ms)
     return Notifier(settings, store, ReadModels(store), name)
 
 

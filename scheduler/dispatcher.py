@@ -45,6 +45,7 @@ REFUSAL_NOTE_SECONDS = 10.0
 # A read of a group that is gone, or whose log was deleted while the read was blocked on it.
 GROUP_GONE = ("NOGROUP", "UNBLOCKED")
 CHILD_ENDS = {"RunSucceeded": "SUCCEEDED", "RunFailed": "FAILED", "RunCancelled": "CANCELLED"}
+RUN_ENDS = frozenset({"RunSucceeded", "RunFailed", "RunCancelled"})
 MAX_BACKOFF_SECONDS = 5.0  # the longest pause between two tries after an error that persists
 
 
@@ -55,7 +56,9 @@ class Dispatcher:
         self.settings = settings
         self.redis = connection if connection is not None else connect(settings)
         self.keys = Keys()
-        self.store = EventStore(self.redis, self.keys)
+        self.store = EventStore(
+            self.redis, self.keys, replicas=settings.replicas_to_wait, replica_wait_ms=settings.replica_wait_ms
+        )
         self.group = ConsumerGroup(self.store, self.keys.dispatch_group)
         self.lifecycle = RunLifecycle(self.store)
         self.name = name or f"{socket.gethostname()}.{os.getpid()}"
@@ -73,6 +76,7 @@ class Dispatcher:
         self._backoff = 0.0
         self.arrays = ArrayChildren(self.store)
         self._children_ended: dict[str, dict[int, str]] = {}  # array parent -> child index -> how it ended
+        self._gate_due = False  # a batch brought a gated run, or perhaps freed a slot a run waits for
 
     def ensure_group(self) -> None:
         """Join the group; create it if it is missing: from the start of the log (a run submitted before any
@@ -199,6 +203,9 @@ class Dispatcher:
                 )
         self.workflows.flush()  # once per batch: a fan-in of many ended tasks is one decision
         self._note_children_ended()
+        if self._gate_due:  # now rather than at the next tick: a gated run starts as soon as a plain one does
+            self._gate_due = False
+            self.maintenance.gate_now()
         # One acknowledgement for the batch (deleted entries too): a crash before it redelivers entries
         # already handled, which is safe because every reaction is idempotent.
         self.group.ack(delivery.positions)
@@ -224,6 +231,9 @@ class Dispatcher:
     def handle(self, rec: Recorded) -> None:
         """React to one event; idempotent, so a redelivered event changes nothing."""
         event = rec.event
+        if rec.type in CHILD_ENDS and (child := parent_of(rec.aggregate)) is not None:
+            parent, index = child  # an array job's child ended: noted on its parent once this batch is handled
+            self._children_ended.setdefault(parent, {})[index] = CHILD_ENDS[rec.type]
         if isinstance(event, RunSubmitted):
             if event.array_parent is not None:
                 return  # an array job's child: queued in the batch that submitted it, put on RQ with its siblings
@@ -234,10 +244,13 @@ class Dispatcher:
                     log.info("array job's children queued", run_id=rec.aggregate, children=len(children))
                 return
             if is_gated(event.job):
+                self._gate_due = True
                 return  # the gate lets it through when a slot is free (``scheduler/gate.py``, on the leader)
             if self.lifecycle.queue(rec.aggregate, 1):
                 enqueue_attempt(self.redis, event.cluster, rec.aggregate, 1, priority_of(event.job))
                 log.debug("run queued", run_id=rec.aggregate, cluster=event.cluster)
+        elif rec.type in RUN_ENDS and self.maintenance.gate.waiting:
+            self._gate_due = True  # perhaps a gated run's end: its slots are free
         elif isinstance(event, RunRetryScheduled):
             doc, _ = self.lifecycle.load(rec.aggregate)
             if doc is None or doc["status"] != "PENDING" or doc["attempt"] != event.attempt:
@@ -252,9 +265,6 @@ class Dispatcher:
             else:
                 schedule_attempt(self.redis, doc["cluster"], rec.aggregate, event.attempt, when, priority)
             log.debug("retry scheduled", run_id=rec.aggregate, attempt=event.attempt, at=event.not_before)
-        elif rec.type in CHILD_ENDS and (child := parent_of(rec.aggregate)) is not None:
-            parent, index = child
-            self._children_ended.setdefault(parent, {})[index] = CHILD_ENDS[rec.type]
         elif isinstance(event, RunCancelled) and event.reason == CANCELLED_BY_USER:
             # An array job's parent: cancel its children here too, in case some were submitted after the
             # canceller looked (a dispatcher expanding it meanwhile); a second sweep cancels nothing.

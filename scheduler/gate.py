@@ -41,15 +41,18 @@ class Gate:
         self.read_models = read_models
         self.lifecycle = RunLifecycle(store)
         self.leading = leading  # asked again before each run let through: a leader that lost its lease stops
+        self.waiting = False  # whether the last pass left runs waiting (a run's end may then free their slots)
 
     def pass_(self) -> int:
         """Let through what fits now; returns how many runs were let through."""
         runs = gated_runs(self.read_models)
         waiting = [d for d in runs if is_waiting(d)]
+        self.waiting = bool(waiting)
         if not waiting:
             return 0
         pools = {d["name"]: d["slots"] for d in self.read_models.all("pools").values() if d}
         decision = decide_gate(waiting, [d for d in runs if holds_slots(d)], pools)
+        self.waiting = bool(decision.wait)
         by_id = {d["id"]: d for d in waiting}
         admitted = 0
         for run_id in decision.admit:

@@ -122,6 +122,12 @@ class Maintenance:
             self._next_scratch = time.monotonic() + PRERUN_SCRATCH_EVERY_SECONDS
             self.expire_prerun_scratch(now)
 
+    def gate_now(self) -> None:
+        """A gate pass between ticks, on the leader only: the read models caught up first, as on a tick."""
+        if self._still_leading():
+            self.read_models.catch_up()
+            self.gate.pass_()
+
     def expire_prerun_scratch(self, now: datetime) -> None:
         """Remove the scratch outputs of pre-runs that ended more than the retention period ago."""
         from queue_core.client import Client  # here: the client's services, built once, only on the leader

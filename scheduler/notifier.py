@@ -45,7 +45,6 @@ CACHE_RUNS = 10_000  # runs whose notifications section is remembered from their
 EXCERPT_LINES = 5
 EXCERPT_CHARS = 500
 MESSAGE_CHARS = 300
-LEASE_MARGIN_SECONDS = 30.0  # a claim lasts the send's timeout and this: a live deliverer records in time
 _RUN_EVENTS = {"RunStarted": "onStart", "RunSucceeded": "onSuccess", "RunFailed": "onFailure"}
 _WORKFLOW_EVENTS = {"WorkflowRunStarted": "onStart", "WorkflowRunFinished": None}
 _TICK_EVENTS = ("ScheduleTicksMissed", "ScheduleTickSkipped")
@@ -283,13 +282,16 @@ class Notifier:
         for doc in self.service.open():
             if self._stopping:
                 break
-            lease = self.settings.notify_timeout_seconds + LEASE_MARGIN_SECONDS
+            # A claim lasts the send's timeout and a margin: a live deliverer records in time.
+            lease = self.settings.notify_timeout_seconds + self.settings.notify_lease_margin_seconds
             claimed = self.service.claim(doc["id"], self.name, now, lease)
             if claimed is None:
                 continue
-            _, claim, due = claimed
+            before_claim, claim, due, claim_version = claimed
             outcome = self.send(due)
-            self.service.record(doc["id"], claim.attempt, outcome, datetime.now(UTC), self.policy)
+            self.service.record(
+                doc["id"], claim.attempt, outcome, datetime.now(UTC), self.policy, (before_claim, claim_version)
+            )
             log.info(
                 "notification attempt",
                 notification=doc["id"],

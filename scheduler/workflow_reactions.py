@@ -18,6 +18,7 @@ log = structlog.get_logger("jobledger.dispatcher")
 _RUN_ENDS = frozenset({"RunSucceeded", "RunFailed", "RunCancelled"})
 _WORKFLOW_MOVES = frozenset({"WorkflowRunStarted", "TaskRerunRequested", "WorkflowRunCancelled"})
 WAITING_SCAN = 1000
+SLOT_WAIT = "Waiting for a slot"
 
 
 class WorkflowReactions:
@@ -29,6 +30,7 @@ class WorkflowReactions:
         self._full: set[str] = set()
         self._ended: set[str] = set()
         self._references = False
+        self._slots_freed = False  # a workflow run ended: runs waiting for a slot may start
         self._poisoned: set[str] = set()  # workflow runs already said to be left alone
 
     def note(self, rec: Recorded) -> None:
@@ -37,13 +39,15 @@ class WorkflowReactions:
             self._references |= rec.type == "RunSucceeded"
         elif rec.type in _WORKFLOW_MOVES:
             self._full.add(rec.aggregate)
-        elif rec.type == "WorkflowRunFinished" and rec.event.status == "SUCCEEDED":  # type: ignore[attr-defined]
-            self._references = True
+            self._slots_freed |= rec.type == "WorkflowRunCancelled"
+        elif rec.type == "WorkflowRunFinished":
+            self._slots_freed = True
+            self._references |= rec.event.status == "SUCCEEDED"  # type: ignore[attr-defined]
 
     def flush(self) -> None:
         """Advance every workflow run the noted events touched; idempotent, so a redelivery is harmless."""
-        full, ended, references = self._full, self._ended, self._references
-        self._full, self._ended, self._references = set(), set(), False
+        full, ended, references, freed = self._full, self._ended, self._references, self._slots_freed
+        self._full, self._ended, self._references, self._slots_freed = set(), set(), False, False
         hints: dict[str, dict[str, tuple[dict[str, Any], int]]] = {}
         if ended:
             for run_id, (doc, version) in self.engine.load_runs(ended).items():
@@ -55,6 +59,23 @@ class WorkflowReactions:
             self._advance(workflow_run, None if workflow_run in full else hints[workflow_run])
         if references:
             self.advance_waiting()
+        if freed:
+            self.advance_waiting_for_slots()
+
+    def advance_waiting_for_slots(self) -> None:
+        """Look again at workflow runs waiting for a slot under their workflow's ``maxConcurrentRuns``, oldest
+        first: a workflow run ended, and its slot may be theirs."""
+        self.read_models.catch_up()
+        ids = self.read_models.newest("workflow_runs", "status:PENDING", 0, WAITING_SCAN)
+        docs = [
+            d
+            for d in self.read_models.get_many("workflow_runs", ids)
+            if d and (d["reason"] or "").startswith(SLOT_WAIT)
+        ]
+        waiting = [d["id"] for d in sorted(docs, key=lambda d: d["order"])]
+        self.engine.verify(waiting)
+        for workflow_run in waiting:
+            self._advance(workflow_run)
 
     def advance_waiting(self) -> None:
         """Look again at workflow runs waiting for a reference: a run they wait for may have succeeded.

@@ -6,6 +6,8 @@ import argparse
 import ast
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -102,3 +104,18 @@ def test_the_cli_says_how_to_add_a_missing_depot(client: Client, procs: Procs, t
         "jobledger: config.pipeline.inputs[0].dataset: no depot named 'nowhere'; "
         "add it with `jobledger depot add nowhere --type ...`\n"
     )
+
+
+def test_a_reader_that_stops_reading_ends_the_command_quietly_with_0(client: Client, procs: Procs):
+    """``jobledger events | head -n 1``: the pipe closes before the command has written everything."""
+    client.create_cluster("piped", workers=1)
+    reader_gone = subprocess.Popen(
+        [sys.executable, "-m", "queue_core", "events"],
+        env=procs.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert reader_gone.stdout is not None
+    reader_gone.stdout.close()  # as `head` does once it has its line
+    _, err = reader_gone.communicate(timeout=60)
+    assert (reader_gone.returncode, err) == (0, b"")

@@ -1,5 +1,6 @@
 """DATA_SYNC and the built-in library on real workers: a PostgreSQL table synced into a DuckDB warehouse whole,
-then only its new rows; ``library use`` making a scheduled workflow that runs a built-in."""
+then only its new rows (a pre-run between copying them to scratch and moving no watermark); ``library use``
+making a scheduled workflow that runs a built-in."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import duckdb
 import pytest
 
 from queue_core import Client
+from queue_core.specs.preruns import scratch_schema
 from tests.support.processes import Procs
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed")
@@ -90,6 +92,12 @@ def test_a_postgres_table_syncs_into_duckdb_whole_then_only_its_new_rows(
         conn.execute(insert, row)
     conn.execute(sql.SQL("UPDATE {} SET amount = 99 WHERE id = 1").format(orders))  # older than the watermark: stays
     client.define(_sync("orders-new", schema, "incremental"))
+    # A pre-run of it copies the new rows to scratch and moves no watermark: the real sync still copies them.
+    client.apply_workflow({"name": "nightly-sync", "tasks": {"sync": {"definition": "orders-new"}}})
+    prerun = client.wait_workflow_run(client.prerun_workflow("nightly-sync"), timeout=60)
+    assert prerun["status"] == "SUCCEEDED", prerun
+    assert _warehouse(warehouse, f"SELECT count(*) FROM {scratch_schema(prerun['id'])}.sales__orders") == [(2,)]
+    assert _warehouse(warehouse, "SELECT count(*) FROM sales.orders") == [(3,)]
     new = client.wait(client.submit("orders-new"), timeout=60)
     assert new["status"] == "SUCCEEDED", client.run_detail(new["id"])["message"]
     assert new["result"]["sync"]["rows"] == 2 and new["result"]["sync"]["value"] == "2024-03-03 08:01:00"

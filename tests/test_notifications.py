@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -191,3 +195,88 @@ def test_a_failed_workflow_run_is_posted_once_with_its_link(client: Client, work
     body = json.loads(post.body)
     assert (body["workflow_run"], body["workflow"], body["status"]) == (wrun, "wf", "FAILED")
     assert body["console_url"] == f"http://console.test/workflow-runs/{wrun}"
+
+
+def test_a_tick_missed_while_no_scheduler_ran_is_posted_to_the_schedules_webhook(
+    client: Client, workspace: Path, procs: Procs, tmp_path: Path
+):
+    """``schedule create --tag --notifications``: the tick falls while no scheduler runs; the first one started
+    after records it missed (catch-up ``none``) and its notifier posts ``onMissedTick``, signed, once."""
+    job_file(workspace, "ok.sh", "echo done\n")
+    client.define(definition("nightly-export", "ok.sh"))
+    with webhook_receiver() as web:
+        client.set_secret("hook", SECRET)
+        section = tmp_path / "notify.json"
+        section.write_text(
+            json.dumps({"onMissedTick": [{"webhook": f"{web.url}/missed", "secret": {"secret": "hook"}}]})
+        )
+        at = time.time() + 6  # the CLI starts in time on a busy machine
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
+        created = procs.cli(
+            "schedule", "create", "export-once", "--definition", "nightly-export", "--at", stamp, "--catchup", "none",
+            "--tag", "team:data", "--tag", "nightly", "--notifications", str(section),
+        )  # fmt: skip
+        assert created.returncode == 0, created.stderr
+        schedule = client.get_schedule("export-once")
+        assert schedule["tags"] == ["team:data", "nightly"]
+        eventually(lambda: time.time() > at + 1.5, timeout=10, what="the tick to pass with no scheduler running")
+        procs.env.update({**FAST, "JOBLEDGER_SCHEDULE_ON_TIME_SECONDS": "0.5"})
+        procs.dispatcher(timer=True)
+        (note,) = ended(client, schedule["id"], 1)
+        assert (note["status"], note["event"]) == ("DELIVERED", "onMissedTick")
+        (post,) = web.to("/missed")
+        assert verify_signature(SECRET, post.headers[SIGNATURE_HEADER], post.body, time.time())
+        body = json.loads(post.body)
+        assert body["event"] == "onMissedTick" and body["schedule"] == "export-once" and body["reason"] == "missed"
+        assert body["target"] == "definition nightly-export" and len(body["ticks"]) == 1
+    assert client.list_runs(definition="nightly-export") == []  # catch-up none: the missed tick fired nothing
+
+
+def test_a_notifier_killed_between_sending_and_recording_sends_again_with_the_same_key_and_records_once(
+    client: Client, workspace: Path, procs: Procs, redis_url: str
+):
+    """The receiver holds the first POST until the scheduler is ``kill -9``ed; the next scheduler claims the
+    delivery again once the dead one's lease runs out, sends it with the same Idempotency-Key, records it once."""
+    got_first, release = threading.Event(), threading.Event()
+    keys: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            keys.append(self.headers[IDEMPOTENCY_HEADER])
+            if len(keys) == 1:
+                got_first.set()
+                release.wait(10)  # answered only after its sender is dead
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        procs.env.update(
+            {**FAST, "JOBLEDGER_NOTIFY_TIMEOUT_SECONDS": "5", "JOBLEDGER_NOTIFY_LEASE_MARGIN_SECONDS": "0.5"}
+        )
+        job_file(workspace, "ok.sh", "echo done\n")
+        hook = {"webhook": f"http://127.0.0.1:{server.server_address[1]}/hook"}
+        client.define(notified(definition("once", "ok.sh"), {"onSuccess": [hook]}))
+        fleet = procs.fleet(redis_url, timer=True)
+        run_id = client.submit("once")
+        assert client.wait(run_id, timeout=30)["status"] == "SUCCEEDED"
+        assert got_first.wait(30), "the first POST never came"
+        os.killpg(fleet.dispatchers[0].pid, signal.SIGKILL)  # mid-exchange: claimed and sent, not recorded
+        fleet.dispatchers[0].wait(10)
+        release.set()
+        procs.dispatcher(timer=True)
+        (note,) = ended(client, run_id, 1)
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
+    assert note["status"] == "DELIVERED" and note["attempts"] == 2
+    assert keys == [note["id"], note["id"]]  # the same id: the receiver can tell it is the same notification
+    kinds = [e.type for e in client.events(aggregate=note["id"])]
+    assert kinds == ["NotificationDue", "NotificationAttempted", "NotificationAttempted", "NotificationDelivered"]

@@ -4,6 +4,7 @@ schedules and triggers take no notice; the report compares with the last real ru
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,9 @@ from queue_core.errors import InvalidInput
 from queue_core.services.workflow_runs import WorkflowEngine
 from queue_core.specs.pipelines import normalize_pipeline
 from queue_core.specs.preruns import scratch_pipeline, scratch_schema
+from queue_core.timefmt import parse_utc
 from scheduler.follow_ups import FollowUps
+from scheduler.maintenance import Maintenance
 from tests.support.jobs import definition, job_file, sql_output
 from tests.support.processes import Procs
 
@@ -146,3 +149,56 @@ def test_a_prerun_writes_scratch_only_and_counts_for_no_lineage_reference_schedu
     assert client.prerun_report(prerun)["scratch"]["status"] == "removed"
     with pytest.raises(InvalidInput, match="is not a pre-run"):
         client.prerun_report(after)
+
+
+def _csv(path: Path) -> list[tuple[Any, ...]]:
+    return sorted(duckdb.sql(f"SELECT * FROM read_csv('{path}')").fetchall(), key=repr)
+
+
+@pytest.mark.usefixtures("fleet")
+def test_an_enos_builtin_workflow_runs_and_its_prerun_writes_scratch_until_the_retention_expires(
+    client: Client, lake: Path, settings: Any, procs: Procs, tmp_path: Path
+):
+    (lake / "events.csv").write_text("id,state,at\n1,new,1\n1,done,2\n2,new,1\n")
+    enos = {
+        "name": "dedup-profile",
+        "tasks": [
+            {"name": "dedup", "type": "BUILTIN", "builtin": "deduplicate@1",
+             "params": {"input": "dataos://files:none/events", "inputFormat": "csv", "key": ["id"], "latestBy": "at",
+                        "output": "dataos://files:out/latest", "outputFormat": "csv"}},
+            {"name": "prof", "type": "BUILTIN", "builtin": "profile@1",
+             "params": {"input": "dataos://files:out/latest", "inputFormat": "csv",
+                        "output": "dataos://files:out/profile", "outputFormat": "csv"}},
+        ],
+        "relations": [{"from": "dedup", "to": "prof"}],
+    }  # fmt: skip
+    path = tmp_path / "dedup-profile.yaml"
+    path.write_text(json.dumps(enos))  # JSON is YAML
+    assert procs.cli("workflow", "apply", str(path)).returncode == 0
+    real = client.wait_workflow_run(client.run_workflow("dedup-profile"), timeout=60)
+    assert real["status"] == "SUCCEEDED", real
+    assert _csv(lake / "out" / "latest.csv") == [(1, "done", 2), (2, "new", 1)]
+    profiled = {r[1]: r[3] for r in _csv(lake / "out" / "profile.csv")}  # column -> rows
+    assert profiled["id"] == 2
+
+    # A third key arrives; the pre-run's built-ins write scratch only, the profile reading the scratch copy.
+    (lake / "events.csv").write_text("id,state,at\n1,new,1\n1,done,2\n2,new,1\n3,new,5\n")
+    prerun = client.prerun_workflow("dedup-profile")
+    assert client.wait_workflow_run(prerun, timeout=60)["status"] == "SUCCEEDED"
+    scratch = lake / "_prerun" / prerun / "out"
+    assert _csv(scratch / "latest.csv") == [(1, "done", 2), (2, "new", 1), (3, "new", 5)]
+    assert {r[1]: r[3] for r in _csv(scratch / "profile.csv")}["id"] == 3
+    assert _csv(lake / "out" / "latest.csv") == [(1, "done", 2), (2, "new", 1)]  # the real ones as they were
+    assert {r[1]: r[3] for r in _csv(lake / "out" / "profile.csv")}["id"] == 2
+
+    # Retention, on an injected clock: kept until it has passed since the pre-run ended, then removed.
+    retention = settings.prerun_retention_hours * 3600
+    ended = parse_utc(client.get_workflow_run(prerun)["finished_at"])
+    maintenance = Maintenance(settings, client.store.redis, client.store, "d1")
+    maintenance.expire_prerun_scratch(ended + timedelta(seconds=retention - 1))
+    assert scratch.exists() and client.prerun_report(prerun)["scratch"]["status"] == "kept"
+    maintenance.expire_prerun_scratch(ended + timedelta(seconds=retention))
+    assert not (lake / "_prerun" / prerun).exists()
+    assert client.prerun_report(prerun)["scratch"]["status"] == "removed"
+    assert (lake / "out" / "latest.csv").exists()
+    assert [list(r.event.depots) for r in client.events(type="PrerunScratchRemoved")] == [["files"]]

@@ -1,9 +1,11 @@
 """jar, hql and xml resources: Hive SQL transpiled to DuckDB and run like a .sql script, what does not transpile
-refused naming the construct, a jar refused at submit where no Java runtime is, an xml file delivered beside the
-entry file."""
+refused naming the construct, a jar refused at submit where no Java runtime is and run with java where one is, an
+xml file delivered beside the entry file."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import duckdb
@@ -107,3 +109,34 @@ def test_an_hql_script_runs_transpiled_and_an_xml_file_is_delivered_beside_the_e
                                     configFiles=["show-config"]))  # fmt: skip
     with pytest.raises(InvalidInput, match=r"configFiles\[0\]: resource 'show-config' is a sh file"):
         client.submit("wrong")
+
+
+def _java_tools() -> dict[str, str]:
+    """java, javac and jar from PATH, or pytest.skip saying which is missing."""
+    tools = {name: shutil.which(name) for name in ("java", "javac", "jar")}
+    missing = [name for name, path in tools.items() if path is None]
+    if missing:
+        pytest.skip(f"no {', '.join(missing)} on PATH: a real jar cannot be built and run here")
+    return {name: str(path) for name, path in tools.items()}
+
+
+@pytest.mark.usefixtures("fleet")
+def test_a_jar_resource_runs_with_java_and_gets_its_args(client: Client, tmp_path: Path):
+    tools = _java_tools()
+    source = tmp_path / "src" / "Hello.java"
+    source.parent.mkdir()
+    source.write_text(
+        "public class Hello { public static void main(String[] a) {"
+        ' System.out.println("hello from a jar: " + String.join(",", a)); System.exit(a.length == 2 ? 0 : 3); } }\n'
+    )
+    classes = tmp_path / "classes"
+    subprocess.run([tools["javac"], "-d", str(classes), str(source)], check=True, capture_output=True)
+    jar = tmp_path / "hello.jar"
+    build = [tools["jar"], "--create", "--file", str(jar), "--main-class", "Hello", "-C", str(classes), "."]
+    subprocess.run(build, check=True, capture_output=True)
+    client.add_resource("hello-jar", jar)
+    client.define(source_definition("run-hello", {"type": "RESOURCE", "sourceDef": {"name": "hello-jar"}},
+                                    "hello.jar", args="a b"))  # fmt: skip
+    run = client.wait(client.submit("run-hello"), timeout=60)
+    assert (run["status"], run["exit_code"]) == ("SUCCEEDED", 0), client.run_detail(run["id"])["message"]
+    assert "hello from a jar: a,b" in [line.line for line in client.logs(run["id"])]

@@ -1,4 +1,5 @@
-"""PostgreSQL depots against the real server on this machine: types, save modes, atomic overwrite, the password."""
+"""PostgreSQL depots against the real server on this machine: types, save modes, atomic overwrite, the password,
+a pre-run's scratch schema."""
 
 from __future__ import annotations
 
@@ -7,13 +8,18 @@ import os
 import signal
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from queue_core import Client, InvalidInput
+from queue_core.services.depots import get_depot
+from queue_core.services.prerun_scratch import remove_scratch
+from queue_core.specs.preruns import scratch_schema
 from tests.support.jobs import sql_definition, sql_output
 from tests.support.processes import Procs, eventually
+from tests.support.scratch import run_as
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed")
 from psycopg import sql  # noqa: E402
@@ -210,3 +216,26 @@ def test_a_postgres_dataset_is_a_table_and_the_depot_is_checked_at_define_time(
     ]:
         with pytest.raises(InvalidInput, match=said):
             client.add_depot("other", "postgres", **options)
+
+
+def test_a_prerun_writes_a_postgres_output_in_its_scratch_schema_which_removal_drops(
+    pg: tuple[str, str, Any], client: Client, tmp_path: Path
+):
+    dsn, schema, conn = pg
+    conn.execute(sql.SQL("CREATE TABLE {} AS SELECT 1 AS id UNION ALL SELECT 2").format(sql.Identifier(schema, "src")))
+    client.add_depot("pg", "postgres", dsn=dsn)
+    pipeline = {
+        "inputs": [{"name": "src", "dataset": f"dataos://pg:{schema}/src", "format": "table"}],
+        "steps": [{"sequence": [{"name": "s", "sql": "SELECT id * 10 AS id FROM src"}]}],
+        "outputs": [out(f"dataos://pg:{schema}/dst", "overwrite")],
+    }
+    assert run_as(client, pipeline, tmp_path / "real")["outputs"][0]["rows"] == 2
+    conn.execute(sql.SQL("INSERT INTO {} VALUES (3)").format(sql.Identifier(schema, "src")))
+    prerun = str(uuid.uuid4())
+    written = run_as(client, pipeline, tmp_path / "prerun", prerun)["outputs"][0]
+    assert (written["rows"], written["scratch"]) == (3, f"pg: {scratch_schema(prerun)}.{schema}__dst")
+    assert rows(conn, scratch_schema(prerun), f"{schema}__dst") == [(10,), (20,), (30,)]
+    assert rows(conn, schema, "dst") == [(10,), (20,)]  # the real table as it was
+    remove_scratch(get_depot(client.store, "pg"), prerun, lambda secret: None)
+    found = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (scratch_schema(prerun),)).fetchall()
+    assert found == [] and rows(conn, schema, "dst") == [(10,), (20,)]

@@ -1,4 +1,5 @@
-"""S3 depots against moto in server mode: folder outputs switched by a manifest, Avro-typed CSV inputs."""
+"""S3 depots against moto in server mode: folder outputs switched by a manifest, Avro-typed CSV inputs, a pre-run's
+scratch prefix."""
 
 from __future__ import annotations
 
@@ -12,9 +13,12 @@ from typing import Any
 import pytest
 
 from queue_core import Client, InvalidInput
+from queue_core.services.depots import get_depot
+from queue_core.services.prerun_scratch import remove_scratch
 from tests.support.jobs import sql_definition, sql_output
 from tests.support.paths import EXAMPLES
 from tests.support.processes import Procs, eventually
+from tests.support.scratch import run_as
 
 PIPELINES = EXAMPLES / "pipelines"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_EC2_METADATA_DISABLED": "true"}
@@ -138,3 +142,22 @@ def test_an_avro_schema_in_s3_types_a_csv_in_s3_and_is_checked_at_define_time(
     failed = client.wait(client.submit("typed"), timeout=60)
     assert (failed["status"], failed["reason"]) == ("FAILED", "NonZeroExitCode")
     assert "input city: line 8, column zip_code does not fit its schema" in client.run_detail(failed["id"])["message"]
+
+
+def test_a_prerun_writes_an_s3_output_under_its_scratch_prefix_which_removal_deletes(
+    lake: tuple[Any, str], client: Client, tmp_path: Path
+):
+    s3, bucket = lake
+    pipeline = {
+        "inputs": [{"name": "city", "dataset": "dataos://s3lake:none/city", "format": "csv"}],
+        "steps": [{"sequence": [{"name": "s", "sql": "SELECT * FROM city LIMIT 3"}]}],
+        "outputs": [sql_output("s", "dataos://s3lake:out/few", "parquet", "overwrite")],
+    }
+    run_as(client, pipeline, tmp_path / "real")
+    real = keys(s3, bucket, "raw/out/")
+    prerun = str(uuid.uuid4())
+    written = run_as(client, pipeline, tmp_path / "prerun", prerun)["outputs"][0]
+    assert written["rows"] == 3 and written["scratch"] == f"s3://{bucket}/raw/_prerun/{prerun}/out/few"
+    assert keys(s3, bucket, f"raw/_prerun/{prerun}/") and keys(s3, bucket, "raw/out/") == real  # real untouched
+    remove_scratch(get_depot(client.store, "s3lake"), prerun, lambda secret: None)
+    assert keys(s3, bucket, f"raw/_prerun/{prerun}/") == [] and keys(s3, bucket, "raw/out/") == real

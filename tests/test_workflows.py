@@ -418,3 +418,36 @@ def test_workflow_commands_on_what_does_not_exist_or_cannot_be_done_exit_2_with_
         assert out.stderr.startswith(message) and out.stderr.count("\n") == 1, out.stderr
     assert len(client.events()) == before
     client.cancel_workflow_run(run_id)
+
+
+def test_max_concurrent_runs_holds_later_workflow_runs_pending_and_starts_them_in_submission_order(
+    client: Client, workspace: Path
+):
+    with pytest.raises(InvalidInput, match="maxConcurrentRuns"):
+        client.apply_workflow(native("limited", {"a": shell_task(workspace, "lim-a", "true\n")}, maxConcurrentRuns=0))
+    tasks = {"a": shell_task(workspace, "lim-a", "sleep 0.3\n"), "b": shell_task(workspace, "lim-b", "true\n")}
+    tasks["b"]["depends_on"] = ["a"]
+    client.apply_workflow(native("limited", tasks, maxConcurrentRuns=1))
+    started = [client.run_workflow("limited") for _ in range(3)]
+    eventually(lambda: client.get_workflow_run(started[2])["reason"] == "Waiting for a slot (maxConcurrentRuns 1)")
+    for run_id in started:
+        assert client.wait_workflow_run(run_id, timeout=30)["status"] == "SUCCEEDED"
+    # From the log: a workflow run holds its slot from its first task submitted until it ends.
+    going: set[str] = set()
+    order: list[str] = []
+    waited: set[str] = set()
+    most = 0
+    for rec in client.events():
+        if rec.aggregate not in started:
+            continue
+        if rec.type == "TaskSubmitted" and rec.aggregate not in order:
+            order.append(rec.aggregate)
+            going.add(rec.aggregate)
+        elif rec.type == "WorkflowRunFinished":
+            going.discard(rec.aggregate)
+        elif rec.type == "WorkflowRunWaiting":
+            waited.add(rec.aggregate)
+        most = max(most, len(going))
+    assert most == 1
+    assert order == started
+    assert waited == set(started[1:])

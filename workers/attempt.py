@@ -99,7 +99,13 @@ def _context_for(rq_connection: redis.Redis) -> _Context:
     # The store's own connection: jobledger's short time-out (RQ's waits minutes on a hung store),
     # and appends retried through an outage for as long as the worker's patience lasts.
     connection = connect_like(rq_connection, settings)
-    store = EventStore(connection, keys, patience_seconds=settings.outage_patience_seconds)
+    store = EventStore(
+        connection,
+        keys,
+        patience_seconds=settings.outage_patience_seconds,
+        replicas=settings.replicas_to_wait,
+        replica_wait_ms=settings.replica_wait_ms,
+    )
     check_store(store, settings)  # the epoch: no attempt runs against a store that came back empty
     lifecycle = RunLifecycle(store)
     return _Context(
@@ -489,7 +495,8 @@ def _app_child(
     in its environment only: the spec file names them)."""
     folder = scratch / "app"
     folder.mkdir()
-    spec = {"app": job["app"], "result_path": str(folder / "result.json")}
+    # A pre-run's application is told so on each request (it cannot be redirected to scratch as tables are).
+    spec = {"app": job["app"], "result_path": str(folder / "result.json"), "prerun": bool(job.get("prerun"))}
     (folder / "spec.json").write_text(json.dumps(spec))
     values = {name: secrets[name] for name in secret_refs(job["app"])}
     argv = [sys.executable, str(APP_RUNNER), str(folder / "spec.json")]
@@ -651,7 +658,8 @@ def _outcome(
         prerun = claim.run["job"].get("prerun")
         written = written_events(sql_result, claim.attempt) if sql_result is not None and not prerun else []
         sync = builtin_sync(claim.run["job"])
-        if sync is not None and sql_result is not None:  # with the sync's new watermark
+        # A pre-run's copy moves no watermark: the next real incremental sync must still copy those rows.
+        if sync is not None and sql_result is not None and not prerun:  # with the sync's new watermark
             recorded = ctx.syncs.succeed(claim, sync, sql_result, written, values)
         else:
             recorded = ctx.lifecycle.succeed(claim, sql_result, written, values)

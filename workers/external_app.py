@@ -2,8 +2,9 @@
 
 Run by path in the attempt's sandbox (network allowed), like the SQL runner. Its argument is a spec file
 holding the ``app`` section with secrets by name only; their values come in ``JOBLEDGER_APP_SECRETS`` (JSON)
-and are put into headers and body on use. Each response's status and a masked excerpt go to the run's log;
-the outcome (or why it failed) goes to the result file the worker reads.
+and are put into headers and body on use; a pre-run's requests say ``X-Jobledger-Prerun: 1``. Each response's
+status and a masked excerpt go to the run's log; the outcome (or why it failed) goes to the result file the
+worker reads.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from urllib.parse import quote
 from queue_core.errors import JobledgerError
 from queue_core.specs.external_apps import TEMPLATE
 from queue_core.specs.jsonpath import MISSING, find, parse_path
+from queue_core.specs.preruns import PRERUN_HEADER
 
 __all__ = ["main"]
 
@@ -146,12 +148,22 @@ def run_app(app: dict[str, Any], secrets: dict[str, str]) -> dict[str, Any]:
         time.sleep(float(poll["interval"]))
 
 
+def told_prerun(app: dict[str, Any]) -> dict[str, Any]:
+    """The app section with ``X-Jobledger-Prerun: 1`` on its start and poll requests (a pre-run's task)."""
+    told = dict(app)
+    for part in ("start", "poll"):
+        if told.get(part) is not None:
+            told[part] = {**told[part], "headers": {**told[part]["headers"], PRERUN_HEADER: "1"}}
+    return told
+
+
 def main(argv: list[str]) -> int:
     spec = json.loads(Path(argv[0]).read_text())
     secrets = json.loads(os.environ.pop(SECRETS_ENV, "{}"))
     result_path = Path(spec["result_path"])
+    app = told_prerun(spec["app"]) if spec["prerun"] else spec["app"]
     try:
-        outcome = run_app(spec["app"], secrets)
+        outcome = run_app(app, secrets)
     except AppFailed as exc:
         print(str(exc), file=sys.stderr, flush=True)
         result_path.write_text(json.dumps({"error": str(exc)}))

@@ -237,7 +237,7 @@ def is_embedded(settings: Settings) -> bool:
     """Whether the store is this home's own embedded one (one person's machine), not an external store."""
     from queue_core.eventlog.embedded import EmbeddedRedis
 
-    return not settings.redis_url or settings.redis_url == EmbeddedRedis(settings.home).url
+    return not settings.external_store or settings.redis_url == EmbeddedRedis(settings.home).url
 
 
 def sandbox_for(settings: Settings) -> Sandbox:

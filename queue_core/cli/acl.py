@@ -71,7 +71,7 @@ def acl(args: argparse.Namespace) -> int:
         print(acl_file(hashes, disable_default=args.disable_default), end="")
         return 0
     settings = Settings.from_env()
-    if not settings.redis_url:
+    if not settings.external_store:
         raise InvalidInput("the embedded store is reached only through its owner's private socket: no users needed")
     connection: Any = connect(settings)
     for name, hashed in hashes.items():
@@ -81,7 +81,8 @@ def acl(args: argparse.Namespace) -> int:
     if args.disable_default:
         connection.execute_command("ACL", "SETUSER", "default", "off")
         print("user default: off")
-    print(f"on {display_url(settings.redis_url)}: these users live in the server's memory until it restarts;")
+    where = display_url(settings.redis_url) if settings.redis_url else f"the primary {settings.sentinel_master}"
+    print(f"on {where}: these users live in the server's memory until it restarts;")
     print("load the printed ACL file (jobledger acl --passwords DIR) as its aclfile to keep them")
     return 0
 

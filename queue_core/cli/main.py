@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn, TypeVar
@@ -267,7 +268,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     args = _parser().parse_args(argv)
     try:
-        return int(args.handler(args) or 0)
+        code = int(args.handler(args) or 0)
+        sys.stdout.flush()  # a reader that stopped reading is found here, not in the interpreter's exit
+        return code
+    except BrokenPipeError:  # before OSError, its parent: the reader (``| head -n 1``) has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush writes nowhere
+        return 0
     except JobledgerError as exc:
         print(f"jobledger: {one_line(exc, args)}", file=sys.stderr)
         return exc.exit_code
@@ -280,8 +286,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
-        return 0
 
 
 if __name__ == "__main__":

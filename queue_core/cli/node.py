@@ -29,10 +29,12 @@ SUPERVISE_SECONDS = 1.0
 @contextmanager
 def node(settings: Settings, default_workers: int, grace: float) -> Iterator[tuple[Client, Fleet]]:
     """Start what a node needs (the embedded store unless REDIS_URL, a dispatcher, workers); stop it after."""
-    embedded = None if settings.redis_url else EmbeddedRedis(settings.home)
+    embedded = None if settings.external_store else EmbeddedRedis(settings.home)
     started_store = embedded.ensure_running() if embedded else False
     client = Client(settings=settings)
-    env = {**os.environ, "REDIS_URL": client.url, "JOBLEDGER_WORKSPACE": str(settings.workspace)}
+    env = {**os.environ, "JOBLEDGER_WORKSPACE": str(settings.workspace)}
+    if not settings.sentinels:  # through Sentinel, every process asks the sentinels: no fixed primary's address
+        env["REDIS_URL"] = client.url
     try:
         preflight(env)
     except InvalidInput:
@@ -88,7 +90,10 @@ def run_node(settings: Settings, default_workers: int, grace: float) -> int:
         print(f"redis: {display_url(client.url)}")
         print(f"logs:  {settings.home / 'logs'}")
         print("join a machine to a cluster's fleet with:")
-        if urlsplit(client.url).password is None and not settings.redis_password_file:
+        if settings.sentinels:  # workers ask the sentinels for the primary (workers.rq_settings)
+            where = "JOBLEDGER_SENTINELS and JOBLEDGER_SENTINEL_MASTER"
+            print(f"  with {where} set: {shlex.join(fleet_command(None, 'CLUSTER'))}")
+        elif urlsplit(client.url).password is None and not settings.redis_password_file:
             print(f"  {shlex.join(fleet_command(client.url, 'CLUSTER'))}")
         else:  # a password never goes on a command line
             print(f"  with REDIS_URL and REDIS_PASSWORD_FILE set: {shlex.join(fleet_command(None, 'CLUSTER'))}")

@@ -64,8 +64,9 @@ def store(args: argparse.Namespace) -> int:
         forget_epoch(settings, connect(settings))
         print("this machine no longer holds the store's epoch; the next command accepts the store as it finds it")
         return 0
-    if settings.redis_url:
-        raise InvalidInput("REDIS_URL is set: jobledger does not stop a server it does not own", "store stop")
+    if settings.external_store:
+        message = "REDIS_URL or JOBLEDGER_SENTINELS is set: jobledger does not stop a server it does not own"
+        raise InvalidInput(message, "store stop")
     EmbeddedRedis(settings.home).stop()
     print("embedded store stopped")
     return 0

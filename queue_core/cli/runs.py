@@ -78,6 +78,9 @@ def print_run(run: dict[str, Any], revisions: dict[str, str] | None = None) -> N
         pairs.insert(1, ("workflow run", f"{run['workflow_run']} (task {run['task']})"))
     if run.get("tags"):
         pairs.insert(3, ("tags", ", ".join(run["tags"])))
+    for key, label in (("workflow_title", "workflow title"), ("title", "title")):
+        if run.get(key):  # a DataOS file's titles (a run archived before titles has no key)
+            pairs.insert(1, (label, run[key]))
     if run.get("retry_rule") is not None:
         pairs.insert(-3, ("decided by", f"retryStrategy.rules[{run['retry_rule']}]"))
     if run["reason"] == WAITING_TO_RETRY and run.get("not_before"):

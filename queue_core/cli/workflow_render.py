@@ -22,6 +22,8 @@ _COLOURS = {
 
 def _line(name: str, task: dict[str, Any]) -> str:
     parts = [name, task["status"]]
+    if task.get("title"):  # a DataOS entry's title (a view from before titles has no key)
+        parts.insert(1, f'"{task["title"]}"')
     if task["reason"]:
         parts.append(f"({task['reason']})")
     if task["attempts"]:
@@ -41,6 +43,8 @@ def render_tree(view: dict[str, Any]) -> list[str]:
     if view["reason"]:
         header += f"  ({view['reason']})"
     lines = [header, f"workflow run {view['id']}  logical date {view['logical_date']}"]
+    if view.get("title"):
+        lines.insert(1, f"title: {view['title']}")
     children = downstream_map({name: task["depends_on"] for name, task in view["tasks"].items()})
     drawn: set[str] = set()
 

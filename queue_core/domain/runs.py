@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,6 +39,7 @@ __all__ = [
     "decide_cancel",
     "decide_failure",
     "is_terminal",
+    "job_title",
     "public_view",
 ]
 
@@ -287,10 +288,22 @@ def apply_run(doc: Doc | None, rec: Recorded) -> Doc | None:
     return handler(doc, rec, rec.event)
 
 
+def job_title(job: Mapping[str, Any] | None, key: str = "title") -> str | None:
+    """A title the job carries (``title``: its task's or definition's, ``workflow_title``: its workflow's).
+
+    Only a DataOS file's entries have titles, so the key is there only when one was given; a condition
+    task has no job.
+    """
+    return None if job is None else job.get(key)
+
+
 def public_view(doc: dict[str, Any]) -> dict[str, Any]:
     """The run as ``status --json`` shows it."""
     # ``.get``: a live read model folded before a key existed lacks it until ``replay --rebuild``.
-    return {key: doc.get(key) for key in PUBLIC_KEYS}
+    view = {key: doc.get(key) for key in PUBLIC_KEYS}
+    job = doc.get("job")  # a cold-tier summary may have none
+    view["title"], view["workflow_title"] = job_title(job), job_title(job, "workflow_title")
+    return view
 
 
 def ensure_not_terminal(doc: dict[str, Any]) -> None:

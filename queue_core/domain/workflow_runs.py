@@ -19,6 +19,7 @@ from queue_core.eventlog.events import (
     WorkflowRunCancelled,
     WorkflowRunFinished,
     WorkflowRunStarted,
+    WorkflowRunWaiting,
 )
 
 __all__ = [
@@ -118,6 +119,7 @@ def _started(doc: Doc | None, rec: Recorded, event: WorkflowRunStarted) -> Doc:
         "tasks": {name: _fresh_task(waiting or WAITING_FOR_UPSTREAM) for name in sorted(event.tasks)},
         "reruns": [],
         "prerun": event.prerun,
+        "max_concurrent_runs": event.max_concurrent_runs,  # the workflow's limit on its runs at once
         # A pre-run's scratch outputs: "kept" until removed, then when and from which depots.
         "scratch": {"status": "kept", "removed_at": None, "depots": [], "failed": []} if event.prerun else None,
     }
@@ -207,6 +209,12 @@ def _cancelled(doc: Doc, rec: Recorded, event: WorkflowRunCancelled) -> Doc:
             "updated_at": rec.time}  # fmt: skip
 
 
+def _waiting(doc: Doc, rec: Recorded, event: WorkflowRunWaiting) -> Doc:
+    if doc["status"] != PENDING:
+        return doc  # it started meanwhile: the reason is history
+    return {**doc, "reason": event.reason, "updated_at": rec.time}
+
+
 def _finished(doc: Doc, rec: Recorded, event: WorkflowRunFinished) -> Doc:
     return {**doc, "status": event.status, "reason": event.reason, "finished_at": rec.time, "updated_at": rec.time}
 
@@ -233,6 +241,7 @@ _HANDLERS: dict[str, Callable[[Any, Recorded, Any], Doc]] = {
     "TaskRerunRequested": _rerun_requested,
     "WorkflowRunCancelled": _cancelled,
     "WorkflowRunFinished": _finished,
+    "WorkflowRunWaiting": _waiting,
     "PrerunScratchRemoved": _scratch_removed,
 }
 WORKFLOW_RUN_EVENTS = frozenset(_HANDLERS)

@@ -1,4 +1,5 @@
-"""How a process reaches the store: REDIS_URL when given (its password possibly in a file), else the embedded server."""
+"""How a process reaches the store: through Sentinel or REDIS_URL when given (a password possibly in a file), else the
+embedded server."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from redis.backoff import ExponentialBackoff
 from redis.client import Pipeline
 from redis.exceptions import NoPermissionError
 from redis.retry import Retry
+from redis.sentinel import MasterNotFoundError, Sentinel
 
 from queue_core.errors import InvalidInput, JobledgerError, StoreUnavailable
 from queue_core.eventlog.embedded import EmbeddedRedis, private_folder
@@ -22,7 +24,9 @@ __all__ = [
     "connect_like",
     "display_url",
     "read_password",
+    "read_sentinel_password",
     "redis_url",
+    "sentinel_config",
     "url_with_password",
 ]
 
@@ -32,7 +36,14 @@ CONNECTION_RETRIES = 1
 
 
 def redis_url(settings: Settings) -> str:
-    """The URL other processes (workers, dispatchers) use to reach this store (without a password from a file)."""
+    """The URL other processes (workers, dispatchers) use to reach this store (without a password from a file).
+
+    Through Sentinel: a ``redis+sentinel://`` address naming the sentinels and the primary, for display only
+    (processes find the primary from ``JOBLEDGER_SENTINELS``; nothing is given a fixed primary's address).
+    """
+    if settings.sentinels:
+        hosts = ",".join(f"{host}:{port}" for host, port in settings.sentinel_addresses)
+        return f"redis+sentinel://{hosts}/{settings.sentinel_master}"
     if settings.redis_url:
         return settings.redis_url
     return EmbeddedRedis(settings.home).url
@@ -40,14 +51,40 @@ def redis_url(settings: Settings) -> str:
 
 def read_password(settings: Settings) -> str | None:
     """The password in ``REDIS_PASSWORD_FILE`` (one trailing newline dropped), or None when no file is named."""
-    if settings.redis_password_file is None:
+    return _password_in(settings.redis_password_file, "REDIS_PASSWORD_FILE")
+
+
+def read_sentinel_password(settings: Settings) -> str | None:
+    """The sentinels' own password, in ``JOBLEDGER_SENTINEL_PASSWORD_FILE``, or None when no file is named."""
+    return _password_in(settings.sentinel_password_file, "JOBLEDGER_SENTINEL_PASSWORD_FILE")
+
+
+def _password_in(path: Any, setting: str) -> str | None:
+    if path is None:
         return None
     try:
-        text = settings.redis_password_file.read_text()
+        text = path.read_text()
     except OSError as exc:
-        message = f"cannot read {settings.redis_password_file}: {exc.strerror}"
-        raise InvalidInput(message, "REDIS_PASSWORD_FILE") from None
+        raise InvalidInput(f"cannot read {path}: {exc.strerror}", setting) from None
     return text[:-1] if text.endswith("\n") else text
+
+
+def sentinel_config(settings: Settings) -> dict[str, Any]:
+    """RQ's ``SENTINEL`` setting for this store (``rq worker -c workers.rq_settings``): the sentinels, the
+    primary's name and the credentials, read from their files here, so none is on a command line."""
+    password, sentinel_password = read_password(settings), read_sentinel_password(settings)
+    sentinel_kwargs = {
+        **({"username": settings.sentinel_username} if settings.sentinel_username else {}),
+        **({"password": sentinel_password} if sentinel_password is not None else {}),
+    }
+    return {
+        "INSTANCES": settings.sentinel_addresses,
+        "MASTER_NAME": settings.sentinel_master,
+        "USERNAME": settings.redis_username,
+        "PASSWORD": password,
+        "SENTINEL_KWARGS": sentinel_kwargs,
+        "CONNECTION_KWARGS": {"socket_connect_timeout": SOCKET_CONNECT_TIMEOUT_SECONDS},
+    }
 
 
 def url_with_password(settings: Settings) -> str:
@@ -91,9 +128,22 @@ def denied(exc: NoPermissionError) -> AccessDenied:
 def unavailable(exc: BaseException) -> StoreUnavailable:
     """The one-line ``store unavailable`` error for a connection error or time-out."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, MasterNotFoundError):  # its text lists every sentinel's client, settings and all
+        name, _, reasons = text.partition(" : ")
+        text = f"{name.lower()} (the last sentinel asked: {reasons.rpartition(' - ')[2][:160]})" if reasons else name
     if isinstance(exc, redis.TimeoutError):
         text = f"no answer in time ({text})"
     return StoreUnavailable(f"store unavailable: {text}")
+
+
+def no_replicas(exc: redis.ResponseError) -> bool:
+    """Whether Redis refused a write for want of replicas in sync (``min-replicas-to-write``): an outage, as a
+    primary that is down is, and as short-lived; nothing was written."""
+    # redis-py prefixes a pipeline's error with the command: "Command # 1 (...) of pipeline caused error: ..."
+    return str(exc).rsplit(" of pipeline caused error: ", 1)[-1].startswith("NOREPLICAS")
+
+
+NO_REPLICAS = "store unavailable: the primary has too few replicas in sync to take writes"
 
 
 class _StorePipeline(Pipeline):
@@ -106,6 +156,10 @@ class _StorePipeline(Pipeline):
             raise denied(exc) from exc
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise unavailable(exc) from exc
+        except redis.ResponseError as exc:
+            if no_replicas(exc):
+                raise StoreUnavailable(NO_REPLICAS) from exc
+            raise
 
 
 class StoreConnection(redis.Redis):
@@ -123,6 +177,10 @@ class StoreConnection(redis.Redis):
             raise denied(exc) from exc
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise unavailable(exc) from exc
+        except redis.ResponseError as exc:
+            if no_replicas(exc):
+                raise StoreUnavailable(NO_REPLICAS) from exc
+            raise
 
     def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Pipeline:
         return _StorePipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)
@@ -135,6 +193,8 @@ def connect(settings: Settings, start_embedded: bool = True) -> redis.Redis:
     blocking reads ask for less than that.
     """
     private_folder(settings.home)  # the home holds keys, logs and this machine's record of the store: 0700
+    if settings.sentinels:
+        return _through_sentinel(settings)
     if settings.redis_url:
         password = read_password(settings)
         return StoreConnection.from_url(
@@ -154,10 +214,38 @@ def connect(settings: Settings, start_embedded: bool = True) -> redis.Redis:
     return embedded.connect()
 
 
+def _through_sentinel(settings: Settings) -> redis.Redis:
+    """A connection to whichever server the sentinels say is the primary now.
+
+    After a failover the next command finds the new primary by itself: a connection to the old one fails (or
+    is refused as read-only, once it came back as a replica) and the pool asks the sentinels again.
+    """
+    config = sentinel_config(settings)
+    sentinel = Sentinel(
+        config["INSTANCES"],
+        sentinel_kwargs={
+            "socket_timeout": settings.store_timeout_seconds,
+            "socket_connect_timeout": settings.store_timeout_seconds,
+            **config["SENTINEL_KWARGS"],
+        },
+        socket_connect_timeout=SOCKET_CONNECT_TIMEOUT_SECONDS,
+        socket_timeout=settings.store_timeout_seconds,
+        health_check_interval=30,
+        retry=Retry(ExponentialBackoff(0.5, 0.05), CONNECTION_RETRIES),
+        **({"password": config["PASSWORD"]} if config["PASSWORD"] is not None else {}),
+        **({"username": config["USERNAME"]} if config["USERNAME"] else {}),
+    )
+    connection: redis.Redis = sentinel.master_for(settings.sentinel_master or "", redis_class=StoreConnection)
+    return connection
+
+
 def connect_like(connection: redis.Redis, settings: Settings) -> redis.Redis:
     """A connection to the server ``connection`` reaches (same address and credentials), with jobledger's
     time-out and retries: for a worker, whose RQ connection waits minutes on a hung store and retries ten times.
+    Through Sentinel, a connection of its own to whichever server is the primary.
     """
+    if settings.sentinels:
+        return connect(settings)
     pool: Any = connection.connection_pool
     kwargs = dict(pool.connection_kwargs)
     kwargs.update(

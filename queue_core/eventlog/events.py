@@ -78,6 +78,7 @@ __all__ = [
     "WorkflowRunCancelled",
     "WorkflowRunFinished",
     "WorkflowRunStarted",
+    "WorkflowRunWaiting",
     "decode",
     "encode",
     "envelope_type",
@@ -350,9 +351,10 @@ class WorkflowRunStarted(Event):
 
     Schema 2 added to each task of the plan ``run_if``, ``condition`` (the expression of a condition task,
     which runs no job) and ``outcomes`` (upstream condition task -> the branch, ``true`` or ``false``); schema
-    3 ``prerun``: a pre-run, whose outputs land in scratch and which counts for nothing else."""
+    3 ``prerun``: a pre-run, whose outputs land in scratch and which counts for nothing else; schema 4
+    ``max_concurrent_runs``: the workflow's limit on its runs at once (None: no limit)."""
 
-    schema_version: ClassVar[int] = 3
+    schema_version: ClassVar[int] = 4
 
     workflow_id: str
     workflow: str
@@ -364,6 +366,15 @@ class WorkflowRunStarted(Event):
     fail_fast: bool = False
     reference_timeout: float | None = None  # minutes a reference may be waited for; None: no limit
     prerun: bool = False
+    max_concurrent_runs: int | None = None
+
+
+@dataclass(frozen=True)
+class WorkflowRunWaiting(Event):
+    """The workflow run holds back its first tasks: ``reason`` says why (a slot under the workflow's
+    ``maxConcurrentRuns``). Appended when the reason changes, not on every look."""
+
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -703,6 +714,13 @@ def _workflow_run_started_2_to_3(data: dict[str, Any]) -> dict[str, Any]:
 _UPCASTERS[("WorkflowRunStarted", 2)] = _workflow_run_started_2_to_3
 
 
+def _workflow_run_started_3_to_4(data: dict[str, Any]) -> dict[str, Any]:
+    return {**data, "max_concurrent_runs": None}
+
+
+_UPCASTERS[("WorkflowRunStarted", 3)] = _workflow_run_started_3_to_4
+
+
 def event_types() -> dict[str, type[Event]]:
     """Every event type by name."""
     return dict(_TYPES)
@@ -1036,7 +1054,7 @@ class PoolDeleted(Event):
     name: str
 
 
-_TYPES.update({cls.__name__: cls for cls in (RunWaiting, PoolCreated, PoolResized, PoolDeleted)})
+_TYPES.update({cls.__name__: cls for cls in (RunWaiting, PoolCreated, PoolResized, PoolDeleted, WorkflowRunWaiting)})
 
 
 # -- DATA_SYNC: the watermark of each incremental sync (one aggregate per source, target and column) -------

@@ -98,9 +98,15 @@ def check_log_head(store: EventStore) -> None:
 
 
 def _record_path(settings: Settings, connection: redis.Redis) -> Path:
-    """This machine's record of the epoch of the store ``connection`` reaches (by address, user and db)."""
-    kwargs: Any = connection.connection_pool.connection_kwargs
-    where = kwargs.get("path") or f"{kwargs.get('host', '')}:{kwargs.get('port', '')}"
+    """This machine's record of the epoch of the store ``connection`` reaches (by address, user and db).
+
+    Through Sentinel the address is the primary's name: one record that a failover keeps, as it keeps the log.
+    """
+    pool: Any = connection.connection_pool
+    kwargs: Any = pool.connection_kwargs
+    service = getattr(pool, "service_name", None)
+    address = f"sentinel:{service}" if service else f"{kwargs.get('host', '')}:{kwargs.get('port', '')}"
+    where = kwargs.get("path") or address
     identity = f"{kwargs.get('username') or ''}@{where}/{kwargs.get('db', 0)}"
     digest = hashlib.sha256(identity.encode()).hexdigest()[:24]
     return settings.home / STORES_DIR / f"{digest}.epoch"

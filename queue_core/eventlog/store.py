@@ -22,7 +22,7 @@ from queue_core.errors import (
     UnsafeStore,
 )
 from queue_core.eventlog.cold import ColdTier
-from queue_core.eventlog.connection import unavailable
+from queue_core.eventlog.connection import NO_REPLICAS, no_replicas, unavailable
 from queue_core.eventlog.events import NewEvent, Recorded, decode, encode, envelope_type
 from queue_core.eventlog.positions import position_key
 from queue_core.keys import Keys
@@ -32,6 +32,7 @@ __all__ = ["EventStore"]
 
 READ_BATCH = 1000
 DEFAULT_PATIENCE_SECONDS = 5.0
+DEFAULT_REPLICA_WAIT_MS = 1000
 MAX_RETRY_DELAY_SECONDS = 1.0
 SAFE_EVICTION_POLICIES = frozenset({"noeviction"})
 
@@ -44,7 +45,12 @@ class EventStore:
     """Appends events with optimistic concurrency and reads them back, oldest first."""
 
     def __init__(
-        self, connection: redis.Redis, keys: Keys | None = None, patience_seconds: float = DEFAULT_PATIENCE_SECONDS
+        self,
+        connection: redis.Redis,
+        keys: Keys | None = None,
+        patience_seconds: float = DEFAULT_PATIENCE_SECONDS,
+        replicas: int = 0,
+        replica_wait_ms: int = DEFAULT_REPLICA_WAIT_MS,
     ) -> None:
         self.redis = connection
         self.keys = keys or Keys()
@@ -55,6 +61,9 @@ class EventStore:
         self.epoch = ""
         self.on_epoch: Callable[[str], None] | None = None  # told when the epoch is first learned
         self.cold = ColdTier(connection, self.keys)
+        # Durability "replicated": an append is acknowledged once WAIT says this many replicas have it.
+        self.replicas = replicas
+        self.replica_wait_ms = replica_wait_ms
 
     def check_safe(self) -> None:
         """Refuse a Redis whose eviction policy could drop events from the log."""
@@ -133,11 +142,15 @@ class EventStore:
         deadline = time.monotonic() + self.patience_seconds
         while True:
             try:
+                if self.replicas:
+                    return self._append_replicated(keys, args)
                 return self._append(keys=keys, args=args)
             except redis.ResponseError as exc:
                 refusal = _refusal(exc, self.epoch)
-                # Held for maintenance (nothing was written): waited out like an outage, then refused.
-                if not isinstance(refusal, StoreUnderMaintenance) or time.monotonic() + delay > deadline:
+                # Held for maintenance, or a primary with too few replicas to take writes (nothing was written):
+                # waited out like an outage, then refused.
+                waits = isinstance(refusal, (StoreUnderMaintenance, StoreUnavailable))
+                if not waits or time.monotonic() + delay > deadline:
                     raise refusal from exc
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 # The reply may be lost after the write: retrying with the same event ids is safe.
@@ -145,6 +158,31 @@ class EventStore:
                     raise (exc if isinstance(exc, StoreUnavailable) else unavailable(exc)) from exc
             time.sleep(delay)
             delay = min(delay * 2, MAX_RETRY_DELAY_SECONDS)
+
+    def _append_replicated(self, keys: list[str], args: list[str | int | bytes]) -> list:
+        """The append script, then ``WAIT`` on the same connection (WAIT counts the replicas that have this
+        connection's writes): too few in time is a lost reply, ``StoreUnavailable``, retried with the same ids.
+
+        A retried batch found written (``DUP``) rewrites the epoch with itself, so the WAIT covers it too.
+        """
+        for _ in range(2):  # a server that has not seen the script yet: load it, once
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.evalsha(self._append.sha, len(keys), *keys, *args)
+            pipe.execute_command("WAIT", self.replicas, self.replica_wait_ms)
+            reply, acknowledged = pipe.execute(raise_on_error=False)
+            if isinstance(reply, redis.exceptions.NoScriptError):
+                self.redis.script_load(self._append.script)
+                continue
+            if isinstance(reply, Exception):
+                raise reply
+            status = reply[0].decode() if isinstance(reply[0], bytes) else reply[0]
+            if status != "CONFLICT" and int(acknowledged) < self.replicas:
+                raise StoreUnavailable(
+                    f"store unavailable: {acknowledged} of {self.replicas} replicas acknowledged the append "
+                    f"within {self.replica_wait_ms} ms"
+                )
+            return list(reply)
+        raise AppendFailed("the store does not keep the append script")
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -410,6 +448,8 @@ def _refusal(exc: redis.ResponseError, known_epoch: str) -> Exception:
         return StoreEpochChanged(
             f"the store now holds another log (epoch {found[:12]}, this process knew {known_epoch[:12]})"
         )
+    if no_replicas(exc):  # min-replicas-to-write: the primary has no replica in sync
+        return StoreUnavailable(NO_REPLICAS)
     if isinstance(exc, redis.exceptions.OutOfMemoryError) or "OOM command not allowed" in message:
         return StoreFull("the store is full (Redis reached its maxmemory); nothing was appended")
     return AppendFailed(f"append refused by Redis: {message}")

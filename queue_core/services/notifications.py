@@ -95,9 +95,9 @@ class NotificationService:
 
     def claim(
         self, notification_id: str, deliverer: str, now: datetime, lease_seconds: float
-    ) -> tuple[Doc, NotificationAttempted, NotificationDue] | None:
-        """Claim the notification's next attempt: (its document, the claim, its due event), or None when it
-        is not ready or another deliverer claimed it first."""
+    ) -> tuple[Doc, NotificationAttempted, NotificationDue, int] | None:
+        """Claim the notification's next attempt: (its document before the claim, the claim, its due event, the
+        claim's version), or None when it is not ready or another deliverer claimed it first."""
         events = self.store.load(notification_id)
         doc = folded(notification_id, events, apply_notification)
         if doc is None or not is_ready(doc, now):
@@ -109,11 +109,32 @@ class NotificationService:
             return None
         due = events[0].event
         assert isinstance(due, NotificationDue)
-        return doc, claim, due
+        return doc, claim, due, len(events) + 1
 
-    def record(self, notification_id: str, attempt: int, outcome: Outcome, now: datetime, policy: RetryPolicy) -> bool:
+    def record(
+        self,
+        notification_id: str,
+        attempt: int,
+        outcome: Outcome,
+        now: datetime,
+        policy: RetryPolicy,
+        claimed: tuple[Doc, int] | None = None,
+    ) -> bool:
         """Record the outcome of the attempt this deliverer claimed; False when its claim was taken over
-        (its lease ran out and another attempt was claimed: that one is recorded instead)."""
+        (its lease ran out and another attempt was claimed: that one is recorded instead).
+
+        ``claimed``: the document and claim version ``claim`` returned; the outcome is appended right after the
+        claim with no read (one round trip less a delivery), and only if anything landed since is the
+        notification read and decided again.
+        """
+        if claimed is not None:
+            before_claim, claim_version = claimed
+            events = decide_outcome(before_claim, attempt, outcome, now, policy)
+            try:
+                self.store.append([NewEvent(notification_id, e) for e in events], {notification_id: claim_version})
+                return True
+            except ConcurrencyError:
+                pass  # something landed after the claim: decide on what is there now
         doc, version = load_state(self.store, notification_id, apply_notification)
         if doc is None or doc["attempts"] != attempt:
             return False

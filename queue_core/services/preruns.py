@@ -1,9 +1,11 @@
 """Pre-runs: a workflow run once for real with every output in scratch, its report, and its scratch removed.
 
-A pre-run is a workflow run marked ``prerun``: the same plan (same code, same inputs), each task's job told
-so (``job.prerun`` for the worker, ``JOBLEDGER_PRERUN=1`` for the job) and its outputs redirected to their
-depots' scratch namespaces (``specs.preruns``). It waits for no reference, satisfies none, writes no dataset
-lineage (so fires no trigger), and no schedule or catch-up fired it or counts it.
+A pre-run is a workflow run marked ``prerun``: the same plan (same code, same inputs), each task's job told so
+(``job.prerun`` for the worker, ``JOBLEDGER_PRERUN=1`` for the job, ``X-Jobledger-Prerun: 1`` for an external
+app) and its outputs redirected to their depots' scratch namespaces (``specs.preruns``): an inline pipeline's,
+a built-in's and a sync's alike, since all three write through the SQL runner. It waits for no reference,
+satisfies none, writes no dataset lineage (so fires no trigger), and no schedule or catch-up fired it or
+counts it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from queue_core.services.depots import get_depot
 from queue_core.services.prerun_scratch import remove_scratch
 from queue_core.services.secrets import SecretStore
 from queue_core.services.workflows import WorkflowService
+from queue_core.specs.builtins import BUILTIN, DATA_SYNC, job_depots, job_pipeline
 from queue_core.specs.preruns import PRERUN_ENV
 from queue_core.timefmt import parse_utc
 
@@ -69,11 +72,12 @@ class PrerunService:
         """Start a pre-run of workflow ``name``'s latest version; returns its workflow run id."""
         plan = self.workflows.plan(name, cluster)
         run_id = str(uuid.uuid4())
-        pipelines = [t["job"].get("pipeline") or {} for t in plan.tasks.values()]
-        writes = sorted({_key(out["dataset"]) for pipeline in pipelines for out in pipeline.get("outputs", [])})
+        writes = sorted({_key(out["dataset"]) for t in plan.tasks.values() for out in self._outputs(t["job"])})
         marker = {"id": run_id, "writes": writes}
         tasks = {
-            task: {**t, "job": {**t["job"], "envVars": {**t["job"]["envVars"], PRERUN_ENV: "1"}, "prerun": marker}}
+            task: t
+            if t["job"] is None  # a condition task runs no job
+            else {**t, "job": {**t["job"], "envVars": {**t["job"]["envVars"], PRERUN_ENV: "1"}, "prerun": marker}}
             for task, t in plan.tasks.items()
         }
         started = WorkflowRunStarted(
@@ -89,6 +93,18 @@ class PrerunService:
         )
         self.store.append([NewEvent(run_id, started)], {run_id: 0})
         return run_id
+
+    def _outputs(self, job: Doc | None) -> list[Doc]:
+        """What a task's job writes through the SQL runner: an inline pipeline's, a built-in's or a sync's outputs."""
+        if job is None:
+            return []
+        if job["type"] in (BUILTIN, DATA_SYNC):
+            try:
+                types = {name: get_depot(self.store, name)["type"] for name in sorted(job_depots(job))}
+            except NotFound:
+                return []  # a depot gone since: the task fails when it runs, saying so
+            return list(job_pipeline(job, types)["outputs"])
+        return list((job.get("pipeline") or {}).get("outputs", []))
 
     def _prerun(self, run_id: str) -> tuple[Doc, int]:
         doc, version = self.workflows.load_run(run_id)

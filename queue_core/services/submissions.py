@@ -214,6 +214,8 @@ class Submissions:
             raise InvalidInput(f"definition {doc['name']} names no cluster; name one", "cluster")
         cluster_doc = self.catalog.get_cluster(cluster_name)
         job = dict(spec["config"])
+        if spec.get("title") is not None:  # a DataOS entry's, carried so the run shows it (only when given)
+            job["title"] = spec["title"]
         if request.args is not None:
             job["args"] = check_args(request.args, "args")
         if request.env:

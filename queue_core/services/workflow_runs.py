@@ -10,12 +10,12 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from queue_core.domain.runs import SUCCEEDED, apply_run
+from queue_core.domain.runs import PENDING, SUCCEEDED, apply_run
 from queue_core.domain.workflow_advance import decide_advance
-from queue_core.domain.workflow_runs import apply_workflow_run, is_active, is_prerun
+from queue_core.domain.workflow_runs import apply_workflow_run, is_active, is_going, is_prerun
 from queue_core.errors import ConcurrencyError
 from queue_core.eventlog.aggregates import load_states
-from queue_core.eventlog.events import NewEvent
+from queue_core.eventlog.events import NewEvent, WorkflowRunWaiting
 from queue_core.eventlog.store import EventStore
 from queue_core.readmodels.materialized import ReadModels
 from queue_core.specs.logical_dates import same_logical_date
@@ -24,6 +24,8 @@ __all__ = ["WorkflowEngine", "find_reference_run"]
 
 ADVANCE_RETRIES = 20
 REFERENCE_SCAN = 2000
+SLOT_SCAN = 10_000  # a workflow's newest runs looked at for the ones holding or waiting for its slots
+SLOT_REASON = "Waiting for a slot (maxConcurrentRuns {})"
 
 Doc = dict[str, Any]
 
@@ -112,6 +114,27 @@ class WorkflowEngine:
                 found[(ref["kind"], ref["name"])] = run
         return found
 
+    def _slot_reason(self, doc: Doc) -> str | None:
+        """Why a workflow run under its workflow's ``maxConcurrentRuns`` may not start its tasks yet (None: it may).
+
+        A workflow run holds a slot from its first task submitted until it ends; one not started yet waits
+        while the runs holding slots and the runs started before it still waiting fill the limit, so they
+        start in submission order. Counted from the read models caught up with the log.
+        """
+        limit = doc["max_concurrent_runs"]
+        if limit is None or doc["status"] != PENDING or any(t["runs"] for t in doc["tasks"].values()):
+            return None
+        self.read_models.catch_up()
+        ids = self.read_models.newest("workflow_runs", f"workflow:{doc['workflow']}", 0, SLOT_SCAN)
+        ahead = 0
+        for other in self.read_models.get_many("workflow_runs", ids):
+            if other is None or other["id"] == doc["id"] or not is_going(other):
+                continue
+            started = other["status"] != PENDING or any(t["runs"] for t in other["tasks"].values())
+            if started or other["order"] < doc["order"]:
+                ahead += 1
+        return SLOT_REASON.format(limit) if ahead >= limit else None
+
     def advance(self, workflow_run: str, ended: Mapping[str, tuple[Doc, int]] | None = None) -> int:
         """Record what happened to the workflow run and what it does next; returns the events appended.
 
@@ -123,6 +146,17 @@ class WorkflowEngine:
             doc, version = self.load(workflow_run)
             if doc is None:
                 return 0
+            held = self._slot_reason(doc)
+            if held is not None:
+                if doc["reason"] == held:
+                    return 0
+                try:
+                    self.store.append(
+                        [NewEvent(workflow_run, WorkflowRunWaiting(reason=held))], {workflow_run: version}
+                    )
+                except ConcurrencyError:
+                    continue
+                return 1
             active = [t["run"] for t in doc["tasks"].values() if is_active(t)]
             children = dict(ended) if ended is not None else self.load_runs(active)
             satisfied = self._satisfied(doc)

@@ -14,7 +14,7 @@ from queue_core.domain.clusters import CLUSTER_KIND, DEFAULT_CLUSTER
 from queue_core.domain.definitions import spec_of
 from queue_core.domain.gate import is_gated
 from queue_core.domain.names import is_id
-from queue_core.domain.runs import CANCELLED_BY_USER, TERMINAL, apply_run
+from queue_core.domain.runs import CANCELLED_BY_USER, TERMINAL, apply_run, job_title
 from queue_core.domain.schedules import stamp
 from queue_core.domain.workflow_advance import rerun_tasks
 from queue_core.domain.workflow_runs import apply_workflow_run, is_active, is_going
@@ -85,6 +85,7 @@ class Plan:
     concurrency: int | None
     fail_fast: bool
     reference_timeout: float | None = None
+    max_concurrent_runs: int | None = None
 
     def to_json_dict(self) -> Doc:
         tasks = {
@@ -129,6 +130,7 @@ def workflow_view(doc: Doc, children: Mapping[str, Doc]) -> Doc:
             "run": task["run"],
             "attempts": attempts,
             "runs": list(task["runs"]),
+            "title": job_title(doc["plan"][name]["job"], "title"),
             "depends_on": list(doc["plan"][name]["depends_on"]),
             "run_if": doc["plan"][name]["run_if"],
             "outcome": task["outcome"],
@@ -141,6 +143,7 @@ def workflow_view(doc: Doc, children: Mapping[str, Doc]) -> Doc:
     view["references"] = [dict(ref) for ref in doc["references"]]
     view["reruns"] = [dict(r) for r in doc["reruns"]]
     view["tasks"] = tasks
+    view["title"] = next((t for p in doc["plan"].values() if (t := job_title(p["job"], "workflow_title"))), None)
     return view
 
 
@@ -300,6 +303,10 @@ class WorkflowService:
         for key in TASK_RUN_CONTROL:
             if key in task:  # the task's over its job's; absent: the job's own, if any
                 job[key] = task[key]
+        # The titles a DataOS file gave, carried by the job so the runs show them (no event field for them).
+        for key, title in (("title", task.get("title") or dspec.get("title")), ("workflow_title", spec.get("title"))):
+            if title is not None:
+                job[key] = title
         chosen = task["cluster"] or cluster or (dspec.get("cluster") or {}).get("name") or DEFAULT_CLUSTER
         cluster_name = self.catalog.get_cluster(chosen)["name"]
         # The task's runs carry its definition's tags, the task's own and the workflow's (absent: given none).
@@ -330,6 +337,7 @@ class WorkflowService:
             spec["concurrency"],
             spec["failFast"],
             spec.get("referenceTimeout"),
+            spec.get("maxConcurrentRuns"),  # absent: applied without one
         )
 
     def start_batch(
@@ -347,6 +355,7 @@ class WorkflowService:
             concurrency=plan.concurrency,
             fail_fast=plan.fail_fast,
             reference_timeout=plan.reference_timeout,
+            max_concurrent_runs=plan.max_concurrent_runs,
         )
         return run_id, [NewEvent(run_id, started)], {run_id: 0}
 

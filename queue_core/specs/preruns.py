@@ -10,6 +10,8 @@ can be removed at once:
   the table named ``<collection>__<dataset>`` (hashed down to 63 characters when longer).
 
 An input a task of the same pre-run writes (an inline pipeline's output upstream) is read from the scratch copy.
+Built-ins and data-sync tasks write through the same SQL runner, so their outputs land in scratch the same way;
+an EXTERNAL_APP task cannot be redirected, so each of its requests says ``X-Jobledger-Prerun: 1`` instead.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 __all__ = [
     "PRERUN_ENV",
     "PRERUN_FOLDER",
+    "PRERUN_HEADER",
     "scratch_folder",
     "scratch_label",
     "scratch_pipeline",
@@ -31,6 +34,7 @@ __all__ = [
 ]
 
 PRERUN_ENV = "JOBLEDGER_PRERUN"  # "1" in the environment of every task of a pre-run
+PRERUN_HEADER = "X-Jobledger-Prerun"  # "1" on every request an EXTERNAL_APP task of a pre-run makes
 PRERUN_FOLDER = "_prerun"
 _FILE_DEPOTS = ("local", "s3")
 _MAX_IDENTIFIER = 63  # PostgreSQL's limit on a name; DuckDB's is larger

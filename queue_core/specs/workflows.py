@@ -18,7 +18,7 @@ from queue_core.specs.definitions import check_args, check_env, normalize_defini
 from queue_core.specs.enos_workflows import enos_to_native, is_enos
 from queue_core.specs.notifications import normalize_notifications
 from queue_core.specs.pipelines import check_stack
-from queue_core.specs.run_control import normalize_run_control
+from queue_core.specs.run_control import MAX_CONCURRENT_RUNS, normalize_run_control
 from queue_core.specs.run_if import RUN_IF_VALUES, check_relations
 from queue_core.specs.tags import normalize_tags
 
@@ -29,7 +29,7 @@ MAX_DEPTH = 250  # levels: each runs after the one before, so a deeper chain onl
 MAX_REFERENCE_TIMEOUT_MINUTES = 366 * 24 * 60  # a year
 _NATIVE_KEYS = {
     *("name", "description", "tasks", "references", "referenceTimeout", "concurrency", "failFast", "trigger"),
-    *("tags", "title", "notifications"),
+    *("tags", "title", "notifications", "maxConcurrentRuns"),
 }
 TASK_RUN_CONTROL = ("pool", "poolSlots", "priority")
 _TASK_KEYS = {
@@ -41,9 +41,18 @@ _DATAOS_KEYS = {
     *("name", "version", "type", "tags", "title", "description", "owner", "layer", "workflow", "trigger"),
     "notifications",
 }
-_DATAOS_WORKFLOW_KEYS = {"title", "dag", "concurrency", "failFast", "references", "referenceTimeout"}
+_DATAOS_WORKFLOW_KEYS = {
+    "title",
+    "dag",
+    "concurrency",
+    "failFast",
+    "references",
+    "referenceTimeout",
+    "maxConcurrentRuns",
+}
 _DAG_KEYS = {"name", "title", "description", "spec", "dependencies"}
-_SPEC_KEYS = {"stack", "compute", "stackSpec", "tags", "definition", "args", "envVars"}
+# A DataOS task's run settings sit in its ``spec`` (beside ``compute``): pool, poolSlots and priority too.
+_SPEC_KEYS = {"stack", "compute", "stackSpec", "tags", "definition", "args", "envVars", *TASK_RUN_CONTROL}
 _DEFINITION_REF = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]{0,127})(?:@(?P<version>[1-9][0-9]{0,8}))?$")
 
 
@@ -203,6 +212,7 @@ def _dataos_tasks(workflow_section: Mapping[str, Any], workflow: str) -> dict[st
             "cluster": spec.get("compute"),
             "description": entry.get("description") or entry.get("title"),
             "tags": spec.get("tags"),
+            **normalize_run_control(spec, f"{field}.spec", TASK_RUN_CONTROL),  # named where the file has them
         }
         depends, outcomes = _depends_on(entry.get("dependencies"), f"{field}.dependencies")
         if outcomes:
@@ -338,6 +348,9 @@ def normalize_workflow(raw: Any) -> dict[str, Any]:
         spec["title"] = checks.text(top["title"], "title")
     if "notifications" in top:
         spec["notifications"] = normalize_notifications(top["notifications"], "notifications")
+    if settings.get("maxConcurrentRuns") is not None:  # runs of the workflow at once; beside concurrency
+        field = f"{prefix}maxConcurrentRuns"
+        spec["maxConcurrentRuns"] = checks.whole_number(settings["maxConcurrentRuns"], field, 1, MAX_CONCURRENT_RUNS)
     if "trigger" in top:  # beside ``name``; only when given: workflows without one keep their normalized form
         from queue_core.specs.triggers import normalize_trigger
 

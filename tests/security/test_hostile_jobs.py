@@ -82,10 +82,12 @@ def write_through_the_api(url):
     return client.define({"name": "planted", "config": {"type": "SHELL", "sourceLocation": "x.sh"}})
 
 
+# What jobledger tells a job about itself: its run, attempt and date, and the file its values go to (in its home).
+JOB_FACING = ("JOBLEDGER_RUN_ID", "JOBLEDGER_ATTEMPT", "JOBLEDGER_LOGICAL_DATE", "JOBLEDGER_VALUES_FILE")
 leaked = sorted(
     k for k in e
     if k.startswith(("REDIS", "AWS_"))
-    or (k.startswith("JOBLEDGER_") and k not in ("JOBLEDGER_RUN_ID", "JOBLEDGER_ATTEMPT", "JOBLEDGER_LOGICAL_DATE"))
+    or (k.startswith("JOBLEDGER_") and k not in JOB_FACING)
 )
 print("env:", ",".join(leaked) or "clean")
 attempt("tcp", tcp_ping)

@@ -64,7 +64,11 @@ for a = 1, n do
   if actual ~= tonumber(ARGV[2 + a]) then
     if actual > tonumber(ARGV[2 + a]) then
       local dup = already_appended()
-      if dup then return dup end  -- the positions, or the error for a batch appended only in part
+      if dup then
+        -- A write of its own (the epoch, unchanged), so a WAIT after this reply covers the batch found written.
+        if epoch and dup[1] == 'DUP' then redis.call('SET', KEYS[2], epoch) end
+        return dup  -- the positions, or the error for a batch appended only in part
+      end
     end
     return {'CONFLICT', a, actual}
   end
