@@ -184,11 +184,13 @@ class Client:
         ref: str | None = None,
         priority: int | None = None,
         tags: Sequence[str] = (),
+        array: int | None = None,
     ) -> str:
         """Submit a run of the definition's latest version (or ``version``; a GIT source at ``ref``; at
-        ``priority``; ``tags`` on top of the definition's); returns the run id (see ``Submissions.submit``)."""
+        ``priority``; ``tags`` on top of the definition's; an array job of ``array`` children); returns the run
+        id (see ``Submissions.submit``)."""
         return self.submissions.submit(
-            definition, cluster, args, env, timeout, idempotency_key, logical_date, version, ref, priority, tags
+            definition, cluster, args, env, timeout, idempotency_key, logical_date, version, ref, priority, tags, array
         )
 
     def sql(

@@ -13,20 +13,23 @@ from types import FrameType
 import redis
 import structlog
 
+from queue_core.domain.arrays import parent_of
 from queue_core.domain.gate import is_gated, priority_of
+from queue_core.domain.runs import CANCELLED_BY_USER
 from queue_core.errors import StopRequested, StoreEpochChanged, StoreUnderMaintenance
 from queue_core.eventlog.connection import connect
 from queue_core.eventlog.consumer_group import ConsumerGroup, Delivery
-from queue_core.eventlog.events import Recorded, RunRetryScheduled, RunSubmitted, ScheduleFired
+from queue_core.eventlog.events import Recorded, RunCancelled, RunRetryScheduled, RunSubmitted, ScheduleFired
 from queue_core.eventlog.health import check_epoch, check_store
 from queue_core.eventlog.store import EventStore
 from queue_core.keys import Keys
+from queue_core.services.arrays import ArrayChildren
 from queue_core.services.lifecycle import RunLifecycle
 from queue_core.services.replacements import Replacements
 from queue_core.settings import Settings
 from queue_core.timefmt import parse_utc
 from scheduler.maintenance import Maintenance
-from scheduler.rq_jobs import enqueue_attempt, schedule_attempt
+from scheduler.rq_jobs import enqueue_attempt, enqueue_first_attempts, schedule_attempt
 from scheduler.workflow_reactions import WorkflowReactions
 
 __all__ = ["Dispatcher"]
@@ -41,6 +44,7 @@ DEAD_CONSUMER_IDLE_MS = 600_000
 REFUSAL_NOTE_SECONDS = 10.0
 # A read of a group that is gone, or whose log was deleted while the read was blocked on it.
 GROUP_GONE = ("NOGROUP", "UNBLOCKED")
+CHILD_ENDS = {"RunSucceeded": "SUCCEEDED", "RunFailed": "FAILED", "RunCancelled": "CANCELLED"}
 RUN_ENDS = frozenset({"RunSucceeded", "RunFailed", "RunCancelled"})
 MAX_BACKOFF_SECONDS = 5.0  # the longest pause between two tries after an error that persists
 
@@ -70,6 +74,8 @@ class Dispatcher:
         self._grouped = False
         self._handled_through: str | None = None  # the group's checkpoint, as last seen: recreated from it
         self._backoff = 0.0
+        self.arrays = ArrayChildren(self.store)
+        self._children_ended: dict[str, dict[int, str]] = {}  # array parent -> child index -> how it ended
         self._gate_due = False  # a batch brought a gated run, or perhaps freed a slot a run waits for
 
     def ensure_group(self) -> None:
@@ -196,6 +202,7 @@ class Dispatcher:
                     error=f"{exc!r}"[:300],
                 )
         self.workflows.flush()  # once per batch: a fan-in of many ended tasks is one decision
+        self._note_children_ended()
         if self._gate_due:  # now rather than at the next tick: a gated run starts as soon as a plain one does
             self._gate_due = False
             self.maintenance.gate_now()
@@ -203,6 +210,13 @@ class Dispatcher:
         # already handled, which is safe because every reaction is idempotent.
         self.group.ack(delivery.positions)
         return len(delivery)
+
+    def _note_children_ended(self) -> None:
+        """Note the array children that ended in this batch on their parents: one append per parent."""
+        ended, self._children_ended = self._children_ended, {}
+        for parent, children in ended.items():
+            if self.arrays.note_ended(parent, children):
+                log.info("array job ended", run_id=parent)
 
     def _claim_abandoned(self) -> None:
         """Take over entries a dead dispatcher read but never acknowledged."""
@@ -217,7 +231,18 @@ class Dispatcher:
     def handle(self, rec: Recorded) -> None:
         """React to one event; idempotent, so a redelivered event changes nothing."""
         event = rec.event
+        if rec.type in CHILD_ENDS and (child := parent_of(rec.aggregate)) is not None:
+            parent, index = child  # an array job's child ended: noted on its parent once this batch is handled
+            self._children_ended.setdefault(parent, {})[index] = CHILD_ENDS[rec.type]
         if isinstance(event, RunSubmitted):
+            if event.array_parent is not None:
+                return  # an array job's child: queued in the batch that submitted it, put on RQ with its siblings
+            if event.array_size is not None:
+                children = self.arrays.expand(rec.aggregate)
+                if children:
+                    enqueue_first_attempts(self.redis, event.cluster, children, priority_of(event.job))
+                    log.info("array job's children queued", run_id=rec.aggregate, children=len(children))
+                return
             if is_gated(event.job):
                 self._gate_due = True
                 return  # the gate lets it through when a slot is free (``scheduler/gate.py``, on the leader)
@@ -240,6 +265,10 @@ class Dispatcher:
             else:
                 schedule_attempt(self.redis, doc["cluster"], rec.aggregate, event.attempt, when, priority)
             log.debug("retry scheduled", run_id=rec.aggregate, attempt=event.attempt, at=event.not_before)
+        elif isinstance(event, RunCancelled) and event.reason == CANCELLED_BY_USER:
+            # An array job's parent: cancel its children here too, in case some were submitted after the
+            # canceller looked (a dispatcher expanding it meanwhile); a second sweep cancels nothing.
+            self.arrays.cancel_children_of(rec.aggregate)
         elif isinstance(event, ScheduleFired) and self.replacements.cancel(event):
             # The timer cancels what a tick replaced right after appending the tick; done again here, from
             # the log, in case it died in between (a second cancel changes nothing).

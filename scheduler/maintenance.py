@@ -18,12 +18,21 @@ from queue_core.eventlog.runlog import RunLog
 from queue_core.eventlog.seals import load_signer
 from queue_core.eventlog.store import EventStore
 from queue_core.readmodels.materialized import ReadModels
+from queue_core.services.arrays import ArrayChildren
 from queue_core.services.compaction import archive_location, compact_runs, trim_to_window
 from queue_core.services.lifecycle import RunLifecycle
 from queue_core.settings import Settings
 from queue_core.timefmt import parse_utc
 from scheduler.gate import Gate
-from scheduler.rq_jobs import POPPED, STARTED, enqueue_attempt, forget_popped, scheduler_for, where_is
+from scheduler.rq_jobs import (
+    POPPED,
+    STARTED,
+    enqueue_attempt,
+    enqueue_first_attempts,
+    forget_popped,
+    scheduler_for,
+    where_many,
+)
 from scheduler.sealing import Sealer
 
 __all__ = ["Maintenance", "age_seconds"]
@@ -54,6 +63,7 @@ class Maintenance:
         self.name = name
         self.read_models = ReadModels(store)
         self.lifecycle = RunLifecycle(store)
+        self.arrays = ArrayChildren(store)
         self.leases = Leases(connection, store.keys)
         self.scheduler = scheduler_for(connection)
         self.gate = Gate(connection, store, self.read_models, self._still_leading)
@@ -163,7 +173,8 @@ class Maintenance:
         this machine's (a worker an hour ahead that died kept its run RUNNING for an hour). A lease seen gone
         at two passes in a row is expired, not a claim racing this look at it.
         """
-        running = [(doc["id"], doc["attempt"]) for doc in self._docs("status:RUNNING")]
+        # An array job's parent runs no attempt of its own: its children hold the leases.
+        running = [(doc["id"], doc["attempt"]) for doc in self._docs("status:RUNNING") if doc["array"] is None]
         alive = self.leases.alive_many(running)
         gone = {attempt for attempt, held in zip(running, alive, strict=True) if not held}
         for run_id, attempt in gone & self._leaseless:
@@ -178,7 +189,13 @@ class Maintenance:
         grace = self.settings.reconcile_after_seconds
         stranded: set[tuple[str, int]] = set()
         seen: dict[tuple[str, int, str], float] = {}
-        for doc in self._docs("status:PENDING"):
+        pending = self._docs("status:PENDING")
+        # Where RQ holds each attempt that could be lost, looked up together (an array job queues thousands).
+        places = where_many(
+            self.redis,
+            [(d["cluster"], d["id"], d["attempt"]) for d in pending if d["reason"] in (IN_QUEUE, WAITING_TO_RETRY)],
+        )
+        for doc in pending:
             run_id, attempt, reason = doc["id"], doc["attempt"], doc["reason"]
             # How long the run has waited in this state: by the times on the log (stamped by whichever machine
             # wrote them), and at least as long as this process has itself seen it wait, on its own clock, so
@@ -188,6 +205,13 @@ class Maintenance:
             waited = time.monotonic() - first
             if reason == RECENTLY_SUBMITTED and is_gated(doc["job"]):
                 continue  # the gate's to let through, on every tick
+            if doc["array"] is not None:  # an array job's parent: expanded (again), never put on RQ itself
+                if reason == RECENTLY_SUBMITTED and max(age_seconds(doc["updated_at"], now), waited) > grace:
+                    children = self.arrays.expand(run_id)
+                    if children:
+                        enqueue_first_attempts(self.redis, doc["cluster"], children, priority_of(doc["job"]))
+                        log.warning("expanded an array job no dispatcher had taken", run_id=run_id)
+                continue
             if reason == RECENTLY_SUBMITTED and max(age_seconds(doc["updated_at"], now), waited) > grace:
                 if self.lifecycle.queue(run_id, attempt):
                     enqueue_attempt(self.redis, doc["cluster"], run_id, attempt, priority_of(doc["job"]))
@@ -198,7 +222,7 @@ class Maintenance:
                     waited -= max(0.0, age_seconds(doc["updated_at"], parse_utc(doc["not_before"])))
                 if max(age_seconds(since, now), waited) <= grace:
                     continue
-                place = where_is(self.redis, doc["cluster"], run_id, attempt)
+                place = places[(run_id, attempt)]
                 if place in (POPPED, STARTED, None) and self.leases.alive(run_id, attempt):
                     continue  # a worker holds it (its source is being fetched, say): not lost, only slow
                 if place in (POPPED, STARTED):

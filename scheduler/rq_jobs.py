@@ -21,10 +21,12 @@ __all__ = [
     "STARTED",
     "AttemptJob",
     "enqueue_attempt",
+    "enqueue_first_attempts",
     "forget_popped",
     "schedule_attempt",
     "scheduler_for",
     "where_is",
+    "where_many",
     "whole_second_after",
 ]
 
@@ -62,6 +64,33 @@ def enqueue_attempt(
         failure_ttl=FAILURE_TTL_SECONDS,
         description=f"jobledger run {run_id} attempt {attempt}",
     )
+
+
+ENQUEUE_CHUNK = 500  # jobs per pipeline: one round trip each
+
+
+def enqueue_first_attempts(
+    connection: redis.Redis, cluster: str, run_ids: list[str], priority: int = DEFAULT_PRIORITY
+) -> None:
+    """Put the first attempts of many runs (an array job's children) on their cluster's queue, a pipeline of
+    ``ENQUEUE_CHUNK`` at a time (RQ's ``enqueue_many``), under the same deterministic job ids as one by one."""
+    queue = _queue(connection, cluster, priority)
+    for start in range(0, len(run_ids), ENQUEUE_CHUNK):
+        datas = [
+            Queue.prepare_data(
+                ENTRY_FUNCTION,
+                args=(run_id, 1),
+                job_id=attempt_job_id(run_id, 1),
+                timeout=NO_RQ_TIMEOUT,
+                result_ttl=RESULT_TTL_SECONDS,
+                failure_ttl=FAILURE_TTL_SECONDS,
+                description=f"jobledger run {run_id} attempt 1",
+            )
+            for run_id in run_ids[start : start + ENQUEUE_CHUNK]
+        ]
+        with connection.pipeline() as pipe:
+            queue.enqueue_many(datas, pipeline=pipe)
+            pipe.execute()
 
 
 def scheduler_for(connection: redis.Redis) -> Scheduler:
@@ -121,6 +150,38 @@ def where_is(connection: redis.Redis, cluster: str, run_id: str, attempt: int) -
             return QUEUED
         return POPPED if connection.lpos(queue.intermediate_queue_key, job_id) is not None else None
     return None
+
+
+def where_many(connection: redis.Redis, attempts: list[tuple[str, str, int]]) -> dict[tuple[str, int], str | None]:
+    """``where_is`` for many (cluster, run id, attempt) at once: the statuses in one pipeline, each cluster's
+    queue and intermediate list read once (not one LPOS per attempt, which over an array job's thousands of
+    queued children is quadratic work for the store)."""
+    pipe = connection.pipeline(transaction=False)
+    for _, run_id, attempt in attempts:
+        pipe.hget(AttemptJob.key_for(attempt_job_id(run_id, attempt)), "status")
+    statuses: list[Any] = pipe.execute() if attempts else []
+    listed: dict[str, tuple[set[bytes], set[bytes]]] = {}
+    places: dict[tuple[str, int], str | None] = {}
+    for (cluster, run_id, attempt), status in zip(attempts, statuses, strict=True):
+        job_id = attempt_job_id(run_id, attempt)
+        status_text = None if status is None else status.decode()
+        if status_text == "started":
+            places[(run_id, attempt)] = STARTED
+        elif status_text == "scheduled":
+            scheduled = connection.zscore(Scheduler.scheduled_jobs_key, job_id) is not None
+            places[(run_id, attempt)] = SCHEDULED if scheduled else None
+        elif status_text == "queued":
+            if cluster not in listed:
+                queue = _queue(connection, cluster)
+                in_queue: Any = connection.lrange(queue.key, 0, -1)
+                in_between: Any = connection.lrange(queue.intermediate_queue_key, 0, -1)
+                listed[cluster] = (set(in_queue), set(in_between))
+            queued, popped = listed[cluster]
+            encoded = job_id.encode()
+            places[(run_id, attempt)] = QUEUED if encoded in queued else POPPED if encoded in popped else None
+        else:
+            places[(run_id, attempt)] = None
+    return places
 
 
 def forget_popped(connection: redis.Redis, cluster: str, run_id: str, attempt: int) -> None:

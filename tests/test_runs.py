@@ -172,7 +172,8 @@ def test_status_json_has_exactly_the_documented_keys(client: Client, workspace: 
     run = client.wait(client.submit("keys"), timeout=30)
     assert list(run) == ["id", "definition", "definition_version", "cluster", "status", "reason", "exit_code",
                          "submitted_at", "finished_at", "attempts", "result", "values", "logical_date", "workflow_run",
-                         "task", "not_before", "retry_rule", "cause", "tags", "title", "workflow_title"]  # fmt: skip
+                         "task", "not_before", "retry_rule", "cause", "tags", "array", "array_parent",
+                         "array_index", "title", "workflow_title"]  # fmt: skip
     assert list(run["attempts"][0]) == ["number", "status", "reason", "exit_code", "worker", "started_at",
                                         "finished_at"]  # fmt: skip
 

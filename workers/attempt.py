@@ -157,6 +157,8 @@ def _env(
     variables.update(JOBLEDGER_RUN_ID=claim.run["id"], JOBLEDGER_ATTEMPT=str(claim.attempt))
     if claim.run.get("logical_date") is not None:
         variables["JOBLEDGER_LOGICAL_DATE"] = claim.run["logical_date"]
+    if claim.run["array_index"] is not None:  # an array job's child
+        variables["JOBLEDGER_ARRAY_INDEX"] = str(claim.run["array_index"])
     variables[VALUES_FILE_VARIABLE] = str(values_path(scratch))
     tmpdir = SANDBOX_TMP if ctx.sandbox.enabled else str(scratch / "tmp")
     env = job_environment(variables, scratch / "home", tmpdir)

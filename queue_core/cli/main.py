@@ -183,6 +183,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--idempotency-key", help="the same key gives the same run; with other parameters it is refused")
     p.add_argument("--logical-date", metavar="DATE|TIME", help="the date the run stands for (matched by references)")
     p.add_argument("--tag", action="append", default=[], metavar="TAG", help="a tag on top of the definition's")
+    p.add_argument(
+        "--array", type=int, metavar="N", help="an array job: N children (2 to 10,000), each told JOBLEDGER_ARRAY_INDEX"
+    )
     p.add_argument("--wait", action="store_true", help="wait for the end, show the run; exit 0 if it succeeded, else 1")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=runs.submit)

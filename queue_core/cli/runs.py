@@ -42,6 +42,7 @@ def submit(args: argparse.Namespace) -> int:
         ref=args.ref,
         priority=args.priority,
         tags=args.tag,
+        array=args.array,
     )
     if args.wait:
         run = client.wait(run_id)
@@ -84,6 +85,12 @@ def print_run(run: dict[str, Any], revisions: dict[str, str] | None = None) -> N
         pairs.insert(-3, ("decided by", f"retryStrategy.rules[{run['retry_rule']}]"))
     if run["reason"] == WAITING_TO_RETRY and run.get("not_before"):
         pairs.insert(-3, ("not before", run["not_before"]))  # when the next attempt may start
+    if run.get("array"):  # an array job's parent: its children by state
+        counts = run["array"]["counts"]
+        shown = ", ".join(f"{n} {state}" for state, n in counts.items() if n)
+        pairs.append(("children", f"{run['array']['size']}: {shown}"))
+    if run.get("array_parent"):
+        pairs.insert(1, ("array job", f"{run['array_parent']} (index {run['array_index']})"))
     if run.get("values"):  # what it published for its downstream (a run archived before values has no key)
         pairs.append(("values", json.dumps(run["values"], separators=(",", ":"))[:500]))
     print_kv(pairs)

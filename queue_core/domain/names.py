@@ -10,7 +10,8 @@ from queue_core.eventlog.events import NameClaimed, NameReleased, Recorded
 __all__ = ["IDEMPOTENCY_KIND", "apply_name", "is_id", "name_aggregate", "name_key"]
 
 IDEMPOTENCY_KIND = "idempotency"  # the kind of name an idempotency key claims for its run
-_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+# A UUID, or an array job's child: its parent's UUID and ``_INDEX`` (``domain/arrays.py``).
+_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(_[0-9]{1,5})?")
 
 
 def name_aggregate(kind: str, name: str) -> str:

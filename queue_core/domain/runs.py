@@ -11,6 +11,8 @@ from queue_core.errors import AlreadyTerminal
 from queue_core.eventlog.events import (
     Event,
     Recorded,
+    RunArrayChildrenEnded,
+    RunArrayExpanded,
     RunAttemptFailed,
     RunCancelled,
     RunCauseRecorded,
@@ -76,6 +78,9 @@ PUBLIC_KEYS = (
     "retry_rule",
     "cause",
     "tags",
+    "array",
+    "array_parent",
+    "array_index",
 )
 
 
@@ -126,7 +131,24 @@ def _submitted(doc: Doc | None, rec: Recorded, event: RunSubmitted) -> Doc:
         "result": None,
         "cause": None,  # what submitted it, when not a person: a trigger, a manual fire, a backfill
         "values": None,  # what the run published for its downstream (``RunValuesPublished``)
+        # An array job's parent: its size, the counts of its children that ended, and which (a redelivered
+        # end is noted once); its children name it and their index.
+        "array": None if event.array_size is None else {"size": event.array_size, "counts": {}, "ended": []},
+        "array_parent": event.array_parent,
+        "array_index": event.array_index,
     }
+
+
+def _array_expanded(doc: Doc, rec: Recorded, event: RunArrayExpanded) -> Doc:
+    return {**doc, "status": RUNNING, "reason": None, "updated_at": rec.time}
+
+
+def _array_children_ended(doc: Doc, rec: Recorded, event: RunArrayChildrenEnded) -> Doc:
+    counts = dict(doc["array"]["counts"])
+    for status in event.statuses:
+        counts[status] = counts.get(status, 0) + 1
+    array = {**doc["array"], "counts": counts, "ended": [*doc["array"]["ended"], *event.indexes]}
+    return {**doc, "array": array, "updated_at": rec.time}
 
 
 def _queued(doc: Doc, rec: Recorded, event: RunQueued) -> Doc:
@@ -250,6 +272,8 @@ _HANDLERS: dict[str, Callable[[Any, Recorded, Any], Doc]] = {
     "RunFailed": _failed,
     "RunCancelled": _cancelled,
     "RunCauseRecorded": _caused,
+    "RunArrayExpanded": _array_expanded,
+    "RunArrayChildrenEnded": _array_children_ended,
 }
 
 

@@ -146,6 +146,7 @@ def _submission(doc: Doc, name: str, tasks: Mapping[str, Doc]) -> tuple[str, Run
         workflow_run=doc["id"],
         task=name,
         tags=tuple(plan.get("tags", ())),  # a plan started before tags has none
+        array_size=plan.get("array"),  # only an array task's plan has one
     )
     return run_id, submitted
 

@@ -40,6 +40,8 @@ __all__ = [
     "Recorded",
     "ReferenceSatisfied",
     "ResourceAdded",
+    "RunArrayChildrenEnded",
+    "RunArrayExpanded",
     "RunAttemptFailed",
     "RunCancelled",
     "RunCauseRecorded",
@@ -151,9 +153,11 @@ class ClusterRegistered(Event):
 @dataclass(frozen=True)
 class RunSubmitted(Event):
     """Schema 2 added ``logical_date`` (the date the run stands for) and, for a task of a workflow run,
-    ``workflow_run`` and ``task``; schema 3 ``tags`` (its definition's, its workflow's or schedule's, its own)."""
+    ``workflow_run`` and ``task``; schema 3 ``tags`` (its definition's, its workflow's or schedule's, its own);
+    schema 4 ``array_size`` (an array job's parent: how many children) and, on a child, ``array_parent`` and
+    ``array_index``."""
 
-    schema_version: ClassVar[int] = 3
+    schema_version: ClassVar[int] = 4
 
     definition_id: str
     definition: str
@@ -165,6 +169,25 @@ class RunSubmitted(Event):
     workflow_run: str | None = None
     task: str | None = None
     tags: tuple[str, ...] = ()
+    array_size: int | None = None
+    array_parent: str | None = None
+    array_index: int | None = None
+
+
+@dataclass(frozen=True)
+class RunArrayExpanded(Event):
+    """An array job's parent whose ``size`` children the dispatcher has submitted (and queued): it is running."""
+
+    size: int
+
+
+@dataclass(frozen=True)
+class RunArrayChildrenEnded(Event):
+    """Children of an array job's parent that ended, noted on the parent: ``indexes[i]`` ended ``statuses[i]``
+    (one event for the children a dispatcher saw end in one batch; the parent ends after its last child)."""
+
+    indexes: tuple[int, ...]
+    statuses: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -541,6 +564,8 @@ _TYPES: dict[str, type[Event]] = {
         DefinitionDeleted,
         ClusterRegistered,
         RunSubmitted,
+        RunArrayExpanded,
+        RunArrayChildrenEnded,
         RunQueued,
         RunStarted,
         RunAttemptFailed,
@@ -641,6 +666,13 @@ def _run_submitted_2_to_3(data: dict[str, Any]) -> dict[str, Any]:
 
 
 _UPCASTERS[("RunSubmitted", 2)] = _run_submitted_2_to_3
+
+
+def _run_submitted_3_to_4(data: dict[str, Any]) -> dict[str, Any]:
+    return {**data, "array_size": None, "array_parent": None, "array_index": None}
+
+
+_UPCASTERS[("RunSubmitted", 3)] = _run_submitted_3_to_4
 
 
 def _schedule_paused_1_to_2(data: dict[str, Any]) -> dict[str, Any]:

@@ -137,6 +137,8 @@ PROJECTIONS: tuple[Projection, ...] = (
         frozenset(
             {
                 "RunSubmitted",
+                "RunArrayExpanded",
+                "RunArrayChildrenEnded",
                 "RunQueued",
                 "RunWaiting",
                 "RunStarted",

@@ -26,6 +26,7 @@ from queue_core.eventlog.store import EventStore
 from queue_core.readmodels.history import Phase, timeline, waiting_phase
 from queue_core.readmodels.materialized import ReadModels
 from queue_core.readmodels.timetravel import runs_as_of, state_as_of
+from queue_core.services.arrays import ArrayChildren
 from queue_core.specs.tags import check_tag
 
 __all__ = ["RunService"]
@@ -42,6 +43,7 @@ class RunService:
         self.store = store
         self.read_models = read_models
         self.run_log = run_log
+        self.arrays = ArrayChildren(store, read_models)
 
     def document(self, run_id: str, as_of: str = "+") -> Doc:
         """The run's whole document (as of position ``as_of``); ``NotFound`` if there is none.
@@ -67,6 +69,8 @@ class RunService:
         """The run as ``status --json`` shows it."""
         doc = self.document(run_id, as_of)
         view = public_view(doc)
+        if view["array"] is not None:  # public_view's ``.get``: a quarantined run's last good doc may predate it
+            view["array"] = {"size": doc["array"]["size"], "counts": self.arrays.counts(doc)}
         if doc.get("quarantined"):
             view["quarantined"] = doc["quarantined"]
         return view
@@ -160,6 +164,8 @@ class RunService:
                 self.store.append([NewEvent(run_id, e) for e in events], {run_id: version})
             except ConcurrencyError:
                 continue  # it moved (started, finished): decide again on the new state
+            if public_view(doc)["array"] is not None:  # an array job's parent: its children too, in chunks
+                self.arrays.cancel_children(run_id, doc["array"]["size"])
             return self.get(run_id)
         raise AlreadyExists(f"run {run_id} kept changing; cancel again")
 
@@ -168,9 +174,10 @@ class RunService:
         deadline = None if timeout is None else time.monotonic() + timeout
         last = "0"
         while True:
-            doc = self.get(run_id)
+            # The document, not ``get``: an array job's parent is counted (its children read) once, at the end.
+            doc = self.document(run_id)
             if doc["status"] in TERMINAL:
-                return doc
+                return self.get(run_id)
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 raise WaitTimeout(f"run {run_id} is still {doc['status']} after {timeout:g} s")

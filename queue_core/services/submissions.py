@@ -7,8 +7,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from queue_core.domain.arrays import check_array_size
 from queue_core.domain.clusters import DEFAULT_CLUSTER
 from queue_core.domain.definitions import spec_of
+from queue_core.domain.gate import is_gated
 from queue_core.domain.names import IDEMPOTENCY_KIND
 from queue_core.domain.runs import apply_run
 from queue_core.errors import AlreadyExists, ConcurrencyError, IdempotencyKeyReused, InvalidInput, NotFound
@@ -87,6 +89,7 @@ class Submissions:
         ref: str | None = None,
         priority: int | None = None,
         tags: Sequence[str] = (),
+        array: int | None = None,
     ) -> str:
         """Submit a run of the definition's latest version (or of ``version``); returns the run id.
 
@@ -95,6 +98,7 @@ class Submissions:
         branch, tag or commit of a GIT source for this run only (recorded in the run's job); ``priority`` (0-9)
         instead of the definition's, recorded in the run's job too; ``tags`` are added to the definition's. An
         idempotency key already held returns its run, or raises ``IdempotencyKeyReused`` if the parameters differ.
+        ``array`` (2 to 10,000) makes the run an array job's parent: the dispatcher submits that many children.
         """
         for _ in range(3):
             run_id, batch, expected = self.submission_batch(
@@ -110,6 +114,7 @@ class Submissions:
                 ref,
                 priority,
                 tags,
+                array,
             )
             if not batch:
                 return run_id  # the idempotency key is held: its run
@@ -136,6 +141,7 @@ class Submissions:
         ref: str | None = None,
         priority: int | None = None,
         tags: Sequence[str] = (),
+        array: int | None = None,
     ) -> tuple[str, list[NewEvent], dict[str, int]]:
         """The events that submit a run, not appended: (run id, batch, expected versions).
 
@@ -145,7 +151,7 @@ class Submissions:
         """
         doc = self.catalog.get_definition(definition)
         return self.submission_of(
-            doc, cluster, args, env, timeout, idempotency_key, logical_date, run_id, version, ref, priority, tags
+            doc, cluster, args, env, timeout, idempotency_key, logical_date, run_id, version, ref, priority, tags, array
         )
 
     def submission_of(
@@ -162,6 +168,7 @@ class Submissions:
         ref: str | None = None,
         priority: int | None = None,
         tags: Sequence[str] = (),
+        array: int | None = None,
     ) -> tuple[str, list[NewEvent], dict[str, int]]:
         """``submission_batch`` for a definition document already loaded (a timer pass loads each once)."""
         if doc["deleted"]:
@@ -177,6 +184,11 @@ class Submissions:
         submitted = replace(
             submitted, logical_date=None if logical_date is None else normalize_logical_date(logical_date)
         )
+        if array is not None:
+            if is_gated(submitted.job):
+                # The gate holds runs one by one; an array's children are queued together, so neither mixes.
+                raise InvalidInput("cannot be used with a concurrency limit or a pool", "array")
+            submitted = replace(submitted, array_size=check_array_size(array))
         run_id = run_id or str(uuid.uuid4())
         if idempotency_key is None:
             return run_id, [NewEvent(run_id, submitted)], {run_id: 0}
@@ -243,13 +255,16 @@ class Submissions:
         if held is None:
             return
         if version is None and held["definition_version"] != submitted.definition_version:
-            submitted = self._submitted(doc, held["definition_version"], request)
+            submitted = replace(
+                self._submitted(doc, held["definition_version"], request), array_size=submitted.array_size
+            )
         then = (
             held["definition_version"],
             held["cluster"],
             held["logical_date"],
             _comparable(held["job"]),
             held["tags"],
+            None if held["array"] is None else held["array"]["size"],
         )
         now = (
             submitted.definition_version,
@@ -257,6 +272,7 @@ class Submissions:
             submitted.logical_date,
             _comparable(submitted.job),
             list(submitted.tags),
+            submitted.array_size,
         )
         if then != now:
             raise IdempotencyKeyReused(

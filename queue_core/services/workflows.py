@@ -12,6 +12,7 @@ from typing import Any
 from queue_core.dag import levels
 from queue_core.domain.clusters import CLUSTER_KIND, DEFAULT_CLUSTER
 from queue_core.domain.definitions import spec_of
+from queue_core.domain.gate import is_gated
 from queue_core.domain.names import is_id
 from queue_core.domain.runs import CANCELLED_BY_USER, TERMINAL, apply_run, job_title
 from queue_core.domain.schedules import stamp
@@ -310,7 +311,12 @@ class WorkflowService:
         cluster_name = self.catalog.get_cluster(chosen)["name"]
         # The task's runs carry its definition's tags, the task's own and the workflow's (absent: given none).
         tags = merge_tags(dspec.get("tags", ()), task.get("tags", ()), spec.get("tags", ()))
-        return {**ids, "cluster": cluster_name, "job": job, **branching, "tags": tags}
+        resolved = {**ids, "cluster": cluster_name, "job": job, **branching, "tags": tags}
+        if "array" in task:  # an array task (only when the file said so): its run is the parent of that many
+            if is_gated(job):
+                raise InvalidInput("cannot be used with a concurrency limit or a pool", f"tasks.{name}.array")
+            resolved["array"] = task["array"]
+        return resolved
 
     def plan(self, name: str, cluster: str | None = None, logical_date: str | None = None) -> Plan:
         """Resolve every task of the workflow's latest version; appends nothing (``--dry-run`` prints it)."""

@@ -13,6 +13,7 @@ from typing import Any
 from queue_core.dag import find_cycle, levels
 from queue_core.errors import InvalidInput
 from queue_core.specs import checks, conditions
+from queue_core.specs.arrays import check_array_size
 from queue_core.specs.definitions import check_args, check_env, normalize_definition
 from queue_core.specs.enos_workflows import enos_to_native, is_enos
 from queue_core.specs.notifications import normalize_notifications
@@ -32,7 +33,8 @@ _NATIVE_KEYS = {
 }
 TASK_RUN_CONTROL = ("pool", "poolSlots", "priority")
 _TASK_KEYS = {
-    *("definition", "job", "condition", "depends_on", "runIf", "args", "envVars", "cluster", "description", "tags"),
+    *("definition", "job", "condition", "depends_on", "runIf", "array", "args", "envVars", "cluster"),
+    *("description", "tags"),
     *TASK_RUN_CONTROL,
 }
 _DATAOS_KEYS = {
@@ -101,6 +103,8 @@ def _task(
     if raw.get("condition") is not None:
         conditions.parse(raw["condition"], f"{field}.condition")
         extras["condition"] = raw["condition"]
+    if raw.get("array") is not None:  # an array job: its run is the parent of that many children
+        extras["array"] = check_array_size(raw["array"], f"{field}.array")
     # The task's own pool, poolSlots and priority over its job's; only when given, like a definition's.
     extras.update(normalize_run_control(raw, field, TASK_RUN_CONTROL))
     task = {
