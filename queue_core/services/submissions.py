@@ -96,6 +96,10 @@ class Submissions:
         instead of the definition's, recorded in the run's job too; ``tags`` are added to the definition's. An
         idempotency key already held returns its run, or raises ``IdempotencyKeyReused`` if the parameters differ.
         """
+        if spec_of(self.catalog.get_definition(definition), version)["config"].get("engine") == "spark":
+            from queue_core.services.spark import require_spark
+
+            require_spark(f"definition {definition}")
         for _ in range(3):
             run_id, batch, expected = self.submission_batch(
                 definition,
