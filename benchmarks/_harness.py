@@ -27,12 +27,20 @@ STOP_GRACE_SECONDS = 5.0
 
 
 def parse_args(
-    description: str, replay_events: int | None = None, switches: dict[str, str] | None = None
+    description: str,
+    replay_events: int | None = None,
+    switches: dict[str, str] | None = None,
+    engines: tuple[str, ...] = (),
+    rows: int | None = None,
 ) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--repeat", type=int, default=3, help="repetitions of every figure (default 3)")
     for flag, help_text in (switches or {}).items():
         parser.add_argument(flag, action="store_true", help=help_text)
+    if engines:
+        parser.add_argument("--engine", choices=engines, default=engines[0], help="the SQL engine measured")
+    if rows is not None:
+        parser.add_argument("--rows", type=int, default=rows, help=f"rows of the large job (default {rows:,})")
     if replay_events is not None:
         parser.add_argument(
             "--replay-events",
