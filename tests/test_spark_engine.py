@@ -149,9 +149,7 @@ def _spark_driver_of(run_id: str) -> list[int]:
 
 
 # In the worker's bubblewrap sandbox, as every SQL job runs outside tests: the JVM starts and runs there.
-@pytest.mark.fleet(
-    cluster="runnable-default", env={"JOBLEDGER_SPARK_MASTER": "local[2]", "JOBLEDGER_SANDBOX": "on"}
-)
+@pytest.mark.fleet(cluster="runnable-default", env={"JOBLEDGER_SPARK_MASTER": "local[2]", "JOBLEDGER_SANDBOX": "on"})
 def test_cancel_of_a_sandboxed_running_spark_pipeline_stops_its_job_and_its_driver(client: Client, fleet: Procs):
     endless = "SELECT count(*) AS n FROM range(0, 1000000000000) a"
     slow = sql_definition("slow", [("n", endless)], [], [], timeout=10, config={"engine": "spark"}, dialect="spark")
