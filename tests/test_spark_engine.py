@@ -91,6 +91,28 @@ def test_spark_sql_functions_duckdb_spells_differently_give_the_same_rows_on_bot
     assert rows["spark"][0][2] == "2024-03"
 
 
+def test_the_seed_flare_job_on_spark_writes_ten_rows_and_a_second_run_overwrites_them(
+    spark: Any, tmp_path: Path
+) -> None:
+    from workers.sql import runner, spark_engine
+
+    warehouse = tmp_path / "bq.duckdb"
+    for k in range(2):
+        spec = _spec(_seed("spark"), PIPELINES / "depot", tmp_path / f"run-{k}", warehouse)
+        (written,) = spark_engine.run_pipeline(spec, spark=spark)["outputs"]
+        assert (written["rows"], written["saveMode"], written["written"]) == (10, "overwrite", True)
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            assert con.execute("SELECT count(*) FROM dev.city").fetchone() == (10,)
+    assert written["columns"][0] == ["city_id", "VARCHAR"] and len(written["preview"]) == 10
+    on_duckdb = tmp_path / "on-duckdb.duckdb"
+    runner.run_pipeline(_spec(_seed(), PIPELINES / "depot", tmp_path / "run-duckdb", on_duckdb))
+    rows = []
+    for path in (warehouse, on_duckdb):
+        with duckdb.connect(str(path), read_only=True) as con:
+            rows.append(con.execute("SELECT * FROM dev.city ORDER BY ALL").fetchall())
+    assert rows[0] == rows[1]  # the same 10 rows as on DuckDB
+
+
 def test_a_spark_sql_construct_that_does_not_transpile_is_refused_at_define_naming_it(
     client: Client, tmp_path: Path
 ) -> None:
@@ -104,7 +126,7 @@ def test_a_spark_sql_construct_that_does_not_transpile_is_refused_at_define_nami
     assert client.define(_seed("spark", "SELECT /*+ BROADCAST(c) */ * FROM city_connect c"))
 
 
-def test_the_seed_flare_job_on_spark_writes_ten_rows_overwrites_and_records_lineage_and_preview(
+def test_a_spark_run_of_the_seed_through_a_worker_records_its_lineage_preview_and_plan(
     tmp_path: Path, client: Client, fleet: Procs
 ) -> None:
     lake = tmp_path / "thirdparty"
@@ -113,18 +135,17 @@ def test_the_seed_flare_job_on_spark_writes_ten_rows_overwrites_and_records_line
     warehouse = tmp_path / "bq.duckdb"
     client.add_depot("bqdepot", "duckdb", path=str(warehouse))
     client.define(_seed("spark"))
-    for _ in range(2):
-        submitted = fleet.cli("submit", "city-write-bq-01", "--wait", "--json", timeout=300)
-        assert submitted.returncode == 0, submitted.stdout + submitted.stderr
-        run = json.loads(submitted.stdout)
-        assert run["status"] == "SUCCEEDED", run
-        with duckdb.connect(str(warehouse), read_only=True) as con:
-            assert con.execute("SELECT count(*) FROM dev.city").fetchone() == (10,)
+    submitted = fleet.cli("submit", "city-write-bq-01", "--wait", "--json", timeout=300)
+    assert submitted.returncode == 0, submitted.stdout + submitted.stderr
+    run = json.loads(submitted.stdout)
+    assert run["status"] == "SUCCEEDED", run
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM dev.city").fetchone() == (10,)
     (written,) = run["result"]["outputs"]
     assert (written["rows"], written["format"], written["saveMode"]) == (10, "table", "overwrite")
     assert written["columns"][0] == ["city_id", "VARCHAR"] and len(written["preview"]) == 10
     traced = json.loads(fleet.cli("lineage", "dataos://bqdepot:dev/city", "--json").stdout)
-    assert [(w["rows"], w["save_mode"]) for w in traced["writes"]] == [(10, "overwrite"), (10, "overwrite")]
+    assert [(w["rows"], w["save_mode"]) for w in traced["writes"]] == [(10, "overwrite")]
     assert traced["writes"][-1]["run"] == run["id"]
     assert traced["writes"][-1]["inputs"] == ["dataos://thirdparty01:none/city"]
     shown = fleet.cli("status", run["id"])
