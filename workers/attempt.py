@@ -46,6 +46,7 @@ from queue_core.services.syncs import SyncStates
 from queue_core.settings import Settings
 from queue_core.specs.builtins import BUILTIN, DATA_SYNC, RUNNER_TYPES, builtin_sync
 from queue_core.specs.documents import load_document
+from queue_core.specs.engines import transpile_steps
 from queue_core.specs.hive import hive_to_duckdb
 from queue_core.specs.pipelines import MAX_SQL_CHARS, check_depots, is_script, normalize_pipeline
 from queue_core.specs.preruns import scratch_pipeline
@@ -403,7 +404,8 @@ def _pipeline_file(entry: Path) -> dict[str, Any]:
     raw = load_document(entry)
     if isinstance(raw, dict) and set(raw) == {"job"}:
         raw = raw["job"]
-    return normalize_pipeline(raw, entry.name)
+    # A file's steps are DuckDB SQL unless it says ``dialect: spark``; then transpiled here, as at define.
+    return transpile_steps(normalize_pipeline(raw, entry.name), "duckdb", entry.name)
 
 
 def _script_file(entry: Path) -> str:
