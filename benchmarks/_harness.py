@@ -31,6 +31,8 @@ def parse_args(
     replay_events: int | None = None,
     switches: dict[str, str] | None = None,
     durability: bool = False,
+    engines: tuple[str, ...] = (),
+    rows: int | None = None,
 ) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--repeat", type=int, default=3, help="repetitions of every figure (default 3)")
@@ -43,6 +45,10 @@ def parse_args(
             default="local",
             help="replicated: appends that WAIT for a replica on loopback, against local ones, same run",
         )
+    if engines:
+        parser.add_argument("--engine", choices=engines, default=engines[0], help="the SQL engine measured")
+    if rows is not None:
+        parser.add_argument("--rows", type=int, default=rows, help=f"rows of the large job (default {rows:,})")
     if replay_events is not None:
         parser.add_argument(
             "--replay-events",

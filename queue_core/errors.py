@@ -22,6 +22,7 @@ __all__ = [
     "PoolInUse",
     "Quarantined",
     "Remedy",
+    "SparkUnavailable",
     "StopRequested",
     "StoreEpochChanged",
     "StoreFull",
@@ -79,6 +80,12 @@ class InvalidInput(JobledgerError):
         super().__init__(f"{field}: {message}" if field else message, remedy=remedy, subject=subject)
         self.field = field
         self.detail = message  # what is wrong, without the field
+
+
+class SparkUnavailable(JobledgerError):
+    """Raised when a Spark pipeline is submitted (or a Spark node started) where PySpark or Java is missing."""
+
+    exit_code = 2
 
 
 class NotFound(JobledgerError):

@@ -33,6 +33,8 @@ The convention, for whoever writes a page:
     test for 20 s (``tests/faults/test_chaos.py``).
   - docs/design/performance.md, the benchmarks: minutes each, and their figures mean something only on a quiet
     machine.
+  - docs/operations/spark.md, installing the extra and running a Spark worker: they install into the machine's
+    Python and start a JVM per run. ``tests/test_spark_engine.py`` runs the same job end to end.
   - docs/design/architecture.md, the import contracts and figures: they read the checkout, not a home;
     ``tests/test_layers.py`` runs both.
 
@@ -109,6 +111,12 @@ NOT_RUN = {
         "a benchmark: a minute, meaningful only on a quiet machine",
     ("docs/design/architecture.md", ".venv/bin/lint-imports                  # the contracts: layers, pure specs "
      "and domain, workers/scheduler on top"): "run from a checkout, not a fresh home; tests/test_layers.py runs both",
+    ("docs/operations/spark.md", "pip install 'jobledger[spark]'            # PySpark 4.x, about 450 MB"):
+        "installs into the machine's Python; .ci/run installs PySpark into the test venv",
+    ("docs/operations/spark.md", "JOBLEDGER_SPARK_MASTER=local[2] jobledger worker runnable-default &"):
+        "needs PySpark and Java and a JVM start per run; tests/test_spark_engine.py runs the same job end to end",
+    ("docs/design/performance.md", ".venv/bin/python benchmarks/bench_sql.py --engine spark --rows 1000000 "
+     "--repeat 2"): "minutes of benchmarks, meaningful only on a quiet machine",
 }  # fmt: skip
 
 FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>[^`\n]*)$")

@@ -46,6 +46,7 @@ from queue_core.services.syncs import SyncStates
 from queue_core.settings import Settings
 from queue_core.specs.builtins import BUILTIN, DATA_SYNC, RUNNER_TYPES, builtin_sync
 from queue_core.specs.documents import load_document
+from queue_core.specs.engines import transpile_steps
 from queue_core.specs.hive import hive_to_duckdb
 from queue_core.specs.pipelines import MAX_SQL_CHARS, check_depots, is_script, normalize_pipeline
 from queue_core.specs.preruns import scratch_pipeline
@@ -71,6 +72,9 @@ MAX_DELIVERIES = 5  # deliveries of one attempt that never got as far as its cla
 MAX_MESSAGE_CHARS = 2000
 COLD_SHUTDOWN = "the worker was shut down (cold shutdown) while the job ran; the job was killed"
 SQL_RUNNER = Path(__file__).with_name("sql") / "runner.py"  # run by path: see the runner's imports
+SPARK_RUNNER = Path(__file__).with_name("sql") / "spark_engine.py"  # engine: spark, run by path like the runner
+# What of the worker's environment a Spark run gets besides the job's: where its master is, where Java is.
+SPARK_VARIABLES = ("JOBLEDGER_SPARK_MASTER", "JAVA_HOME")
 APP_RUNNER = Path(__file__).with_name("external_app.py")  # EXTERNAL_APP jobs, run by path like the SQL runner
 CLOUD_PREFIX = "AWS_"
 VALUES_TOOL = Path(sys.executable).with_name("jobledger-values")  # installed beside Python by the package
@@ -408,7 +412,8 @@ def _pipeline_file(entry: Path) -> dict[str, Any]:
     raw = load_document(entry)
     if isinstance(raw, dict) and set(raw) == {"job"}:
         raw = raw["job"]
-    return normalize_pipeline(raw, entry.name)
+    # A file's steps are DuckDB SQL unless it says ``dialect: spark``; then transpiled here, as at define.
+    return transpile_steps(normalize_pipeline(raw, entry.name), "duckdb", entry.name)
 
 
 def _script_file(entry: Path) -> str:
@@ -440,7 +445,9 @@ class _SqlChild:
     binds: tuple[Path, ...]  # the local depots' folders it reads and writes, inside the sandbox
 
 
-def _sql_child(ctx: _Context, job: dict[str, Any], scratch: Path, source: Materialized | None) -> _SqlChild | str:
+def _sql_child(
+    ctx: _Context, job: dict[str, Any], scratch: Path, source: Materialized | None, run_id: str = ""
+) -> _SqlChild | str:
     """The runner's argv and its result file, with the depots resolved into the run folder; or why not."""
     script: str | None = None
     sync: dict[str, Any] | None = None
@@ -481,6 +488,11 @@ def _sql_child(ctx: _Context, job: dict[str, Any], scratch: Path, source: Materi
 
         passwords = {f"{PASSWORD_ENV_PREFIX}{name}": values[secret] for name, secret in refs.items()}
     argv = [sys.executable, str(SQL_RUNNER), str(spec_path)]
+    if job.get("engine") == "spark":
+        argv = [sys.executable, str(SPARK_RUNNER), str(spec_path)]
+        passwords.update({k: os.environ[k] for k in SPARK_VARIABLES if os.environ.get(k)})
+        # The driver's command line names the run, so an operator (and a test) can tell whose JVM it is.
+        passwords["PYSPARK_SUBMIT_ARGS"] = f"--name jobledger-{run_id} pyspark-shell"
     if any(depot["type"] == "s3" for depot in depots.values()):
         # S3 depots are read and written by the runner's own Python (boto3) with the worker's cloud
         # credentials: the job's SQL cannot see them (no getenv, no external access: see lock_down).
@@ -536,7 +548,7 @@ def _execute(
     extra_env: dict[str, str] = {}
     binds: tuple[Path, ...] = ()
     if job["type"] in RUNNER_TYPES:
-        child = _sql_child(ctx, job, scratch, source)
+        child = _sql_child(ctx, job, scratch, source, claim.run["id"])
         if isinstance(child, str):
             # A pipeline file that does not validate, a depot gone since define, a depot's secret unset.
             _note(ctx, claim, masker, child)
@@ -544,7 +556,12 @@ def _execute(
         argv, result_path, cwd, extra_env = child.argv, child.result_path, scratch / "sql", child.passwords
         binds = child.binds
         if extra_env:
-            hidden = [v for k, v in extra_env.items() if not k.startswith(CLOUD_PREFIX) or k in CLOUD_SECRETS]
+            hidden = [
+                v
+                for k, v in extra_env.items()
+                if (not k.startswith(CLOUD_PREFIX) or k in CLOUD_SECRETS)
+                and k not in (*SPARK_VARIABLES, "PYSPARK_SUBMIT_ARGS")
+            ]
             with masking(hidden) as wider:
                 return _supervise(ctx, claim, argv, cwd, secrets, extra_env, wider, result_path, scratch, binds)
     elif job["type"] == "EXTERNAL_APP":
@@ -599,7 +616,7 @@ def _supervise(
     sandbox.prepare(scratch, [p for p in scratch.iterdir() if p.name != SESSION_FILE])
     # The warm SQL runner only unsandboxed: a zygote outliving attempts would be the one process that
     # sees every attempt's request (and postgres passwords), and a job running as its user could attack it.
-    warm = result_path is not None and job["type"] == "SQL" and not sandbox.enabled
+    warm = result_path is not None and job["type"] == "SQL" and not sandbox.enabled and job.get("engine") != "spark"
     spawn: Spawn | None = _spawn_sql if warm else None
     if ctx.spares.fits(spare, binds) and spare is not None:
         # The job in the sandbox set up ahead; if that sandbox is gone, run_child sets up a new one (the

@@ -41,6 +41,10 @@ def dispatcher(args: argparse.Namespace) -> int:
 def up(args: argparse.Namespace) -> int:
     from queue_core.cli.node import run_node
 
+    if os.environ.get("JOBLEDGER_SPARK_MASTER"):  # this node's workers are to run Spark pipelines
+        from queue_core.services.spark import require_spark
+
+        require_spark("this node (JOBLEDGER_SPARK_MASTER is set)")
     return run_node(Settings.from_env(), args.workers, args.grace)
 
 

@@ -100,6 +100,10 @@ class Submissions:
         idempotency key already held returns its run, or raises ``IdempotencyKeyReused`` if the parameters differ.
         ``array`` (2 to 10,000) makes the run an array job's parent: the dispatcher submits that many children.
         """
+        if spec_of(self.catalog.get_definition(definition), version)["config"].get("engine") == "spark":
+            from queue_core.services.spark import require_spark
+
+            require_spark(f"definition {definition}")
         for _ in range(3):
             run_id, batch, expected = self.submission_batch(
                 definition,

@@ -67,6 +67,7 @@ _CONFIG_KEYS = {
     "params",
     "app",
     "configFiles",
+    "engine",
 }
 # The sections only one job type has.
 _SECTION_TYPES = {"sync": "DATA_SYNC", "builtin": "BUILTIN", "params": "BUILTIN"}
@@ -287,7 +288,23 @@ def normalize_definition(raw: Any) -> dict[str, Any]:
 
         if kind != "SQL":
             raise InvalidInput("applies to SQL jobs only", "config.pipeline")
-        pipeline = normalize_pipeline(config["pipeline"], script=script)
+        # A Flare job's steps are Spark SQL (its file names a stack); a native pipeline's are DuckDB SQL.
+        flare = "spark" if top.get("stack") is not None else "duckdb"
+        pipeline = normalize_pipeline(config["pipeline"], script=script, dialect=flare)
+    engine = None
+    if "engine" in config:
+        from queue_core.specs.engines import check_engine
+
+        if kind != "SQL":
+            raise InvalidInput("applies to SQL jobs only", "config.engine")
+        engine = check_engine(config["engine"], "config.engine")
+        if engine == "spark" and (script or pipeline is None):
+            raise InvalidInput("spark runs a pipeline's steps: a .sql file or a pipeline file runs on duckdb",
+                               "config.engine")  # fmt: skip
+    if pipeline is not None:
+        from queue_core.specs.engines import transpile_steps
+
+        pipeline = transpile_steps(pipeline, engine or "duckdb")
     app = None
     if kind == "EXTERNAL_APP" or "app" in config:
         from queue_core.specs.external_apps import normalize_app
@@ -319,6 +336,8 @@ def normalize_definition(raw: Any) -> dict[str, Any]:
     }
     if pipeline is not None:
         normalized["pipeline"] = pipeline
+    if engine is not None:  # only when given: definitions without it keep their normalized form
+        normalized["engine"] = engine
     if generated is not None:
         normalized.update(generated)
     if app is not None:

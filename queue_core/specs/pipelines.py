@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl
 from queue_core.errors import InvalidInput, Remedy
 from queue_core.specs import checks
 from queue_core.specs.depots import FILE_DEPOTS, check_identifier
+from queue_core.specs.engines import DIALECTS, check_engine
 
 __all__ = [
     "FILE_FORMATS",
@@ -34,7 +35,7 @@ SAVE_MODES = {"overwrite": "overwrite", "append": "append", "ignore": "ignore", 
 MAX_SQL_CHARS = 1024 * 1024
 _ADDRESS = re.compile(r"^(dataos|depot)://([^:/?#]*):([^/?#]*)/([^?#]*)(?:\?([^#]*))?$")
 _PATH_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
-_JOB_KEYS = {"inputs", "steps", "outputs", "explain", "logLevel"}
+_JOB_KEYS = {"inputs", "steps", "outputs", "explain", "logLevel", "dialect"}
 _INPUT_KEYS = {"name", "dataset", "format", "schemaPath", "options"}
 _OUTPUT_KEYS = {"name", "dataset", "format", "options", "description", "tags", "title"}
 LAYOUTS = ("file", "folder")
@@ -130,8 +131,13 @@ def is_script(job: Mapping[str, Any]) -> bool:
     return job.get("type") == "SQL" and isinstance(location, str) and location.lower().endswith(scripts)
 
 
-def normalize_pipeline(raw: Any, field: str = "config.pipeline", script: bool = False) -> dict[str, Any]:
+def normalize_pipeline(
+    raw: Any, field: str = "config.pipeline", script: bool = False, dialect: str = "duckdb"
+) -> dict[str, Any]:
     """The pipeline with defaults filled in, or ``InvalidInput`` naming the first bad field.
+
+    ``dialect``: what its steps are written in unless it says (``spark`` for a Flare job, ``duckdb`` for a
+    native pipeline); recorded only when ``spark``, so native pipelines keep their normalized form.
 
     ``script``: the pipeline of a ``.sql`` file, which has no ``steps`` (its statements are), and whose
     outputs name views or tables its statements create (checked when it runs).
@@ -155,7 +161,11 @@ def normalize_pipeline(raw: Any, field: str = "config.pipeline", script: bool = 
     outputs = [_output(x, f"{field}.outputs[{i}]", step_names) for i, x in enumerate(job.get("outputs") or [])]
     explain = checks.boolean(job.get("explain", False), f"{field}.explain")
     level = checks.choice(job.get("logLevel", "INFO"), _LOG_LEVELS, f"{field}.logLevel")
-    return {"inputs": inputs, "steps": steps, "outputs": outputs, "explain": explain, "logLevel": level}
+    written_in = checks.choice(job.get("dialect", dialect), DIALECTS, f"{field}.dialect", "dialect", fold_case=True)
+    out = {"inputs": inputs, "steps": steps, "outputs": outputs, "explain": explain, "logLevel": level}
+    if written_in == "spark" and not script:
+        out["dialect"] = "spark"
+    return out
 
 
 def check_depots(pipeline: Mapping[str, Any], depot_types: Mapping[str, str]) -> None:
@@ -212,6 +222,8 @@ def workflow_definitions(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
         }
         if entry.get("title") is not None:
             raw["title"] = entry["title"]
+        if spec.get("engine") is not None:  # beside stack: the engine its Spark SQL steps run on
+            raw["config"]["engine"] = check_engine(spec["engine"], f"workflow.dag[{i}].spec.engine")
         if spec.get("compute") is not None:
             raw["cluster"] = {"name": spec["compute"]}
         out.append(raw)

@@ -1,1 +1,1 @@
-"""The SQL runner and its warm zygote: a pipeline's inputs, steps and outputs on DuckDB, in the attempt's child."""
+"""The SQL runners (DuckDB, with its warm zygote; Spark) and their datasets: a pipeline in the attempt's child."""

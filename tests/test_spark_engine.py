@@ -1,0 +1,197 @@
+"""SQL pipelines on Spark for real (PySpark, ``local[2]``): the seed Flare job, one dialect on both engines,
+lineage and preview, cancel; skipped, saying why, where PySpark or Java is missing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from queue_core import Client, InvalidInput
+from queue_core.services.spark import spark_missing
+from queue_core.specs.definitions import normalize_definition
+from tests.support.jobs import sql_definition
+from tests.support.paths import EXAMPLES
+from tests.support.processes import Procs, eventually
+
+MISSING = spark_missing()
+pytestmark = [
+    pytest.mark.skipif(MISSING is not None, reason=f"Spark tests need {MISSING}"),
+    pytest.mark.fleet(cluster="runnable-default", env={"JOBLEDGER_SPARK_MASTER": "local[2]"}),
+]
+PIPELINES = EXAMPLES / "pipelines"
+# Spark SQL with functions DuckDB spells differently: date_format, concat_ws, collect_list, nvl.
+SPARK_STEP = (
+    "SELECT state_code, concat_ws('/', state_code, state_name) AS label, "
+    "date_format(to_date('2024-03-05'), 'yyyy-MM') AS month, "
+    "sort_array(collect_list(city_name)) AS cities, nvl(max(county_name), 'none') AS county "
+    "FROM city_connect GROUP BY state_code, state_name"
+)
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[Any]:
+    """One Spark session for the module's in-process runs: Spark's start is the slow part."""
+    from workers.sql.spark_engine import spark_session
+
+    session = spark_session("jobledger tests", "local[2]")
+    yield session
+    session.stop()
+
+
+def _seed(engine: str | None = None, sql: str | None = None) -> dict[str, Any]:
+    """The seed Flare job (examples/pipelines/bq-write-01.yaml) as a definition, on ``engine``, its step ``sql``."""
+    from queue_core.specs.documents import load_document
+    from queue_core.specs.pipelines import workflow_definitions
+
+    doc = load_document(PIPELINES / "bq-write-01.yaml")
+    spec = doc["workflow"]["dag"][0]["spec"]
+    if engine is not None:
+        spec["engine"] = engine
+    if sql is not None:
+        spec["stackSpec"]["job"]["steps"][0]["sequence"][0]["sql"] = sql
+    (raw,) = workflow_definitions(doc)
+    return dict(raw)
+
+
+def _spec(definition: dict[str, Any], lake: Path, run_dir: Path, warehouse: Path) -> dict[str, Any]:
+    run_dir.mkdir(parents=True)
+    depots = {
+        "thirdparty01": {"type": "local", "config": {"path": str(lake)}},
+        "bqdepot": {"type": "duckdb", "config": {"path": str(warehouse)}},
+    }
+    pipeline = normalize_definition(definition)["config"]["pipeline"]
+    return {"pipeline": pipeline, "depots": depots, "run_dir": str(run_dir), "result_path": str(run_dir / "r.json")}
+
+
+def test_spark_sql_functions_duckdb_spells_differently_give_the_same_rows_on_both_engines(
+    spark: Any, tmp_path: Path
+) -> None:
+    from workers.sql import runner, spark_engine
+
+    lake = tmp_path / "lake"
+    shutil.copytree(PIPELINES / "depot", lake)
+    rows = {}
+    for engine in ("duckdb", "spark"):
+        definition = _seed(engine, SPARK_STEP)
+        spec = _spec(definition, lake, tmp_path / engine, tmp_path / f"{engine}.duckdb")
+        if engine == "spark":
+            spark_engine.run_pipeline(spec, spark=spark)
+        else:
+            assert spec["pipeline"]["steps"][0]["sql"] != SPARK_STEP  # transpiled at define
+            runner.run_pipeline(spec)
+        with duckdb.connect(str(tmp_path / f"{engine}.duckdb"), read_only=True) as con:
+            rows[engine] = con.execute("SELECT * FROM dev.city ORDER BY state_code").fetchall()
+    assert rows["duckdb"] == rows["spark"] and len(rows["spark"]) > 1
+    assert rows["spark"][0][2] == "2024-03"
+
+
+def test_the_seed_flare_job_on_spark_writes_ten_rows_and_a_second_run_overwrites_them(
+    spark: Any, tmp_path: Path
+) -> None:
+    from workers.sql import runner, spark_engine
+
+    warehouse = tmp_path / "bq.duckdb"
+    for k in range(2):
+        spec = _spec(_seed("spark"), PIPELINES / "depot", tmp_path / f"run-{k}", warehouse)
+        (written,) = spark_engine.run_pipeline(spec, spark=spark)["outputs"]
+        assert (written["rows"], written["saveMode"], written["written"]) == (10, "overwrite", True)
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            assert con.execute("SELECT count(*) FROM dev.city").fetchone() == (10,)
+    assert written["columns"][0] == ["city_id", "VARCHAR"] and len(written["preview"]) == 10
+    on_duckdb = tmp_path / "on-duckdb.duckdb"
+    runner.run_pipeline(_spec(_seed(), PIPELINES / "depot", tmp_path / "run-duckdb", on_duckdb))
+    rows = []
+    for path in (warehouse, on_duckdb):
+        with duckdb.connect(str(path), read_only=True) as con:
+            rows.append(con.execute("SELECT * FROM dev.city ORDER BY ALL").fetchall())
+    assert rows[0] == rows[1]  # the same 10 rows as on DuckDB
+
+
+def test_a_spark_sql_construct_that_does_not_transpile_is_refused_at_define_naming_it(
+    client: Client, tmp_path: Path
+) -> None:
+    client.add_depot("thirdparty01", "local", path=str(PIPELINES / "depot"))
+    client.add_depot("bqdepot", "duckdb", path=str(tmp_path / "bq.duckdb"))
+    before = len(client.events())
+    with pytest.raises(InvalidInput) as refused:
+        client.define(_seed(None, "SELECT /*+ BROADCAST(c) */ * FROM city_connect c"))
+    assert "Hints are not supported" in str(refused.value) and "engine: spark" in str(refused.value)
+    assert "does not transpile" in str(refused.value) and len(client.events()) == before
+    assert client.define(_seed("spark", "SELECT /*+ BROADCAST(c) */ * FROM city_connect c"))
+
+
+def test_a_spark_run_of_the_seed_through_a_worker_records_its_lineage_preview_and_plan(
+    tmp_path: Path, client: Client, fleet: Procs
+) -> None:
+    lake = tmp_path / "thirdparty"
+    shutil.copytree(PIPELINES / "depot", lake)
+    client.add_depot("thirdparty01", "local", path=str(lake))
+    warehouse = tmp_path / "bq.duckdb"
+    client.add_depot("bqdepot", "duckdb", path=str(warehouse))
+    client.define(_seed("spark"))
+    submitted = fleet.cli("submit", "city-write-bq-01", "--wait", "--json", timeout=300)
+    assert submitted.returncode == 0, submitted.stdout + submitted.stderr
+    run = json.loads(submitted.stdout)
+    assert run["status"] == "SUCCEEDED", run
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM dev.city").fetchone() == (10,)
+    (written,) = run["result"]["outputs"]
+    assert (written["rows"], written["format"], written["saveMode"]) == (10, "table", "overwrite")
+    assert written["columns"][0] == ["city_id", "VARCHAR"] and len(written["preview"]) == 10
+    traced = json.loads(fleet.cli("lineage", "dataos://bqdepot:dev/city", "--json").stdout)
+    assert [(w["rows"], w["save_mode"]) for w in traced["writes"]] == [(10, "overwrite")]
+    assert traced["writes"][-1]["run"] == run["id"]
+    assert traced["writes"][-1]["inputs"] == ["dataos://thirdparty01:none/city"]
+    shown = fleet.cli("status", run["id"])
+    assert "10 rows written" in shown.stdout and "Springfield" in shown.stdout
+    lines = [(line.stream, line.line) for line in client.logs(run["id"])]
+    assert any("spark: session on local[2]" in line for _, line in lines), lines
+    assert any(stream == "stdout" and "plan of step finalDf" in line for stream, line in lines)
+
+
+def _spark_driver_of(run_id: str) -> list[int]:
+    """The pids of the Spark driver JVM started for ``run_id`` (its command line names the run)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if f"jobledger-{run_id}".encode() in cmdline and b"java" in cmdline:
+                found.append(int(entry.name))
+    return found
+
+
+# In the worker's bubblewrap sandbox, as every SQL job runs outside tests: the JVM starts and runs there.
+@pytest.mark.fleet(cluster="runnable-default", env={"JOBLEDGER_SPARK_MASTER": "local[2]", "JOBLEDGER_SANDBOX": "on"})
+def test_cancel_of_a_sandboxed_running_spark_pipeline_stops_its_job_and_its_driver(client: Client, fleet: Procs):
+    endless = "SELECT count(*) AS n FROM range(0, 1000000000000) a"
+    slow = sql_definition("slow", [("n", endless)], [], [], timeout=10, config={"engine": "spark"}, dialect="spark")
+    client.define({**slow, "cluster": {"name": "runnable-default"}})
+    run_id = client.submit("slow")
+
+    def running() -> bool:
+        return any("spark: session on" in line.line for line in client.logs(run_id)) and bool(_spark_driver_of(run_id))
+
+    eventually(running, timeout=240, what="the Spark job to run")
+    client.cancel(run_id)
+    assert client.wait(run_id, timeout=60)["status"] == "CANCELLED"
+    eventually(lambda: not _spark_driver_of(run_id), timeout=60, what="the Spark driver to stop")
+
+
+def test_submit_of_a_spark_pipeline_without_pyspark_says_what_is_missing_in_one_line(
+    lake: Path, client: Client, procs: Procs
+) -> None:
+    client.define(sql_definition("s", [("n", "SELECT 1 AS n")], [], [], config={"engine": "spark"}, dialect="spark"))
+    env = {**procs.env, "PATH": "/nonexistent", "JAVA_HOME": ""}
+    procs.env = env
+    out = procs.cli("submit", "s")
+    assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
+    assert "lacks" in out.stderr and "Java 17" in out.stderr
