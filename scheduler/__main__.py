@@ -42,6 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stopping = threading.Event()
         timer.read_models.stop_requested = stopping.is_set  # a wait for another process's rebuild ends too
         follow_ups.client.read_models.stop_requested = stopping.is_set
+        notifier.read_models.stop_requested = stopping.is_set
 
         def stop(signum: int, frame: FrameType | None) -> None:
             stopping.set()
@@ -65,7 +66,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         following = threading.Thread(target=run_follow_ups, name="follow-ups", daemon=True)
         following.start()
         # Its own thread and connection: a slow webhook or mail server never holds the dispatcher up.
-        notifying = threading.Thread(target=notifier.run, name="notifier", daemon=True)
+        def run_notifier() -> None:
+            with contextlib.suppress(StopRequested):
+                notifier.run()
+
+        notifying = threading.Thread(target=run_notifier, name="notifier", daemon=True)
         notifying.start()
         try:
             dispatcher.run()

@@ -65,7 +65,7 @@ def test_sandbox_off_says_so_once_and_still_scrubs_the_environment(
     client.define(definition("env", "env.py", kind="PYTHON", args=str(settings.home)))
     run = client.wait(client.submit("env"), timeout=30)
     lines = stdout_lines(client, run["id"])
-    assert lines[0] == "env: JOBLEDGER_ATTEMPT,JOBLEDGER_RUN_ID"
+    assert lines[0] == "env: JOBLEDGER_ATTEMPT,JOBLEDGER_RUN_ID,JOBLEDGER_VALUES_FILE"
     assert lines[1].startswith("home: [") and "runs" in lines[1]  # off is off: the home is in view
     log = "\n".join(p.read_text() for p in procs.log_dir.glob("worker-*.log"))
     assert log.count("jobs run without a sandbox (JOBLEDGER_SANDBOX=off)") == 1
@@ -106,7 +106,7 @@ def test_without_bubblewrap_up_with_the_embedded_store_warns_loudly_and_scrubs_t
         job_file(workspace, "env.py", PRINT_ENV)
         client.define(definition("env", "env.py", kind="PYTHON"))
         run = client.wait(client.submit("env"), timeout=60)
-        assert stdout_lines(client, run["id"]) == ["env: JOBLEDGER_ATTEMPT,JOBLEDGER_RUN_ID"]
+        assert stdout_lines(client, run["id"]) == ["env: JOBLEDGER_ATTEMPT,JOBLEDGER_RUN_ID,JOBLEDGER_VALUES_FILE"]
         _stop(up)
 
 
