@@ -65,6 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         thread.start()
         following = threading.Thread(target=run_follow_ups, name="follow-ups", daemon=True)
         following.start()
+
         # Its own thread and connection: a slow webhook or mail server never holds the dispatcher up.
         def run_notifier() -> None:
             with contextlib.suppress(StopRequested):

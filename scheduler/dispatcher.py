@@ -63,7 +63,7 @@ class Dispatcher:
         self.lifecycle = RunLifecycle(self.store)
         self.name = name or f"{socket.gethostname()}.{os.getpid()}"
         self.maintenance = Maintenance(settings, self.redis, self.store, self.name)
-        self.workflows = WorkflowReactions(self.store, self.maintenance.read_models)
+        self.workflows = WorkflowReactions(self.store, self.maintenance.read_models, self.maintenance.still_leading)
         self.replacements = Replacements.on(self.store, self.maintenance.read_models, settings)
         self.maintenance.on_reconcile = self.workflows.upkeep
         self.maintenance.read_models.stop_requested = lambda: self._stopping

@@ -66,7 +66,7 @@ class Maintenance:
         self.arrays = ArrayChildren(store)
         self.leases = Leases(connection, store.keys)
         self.scheduler = scheduler_for(connection)
-        self.gate = Gate(connection, store, self.read_models, self._still_leading)
+        self.gate = Gate(connection, store, self.read_models, self.still_leading)
         self._next_reconcile = 0.0
         self._next_compaction = time.monotonic() + COMPACT_EVERY_SECONDS
         self._next_scratch = 0.0
@@ -90,7 +90,8 @@ class Maintenance:
             return True
         return False
 
-    def _still_leading(self) -> bool:
+    def still_leading(self) -> bool:
+        """Whether this dispatcher holds the leader's lease now (one GET; a lost lease is seen at once)."""
         holder: Any = self.redis.get(self.store.keys.dispatcher_leader)
         return holder is not None and holder.decode() == self.name
 
@@ -124,7 +125,7 @@ class Maintenance:
 
     def gate_now(self) -> None:
         """A gate pass between ticks, on the leader only: the read models caught up first, as on a tick."""
-        if self._still_leading():
+        if self.still_leading():
             self.read_models.catch_up()
             self.gate.pass_()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -24,8 +25,13 @@ SLOT_WAIT = "Waiting for a slot"
 class WorkflowReactions:
     """Collects what a batch of events means for workflow runs, then advances each touched run once."""
 
-    def __init__(self, store: EventStore, read_models: ReadModels | None = None) -> None:
-        self.engine = WorkflowEngine(store, read_models)
+    def __init__(
+        self,
+        store: EventStore,
+        read_models: ReadModels | None = None,
+        may_start_limited: Callable[[], bool] | None = None,
+    ) -> None:
+        self.engine = WorkflowEngine(store, read_models, may_start_limited)
         self.read_models = self.engine.read_models
         self._full: set[str] = set()
         self._ended: set[str] = set()

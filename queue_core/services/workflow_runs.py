@@ -6,7 +6,7 @@ makes each decision land once, and the loser decides again on what the winner wr
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,9 +45,18 @@ def find_reference_run(read_models: ReadModels, kind: str, name: str, logical_da
 class WorkflowEngine:
     """Advances workflow runs; keeps each run's fold in memory and reads only what is new since."""
 
-    def __init__(self, store: EventStore, read_models: ReadModels | None = None) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        read_models: ReadModels | None = None,
+        may_start_limited: Callable[[], bool] | None = None,
+    ) -> None:
         self.store = store
         self.read_models = read_models or ReadModels(store)
+        # Whether this process may start a workflow run under its workflow's maxConcurrentRuns: the slots are
+        # counted from the read models, so two deciders could each see a slot free; the dispatchers leave it to
+        # their leader (as the gate does for definitions), whose upkeep looks at waiting runs every few seconds.
+        self.may_start_limited = may_start_limited or (lambda: True)
         self._folds: dict[str, tuple[Doc | None, int, str]] = {}
         self._epoch = store.epoch  # the store the folds were read from
 
@@ -121,9 +130,9 @@ class WorkflowEngine:
         while the runs holding slots and the runs started before it still waiting fill the limit, so they
         start in submission order. Counted from the read models caught up with the log.
         """
-        limit = doc["max_concurrent_runs"]
-        if limit is None or doc["status"] != PENDING or any(t["runs"] for t in doc["tasks"].values()):
+        if not _limited_and_unstarted(doc):
             return None
+        limit = doc["max_concurrent_runs"]
         self.read_models.catch_up()
         ids = self.read_models.newest("workflow_runs", f"workflow:{doc['workflow']}", 0, SLOT_SCAN)
         ahead = 0
@@ -146,6 +155,8 @@ class WorkflowEngine:
             doc, version = self.load(workflow_run)
             if doc is None:
                 return 0
+            if _limited_and_unstarted(doc) and not self.may_start_limited():
+                return 0  # the leading dispatcher starts it, or says why it waits
             held = self._slot_reason(doc)
             if held is not None:
                 if doc["reason"] == held:
@@ -178,3 +189,12 @@ class WorkflowEngine:
                 continue
             return len(batch)
         return 0
+
+
+def _limited_and_unstarted(doc: Doc) -> bool:
+    """A workflow run under its workflow's ``maxConcurrentRuns`` that has not started a task yet."""
+    return (
+        doc["max_concurrent_runs"] is not None
+        and doc["status"] == PENDING
+        and not any(t["runs"] for t in doc["tasks"].values())
+    )
