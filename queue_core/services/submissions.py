@@ -100,6 +100,8 @@ class Submissions:
         idempotency key already held returns its run, or raises ``IdempotencyKeyReused`` if the parameters differ.
         ``array`` (2 to 10,000) makes the run an array job's parent: the dispatcher submits that many children.
         """
+        if version is not None:  # before the version's spec is read for its engine: 0 is bad input, not missing
+            checks.whole_number(version, "version", 1, what="version number")
         if spec_of(self.catalog.get_definition(definition), version)["config"].get("engine") == "spark":
             from queue_core.services.spark import require_spark
 
