@@ -8,6 +8,7 @@ run ended once. Then Sentinel with ACL credentials: the data nodes' user and the
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -49,10 +50,21 @@ def sentinel_env(deployment: SentinelDeployment, tmp_path: Path, **extra: str) -
     }
 
 
-def start_workers(procs: Procs, count: int) -> None:
+def start_workers(procs: Procs, count: int) -> list[subprocess.Popen[bytes]]:
     """The fleet's plain ``rq worker -c workers.rq_settings`` line, which reads the sentinels from the environment."""
-    for _ in range(count):
+    return [
         procs.spawn([sys.executable, "-m", "rq.cli", *fleet_command(None, "default")[1:]], "worker")
+        for _ in range(count)
+    ]
+
+
+def supervise(procs: Procs, workers: list[subprocess.Popen[bytes]]) -> int:
+    """Start again each worker that exited, as the supervisor the Sentinel page asks for does: an RQ command of the
+    worker's own refused during the failover (``NOREPLICAS``) may end it. Returns how many were started again."""
+    dead = [w for w in workers if w.poll() is not None]
+    for worker in dead:
+        workers[workers.index(worker)] = start_workers(procs, 1)[0]
+    return len(dead)
 
 
 @pytest.fixture
@@ -90,7 +102,7 @@ def test_a_kill_9_of_the_primary_under_load_loses_no_acknowledged_command_and_th
     procs = Procs(env, tmp_path / "logs")
     try:
         procs.dispatcher(timer=True)
-        start_workers(procs, 2)
+        workers = start_workers(procs, 2)
         out, stop = tmp_path / "submits", tmp_path / "stop"
         procs.spawn([sys.executable, "-m", SUBMIT_LOOP, str(out), str(stop), "work"], "submit-loop")
         eventually(lambda: len(outcomes(out)[0]) >= 10, what="ten acknowledged submissions")
@@ -116,6 +128,7 @@ def test_a_kill_9_of_the_primary_under_load_loses_no_acknowledged_command_and_th
         acknowledged, done = outcomes(out)
         print(f"submissions: {done}, acknowledged {len(acknowledged)} ({acknowledged_at_promotion} at the promotion)")
         runs = [*acknowledged.values(), *(event.event.run for event in fired if event.event.run)]
+        print(f"workers started again after the failover: {supervise(procs, workers)}")
         for run in runs:
             client.wait(run, timeout=60)
         assert deployment.primary_port() != old_port
