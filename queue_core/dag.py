@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
-__all__ = ["descendants", "downstream_map", "find_cycle", "levels"]
+__all__ = ["ancestors", "descendants", "downstream_map", "find_cycle", "levels"]
 
 Graph = Mapping[str, Sequence[str]]  # task -> the tasks it depends on
 
@@ -76,11 +76,21 @@ def downstream_map(graph: Graph) -> dict[str, list[str]]:
 def descendants(graph: Graph, roots: Iterable[str]) -> set[str]:
     """Every task downstream of ``roots`` (the roots not included unless downstream of another root)."""
     children = downstream_map(graph)
+    return _reachable(children, [c for r in roots for c in children[r]])
+
+
+def ancestors(graph: Graph, task: str) -> set[str]:
+    """Every task ``task`` waits for, directly or not."""
+    return _reachable(graph, graph[task])
+
+
+def _reachable(edges: Graph, starts: Iterable[str]) -> set[str]:
+    """``starts`` and every task reached from them along ``edges``; iterative, however long the chain."""
     seen: set[str] = set()
-    todo = [c for r in roots for c in children[r]]
+    todo = list(starts)
     while todo:
         task = todo.pop()
         if task not in seen:
             seen.add(task)
-            todo.extend(children[task])
+            todo.extend(edges[task])
     return seen

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from queue_core.dag import ancestors
 from queue_core.errors import InvalidInput
 from queue_core.specs import conditions
 from queue_core.specs.task_values import references_in
@@ -35,18 +36,6 @@ def task_references(task: Mapping[str, Any], field: str) -> list[tuple[str, str]
     return found
 
 
-def _upstream(graph: Mapping[str, list[str]], task: str) -> set[str]:
-    """Every task ``task`` waits for, directly or not; iterative, however long the chain."""
-    seen: set[str] = set()
-    todo = list(graph[task])
-    while todo:
-        current = todo.pop()
-        if current not in seen:
-            seen.add(current)
-            todo.extend(graph[current])
-    return seen
-
-
 def check_relations(tasks: Mapping[str, Mapping[str, Any]], where: str) -> None:
     """A branch (``NAME:true``) leaves a condition task; a value reference names a task upstream of its reader."""
     graph = {name: list(task["depends_on"]) for name, task in tasks.items()}
@@ -60,7 +49,7 @@ def check_relations(tasks: Mapping[str, Mapping[str, Any]], where: str) -> None:
         refs = task_references(task, f"{where}.{name}")
         if not refs:
             continue
-        before = _upstream(graph, name)
+        before = ancestors(graph, name)
         for ref_task, key in refs:
             if ref_task not in tasks:
                 raise InvalidInput(f"task {name!r} reads a value of unknown task {ref_task!r} ({key})", where)
