@@ -10,6 +10,7 @@ import shutil
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -277,16 +278,21 @@ def _run_step(con: duckdb.DuckDBPyConnection, step: dict[str, str], explain: boo
 
 
 def main(argv: list[str]) -> int:
+    return serve(argv, run_pipeline)
+
+
+def serve(argv: list[str], run: Callable[[dict[str, Any], dict[str, str]], dict[str, Any]]) -> int:
+    """Run the pipeline spec named by ``argv[0]`` with ``run`` (an engine's) and write its result file: the
+    result, or ``{"error": ...}`` in one line (also on stderr) with exit code 1."""
     passwords = {}
     if any(k.startswith("JOBLEDGER_PG_PASSWORD_") for k in os.environ):
         from workers.sql.postgres import take_passwords
 
         passwords = take_passwords()
-    spec_path = Path(argv[0])
-    spec = json.loads(spec_path.read_text())
+    spec = json.loads(Path(argv[0]).read_text())
     result_path = Path(spec["result_path"])
     try:
-        result = run_pipeline(spec, passwords)
+        result = run(spec, passwords)
     except (PipelineError, OSError) as exc:
         message = " ".join(str(exc).split())[:MAX_MESSAGE]
         print(message, file=sys.stderr, flush=True)

@@ -3,7 +3,6 @@ as Parquet by Spark and then written to their depots atomically as the DuckDB ru
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -17,7 +16,7 @@ import duckdb
 
 # Run as a script by path, like the DuckDB runner; its siblings come in as ``workers.*``.
 from workers.sql.datasets import PREVIEW_ROWS, PipelineError, Target, jsonable, lit, q, resolve
-from workers.sql.runner import MAX_MESSAGE, QUIET_LEVELS, _attach, _output
+from workers.sql.runner import MAX_MESSAGE, QUIET_LEVELS, _attach, _output, serve
 
 __all__ = ["MASTER_VARIABLE", "main", "run_pipeline", "spark_session"]
 
@@ -205,24 +204,7 @@ def _stop_on_term(spark: Any) -> None:
 
 
 def main(argv: list[str]) -> int:
-    passwords = {}
-    if any(k.startswith("JOBLEDGER_PG_PASSWORD_") for k in os.environ):
-        from workers.sql.postgres import take_passwords
-
-        passwords = take_passwords()
-    spec = json.loads(Path(argv[0]).read_text())
-    result_path = Path(spec["result_path"])
-    try:
-        result = run_pipeline(spec, passwords)
-    except (PipelineError, OSError) as exc:
-        message = " ".join(str(exc).split())[:MAX_MESSAGE]
-        print(message, file=sys.stderr, flush=True)
-        result_path.write_text(json.dumps({"error": message}))
-        return 1
-    staged = result_path.with_suffix(".tmp")
-    staged.write_text(json.dumps(result))
-    shutil.move(staged, result_path)
-    return 0
+    return serve(argv, run_pipeline)
 
 
 if __name__ == "__main__":
