@@ -234,6 +234,8 @@ class Dispatcher:
         if rec.type in CHILD_ENDS and (child := parent_of(rec.aggregate)) is not None:
             parent, index = child  # an array job's child ended: noted on its parent once this batch is handled
             self._children_ended.setdefault(parent, {})[index] = CHILD_ENDS[rec.type]
+        if rec.type in RUN_ENDS and self.maintenance.gate.waiting:
+            self._gate_due = True  # perhaps a gated run's end: its slots are free
         if isinstance(event, RunSubmitted):
             if event.array_parent is not None:
                 return  # an array job's child: queued in the batch that submitted it, put on RQ with its siblings
@@ -249,8 +251,6 @@ class Dispatcher:
             if self.lifecycle.queue(rec.aggregate, 1):
                 enqueue_attempt(self.redis, event.cluster, rec.aggregate, 1, priority_of(event.job))
                 log.debug("run queued", run_id=rec.aggregate, cluster=event.cluster)
-        elif rec.type in RUN_ENDS and self.maintenance.gate.waiting:
-            self._gate_due = True  # perhaps a gated run's end: its slots are free
         elif isinstance(event, RunRetryScheduled):
             doc, _ = self.lifecycle.load(rec.aggregate)
             if doc is None or doc["status"] != "PENDING" or doc["attempt"] != event.attempt:
