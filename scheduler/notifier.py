@@ -25,7 +25,7 @@ from queue_core.domain.workflows import workflow_spec_of
 from queue_core.errors import JobledgerError, StopRequested
 from queue_core.eventlog.aggregates import load_state
 from queue_core.eventlog.consumer_group import ConsumerGroup
-from queue_core.eventlog.events import NotificationDue, Recorded
+from queue_core.eventlog.events import NotificationDue, Recorded, RunSubmitted
 from queue_core.eventlog.runlog import RunLog
 from queue_core.eventlog.store import EventStore
 from queue_core.masking import Masker
@@ -48,6 +48,51 @@ MESSAGE_CHARS = 300
 _RUN_EVENTS = {"RunStarted": "onStart", "RunSucceeded": "onSuccess", "RunFailed": "onFailure"}
 _WORKFLOW_EVENTS = {"WorkflowRunStarted": "onStart", "WorkflowRunFinished": None}
 _TICK_EVENTS = ("ScheduleTicksMissed", "ScheduleTickSkipped")
+SEND_RECORD_EVERY = 50  # outcomes recorded together at most this many ...
+SEND_RECORD_SECONDS = 5.0  # ... or this long after the first of them was sent, well inside a claim's lease
+Doc = dict[str, Any]
+
+
+def _facts(rec: Recorded, submitted: RunSubmitted) -> dict[str, Any]:
+    """What a run's submission says that its notifications carry."""
+    return {
+        "definition": submitted.definition,
+        "definition_version": submitted.definition_version,
+        "tags": list(submitted.tags),
+        "workflow_run": submitted.workflow_run,
+        "task": submitted.task,
+        "submitted_at": rec.time,
+        "started_at": None,
+    }
+
+
+def _payload_from_facts(known: Mapping[str, Any], event: str, rec: Recorded, console_url: str) -> Doc | None:
+    """An ``onStart`` or ``onSuccess`` payload from what the run's own events said (no read of the run, as its
+    fold would give it at that event); None for any other, or when this notifier did not see them all."""
+    if known.get("definition") is None or event not in ("onStart", "onSuccess"):
+        return None
+    started = rec.time if event == "onStart" else known.get("started_at")
+    if started is None:
+        return None
+    succeeded = event == "onSuccess"
+    return {
+        "event": event,
+        "occurred_at": rec.time,
+        "run": rec.aggregate,
+        "definition": known["definition"],
+        "definition_version": known["definition_version"],
+        "status": "SUCCEEDED" if succeeded else RUNNING,
+        "reason": None,
+        "exit_code": 0 if succeeded else None,
+        "attempt": rec.event.attempt,  # type: ignore[attr-defined]
+        "submitted_at": known["submitted_at"],
+        "started_at": started,
+        "finished_at": rec.time if succeeded else None,
+        "tags": list(known["tags"]),
+        "workflow_run": known["workflow_run"],
+        "task": known["task"],
+        "console_url": f"{console_url}/runs/{rec.aggregate}",
+    }
 
 
 class Notifier:
@@ -65,8 +110,9 @@ class Notifier:
         self.policy = RetryPolicy(
             settings.notify_retry_seconds, settings.notify_retry_max_seconds, settings.notify_give_up_seconds
         )
-        self._sections: OrderedDict[str, Mapping[str, Any] | None] = OrderedDict()
+        self._runs: OrderedDict[str, dict[str, Any]] = OrderedDict()  # run -> its section, and what it said
         self._warned: set[str] = set()
+        self._secrets: dict[str, str] = {}  # secrets read for the batch being sent; emptied after it
         self._stopping = False
 
     def stop(self) -> None:
@@ -91,7 +137,10 @@ class Notifier:
                     next_tick = time.monotonic() + self.settings.notify_tick_seconds
                     now = datetime.now(UTC)
                     self.warn_durations(now)
-                    self.deliver_ready(now)
+                    try:
+                        self.deliver_ready(now)
+                    finally:
+                        self._secrets.clear()
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 log.warning("store unavailable; trying again", error=str(exc).splitlines()[0])
                 time.sleep(1.0)
@@ -107,65 +156,106 @@ class Notifier:
                 time.sleep(1.0)
 
     def step(self, block_ms: int = 0) -> int:
-        """Read one batch of new events and propose the notifications they make due; returns how many."""
+        """Read one batch of new events, propose the notifications they make due (their first attempts claimed
+        by this notifier), and send those; returns how many events were read."""
         delivery = self.group.read_new(self.name, READ_COUNT, block_ms)
+        proposed: list[tuple[str, NotificationDue]] = []
         for rec in delivery:
             try:
-                self.react(rec)
+                proposed += self.react(rec)
             except (redis.ConnectionError, redis.TimeoutError):
                 raise  # left unacknowledged: read again
             except Exception as exc:  # one event that cannot be handled stops no other notification
                 log.error("event left alone by the notifier", position=rec.position, error=f"{exc!r}"[:300])
+        claimed = self._propose(proposed)  # an outage here: read again, the same ids, nothing twice
         self.group.ack(delivery.positions)
+        try:
+            self.send_claimed(claimed)
+        finally:
+            self._secrets.clear()
         return len(delivery)
+
+    def _propose(self, proposed: list[tuple[str, NotificationDue]]) -> list[tuple[Doc, NotificationDue]]:
+        """Propose the batch's notifications in one append; one that cannot be stored is left alone (logged)
+        and the others proposed one by one."""
+        if not proposed:
+            return []
+        lease = self.settings.notify_timeout_seconds + self.settings.notify_lease_margin_seconds
+        try:
+            return self.service.propose_claimed(proposed, self.name, datetime.now(UTC), lease)
+        except (redis.ConnectionError, redis.TimeoutError):
+            raise
+        except Exception:
+            claimed = []
+            for one in proposed:
+                try:
+                    claimed += self.service.propose_claimed([one], self.name, datetime.now(UTC), lease)
+                except (redis.ConnectionError, redis.TimeoutError):
+                    raise
+                except Exception as exc:
+                    log.error("notification left alone by the notifier", notification=one[0], error=f"{exc!r}"[:300])
+            return claimed
 
     # -- reacting ---------------------------------------------------------------------------------------
 
-    def react(self, rec: Recorded) -> None:
-        """Propose the notifications one event makes due (the same ids whoever proposes them)."""
+    def react(self, rec: Recorded) -> list[tuple[str, NotificationDue]]:
+        """The notifications one event makes due (the same ids whoever proposes them)."""
         kind = rec.type
         if kind == "RunSubmitted":
-            self._remember(rec.aggregate, rec.event.job.get("notifications"))  # type: ignore[attr-defined]
+            submitted = rec.event
+            assert isinstance(submitted, RunSubmitted)
+            self._remember(rec.aggregate, submitted.job.get("notifications"), _facts(rec, submitted))
         elif kind in _RUN_EVENTS:
-            if kind == "RunStarted" and rec.event.attempt != 1:  # type: ignore[attr-defined]
-                return  # a retry is not the run starting
-            self._run_event(rec, rec.aggregate, _RUN_EVENTS[kind])
+            if kind == "RunStarted":
+                if rec.event.attempt != 1:  # type: ignore[attr-defined]
+                    return []  # a retry is not the run starting
+                facts = self._runs.get(rec.aggregate)
+                if facts is not None and facts.get("definition") is not None:
+                    facts["started_at"] = rec.time
+            return self._run_event(rec, rec.aggregate, _RUN_EVENTS[kind])
         elif kind == "RunDurationExceeded":
-            self._run_event(rec, rec.event.run, "onDurationWarning")  # type: ignore[attr-defined]
+            return self._run_event(rec, rec.event.run, "onDurationWarning")  # type: ignore[attr-defined]
         elif kind in _WORKFLOW_EVENTS:
-            self._workflow_event(rec)
+            return self._workflow_event(rec)
         elif kind in _TICK_EVENTS:
-            self._tick_event(rec)
+            return self._tick_event(rec)
+        return []
 
-    def _remember(self, run_id: str, section: Mapping[str, Any] | None) -> None:
-        self._sections[run_id] = section
-        if len(self._sections) > CACHE_RUNS:
-            self._sections.popitem(last=False)
+    def _remember(self, run_id: str, section: Mapping[str, Any] | None, facts: dict[str, Any] | None = None) -> None:
+        self._runs[run_id] = {**(facts or {}), "section": section}
+        if len(self._runs) > CACHE_RUNS:
+            self._runs.popitem(last=False)
 
-    def _run_event(self, rec: Recorded, run_id: str, event: str) -> None:
-        if run_id in self._sections and not destinations_of(self._sections[run_id], event):
-            return  # the usual case: a run with nothing to say, known without a read
-        doc, _ = load_state(self.store, run_id, apply_run)
-        if doc is None:
-            return
-        section = doc["job"].get("notifications")  # absent: defined without notifications
-        self._remember(run_id, section)
-        destinations = destinations_of(section, event)
-        if destinations:
+    def _run_event(self, rec: Recorded, run_id: str, event: str) -> list[tuple[str, NotificationDue]]:
+        known = self._runs.get(run_id)
+        if known is not None and not destinations_of(known["section"], event):
+            return []  # the usual case: a run with nothing to say, known without a read
+        payload = _payload_from_facts(known, event, rec, self.settings.console_url) if known else None
+        section = known["section"] if known else None
+        if payload is None:  # not seen from its submission, or a failure (its message and log excerpt): read
+            doc, _ = load_state(self.store, run_id, apply_run)
+            if doc is None:
+                return []
+            if known is None:
+                section = doc["job"].get("notifications")  # absent: defined without notifications
+                self._remember(run_id, section)
             payload = self._run_payload(doc, event, rec)
-            self.service.propose(dues(rec, event, destinations, "run", run_id, doc["definition"], payload))
+        destinations = destinations_of(section, event)
+        if not destinations:
+            return []
+        return dues(rec, event, destinations, "run", run_id, payload["definition"], payload)
 
-    def _workflow_event(self, rec: Recorded) -> None:
+    def _workflow_event(self, rec: Recorded) -> list[tuple[str, NotificationDue]]:
         self.read_models.catch_up()
         wrun = self.read_models.get("workflow_runs", rec.aggregate)
         if wrun is None:
-            return
+            return []
         event = "onStart" if rec.type == "WorkflowRunStarted" else None
         if event is None:
             event = "onSuccess" if rec.event.status == "SUCCEEDED" else "onFailure"  # type: ignore[attr-defined]
         workflow = self.read_models.get("workflows", wrun["workflow_id"])
         if workflow is None:
-            return
+            return []
         section = workflow_spec_of(workflow, wrun["workflow_version"]).get("notifications")  # absent: none
         destinations = destinations_of(section, event)
         if destinations:
@@ -181,18 +271,17 @@ class Notifier:
                 "finished_at": wrun["finished_at"],
                 "console_url": f"{self.settings.console_url}/workflow-runs/{rec.aggregate}",
             }
-            self.service.propose(
-                dues(rec, event, destinations, "workflow_run", rec.aggregate, wrun["workflow"], payload)
-            )
+            return dues(rec, event, destinations, "workflow_run", rec.aggregate, wrun["workflow"], payload)
+        return []
 
-    def _tick_event(self, rec: Recorded) -> None:
+    def _tick_event(self, rec: Recorded) -> list[tuple[str, NotificationDue]]:
         self.read_models.catch_up()
         schedule = self.read_models.get("schedules", rec.aggregate)
         if schedule is None:
-            return
+            return []
         destinations = destinations_of(schedule["notifications"], "onMissedTick")
         if not destinations:
-            return
+            return []
         event = rec.event
         ticks = list(event.ticks) if rec.type == "ScheduleTicksMissed" else [event.tick]  # type: ignore[attr-defined]
         reason = "missed" if rec.type == "ScheduleTicksMissed" else event.reason  # type: ignore[attr-defined]
@@ -206,13 +295,10 @@ class Notifier:
             "message": getattr(event, "message", "")[:MESSAGE_CHARS],
             "console_url": f"{self.settings.console_url}/schedules/{schedule['name']}",
         }
-        self.service.propose(
-            dues(rec, "onMissedTick", destinations, "schedule", rec.aggregate, schedule["name"], payload)
-        )
+        return dues(rec, "onMissedTick", destinations, "schedule", rec.aggregate, schedule["name"], payload)
 
     def _run_payload(self, doc: Mapping[str, Any], event: str, rec: Recorded) -> dict[str, Any]:
         """What a run's notification says: never a secret value (masked), at most a short output excerpt."""
-        masker = self._masker(doc["job"])
         started = doc["attempts"][0]["started_at"] if doc["attempts"] else None
         payload: dict[str, Any] = {
             "event": event,
@@ -235,6 +321,7 @@ class Notifier:
         if event == "onDurationWarning":
             payload["after_minutes"] = rec.event.after  # type: ignore[attr-defined]
         if event == "onFailure":
+            masker = self._masker(doc["job"])
             payload["message"] = masker.mask(doc["message"])[:MESSAGE_CHARS]
             lines = [masker.mask(line.line) for line in self.run_log.last(doc["id"], EXCERPT_LINES)]
             payload["log_excerpt"] = "\n".join(lines)[-EXCERPT_CHARS:]
@@ -302,6 +389,42 @@ class Notifier:
             sent += 1
         return sent
 
+    def send_claimed(self, claimed: list[tuple[Doc, NotificationDue]]) -> int:
+        """Send the notifications this notifier proposed with their first attempt claimed, and record how each
+        went, several to an append; one whose lease ran out before its turn is left to ``deliver_ready``."""
+        pending: list[tuple[Doc, int, Outcome, int]] = []
+        first_sent = 0.0
+        sent = 0
+        for doc, due in claimed:
+            if self._stopping:
+                break  # its lease runs out, and it is sent again then
+            if parse_utc(doc["lease_until"]) <= datetime.now(UTC):
+                continue
+            outcome = self.send(due)
+            log.info(
+                "notification attempt",
+                notification=doc["id"],
+                attempt=1,
+                delivered=outcome.delivered,
+                error=outcome.error or None,
+            )
+            if not pending:
+                first_sent = time.monotonic()
+            pending.append((doc, 1, outcome, 1))
+            sent += 1
+            if len(pending) >= SEND_RECORD_EVERY or time.monotonic() - first_sent > SEND_RECORD_SECONDS:
+                self.service.record_many(pending, datetime.now(UTC), self.policy)
+                pending = []
+        if pending:
+            self.service.record_many(pending, datetime.now(UTC), self.policy)
+        return sent
+
+    def _secret(self, name: str) -> str:
+        """A secret's value, read once per batch of sends (``_secrets`` is emptied after each)."""
+        if name not in self._secrets:
+            self._secrets[name] = self.secrets.resolve([name])[name]
+        return self._secrets[name]
+
     def send(self, due: NotificationDue) -> Outcome:
         """One attempt at ``due``'s destination."""
         destination, payload = due.destination, due.payload
@@ -313,7 +436,7 @@ class Notifier:
                 password = None
                 if self.settings.smtp_password_secret:
                     name = self.settings.smtp_password_secret
-                    password = self.secrets.resolve([name])[name]
+                    password = self._secret(name)
                 message = email_message(payload, destination["email"], self.settings.smtp_from)
                 return send_email(self.settings.smtp_url, password, message, timeout)
             if "slack" in destination:
@@ -321,7 +444,7 @@ class Notifier:
             secret = None
             if "secret" in destination:
                 name = destination["secret"]["secret"]
-                secret = self.secrets.resolve([name])[name]
+                secret = self._secret(name)
             body, headers = webhook_request(payload, secret, int(time.time()))
             return post_json(destination["webhook"], body, headers, timeout)
         except JobledgerError as exc:  # a secret gone or unreadable here: retried, it may be set again

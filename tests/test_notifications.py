@@ -90,8 +90,7 @@ def test_a_failed_run_is_posted_signed_retried_after_two_500s_and_recorded_once(
         assert SECRET.encode() not in post.body and JOB_SECRET.encode() not in post.body
     kinds = [e.type for e in client.events(aggregate=note["id"])]
     assert kinds == [
-        "NotificationDue",
-        "NotificationAttempted",
+        "NotificationDue",  # its first attempt claimed by the notifier that proposed it
         "NotificationFailed",
         "NotificationAttempted",
         "NotificationFailed",
@@ -124,6 +123,12 @@ def test_slack_and_email_receive_a_success_and_a_refusing_hook_is_given_up(
     assert email["To"] == "oncall@example.com"
     assert email["Subject"] == f"jobledger: run {run_id} of report succeeded"
     assert f"run: {run_id}" in email.get_content()
+    for note in found:  # a notification delivered (or refused) at once is two events: its first attempt was
+        kinds = [e.type for e in client.events(aggregate=note["id"])]  # claimed by the proposal
+        assert kinds == [
+            "NotificationDue",
+            "NotificationAbandoned" if note["status"] == "ABANDONED" else "NotificationDelivered",
+        ]
 
     listed = procs.cli("notifications", "--failed", "--json")
     assert listed.returncode == 0
@@ -279,4 +284,33 @@ def test_a_notifier_killed_between_sending_and_recording_sends_again_with_the_sa
     assert note["status"] == "DELIVERED" and note["attempts"] == 2
     assert keys == [note["id"], note["id"]]  # the same id: the receiver can tell it is the same notification
     kinds = [e.type for e in client.events(aggregate=note["id"])]
-    assert kinds == ["NotificationDue", "NotificationAttempted", "NotificationAttempted", "NotificationDelivered"]
+    assert kinds == ["NotificationDue", "NotificationAttempted", "NotificationDelivered"]
+    (due,) = [e for e in client.events(aggregate=note["id"]) if e.type == "NotificationDue"]
+    assert due.event.deliverer is not None  # the first attempt was claimed by the proposal itself
+
+
+def test_two_notifiers_send_each_notification_once_and_claim_its_first_attempt_when_proposing(
+    client: Client, workspace: Path, receivers: Any, procs: Procs
+):
+    web, _ = receivers
+    procs.dispatcher(timer=True)  # a second scheduler: two notifiers in the notifier's consumer group
+    job_file(workspace, "ok.sh", "echo done\n")
+    hook = [{"webhook": f"{web.url}/race", "secret": {"secret": "hook"}}]
+    client.define(notified(definition("raced", "ok.sh"), {"onStart": hook, "onSuccess": hook}, tags=["t"]))
+    run_ids = [client.submit("raced") for _ in range(12)]
+    for run_id in run_ids:
+        assert client.wait(run_id, timeout=60)["status"] == "SUCCEEDED"
+    notes = [note for run_id in run_ids for note in ended(client, run_id, 2)]
+    assert {note["status"] for note in notes} == {"DELIVERED"}
+    posts = eventually(lambda: web.to("/race") if len(web.to("/race")) >= 24 else None, timeout=30, what="24 posts")
+    assert sorted(p.headers[IDEMPOTENCY_HEADER] for p in posts) == sorted(note["id"] for note in notes)  # once each
+    kinds = [e.type for e in client.events() if e.type.startswith("Notification")]
+    assert kinds.count("NotificationDue") == 24 and kinds.count("NotificationDelivered") == 24
+    assert "NotificationAttempted" not in kinds  # every first attempt was claimed by its proposal
+    for post in posts:  # built from the run's own events, as its fold says at that event
+        body = json.loads(post.body)
+        run = client.get_run(body["run"])
+        assert body["tags"] == ["t"] and body["definition"] == "raced" and body["submitted_at"] == run["submitted_at"]
+        assert body["started_at"] == run["attempts"][0]["started_at"]
+        expected = ("RUNNING", None, None) if body["event"] == "onStart" else ("SUCCEEDED", 0, run["finished_at"])
+        assert (body["status"], body["exit_code"], body["finished_at"]) == expected

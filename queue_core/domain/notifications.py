@@ -3,7 +3,8 @@
 One aggregate per (trigger event, destination), its id derived from both: every notifier reacting to the
 same event proposes the same ``NotificationDue`` at version 0, so one lands. A deliverer claims an attempt
 (``NotificationAttempted``, at the version it read, with a lease), sends, and records the outcome at the
-next version. Two deliverers never both send one attempt; a deliverer that dies between sending and
+next version; the proposer claims the first attempt in the ``NotificationDue`` itself, so a notification
+delivered at once is two events. Two deliverers never both send one attempt; a deliverer that dies between sending and
 recording leaves a claim whose lease runs out, and the attempt after it is sent with the same id (the
 receiver's idempotency key): delivered at least once, recorded once.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -38,6 +39,7 @@ __all__ = [
     "Outcome",
     "RetryPolicy",
     "apply_notification",
+    "claimed_at_proposal",
     "decide_claim",
     "decide_outcome",
     "dues",
@@ -113,6 +115,13 @@ def dues(
     return out
 
 
+def claimed_at_proposal(due: NotificationDue, deliverer: str, now: datetime, lease_seconds: float) -> NotificationDue:
+    """``due`` with its first attempt claimed by ``deliverer`` until ``now + lease_seconds``: the proposal that
+    lands is the claim too (one event less), and a proposer that dies before recording leaves a lease that
+    runs out, as a claim's does."""
+    return replace(due, deliverer=deliverer, lease_until=format_utc(now + timedelta(seconds=lease_seconds)))
+
+
 def retry_delay_seconds(attempt: int, policy: RetryPolicy) -> float:
     """The wait after failed attempt ``attempt`` (1, 2, ...): ``first`` doubled each time, at most ``longest``."""
     return float(min(policy.first * 2 ** min(attempt - 1, 60), policy.longest))
@@ -155,7 +164,7 @@ def is_open(doc: Doc) -> bool:
 
 
 def _due(doc: Doc | None, rec: Recorded, e: NotificationDue) -> Doc:
-    return {
+    due = {
         "id": rec.aggregate,
         "event": e.event,
         "subject_kind": e.subject_kind,
@@ -175,6 +184,9 @@ def _due(doc: Doc | None, rec: Recorded, e: NotificationDue) -> Doc:
         "ended_at": None,
         "updated_at": rec.time,
     }
+    if e.deliverer is not None:  # its first attempt claimed by the notifier that proposed it
+        due = {**due, "status": SENDING, "attempts": 1, "lease_until": e.lease_until, "deliverer": e.deliverer}
+    return due
 
 
 def _attempted(doc: Doc, rec: Recorded, e: NotificationAttempted) -> Doc:

@@ -721,6 +721,13 @@ def _workflow_run_started_3_to_4(data: dict[str, Any]) -> dict[str, Any]:
 _UPCASTERS[("WorkflowRunStarted", 3)] = _workflow_run_started_3_to_4
 
 
+def _notification_due_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
+    return {**data, "deliverer": None, "lease_until": None}
+
+
+_UPCASTERS[("NotificationDue", 1)] = _notification_due_1_to_2
+
+
 def event_types() -> dict[str, type[Event]]:
     """Every event type by name."""
     return dict(_TYPES)
@@ -955,7 +962,12 @@ class RunDurationExceeded(Event):
 class NotificationDue(Event):
     """``event`` (``onStart``, ``onSuccess``, ``onFailure``, ``onDurationWarning``, ``onMissedTick``) of
     ``subject`` (a run, workflow run or schedule, named ``name``) is to reach ``destination``; ``payload`` is
-    the body every attempt sends (masked), ``trigger`` the position of the event that caused it."""
+    the body every attempt sends (masked), ``trigger`` the position of the event that caused it.
+
+    Schema 2 added ``deliverer`` and ``lease_until``: the notifier that proposes it may claim its first attempt
+    in the same event (as ``NotificationAttempted`` would), so a delivery that succeeds at once is two events."""
+
+    schema_version: ClassVar[int] = 2
 
     event: str
     subject_kind: str
@@ -964,6 +976,8 @@ class NotificationDue(Event):
     destination: Mapping[str, Any]
     payload: Mapping[str, Any]
     trigger: str
+    deliverer: str | None = None
+    lease_until: str | None = None
 
 
 @dataclass(frozen=True)

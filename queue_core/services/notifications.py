@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -11,6 +12,7 @@ from queue_core.domain.notifications import (
     Outcome,
     RetryPolicy,
     apply_notification,
+    claimed_at_proposal,
     decide_claim,
     decide_outcome,
     is_ready,
@@ -72,16 +74,43 @@ class NotificationService:
         ids = [entity for entity, _ in self.read_models.scored("notifications", "open")]
         return [doc for doc in self.read_models.get_many("notifications", ids) if doc]
 
-    def propose(self, dues: Sequence[tuple[str, NotificationDue]]) -> int:
-        """Append each due notification not appended yet (by any notifier); returns how many this call added."""
-        added = 0
-        for aggregate, due in dues:
-            try:
-                self.store.append([NewEvent(aggregate, due)], {aggregate: 0})
-                added += 1
-            except ConcurrencyError:
-                continue  # another notifier reacted to the same event first: the same notification
-        return added
+    def propose_claimed(
+        self, dues: Sequence[tuple[str, NotificationDue]], deliverer: str, now: datetime, lease_seconds: float
+    ) -> list[tuple[Doc, NotificationDue]]:
+        """Append each due notification not appended yet, its first attempt claimed by ``deliverer``: one append
+        for them all when none is there yet, else one each. Returns (document, event) of those this call added:
+        this deliverer sends them, and records how each went at version 1."""
+        claimed = [(aggregate, claimed_at_proposal(due, deliverer, now, lease_seconds)) for aggregate, due in dues]
+        try:
+            recorded = self.store.append([NewEvent(a, due) for a, due in claimed], {a: 0 for a, _ in claimed})
+        except ConcurrencyError:  # another notifier reacted to some of the same events first
+            recorded = []
+            for aggregate, due in claimed:
+                with contextlib.suppress(ConcurrencyError):
+                    recorded += self.store.append([NewEvent(aggregate, due)], {aggregate: 0})
+        out = []
+        for rec in recorded:
+            doc = apply_notification(None, rec)
+            assert doc is not None and isinstance(rec.event, NotificationDue)
+            out.append((doc, rec.event))
+        return out
+
+    def record_many(self, outcomes: Sequence[tuple[Doc, int, Outcome, int]], now: datetime, policy: RetryPolicy) -> int:
+        """Record several claimed attempts' outcomes, each (document at its claim, attempt, outcome, claim's
+        version): one append when nothing landed after any claim, else each as ``record`` does. Returns how many
+        were recorded."""
+        batch = [
+            NewEvent(doc["id"], event)
+            for doc, attempt, outcome, _ in outcomes
+            for event in decide_outcome(doc, attempt, outcome, now, policy)
+        ]
+        if not batch:
+            return 0
+        try:
+            self.store.append(batch, {doc["id"]: version for doc, _, _, version in outcomes})
+            return len(outcomes)
+        except ConcurrencyError:  # a claim taken over after its lease ran out: decide each on what is there now
+            return sum(self.record(doc["id"], a, o, now, policy, (doc, v)) for doc, a, o, v in outcomes)
 
     def warn_duration(self, run_id: str, definition: str, after: float, started_at: str) -> bool:
         """Record that the run went past its warning time; False when that is recorded already."""
