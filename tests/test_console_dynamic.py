@@ -11,6 +11,7 @@ import pytest
 
 from queue_core import Client
 from queue_core.console.auth import ConsoleToken
+from queue_core.console.dag_svg import children_line, render_svg
 from queue_core.domain.arrays import child_id
 from scheduler.follow_ups import FollowUps
 from tests.support.console_http import request
@@ -113,7 +114,8 @@ def test_a_workflow_run_draws_its_array_task_counts_and_the_branch_not_taken(
         assert ">4/4 SUCCEEDED</text>" in shards
         assert re.findall(r'class="child-seg" data-status="(\w+)" data-count="(\d+)"', shards) == [("SUCCEEDED", "4")]
         load = re.search(r'<g class="task" data-task="load" data-status="SKIPPED">(.*?)</g>', drawn).group(1)
-        assert 'stroke-dasharray="5 3"' in load and "Branch not taken: condition check is false" in load
+        assert 'stroke-dasharray="5 3"' in load and ">not taken: check is false</text>" in load
+        assert "<title>load: SKIPPED (Branch not taken: condition check is false)</title>" in load
         assert '<path class="edge not-taken" data-from="check" data-to="load"' in drawn
         assert '<path class="edge" data-from="check" data-to="nothing"' in drawn
         assert re.search(r'<text class="branch" data-from="check" data-to="load"[^>]*>true</text>', drawn)
@@ -188,3 +190,22 @@ def test_the_backfill_pages_show_range_progress_and_runs_and_cancel_needs_the_to
         reply = request(console, path)
         assert reply.status == status and message in _error(reply.body), path
     assert client.store.length() == before
+
+
+@pytest.mark.parametrize(
+    ("counts", "line"),
+    [
+        ({"SUCCEEDED": 4, "RUNNING": 2, "PENDING": 2}, "4/8 SUCCEEDED · 2 RUNNING · 2 PENDING"),
+        ({"FAILED": 1, "NOT_ENDED": 7}, "0/8 SUCCEEDED · 1 FAILED · 7 NOT ENDED"),
+        ({"SUCCEEDED": 8}, "8/8 SUCCEEDED"),
+    ],
+)
+def test_an_array_tasks_line_puts_the_succeeded_first_then_the_other_states(counts: dict[str, int], line: str):
+    assert children_line({"size": 8, "counts": counts}) == line
+    task = {"status": "RUNNING", "reason": None, "depends_on": [], "attempts": 0, "duration": None, "run": None}
+    svg = render_svg(
+        {"status": "RUNNING", "tasks": {"t": task}}, link_runs=False, arrays={"t": {"size": 8, "counts": counts}}
+    )
+    assert re.findall(r'class="child-seg" data-status="(\w+)" data-count="(\d+)"', svg) == [
+        (s, str(n)) for s, n in counts.items()
+    ]

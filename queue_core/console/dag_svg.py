@@ -70,7 +70,8 @@ def _note(task: dict[str, Any], array: dict[str, Any] | None) -> str:
     if array is not None:
         return children_line(array)
     if task["status"] in ("SKIPPED", "UPSTREAM_FAILED", "FAILED") or task.get("outcome") is not None:
-        return task.get("reason") or ""
+        # The dashed edge says which branch it was: the box keeps the words that fit.
+        return (task.get("reason") or "").replace("Branch not taken: condition ", "not taken: ")
     return ""
 
 
