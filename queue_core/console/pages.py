@@ -51,6 +51,7 @@ __all__ = [
 PAGE_SIZE = 50
 GIVEN_UP_SHOWN = 10  # notifications given up, listed under the runs
 MAX_PAGE_SIZE = 200
+RUN_EVENTS = 200  # a run's events shown on its page, the newest; the audit view has them all
 LOG_BLOCK_MS = 1000
 _LOG_POSITION = re.compile(r"^\d+(-\d+)?$")
 _FULL_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -210,7 +211,8 @@ def run(request: Request) -> Response:
     run_id, as_of = request.path_params["run_id"], _as_of(request)
     detail = client.run_detail(run_id, as_of)
     phases = client.run_timeline(run_id, as_of)
-    events_of_run = client.events(aggregate=run_id, until=None if as_of == "+" else as_of)
+    # The newest only: an array parent notes its children's ends, up to one event each.
+    events_of_run = client.events(aggregate=run_id, until=None if as_of == "+" else as_of, limit=RUN_EVENTS + 1)
     children = _children(request, run_id, as_of)
     return render(
         request,
@@ -218,7 +220,8 @@ def run(request: Request) -> Response:
         run=detail,
         active_run=detail["status"] not in TERMINAL and as_of == "+",
         timeline=_timeline_bars(phases),
-        events=[(rec, orjson.dumps(rec.event.to_data()).decode()) for rec in events_of_run],
+        events=[(rec, orjson.dumps(rec.event.to_data()).decode()) for rec in events_of_run[-RUN_EVENTS:]],
+        more_events=len(events_of_run) > RUN_EVENTS,
         children=children,
         place=place_of(client, detail),
         # An array parent moves as its children do: their ids are its own with "_INDEX" after it.
