@@ -71,6 +71,12 @@ def test_an_array_parent_counts_its_children_pages_and_filters_them_and_a_child_
     assert [i for i, _ in _children(second)] == [5, 6, 7, 8, 9]
     assert 'id="children-previous" href="?size=5#children"' in second
 
+    listed = request(console, "/runs?definition=shards").body  # each child told apart from its siblings
+    assert (
+        f'<a href="/runs/{child_id(parent, 7)}"><code title="{child_id(parent, 7)}">{parent[:8]}</code>_7</a>' in listed
+    )
+    assert f'<a class="sub" href="/runs/{parent}#children">12 children</a>' in listed
+
     child = request(console, f"/runs/{child_id(parent, 7)}").body
     place = re.search(r'<dd id="array-parent">(.*?)</dd>', child).group(1)
     assert f'href="/runs/{parent}"' in place and "child 7 of 12" in place
