@@ -131,6 +131,9 @@ def test_a_workflow_run_draws_its_array_task_counts_and_the_branch_not_taken(
     shards_run = view["tasks"]["shards"]["run"]
     assert f'<a href="/runs/{shards_run}#children" data-children="shards">4/4 SUCCEEDED</a>' in page
     assert re.search(r'<g class="gantt-bar" data-task="shards" data-attempt="1" data-kind="succeeded">', page)
+    expanded = next(e for e in client.events(aggregate=shards_run) if e.type == "RunArrayExpanded")
+    then = request(console, f"/workflow-runs/{view['id']}?as_of={expanded.position}").body
+    assert re.search(r'data-task="shards" data-status="RUNNING">.*?>0/4 SUCCEEDED · 4 NOT ENDED</text>', then)
 
 
 def test_the_backfill_pages_show_range_progress_and_runs_and_cancel_needs_the_token(
