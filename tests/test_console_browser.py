@@ -184,13 +184,13 @@ def test_an_array_parents_page_counts_its_children_as_they_run_and_end_without_a
 
     expect(segment("RUNNING")).to_have_attribute("data-count", "2")  # one child on each of the two workers
     expect(segment("PENDING")).to_have_attribute("data-count", "2")
-    shot("children-running")
+    page.screenshot(path=str(artifacts_dir() / "array-run.png"), full_page=True)  # the docs' picture
     gate.touch()
     expect(segment("SUCCEEDED")).to_have_attribute("data-count", "4")
     expect(page.locator("#run-status")).to_contain_text("SUCCEEDED")
     expect(page.locator('#children-list tbody tr[data-status="SUCCEEDED"]')).to_have_count(4)
     assert page.evaluate("window.__sameDocument") is True
-    page.screenshot(path=str(artifacts_dir() / "array-run.png"), full_page=True)
+    shot("children-succeeded")
     page.click('#children-list tr[data-index="3"] a')
     expect(page.locator("#array-parent")).to_contain_text("child 3 of 4")
 
