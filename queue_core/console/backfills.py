@@ -93,7 +93,7 @@ def backfill(request: Request) -> Response:
         states=PROGRESS,
         pager=pager,
         can_cancel=running,
-        live="runs" if running else None,
+        live="any" if running else None,  # its runs, and its own events (BackfillFinished): what moves it
         live_interval=2000,
         **common(request, "/backfills", NOTICES),
     )

@@ -23,7 +23,6 @@ STATUS_COLOURS = {
     "PENDING": ("#fff9c4", "#9e9d24"),
 }
 UNKNOWN = ("#ffffff", "#9e9e9e")
-CHILD_ORDER = ("SUCCEEDED", "FAILED", "CANCELLED", "RUNNING", "PENDING")  # an array task's strip, left to right
 NOT_ENDED = ("#eceff1", "#90a4ae")  # as of a past point, children not ended then
 BOX_W, BOX_H = 190, 62
 GAP_X, GAP_Y, MARGIN = 70, 16, 16
