@@ -170,6 +170,31 @@ def test_cancel_is_refused_without_the_token_and_done_with_it(
     assert TOKEN not in page.content()
 
 
+def test_an_array_parents_page_counts_its_children_as_they_run_and_end_without_a_reload(
+    client: Client, workspace: Path, tmp_path: Path, console: str, page, shot
+):
+    gate = tmp_path / "gate"
+    client.define(definition("held-shards", job_file(workspace, "held-shard.sh", gated(gate)), timeout=2))
+    parent = client.submit("held-shards", array=4)
+    page.goto(f"{console}/runs/{parent}")
+    page.evaluate("window.__sameDocument = true")  # gone if the page were loaded again
+
+    def segment(status: str) -> object:
+        return page.locator(f'#children-bar .seg[data-status="{status}"]')
+
+    expect(segment("RUNNING")).to_have_attribute("data-count", "2")  # one child on each of the two workers
+    expect(segment("PENDING")).to_have_attribute("data-count", "2")
+    page.screenshot(path=str(artifacts_dir() / "array-run.png"), full_page=True)  # the docs' picture
+    gate.touch()
+    expect(segment("SUCCEEDED")).to_have_attribute("data-count", "4")
+    expect(page.locator("#run-status")).to_contain_text("SUCCEEDED")
+    expect(page.locator('#children-list tbody tr[data-status="SUCCEEDED"]')).to_have_count(4)
+    assert page.evaluate("window.__sameDocument") is True
+    shot("children-succeeded")
+    page.click('#children-list tr[data-index="3"] a')
+    expect(page.locator("#array-parent")).to_contain_text("child 3 of 4")
+
+
 DOCS_IMAGES = Path(__file__).resolve().parent.parent / "docs" / "guide" / "img"
 
 

@@ -1,4 +1,4 @@
-"""The console's writes (cancel, rerun, repair) and signing in: each needs the token, or is refused with 403."""
+"""The console's writes (cancel a run or backfill, rerun, repair) and signing in: each needs the token, or 403."""
 
 from __future__ import annotations
 
@@ -13,7 +13,16 @@ from starlette.responses import RedirectResponse, Response
 from queue_core.console.auth import COOKIE
 from queue_core.console.rendering import console_of, render
 
-__all__ = ["cancel_run", "cancel_workflow_run", "login", "login_form", "logout", "repair_workflow_run", "rerun_task"]
+__all__ = [
+    "cancel_backfill",
+    "cancel_run",
+    "cancel_workflow_run",
+    "login",
+    "login_form",
+    "logout",
+    "repair_workflow_run",
+    "rerun_task",
+]
 
 MAX_FORM_BYTES = 16 * 1024
 
@@ -71,6 +80,14 @@ async def repair_workflow_run(request: Request) -> Response:
     run_id = request.path_params["run_id"]
     client = console_of(request).client
     return await _write(request, lambda: client.repair_workflow_run(run_id), f"/workflow-runs/{run_id}?done=repaired")
+
+
+async def cancel_backfill(request: Request) -> Response:
+    backfill_id = request.path_params["backfill_id"]
+    client = console_of(request).client
+    return await _write(
+        request, lambda: client.cancel_backfill(backfill_id), f"/backfills/{backfill_id}?done=cancelled"
+    )
 
 
 def _next(target: str) -> str:

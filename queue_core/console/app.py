@@ -13,7 +13,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from queue_core.client import Client
-from queue_core.console import actions, live, pages
+from queue_core.console import actions, backfills, live, pages
 from queue_core.console.auth import ConsoleToken
 from queue_core.console.overview import overview
 from queue_core.console.prometheus import SignInCollector, registry_for
@@ -79,6 +79,9 @@ def create_app(client: Client, token: ConsoleToken) -> Starlette:
         Route("/definitions/{name}", pages.definition),
         Route("/schedules", pages.schedules),
         Route("/schedules/{name}", pages.schedule),
+        Route("/backfills", backfills.backfills),
+        Route("/backfills/{backfill_id}", backfills.backfill),
+        Route("/backfills/{backfill_id}/cancel", actions.cancel_backfill, methods=["POST"]),
         Route("/clusters", pages.clusters),
         Route("/events", pages.events),
         Route("/login", actions.login_form, methods=["GET"]),

@@ -64,6 +64,12 @@ def _run_bars(task: str, doc: dict[str, Any]) -> list[Bar]:
             kind = "retried"
         out.append(Bar(task, doc["id"], attempt["number"], ready, _time(attempt["started_at"]), ended, kind))
         ready = ended or ready
+    if (
+        not attempts and doc.get("array") is not None and doc["status"] != "PENDING"
+    ):  # a run from before arrays has none
+        # An array parent (a for-each task's too) runs no attempt of its own: one bar while its children go.
+        kind = {"SUCCEEDED": "succeeded", "FAILED": "failed", "CANCELLED": "cancelled"}.get(doc["status"], "running")
+        return [Bar(task, doc["id"], 1, ready, ready, _time(doc["finished_at"]), kind)]
     if doc["status"] == "PENDING" or (not attempts and doc["status"] == "CANCELLED"):
         # waiting for its (next) attempt, or cancelled before one started
         ended = _time(doc["finished_at"])

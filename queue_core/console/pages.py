@@ -11,13 +11,14 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from queue_core.console.arrays import children_counts, children_page, place_of
 from queue_core.console.charts import duration_chart
-from queue_core.console.dag_svg import render_svg
+from queue_core.console.dag_svg import children_line, render_svg
 from queue_core.console.gantt import KINDS, bars, gantt_svg
 from queue_core.console.humane import zone
 from queue_core.console.insights import history, task_grid
 from queue_core.console.queries import cluster_state, events_page, runs_page
-from queue_core.console.rendering import TZ_COOKIE, console_of, render
+from queue_core.console.rendering import TZ_COOKIE, common, console_of, render
 from queue_core.console.search import RunFilter, search_runs
 from queue_core.domain.runs import STATUSES, TERMINAL
 from queue_core.domain.workflow_runs import is_going
@@ -26,7 +27,6 @@ from queue_core.errors import InvalidInput
 from queue_core.eventlog.events import event_types
 from queue_core.eventlog.positions import as_position
 from queue_core.readmodels.history import diff_specs
-from queue_core.readmodels.oracle import quarantine_line
 from queue_core.specs import checks
 from queue_core.specs.tags import check_tag
 from queue_core.timefmt import parse_utc
@@ -51,6 +51,7 @@ __all__ = [
 PAGE_SIZE = 50
 GIVEN_UP_SHOWN = 10  # notifications given up, listed under the runs
 MAX_PAGE_SIZE = 200
+RUN_EVENTS = 200  # a run's events shown on its page, the newest; the audit view has them all
 LOG_BLOCK_MS = 1000
 _LOG_POSITION = re.compile(r"^\d+(-\d+)?$")
 _FULL_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -96,10 +97,7 @@ def _status(request: Request, allowed: tuple[str, ...] = STATUSES) -> str | None
 
 
 def _common(request: Request, active: str) -> dict[str, Any]:
-    as_of = request.query_params.get("as_of", "").strip()
-    quarantined = [quarantine_line(entry) for entry in console_of(request).client.read_models.quarantined()]
-    notice = NOTICES.get(request.query_params.get("done", ""))
-    return {"active": active, "as_of": as_of, "notice": notice, "quarantined": quarantined}
+    return common(request, active, NOTICES)
 
 
 def _query(**params: Any) -> str:
@@ -184,20 +182,51 @@ def _timeline_bars(phases: list[Any]) -> list[dict[str, Any]]:
     return [{**p.__dict__, "pct": max(0.5, 100 * p.seconds / total)} for p in phases]
 
 
+def _children(request: Request, run_id: str, as_of: str) -> dict[str, Any] | None:
+    """An array parent's children (a for-each task's too): counts by state, and one page of them."""
+    client = console_of(request).client
+    array = children_counts(client, run_id, as_of)
+    if array is None:
+        return None
+    status, size = _status(request), _size(request)
+    start = _number(request, "start") or 0
+    if start < 0 or start != int(start):
+        raise InvalidInput("must be a whole number, 0 or more", "start")
+    page = children_page(client, run_id, array["size"], int(start), size, status, as_of)
+    params = {"status": status, "size": None if size == PAGE_SIZE else size, "as_of": as_of if as_of != "+" else None}
+    later = page.start + size
+    pager = {
+        "first": _query(**params) + "#children" if page.start > 0 else None,
+        "previous": _query(**params, start=max(0, page.start - size) or None) + "#children" if page.start else None,
+        "next": _query(**params, start=later) + "#children" if later < page.matched else None,
+        "last": _query(**params, start=(page.matched - 1) // size * size) + "#children"
+        if later < page.matched
+        else None,
+    }
+    return {**array, "page": page, "status": status, "pager": pager}
+
+
 def run(request: Request) -> Response:
     client = console_of(request).client
     run_id, as_of = request.path_params["run_id"], _as_of(request)
     detail = client.run_detail(run_id, as_of)
     phases = client.run_timeline(run_id, as_of)
-    events_of_run = client.events(aggregate=run_id, until=None if as_of == "+" else as_of)
+    # The newest only: an array parent notes its children's ends, up to one event each.
+    events_of_run = client.events(aggregate=run_id, until=None if as_of == "+" else as_of, limit=RUN_EVENTS + 1)
+    children = _children(request, run_id, as_of)
     return render(
         request,
         "run.html",
         run=detail,
         active_run=detail["status"] not in TERMINAL and as_of == "+",
         timeline=_timeline_bars(phases),
-        events=[(rec, orjson.dumps(rec.event.to_data()).decode()) for rec in events_of_run],
-        live=f"ids:{run_id}",
+        events=[(rec, orjson.dumps(rec.event.to_data()).decode()) for rec in events_of_run[-RUN_EVENTS:]],
+        more_events=len(events_of_run) > RUN_EVENTS,
+        children=children,
+        place=place_of(client, detail),
+        # An array parent moves as its children do: their ids are its own with "_INDEX" after it.
+        live=f"ids:{run_id} {run_id}_*" if children else f"ids:{run_id}",
+        live_interval=2000 if children else None,
         **_common(request, "/runs"),
     )
 
@@ -272,14 +301,19 @@ def workflow_run(request: Request) -> Response:
     view = client.get_workflow_run(run_id, as_of)
     live = as_of == "+"
     run_ids = [r for task in view["tasks"].values() for r in task["runs"]]
+    docs = _runs_of(client, run_ids, as_of)
+    arrays = _arrays(client, view, docs, as_of)
+    # An array task's children move its counts: their ids are its run's with "_INDEX" after it.
+    children = [f"{view['tasks'][name]['run']}_*" for name in arrays]
     return render(
         request,
         "workflow_run.html",
         view=view,
-        svg=render_svg(view),
-        gantt=gantt_svg(bars(view, _runs_of(client, run_ids, as_of)), _moment(view, as_of)),
+        svg=render_svg(view, arrays=arrays),
+        arrays={name: {**array, "line": children_line(array)} for name, array in arrays.items()},
+        gantt=gantt_svg(bars(view, docs), _moment(view, as_of)),
         gantt_kinds=KINDS,
-        live="ids:" + " ".join([run_id, *run_ids]) if live else None,
+        live="ids:" + " ".join([run_id, *run_ids, *children]) if live else None,
         can_cancel=live and view["status"] not in TERMINAL,
         can_repair=live
         and not is_going(view)
@@ -297,6 +331,18 @@ def _runs_of(client: Any, run_ids: list[str], as_of: str) -> dict[str, dict[str,
     return {run_id: client.get_run(run_id, as_of) for run_id in run_ids}
 
 
+def _arrays(client: Any, view: dict[str, Any], docs: dict[str, dict[str, Any]], as_of: str) -> dict[str, Any]:
+    """Task -> ``{"size", "counts"}`` of the tasks whose current run is an array parent (a for-each task's too)."""
+    found = {}
+    for name, task in view["tasks"].items():
+        doc = docs.get(task["run"]) if task["run"] else None
+        if doc is not None and doc.get("array") is not None:  # a run folded before arrays has no key
+            array = children_counts(client, task["run"], as_of)
+            if array is not None:
+                found[name] = array
+    return found
+
+
 def _moment(view: dict[str, Any], as_of: str) -> datetime:
     """Where a Gantt's open bars end: now, or as of a past point the last thing the run recorded."""
     if as_of == "+":
@@ -307,10 +353,13 @@ def _moment(view: dict[str, Any], as_of: str) -> datetime:
 
 def workflow_graph(request: Request) -> Response:
     """The picture alone, for the page to swap in while the run goes on; the headers say whether it still does."""
-    view = console_of(request).client.get_workflow_run(request.path_params["run_id"])
+    client = console_of(request).client
+    view = client.get_workflow_run(request.path_params["run_id"])
+    run_ids = [task["run"] for task in view["tasks"].values() if task["run"]]
+    arrays = _arrays(client, view, _runs_of(client, run_ids, "+"), "+")
     headers = {"X-Workflow-Status": view["status"], "X-Workflow-Active": "1" if is_going(view) else "0"}
     headers["Cache-Control"] = "no-store"
-    return Response(render_svg(view), media_type="image/svg+xml", headers=headers)
+    return Response(render_svg(view, arrays=arrays), media_type="image/svg+xml", headers=headers)
 
 
 # -- definitions ------------------------------------------------------------------------------
@@ -384,8 +433,10 @@ def schedules(request: Request) -> Response:
 
 
 def schedule(request: Request) -> Response:
-    found = console_of(request).client.get_schedule(request.path_params["name"])
-    return render(request, "schedule.html", schedule=found, **_common(request, "/schedules"))
+    client = console_of(request).client
+    found = client.get_schedule(request.path_params["name"])
+    made = [b for b in client.list_backfills() if b["schedule"] == found["id"]]
+    return render(request, "schedule.html", schedule=found, backfills=made, **_common(request, "/schedules"))
 
 
 # -- clusters and the audit view --------------------------------------------------------------
@@ -409,6 +460,8 @@ def _link(rec: Any, at: str) -> str | None:
         return f"/definitions/{rec.aggregate}?as_of={at}"
     if kind.startswith("Workflow"):
         return f"/workflows/{rec.event.name}"
+    if kind.startswith("Backfill"):
+        return f"/backfills/{rec.aggregate}"
     if kind.startswith("Schedule"):
         return f"/schedules/{rec.aggregate}"
     return None

@@ -16,8 +16,9 @@ from queue_core.console.auth import ConsoleToken
 from queue_core.console.humane import duration, elapsed, exact, moment, zone
 from queue_core.console.logwatch import LogWatch
 from queue_core.errors import InvalidInput
+from queue_core.readmodels.oracle import quarantine_line
 
-__all__ = ["NAV", "TZ_COOKIE", "Console", "console_of", "render", "viewer_zone"]
+__all__ = ["NAV", "TZ_COOKIE", "Console", "common", "console_of", "render", "viewer_zone"]
 
 TZ_COOKIE = "jobledger_tz"
 NAV = (
@@ -26,6 +27,7 @@ NAV = (
     ("/workflows", "Workflows"),
     ("/definitions", "Definitions"),
     ("/schedules", "Schedules"),
+    ("/backfills", "Backfills"),
     ("/clusters", "Clusters"),
     ("/events", "Audit"),
 )
@@ -95,3 +97,11 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
         },
         status_code=status_code,
     )
+
+
+def common(request: Request, active: str, notices: dict[str, str]) -> dict[str, Any]:
+    """What every page's header shows: the active tab, the as-of banner, a notice after a write, what is quarantined."""
+    as_of = request.query_params.get("as_of", "").strip()
+    quarantined = [quarantine_line(entry) for entry in console_of(request).client.read_models.quarantined()]
+    notice = notices.get(request.query_params.get("done", ""))
+    return {"active": active, "as_of": as_of, "notice": notice, "quarantined": quarantined}

@@ -133,6 +133,8 @@ def workflow_view(doc: Doc, children: Mapping[str, Doc]) -> Doc:
             "title": job_title(doc["plan"][name]["job"], "title"),
             "depends_on": list(doc["plan"][name]["depends_on"]),
             "run_if": doc["plan"][name]["run_if"],
+            # The branch this task runs on: condition task -> "true" or "false" (a plan from before branches has none).
+            "branches": dict(doc["plan"][name].get("outcomes", {})),
             "outcome": task["outcome"],
             "values": task["values"],
             "submitted_at": task["submitted_at"],

@@ -8,13 +8,16 @@ function badge(status) {
   return span;
 }
 
-// Which changes of the log this page shows: "any", "runs" (runs and workflow runs), or "ids:A B C" (aggregates).
+// Which changes of the log this page shows: "any", "runs" (runs and workflow runs), or "ids:A B C" (aggregates;
+// "A_*" stands for every aggregate whose id starts "A_": an array parent's children).
 function wants(watch, change) {
   if (watch === "any" || change.more) return true;
   if (watch === "runs") return change.types.some((t) => t.startsWith("Run") || t.startsWith("Workflow") || t.startsWith("Task"));
   if (watch.startsWith("ids:")) {
-    const ids = new Set(watch.slice(4).split(" "));
-    return change.aggregates.some((a) => ids.has(a));
+    const given = watch.slice(4).split(" ");
+    const ids = new Set(given.filter((id) => !id.endsWith("*")));
+    const prefixes = given.filter((id) => id.endsWith("*")).map((id) => id.slice(0, -1));
+    return change.aggregates.some((a) => ids.has(a) || prefixes.some((p) => a.startsWith(p)));
   }
   return false;
 }
