@@ -10,8 +10,9 @@ import redis
 import structlog
 
 from queue_core.domain.gate import decide_gate, holds_slots, is_waiting, priority_of
-from queue_core.domain.runs import PENDING
+from queue_core.domain.runs import PENDING, apply_run
 from queue_core.errors import ConcurrencyError
+from queue_core.eventlog.aggregates import load_states
 from queue_core.eventlog.events import NewEvent, RunQueued, RunWaiting
 from queue_core.eventlog.store import EventStore
 from queue_core.readmodels.materialized import ReadModels
@@ -22,6 +23,7 @@ from scheduler.rq_jobs import enqueue_attempt
 __all__ = ["Gate"]
 
 log = structlog.get_logger("jobledger.dispatcher")
+ADMIT_BATCH = 200  # runs let through with one read and one append
 
 
 class Gate:
@@ -55,29 +57,45 @@ class Gate:
         self.waiting = bool(decision.wait)
         by_id = {d["id"]: d for d in waiting}
         admitted = 0
-        for run_id in decision.admit:
+        for start in range(0, len(decision.admit), ADMIT_BATCH):
             if not self.leading():
                 return admitted
-            if self._let_through(by_id[run_id]):
-                admitted += 1
+            admitted += self._let_through([by_id[run_id] for run_id in decision.admit[start : start + ADMIT_BATCH]])
         for run_id, reason in decision.wait.items():
             if by_id[run_id]["reason"] != reason:
                 self._say_waiting(by_id[run_id], reason)
         return admitted
 
-    def _let_through(self, seen: dict[str, Any]) -> bool:
-        run_id, attempt = seen["id"], seen["attempt"]
-        doc, version = self.lifecycle.load(run_id)
-        if doc is None or doc["status"] != PENDING or doc["reason"] != seen["reason"] or doc["attempt"] != attempt:
-            return False  # cancelled, or moved on, since the read models said so
+    def _let_through(self, seen: list[dict[str, Any]]) -> int:
+        """Queue the runs ``seen`` waiting, as they are now: one read and one append for them all (one each
+        if any moved meanwhile), in the order decided; returns how many were let through."""
+        loaded = load_states(self.store, [d["id"] for d in seen], apply_run)
+        batch: list[NewEvent] = []
+        expected: dict[str, int] = {}
+        docs = []
+        for d in seen:
+            doc, version = loaded.get(d["id"], (None, 0))
+            if (
+                doc is None
+                or doc["status"] != PENDING
+                or doc["reason"] != d["reason"]
+                or doc["attempt"] != d["attempt"]
+            ):
+                continue  # cancelled, or moved on, since the read models said so
+            queued = RunQueued(attempt=doc["attempt"], job_id=attempt_job_id(doc["id"], doc["attempt"]))
+            batch.append(NewEvent(doc["id"], queued))
+            expected[doc["id"]] = version
+            docs.append(doc)
+        if not batch:
+            return 0
         try:
-            queued = RunQueued(attempt=attempt, job_id=attempt_job_id(run_id, attempt))
-            self.store.append([NewEvent(run_id, queued)], {run_id: version})
-        except ConcurrencyError:
-            return False
-        enqueue_attempt(self.redis, doc["cluster"], run_id, attempt, priority_of(doc["job"]))
-        log.debug("run let through the gate", run_id=run_id)
-        return True
+            self.store.append(batch, expected)
+        except ConcurrencyError:  # one moved between the read and the append: each on its own
+            return sum(self._let_through([d]) for d in seen) if len(seen) > 1 else 0
+        for doc in docs:
+            enqueue_attempt(self.redis, doc["cluster"], doc["id"], doc["attempt"], priority_of(doc["job"]))
+            log.debug("run let through the gate", run_id=doc["id"])
+        return len(docs)
 
     def _say_waiting(self, seen: dict[str, Any], reason: str) -> None:
         doc, version = self.lifecycle.load(seen["id"])

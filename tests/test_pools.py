@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from queue_core import Client, InvalidInput
 from queue_core.cli.main import main
@@ -145,6 +146,8 @@ def test_a_backlog_drains_in_priority_order(client: Client, workspace: Path, fle
         client.submit("urgent", priority=0),  # submit's priority over the definition's
     ]
     eventually(lambda: all(status_of(client, r)["reason"] == IN_QUEUE for r in submitted), 20)
+    queue = redis.Redis.from_url(redis_url)  # queued on the log, then put on RQ by the dispatcher: all six there
+    eventually(lambda: queue.llen("rq:queue:default") == len(submitted), 20)
     fleet.worker(redis_url)  # one plain rq worker on the default cluster
     for run_id in submitted:
         eventually(lambda r=run_id: status_of(client, r)["status"] == "SUCCEEDED", 30)
