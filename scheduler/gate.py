@@ -92,9 +92,11 @@ class Gate:
             self.store.append(batch, expected)
         except ConcurrencyError:  # one moved between the read and the append: each on its own
             return sum(self._let_through([d]) for d in seen) if len(seen) > 1 else 0
-        for doc in docs:
-            enqueue_attempt(self.redis, doc["cluster"], doc["id"], doc["attempt"], priority_of(doc["job"]))
-            log.debug("run let through the gate", run_id=doc["id"])
+        with self.redis.pipeline(transaction=False) as pipe:  # one round trip to RQ for them all
+            for doc in docs:
+                enqueue_attempt(self.redis, doc["cluster"], doc["id"], doc["attempt"], priority_of(doc["job"]), pipe)
+            pipe.execute()
+        log.debug("runs let through the gate", runs=len(docs))
         return len(docs)
 
     def _say_waiting(self, seen: dict[str, Any], reason: str) -> None:

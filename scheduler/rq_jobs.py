@@ -52,9 +52,15 @@ def _queue(connection: redis.Redis, cluster: str, priority: int | None = None) -
 
 
 def enqueue_attempt(
-    connection: redis.Redis, cluster: str, run_id: str, attempt: int, priority: int = DEFAULT_PRIORITY
+    connection: redis.Redis,
+    cluster: str,
+    run_id: str,
+    attempt: int,
+    priority: int = DEFAULT_PRIORITY,
+    pipeline: redis.client.Pipeline | None = None,
 ) -> None:
-    """Put the attempt on its cluster's queue under its deterministic job id, in priority order."""
+    """Put the attempt on its cluster's queue under its deterministic job id, in priority order (on
+    ``pipeline``, when given: sent with its other commands)."""
     _queue(connection, cluster, priority).enqueue_call(
         func=ENTRY_FUNCTION,
         args=(run_id, attempt),
@@ -63,6 +69,7 @@ def enqueue_attempt(
         result_ttl=RESULT_TTL_SECONDS,
         failure_ttl=FAILURE_TTL_SECONDS,
         description=f"jobledger run {run_id} attempt {attempt}",
+        pipeline=pipeline,
     )
 
 
