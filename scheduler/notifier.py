@@ -375,7 +375,7 @@ class Notifier:
             if claimed is None:
                 continue
             before_claim, claim, due, claim_version = claimed
-            outcome = self.send(due)
+            outcome = self.send_safely(due)
             self.service.record(
                 doc["id"], claim.attempt, outcome, datetime.now(UTC), self.policy, (before_claim, claim_version)
             )
@@ -400,7 +400,7 @@ class Notifier:
                 break  # its lease runs out, and it is sent again then
             if parse_utc(doc["lease_until"]) <= datetime.now(UTC):
                 continue
-            outcome = self.send(due)
+            outcome = self.send_safely(due)
             log.info(
                 "notification attempt",
                 notification=doc["id"],
@@ -424,6 +424,17 @@ class Notifier:
         if name not in self._secrets:
             self._secrets[name] = self.secrets.resolve([name])[name]
         return self._secrets[name]
+
+    def send_safely(self, due: NotificationDue) -> Outcome:
+        """``send``, with anything it raises an attempt that failed (retried): what one notification says never
+        stops the notifier."""
+        try:
+            return self.send(due)
+        except (redis.ConnectionError, redis.TimeoutError):
+            raise
+        except Exception as exc:  # masked: the secrets this batch read never reach the log
+            error = Masker(self._secrets.values()).mask(f"{type(exc).__name__}: {exc}")
+            return Outcome(delivered=False, error=error[:200])
 
     def send(self, due: NotificationDue) -> Outcome:
         """One attempt at ``due``'s destination."""

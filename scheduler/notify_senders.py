@@ -10,6 +10,7 @@ from __future__ import annotations
 import email.policy
 import hashlib
 import hmac
+import http.client
 import smtplib
 import ssl
 import urllib.error
@@ -115,14 +116,16 @@ def slack_message(payload: Mapping[str, Any]) -> dict[str, Any]:
 
 def post_json(url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> Outcome:
     """POST ``body``; a 2xx reply is delivered, a 4xx other than a try-later one is refused for good."""
-    request = urllib.request.Request(
-        url, data=body, method="POST", headers={"Content-Type": "application/json", **headers}
-    )
     try:
+        request = urllib.request.Request(
+            url, data=body, method="POST", headers={"Content-Type": "application/json", **headers}
+        )
         with urllib.request.urlopen(request, timeout=timeout) as reply:
             return Outcome(delivered=True, status=reply.status)
     except urllib.error.HTTPError as exc:
         return Outcome(delivered=False, status=exc.code, error=f"HTTP {exc.code}", permanent=exc.code in _FOR_GOOD)
+    except http.client.InvalidURL:  # will be as invalid next time: given up at once
+        return Outcome(delivered=False, error="invalid URL: it holds a character HTTP does not allow", permanent=True)
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         return Outcome(delivered=False, error=f"{type(exc).__name__}: {reason}"[:200])

@@ -41,6 +41,8 @@ def _url(value: Any, field: str) -> str:
     """An http:// or https:// URL with a host and no credential in it; the value is never echoed."""
     if not isinstance(value, str) or not value or len(value) > MAX_URL_CHARS or any(c.isspace() for c in value):
         raise InvalidInput("must be an http:// or https:// URL", field)
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise InvalidInput("holds a control character", field)
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - parsing the port is what refuses a bad one
