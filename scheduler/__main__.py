@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import FrameType
+
+import structlog
 
 from queue_core.errors import JobledgerError, StopRequested
 from queue_core.eventlog.seals import load_signer
@@ -16,6 +17,9 @@ from queue_core.logging import configure_logging
 from queue_core.settings import Settings
 from scheduler.dispatcher import Dispatcher
 from scheduler.notifier import Notifier
+
+log = structlog.get_logger("jobledger.scheduler")
+RESTART_SECONDS = 1.0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -52,12 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             notifier.stop()
 
         def run_timer() -> None:
-            with contextlib.suppress(StopRequested):
-                timer.run()
+            _keep_running("timer", timer.run, stopping)
 
         def run_follow_ups() -> None:
-            with contextlib.suppress(StopRequested):
-                follow_ups.run()
+            _keep_running("follow-ups", follow_ups.run, stopping)
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
@@ -68,8 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         # Its own thread and connection: a slow webhook or mail server never holds the dispatcher up.
         def run_notifier() -> None:
-            with contextlib.suppress(StopRequested):
-                notifier.run()
+            _keep_running("notifier", notifier.run, stopping)
 
         notifying = threading.Thread(target=run_notifier, name="notifier", daemon=True)
         notifying.start()
@@ -86,6 +87,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"jobledger dispatcher: {exc}", file=sys.stderr)
         return exc.exit_code
     return 0
+
+
+def _keep_running(name: str, run: Callable[[], None], stopping: threading.Event) -> None:
+    """``run`` until told to stop; started again a second after anything it raises (logged), so a bug met by
+    one thread leaves the process's other work, and its own next pass, going."""
+    while not stopping.is_set():
+        try:
+            run()
+            return
+        except StopRequested:
+            return
+        except Exception as exc:
+            log.error("thread stopped by an error; starting it again", thread=name, error=f"{exc!r}"[:300])
+            stopping.wait(RESTART_SECONDS)
 
 
 def _notifier(settings: Settings, name: str) -> Notifier:

@@ -233,7 +233,7 @@ class Notifier:
         payload = _payload_from_facts(known, event, rec, self.settings.console_url) if known else None
         section = known["section"] if known else None
         if payload is None:  # not seen from its submission, or a failure (its message and log excerpt): read
-            doc, _ = load_state(self.store, run_id, apply_run)
+            doc, _ = load_state(self.store, run_id, apply_run, until=rec.position)  # as it was at that event
             if doc is None:
                 return []
             if known is None:
