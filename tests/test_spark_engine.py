@@ -238,7 +238,10 @@ def _pg_run(spark: Any, tmp_path: Path, dsn: str, definition: dict[str, Any]) ->
 
 
 def _on_spark(name: str, sql: str, inputs: list[dict[str, Any]], outputs: list[dict[str, Any]]) -> dict[str, Any]:
-    return sql_definition(name, [("s", sql)], inputs, outputs, config={"engine": "spark"}, dialect="spark")
+    """A pipeline on Spark with one Spark SQL step ``s``, its plan printed (where a password must not be)."""
+    return sql_definition(
+        name, [("s", sql)], inputs, outputs, config={"engine": "spark"}, dialect="spark", explain=True
+    )
 
 
 def test_postgresql_to_spark_to_a_duckdb_warehouse(
@@ -266,6 +269,7 @@ def test_postgresql_to_spark_to_a_duckdb_warehouse(
         rows = con.execute("SELECT * FROM sales.by_city ORDER BY city").fetchall()
     assert rows == [("Bergen", 1, Decimal("7.50"), "2024-02"), ("Oslo", 2, Decimal("30.50"), "2024-03")]
     seen = capfd.readouterr()
+    assert "plan of step s:" in seen.out and "JDBCRelation" in seen.out  # read over JDBC, its plan printed
     assert PG_PASSWORD not in seen.out + seen.err + json.dumps(result)
     assert PG_PASSWORD not in str(spark.sparkContext.getConf().getAll())  # the Spark configuration dump
 
@@ -318,3 +322,21 @@ def test_a_worker_without_the_jdbc_driver_fails_a_spark_run_with_a_postgresql_de
     message = client.run_detail(run["id"])["message"]
     assert run["status"] == "FAILED" and "\n" not in message, message
     assert "this worker lacks the PostgreSQL JDBC driver" in message
+
+
+def test_a_postgresql_input_spark_cannot_read_fails_the_run_in_one_line_without_the_password(
+    pg: tuple[str, str, Any], spark: Any, tmp_path: Path
+) -> None:
+    from workers.sql.datasets import PipelineError
+
+    dsn, schema, _conn = pg
+    source = [{"name": "t", "dataset": f"dataos://pg:{schema}/missing", "format": "table"}]
+    with pytest.raises(PipelineError) as failed:
+        _pg_run(spark, tmp_path, dsn, _on_spark("gone", "SELECT * FROM t", source, []))
+    said = str(failed.value)
+    assert said == f"dataos://pg:{schema}/missing: no table {schema}.missing"
+    wrong = dsn.replace("port=5432", "port=1")  # nothing listens there: said in one line
+    with pytest.raises(PipelineError) as failed:
+        _pg_run(spark, tmp_path, wrong, _on_spark("gone", "SELECT * FROM t", source, []))
+    assert "PostgreSQL cannot be read" in str(failed.value) and "\n" not in str(failed.value)
+    assert PG_PASSWORD not in str(failed.value)

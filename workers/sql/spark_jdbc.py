@@ -93,7 +93,10 @@ class JdbcTable(PostgresTable):
                 raise PipelineError(f"{self.address}: no table {self.schema}.{self.name}")
         except PostgresError as exc:
             raise PipelineError(f"{self.address}: PostgreSQL cannot be read: {self.said(exc)}") from None
-        return self.spark.read.format("jdbc").options(**self._options(self.name)).load()
+        try:
+            return self.spark.read.format("jdbc").options(**self._options(self.name)).load()  # reads its schema
+        except Exception as exc:  # py4j's and Spark's errors have no common root worth importing here
+            raise PipelineError(f"{self.address}: PostgreSQL cannot be read: {self.said(exc)}") from None
 
     def write_view(self, view: str, mode: str) -> int:
         """Write Spark's view ``view`` to the table as ``mode`` says; the rows written."""
