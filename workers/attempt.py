@@ -73,7 +73,7 @@ MAX_MESSAGE_CHARS = 2000
 COLD_SHUTDOWN = "the worker was shut down (cold shutdown) while the job ran; the job was killed"
 SQL_RUNNER = Path(__file__).with_name("sql") / "runner.py"  # run by path: see the runner's imports
 SPARK_RUNNER = Path(__file__).with_name("sql") / "spark_engine.py"  # engine: spark, run by path like the runner
-# What of the worker's environment a Spark run gets besides the job's: where its master is, where Java is.
+# What of the worker's environment a Spark run gets besides the job's: where its master is, where Java is, its jars.
 SPARK_VARIABLES = ("JOBLEDGER_SPARK_MASTER", "JAVA_HOME", "JOBLEDGER_SPARK_JARS")
 APP_RUNNER = Path(__file__).with_name("external_app.py")  # EXTERNAL_APP jobs, run by path like the SQL runner
 CLOUD_PREFIX = "AWS_"
