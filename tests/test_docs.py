@@ -120,8 +120,8 @@ NOT_RUN = {
     ("docs/operations/spark.md", "JOBLEDGER_SPARK_MASTER=local[2] jobledger worker spark-pool &"):
         "needs PySpark and Java and a JVM start per run; tests/test_spark_engine.py runs the seed on a cluster "
         "whose default engine is Spark, end to end",
-    ("docs/design/performance.md", ".venv/bin/python benchmarks/bench_sql.py --engine spark --rows 1000000 "
-     "--repeat 2"): "minutes of benchmarks, meaningful only on a quiet machine",
+    ("docs/design/performance.md", ".venv/bin/python benchmarks/bench_sql.py --engine spark --rows 5000000 "
+     "--repeat 5"): "a quarter of an hour of benchmarks, meaningful only on a quiet machine",
 }  # fmt: skip
 
 FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>[^`\n]*)$")
