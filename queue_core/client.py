@@ -131,9 +131,10 @@ class Client:
 
     # -- clusters -------------------------------------------------------------------------------
 
-    def create_cluster(self, name: str, workers: int = 1, instance_type: str = "local") -> str:
-        """Register a cluster (an RQ queue of that name); returns its id."""
-        return self.catalog.create_cluster(name, workers, instance_type)
+    def create_cluster(self, name: str, workers: int = 1, instance_type: str = "local", engine: str = "duckdb") -> str:
+        """Register a cluster (an RQ queue of that name); returns its id. ``engine`` (``duckdb`` or ``spark``):
+        what its SQL pipelines run on when their definition names no engine."""
+        return self.catalog.create_cluster(name, workers, instance_type, engine)
 
     def list_clusters(self) -> list[dict[str, Any]]:
         """Every cluster, ``default`` first."""

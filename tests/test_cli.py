@@ -92,6 +92,7 @@ def test_logs_follow_prints_lines_as_written_and_ends_with_the_run(client: Clien
         (["submit"], "the following arguments are required"),
         (["cluster", "create", "bad name"], "cluster: 'bad name' is not a valid name"),
         (["cluster", "create", "c", "--workers", "-1"], "--workers: '-1' is not a whole number of at least 0"),
+        (["cluster", "create", "c", "--engine", "flink"], "engine: unknown engine 'flink'; use one of duckdb, spark"),
         (["runs", "--status", "DONE"], "'DONE' is not one of PENDING, RUNNING, SUCCEEDED, FAILED, CANCELLED"),
         (["events", "--limit", "x"], "--limit: 'x' is not a whole number"),
     ],

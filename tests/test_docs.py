@@ -33,8 +33,8 @@ The convention, for whoever writes a page:
     test for 20 s (``tests/faults/test_chaos.py``).
   - docs/design/performance.md, the benchmarks: minutes each, and their figures mean something only on a quiet
     machine.
-  - docs/operations/spark.md, installing the extra and running a Spark worker: they install into the machine's
-    Python and start a JVM per run. ``tests/test_spark_engine.py`` runs the same job end to end.
+  - docs/operations/spark.md, installing the extra and the JDBC driver, and running a Spark worker: they install
+    into the machine and start a JVM per run. ``tests/test_spark_engine.py`` runs the same job end to end.
   - docs/design/architecture.md, the import contracts and figures: they read the checkout, not a home;
     ``tests/test_layers.py`` runs both.
 
@@ -115,8 +115,13 @@ NOT_RUN = {
         "installs into the machine's Python; .ci/run installs PySpark into the test venv",
     ("docs/operations/spark.md", "JOBLEDGER_SPARK_MASTER=local[2] jobledger worker runnable-default &"):
         "needs PySpark and Java and a JVM start per run; tests/test_spark_engine.py runs the same job end to end",
-    ("docs/design/performance.md", ".venv/bin/python benchmarks/bench_sql.py --engine spark --rows 1000000 "
-     "--repeat 2"): "minutes of benchmarks, meaningful only on a quiet machine",
+    ("docs/operations/spark.md", "apt-get install -y libpostgresql-jdbc-java           # or: export "
+     "JOBLEDGER_SPARK_JARS=/opt/jars/postgresql-42.7.4.jar"): "installs into the machine; .ci/run installs it",
+    ("docs/operations/spark.md", "JOBLEDGER_SPARK_MASTER=local[2] jobledger worker spark-pool &"):
+        "needs PySpark and Java and a JVM start per run; tests/test_spark_engine.py runs the seed on a cluster "
+        "whose default engine is Spark, end to end",
+    ("docs/design/performance.md", ".venv/bin/python benchmarks/bench_sql.py --engine spark --rows 5000000 "
+     "--repeat 5"): "a quarter of an hour of benchmarks, meaningful only on a quiet machine",
 }  # fmt: skip
 
 FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>[^`\n]*)$")

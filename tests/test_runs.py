@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from queue_core import Client, InvalidInput, NotFound
 from queue_core.errors import AlreadyTerminal
-from tests.support.jobs import definition, job_file
+from tests.support.jobs import definition, job_file, sql_definition
 from tests.support.processes import Procs, eventually, pid_alive
 
 pytestmark = pytest.mark.fleet(workers=2)  # the tests that take the fleet get one dispatcher and two workers
@@ -164,6 +165,24 @@ def test_the_cluster_is_the_one_given_else_the_definitions_and_neither_is_an_err
     assert len(client.events()) == before
     client.create_cluster("gpu", workers=1)
     assert client.get_run(client.submit("no-cluster", cluster="gpu"))["cluster"] == "gpu"
+
+
+def test_a_clusters_default_engine_is_recorded_and_listed_and_a_definitions_own_engine_wins(
+    client: Client, procs: Procs
+):
+    assert procs.cli("cluster", "create", "lake", "--engine", "Spark").returncode == 0
+    listed = {c["name"]: c["engine"] for c in json.loads(procs.cli("cluster", "list", "--json").stdout)}
+    assert listed == {"default": "duckdb", "lake": "spark"}
+    (registered,) = client.events(type="ClusterRegistered")
+    assert registered.event.engine == "spark"  # the default is the cluster's own event: who set it, when
+    steps = [("s", "SELECT 1 AS n")]
+    own = sql_definition("own", steps, config={"engine": "duckdb"}, dialect="spark")  # Spark SQL, on DuckDB
+    client.define({**own, "cluster": {"name": "lake"}})
+    client.define({**sql_definition("native", steps), "cluster": {"name": "lake"}})  # DuckDB SQL: DuckDB only
+    assert [client.run_detail(client.submit(name))["job"].get("engine") for name in ("own", "native")] == [
+        "duckdb",
+        None,
+    ]
 
 
 def test_status_json_has_exactly_the_documented_keys(client: Client, workspace: Path, fleet: Procs):

@@ -1,5 +1,6 @@
 """SQL pipelines on Spark for real (PySpark, ``local[2]``): the seed Flare job, one dialect on both engines,
-lineage and preview, cancel; skipped, saying why, where PySpark or Java is missing."""
+lineage and preview, cancel, PostgreSQL over JDBC, a cluster's default engine; skipped, saying why, where
+PySpark or Java (or, for PostgreSQL, the server or the JDBC driver) is missing."""
 
 from __future__ import annotations
 
@@ -13,10 +14,12 @@ import duckdb
 import pytest
 
 from queue_core import Client, InvalidInput
-from queue_core.services.spark import spark_missing
+from queue_core.errors import SparkUnavailable
+from queue_core.services.spark import JARS_VARIABLE, postgres_driver_missing, spark_jars, spark_missing
 from queue_core.specs.definitions import normalize_definition
-from tests.support.jobs import sql_definition
+from tests.support.jobs import sql_definition, sql_output
 from tests.support.paths import EXAMPLES
+from tests.support.postgres import own_schema
 from tests.support.processes import Procs, eventually
 
 MISSING = spark_missing()
@@ -39,7 +42,7 @@ def spark() -> Iterator[Any]:
     """One Spark session for the module's in-process runs: Spark's start is the slow part."""
     from workers.sql.spark_engine import spark_session
 
-    session = spark_session("jobledger tests", "local[2]")
+    session = spark_session("jobledger tests", "local[2]", spark_jars())
     yield session
     session.stop()
 
@@ -126,15 +129,20 @@ def test_a_spark_sql_construct_that_does_not_transpile_is_refused_at_define_nami
     assert client.define(_seed("spark", "SELECT /*+ BROADCAST(c) */ * FROM city_connect c"))
 
 
-def test_a_spark_run_of_the_seed_through_a_worker_records_its_lineage_preview_and_plan(
+# The run's engine comes from its cluster: the seed names none, and runnable-default's default is spark.
+def test_the_seed_without_an_engine_on_a_spark_default_cluster_runs_on_spark_with_its_lineage_preview_and_plan(
     tmp_path: Path, client: Client, fleet: Procs
 ) -> None:
+    created = fleet.cli("cluster", "create", "runnable-default", "--engine", "spark", "--workers", "0", "--json")
+    assert created.returncode == 0 and json.loads(created.stdout)["engine"] == "spark", created.stderr
+    (registered,) = [r for r in client.events(type="ClusterRegistered") if r.event.name == "runnable-default"]
+    assert registered.event.engine == "spark"  # the default is in the cluster's own event: auditable
     lake = tmp_path / "thirdparty"
     shutil.copytree(PIPELINES / "depot", lake)
     client.add_depot("thirdparty01", "local", path=str(lake))
     warehouse = tmp_path / "bq.duckdb"
     client.add_depot("bqdepot", "duckdb", path=str(warehouse))
-    client.define(_seed("spark"))
+    client.define(_seed())  # no engine: its steps transpiled for DuckDB at define, their Spark SQL kept
     submitted = fleet.cli("submit", "city-write-bq-01", "--wait", "--json", timeout=300)
     assert submitted.returncode == 0, submitted.stdout + submitted.stderr
     run = json.loads(submitted.stdout)
@@ -153,6 +161,8 @@ def test_a_spark_run_of_the_seed_through_a_worker_records_its_lineage_preview_an
     lines = [(line.stream, line.line) for line in client.logs(run["id"])]
     assert any("spark: session on local[2]" in line for _, line in lines), lines
     assert any(stream == "stdout" and "plan of step finalDf" in line for stream, line in lines)
+    job = client.run_detail(run["id"])["job"]
+    assert job["engine"] == "spark" and "spark_sql" not in job["pipeline"]["steps"][0]  # recorded at submit
 
 
 def _spark_driver_of(run_id: str) -> list[int]:
@@ -195,3 +205,138 @@ def test_submit_of_a_spark_pipeline_without_pyspark_says_what_is_missing_in_one_
     out = procs.cli("submit", "s")
     assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
     assert "lacks" in out.stderr and "Java 17" in out.stderr
+
+
+# -- PostgreSQL over JDBC ----------------------------------------------------------------------------------------
+
+PG_PASSWORD = "pg-Spark-Secret-41c7"  # trust auth ignores it: the point is where it must never show up
+
+
+@pytest.fixture
+def pg() -> Iterator[tuple[str, str, Any]]:
+    """(DSN, a schema of this test's own, a connection) when Spark can reach PostgreSQL over JDBC here."""
+    missing = postgres_driver_missing()
+    if missing is not None:
+        pytest.skip(f"PostgreSQL over JDBC needs {missing}")
+    with own_schema() as made:
+        yield made
+
+
+def _pg_run(spark: Any, tmp_path: Path, dsn: str, definition: dict[str, Any]) -> dict[str, Any]:
+    """Run ``definition`` in this process on the module's session, depot ``pg`` with its password given."""
+    from workers.sql import spark_engine
+
+    run_dir = tmp_path / f"run-{len(list(tmp_path.glob('run-*')))}"
+    run_dir.mkdir()
+    depots = {
+        "pg": {"type": "postgres", "config": {"dsn": dsn, "password_secret": "pgpass"}},
+        "wh": {"type": "duckdb", "config": {"path": str(tmp_path / "wh.duckdb")}},
+    }
+    pipeline = normalize_definition(definition)["config"]["pipeline"]
+    spec = {"pipeline": pipeline, "depots": depots, "run_dir": str(run_dir), "result_path": str(run_dir / "r.json")}
+    return dict(spark_engine.run_pipeline(spec, {"pg": PG_PASSWORD}, spark=spark))
+
+
+def _on_spark(name: str, sql: str, inputs: list[dict[str, Any]], outputs: list[dict[str, Any]]) -> dict[str, Any]:
+    """A pipeline on Spark with one Spark SQL step ``s``, its plan printed (where a password must not be)."""
+    return sql_definition(
+        name, [("s", sql)], inputs, outputs, config={"engine": "spark"}, dialect="spark", explain=True
+    )
+
+
+def test_postgresql_to_spark_to_a_duckdb_warehouse(
+    pg: tuple[str, str, Any], spark: Any, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from decimal import Decimal
+
+    from psycopg import sql
+
+    dsn, schema, conn = pg
+    orders = sql.Identifier(schema, "orders")
+    conn.execute(sql.SQL("CREATE TABLE {} (id int, city text, amount numeric(10,2), placed date)").format(orders))
+    conn.execute(
+        sql.SQL("INSERT INTO {} VALUES (1, 'Oslo', 10.25, '2024-03-01'), (2, 'Oslo', 20.25, '2024-03-05'), "
+                "(3, 'Bergen', 7.50, '2024-02-11'), (4, NULL, 1.00, NULL)").format(orders)
+    )  # fmt: skip
+    step = "SELECT city, count(*) AS n, sum(amount) AS total, date_format(max(placed), 'yyyy-MM') AS month FROM t "
+    step += "WHERE city IS NOT NULL GROUP BY city"
+    source = [{"name": "t", "dataset": f"dataos://pg:{schema}/orders", "format": "table"}]
+    definition = _on_spark("pg-to-wh", step, source, [sql_output("s", "dataos://wh:sales/by_city", "table")])
+    result = _pg_run(spark, tmp_path, dsn, definition)
+    (written,) = result["outputs"]
+    assert result["inputs"] == [f"dataos://pg:{schema}/orders"] and written["rows"] == 2
+    with duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True) as con:
+        rows = con.execute("SELECT * FROM sales.by_city ORDER BY city").fetchall()
+    assert rows == [("Bergen", 1, Decimal("7.50"), "2024-02"), ("Oslo", 2, Decimal("30.50"), "2024-03")]
+    seen = capfd.readouterr()
+    assert "plan of step s:" in seen.out and "JDBCRelation" in seen.out  # read over JDBC, its plan printed
+    assert PG_PASSWORD not in seen.out + seen.err + json.dumps(result)
+    assert PG_PASSWORD not in str(spark.sparkContext.getConf().getAll())  # the Spark configuration dump
+
+
+def test_spark_writes_a_postgresql_table_over_jdbc_overwrite_replacing_it_and_append_adding_to_it(
+    pg: tuple[str, str, Any], spark: Any, tmp_path: Path
+) -> None:
+    dsn, schema, conn = pg
+    step = "SELECT id, concat('city-', id) AS city FROM range(3)"
+    counts = []
+    for mode in ("overwrite", "overwrite", "append"):
+        target = [sql_output("s", f"dataos://pg:{schema}/cities", "table", mode)]
+        (written,) = _pg_run(spark, tmp_path, dsn, _on_spark("to-pg", step, [], target))["outputs"]
+        assert (written["rows"], written["saveMode"]) == (3, mode)
+        counts.append(conn.execute(f'SELECT count(*) FROM "{schema}".cities').fetchone()[0])
+    assert counts == [3, 3, 6]
+    assert written["columns"] == [["id", "BIGINT"], ["city", "VARCHAR"]] and len(written["preview"]) == 6
+    left = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,)).fetchall()
+    assert left == [("cities",)]  # no staging table left behind
+
+
+def _pg_definition(client: Client) -> None:
+    client.add_depot("pg", "postgres", dsn="host=127.0.0.1 port=5432 dbname=test user=postgres")
+    source = [{"name": "t", "dataset": "dataos://pg:public/anything", "format": "table"}]
+    client.define(_on_spark("from-pg", "SELECT * FROM t", source, []))
+
+
+def test_submit_of_a_spark_pipeline_with_a_postgresql_depot_is_refused_naming_the_missing_jdbc_driver(
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _pg_definition(client)
+    (tmp_path / "other.jar").write_bytes(b"not a jar")
+    monkeypatch.setenv(JARS_VARIABLE, str(tmp_path / "other.jar"))
+    before = len(client.events())
+    with pytest.raises(SparkUnavailable) as refused:
+        client.submit("from-pg")
+    said = str(refused.value)
+    assert "lacks the PostgreSQL JDBC driver" in said and JARS_VARIABLE in said and "\n" not in said
+    assert len(client.events()) == before
+
+
+@pytest.mark.fleet(env={"JOBLEDGER_SPARK_MASTER": "local[2]", JARS_VARIABLE: ""})
+def test_a_worker_without_the_jdbc_driver_fails_a_spark_run_with_a_postgresql_depot_in_one_line(
+    client: Client, fleet: Procs
+) -> None:
+    if postgres_driver_missing() is not None:
+        pytest.skip(f"the submit here needs the driver: {postgres_driver_missing()}")
+    _pg_definition(client)
+    run = client.wait(client.submit("from-pg"), timeout=120)
+    message = client.run_detail(run["id"])["message"]
+    assert run["status"] == "FAILED" and "\n" not in message, message
+    assert "this worker lacks the PostgreSQL JDBC driver" in message
+
+
+def test_a_postgresql_input_spark_cannot_read_fails_the_run_in_one_line_without_the_password(
+    pg: tuple[str, str, Any], spark: Any, tmp_path: Path
+) -> None:
+    from workers.sql.datasets import PipelineError
+
+    dsn, schema, _conn = pg
+    source = [{"name": "t", "dataset": f"dataos://pg:{schema}/missing", "format": "table"}]
+    with pytest.raises(PipelineError) as failed:
+        _pg_run(spark, tmp_path, dsn, _on_spark("gone", "SELECT * FROM t", source, []))
+    said = str(failed.value)
+    assert said == f"dataos://pg:{schema}/missing: no table {schema}.missing"
+    wrong = dsn.replace("port=5432", "port=1")  # nothing listens there: said in one line
+    with pytest.raises(PipelineError) as failed:
+        _pg_run(spark, tmp_path, wrong, _on_spark("gone", "SELECT * FROM t", source, []))
+    assert "PostgreSQL cannot be read" in str(failed.value) and "\n" not in str(failed.value)
+    assert PG_PASSWORD not in str(failed.value)

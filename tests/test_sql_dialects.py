@@ -8,6 +8,7 @@ import pytest
 
 from queue_core import InvalidInput
 from queue_core.specs.definitions import normalize_definition
+from queue_core.specs.engines import on_cluster_engine
 
 STEP = "SELECT nvl(a, 0) AS a, date_format(d, 'yyyy-MM') AS m FROM t"
 
@@ -47,6 +48,7 @@ def test_a_native_pipeline_is_duckdb_sql_by_default_and_its_form_unchanged() -> 
         (_definition({"engine": "flink"}), "config.engine: unknown engine 'flink'; use one of duckdb, spark"),
         (_definition({"engine": "spark"}), "config.pipeline: DuckDB SQL steps run on the duckdb engine"),
         (_definition(dialect="presto"), "config.pipeline.dialect: unknown dialect 'presto'"),
+        ({**_definition(), "cluster": {"name": "c", "engine": "flink"}}, "cluster.engine: unknown engine 'flink'"),
         (
             _definition(
                 stack=True, steps=[{"sequence": [{"name": "s", "sql": "SELECT TRANSFORM(a) USING 'cat' FROM t"}]}]
@@ -64,3 +66,21 @@ def test_what_cannot_run_is_refused_at_define_naming_it(raw: dict[str, Any], mes
     with pytest.raises(InvalidInput) as refused:
         normalize_definition(raw)
     assert message in str(refused.value), str(refused.value)
+
+
+def test_a_spark_default_cluster_takes_a_flare_job_naming_no_engine_to_spark_with_its_steps_as_written() -> None:
+    job = on_cluster_engine(normalize_definition(_definition(stack=True))["config"], "spark")
+    assert job["engine"] == "spark" and job["pipeline"]["steps"] == [{"name": "s", "sql": STEP}]
+    on_duckdb = normalize_definition(_definition(stack=True))["config"]
+    assert on_cluster_engine(on_duckdb, "duckdb") == on_duckdb
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        normalize_definition(_definition({"engine": "duckdb"}, stack=True))["config"],  # its own engine wins
+        normalize_definition(_definition())["config"],  # DuckDB SQL steps: they run on DuckDB only
+    ],
+)
+def test_a_spark_default_cluster_leaves_a_definitions_own_engine_and_duckdb_sql_steps_on_duckdb(config) -> None:
+    assert on_cluster_engine(config, "spark") == config

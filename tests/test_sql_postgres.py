@@ -18,41 +18,21 @@ from queue_core.services.depots import get_depot
 from queue_core.services.prerun_scratch import remove_scratch
 from queue_core.specs.preruns import scratch_schema
 from tests.support.jobs import sql_definition, sql_output
+from tests.support.postgres import own_schema
 from tests.support.processes import Procs, eventually
 from tests.support.scratch import run_as
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed")
 from psycopg import sql  # noqa: E402
 
-SERVER = "host=127.0.0.1 port=5432 dbname=test connect_timeout=3"
 PASSWORD = "pg-Secret-7f3a9c"  # trust auth ignores it: the point is where it must never show up
-
-
-def _server() -> str:
-    """A DSN that connects, or pytest.skip with why not (printed by -ra)."""
-    problems = []
-    for user in ("postgres", "root"):
-        dsn = f"{SERVER} user={user}"
-        try:
-            psycopg.connect(dsn).close()
-            return dsn
-        except psycopg.Error as exc:
-            problems.append(f"{user}: {str(exc).strip().splitlines()[0]}")
-    pytest.skip(f"no PostgreSQL server reachable at 127.0.0.1:5432 ({'; '.join(problems)})")
 
 
 @pytest.fixture
 def pg() -> Iterator[tuple[str, str, Any]]:
     """(DSN, a schema of this test's own, an autocommit connection); the schema is dropped afterwards."""
-    dsn = _server()
-    schema = f"jl_test_{uuid.uuid4().hex[:12]}"
-    conn = psycopg.connect(dsn, autocommit=True)
-    conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    try:
-        yield dsn, schema, conn
-    finally:
-        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
-        conn.close()
+    with own_schema() as made:
+        yield made
 
 
 def rows(conn: Any, schema: str, table: str) -> list[tuple[Any, ...]]:

@@ -73,8 +73,8 @@ MAX_MESSAGE_CHARS = 2000
 COLD_SHUTDOWN = "the worker was shut down (cold shutdown) while the job ran; the job was killed"
 SQL_RUNNER = Path(__file__).with_name("sql") / "runner.py"  # run by path: see the runner's imports
 SPARK_RUNNER = Path(__file__).with_name("sql") / "spark_engine.py"  # engine: spark, run by path like the runner
-# What of the worker's environment a Spark run gets besides the job's: where its master is, where Java is.
-SPARK_VARIABLES = ("JOBLEDGER_SPARK_MASTER", "JAVA_HOME")
+# What of the worker's environment a Spark run gets besides the job's: where its master is, where Java is, its jars.
+SPARK_VARIABLES = ("JOBLEDGER_SPARK_MASTER", "JAVA_HOME", "JOBLEDGER_SPARK_JARS")
 APP_RUNNER = Path(__file__).with_name("external_app.py")  # EXTERNAL_APP jobs, run by path like the SQL runner
 CLOUD_PREFIX = "AWS_"
 VALUES_TOOL = Path(sys.executable).with_name("jobledger-values")  # installed beside Python by the package
@@ -489,8 +489,15 @@ def _sql_child(
         passwords = {f"{PASSWORD_ENV_PREFIX}{name}": values[secret] for name, secret in refs.items()}
     argv = [sys.executable, str(SQL_RUNNER), str(spec_path)]
     if job.get("engine") == "spark":
+        from queue_core.services.spark import JARS_VARIABLE, postgres_driver_missing, spark_jars
+
+        if any(depot["type"] == "postgres" for depot in depots.values()):
+            missing = postgres_driver_missing()  # Spark reads and writes PostgreSQL over JDBC: no fallback
+            if missing is not None:
+                return f"PostgreSQL depots on Spark are reached over JDBC, but this worker lacks {missing}"
         argv = [sys.executable, str(SPARK_RUNNER), str(spec_path)]
         passwords.update({k: os.environ[k] for k in SPARK_VARIABLES if os.environ.get(k)})
+        passwords[JARS_VARIABLE] = ",".join(spark_jars())  # resolved here: the child imports no queue_core
         # The driver's command line names the run, so an operator (and a test) can tell whose JVM it is.
         passwords["PYSPARK_SUBMIT_ARGS"] = f"--name jobledger-{run_id} pyspark-shell"
     if any(depot["type"] == "s3" for depot in depots.values()):

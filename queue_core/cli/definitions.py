@@ -115,9 +115,9 @@ def definitions_delete(args: argparse.Namespace) -> int:
 
 
 def cluster_create(args: argparse.Namespace) -> int:
-    cluster_id = Client.from_env().create_cluster(args.name, args.workers, args.instance_type)
+    cluster_id = Client.from_env().create_cluster(args.name, args.workers, args.instance_type, args.engine)
     if args.json:
-        print_json({"id": cluster_id, "name": args.name})
+        print_json({"id": cluster_id, "name": args.name, "engine": args.engine.lower()})
     else:
         print(cluster_id)
     return 0
@@ -132,10 +132,10 @@ def cluster_list(args: argparse.Namespace) -> int:
         print_json(clusters)
         return 0
     print_table(
-        ["NAME", "ID", "WORKERS", "WORKERS SEEN", "WAITING", "INSTANCE TYPE", "REGISTERED"],
+        ["NAME", "ID", "WORKERS", "WORKERS SEEN", "WAITING", "INSTANCE TYPE", "ENGINE", "REGISTERED"],
         [
             [c["name"], c["id"], c["workers"], len(c["workers_seen"]), c["waiting"], c["instance_type"],
-             c["registered_at"] or "built in"]
+             c["engine"], c["registered_at"] or "built in"]
             for c in clusters
         ],
     )  # fmt: skip

@@ -95,6 +95,9 @@ def _parser() -> argparse.ArgumentParser:
         "--workers", type=non_negative_int, default=1, help="workers jobledger up starts for it (0: it runs elsewhere)"
     )
     q.add_argument("--instance-type", default="local")
+    q.add_argument(
+        "--engine", default="duckdb", help="the SQL engine its pipelines run on when they name none: duckdb or spark"
+    )
     q.add_argument("--json", action="store_true")
     q.set_defaults(handler=definitions.cluster_create)
     q = csub.add_parser("list", help="clusters, default first")

@@ -1,4 +1,5 @@
-"""Clusters: named pools of workers, each one RQ queue; ``default`` always exists."""
+"""Clusters: named pools of workers, each one RQ queue; ``default`` always exists. A cluster's ``engine`` is
+the SQL engine its pipelines run on when they name none (``duckdb`` unless it was registered with another)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ __all__ = ["DEFAULT_CLUSTER", "apply_cluster", "builtin_default"]
 
 DEFAULT_CLUSTER = "default"
 DEFAULT_CLUSTER_WORKERS = 2
+DEFAULT_ENGINE = "duckdb"
 CLUSTER_KIND = "cluster"
 # The default cluster needs no event to exist; its id is derived so it is the same everywhere.
 DEFAULT_CLUSTER_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "jobledger:cluster:default"))
@@ -22,6 +24,7 @@ def builtin_default() -> dict[str, Any]:
         "name": DEFAULT_CLUSTER,
         "workers": DEFAULT_CLUSTER_WORKERS,
         "instance_type": "local",
+        "engine": DEFAULT_ENGINE,
         "registered_at": None,
         "builtin": True,
     }
@@ -36,6 +39,7 @@ def apply_cluster(doc: dict[str, Any] | None, rec: Recorded) -> dict[str, Any] |
             "name": event.name,
             "workers": event.workers,
             "instance_type": event.instance_type,
+            "engine": event.engine,
             "registered_at": rec.time,
             "builtin": False,
         }

@@ -142,9 +142,14 @@ class DefinitionDeleted(Event):
 
 @dataclass(frozen=True)
 class ClusterRegistered(Event):
+    """Schema 2 added ``engine``: the SQL engine a pipeline sent to the cluster runs on unless it names one."""
+
+    schema_version: ClassVar[int] = 2
+
     name: str
     workers: int
     instance_type: str
+    engine: str = "duckdb"
 
 
 # -- runs ---------------------------------------------------------------------------------------
@@ -680,6 +685,13 @@ def _schedule_paused_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
 
 
 _UPCASTERS[("SchedulePaused", 1)] = _schedule_paused_1_to_2
+
+
+def _cluster_registered_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
+    return {**data, "engine": "duckdb"}
+
+
+_UPCASTERS[("ClusterRegistered", 1)] = _cluster_registered_1_to_2
 
 
 def _schedule_fired_1_to_2(data: dict[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from queue_core.domain.clusters import CLUSTER_KIND, DEFAULT_CLUSTER, apply_cluster, builtin_default
+from queue_core.domain.clusters import CLUSTER_KIND, DEFAULT_CLUSTER, DEFAULT_ENGINE, apply_cluster, builtin_default
 from queue_core.domain.definitions import DEFINITION_KIND, apply_definition, decide_define, deleted_event, spec_of
 from queue_core.domain.names import is_id, name_aggregate
 from queue_core.domain.secrets import secret_refs
@@ -26,6 +26,7 @@ from queue_core.specs.builtins import BUILTIN, DATA_SYNC, job_pipeline
 from queue_core.specs.definitions import MAX_WORKERS, check_name, normalize_definition
 from queue_core.specs.depots import FILE_DEPOTS
 from queue_core.specs.documents import load_document
+from queue_core.specs.engines import check_engine
 from queue_core.specs.pipelines import check_depots, workflow_definitions
 from queue_core.specs.triggers import FILES, trigger_depots
 
@@ -154,13 +155,18 @@ class Catalog:
         owner, version = owner_of(self.store, CLUSTER_KIND, section["name"])
         if owner:
             return [], {}
-        return self.cluster_registration(section["name"], section["workersQuantity"], section["instanceType"], version)
+        return self.cluster_registration(
+            section["name"], section["workersQuantity"], section["instanceType"], version, section.get("engine")
+        )
 
     def cluster_registration(
-        self, name: str, workers: int, instance_type: str, name_version: int
+        self, name: str, workers: int, instance_type: str, name_version: int, engine: str | None = None
     ) -> tuple[list[NewEvent], dict[str, int]]:
         cluster_id = str(uuid.uuid4())
-        registered = NewEvent(cluster_id, ClusterRegistered(name=name, workers=workers, instance_type=instance_type))
+        registered = NewEvent(
+            cluster_id,
+            ClusterRegistered(name=name, workers=workers, instance_type=instance_type, engine=engine or DEFAULT_ENGINE),
+        )
         return with_claim(CLUSTER_KIND, name, cluster_id, name_version, [registered], {cluster_id: 0})
 
     def _definition_id(self, name_or_id: str, until: str = "+") -> str:
@@ -212,9 +218,13 @@ class Catalog:
 
     # -- clusters -------------------------------------------------------------------------------
 
-    def create_cluster(self, name: str, workers: int = 1, instance_type: str = "local") -> str:
-        """Register a cluster (an RQ queue of that name); returns its id."""
+    def create_cluster(
+        self, name: str, workers: int = 1, instance_type: str = "local", engine: str = DEFAULT_ENGINE
+    ) -> str:
+        """Register a cluster (an RQ queue of that name); returns its id. ``engine``: the SQL engine its
+        pipelines run on when they name none (``duckdb`` or ``spark``)."""
         check_name(name, "cluster")
+        engine = check_engine(engine, "engine")
         # 0: the cluster's fleet runs elsewhere (plain ``rq worker`` on other machines); ``up`` starts none.
         if isinstance(workers, bool) or not isinstance(workers, int) or not 0 <= workers <= MAX_WORKERS:
             raise InvalidInput(f"must be a whole number from 0 to {MAX_WORKERS}", "workers")
@@ -223,7 +233,7 @@ class Catalog:
         owner, version = owner_of(self.store, CLUSTER_KIND, name)
         if owner or name == DEFAULT_CLUSTER:
             raise AlreadyExists(f"cluster {name!r} already exists")
-        batch, expected = self.cluster_registration(name, workers, instance_type, version)
+        batch, expected = self.cluster_registration(name, workers, instance_type, version, engine)
         try:
             self.store.append(batch, expected)
         except ConcurrencyError as exc:

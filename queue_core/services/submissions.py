@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from queue_core.domain.arrays import check_array_size
-from queue_core.domain.clusters import DEFAULT_CLUSTER
+from queue_core.domain.clusters import DEFAULT_CLUSTER, DEFAULT_ENGINE
 from queue_core.domain.definitions import spec_of
 from queue_core.domain.gate import is_gated
 from queue_core.domain.names import IDEMPOTENCY_KIND
@@ -25,6 +25,7 @@ from queue_core.services.resources import ResourceStore
 from queue_core.specs import checks
 from queue_core.specs.definitions import check_args, check_env, check_text, check_timeout
 from queue_core.specs.depots import WAREHOUSE_DEPOTS
+from queue_core.specs.engines import on_cluster_engine
 from queue_core.specs.logical_dates import normalize_logical_date
 from queue_core.specs.run_control import check_priority
 from queue_core.specs.tags import merge_tags, normalize_tags
@@ -100,12 +101,6 @@ class Submissions:
         idempotency key already held returns its run, or raises ``IdempotencyKeyReused`` if the parameters differ.
         ``array`` (2 to 10,000) makes the run an array job's parent: the dispatcher submits that many children.
         """
-        if version is not None:  # before the version's spec is read for its engine: 0 is bad input, not missing
-            checks.whole_number(version, "version", 1, what="version number")
-        if spec_of(self.catalog.get_definition(definition), version)["config"].get("engine") == "spark":
-            from queue_core.services.spark import require_spark
-
-            require_spark(f"definition {definition}")
         for _ in range(3):
             run_id, batch, expected = self.submission_batch(
                 definition,
@@ -124,6 +119,7 @@ class Submissions:
             )
             if not batch:
                 return run_id  # the idempotency key is held: its run
+            self._check_engine(definition, batch)
             try:
                 self.store.append(batch, expected)
                 return run_id
@@ -132,6 +128,20 @@ class Submissions:
                     raise
                 continue  # another submitter holds the key now: the next look returns its run
         raise AlreadyExists(f"idempotency key {idempotency_key!r} is contended; try again")
+
+    def _check_engine(self, definition: str, batch: list[NewEvent]) -> None:
+        """``SparkUnavailable`` when the run is to go to Spark (its definition's engine, or its cluster's) and
+        this machine lacks what Spark needs: PySpark, Java, and the JDBC driver if it has a PostgreSQL depot."""
+        job = next((e.event.job for e in batch if isinstance(e.event, RunSubmitted)), None)
+        if job is None or job.get("engine") != "spark":
+            return
+        from queue_core.services.spark import require_spark
+
+        self.read_models.catch_up()
+        types = {d["name"]: d["type"] for d in self.read_models.all("depots").values() if d}
+        pipeline = job.get("pipeline") or {}
+        named = {x["dataset"]["depot"] for x in [*pipeline.get("inputs", ()), *pipeline.get("outputs", ())]}
+        require_spark(f"definition {definition}", postgres=any(types.get(d) == "postgres" for d in named))
 
     def submission_batch(
         self,
@@ -219,7 +229,7 @@ class Submissions:
         if not cluster_name:
             raise InvalidInput(f"definition {doc['name']} names no cluster; name one", "cluster")
         cluster_doc = self.catalog.get_cluster(cluster_name)
-        job = dict(spec["config"])
+        job = on_cluster_engine(dict(spec["config"]), cluster_doc.get("engine", DEFAULT_ENGINE))
         if spec.get("title") is not None:  # a DataOS entry's, carried so the run shows it (only when given)
             job["title"] = spec["title"]
         if request.args is not None:

@@ -76,7 +76,7 @@ NETWORKS = ("none",)
 # An inline pipeline (``config.pipeline``) needs no source: this is what its definition records instead.
 _NO_SOURCE = {"type": "WORKSPACE", "sourceDef": {"path": ""}}
 _RETRY_KEYS = {"numRetries", "delayBetweenRetries", "retryOnTimeout", "rules", "backoff"}
-_CLUSTER_KEYS = {"name", "instanceType", "workersQuantity"}
+_CLUSTER_KEYS = {"name", "instanceType", "workersQuantity", "engine"}
 _SOURCE_DEF_KEYS = {
     "WORKSPACE": {"path"},
     "GIT": {"repoUrl", "reference", "username", "token"},
@@ -253,7 +253,12 @@ def _cluster(raw: Any) -> dict[str, Any] | None:
     name = checks.name(cluster.get("name"), "cluster.name")
     instance = checks.non_empty_string(cluster.get("instanceType", "local"), "cluster.instanceType", 128)
     workers = checks.whole_number(cluster.get("workersQuantity", 1), "cluster.workersQuantity", 0, MAX_WORKERS)
-    return {"name": name, "instanceType": instance, "workersQuantity": workers}
+    section = {"name": name, "instanceType": instance, "workersQuantity": workers}
+    if "engine" in cluster:  # the cluster's default engine, if this definition registers it; kept only when given
+        from queue_core.specs.engines import check_engine
+
+        section["engine"] = check_engine(cluster["engine"], "cluster.engine")
+    return section
 
 
 def normalize_definition(raw: Any) -> dict[str, Any]:

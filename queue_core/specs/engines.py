@@ -9,7 +9,7 @@ from typing import Any
 from queue_core.errors import InvalidInput
 from queue_core.specs import checks
 
-__all__ = ["DIALECTS", "ENGINES", "check_engine", "spark_to_duckdb", "transpile_steps"]
+__all__ = ["DIALECTS", "ENGINES", "check_engine", "on_cluster_engine", "spark_to_duckdb", "transpile_steps"]
 
 ENGINES = ("duckdb", "spark")
 # The SQL a pipeline's steps are written in: a Flare job's are Spark SQL, a native pipeline's DuckDB SQL.
@@ -74,3 +74,16 @@ def transpile_steps(pipeline: Mapping[str, Any], engine: str, field: str = "conf
         where = f"{field}.steps[{i}].sql"
         steps.append({"name": step["name"], "sql": spark_to_duckdb(written, where), "spark_sql": written})
     return {**pipeline, "steps": steps}
+
+
+def on_cluster_engine(job: Mapping[str, Any], engine: str) -> dict[str, Any]:
+    """A run's job on its cluster's default ``engine``: a SQL pipeline that names no engine and whose steps are
+    Spark SQL goes to Spark (its steps as written) when the cluster's default is ``spark``. A definition's own
+    ``engine`` wins; a pipeline in DuckDB SQL, a ``.sql`` script or a pipeline file stays on DuckDB."""
+    pipeline = job.get("pipeline")
+    if engine != "spark" or job.get("type") != "SQL" or "engine" in job or not pipeline:
+        return dict(job)
+    if pipeline.get("dialect") != "spark":
+        return dict(job)
+    steps = [{"name": step["name"], "sql": step.get("spark_sql", step["sql"])} for step in pipeline["steps"]]
+    return {**job, "engine": "spark", "pipeline": {**pipeline, "steps": steps}}

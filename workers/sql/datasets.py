@@ -60,6 +60,7 @@ class Target:
     columns: list[tuple[str, str, bool]] = field(default_factory=list)  # from an Avro schema
     s3: Any = None  # a workers.sql.s3.S3Dataset: the files are a copy in the run folder
     pg: Any = None  # a workers.sql.postgres.PostgresTable: an input's rows are a CSV copy in the run folder
+    jdbc: Any = None  # a workers.sql.spark_jdbc.JdbcTable: on Spark, read and written by Spark itself
     folder: bool = False  # an output written as a folder of files
 
 
@@ -198,6 +199,8 @@ def dataset_exists(con: duckdb.DuckDBPyConnection, target: Target) -> bool:
 
 def write(con: duckdb.DuckDBPyConnection, view: str, target: Target, mode: str, temp: Path | None) -> int:
     """Write the view; ``overwrite`` and ``append`` of files go through ``temp`` and one rename."""
+    if target.jdbc is not None:
+        return int(target.jdbc.write_view(view, mode))  # ``view``: Spark's, not DuckDB's
     if target.pg is not None:
         return _write_pg(con, view, target, mode)
     if target.format == "table":

@@ -21,9 +21,12 @@ from workers.sql.runner import MAX_MESSAGE, QUIET_LEVELS, _attach, _output, serv
 __all__ = ["MASTER_VARIABLE", "main", "run_pipeline", "spark_session"]
 
 MASTER_VARIABLE = "JOBLEDGER_SPARK_MASTER"
+# The jars the session is given (spark.jars), comma-separated: the worker resolves them (its default, or the
+# operator's list; see queue_core.services.spark) and passes them here.
+JARS_VARIABLE = "JOBLEDGER_SPARK_JARS"
 DEFAULT_MASTER = "local[2]"
 STOP_SECONDS = 10.0
-# The DuckDB types an Avro schema (or a PostgreSQL table) gives a column, as Spark spells them.
+# The DuckDB types an Avro schema gives a CSV column, as Spark spells them.
 _SPARK_TYPES = {
     "VARCHAR": "STRING",
     "INTEGER": "INT",
@@ -32,18 +35,23 @@ _SPARK_TYPES = {
     "FLOAT": "FLOAT",
     "DOUBLE": "DOUBLE",
     "BOOLEAN": "BOOLEAN",
-    "BLOB": "STRING",  # PostgreSQL's bytea arrives as its '\x' text
+    "BLOB": "STRING",  # Spark's CSV reader has no binary type: bytes stay their text
     "DATE": "DATE",
     "TIMESTAMP": "TIMESTAMP",
     "TIMESTAMP WITH TIME ZONE": "TIMESTAMP",
 }
 
 
-def spark_session(app: str, master: str | None = None) -> Any:
-    """A Spark session on ``master`` (``JOBLEDGER_SPARK_MASTER``, else ``local[2]``): no UI, no progress bar, UTC."""
+def spark_session(app: str, master: str | None = None, jars: list[str] | None = None) -> Any:
+    """A Spark session on ``master`` (``JOBLEDGER_SPARK_MASTER``, else ``local[2]``) given ``jars`` (else those
+    ``JOBLEDGER_SPARK_JARS`` lists): no UI, no progress bar, UTC."""
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.master(master or os.environ.get(MASTER_VARIABLE) or DEFAULT_MASTER).appName(app)
+    if jars is None:
+        jars = [jar for jar in os.environ.get(JARS_VARIABLE, "").split(",") if jar.strip()]
+    if jars:
+        builder = builder.config("spark.jars", ",".join(jars))
     for key, value in {
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
@@ -60,8 +68,11 @@ def _spark_type(kind: str) -> str:
 
 
 def _read(spark: Any, con: duckdb.DuckDBPyConnection, x: dict[str, Any], target: Target, stage: Path) -> Any:
-    """The input as a Spark DataFrame: its files read by Spark; a warehouse table exported to Parquet first."""
-    if target.format == "table" and target.pg is None:
+    """The input as a Spark DataFrame: its files or PostgreSQL table read by Spark; a warehouse table exported
+    to Parquet first."""
+    if target.jdbc is not None:
+        return target.jdbc.read()
+    if target.format == "table":
         staged = stage / "in" / f"{x['name']}.parquet"
         staged.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -71,7 +82,7 @@ def _read(spark: Any, con: duckdb.DuckDBPyConnection, x: dict[str, Any], target:
         return spark.read.parquet(str(staged))
     if not target.files or not all(Path(f).exists() for f in target.files):
         raise PipelineError(f"input {x['name']}: {x['dataset']['address']} has no file {target.path}")
-    fmt = "csv" if target.pg is not None else target.format
+    fmt = target.format
     if fmt == "csv":
         reader = spark.read.option("header", "true")
         if target.columns:
@@ -81,6 +92,24 @@ def _read(spark: Any, con: duckdb.DuckDBPyConnection, x: dict[str, Any], target:
             reader = reader.option("inferSchema", "true")
         return reader.csv(target.files)
     return spark.read.json(target.files) if fmt == "json" else spark.read.parquet(*target.files)
+
+
+def _resolve(
+    depots: dict[str, Any],
+    x: dict[str, Any],
+    aliases: dict[str, str],
+    stage: Path,
+    output: bool,
+    passwords: dict[str, str] | None,
+) -> Target:
+    """Where a dataset lives, as the DuckDB runner resolves it, except that a PostgreSQL table is Spark's to
+    read or write over JDBC (not copied through the run folder)."""
+    address = x["dataset"]
+    if depots[address["depot"]]["type"] == "postgres":
+        from workers.sql.spark_jdbc import jdbc_target
+
+        return jdbc_target(depots[address["depot"]], address, (passwords or {}).get(address["depot"]))
+    return resolve(depots, x, aliases, stage, output, passwords)
 
 
 def _check_query(sql: str, name: str) -> None:
@@ -110,8 +139,8 @@ def run_pipeline(spec: dict[str, Any], passwords: dict[str, str] | None = None, 
     pipeline, depots, run_dir = spec["pipeline"], spec["depots"], Path(spec["run_dir"])
     aliases: dict[str, str] = {}
     stage = run_dir / "stage"
-    inputs = [(x, resolve(depots, x, aliases, stage, passwords=passwords)) for x in pipeline["inputs"]]
-    outputs = [(x, resolve(depots, x, aliases, stage, True, passwords)) for x in pipeline["outputs"]]
+    inputs = [(x, _resolve(depots, x, aliases, stage, False, passwords)) for x in pipeline["inputs"]]
+    outputs = [(x, _resolve(depots, x, aliases, stage, True, passwords)) for x in pipeline["outputs"]]
     token = uuid.uuid4().hex[:12]
     temps = {
         x["name"]: t.path.with_name(f".{t.path.name}.{token}.tmp") if t.path is not None else None for x, t in outputs
@@ -127,6 +156,9 @@ def run_pipeline(spec: dict[str, Any], passwords: dict[str, str] | None = None, 
         spark = spark_session(f"jobledger {os.environ.get('JOBLEDGER_RUN_ID', 'run')}")
         print(f"spark: session on {spark.sparkContext.master} (Spark {spark.version})", flush=True)
         _stop_on_term(spark)
+    for _x, target in [*inputs, *outputs]:
+        if target.jdbc is not None:
+            target.jdbc.spark = spark
     errors = _analysis_error()
     level, quiet = pipeline["logLevel"], pipeline["logLevel"] in QUIET_LEVELS
     try:
@@ -152,6 +184,9 @@ def run_pipeline(spec: dict[str, Any], passwords: dict[str, str] | None = None, 
                 sys.stdout.flush()
         written = []
         for x, target in outputs:
+            if target.jdbc is not None:  # Spark writes it itself, over JDBC
+                written.append(_output(con, x, target, None, inputs, False, quiet))
+                continue
             staged = stage / "spark" / x["name"]
             try:
                 frames[x["name"]].write.mode("overwrite").parquet(str(staged))
