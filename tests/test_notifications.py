@@ -226,7 +226,7 @@ def test_a_tick_missed_while_no_scheduler_ran_is_posted_to_the_schedules_webhook
         assert created.returncode == 0, created.stderr
         schedule = client.get_schedule("export-once")
         assert schedule["tags"] == ["team:data", "nightly"]
-        eventually(lambda: time.time() > at + 1.5, timeout=10, what="the tick to pass with no scheduler running")
+        eventually(lambda: time.time() > at + 1.5, timeout=20, what="the tick to pass with no scheduler running")
         procs.env.update({**FAST, "JOBLEDGER_SCHEDULE_ON_TIME_SECONDS": "0.5"})
         procs.dispatcher(timer=True)
         (note,) = ended(client, schedule["id"], 1)
