@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from queue_core.domain.names import is_id
-from queue_core.domain.runs import PENDING, RUNNING, TERMINAL, apply_run, decide_cancel, public_view
+from queue_core.domain.runs import PENDING, RUNNING, TERMINAL, apply_run, array_view, decide_cancel, public_view
 from queue_core.errors import (
     AlreadyExists,
     AlreadyTerminal,
@@ -70,7 +70,7 @@ class RunService:
         doc = self.document(run_id, as_of)
         view = public_view(doc)
         if view["array"] is not None:  # public_view's ``.get``: a quarantined run's last good doc may predate it
-            view["array"] = {"size": doc["array"]["size"], "counts": self.arrays.counts(doc)}
+            view["array"] = array_view(doc["array"], self.arrays.counts(doc))
         if doc.get("quarantined"):
             view["quarantined"] = doc["quarantined"]
         return view

@@ -316,6 +316,12 @@ class WorkflowService:
             if is_gated(job):
                 raise InvalidInput("cannot be used with a concurrency limit or a pool", f"tasks.{name}.array")
             resolved["array"] = task["array"]
+        if "forEach" in task:  # a for-each task: its run is an array parent with a child per input, in windows
+            if is_gated(job):
+                raise InvalidInput("cannot be used with a concurrency limit or a pool", f"tasks.{name}.forEach")
+            resolved["for_each"] = dict(task["forEach"])
+        if task.get("n_to_n"):  # upstream array tasks followed child by child
+            resolved["n_to_n"] = list(task["n_to_n"])
         return resolved
 
     def plan(self, name: str, cluster: str | None = None, logical_date: str | None = None) -> Plan:

@@ -1,0 +1,97 @@
+"""For-each tasks' children: the dispatcher submits them a window at a time as earlier ones end; a repair's
+run counts the children the previous round succeeded on as done."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from queue_core.domain.arrays import child_id
+from queue_core.domain.for_each import carried_indexes, for_each_children, window
+from queue_core.domain.runs import CANCELLED, PENDING, RUNNING, apply_run
+from queue_core.errors import ConcurrencyError
+from queue_core.eventlog.aggregates import folded
+from queue_core.eventlog.events import Event, NewEvent, RunArrayExpanded, RunForEachCarried, RunSubmitted, RunSucceeded
+from queue_core.eventlog.store import EventStore
+from queue_core.services.arrays import ArrayChildren
+
+__all__ = ["ForEachChildren", "is_for_each"]
+
+RETRIES = 10  # other dispatchers move the same parent: decide again on a conflict
+
+Doc = dict[str, Any]
+
+
+def is_for_each(doc: Doc | None) -> bool:
+    """Whether ``doc`` is a for-each task's run (an array parent with a window)."""
+    return doc is not None and doc["array"] is not None and "concurrency" in doc["array"]
+
+
+class ForEachChildren:
+    """The use cases of a for-each parent's children; each is load -> decide -> append, idempotent."""
+
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+
+    def _load(self, parent: str) -> tuple[Doc | None, int, RunSubmitted | None]:
+        events = self.store.load(parent)
+        doc = folded(parent, events, apply_run)
+        first = events[0].event if events else None
+        return doc, len(events), first if isinstance(first, RunSubmitted) else None
+
+    def start(self, parent: str) -> list[str]:
+        """Mark the parent running (carrying, on a repair, what the previous round succeeded on) and submit its
+        first window; the ids of the children submitted, for RQ."""
+        for _ in range(RETRIES):
+            doc, version, submitted = self._load(parent)
+            if not is_for_each(doc) or submitted is None or doc is None:
+                return []
+            if doc["status"] != PENDING:
+                break  # started already (a redelivery, another dispatcher): only the window is left to fill
+            events: list[Event] = []
+            carried, previous = self._carried(submitted)
+            if carried and previous is not None:
+                events.append(RunForEachCarried(indexes=tuple(carried), previous=previous))
+            events.append(RunArrayExpanded(size=doc["array"]["size"]))
+            if len(carried) == doc["array"]["size"]:
+                events.append(RunSucceeded(attempt=1))  # nothing left to run
+            try:
+                self.store.append([NewEvent(parent, e) for e in events], {parent: version})
+            except ConcurrencyError:
+                continue
+            break
+        return self.top_up(parent)
+
+    def _carried(self, submitted: RunSubmitted) -> tuple[list[int], str | None]:
+        """On a repair, the children the previous round's run succeeded on with the same item; and that run."""
+        assert submitted.for_each is not None
+        previous = submitted.for_each.get("previous")
+        if previous is None:
+            return [], None
+        doc, _, first = self._load(previous)
+        if not is_for_each(doc) or first is None or first.for_each is None or doc is None:
+            return [], None
+        return carried_indexes(submitted.for_each["items"], doc, first.for_each["items"]), previous
+
+    def top_up(self, parent: str) -> list[str]:
+        """Submit the children the window lets in now (at most ``concurrency`` submitted and not ended); the
+        ids submitted. A parent cancelled meanwhile has what this submitted cancelled at once."""
+        for _ in range(RETRIES):
+            doc, _, submitted = self._load(parent)
+            if not is_for_each(doc) or submitted is None or doc is None or doc["status"] != RUNNING:
+                return []
+            indexes = window(doc["array"])
+            versions = self.store.versions([child_id(parent, i) for i in indexes])
+            new = [i for i in indexes if versions[child_id(parent, i)] == 0]
+            if not new:
+                return []
+            batch, expected = for_each_children(parent, submitted, new)
+            try:
+                self.store.append(batch, expected)
+            except ConcurrencyError:
+                continue  # another dispatcher submitted some of them: look again
+            after, _, _ = self._load(parent)
+            if after is not None and after["status"] == CANCELLED:
+                ArrayChildren(self.store).cancel_children(parent, after["array"]["size"])
+                return []
+            return [child_id(parent, i) for i in new]
+        return []
