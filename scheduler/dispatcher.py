@@ -24,12 +24,11 @@ from queue_core.eventlog.health import check_epoch, check_store
 from queue_core.eventlog.store import EventStore
 from queue_core.keys import Keys
 from queue_core.services.arrays import ArrayChildren
-from queue_core.services.for_each import ForEachChildren, is_for_each
 from queue_core.services.lifecycle import RunLifecycle
-from queue_core.services.n_to_n import NToNChildren
 from queue_core.services.replacements import Replacements
 from queue_core.settings import Settings
 from queue_core.timefmt import parse_utc
+from scheduler.array_windows import ArrayWindows, is_windowed
 from scheduler.maintenance import Maintenance
 from scheduler.rq_jobs import enqueue_attempt, enqueue_first_attempts, schedule_attempt
 from scheduler.workflow_reactions import WorkflowReactions
@@ -77,8 +76,7 @@ class Dispatcher:
         self._handled_through: str | None = None  # the group's checkpoint, as last seen: recreated from it
         self._backoff = 0.0
         self.arrays = ArrayChildren(self.store)
-        self.for_each = ForEachChildren(self.store)
-        self.n_to_n = NToNChildren(self.store)
+        self.windows = ArrayWindows(self.redis, self.store, self.workflows.engine)
         self._children_ended: dict[str, dict[int, str]] = {}  # array parent -> child index -> how it ended
         self._gate_due = False  # a batch brought a gated run, or perhaps freed a slot a run waits for
 
@@ -221,35 +219,12 @@ class Dispatcher:
         for parent, children in ended.items():
             if self.arrays.note_ended(parent, children):
                 log.info("array job ended", run_id=parent)
-            self._after_children_ended(parent)
-
-    def _start_fan_out(self, parent: str, event: RunSubmitted) -> None:
-        """A for-each task's run (its first window) or an ``N_TO_N`` array task's (what its upstream allows)."""
-        children = self.for_each.start(parent) if event.for_each is not None else self.n_to_n.start(parent)
-        if children:
-            enqueue_first_attempts(self.redis, event.cluster, children, priority_of(event.job))
-            log.info("array job's children queued", run_id=parent, children=len(children))
-
-    def _after_children_ended(self, parent: str) -> None:
-        """Children of ``parent`` ended: a for-each parent's window moves on, and the ``N_TO_N`` arrays that
-        follow ``parent`` child by child release the children whose upstream ended."""
-        doc, _ = self.lifecycle.load(parent)
-        if doc is None or doc["array"] is None:
-            return
-        to_queue: list[tuple[str, list[str]]] = []
-        if is_for_each(doc):
-            to_queue.append((parent, self.for_each.top_up(parent)))
-        if doc["workflow_run"] is not None and doc["task"] is not None:
-            flow, _ = self.workflows.engine.load(doc["workflow_run"])
-            for name, plan in (flow or {}).get("plan", {}).items():
-                run = flow["tasks"][name]["run"] if flow else None
-                if run is not None and doc["task"] in plan.get("n_to_n", ()):
-                    to_queue.append((run, self.n_to_n.release(run)))
-        for run_id, children in to_queue:
-            if children:
-                queued, _ = self.lifecycle.load(run_id)
-                if queued is not None:
-                    enqueue_first_attempts(self.redis, queued["cluster"], children, priority_of(queued["job"]))
+            try:
+                self.windows.children_ended(parent)
+            except (*STORE_ERRORS, StoreUnderMaintenance):
+                raise  # the batch stays unacknowledged, and is handled again
+            except Exception as exc:
+                log.error("array children left unreleased: releasing them raised", run_id=parent, error=repr(exc)[:300])
 
     def _claim_abandoned(self) -> None:
         """Take over entries a dead dispatcher read but never acknowledged."""
@@ -272,8 +247,8 @@ class Dispatcher:
         if isinstance(event, RunSubmitted):
             if event.array_parent is not None:
                 return  # an array job's child: queued in the batch that submitted it, put on RQ with its siblings
-            if event.for_each is not None or event.n_to_n:
-                self._start_fan_out(rec.aggregate, event)
+            if is_windowed(event):  # a for-each task's, or an N_TO_N array task's: children go in as room is made
+                self.windows.start(rec.aggregate, event)
                 return
             if event.array_size is not None:
                 children = self.arrays.expand(rec.aggregate)

@@ -1,0 +1,73 @@
+"""The dispatcher's part in for-each and ``N_TO_N`` arrays: their children go on RQ as room is made for them
+(a for-each's window moves on, an upstream child ends), not all at once when the parent is submitted."""
+
+from __future__ import annotations
+
+import redis
+import structlog
+
+from queue_core.domain.gate import priority_of
+from queue_core.eventlog.events import RunSubmitted
+from queue_core.eventlog.store import EventStore
+from queue_core.services.for_each import ForEachChildren, is_for_each
+from queue_core.services.lifecycle import RunLifecycle
+from queue_core.services.n_to_n import NToNChildren
+from queue_core.services.workflow_runs import WorkflowEngine
+from scheduler.rq_jobs import enqueue_first_attempts
+
+__all__ = ["ArrayWindows", "is_windowed"]
+
+log = structlog.get_logger("jobledger.dispatcher")
+KINDS_KEPT = 10_000  # array parents remembered for what their children's ends move on
+
+
+def is_windowed(event: RunSubmitted) -> bool:
+    """Whether a submitted run is a for-each task's or an ``N_TO_N`` array task's parent."""
+    return event.for_each is not None or bool(event.n_to_n)
+
+
+class ArrayWindows:
+    """Starts windowed array parents and releases their children as others end; idempotent, like every reaction."""
+
+    def __init__(self, connection: redis.Redis, store: EventStore, engine: WorkflowEngine) -> None:
+        self.redis = connection
+        self.lifecycle = RunLifecycle(store)
+        self.engine = engine  # the workflow runs' folds, shared with the workflow reactions
+        self.for_each = ForEachChildren(store)
+        self.n_to_n = NToNChildren(store)
+        # array parent -> (a for-each's?, its workflow run, its task): what its children's ends may move on
+        self._kinds: dict[str, tuple[bool, str | None, str | None]] = {}
+
+    def start(self, parent: str, event: RunSubmitted) -> None:
+        """A for-each task's run (its first window) or an ``N_TO_N`` array task's (what its upstream allows)."""
+        children = self.for_each.start(parent) if event.for_each is not None else self.n_to_n.start(parent)
+        if children:
+            enqueue_first_attempts(self.redis, event.cluster, children, priority_of(event.job))
+            log.info("array job's children queued", run_id=parent, children=len(children))
+
+    def children_ended(self, parent: str) -> None:
+        """Children of ``parent`` ended (and were noted on it): a for-each parent's window moves on, and the
+        ``N_TO_N`` arrays following ``parent`` release the children whose upstream ended. A plain array outside
+        a workflow costs one load, the first time."""
+        kind = self._kinds.get(parent)
+        if kind is None:
+            doc, _ = self.lifecycle.load(parent)
+            if doc is None or doc["array"] is None:
+                return
+            if len(self._kinds) >= KINDS_KEPT:
+                self._kinds.clear()
+            kind = self._kinds[parent] = (is_for_each(doc), doc["workflow_run"], doc["task"])
+        for_each, workflow_run, task = kind
+        released: list[tuple[str, list[str]]] = []
+        if for_each:
+            released.append((parent, self.for_each.top_up(parent)))
+        if workflow_run is not None and task is not None:
+            flow, _ = self.engine.load(workflow_run)
+            for name, plan in (flow or {}).get("plan", {}).items():
+                run = flow["tasks"][name]["run"] if flow else None
+                if run is not None and task in plan.get("n_to_n", ()):
+                    released.append((run, self.n_to_n.release(run)))
+        for run_id, children in released:
+            doc, _ = self.lifecycle.load(run_id) if children else (None, 0)
+            if doc is not None:
+                enqueue_first_attempts(self.redis, doc["cluster"], children, priority_of(doc["job"]))
