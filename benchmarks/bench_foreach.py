@@ -3,7 +3,7 @@ submitted by hand in batches of C.
 
 The job is a SHELL job running `true` with its input as its argument. Both sides run on one jobledger (a
 fresh redis-server, 2 fleet workers, 1 dispatcher; ``bench_runs.py``'s), one after the other, the order
-rotating between repeats. For-each: a workflow of one task, ``forEach: {inputs: [0..N-1], concurrency: C}``,
+rotating between repeats, after an unmeasured warm-up of both at 2 x C. For-each: a workflow of one task, ``forEach: {inputs: [0..N-1], concurrency: C}``,
 timed from ``Client.run_workflow`` until ``Client.wait_workflow_run`` returns it SUCCEEDED. By hand: C
 ``Client.submit`` calls with ``args`` the input, then ``Client.wait`` on each of them, then the next C, timed
 from the first submit until the last batch ended.
@@ -23,18 +23,18 @@ from bench_runs import FINISH_TIMEOUT_SECONDS, JOB_NAME, SCRIPT, Jobledger
 
 INPUTS = 1_000
 CONCURRENCY = 50
-WORKFLOW = "bench-for-each"
+WORKFLOW, WARMUP = "bench-for-each", "bench-for-each-warmup"
 
 
-def for_each_workflow(inputs: int, concurrency: int) -> dict[str, Any]:
+def for_each_workflow(inputs: int, concurrency: int, name: str = WORKFLOW) -> dict[str, Any]:
     task = {"definition": JOB_NAME, "args": "${item}"}
     body = {"forEach": {"inputs": list(range(inputs)), "concurrency": concurrency, "task": task}}
-    return {"name": WORKFLOW, "tasks": {"each": body}}
+    return {"name": name, "tasks": {"each": body}}
 
 
-def for_each_seconds(system: Jobledger, inputs: int) -> float:
+def for_each_seconds(system: Jobledger, inputs: int, name: str = WORKFLOW) -> float:
     started = time.perf_counter()
-    run = system.client.run_workflow(WORKFLOW)
+    run = system.client.run_workflow(name)
     view = system.client.wait_workflow_run(run, timeout=FINISH_TIMEOUT_SECONDS * 3)
     elapsed = time.perf_counter() - started
     if view["status"] != "SUCCEEDED":
@@ -76,6 +76,11 @@ def main() -> None:
             try:
                 system.start()
                 system.client.apply_workflow(for_each_workflow(args.inputs, args.concurrency))
+                # Warm both paths up (the first runs after a start are slower on either side), unmeasured.
+                warm = min(args.inputs, 2 * args.concurrency)
+                system.client.apply_workflow(for_each_workflow(warm, args.concurrency, WARMUP))
+                for_each_seconds(system, warm, WARMUP)
+                by_hand_seconds(system, warm, args.concurrency)
                 sides = ["for_each", "by_hand"] if k % 2 == 0 else ["by_hand", "for_each"]
                 for side in sides:
                     if side == "for_each":

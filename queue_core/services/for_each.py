@@ -17,6 +17,7 @@ from queue_core.services.arrays import ArrayChildren
 __all__ = ["ForEachChildren", "is_for_each"]
 
 RETRIES = 10  # other dispatchers move the same parent: decide again on a conflict
+FOLDS_KEPT = 1000  # running for-each parents whose fold is kept between two looks
 
 Doc = dict[str, Any]
 
@@ -31,12 +32,38 @@ class ForEachChildren:
 
     def __init__(self, store: EventStore) -> None:
         self.store = store
+        # parent -> (doc, version, last position, its RunSubmitted): a window moves on at every child's end,
+        # so the parent's fold is kept and only its new events are read (its history grows with its children)
+        self._folds: dict[str, tuple[Doc | None, int, str, RunSubmitted | None]] = {}
+        self._epoch = store.epoch
 
-    def _load(self, parent: str) -> tuple[Doc | None, int, RunSubmitted | None]:
-        events = self.store.load(parent)
-        doc = folded(parent, events, apply_run)
-        first = events[0].event if events else None
-        return doc, len(events), first if isinstance(first, RunSubmitted) else None
+    def _load(self, parent: str, cached: bool = False) -> tuple[Doc | None, int, RunSubmitted | None]:
+        """The parent's document, version and submission; ``cached``: folding on from the last look."""
+        if self.store.epoch != self._epoch:  # another store: nothing cached from the old one holds
+            self._folds.clear()
+            self._epoch = self.store.epoch
+        doc, version, last, first = self._folds.get(parent, (None, 0, "", None)) if cached else (None, 0, "", None)
+        new = self.store.load_after(parent, last) if last else self.store.load(parent)
+        if last and new and new[0].version != version + 1:  # the log no longer continues the fold: read it all
+            self._folds.pop(parent, None)
+            return self._load(parent)
+        try:
+            for rec in new:
+                doc = apply_run(doc, rec)
+        except Exception:
+            self._folds.pop(parent, None)
+            events = self.store.load(parent)
+            return folded(parent, events, apply_run), len(events), None  # Quarantined raised if it does not fold
+        if first is None and new and isinstance(new[0].event, RunSubmitted):
+            first = new[0].event
+        version, last = version + len(new), new[-1].position if new else last
+        if cached and doc is not None and doc["status"] == RUNNING:
+            if len(self._folds) >= FOLDS_KEPT:
+                self._folds.clear()
+            self._folds[parent] = (doc, version, last, first)
+        else:
+            self._folds.pop(parent, None)
+        return doc, version, first
 
     def start(self, parent: str) -> list[str]:
         """Mark the parent running (carrying, on a repair, what the previous round succeeded on) and submit its
@@ -76,7 +103,7 @@ class ForEachChildren:
         """Submit the children the window lets in now (at most ``concurrency`` submitted and not ended); the
         ids submitted. A parent cancelled meanwhile has what this submitted cancelled at once."""
         for _ in range(RETRIES):
-            doc, _, submitted = self._load(parent)
+            doc, version, submitted = self._load(parent, cached=True)
             if not is_for_each(doc) or submitted is None or doc is None or doc["status"] != RUNNING:
                 return []
             indexes = window(doc["array"])
@@ -89,9 +116,10 @@ class ForEachChildren:
                 self.store.append(batch, expected)
             except ConcurrencyError:
                 continue  # another dispatcher submitted some of them: look again
-            after, _, _ = self._load(parent)
-            if after is not None and after["status"] == CANCELLED:
-                ArrayChildren(self.store).cancel_children(parent, after["array"]["size"])
-                return []
+            if self.store.versions([parent])[parent] != version:  # the parent moved since it was looked at
+                after, _, _ = self._load(parent, cached=True)
+                if after is not None and after["status"] == CANCELLED:
+                    ArrayChildren(self.store).cancel_children(parent, after["array"]["size"])
+                    return []
             return [child_id(parent, i) for i in new]
         return []
