@@ -3,10 +3,11 @@ submitted by hand in batches of C.
 
 The job is a SHELL job running `true` with its input as its argument. Both sides run on one jobledger (a
 fresh redis-server, 2 fleet workers, 1 dispatcher; ``bench_runs.py``'s), one after the other, the order
-rotating between repeats, after an unmeasured warm-up of both at 2 x C. For-each: a workflow of one task, ``forEach: {inputs: [0..N-1], concurrency: C}``,
-timed from ``Client.run_workflow`` until ``Client.wait_workflow_run`` returns it SUCCEEDED. By hand: C
-``Client.submit`` calls with ``args`` the input, then ``Client.wait`` on each of them, then the next C, timed
-from the first submit until the last batch ended.
+rotating between repeats, after an unmeasured warm-up of both at 2 x C. For-each: a workflow of one task,
+``forEach: {inputs: [0..N-1], concurrency: C}``, timed from ``Client.run_workflow`` until
+``Client.wait_workflow_run`` returns it SUCCEEDED. By hand: C ``Client.submit`` calls with ``args`` the
+input, then ``Client.wait`` on each of them, then the next C, timed from the first submit until the last
+batch ended.
 """
 
 from __future__ import annotations
