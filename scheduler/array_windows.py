@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import redis
 import structlog
 
@@ -45,23 +47,44 @@ class ArrayWindows:
             enqueue_first_attempts(self.redis, event.cluster, children, priority_of(event.job))
             log.info("array job's children queued", run_id=parent, children=len(children))
 
-    def children_ended(self, parent: str) -> None:
-        """Children of ``parent`` ended (and were noted on it): a for-each parent's window moves on, and the
-        ``N_TO_N`` arrays following ``parent`` release the children whose upstream ended. A plain array outside
-        a workflow costs one load, the first time."""
+    def _kind(self, parent: str) -> tuple[bool, str | None, str | None] | None:
+        """(a for-each's parent?, its workflow run when an ``N_TO_N`` task follows it, its task); None for a run
+        that is no array parent. Read once per parent: none of it changes."""
         kind = self._kinds.get(parent)
         if kind is None:
             doc, _ = self.lifecycle.load(parent)
             if doc is None or doc["array"] is None:
-                return
+                return None
+            followed = None
+            if doc["workflow_run"] is not None:
+                flow, _ = self.engine.load(doc["workflow_run"])
+                plans = (flow or {}).get("plan", {}).values()
+                followed = doc["workflow_run"] if any(doc["task"] in p.get("n_to_n", ()) for p in plans) else None
             if len(self._kinds) >= KINDS_KEPT:
                 self._kinds.clear()
-            kind = self._kinds[parent] = (is_for_each(doc), doc["workflow_run"], doc["task"])
+            kind = self._kinds[parent] = (is_for_each(doc), followed, doc["task"])
+        return kind
+
+    def note_ended(self, parent: str, ended: Mapping[int, str]) -> bool | None:
+        """Note the ends on a for-each parent (on the fold kept for its window); True when it ended, None when
+        ``parent`` is no for-each's (``ArrayChildren.note_ended`` notes those)."""
+        kind = self._kind(parent)
+        if kind is None or not kind[0]:
+            return None
+        return self.for_each.note_ended(parent, ended)
+
+    def children_ended(self, parent: str) -> None:
+        """Children of ``parent`` ended (and were noted on it): a for-each parent's window moves on, and the
+        ``N_TO_N`` arrays following ``parent`` release the children whose upstream ended. A plain array
+        no task follows child by child costs one load, the first time."""
+        kind = self._kind(parent)
+        if kind is None:
+            return
         for_each, workflow_run, task = kind
         released: list[tuple[str, list[str]]] = []
         if for_each:
             released.append((parent, self.for_each.top_up(parent)))
-        if workflow_run is not None and task is not None:
+        if workflow_run is not None:
             flow, _ = self.engine.load(workflow_run)
             for name, plan in (flow or {}).get("plan", {}).items():
                 run = flow["tasks"][name]["run"] if flow else None

@@ -217,14 +217,15 @@ class Dispatcher:
         """Note the array children that ended in this batch on their parents: one append per parent."""
         ended, self._children_ended = self._children_ended, {}
         for parent, children in ended.items():
-            if self.arrays.note_ended(parent, children):
-                log.info("array job ended", run_id=parent)
             try:
+                noted = self.windows.note_ended(parent, children)  # None: no for-each's parent
+                if noted or (noted is None and self.arrays.note_ended(parent, children)):
+                    log.info("array job ended", run_id=parent)
                 self.windows.children_ended(parent)
             except (*STORE_ERRORS, StoreUnderMaintenance):
                 raise  # the batch stays unacknowledged, and is handled again
             except Exception as exc:
-                log.error("array children left unreleased: releasing them raised", run_id=parent, error=repr(exc)[:300])
+                log.error("array children's ends left alone: noting them raised", run_id=parent, error=repr(exc)[:300])
 
     def _claim_abandoned(self) -> None:
         """Take over entries a dead dispatcher read but never acknowledged."""

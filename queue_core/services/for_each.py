@@ -3,9 +3,10 @@ run counts the children the previous round succeeded on as done."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from queue_core.domain.arrays import child_id
+from queue_core.domain.arrays import child_id, decide_children_ended
 from queue_core.domain.for_each import carried_indexes, for_each_children, window
 from queue_core.domain.runs import CANCELLED, PENDING, RUNNING, apply_run
 from queue_core.errors import ConcurrencyError
@@ -99,6 +100,24 @@ class ForEachChildren:
             return [], None
         return carried_indexes(submitted.for_each["items"], doc, first.for_each["items"]), previous
 
+    def note_ended(self, parent: str, ended: Mapping[int, str]) -> bool:
+        """``ArrayChildren.note_ended`` on the kept fold (a for-each parent notes ends all through its life);
+        True when the parent ended."""
+        for _ in range(RETRIES):
+            doc, version, _ = self._load(parent, cached=True)
+            if doc is None or doc["array"] is None:
+                return False
+            events = decide_children_ended(doc, ended)
+            if not events:
+                return False
+            try:
+                self.store.append([NewEvent(parent, e) for e in events], {parent: version})
+            except ConcurrencyError:
+                self._folds.pop(parent, None)  # another writer moved it, or the log lost what the fold saw
+                continue
+            return len(events) > 1
+        return False
+
     def top_up(self, parent: str) -> list[str]:
         """Submit the children the window lets in now (at most ``concurrency`` submitted and not ended); the
         ids submitted. A parent cancelled meanwhile has what this submitted cancelled at once."""
@@ -107,7 +126,10 @@ class ForEachChildren:
             if not is_for_each(doc) or submitted is None or doc is None or doc["status"] != RUNNING:
                 return []
             indexes = window(doc["array"])
-            versions = self.store.versions([child_id(parent, i) for i in indexes])
+            versions = self.store.versions([parent, *(child_id(parent, i) for i in indexes)])
+            if versions[parent] < version:  # the log lost what the kept fold saw (a restore): fold it afresh
+                self._folds.pop(parent, None)
+                continue
             new = [i for i in indexes if versions[child_id(parent, i)] == 0]
             if not new:
                 return []
