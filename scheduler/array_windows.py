@@ -37,8 +37,9 @@ class ArrayWindows:
         self.engine = engine  # the workflow runs' folds, shared with the workflow reactions
         self.for_each = ForEachChildren(store)
         self.n_to_n = NToNChildren(store)
-        # array parent -> (a for-each's?, its workflow run, its task): what its children's ends may move on
+        # array parent -> (a for-each's?, its workflow run when an N_TO_N task follows it, its task)
         self._kinds: dict[str, tuple[bool, str | None, str | None]] = {}
+        self._targets: dict[str, tuple[str, int]] = {}  # parent -> (cluster, priority) of its children
 
     def start(self, parent: str, event: RunSubmitted) -> None:
         """A for-each task's run (its first window) or an ``N_TO_N`` array task's (what its upstream allows)."""
@@ -66,31 +67,44 @@ class ArrayWindows:
         return kind
 
     def note_ended(self, parent: str, ended: Mapping[int, str]) -> bool | None:
-        """Note the ends on a for-each parent (on the fold kept for its window); True when it ended, None when
-        ``parent`` is no for-each's (``ArrayChildren.note_ended`` notes those)."""
+        """Note the ends on a for-each parent and move its window on, in one append (on the fold kept for its
+        window); True when it ended, None when ``parent`` is no for-each's (``ArrayChildren.note_ended``)."""
         kind = self._kind(parent)
         if kind is None or not kind[0]:
             return None
-        return self.for_each.note_ended(parent, ended)
+        ended_now, children = self.for_each.move_on(parent, ended)
+        self._enqueue(parent, children)
+        return ended_now
 
     def children_ended(self, parent: str) -> None:
-        """Children of ``parent`` ended (and were noted on it): a for-each parent's window moves on, and the
-        ``N_TO_N`` arrays following ``parent`` release the children whose upstream ended. A plain array
-        no task follows child by child costs one load, the first time."""
+        """Children of ``parent`` ended (and were noted on it): the ``N_TO_N`` arrays following ``parent``
+        release the children whose upstream ended. A plain array no task follows child by child costs one
+        load, the first time."""
         kind = self._kind(parent)
         if kind is None:
             return
-        for_each, workflow_run, task = kind
-        released: list[tuple[str, list[str]]] = []
-        if for_each:
-            released.append((parent, self.for_each.top_up(parent)))
+        _, workflow_run, task = kind  # a for-each's window moved on as its ends were noted (note_ended)
         if workflow_run is not None:
             flow, _ = self.engine.load(workflow_run)
             for name, plan in (flow or {}).get("plan", {}).items():
                 run = flow["tasks"][name]["run"] if flow else None
                 if run is not None and task in plan.get("n_to_n", ()):
-                    released.append((run, self.n_to_n.release(run)))
-        for run_id, children in released:
-            doc, _ = self.lifecycle.load(run_id) if children else (None, 0)
-            if doc is not None:
-                enqueue_first_attempts(self.redis, doc["cluster"], children, priority_of(doc["job"]))
+                    self._enqueue(run, self.n_to_n.release(run))
+
+    def _enqueue(self, parent: str, children: list[str]) -> None:
+        target = self._target(parent) if children else None
+        if target is not None:
+            enqueue_first_attempts(self.redis, target[0], children, target[1])
+
+    def _target(self, run_id: str) -> tuple[str, int] | None:
+        """The cluster and priority a parent's children are queued with; read once per parent (its history
+        grows with its children: reading it whole at every release cost more than the release)."""
+        target = self._targets.get(run_id)
+        if target is None:
+            doc, _ = self.lifecycle.load(run_id)
+            if doc is None:
+                return None
+            if len(self._targets) >= KINDS_KEPT:
+                self._targets.clear()
+            target = self._targets[run_id] = (doc["cluster"], priority_of(doc["job"]))
+        return target

@@ -67,8 +67,8 @@ class ForEachChildren:
         return doc, version, first
 
     def start(self, parent: str) -> list[str]:
-        """Mark the parent running (carrying, on a repair, what the previous round succeeded on) and submit its
-        first window; the ids of the children submitted, for RQ."""
+        """Mark the parent running (carrying, on a repair, what the previous round succeeded on) with its first
+        window in the same append; the ids of the children submitted, for RQ."""
         for _ in range(RETRIES):
             doc, version, submitted = self._load(parent)
             if not is_for_each(doc) or submitted is None or doc is None:
@@ -82,12 +82,16 @@ class ForEachChildren:
             events.append(RunArrayExpanded(size=doc["array"]["size"]))
             if len(carried) == doc["array"]["size"]:
                 events.append(RunSucceeded(attempt=1))  # nothing left to run
+                indexes: list[int] = []
+            else:
+                indexes = window({**doc["array"], "ended": carried, "carried": carried})
+            batch, expected = for_each_children(parent, submitted, indexes)
             try:
-                self.store.append([NewEvent(parent, e) for e in events], {parent: version})
+                self.store.append([*(NewEvent(parent, e) for e in events), *batch], {parent: version, **expected})
             except ConcurrencyError:
                 continue
-            break
-        return self.top_up(parent)
+            return [child_id(parent, i) for i in indexes]
+        return self.move_on(parent, {})[1]
 
     def _carried(self, submitted: RunSubmitted) -> tuple[list[int], str | None]:
         """On a repair, the children the previous round's run succeeded on with the same item; and that run."""
@@ -100,48 +104,37 @@ class ForEachChildren:
             return [], None
         return carried_indexes(submitted.for_each["items"], doc, first.for_each["items"]), previous
 
-    def note_ended(self, parent: str, ended: Mapping[int, str]) -> bool:
-        """``ArrayChildren.note_ended`` on the kept fold (a for-each parent notes ends all through its life);
-        True when the parent ended."""
-        for _ in range(RETRIES):
-            doc, version, _ = self._load(parent, cached=True)
-            if doc is None or doc["array"] is None:
-                return False
-            events = decide_children_ended(doc, ended)
-            if not events:
-                return False
-            try:
-                self.store.append([NewEvent(parent, e) for e in events], {parent: version})
-            except ConcurrencyError:
-                self._folds.pop(parent, None)  # another writer moved it, or the log lost what the fold saw
-                continue
-            return len(events) > 1
-        return False
-
-    def top_up(self, parent: str) -> list[str]:
-        """Submit the children the window lets in now (at most ``concurrency`` submitted and not ended); the
-        ids submitted. A parent cancelled meanwhile has what this submitted cancelled at once."""
+    def move_on(self, parent: str, ended: Mapping[int, str]) -> tuple[bool, list[str]]:
+        """Note children's ends on the parent (``ArrayChildren.note_ended``'s rule, on the fold kept for the
+        window) and submit the children the window then lets in, at most ``concurrency`` submitted and not
+        ended, in one append guarded by the parent's version (a parent cancelled meanwhile gets none).
+        Whether the parent ended, and the ids submitted, for RQ."""
         for _ in range(RETRIES):
             doc, version, submitted = self._load(parent, cached=True)
-            if not is_for_each(doc) or submitted is None or doc is None or doc["status"] != RUNNING:
-                return []
-            indexes = window(doc["array"])
+            if not is_for_each(doc) or submitted is None or doc is None:
+                return False, []
+            events = decide_children_ended(doc, ended)
+            indexes: list[int] = []
+            if doc["status"] == RUNNING and len(events) <= 1:  # still running once these are noted
+                noted = [*doc["array"]["ended"], *(events[0].indexes if events else ())]  # type: ignore[attr-defined]
+                indexes = window({**doc["array"], "ended": noted})
             versions = self.store.versions([parent, *(child_id(parent, i) for i in indexes)])
             if versions[parent] < version:  # the log lost what the kept fold saw (a restore): fold it afresh
                 self._folds.pop(parent, None)
                 continue
             new = [i for i in indexes if versions[child_id(parent, i)] == 0]
-            if not new:
-                return []
             batch, expected = for_each_children(parent, submitted, new)
+            if not events and not batch:
+                return False, []
             try:
-                self.store.append(batch, expected)
+                self.store.append([*(NewEvent(parent, e) for e in events), *batch], {**expected, parent: version})
             except ConcurrencyError:
-                continue  # another dispatcher submitted some of them: look again
-            if self.store.versions([parent])[parent] != version:  # the parent moved since it was looked at
+                self._folds.pop(parent, None)  # another writer moved it (or a child): look again
+                continue
+            if not events and self.store.versions([parent])[parent] != version:  # unguarded: did it move?
                 after, _, _ = self._load(parent, cached=True)
                 if after is not None and after["status"] == CANCELLED:
                     ArrayChildren(self.store).cancel_children(parent, after["array"]["size"])
-                    return []
-            return [child_id(parent, i) for i in new]
-        return []
+                    return False, []
+            return len(events) > 1, [child_id(parent, i) for i in new]
+        return False, []
