@@ -44,7 +44,7 @@ class ForEachChildren:
             self._folds.clear()
             self._epoch = self.store.epoch
         doc, version, last, first = self._folds.get(parent, (None, 0, "", None)) if cached else (None, 0, "", None)
-        new = self.store.load_after(parent, last) if last else self.store.load(parent)
+        new = self.store.load_since(parent, version)
         if last and new and new[0].version != version + 1:  # the log no longer continues the fold: read it all
             self._folds.pop(parent, None)
             return self._load(parent)
