@@ -11,7 +11,7 @@ import pytest
 from queue_core import Client, InvalidInput
 from queue_core.domain.arrays import child_id, parent_of
 from tests.support.jobs import native, shell_task
-from tests.support.processes import Procs
+from tests.support.processes import Procs, eventually
 
 pytestmark = [pytest.mark.usefixtures("fleet"), pytest.mark.fleet(workers=2)]
 
@@ -184,3 +184,29 @@ def test_n_to_n_child_i_starts_after_upstream_child_i_succeeded_and_not_after_it
         "ArrayChildCancelled",
         {"SUCCEEDED": 2, "CANCELLED": 1},
     )
+
+
+def test_cancelling_a_for_each_midway_cancels_its_running_children_and_the_rest_never_start(
+    client: Client, workspace: Path
+):
+    inner = _inner(workspace, "slow", "sleep 30\n", args="${item}")
+    tasks = {"each": {"forEach": {"inputs": list(range(6)), "concurrency": 2, "task": inner}}}
+    client.apply_workflow(native("cancelled-fan", tasks))
+    run_id = client.run_workflow("cancelled-fan")
+
+    def parent() -> dict[str, Any] | None:
+        run = client.get_workflow_run(run_id)["tasks"]["each"]["run"]
+        return client.get_run(run) if run else None
+
+    running = eventually(lambda: (p := parent()) and p["array"]["counts"]["RUNNING"] == 2 and p, timeout=30,
+                         what="two children running")  # fmt: skip
+    client.cancel_workflow_run(run_id)
+    view = client.wait_workflow_run(run_id, timeout=60)
+    assert (view["status"], view["tasks"]["each"]["status"]) == ("CANCELLED", "CANCELLED")
+    ended = client.get_run(running["id"])
+    assert {k: v for k, v in ended["array"]["counts"].items() if v} == {"CANCELLED": 6}
+    started = {i for kind, i in _children_story(client, running["id"]) if kind == "RunStarted"}
+    assert started == {0, 1}
+    assert [client.get_run(child_id(running["id"], i))["status"] for i in (0, 1)] == ["CANCELLED"] * 2
+    submitted = {rec.aggregate for rec in client.events(type="RunSubmitted")}
+    assert not {child_id(running["id"], i) for i in range(2, 6)} & submitted  # never let in
