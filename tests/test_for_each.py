@@ -57,6 +57,9 @@ def test_a_for_each_runs_a_child_per_input_within_its_concurrency_and_repair_rer
         "after": shell_task(workspace, "after", depends_on=["each"]),
     }
     client.apply_workflow(native("fan", tasks))
+    assert client.plan_workflow("fan").to_json_dict()["tasks"]["each"]["for_each"] == {
+        "inputs": items, "concurrency": 2
+    }  # fmt: skip
     run_id = client.run_workflow("fan")
     view = client.wait_workflow_run(run_id, timeout=90)
     assert (view["status"], view["tasks"]["each"]["status"], view["tasks"]["after"]["status"]) == (

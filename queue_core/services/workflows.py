@@ -92,6 +92,7 @@ class Plan:
             name: {
                 k: t[k] for k in ("definition", "definition_version", "cluster", "depends_on", "run_if", "condition")
             }
+            | {k: t[k] for k in ("array", "for_each", "n_to_n") if k in t}  # only an array's, a for-each's
             for name, t in self.tasks.items()
         }
         return {
