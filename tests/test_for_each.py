@@ -45,7 +45,7 @@ def _most_at_once(story: list[tuple[str, int]]) -> int:
 
 
 def test_a_for_each_runs_a_child_per_input_within_its_concurrency_and_repair_reruns_only_the_failed_child(
-    client: Client, workspace: Path, tmp_path: Path
+    client: Client, workspace: Path, tmp_path: Path, fleet: Procs
 ):
     out, fixed = tmp_path / "out", tmp_path / "fixed"
     out.mkdir()
@@ -89,6 +89,8 @@ def test_a_for_each_runs_a_child_per_input_within_its_concurrency_and_repair_rer
     assert [(out / item).read_text() for item in items] == ["0\n", "1\n", "2\n2\n", "3\n", "4\n"]
     assert _children_story(client, second["id"]) == [("RunStarted", 2), ("RunSucceeded", 2)]
     assert client.get_run(child_id(second["id"], 2))["array_parent"] == second["id"]
+    checked = fleet.cli("check", "--ended")  # every run on the log ended once, carried children and all
+    assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 def test_for_each_inputs_come_from_an_upstream_value_and_a_missing_one_fails_the_task(
