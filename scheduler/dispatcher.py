@@ -28,6 +28,7 @@ from queue_core.services.lifecycle import RunLifecycle
 from queue_core.services.replacements import Replacements
 from queue_core.settings import Settings
 from queue_core.timefmt import parse_utc
+from scheduler.array_windows import ArrayWindows, is_windowed
 from scheduler.maintenance import Maintenance
 from scheduler.rq_jobs import enqueue_attempt, enqueue_first_attempts, schedule_attempt
 from scheduler.workflow_reactions import WorkflowReactions
@@ -75,6 +76,7 @@ class Dispatcher:
         self._handled_through: str | None = None  # the group's checkpoint, as last seen: recreated from it
         self._backoff = 0.0
         self.arrays = ArrayChildren(self.store)
+        self.windows = ArrayWindows(self.redis, self.store, self.workflows.engine)
         self._children_ended: dict[str, dict[int, str]] = {}  # array parent -> child index -> how it ended
         self._gate_due = False  # a batch brought a gated run, or perhaps freed a slot a run waits for
 
@@ -215,8 +217,15 @@ class Dispatcher:
         """Note the array children that ended in this batch on their parents: one append per parent."""
         ended, self._children_ended = self._children_ended, {}
         for parent, children in ended.items():
-            if self.arrays.note_ended(parent, children):
-                log.info("array job ended", run_id=parent)
+            try:
+                noted = self.windows.note_ended(parent, children)  # None: no for-each's parent
+                if noted or (noted is None and self.arrays.note_ended(parent, children)):
+                    log.info("array job ended", run_id=parent)
+                self.windows.children_ended(parent)
+            except (*STORE_ERRORS, StoreUnderMaintenance):
+                raise  # the batch stays unacknowledged, and is handled again
+            except Exception as exc:
+                log.error("array children's ends left alone: noting them raised", run_id=parent, error=repr(exc)[:300])
 
     def _claim_abandoned(self) -> None:
         """Take over entries a dead dispatcher read but never acknowledged."""
@@ -239,6 +248,9 @@ class Dispatcher:
         if isinstance(event, RunSubmitted):
             if event.array_parent is not None:
                 return  # an array job's child: queued in the batch that submitted it, put on RQ with its siblings
+            if is_windowed(event):  # a for-each task's, or an N_TO_N array task's: children go in as room is made
+                self.windows.start(rec.aggregate, event)
+                return
             if event.array_size is not None:
                 children = self.arrays.expand(rec.aggregate)
                 if children:

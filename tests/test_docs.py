@@ -105,6 +105,8 @@ NOT_RUN = {
         "minutes of benchmarks, meaningful only on a quiet machine",
     ("docs/design/performance.md", ".venv/bin/python benchmarks/bench_triggers.py --repeat 3"):
         "minutes of benchmarks, meaningful only on a quiet machine",
+    ("docs/design/performance.md", ".venv/bin/python benchmarks/bench_foreach.py --repeat 4"):
+        "minutes of benchmarks, meaningful only on a quiet machine",
     ("docs/design/performance.md", ".venv/bin/python benchmarks/bench_runs.py --features --repeat 3"):
         "minutes of benchmarks, meaningful only on a quiet machine",
     ("docs/design/performance.md", ".venv/bin/python benchmarks/bench_store.py --durability replicated --repeat 3"):

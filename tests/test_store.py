@@ -39,6 +39,15 @@ def test_an_aggregates_stream_length_is_its_version(store: EventStore):
     assert [r.version for r in store.load("a")] == [1, 2, 3, 4, 5]
 
 
+def test_load_since_reads_only_the_events_after_a_version(store: EventStore):
+    store.append(registered("a", 2), {"a": 0})
+    store.append(registered("b", 1), {"b": 0})
+    store.append(registered("a", 3), {"a": 2})
+    assert [r.version for r in store.load_since("a", 2)] == [3, 4, 5]
+    assert store.load_since("a", 5) == [] and store.load_since("never", 3) == []
+    assert store.load_since("a", 0) == store.load("a")
+
+
 def test_a_stale_expected_version_is_refused_and_nothing_is_written(store: EventStore):
     store.append(registered("a", 2), {"a": 0})
     before, aggregate_before = log_state(store), store.load("a")

@@ -89,6 +89,9 @@ def print_run(run: dict[str, Any], revisions: dict[str, str] | None = None) -> N
         counts = run["array"]["counts"]
         shown = ", ".join(f"{n} {state}" for state, n in counts.items() if n)
         pairs.append(("children", f"{run['array']['size']}: {shown}"))
+        if run["array"].get("forEach"):  # a for-each task's run: how many at once, and what a repair carried
+            window = run["array"]["forEach"]
+            pairs.append(("for-each", f"{window['concurrency']} at a time, {window['carried']} carried from before"))
     if run.get("array_parent"):
         pairs.insert(1, ("array job", f"{run['array_parent']} (index {run['array_index']})"))
     if run.get("values"):  # what it published for its downstream (a run archived before values has no key)

@@ -13,7 +13,7 @@ from queue_core.domain.runs import SUCCEEDED
 from queue_core.domain.workflow_runs import SKIPPED, TASK_TERMINAL, UPSTREAM_FAILED
 from queue_core.specs.run_if import ALL_SUCCESS
 
-__all__ = ["RUN", "Relation", "decide_run_if", "relations_of"]
+__all__ = ["RUN", "SUCCESS", "Relation", "decide_run_if", "relations_of"]
 
 RUN = "RUN"
 SUCCESS, FAILED_END, SKIPPED_END, PENDING_END = "success", "failed", "skipped", "pending"

@@ -17,6 +17,7 @@ from queue_core.eventlog.events import (
     RunCancelled,
     RunCauseRecorded,
     RunFailed,
+    RunForEachCarried,
     RunQueued,
     RunRetryScheduled,
     RunStarted,
@@ -133,10 +134,29 @@ def _submitted(doc: Doc | None, rec: Recorded, event: RunSubmitted) -> Doc:
         "values": None,  # what the run published for its downstream (``RunValuesPublished``)
         # An array job's parent: its size, the counts of its children that ended, and which (a redelivered
         # end is noted once); its children name it and their index.
-        "array": None if event.array_size is None else {"size": event.array_size, "counts": {}, "ended": []},
+        "array": None if event.array_size is None else _new_array(event),
         "array_parent": event.array_parent,
         "array_index": event.array_index,
     }
+
+
+def _new_array(event: RunSubmitted) -> Doc:
+    """An array parent's bookkeeping: the children that ended (and which did not succeed), and for a for-each
+    task's run its window and the children carried from the round it repairs; for ``N_TO_N`` its upstream."""
+    array: Doc = {"size": event.array_size, "counts": {}, "ended": [], "failed": []}
+    if event.for_each is not None:
+        array.update(concurrency=event.for_each["concurrency"], carried=[])
+    if event.n_to_n:
+        array["upstream"] = list(event.n_to_n)
+    return array
+
+
+def _for_each_carried(doc: Doc, rec: Recorded, event: RunForEachCarried) -> Doc:
+    counts = dict(doc["array"]["counts"])
+    counts[SUCCEEDED] = counts.get(SUCCEEDED, 0) + len(event.indexes)
+    ended = [*doc["array"]["ended"], *event.indexes]
+    array = {**doc["array"], "counts": counts, "ended": ended, "carried": [*doc["array"]["carried"], *event.indexes]}
+    return {**doc, "array": array, "updated_at": rec.time}
 
 
 def _array_expanded(doc: Doc, rec: Recorded, event: RunArrayExpanded) -> Doc:
@@ -147,7 +167,13 @@ def _array_children_ended(doc: Doc, rec: Recorded, event: RunArrayChildrenEnded)
     counts = dict(doc["array"]["counts"])
     for status in event.statuses:
         counts[status] = counts.get(status, 0) + 1
-    array = {**doc["array"], "counts": counts, "ended": [*doc["array"]["ended"], *event.indexes]}
+    failed = [i for i, status in zip(event.indexes, event.statuses, strict=True) if status != SUCCEEDED]
+    array = {
+        **doc["array"],
+        "counts": counts,
+        "ended": [*doc["array"]["ended"], *event.indexes],
+        "failed": [*doc["array"].get("failed", ()), *failed],
+    }
     return {**doc, "array": array, "updated_at": rec.time}
 
 
@@ -274,6 +300,7 @@ _HANDLERS: dict[str, Callable[[Any, Recorded, Any], Doc]] = {
     "RunCauseRecorded": _caused,
     "RunArrayExpanded": _array_expanded,
     "RunArrayChildrenEnded": _array_children_ended,
+    "RunForEachCarried": _for_each_carried,
 }
 
 
@@ -297,10 +324,21 @@ def job_title(job: Mapping[str, Any] | None, key: str = "title") -> str | None:
     return None if job is None else job.get(key)
 
 
+def array_view(array: dict[str, Any], counts: dict[str, int] | None = None) -> dict[str, Any]:
+    """An array parent's ``array`` as ``status --json`` shows it: its size and its children by state; for a
+    for-each task's run, ``forEach``: its window and how many children a repair carried from before."""
+    view: dict[str, Any] = {"size": array["size"], "counts": dict(array["counts"]) if counts is None else counts}
+    if "concurrency" in array:
+        view["forEach"] = {"concurrency": array["concurrency"], "carried": len(array["carried"])}
+    return view
+
+
 def public_view(doc: dict[str, Any]) -> dict[str, Any]:
     """The run as ``status --json`` shows it."""
     # ``.get``: a live read model folded before a key existed lacks it until ``replay --rebuild``.
     view = {key: doc.get(key) for key in PUBLIC_KEYS}
+    if view["array"] is not None:
+        view["array"] = array_view(view["array"])
     job = doc.get("job")  # a cold-tier summary may have none
     view["title"], view["workflow_title"] = job_title(job), job_title(job, "workflow_title")
     return view

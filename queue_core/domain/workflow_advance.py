@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from queue_core.dag import descendants
-from queue_core.domain.run_if import decide_run_if, relations_of
+from queue_core.domain.run_if import SUCCESS, Relation, decide_run_if, relations_of
 from queue_core.domain.runs import CANCELLED, FAILED, PENDING, SUCCEEDED, TERMINAL
 from queue_core.domain.workflow_runs import (
     SKIPPED,
@@ -37,6 +37,7 @@ from queue_core.eventlog.events import (
     WorkflowRunFinished,
 )
 from queue_core.specs.conditions import ConditionError, evaluate
+from queue_core.specs.for_each import ForEachInputsError, resolve_items
 from queue_core.specs.run_if import ALL_SUCCESS
 from queue_core.specs.task_values import MissingValue, substitute
 from queue_core.timefmt import parse_utc
@@ -133,9 +134,21 @@ def _job_with_values(job: Mapping[str, Any], tasks: Mapping[str, Doc]) -> Mappin
     return out
 
 
+def _for_each(doc: Doc, name: str, tasks: Mapping[str, Doc]) -> dict[str, Any] | None:
+    """A for-each task's items (its inputs, resolved now), window, and on a repair the run it repairs."""
+    spec = doc["plan"][name].get("for_each")
+    if spec is None:
+        return None
+    items = resolve_items(spec["inputs"], value_lookup(tasks))
+    runs = doc["tasks"][name]["runs"]
+    repairing = bool(runs) and bool(doc["reruns"]) and doc["reruns"][-1]["mode"] == "repair"
+    return {"items": items, "concurrency": spec["concurrency"], "previous": runs[-1] if repairing else None}
+
+
 def _submission(doc: Doc, name: str, tasks: Mapping[str, Doc]) -> tuple[str, RunSubmitted]:
     plan = doc["plan"][name]
     run_id = child_run_id(doc["id"], name, len(doc["tasks"][name]["runs"]))
+    for_each = _for_each(doc, name, tasks)
     submitted = RunSubmitted(
         definition_id=plan["definition_id"],
         definition=plan["definition"],
@@ -146,7 +159,9 @@ def _submission(doc: Doc, name: str, tasks: Mapping[str, Doc]) -> tuple[str, Run
         workflow_run=doc["id"],
         task=name,
         tags=tuple(plan.get("tags", ())),  # a plan started before tags has none
-        array_size=plan.get("array"),  # only an array task's plan has one
+        array_size=plan.get("array") if for_each is None else len(for_each["items"]),  # only an array's has one
+        for_each=for_each,
+        n_to_n=tuple(tasks[u]["run"] for u in plan.get("n_to_n", ())),
     )
     return run_id, submitted
 
@@ -201,7 +216,7 @@ def decide_advance(
         if not is_waiting(task):
             continue
         plan = doc["plan"][name]
-        verdict = decide_run_if(plan["run_if"], relations_of(plan["depends_on"], plan["outcomes"], tasks))
+        verdict = decide_run_if(plan["run_if"], _relations(plan, tasks, ready))
         if verdict is None:
             continue
         if isinstance(verdict, tuple):
@@ -228,10 +243,12 @@ def decide_advance(
         task = tasks[name]
         if not is_waiting(task):
             continue  # cancelled by failFast above
+        if any(tasks[u]["run"] is None for u in doc["plan"][name].get("n_to_n", ())):
+            continue  # its upstream array was not submitted after all (no slot, a missing value): not yet
         try:
             run_id, submitted = _submission(doc, name, tasks)
-        except MissingValue as exc:
-            reason = f"MissingValue: {exc}"
+        except (MissingValue, ForEachInputsError) as exc:
+            reason = f"{type(exc).__name__.removesuffix('Error')}: {exc}"
             out.events.append(TaskSkipped(task=name, status=FAILED, reason=reason))
             task.update(status=FAILED, reason=reason)
             continue
@@ -246,6 +263,19 @@ def decide_advance(
         else:
             out.events.append(WorkflowRunFinished(status=FAILED, reason=_finish_reason(tasks)))
     return out
+
+
+def _relations(plan: Doc, tasks: Mapping[str, Doc], ready: list[str]) -> list[Relation]:
+    """How each relation into a task ended; an ``N_TO_N`` one counts as met once its upstream array has a run
+    (or gets one in this decision): each child then waits for its own upstream child."""
+    relations = relations_of(plan["depends_on"], plan["outcomes"], tasks)
+    n_to_n = plan.get("n_to_n")
+    if not n_to_n:
+        return relations
+    return [
+        (dep, SUCCESS, "") if dep in n_to_n and (tasks[dep]["run"] is not None or dep in ready) else (dep, end, why)
+        for dep, end, why in relations
+    ]
 
 
 def _evaluate(out: Advance, name: str, condition: str, tasks: dict[str, Doc]) -> None:

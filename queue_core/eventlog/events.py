@@ -47,6 +47,7 @@ __all__ = [
     "RunCauseRecorded",
     "RunDurationExceeded",
     "RunFailed",
+    "RunForEachCarried",
     "RunQueued",
     "RunRetryScheduled",
     "RunStarted",
@@ -160,9 +161,11 @@ class RunSubmitted(Event):
     """Schema 2 added ``logical_date`` (the date the run stands for) and, for a task of a workflow run,
     ``workflow_run`` and ``task``; schema 3 ``tags`` (its definition's, its workflow's or schedule's, its own);
     schema 4 ``array_size`` (an array job's parent: how many children) and, on a child, ``array_parent`` and
-    ``array_index``."""
+    ``array_index``; schema 5, on a workflow's array parent, ``for_each`` (a for-each task's run: ``items``,
+    ``concurrency``, and on a repair the ``previous`` round's run) and ``n_to_n`` (the upstream array parents
+    whose child i each child i waits for)."""
 
-    schema_version: ClassVar[int] = 4
+    schema_version: ClassVar[int] = 5
 
     definition_id: str
     definition: str
@@ -177,6 +180,8 @@ class RunSubmitted(Event):
     array_size: int | None = None
     array_parent: str | None = None
     array_index: int | None = None
+    for_each: Mapping[str, Any] | None = None
+    n_to_n: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -193,6 +198,15 @@ class RunArrayChildrenEnded(Event):
 
     indexes: tuple[int, ...]
     statuses: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RunForEachCarried(Event):
+    """A repaired for-each task's children whose item the ``previous`` round's run ran and succeeded on: counted
+    SUCCEEDED on the new parent, not run again."""
+
+    indexes: tuple[int, ...]
+    previous: str
 
 
 @dataclass(frozen=True)
@@ -680,6 +694,13 @@ def _run_submitted_3_to_4(data: dict[str, Any]) -> dict[str, Any]:
 _UPCASTERS[("RunSubmitted", 3)] = _run_submitted_3_to_4
 
 
+def _run_submitted_4_to_5(data: dict[str, Any]) -> dict[str, Any]:
+    return {**data, "for_each": None, "n_to_n": ()}
+
+
+_UPCASTERS[("RunSubmitted", 4)] = _run_submitted_4_to_5
+
+
 def _schedule_paused_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "note": "", "run": None}
 
@@ -1118,4 +1139,4 @@ class PrerunScratchRemoved(Event):
     failed: tuple[str, ...] = ()
 
 
-_TYPES.update({cls.__name__: cls for cls in (PrerunScratchRemoved,)})
+_TYPES.update({cls.__name__: cls for cls in (PrerunScratchRemoved, RunForEachCarried)})

@@ -276,6 +276,15 @@ class EventStore:
                 redis.ResponseError(f"MAINTENANCE {marker.decode()}" if marker else f"STORE_EPOCH {found}"), self.epoch
             )
 
+    def load_since(self, aggregate: str, version: int) -> list[Recorded]:
+        """The aggregate's events after its ``version``-th: what a fold at ``version`` has not seen, read without
+        listing the ones it has (an aggregate's list of positions is its history, in order). A compacted
+        aggregate's whole history when ``version`` is 0, else nothing: it has ended."""
+        if version == 0:
+            return self.load(aggregate)
+        raw = self.redis.lrange(self.keys.aggregate(aggregate), version, -1)
+        return self._events([_s(p) for p in raw])
+
     def load_after(self, aggregate: str, after: str) -> list[Recorded]:
         """The aggregate's events after position ``after`` (exclusive): what a cached fold has not seen."""
         listed, known = self._listing([aggregate])

@@ -139,6 +139,7 @@ PROJECTIONS: tuple[Projection, ...] = (
                 "RunSubmitted",
                 "RunArrayExpanded",
                 "RunArrayChildrenEnded",
+                "RunForEachCarried",
                 "RunQueued",
                 "RunWaiting",
                 "RunStarted",

@@ -9,7 +9,16 @@ from typing import Any
 import orjson
 
 from queue_core.domain.names import is_id
-from queue_core.domain.runs import PENDING, RUNNING, TERMINAL, apply_run, decide_cancel, public_view
+from queue_core.domain.runs import (
+    CANCELLED,
+    PENDING,
+    RUNNING,
+    TERMINAL,
+    apply_run,
+    array_view,
+    decide_cancel,
+    public_view,
+)
 from queue_core.errors import (
     AlreadyExists,
     AlreadyTerminal,
@@ -70,7 +79,11 @@ class RunService:
         doc = self.document(run_id, as_of)
         view = public_view(doc)
         if view["array"] is not None:  # public_view's ``.get``: a quarantined run's last good doc may predate it
-            view["array"] = {"size": doc["array"]["size"], "counts": self.arrays.counts(doc)}
+            counts = self.arrays.counts(doc)
+            if "concurrency" in doc["array"] and doc["status"] in TERMINAL and counts[PENDING]:
+                # A for-each's children its window never let in before the parent was cancelled: never to start.
+                counts = {**counts, CANCELLED: counts[CANCELLED] + counts[PENDING], PENDING: 0}
+            view["array"] = array_view(doc["array"], counts)
         if doc.get("quarantined"):
             view["quarantined"] = doc["quarantined"]
         return view

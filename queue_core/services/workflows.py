@@ -92,6 +92,7 @@ class Plan:
             name: {
                 k: t[k] for k in ("definition", "definition_version", "cluster", "depends_on", "run_if", "condition")
             }
+            | {k: t[k] for k in ("array", "for_each", "n_to_n") if k in t}  # only an array's, a for-each's
             for name, t in self.tasks.items()
         }
         return {
@@ -318,6 +319,12 @@ class WorkflowService:
             if is_gated(job):
                 raise InvalidInput("cannot be used with a concurrency limit or a pool", f"tasks.{name}.array")
             resolved["array"] = task["array"]
+        if "forEach" in task:  # a for-each task: its run is an array parent with a child per input, in windows
+            if is_gated(job):
+                raise InvalidInput("cannot be used with a concurrency limit or a pool", f"tasks.{name}.forEach")
+            resolved["for_each"] = dict(task["forEach"])
+        if task.get("n_to_n"):  # upstream array tasks followed child by child
+            resolved["n_to_n"] = list(task["n_to_n"])
         return resolved
 
     def plan(self, name: str, cluster: str | None = None, logical_date: str | None = None) -> Plan:

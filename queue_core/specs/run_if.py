@@ -25,12 +25,15 @@ RUN_IF_VALUES = (
 
 
 def task_references(task: Mapping[str, Any], field: str) -> list[tuple[str, str]]:
-    """Every ``(task, key)`` value a workflow task reads: in its condition, args, variables and inline job."""
+    """Every ``(task, key)`` value a workflow task reads: in its condition, args, variables, inline job and
+    for-each inputs."""
     found: list[tuple[str, str]] = []
     if task.get("condition") is not None:
         found += conditions.references(conditions.parse(task["condition"], f"{field}.condition"))
     found += references_in(task.get("args"), f"{field}.args")
     found += references_in(task.get("envVars"), f"{field}.envVars")
+    if isinstance((task.get("forEach") or {}).get("inputs"), str):
+        found += references_in(task["forEach"]["inputs"], f"{field}.forEach.inputs")
     if task.get("job") is not None:
         found += references_in(task["job"]["config"].get("pipeline"), f"{field}.job.pipeline")
     return found

@@ -16,15 +16,17 @@ from queue_core.specs import checks, conditions
 from queue_core.specs.arrays import check_array_size
 from queue_core.specs.definitions import check_args, check_env, normalize_definition
 from queue_core.specs.enos_workflows import enos_to_native, is_enos
+from queue_core.specs.for_each import INNER_KEYS, normalize_for_each
 from queue_core.specs.notifications import normalize_notifications
 from queue_core.specs.pipelines import check_stack
 from queue_core.specs.run_control import MAX_CONCURRENT_RUNS, normalize_run_control
-from queue_core.specs.run_if import RUN_IF_VALUES, check_relations
+from queue_core.specs.run_if import ALL_SUCCESS, RUN_IF_VALUES, check_relations
 from queue_core.specs.tags import normalize_tags
 
-__all__ = ["MAX_TASKS", "normalize_workflow", "task_graph"]
+__all__ = ["MAX_TASKS", "N_TO_N", "normalize_workflow", "task_graph"]
 
 MAX_TASKS = 2000
+N_TO_N = "N_TO_N"  # a dependency between two array tasks of one size: child i waits for child i
 MAX_DEPTH = 250  # levels: each runs after the one before, so a deeper chain only waits longer
 MAX_REFERENCE_TIMEOUT_MINUTES = 366 * 24 * 60  # a year
 _NATIVE_KEYS = {
@@ -33,7 +35,7 @@ _NATIVE_KEYS = {
 }
 TASK_RUN_CONTROL = ("pool", "poolSlots", "priority")
 _TASK_KEYS = {
-    *("definition", "job", "condition", "depends_on", "runIf", "array", "args", "envVars", "cluster"),
+    *("definition", "job", "condition", "depends_on", "runIf", "array", "args", "envVars", "cluster", "forEach"),
     *("description", "tags"),
     *TASK_RUN_CONTROL,
 }
@@ -123,23 +125,30 @@ def _task(
     return task
 
 
-def _depends_on(value: Any, field: str) -> tuple[list[str], dict[str, str]]:
-    """The upstream task names, and the branch each relation from a ``CONDITION`` task follows.
+def _depends_on(value: Any, field: str) -> tuple[list[str], dict[str, str], list[str]]:
+    """The upstream task names, the branch each relation from a ``CONDITION`` task follows, and the upstream
+    array tasks followed child by child (``N_TO_N``).
 
-    An entry is ``NAME``, ``NAME:true`` / ``NAME:false``, or ``{"task": NAME, "outcome": "true"}``.
+    An entry is ``NAME``, ``NAME:true`` / ``NAME:false``, ``{"task": NAME, "outcome": "true"}`` or
+    ``{"task": NAME, "type": "N_TO_N"}``.
     """
     if value is None:
-        return [], {}
+        return [], {}, []
     if isinstance(value, str | dict):
         value = [value]
     if not isinstance(value, list):
         raise InvalidInput("must be a list of task names", field)
     names: list[str] = []
     outcomes: dict[str, str] = {}
+    n_to_n: list[str] = []
     for i, entry in enumerate(value):
         if isinstance(entry, dict):
-            checks.no_unknown(entry, {"task", "outcome"}, f"{field}[{i}]")
+            checks.no_unknown(entry, {"task", "outcome", "type"}, f"{field}[{i}]")
             name, outcome = entry.get("task"), entry.get("outcome")
+            if entry.get("type") is not None:
+                if entry["type"] != N_TO_N or outcome is not None:
+                    raise InvalidInput(f"type must be {N_TO_N} (and takes no outcome)", f"{field}[{i}].type")
+                n_to_n.append(str(name))
         elif isinstance(entry, str):
             name, _, outcome = entry.partition(":")
             outcome = outcome or None
@@ -154,7 +163,7 @@ def _depends_on(value: Any, field: str) -> tuple[list[str], dict[str, str]]:
         names.append(name)
     if len(set(names)) != len(names):
         raise InvalidInput("names a task twice", field)
-    return sorted(names), outcomes
+    return sorted(names), outcomes, sorted(n_to_n)
 
 
 def _native_tasks(raw: Mapping[str, Any], workflow: str) -> dict[str, dict[str, Any]]:
@@ -165,19 +174,30 @@ def _native_tasks(raw: Mapping[str, Any], workflow: str) -> dict[str, dict[str, 
         checks.name(name, field)
         body = checks.mapping(body, field)
         checks.no_unknown(body, _TASK_KEYS, field)
+        for_each = None
+        if "forEach" in body:  # the job, its args, variables and cluster are the inner task's
+            if any(k in body for k in (*INNER_KEYS, "condition", "array")):
+                raise InvalidInput("a for-each task takes its job from forEach.task, and is no array", field)
+            for_each, inner = normalize_for_each(body["forEach"], f"{field}.forEach")
+            body = {**{k: v for k, v in body.items() if k != "forEach"}, **inner}
+        job_field = field if for_each is None else f"{field}.forEach.task"
         if sum(k in body for k in ("definition", "job", "condition")) != 1:
             raise InvalidInput("needs exactly one of definition or job, or a condition", field)
         definition, version, job = None, None, None
         if "definition" in body:
-            definition, version = _definition_ref(body["definition"], f"{field}.definition")
+            definition, version = _definition_ref(body["definition"], f"{job_field}.definition")
         elif "job" in body:
-            job = _inline_job(body["job"], workflow, name, f"{field}.job")
+            job = _inline_job(body["job"], workflow, name, f"{job_field}.job")
         elif any(k in body for k in ("args", "envVars", "cluster")):
             raise InvalidInput("a condition task runs no job: it takes no args, envVars or cluster", field)
-        depends_on, outcomes = _depends_on(body.get("depends_on"), f"{field}.depends_on")
+        depends_on, outcomes, n_to_n = _depends_on(body.get("depends_on"), f"{field}.depends_on")
         tasks[name] = _task(name, definition, version, job, depends_on, body, field)
         if outcomes:
             tasks[name]["outcomes"] = outcomes
+        if n_to_n:
+            tasks[name]["n_to_n"] = n_to_n
+        if for_each is not None:
+            tasks[name]["forEach"] = for_each
     return tasks
 
 
@@ -214,9 +234,11 @@ def _dataos_tasks(workflow_section: Mapping[str, Any], workflow: str) -> dict[st
             "tags": spec.get("tags"),
             **normalize_run_control(spec, f"{field}.spec", TASK_RUN_CONTROL),  # named where the file has them
         }
-        depends, outcomes = _depends_on(entry.get("dependencies"), f"{field}.dependencies")
-        if outcomes:
-            raise InvalidInput("a branch (NAME:true) needs a condition task; write the workflow natively", field)
+        depends, outcomes, n_to_n = _depends_on(entry.get("dependencies"), f"{field}.dependencies")
+        if outcomes or n_to_n:
+            raise InvalidInput(
+                "a branch (NAME:true) or an N_TO_N dependency needs the native workflow shape (tasks)", field
+            )
         tasks[name] = _task(name, definition, version, job, depends, raw_task, field)
         # Kept as the file says (only when given: workflows without them keep their normalized form).
         for key, value in (("title", entry.get("title")), ("stack", spec.get("stack"))):
@@ -261,6 +283,27 @@ def _check_graph(tasks: Mapping[str, Mapping[str, Any]], where: str) -> None:
     if depth > MAX_DEPTH:
         raise InvalidInput(f"the tasks are {depth} levels deep (a chain of dependencies); at most {MAX_DEPTH}", where)
     check_relations(tasks, where)
+    _check_n_to_n(tasks)
+
+
+def _check_n_to_n(tasks: Mapping[str, Mapping[str, Any]]) -> None:
+    """An ``N_TO_N`` dependency joins two array tasks of one size, child i to child i, under ``ALL_SUCCESS``."""
+    for name in sorted(tasks):
+        task = tasks[name]
+        for upstream in task.get("n_to_n", ()):
+            field = f"tasks.{name}.depends_on"
+            size, other = task.get("array"), tasks[upstream].get("array")
+            if size is None or other is None:
+                plain = name if size is None else upstream
+                raise InvalidInput(f"{N_TO_N} joins two array tasks: task {plain!r} is no array", field)
+            if size != other:
+                raise InvalidInput(
+                    f"{N_TO_N} needs arrays of one size: task {upstream!r} has {other} children, "
+                    f"task {name!r} has {size}",
+                    field,
+                )
+            if task.get("runIf", ALL_SUCCESS) != ALL_SUCCESS:
+                raise InvalidInput(f"a task with an {N_TO_N} dependency runs under {ALL_SUCCESS} only", field)
 
 
 def _in_enos_terms(exc: InvalidInput, fields: Mapping[str, str]) -> InvalidInput:
