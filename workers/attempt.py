@@ -348,9 +348,9 @@ def _started(ctx: _Context, scratch: Path, session: int) -> None:
 
 
 def _refill(ctx: _Context) -> None:
-    """Set up the next attempt's sandbox now, while the worker would otherwise wait for work."""
+    """Set up the next attempt's sandbox now, on the spares' thread, while the worker goes on."""
     try:
-        ctx.spares.refill()
+        ctx.spares.refill_soon()
     except Exception as exc:  # the next attempt then sets up its own
         log.warning("could not start a spare sandbox", error=str(exc))
 

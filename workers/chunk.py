@@ -38,6 +38,7 @@ __all__ = ["CHUNK_SECONDS", "HAND_BACK_SECONDS", "run_chunk"]
 log = structlog.get_logger("jobledger.worker")
 CHUNK_SECONDS = 5.0  # after this, a chunk's children not started yet go back on the queue one by one
 HAND_BACK_SECONDS = 1.0  # so they do too once one child has run this long
+WATCH_SECONDS = 0.1  # how often a chunk looks at how long its child has run
 
 
 def run_chunk(run_ids: list[str], attempt: int) -> dict[str, Any]:
@@ -55,28 +56,26 @@ def run_chunk(run_ids: list[str], attempt: int) -> dict[str, Any]:
 
     leases = HeldLeases(renew, [(r, attempt) for r in due], ctx.settings.lease_renew_seconds).start()
     rest = _Rest(due, attempt, states, leases, job.connection if job is not None else None)
+    watch = threading.Thread(target=rest.watch, name="chunk-watch", daemon=True)
+    watch.start()
     began = time.monotonic()
     delivered = 0
     try:
         while (run_id := rest.next()) is not None:
-            # A child still running after HAND_BACK_SECONDS is a long one: its siblings go to other workers.
-            timer = threading.Timer(HAND_BACK_SECONDS, rest.hand_back)
-            timer.daemon = True
-            timer.start()
             bound = log.bind(run_id=run_id, attempt=attempt)
             try:
                 deliver(ctx, run_id, attempt, states[run_id], deliveries[run_id], leases.one((run_id, attempt)), bound)
             except AttemptCrashed:  # logged (masked) by the delivery; its siblings still run
                 pass
             finally:
-                timer.cancel()
                 leases.let_go((run_id, attempt))
             delivered += 1
             if time.monotonic() - began > CHUNK_SECONDS:
                 rest.hand_back()
     finally:
-        leases.stop()
         rest.hand_back()  # a stop or a crash: what has not started goes to other workers
+        watch.join()
+        leases.stop()
     return {"children": len(run_ids), "delivered": delivered, "handed_back": rest.handed_back}
 
 
@@ -98,11 +97,21 @@ class _Rest:
         self._waiting = list(run_ids)
         self.attempt, self.states, self.leases, self.connection = attempt, states, leases, connection
         self._lock = threading.Lock()
+        self._since = time.monotonic()  # when the child running now was taken
+        self._done = threading.Event()
         self.handed_back = 0
 
     def next(self) -> str | None:
         with self._lock:
+            self._since = time.monotonic()
             return self._waiting.pop(0) if self._waiting else None
+
+    def watch(self) -> None:
+        """Hand the rest back once a child has run ``HAND_BACK_SECONDS`` (a long one: its siblings go to other
+        workers); returns when nothing is left to hand back."""
+        while not self._done.wait(WATCH_SECONDS):
+            if time.monotonic() - self._since > HAND_BACK_SECONDS:
+                self.hand_back()
 
     def hand_back(self) -> None:
         """Put the children not started back on the queue, each as its own attempt for any worker. Their leases
@@ -110,6 +119,7 @@ class _Rest:
         store is away, the reconciler queues them again once the leases have expired."""
         with self._lock:
             run_ids, self._waiting = self._waiting, []
+            self._done.set()
             for run_id in run_ids:
                 self.leases.let_go((run_id, self.attempt))
             if not run_ids or self.connection is None:
