@@ -52,6 +52,7 @@ from queue_core.specs.preruns import scratch_pipeline
 from queue_core.specs.task_values import VALUES_FILE_VARIABLE, values_from_sql_result
 from queue_core.timefmt import utc_now
 from workers.child import PDEATHSIG_PREFIX, ChildResult, Spawn, Supervision, run_child
+from workers.chunk_sandbox import Seat
 from workers.lease_keeper import LeaseKeeper, Stoppable
 from workers.leftovers import SESSION_FILE, note_session
 from workers.log_watch import LogWatch
@@ -620,10 +621,12 @@ def _supervise(
     # sees every attempt's request (and postgres passwords), and a job running as its user could attack it.
     warm = result_path is not None and job["type"] == "SQL" and not sandbox.enabled and job.get("engine") != "spark"
     spawn: Spawn | None = _spawn_sql if warm else None
-    if ctx.spares.fits(spare, binds) and spare is not None:
+    if ctx.spares.fits(spare, binds) and spare is not None and not (isinstance(spare, Seat) and spare.chunk.broken):
         # The job in the sandbox set up ahead; if that sandbox is gone, run_child sets up a new one (the
         # wrapped argv it was given), never runs the job outside.
         spawn = lambda _wrapped, where, env: spare.start(argv, where, env)  # noqa: E731
+    # A child started in its chunk's shared sandbox leads its own session there: the SIGTERM is for it.
+    shared = isinstance(spare, Seat) and spawn is not None
     result = run_child(
         sandbox.wrap(argv, scratch, cwd, job.get("network"), binds),
         cwd,
@@ -631,7 +634,7 @@ def _supervise(
         watch,
         supervision,
         spawn=spawn,
-        sandboxed=sandbox.enabled,
+        sandboxed=sandbox.enabled and not shared,
     )
     output.flush()
     try:

@@ -30,6 +30,7 @@ from queue_core.domain.runs import PENDING, apply_run
 from queue_core.eventlog.aggregates import load_states
 from scheduler.rq_jobs import enqueue_attempt
 from workers.attempt import AttemptCrashed, deliver, worker_context, worker_name
+from workers.chunk_sandbox import SHARED_TYPES, ChunkSandbox
 from workers.lease_keeper import HeldLeases
 from workers.outage import STORE_ERRORS, away_tolerant
 
@@ -55,6 +56,8 @@ def run_chunk(run_ids: list[str], attempt: int) -> dict[str, Any]:
         away_tolerant(lambda: ctx.leases.hold_many(held, holder, ctx.settings.lease_seconds), None, "lease renewal")()
 
     leases = HeldLeases(renew, [(r, attempt) for r in due], ctx.settings.lease_renew_seconds).start()
+    shared = _shared_sandbox(ctx, [states[r][0]["job"] for r in due])
+    ctx.spares.lender = shared
     rest = _Rest(due, attempt, states, leases, job.connection if job is not None else None)
     watch = threading.Thread(target=rest.watch, name="chunk-watch", daemon=True)
     watch.start()
@@ -76,7 +79,21 @@ def run_chunk(run_ids: list[str], attempt: int) -> dict[str, Any]:
         rest.hand_back()  # a stop or a crash: what has not started goes to other workers
         watch.join()
         leases.stop()
+        ctx.spares.lender = None
+        if shared is not None:
+            shared.close()
     return {"children": len(run_ids), "delivered": delivered, "handed_back": rest.handed_back}
+
+
+def _shared_sandbox(ctx: Any, jobs: list[dict[str, Any]]) -> ChunkSandbox | None:
+    """The sandbox the chunk's children share (see ``workers.chunk_sandbox``), if two or more may share one."""
+    if len(jobs) < 2 or not ctx.sandbox.enabled or jobs[0]["type"] not in SHARED_TYPES:
+        return None
+    try:
+        return ChunkSandbox(ctx.sandbox, ctx.settings.home / "runs", jobs[0].get("network"))
+    except OSError as exc:  # each child then sets up its own
+        log.warning("could not set up a chunk's sandbox", error=str(exc))
+        return None
 
 
 def _claimable(doc: dict[str, Any], attempt: int) -> bool:

@@ -93,6 +93,7 @@ class Spares:
         self._changed = threading.Condition()
         self._filling = False  # a refill asked of the spares' thread and not over yet
         self._thread: threading.Thread | None = None
+        self.lender: Any = None  # a chunk's shared sandbox (``workers.chunk_sandbox``), asked first while set
 
     def refill_soon(self) -> None:
         """Have the spares' thread start the next attempt's sandbox; returns at once. ``take`` waits for it."""
@@ -123,7 +124,11 @@ class Spares:
 
     def take(self, job: dict[str, Any]) -> Spare | None:
         """The ready spare if it may fit ``job`` (its kind and network; a SQL job's depot folders are
-        known only later: ``fits``), else None; the next spare is shaped like this job."""
+        known only later: ``fits``), else None; the next spare is shaped like this job. While a chunk lends its
+        sandbox, a place in it, if the job may run there."""
+        seat = self.lender.seat(job) if self.lender is not None else None
+        if seat is not None:
+            return seat
         with self._changed:
             while self._filling:  # being set up: a few milliseconds at most
                 self._changed.wait()
