@@ -21,6 +21,7 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from typing import IO, Any
 
@@ -34,6 +35,7 @@ SHARED_TYPES = ("SHELL", "PYTHON")
 FOLDER_PREFIX = "chunk-"
 STARTED, ENDED = "started", "ended"
 REPLY_TIMEOUT_SECONDS = 10.0  # for the launcher to say it started a child: it does at once
+LAUNCHER_PATIENCE_SECONDS = 5.0  # for it to report a child that has ended
 SIGNAL_EXIT_BASE = 128
 MAX_SIGNAL = 64
 # Runs each NUL-terminated command in a subshell of its own, reports its pid, waits for it, kills everything
@@ -62,8 +64,20 @@ class _Child:
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
-        if self.returncode is None and not self._ended(timeout):
-            raise subprocess.TimeoutExpired("a chunk's child", timeout or 0.0)
+        if timeout is not None:
+            if self.returncode is None and not self._ended(timeout):
+                raise subprocess.TimeoutExpired("a chunk's child", timeout)
+        else:
+            # Until the child ends, however long; the launcher silent for long after it ended is not waited for
+            # (a child could stop it): the sandbox is killed, and with it what is left in it.
+            gone_since: float | None = None
+            while self.returncode is None and not self._ended(1.0):
+                if _running(self.pid):
+                    gone_since = None
+                    continue
+                gone_since = gone_since or time.monotonic()
+                if time.monotonic() - gone_since > LAUNCHER_PATIENCE_SECONDS:
+                    self.launcher.abandon()
         assert self.returncode is not None
         return self.returncode
 
@@ -94,31 +108,43 @@ class Seat:
         self.shape = chunk.shape
         self.process = chunk.process
         self._pipes: list[IO[bytes]] = []
+        self._go: int | None = None
 
     def start(self, argv: list[str], cwd: Path, env: dict[str, str]) -> Any:
-        """Have the launcher start ``argv`` in ``cwd`` with exactly ``env``; the handle, or None if it is gone."""
-        out, err = self.folder / ".stdout", self.folder / ".stderr"
+        """Have the launcher start ``argv`` in ``cwd`` with exactly ``env``; the handle, or None if it is gone.
+
+        The child waits for a word on its ``.go`` FIFO before anything of the job runs: only once its pid is
+        known here is the word given. A child whose pid cannot be had never starts (the sandbox is closed, and
+        the attempt sets up a sandbox of its own): no job runs twice, nor unsupervised.
+        """
+        out, err, go = self.folder / ".stdout", self.folder / ".stderr", self.folder / ".go"
         try:
-            for fifo in (out, err):
+            for fifo in (out, err, go):
                 os.mkfifo(fifo, 0o600)
-                self.chunk.sandbox.prepare(self.folder, [fifo])
+            self.chunk.sandbox.prepare(self.folder, [out, err, go])
             self._pipes = [open(fifo, "rb", buffering=0, opener=_nonblocking) for fifo in (out, err)]  # noqa: SIM115
+            self._go = os.open(go, os.O_RDWR)  # read-write: never waits for the child's end to open
         except OSError:
             return None
         assignments = [f"{name}={value}" for name, value in env.items()]
         line = (
-            f"cd {shlex.quote(str(cwd))} && exec setsid env -i {shlex.join(assignments)} {shlex.join(argv)}"
-            f" </dev/null >{shlex.quote(str(out))} 2>{shlex.quote(str(err))}"
+            f"read -r _ <{shlex.quote(str(go))} && cd {shlex.quote(str(cwd))} && exec setsid env -i"
+            f" {shlex.join(assignments)} {shlex.join(argv)} </dev/null >{shlex.quote(str(out))}"
+            f" 2>{shlex.quote(str(err))}"
         )
         pid = self.chunk.start(line)
         if pid is None:
             return None
+        os.write(self._go, b"go\n")
         return _Child(pid, self._pipes[0], self._pipes[1], self.chunk)
 
     def discard(self) -> None:
         for pipe in self._pipes:
             if not pipe.closed:
                 pipe.close()
+        if self._go is not None:
+            os.close(self._go)
+            self._go = None
 
 
 def _nonblocking(path: str, flags: int) -> int:
@@ -171,9 +197,15 @@ class ChunkSandbox:
         reply = self.reply(REPLY_TIMEOUT_SECONDS)
         word, _, value = (reply or "").partition(" ")
         pid = _host_pid(self.process.pid, int(value)) if word == STARTED and value.isdigit() else None
-        if pid is None:
-            self.broken = True  # the launcher is gone or answers nonsense: no child of this chunk runs here again
+        if pid is None:  # the launcher is gone or answers nonsense: the sandbox goes, with the child it holds
+            self.abandon()
         return pid
+
+    def abandon(self) -> None:
+        """Kill the sandbox (everything in it dies with it); no later child of the chunk runs here."""
+        self.broken = True
+        if self.process.poll() is None:
+            self.process.kill()
 
     def reply(self, timeout: float | None) -> str | None:
         """The launcher's next line, waiting ``timeout`` seconds at most (None: for ever); "" when it is gone."""
@@ -199,6 +231,14 @@ class ChunkSandbox:
             if pipe is not None and not pipe.closed:
                 pipe.close()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
 
 
 def _host_pid(root: int, ns_pid: int) -> int | None:

@@ -78,3 +78,15 @@ def test_cancel_of_a_chunk_child_kills_what_it_started_even_in_a_new_session(
         what="every process of the child to die",
     )
     assert client.get_run(child_id(parent, 1))["status"] == "CANCELLED"
+
+
+def test_a_child_that_stops_the_chunks_launcher_fails_and_its_siblings_still_run(
+    client: Client, workspace: Path, fleet: Procs
+):
+    job_file(workspace, "saboteur.sh", '[ "$JOBLEDGER_ARRAY_INDEX" = 1 ] && kill -STOP "$PPID"\nexit 0\n')
+    client.define(definition("saboteur", "saboteur.sh"))
+    parent = client.wait(client.submit("saboteur", array=MIN_CHUNKED), timeout=60)
+    assert parent["array"]["counts"] == {**parent["array"]["counts"], "SUCCEEDED": MIN_CHUNKED - 1, "FAILED": 1}
+    run = client.get_run(child_id(parent["id"], 1))  # its launcher silent: the sandbox was killed, and the child
+    assert (run["status"], run["exit_code"]) == ("FAILED", 137)
+    assert "killed by signal 9" in client.run_detail(run["id"])["message"]
