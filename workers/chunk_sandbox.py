@@ -41,11 +41,14 @@ MAX_SIGNAL = 64
 # Runs each NUL-terminated command in a subshell of its own, reports its pid, waits for it, kills everything
 # left in the sandbox (kill -1: all but the launcher and the sandbox's init), empties its /tmp (never what is
 # bound beneath it: the chunk's folder may be), reports the status.
+# /tmp is looked at with a glob (no process) and only emptied, by find, when a child left something there.
 LAUNCHER = [
     "bash",
     "-c",
+    'shopt -s dotglob nullglob; empty=(/tmp/*); '
     'while IFS= read -r -d "" command; do ( eval "$command" ) & job=$!; echo "started $job"; '
-    'wait "$job"; code=$?; kill -KILL -1 2>/dev/null; wait; find /tmp -xdev -mindepth 1 -delete 2>/dev/null; '
+    'wait "$job"; code=$?; kill -KILL -1 2>/dev/null; wait; now=(/tmp/*); '
+    '[ "${now[*]}" = "${empty[*]}" ] || find /tmp -xdev -mindepth 1 -delete 2>/dev/null; '
     'echo "ended $code"; done',
 ]
 
