@@ -45,7 +45,7 @@ MAX_SIGNAL = 64
 LAUNCHER = [
     "bash",
     "-c",
-    'shopt -s dotglob nullglob; empty=(/tmp/*); '
+    "shopt -s dotglob nullglob; empty=(/tmp/*); "
     'while IFS= read -r -d "" command; do ( eval "$command" ) & job=$!; echo "started $job"; '
     'wait "$job"; code=$?; kill -KILL -1 2>/dev/null; wait; now=(/tmp/*); '
     '[ "${now[*]}" = "${empty[*]}" ] || find /tmp -xdev -mindepth 1 -delete 2>/dev/null; '
