@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -10,16 +11,19 @@ from rq.job import Job
 from rq.queue import Queue
 from rq_scheduler import Scheduler
 
+from queue_core.domain.arrays import child_id, parent_of
 from queue_core.keys import Keys
 from queue_core.services.lifecycle import attempt_job_id
 from queue_core.specs.run_control import DEFAULT_PRIORITY
 from scheduler.priority_queue import PriorityQueue
-from workers.serializer import ENTRY_FUNCTION, JobSerializer
+from workers.serializer import CHUNK_FUNCTION, ENTRY_FUNCTION, JobSerializer
 
 __all__ = [
+    "CHUNK_SIZE",
     "POPPED",
     "STARTED",
     "AttemptJob",
+    "chunk_job_id",
     "enqueue_attempt",
     "enqueue_first_attempts",
     "forget_popped",
@@ -74,30 +78,86 @@ def enqueue_attempt(
 
 
 ENQUEUE_CHUNK = 500  # jobs per pipeline: one round trip each
+# An array job's children go on RQ this many to a job (``workers.chunk``): aligned on their indexes, so that the
+# reconciler finds a child's chunk from its id alone.
+CHUNK_SIZE = 20
+MIN_CHUNKED = 2 * CHUNK_SIZE  # fewer children of one array in the list: each on its own (small arrays spread out)
+
+
+def chunk_job_id(run_id: str) -> str | None:
+    """The RQ job id of the chunk that holds an array child's first attempt (None: not an array child)."""
+    child = parent_of(run_id)
+    if child is None:
+        return None
+    parent, index = child
+    return f"{child_id(parent, index - index % CHUNK_SIZE)}-chunk"
+
+
+def _chunks(run_ids: list[str]) -> list[list[str]]:
+    """``run_ids`` grouped as they go on RQ: an array's children by aligned chunks of ``CHUNK_SIZE``, where the
+    list holds the whole chunk (or the last chunk of a whole array) and ``MIN_CHUNKED`` of its children at least;
+    any other run on its own."""
+    groups: dict[tuple[str, int], dict[int, str]] = {}
+    alone: list[list[str]] = []
+    indexes: dict[str, set[int]] = {}  # each parent's children in the list
+    for run_id in run_ids:
+        child = parent_of(run_id)
+        if child is None:
+            alone.append([run_id])
+            continue
+        parent, index = child
+        groups.setdefault((parent, index // CHUNK_SIZE), {})[index] = run_id
+        indexes.setdefault(parent, set()).add(index)
+    whole = {parent for parent, held in indexes.items() if len(held) == max(held) + 1}  # 0..max, all of them
+    few = {parent for parent, held in indexes.items() if len(held) < MIN_CHUNKED}
+    chunked: list[list[str]] = []
+    for (parent, number), members in groups.items():
+        first = number * CHUNK_SIZE
+        held = sorted(members)
+        complete = held == list(range(first, first + CHUNK_SIZE))
+        last_of_whole = parent in whole and held == list(range(first, max(indexes[parent]) + 1))
+        ordered = [members[index] for index in held]
+        if (complete or last_of_whole) and parent not in few:
+            chunked.append(ordered)
+        else:
+            alone.extend([run_id] for run_id in ordered)
+    return chunked + alone
 
 
 def enqueue_first_attempts(
     connection: redis.Redis, cluster: str, run_ids: list[str], priority: int = DEFAULT_PRIORITY
 ) -> None:
     """Put the first attempts of many runs (an array job's children) on their cluster's queue, a pipeline of
-    ``ENQUEUE_CHUNK`` at a time (RQ's ``enqueue_many``), under the same deterministic job ids as one by one."""
+    ``ENQUEUE_CHUNK`` jobs at a time (RQ's ``enqueue_many``): an array's children ``CHUNK_SIZE`` to a job
+    (``chunk_job_id``), any other run under the same deterministic job id as one by one."""
     queue = _queue(connection, cluster, priority)
-    for start in range(0, len(run_ids), ENQUEUE_CHUNK):
-        datas = [
-            Queue.prepare_data(
-                ENTRY_FUNCTION,
-                args=(run_id, 1),
-                job_id=attempt_job_id(run_id, 1),
-                timeout=NO_RQ_TIMEOUT,
-                result_ttl=RESULT_TTL_SECONDS,
-                failure_ttl=FAILURE_TTL_SECONDS,
-                description=f"jobledger run {run_id} attempt 1",
-            )
-            for run_id in run_ids[start : start + ENQUEUE_CHUNK]
-        ]
+    datas = [_first_attempts_data(group) for group in _chunks(run_ids)]
+    for start in range(0, len(datas), ENQUEUE_CHUNK):
         with connection.pipeline() as pipe:
-            queue.enqueue_many(datas, pipeline=pipe)
+            queue.enqueue_many(datas[start : start + ENQUEUE_CHUNK], pipeline=pipe)
             pipe.execute()
+
+
+def _first_attempts_data(group: list[str]) -> Any:
+    if len(group) == 1:
+        return Queue.prepare_data(
+            ENTRY_FUNCTION,
+            args=(group[0], 1),
+            job_id=attempt_job_id(group[0], 1),
+            timeout=NO_RQ_TIMEOUT,
+            result_ttl=RESULT_TTL_SECONDS,
+            failure_ttl=FAILURE_TTL_SECONDS,
+            description=f"jobledger run {group[0]} attempt 1",
+        )
+    return Queue.prepare_data(
+        CHUNK_FUNCTION,
+        args=(group, 1),
+        job_id=chunk_job_id(group[0]),
+        timeout=NO_RQ_TIMEOUT,
+        result_ttl=RESULT_TTL_SECONDS,
+        failure_ttl=FAILURE_TTL_SECONDS,
+        description=f"jobledger runs {group[0]} to {group[-1]} attempt 1",
+    )
 
 
 def scheduler_for(connection: redis.Redis) -> Scheduler:
@@ -162,15 +222,20 @@ def where_is(connection: redis.Redis, cluster: str, run_id: str, attempt: int) -
 def where_many(connection: redis.Redis, attempts: list[tuple[str, str, int]]) -> dict[tuple[str, int], str | None]:
     """``where_is`` for many (cluster, run id, attempt) at once: the statuses in one pipeline, each cluster's
     queue and intermediate list read once (not one LPOS per attempt, which over an array job's thousands of
-    queued children is quadratic work for the store)."""
+    queued children is quadratic work for the store). An array child's first attempt that is no RQ job of its
+    own is where the chunk holding it is (``chunk_job_id``)."""
     pipe = connection.pipeline(transaction=False)
     for _, run_id, attempt in attempts:
         pipe.hget(AttemptJob.key_for(attempt_job_id(run_id, attempt)), "status")
     statuses: list[Any] = pipe.execute() if attempts else []
+    job_ids = [attempt_job_id(run_id, attempt) for _, run_id, attempt in attempts]
+    chunks = _chunks_holding(connection, [a for a, status in zip(attempts, statuses, strict=True) if status is None])
+    for k, (_, run_id, attempt) in enumerate(attempts):
+        if (run_id, attempt) in chunks:
+            job_ids[k], statuses[k] = chunks[(run_id, attempt)]
     listed: dict[str, tuple[set[bytes], set[bytes]]] = {}
     places: dict[tuple[str, int], str | None] = {}
-    for (cluster, run_id, attempt), status in zip(attempts, statuses, strict=True):
-        job_id = attempt_job_id(run_id, attempt)
+    for (cluster, run_id, attempt), job_id, status in zip(attempts, job_ids, statuses, strict=True):
         status_text = None if status is None else status.decode()
         if status_text == "started":
             places[(run_id, attempt)] = STARTED
@@ -191,6 +256,43 @@ def where_many(connection: redis.Redis, attempts: list[tuple[str, str, int]]) ->
     return places
 
 
+def _chunks_holding(connection: redis.Redis, attempts: list[tuple[str, str, int]]) -> dict[tuple[str, int], Any]:
+    """For each array child's first attempt among ``attempts`` that an RQ chunk job holds: the chunk's job id
+    and status, read in one round trip for all (a chunk whose data cannot be read holds nothing)."""
+    wanted = {(run_id, attempt): chunk_job_id(run_id) for _, run_id, attempt in attempts if attempt == 1}
+    chunk_ids = sorted({job_id for job_id in wanted.values() if job_id is not None})
+    pipe = connection.pipeline(transaction=False)
+    for job_id in chunk_ids:
+        pipe.hmget(AttemptJob.key_for(job_id), "status", "data")
+    replies: list[Any] = pipe.execute() if chunk_ids else []
+    members: dict[str, tuple[set[str], bytes]] = {}
+    for job_id, (status, data) in zip(chunk_ids, replies, strict=True):
+        run_ids = _chunk_members(data)
+        if status is not None and run_ids:
+            members[job_id] = (run_ids, status)
+    held: dict[tuple[str, int], Any] = {}
+    for key, chunk in wanted.items():
+        if chunk is not None and chunk in members and key[0] in members[chunk][0]:
+            held[key] = (chunk, members[chunk][1])
+    return held
+
+
+def _chunk_members(data: bytes | None) -> set[str]:
+    """The run ids in a chunk job's data (RQ compresses it); none when it is no chunk job the dispatcher made."""
+    if data is None:
+        return set()
+    try:
+        func, _, args, _ = JobSerializer.loads(zlib.decompress(data))
+    except (ValueError, TypeError, zlib.error):  # RefusedJob is a ValueError
+        return set()
+    return set(args[0]) if func == CHUNK_FUNCTION else set()
+
+
 def forget_popped(connection: redis.Redis, cluster: str, run_id: str, attempt: int) -> None:
-    """Take the attempt out of its queue's intermediate list, where a worker that died after its pop left it."""
-    connection.lrem(_queue(connection, cluster).intermediate_queue_key, 0, attempt_job_id(run_id, attempt))
+    """Take the attempt out of its queue's intermediate list, where a worker that died after its pop left it (an
+    array child's first attempt: the chunk that holds it, too)."""
+    intermediate = _queue(connection, cluster).intermediate_queue_key
+    connection.lrem(intermediate, 0, attempt_job_id(run_id, attempt))
+    chunk = chunk_job_id(run_id) if attempt == 1 else None
+    if chunk is not None:
+        connection.lrem(intermediate, 0, chunk)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import sys
@@ -53,7 +52,8 @@ from queue_core.specs.preruns import scratch_pipeline
 from queue_core.specs.task_values import VALUES_FILE_VARIABLE, values_from_sql_result
 from queue_core.timefmt import utc_now
 from workers.child import PDEATHSIG_PREFIX, ChildResult, Spawn, Supervision, run_child
-from workers.lease_keeper import LeaseKeeper
+from workers.chunk_sandbox import Seat
+from workers.lease_keeper import LeaseKeeper, Stoppable
 from workers.leftovers import SESSION_FILE, note_session
 from workers.log_watch import LogWatch
 from workers.outage import STORE_ERRORS, BufferedLines, away_tolerant
@@ -62,9 +62,10 @@ from workers.sources import Materialized, SourceContext, SourceError, materializ
 from workers.sources.workspace import working_copy
 from workers.spare import Spare, Spares
 from workers.sync import generated_pipeline
+from workers.trash import Trash
 from workers.values_file import INVALID_VALUES, read_values, values_path
 
-__all__ = ["run_attempt"]
+__all__ = ["AttemptCrashed", "deliver", "run_attempt", "worker_context", "worker_name"]
 
 log = structlog.get_logger("jobledger.worker")
 UNSUPPORTED = "UnsupportedJobType"
@@ -92,6 +93,7 @@ class _Context:
     resources: ResourceStore
     sandbox: Sandbox
     spares: Spares
+    trash: Trash
     syncs: SyncStates
 
 
@@ -122,17 +124,18 @@ def _context_for(rq_connection: redis.Redis) -> _Context:
         ResourceStore(store, settings),
         sandbox := sandbox_for(settings),
         Spares(sandbox, settings.home / "runs"),
+        Trash(),
         SyncStates(store, lifecycle),
     )
 
 
-def _context() -> _Context:
+def worker_context() -> _Context:
     job = get_current_job()
     connection = job.connection if job is not None else connect(Settings.from_env())
     return _context_for(connection)
 
 
-def _worker_name() -> str:
+def worker_name() -> str:
     job = get_current_job()
     name = getattr(job, "worker_name", None) if job is not None else None
     return name or f"{socket.gethostname()}.{os.getpid()}"
@@ -197,7 +200,7 @@ def run_attempt(run_id: str, attempt: int) -> dict[str, Any]:
     The source is materialized after a look at the run and before the claim, so ``RunStarted``
     records the revision run; a source that cannot be had is claimed and failed ``SourceUnavailable``.
     """
-    ctx = _context()
+    ctx = worker_context()
     bound = log.bind(run_id=run_id, attempt=attempt)
     seen = ctx.lifecycle.claimable(run_id, attempt)
     if seen is None:
@@ -206,7 +209,7 @@ def run_attempt(run_id: str, attempt: int) -> dict[str, Any]:
     # The lease from now on, not only from the claim: RQ calls the job started already, and the reconciler
     # takes an attempt back from a started job whose worker holds no lease (it died before its claim).
     # Never released on the way out unclaimed: another delivery of the same attempt may hold the same key.
-    holder = _worker_name()
+    holder = worker_name()
     deliveries = ctx.leases.take(run_id, attempt, holder, ctx.settings.lease_seconds)
     # Renewed from now until the attempt ends, through the source fetch too: a fetch longer than the lease made
     # the reconciler take the attempt for lost and deliver it again.
@@ -215,18 +218,18 @@ def run_attempt(run_id: str, attempt: int) -> dict[str, Any]:
     )
     keeper = LeaseKeeper(hold, ctx.settings.lease_renew_seconds).start()
     try:
-        return _deliver(ctx, run_id, attempt, seen, deliveries, keeper, bound)
+        return deliver(ctx, run_id, attempt, seen, deliveries, keeper, bound)
     finally:
         keeper.stop()
 
 
-def _deliver(
+def deliver(
     ctx: _Context,
     run_id: str,
     attempt: int,
     seen: tuple[dict[str, Any], int],
     deliveries: int,
-    keeper: LeaseKeeper,
+    keeper: Stoppable,
     bound: Any,
 ) -> dict[str, Any]:
     """The delivered attempt, its lease kept alive by ``keeper``: prepared, claimed, run and recorded."""
@@ -261,7 +264,7 @@ def _deliver(
             claim = ctx.lifecycle.claim(
                 run_id,
                 attempt,
-                _worker_name(),
+                worker_name(),
                 socket.gethostname(),
                 os.getpid(),
                 source_revision=source.revision if source else None,
@@ -271,7 +274,7 @@ def _deliver(
                 bound.info("attempt not claimed: already taken, or the run moved on")
                 return {"claimed": False}
             bound = bound.bind(definition=claim.run["definition"])
-            ctx.leases.hold(run_id, attempt, _worker_name(), ctx.settings.lease_seconds)
+            ctx.leases.hold(run_id, attempt, worker_name(), ctx.settings.lease_seconds)
             try:
                 outcome = _run_claimed(ctx, claim, problem, source, secrets, masker, scratch, spare)
             finally:
@@ -293,7 +296,7 @@ def _deliver(
             if spare is not None:
                 spare.discard()  # ended with its job, or never used: an attempt that ran nothing
             if scratch is not None:
-                shutil.rmtree(scratch, ignore_errors=True)
+                ctx.trash.put(scratch)  # on the worker's removal thread: the next attempt need not wait for it
             _refill(ctx)
 
 
@@ -346,9 +349,9 @@ def _started(ctx: _Context, scratch: Path, session: int) -> None:
 
 
 def _refill(ctx: _Context) -> None:
-    """Set up the next attempt's sandbox now, while the worker would otherwise wait for work."""
+    """Set up the next attempt's sandbox now, on the spares' thread, while the worker goes on."""
     try:
-        ctx.spares.refill()
+        ctx.spares.refill_soon()
     except Exception as exc:  # the next attempt then sets up its own
         log.warning("could not start a spare sandbox", error=str(exc))
 
@@ -608,7 +611,7 @@ def _supervise(
         should_stop=away_tolerant(lambda: ctx.store.version(run_id) != claim.version, False, "cancel check"),
         stop_poll_seconds=ctx.settings.cancel_poll_seconds,
         renew=away_tolerant(
-            lambda: ctx.leases.hold(run_id, claim.attempt, _worker_name(), ctx.settings.lease_seconds),
+            lambda: ctx.leases.hold(run_id, claim.attempt, worker_name(), ctx.settings.lease_seconds),
             None,
             "lease renewal",
         ),
@@ -625,10 +628,12 @@ def _supervise(
     # sees every attempt's request (and postgres passwords), and a job running as its user could attack it.
     warm = result_path is not None and job["type"] == "SQL" and not sandbox.enabled and job.get("engine") != "spark"
     spawn: Spawn | None = _spawn_sql if warm else None
-    if ctx.spares.fits(spare, binds) and spare is not None:
+    if ctx.spares.fits(spare, binds) and spare is not None and not (isinstance(spare, Seat) and spare.chunk.broken):
         # The job in the sandbox set up ahead; if that sandbox is gone, run_child sets up a new one (the
         # wrapped argv it was given), never runs the job outside.
         spawn = lambda _wrapped, where, env: spare.start(argv, where, env)  # noqa: E731
+    # A child started in its chunk's shared sandbox leads its own session there: the SIGTERM is for it.
+    shared = isinstance(spare, Seat) and spawn is not None
     result = run_child(
         sandbox.wrap(argv, scratch, cwd, job.get("network"), binds),
         cwd,
@@ -636,7 +641,7 @@ def _supervise(
         watch,
         supervision,
         spawn=spawn,
-        sandboxed=sandbox.enabled,
+        sandboxed=sandbox.enabled and not shared,
     )
     output.flush()
     try:

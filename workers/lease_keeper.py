@@ -9,10 +9,11 @@ every reconcile period, each duplicate holding a worker through its own fetch.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import TracebackType
+from typing import Protocol
 
-__all__ = ["LeaseKeeper"]
+__all__ = ["HeldLeases", "LeaseKeeper", "Stoppable"]
 
 
 class LeaseKeeper:
@@ -47,3 +48,51 @@ class LeaseKeeper:
         self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
     ) -> None:
         self.stop()
+
+
+class Stoppable(Protocol):
+    """What keeps a delivered attempt's lease alive until its ``stop`` (a ``LeaseKeeper``, or a chunk's)."""
+
+    def stop(self) -> None: ...
+
+
+Attempt = tuple[str, int]
+
+
+class HeldLeases:
+    """The leases of several attempts delivered together (an array chunk's children), renewed together every
+    ``every`` seconds on one thread, each let go (never renewed again) once its attempt ends."""
+
+    def __init__(self, renew: Callable[[list[Attempt]], object], attempts: Iterable[Attempt], every: float) -> None:
+        self.renew = renew
+        self._held = set(attempts)
+        self._lock = threading.Lock()  # a renewal never brings back a lease let go meanwhile
+        self._keeper = LeaseKeeper(self._renew_held, every)
+
+    def _renew_held(self) -> None:
+        with self._lock:
+            if self._held:
+                self.renew(sorted(self._held))
+
+    def start(self) -> HeldLeases:
+        self._keeper.start()
+        return self
+
+    def let_go(self, attempt: Attempt) -> None:
+        with self._lock:
+            self._held.discard(attempt)
+
+    def one(self, attempt: Attempt) -> Stoppable:
+        """What an attempt's delivery stops before it releases its lease (as it stops its own ``LeaseKeeper``)."""
+        return _LetGo(self, attempt)
+
+    def stop(self) -> None:
+        self._keeper.stop()
+
+
+class _LetGo:
+    def __init__(self, leases: HeldLeases, attempt: Attempt) -> None:
+        self.leases, self.attempt = leases, attempt
+
+    def stop(self) -> None:
+        self.leases.let_go(self.attempt)

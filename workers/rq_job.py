@@ -13,18 +13,23 @@ from typing import Any
 
 from rq.job import Job
 
-from workers.serializer import ENTRY_FUNCTION, RefusedJob
+from workers.serializer import CHUNK_FUNCTION, ENTRY_FUNCTION, ENTRY_FUNCTIONS, RefusedJob
 
 __all__ = ["FleetJob", "refusal"]
 
 
 class FleetJob(Job):
-    """A job of the fleet: its function is ``run_attempt`` or it has none; it has no callbacks nor webhooks."""
+    """A job of the fleet: its function is ``run_attempt`` (or ``run_chunk``, an array job's children one after
+    the other) or it has none; it has no callbacks nor webhooks."""
 
     @property
     def func(self) -> Any:
-        if self.func_name != ENTRY_FUNCTION or self.instance is not None:
+        if self.func_name not in ENTRY_FUNCTIONS or self.instance is not None:
             raise RefusedJob(f"refused RQ job: its callable is not {ENTRY_FUNCTION} (rejected_callable)")
+        if self.func_name == CHUNK_FUNCTION:
+            from workers.chunk import run_chunk
+
+            return run_chunk
         from workers.attempt import run_attempt
 
         return run_attempt
@@ -78,6 +83,6 @@ def refusal(job: Job) -> str | None:
     except Exception as exc:  # RQ wraps the serializer's refusal in its DeserializationError
         cause = exc.__cause__
         return str(cause) if isinstance(cause, RefusedJob) else "its data cannot be decoded (rejected_callable)"
-    if func_name != ENTRY_FUNCTION or instance is not None:
+    if func_name not in ENTRY_FUNCTIONS or instance is not None:
         return f"its callable is not {ENTRY_FUNCTION} (rejected_callable)"
     return None

@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,17 +82,56 @@ class Spare:
 
 
 class Spares:
-    """The one spare sandbox a worker keeps ready: taken by an attempt, started again after it."""
+    """The one spare sandbox a worker keeps ready: taken by an attempt, started again after it (``refill`` now,
+    or ``refill_soon`` on the spares' own thread, while the worker goes on with the attempt)."""
 
     def __init__(self, sandbox: Sandbox, runs: Path) -> None:
         self.sandbox = sandbox
         self.runs = runs
         self._ready: Spare | None = None
         self._next = Shape()
+        self._changed = threading.Condition()
+        self._filling = False  # a refill asked of the spares' thread and not over yet
+        self._thread: threading.Thread | None = None
+        self.lender: Any = None  # a chunk's shared sandbox (``workers.chunk_sandbox``), asked first while set
+
+    def refill_soon(self) -> None:
+        """Have the spares' thread start the next attempt's sandbox; returns at once. ``take`` waits for it."""
+        if not self.sandbox.enabled:
+            return
+        with self._changed:
+            if self._ready is not None or self._filling:
+                return
+            self._filling = True
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._fill, name="spare-sandbox", daemon=True)
+                self._thread.start()
+            self._changed.notify_all()
+
+    def _fill(self) -> None:
+        while True:
+            with self._changed:
+                while not self._filling:
+                    self._changed.wait()
+            try:
+                self.refill()
+            except Exception:
+                pass
+            finally:
+                with self._changed:
+                    self._filling = False
+                    self._changed.notify_all()
 
     def take(self, job: dict[str, Any]) -> Spare | None:
         """The ready spare if it may fit ``job`` (its kind and network; a SQL job's depot folders are
-        known only later: ``fits``), else None; the next spare is shaped like this job."""
+        known only later: ``fits``), else None; the next spare is shaped like this job. While a chunk lends its
+        sandbox, a place in it, if the job may run there."""
+        seat = self.lender.seat(job) if self.lender is not None else None
+        if seat is not None:
+            return seat
+        with self._changed:
+            while self._filling:  # being set up: a few milliseconds at most
+                self._changed.wait()
         spare, self._ready = self._ready, None
         sql, network = job["type"] in RUNNER_TYPES, job.get("network")
         self._next = Shape(sql, network, self._next.binds if sql else ())

@@ -37,6 +37,25 @@ class Leases:
         _, count, _ = pipe.execute()
         return int(count)
 
+    def take_many(self, attempts: Sequence[tuple[str, int]], holder: str, seconds: float) -> list[int]:
+        """``take`` for each ``(run_id, attempt)``, in one round trip: each one's count of deliveries."""
+        pipe = self.redis.pipeline(transaction=False)
+        for run_id, attempt in attempts:
+            key = self.keys.deliveries(run_id, attempt)
+            pipe.set(self.keys.lease(run_id, attempt), holder, px=max(1, int(seconds * 1000)))
+            pipe.incr(key)
+            pipe.expire(key, DELIVERIES_TTL_SECONDS)
+        replies = pipe.execute() if attempts else []
+        return [int(count) for count in replies[1::3]]
+
+    def hold_many(self, attempts: Sequence[tuple[str, int]], holder: str, seconds: float) -> None:
+        """``hold`` for each ``(run_id, attempt)``, in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for run_id, attempt in attempts:
+            pipe.set(self.keys.lease(run_id, attempt), holder, px=max(1, int(seconds * 1000)))
+        if attempts:
+            pipe.execute()
+
     def alive(self, run_id: str, attempt: int) -> bool:
         return bool(self.redis.exists(self.keys.lease(run_id, attempt)))
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from queue_core.domain.arrays import cancel_child, child_id, child_submissions, decide_children_ended
+from queue_core.domain.arrays import ENDED, cancel_child, child_id, child_submissions, decide_children_ended
 from queue_core.domain.runs import CANCELLED, PENDING, STATUSES, apply_run
 from queue_core.errors import ConcurrencyError
 from queue_core.eventlog.aggregates import folded, load_state, load_states
@@ -17,6 +17,7 @@ from queue_core.readmodels.materialized import ReadModels
 __all__ = ["ArrayChildren"]
 
 CHUNK = 500  # children per append: one round trip each, all-or-nothing, a few hundred KiB at most
+KEPT_PARENTS = 1000  # parents whose fold is kept between notes of their children's ends
 NOTE_RETRIES = 10  # other dispatchers note ends of the same parent: decide again on a conflict
 
 
@@ -26,6 +27,7 @@ class ArrayChildren:
     def __init__(self, store: EventStore, read_models: ReadModels | None = None) -> None:
         self.store = store
         self.read_models = read_models
+        self._kept: dict[str, tuple[dict[str, Any], int, str]] = {}  # parent -> (doc, version, last position)
 
     def expand(self, parent: str) -> list[str]:
         """Submit and queue the parent's children (the ones not submitted yet, after a dispatcher died midway)
@@ -61,7 +63,7 @@ class ArrayChildren:
     def note_ended(self, parent: str, ended: Mapping[int, str]) -> bool:
         """Note children's ends on their parent (ending it after its last one); True when the parent ended."""
         for _ in range(NOTE_RETRIES):
-            doc, version = load_state(self.store, parent, apply_run)
+            doc, version = self._parent(parent)
             if doc is None:
                 return False
             events = decide_children_ended(doc, ended)
@@ -73,6 +75,29 @@ class ArrayChildren:
                 continue
             return len(events) > 1
         return False
+
+    def _parent(self, parent: str) -> tuple[dict[str, Any] | None, int]:
+        """The parent's document and version: its fold kept from the last look, with only the events since read
+        (a big array's parent gains an event per batch of ended children: reading them all each time made
+        noting ends quadratic)."""
+        kept = self._kept.pop(parent, None)
+        if kept is None:
+            events = self.store.load(parent)
+            doc, version = folded(parent, events, apply_run), len(events)
+            position = events[-1].position if events else ""
+        else:
+            doc, version, position = kept
+            try:
+                for rec in self.store.load_after(parent, position):
+                    doc, version, position = apply_run(doc, rec), version + 1, rec.position
+            except Exception:  # a fold that fails: read it whole, as every other look does
+                doc, version = load_state(self.store, parent, apply_run)
+                position = ""
+        if doc is not None and doc["status"] not in ENDED and position:
+            if len(self._kept) >= KEPT_PARENTS:
+                self._kept.clear()
+            self._kept[parent] = (doc, version, position)
+        return doc, version
 
     def cancel_children(self, parent: str, size: int) -> int:
         """Cancel the parent's children that have not ended, a chunk per append; how many were cancelled.
