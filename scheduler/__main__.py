@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
 from types import FrameType
 
+import redis
 import structlog
 
 from queue_core.errors import JobledgerError, StopRequested
@@ -63,6 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
+        # The notifier's group before the timer's first pass: a tick that pass records missed is announced.
+        with contextlib.suppress(redis.ConnectionError, redis.TimeoutError):  # else its own thread makes it
+            notifier.ensure_group()
         thread = threading.Thread(target=run_timer, name="timer", daemon=True)
         thread.start()
         following = threading.Thread(target=run_follow_ups, name="follow-ups", daemon=True)
