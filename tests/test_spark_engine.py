@@ -399,6 +399,24 @@ def test_a_worker_on_a_cluster_master_without_s3a_fails_a_spark_run_with_an_s3_d
     assert "this worker lacks the Hadoop AWS connector" in message and "yarn master" in message
 
 
+def test_without_s3a_a_local_master_stages_s3_through_the_run_folder(
+    s3_lake: tuple[Any, str], spark: Any, tmp_path: Path
+) -> None:
+    from workers.sql import spark_engine
+
+    s3, bucket = s3_lake
+    config = {"bucket": bucket, "prefix": "raw", "region": "us-east-1", "endpoint_url": s3.meta.endpoint_url}
+    source = [{"name": "city", "dataset": "dataos://s3lake:none/city", "format": "csv"}]
+    target = [sql_output("s", "dataos://s3lake:out/by_state", "parquet")]
+    step = "SELECT state_code, count(*) AS n FROM city GROUP BY state_code"
+    pipeline = normalize_definition(_on_spark("staged", step, source, target))["config"]["pipeline"]
+    spec = {"pipeline": pipeline, "depots": {"s3lake": {"type": "s3", "config": config}}, "spark_s3": "stage",
+            "run_dir": str(tmp_path), "result_path": str(tmp_path / "r.json")}  # fmt: skip
+    (written,) = spark_engine.run_pipeline(spec, spark=spark)["outputs"]
+    assert written["rows"] > 0 and (tmp_path / "stage" / "in" / "city").is_dir()  # copied in first
+    assert s3.head_object(Bucket=bucket, Key="raw/out/by_state.parquet")["ContentLength"] > 0  # one PUT
+
+
 def test_spark_reads_and_writes_s3_over_s3a_against_moto_without_showing_the_secret(
     s3_lake: tuple[Any, str], request: pytest.FixtureRequest, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
