@@ -122,6 +122,10 @@ NOT_RUN = {
     ("docs/operations/spark.md", "JOBLEDGER_SPARK_MASTER=local[2] jobledger worker spark-pool &"):
         "needs PySpark and Java and a JVM start per run; tests/test_spark_engine.py runs the seed on a cluster "
         "whose default engine is Spark, end to end",
+    ("docs/operations/spark.md", "export JOBLEDGER_SPARK_JARS=/usr/share/java/postgresql.jar,/usr/local/share/"
+     "java/hadoop-aws-3.5.0.jar,/usr/local/share/java/aws-sdk-bundle.jar"):
+        "needs Hadoop's hadoop-aws jar and its AWS SDK bundle, which CI has not; tests/test_spark_engine.py runs "
+        "the s3a path against moto where they are named",
     ("docs/design/performance.md", ".venv/bin/python benchmarks/bench_sql.py --engine spark --rows 5000000 "
      "--repeat 5"): "a quarter of an hour of benchmarks, meaningful only on a quiet machine",
 }  # fmt: skip

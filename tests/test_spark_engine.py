@@ -1,11 +1,13 @@
 """SQL pipelines on Spark for real (PySpark, ``local[2]``): the seed Flare job, one dialect on both engines,
-lineage and preview, cancel, PostgreSQL over JDBC, a cluster's default engine; skipped, saying why, where
-PySpark or Java (or, for PostgreSQL, the server or the JDBC driver) is missing."""
+lineage and preview, cancel, PostgreSQL over JDBC, S3 over s3a or refused, a cluster's default engine; skipped,
+saying why, where PySpark or Java (or, for PostgreSQL, the server or the JDBC driver; for s3a, the Hadoop AWS
+connector) is missing."""
 
 from __future__ import annotations
 
 import json
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -340,3 +342,109 @@ def test_a_postgresql_input_spark_cannot_read_fails_the_run_in_one_line_without_
         _pg_run(spark, tmp_path, wrong, _on_spark("gone", "SELECT * FROM t", source, []))
     assert "PostgreSQL cannot be read" in str(failed.value) and "\n" not in str(failed.value)
     assert PG_PASSWORD not in str(failed.value)
+
+
+# -- S3: over s3a with the Hadoop AWS connector, staged on a local master without it, else refused --------------
+
+AWS_SECRET = "s3a-Secret-Key-7d19"  # moto takes any credentials: the point is where it must never show up
+
+
+@pytest.fixture
+def s3_lake(s3_endpoint: str, client: Client, procs: Procs, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, str]:
+    """(an S3 client, a fresh bucket) holding raw/city.csv; depot ``s3lake`` is its raw/ prefix on moto."""
+    from tests.support.s3 import s3_client
+
+    credentials = {"AWS_ACCESS_KEY_ID": "s3a-key-id", "AWS_SECRET_ACCESS_KEY": AWS_SECRET}
+    for key, value in {**credentials, "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent"}.items():
+        monkeypatch.setenv(key, value)
+    procs.env.update(credentials, AWS_SHARED_CREDENTIALS_FILE="/nonexistent", AWS_CONFIG_FILE="/nonexistent")
+    s3 = s3_client(s3_endpoint, "s3a-key-id", AWS_SECRET)
+    bucket = f"lake-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    s3.upload_file(str(PIPELINES / "depot" / "city.csv"), bucket, "raw/city.csv")
+    client.add_depot("s3lake", "s3", bucket=bucket, prefix="raw", region="us-east-1", endpoint_url=s3_endpoint)
+    return s3, bucket
+
+
+def _to_s3(client: Client) -> None:
+    client.define(_on_spark("to-s3", "SELECT 1 AS n", [], [sql_output("s", "dataos://s3lake:out/n", "parquet")]))
+
+
+def test_submit_of_a_spark_pipeline_with_an_s3_depot_on_a_cluster_master_without_s3a_is_refused_in_one_line(
+    s3_lake: tuple[Any, str], client: Client, procs: Procs, tmp_path: Path
+) -> None:
+    _to_s3(client)
+    (tmp_path / "other.jar").write_bytes(b"not a jar")
+    procs.env.update({"JOBLEDGER_SPARK_MASTER": "spark://127.0.0.1:7077", JARS_VARIABLE: str(tmp_path / "other.jar")})
+    before = len(client.events())
+    out = procs.cli("submit", "to-s3")
+    assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
+    assert "lacks the Hadoop AWS connector" in out.stderr and "spark master" in out.stderr
+    assert "hadoop-aws" in out.stderr and "AWS SDK bundle" in out.stderr and JARS_VARIABLE in out.stderr
+    assert "127.0.0.1:7077" not in out.stderr  # a master URL may carry a token: only its kind is named
+    assert len(client.events()) == before
+    procs.env["JOBLEDGER_SPARK_MASTER"] = "local[2]"  # a local master stages S3 through the run folder
+    assert procs.cli("submit", "to-s3").returncode == 0
+
+
+@pytest.mark.fleet(env={"JOBLEDGER_SPARK_MASTER": "yarn", JARS_VARIABLE: ""})
+def test_a_worker_on_a_cluster_master_without_s3a_fails_a_spark_run_with_an_s3_depot_in_one_line(
+    s3_lake: tuple[Any, str], client: Client, fleet: Procs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JOBLEDGER_SPARK_MASTER", "local[2]")  # the submitter's master is local: it lets it by
+    _to_s3(client)
+    run = client.wait(client.submit("to-s3"), timeout=120)
+    message = client.run_detail(run["id"])["message"]
+    assert run["status"] == "FAILED" and "\n" not in message, message
+    assert "this worker lacks the Hadoop AWS connector" in message and "yarn master" in message
+
+
+def test_without_s3a_a_local_master_stages_s3_through_the_run_folder(
+    s3_lake: tuple[Any, str], spark: Any, tmp_path: Path
+) -> None:
+    from workers.sql import spark_engine
+
+    s3, bucket = s3_lake
+    config = {"bucket": bucket, "prefix": "raw", "region": "us-east-1", "endpoint_url": s3.meta.endpoint_url}
+    source = [{"name": "city", "dataset": "dataos://s3lake:none/city", "format": "csv"}]
+    target = [sql_output("s", "dataos://s3lake:out/by_state", "parquet")]
+    step = "SELECT state_code, count(*) AS n FROM city GROUP BY state_code"
+    pipeline = normalize_definition(_on_spark("staged", step, source, target))["config"]["pipeline"]
+    spec = {"pipeline": pipeline, "depots": {"s3lake": {"type": "s3", "config": config}}, "spark_s3": "stage",
+            "run_dir": str(tmp_path), "result_path": str(tmp_path / "r.json")}  # fmt: skip
+    (written,) = spark_engine.run_pipeline(spec, spark=spark)["outputs"]
+    assert written["rows"] > 0 and (tmp_path / "stage" / "in" / "city").is_dir()  # copied in first
+    assert s3.head_object(Bucket=bucket, Key="raw/out/by_state.parquet")["ContentLength"] > 0  # one PUT
+
+
+def test_spark_reads_and_writes_s3_over_s3a_against_moto_without_showing_the_secret(
+    s3_lake: tuple[Any, str], request: pytest.FixtureRequest, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from queue_core.services.spark import has_s3a_connector
+    from workers.sql import spark_engine
+
+    if not has_s3a_connector():  # this machine has none, and cannot fetch one: the s3a path is untested here
+        pytest.skip(f"S3 over s3a needs hadoop-aws and its AWS SDK bundle named in {JARS_VARIABLE}")
+    spark = request.getfixturevalue("spark")  # after the skip: no JVM started for nothing
+    s3, bucket = s3_lake
+    config = {"bucket": bucket, "prefix": "raw", "region": "us-east-1", "endpoint_url": s3.meta.endpoint_url}
+    source = [{"name": "city", "dataset": "dataos://s3lake:none/city", "format": "csv"}]
+    step = "SELECT state_code, count(*) AS n FROM city GROUP BY state_code"
+    counts = []
+    for k, mode in enumerate(("overwrite", "overwrite", "append")):
+        target = [sql_output("s", "dataos://s3lake:out/by_state", "parquet", mode)]
+        run_dir = tmp_path / f"run-{k}"
+        run_dir.mkdir()
+        pipeline = normalize_definition(_on_spark("s3a", step, source, target))["config"]["pipeline"]
+        spec = {"pipeline": pipeline, "depots": {"s3lake": {"type": "s3", "config": config}}, "spark_s3": "s3a",
+                "run_dir": str(run_dir), "result_path": str(run_dir / "r.json")}  # fmt: skip
+        result = spark_engine.run_pipeline(spec, spark=spark)
+        (written,) = result["outputs"]
+        assert written["saveMode"] == mode and written["rows"] > 0 and written["preview"]
+        assert not list(run_dir.rglob("*.csv")) and not list(run_dir.rglob("*.parquet"))  # nothing staged
+        files = json.loads(s3.get_object(Bucket=bucket, Key="raw/out/by_state/_manifest.json")["Body"].read())
+        counts.append(len(files["files"]))
+    assert counts[0] == counts[1] and counts[2] == 2 * counts[0]  # overwrite replaced, append added
+    seen = capfd.readouterr()
+    assert AWS_SECRET not in seen.out + seen.err + json.dumps(result)
+    assert AWS_SECRET not in str(spark.sparkContext.getConf().getAll())

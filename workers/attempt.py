@@ -472,6 +472,14 @@ def _sql_child(
         values = ctx.secrets.resolve(refs.values())
     except (NotFound, InvalidInput) as exc:
         return str(exc)
+    spark_s3 = None  # how a Spark pipeline reaches S3: Spark itself over s3a, or staged through the run folder
+    if job.get("engine") == "spark" and any(depot["type"] == "s3" for depot in depots.values()):
+        from queue_core.services.spark import has_s3a_connector, s3_missing
+
+        missing = s3_missing()  # the submitter checked its own machine; this worker's master and jars may differ
+        if missing is not None:
+            return f"S3 depots on Spark are reached through s3a on this master, but this worker lacks {missing}"
+        spark_s3 = "s3a" if has_s3a_connector() else "stage"
     run_dir = scratch / "sql"
     run_dir.mkdir()
     spec = {
@@ -481,6 +489,8 @@ def _sql_child(
         "result_path": str(run_dir / "result.json"),
         "script": script,
     }
+    if spark_s3 is not None:
+        spec["spark_s3"] = spark_s3
     if sync is not None and sync["watermark"] is not None:
         spec["sync"] = {"watermark": sync["watermark"]}
     spec_path = run_dir / "spec.json"

@@ -131,7 +131,8 @@ class Submissions:
 
     def _check_engine(self, definition: str, batch: list[NewEvent]) -> None:
         """``SparkUnavailable`` when the run is to go to Spark (its definition's engine, or its cluster's) and
-        this machine lacks what Spark needs: PySpark, Java, and the JDBC driver if it has a PostgreSQL depot."""
+        this machine lacks what Spark needs: PySpark, Java, the JDBC driver if it has a PostgreSQL depot, and the
+        s3a connector if it has an S3 depot and the master is not local."""
         job = next((e.event.job for e in batch if isinstance(e.event, RunSubmitted)), None)
         if job is None or job.get("engine") != "spark":
             return
@@ -141,7 +142,8 @@ class Submissions:
         types = {d["name"]: d["type"] for d in self.read_models.all("depots").values() if d}
         pipeline = job.get("pipeline") or {}
         named = {x["dataset"]["depot"] for x in [*pipeline.get("inputs", ()), *pipeline.get("outputs", ())]}
-        require_spark(f"definition {definition}", postgres=any(types.get(d) == "postgres" for d in named))
+        kinds = {types.get(d) for d in named}
+        require_spark(f"definition {definition}", postgres="postgres" in kinds, s3="s3" in kinds)
 
     def submission_batch(
         self,

@@ -23,6 +23,7 @@ __all__ = [
     "q",
     "resolve",
     "selectable",
+    "typed",
     "write",
 ]
 
@@ -61,6 +62,7 @@ class Target:
     s3: Any = None  # a workers.sql.s3.S3Dataset: the files are a copy in the run folder
     pg: Any = None  # a workers.sql.postgres.PostgresTable: an input's rows are a CSV copy in the run folder
     jdbc: Any = None  # a workers.sql.spark_jdbc.JdbcTable: on Spark, read and written by Spark itself
+    s3a: Any = None  # a workers.sql.spark_s3a.S3aDataset: on Spark, read and written by Spark itself (s3a)
     folder: bool = False  # an output written as a folder of files
 
 
@@ -143,6 +145,11 @@ def resolve(
         alias = aliases.setdefault(address["depot"], f"wh_{address['depot']}")
         table = f"{q(alias)}.{q(address['collection'])}.{q(address['dataset'])}"
         return Target("table", table=table, alias=alias, schema=address["collection"], name=address["dataset"])
+    return typed(depots, spec, target)
+
+
+def typed(depots: dict[str, Any], spec: dict[str, Any], target: Target) -> Target:
+    """The target with the columns of its input's Avro ``schemaPath``, when it names one."""
     schema = spec.get("schemaPath")
     if schema is not None:
         from queue_core.errors import InvalidInput
@@ -201,6 +208,8 @@ def write(con: duckdb.DuckDBPyConnection, view: str, target: Target, mode: str, 
     """Write the view; ``overwrite`` and ``append`` of files go through ``temp`` and one rename."""
     if target.jdbc is not None:
         return int(target.jdbc.write_view(view, mode))  # ``view``: Spark's, not DuckDB's
+    if target.s3a is not None:
+        return int(target.s3a.write_view(view, mode))  # likewise
     if target.pg is not None:
         return _write_pg(con, view, target, mode)
     if target.format == "table":
@@ -305,6 +314,8 @@ def preview(con: duckdb.DuckDBPyConnection, target: Target) -> tuple[list[list[s
     if target.pg is not None:
         columns, rows = target.pg.preview(PREVIEW_ROWS)
         return columns, [[jsonable(v) for v in row] for row in rows]
+    if target.s3a is not None:
+        return target.s3a.preview(PREVIEW_ROWS)  # read by Spark
     if target.s3 is not None and not target.files:
         return [], []  # an S3 output left alone (saveMode ignore): not fetched just to preview it
     if target.path is not None and target.path.is_dir():

@@ -103,13 +103,21 @@ class S3Dataset:
         PUT: that is the switch. After an overwrite, every other object under the folder (the old ones,
         a killed run's unswitched ones, objects written by other tools) is deleted.
         """
-        base = f"{self.folder}_jobledger-{uuid.uuid4().hex[:16]}/"
+        base = self.fresh_prefix()
         keys = []
         for i, path in enumerate(paths):
             key = f"{base}part-{i}.{self.fmt}"
             self.s3.upload_file(str(path), self.bucket, key)
             keys.append(key)
-        files = [*self.folder_files(), *keys] if mode == "append" else keys
+        return self.switch([*self.folder_files(), *keys] if mode == "append" else keys, mode)
+
+    def fresh_prefix(self) -> str:
+        """A prefix under the folder no write has used, hidden from readers until a manifest names its objects."""
+        return f"{self.folder}_jobledger-{uuid.uuid4().hex[:16]}/"
+
+    def switch(self, files: list[str], mode: str) -> list[str]:
+        """Make ``files`` the folder's objects in one PUT of the manifest; after an overwrite, delete every other
+        object under the folder."""
         body = json.dumps({"format": self.fmt, "files": files}).encode()
         self.s3.put_object(Bucket=self.bucket, Key=self.manifest, Body=body, ContentType="application/json")
         if mode != "append":

@@ -1,5 +1,6 @@
 """The SQL runner on Spark, run as the attempt's child: inputs as views, steps as Spark SQL, outputs staged
-as Parquet by Spark and then written to their depots atomically as the DuckDB runner writes them."""
+as Parquet by Spark and then written to their depots atomically as the DuckDB runner writes them; PostgreSQL
+(over JDBC) and, with the Hadoop AWS connector, S3 (over s3a) read and written by Spark itself."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import Any
 import duckdb
 
 # Run as a script by path, like the DuckDB runner; its siblings come in as ``workers.*``.
-from workers.sql.datasets import PREVIEW_ROWS, PipelineError, Target, jsonable, lit, q, resolve
+from workers.sql.datasets import PREVIEW_ROWS, PipelineError, Target, jsonable, lit, q, resolve, typed
 from workers.sql.runner import MAX_MESSAGE, QUIET_LEVELS, _attach, _output, serve
 
 __all__ = ["MASTER_VARIABLE", "main", "run_pipeline", "spark_session"]
@@ -80,7 +81,7 @@ def _read(spark: Any, con: duckdb.DuckDBPyConnection, x: dict[str, Any], target:
         except duckdb.Error as exc:
             raise PipelineError(f"input {x['name']}: {exc}") from exc
         return spark.read.parquet(str(staged))
-    if not target.files or not all(Path(f).exists() for f in target.files):
+    if target.s3a is None and (not target.files or not all(Path(f).exists() for f in target.files)):
         raise PipelineError(f"input {x['name']}: {x['dataset']['address']} has no file {target.path}")
     fmt = target.format
     if fmt == "csv":
@@ -101,14 +102,21 @@ def _resolve(
     stage: Path,
     output: bool,
     passwords: dict[str, str] | None,
+    s3a: bool = False,
 ) -> Target:
     """Where a dataset lives, as the DuckDB runner resolves it, except that a PostgreSQL table is Spark's to
-    read or write over JDBC (not copied through the run folder)."""
+    read or write over JDBC, and with ``s3a`` an S3 dataset Spark's to read or write itself (not copied through
+    the run folder)."""
     address = x["dataset"]
-    if depots[address["depot"]]["type"] == "postgres":
+    kind = depots[address["depot"]]["type"]
+    if kind == "postgres":
         from workers.sql.spark_jdbc import jdbc_target
 
         return jdbc_target(depots[address["depot"]], address, (passwords or {}).get(address["depot"]))
+    if kind == "s3" and s3a:
+        from workers.sql.spark_s3a import s3a_target
+
+        return typed(depots, x, s3a_target(depots[address["depot"]], address, x["format"], output))
     return resolve(depots, x, aliases, stage, output, passwords)
 
 
@@ -139,8 +147,9 @@ def run_pipeline(spec: dict[str, Any], passwords: dict[str, str] | None = None, 
     pipeline, depots, run_dir = spec["pipeline"], spec["depots"], Path(spec["run_dir"])
     aliases: dict[str, str] = {}
     stage = run_dir / "stage"
-    inputs = [(x, _resolve(depots, x, aliases, stage, False, passwords)) for x in pipeline["inputs"]]
-    outputs = [(x, _resolve(depots, x, aliases, stage, True, passwords)) for x in pipeline["outputs"]]
+    s3a = spec.get("spark_s3") == "s3a"  # the worker found the Hadoop AWS connector among the jars
+    inputs = [(x, _resolve(depots, x, aliases, stage, False, passwords, s3a)) for x in pipeline["inputs"]]
+    outputs = [(x, _resolve(depots, x, aliases, stage, True, passwords, s3a)) for x in pipeline["outputs"]]
     token = uuid.uuid4().hex[:12]
     temps = {
         x["name"]: t.path.with_name(f".{t.path.name}.{token}.tmp") if t.path is not None else None for x, t in outputs
@@ -157,11 +166,14 @@ def run_pipeline(spec: dict[str, Any], passwords: dict[str, str] | None = None, 
         print(f"spark: session on {spark.sparkContext.master} (Spark {spark.version})", flush=True)
         _stop_on_term(spark)
     for _x, target in [*inputs, *outputs]:
-        if target.jdbc is not None:
-            target.jdbc.spark = spark
+        for spark_side in (target.jdbc, target.s3a):
+            if spark_side is not None:
+                spark_side.spark = spark
     errors = _analysis_error()
     level, quiet = pipeline["logLevel"], pipeline["logLevel"] in QUIET_LEVELS
+    hadoop: list[str] = []
     try:
+        hadoop = _s3a_options(spark, [depots[x["dataset"]["depot"]] for x, t in [*inputs, *outputs] if t.s3a])
         for x, target in inputs:
             try:
                 _read(spark, con, x, target, stage).createOrReplaceTempView(x["name"])
@@ -184,7 +196,7 @@ def run_pipeline(spec: dict[str, Any], passwords: dict[str, str] | None = None, 
                 sys.stdout.flush()
         written = []
         for x, target in outputs:
-            if target.jdbc is not None:  # Spark writes it itself, over JDBC
+            if target.jdbc is not None or target.s3a is not None:  # Spark writes it itself, over JDBC or s3a
                 written.append(_output(con, x, target, None, inputs, False, quiet))
                 continue
             staged = stage / "spark" / x["name"]
@@ -208,14 +220,37 @@ def run_pipeline(spec: dict[str, Any], passwords: dict[str, str] | None = None, 
         return result
     finally:
         con.close()
+        for key in hadoop:
+            spark._jsc.hadoopConfiguration().unset(key)  # a shared session keeps no depot's credentials
         if own:
             spark.stop()
 
 
+def _s3a_options(spark: Any, depots: list[dict[str, Any]]) -> list[str]:
+    """Set each S3 depot's s3a options (endpoint, region, credentials) on the session's Hadoop configuration,
+    which Spark ships to its executors; the keys set."""
+    if not depots:
+        return []
+    from workers.sql.spark_s3a import bucket_options
+
+    jsc = getattr(spark, "_jsc", None)
+    if jsc is None:
+        raise PipelineError("S3 depots over s3a need a classic Spark session; Spark Connect (sc://) is not supported")
+    conf, keys = jsc.hadoopConfiguration(), []
+    for depot in depots:
+        for key, value in bucket_options(depot["config"]).items():
+            conf.set(key, value)
+            keys.append(key)
+    return keys
+
+
 def _said(exc: BaseException) -> str:
-    """A Spark error's first line, without the JVM's stack."""
+    """A Spark error's first line, without the JVM's stack; an AWS secret (s3a's credentials) blanked."""
     text = str(exc).strip().splitlines()
-    return text[0][:MAX_MESSAGE] if text else type(exc).__name__
+    said = text[0][:MAX_MESSAGE] if text else type(exc).__name__
+    for name in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        said = said.replace(os.environ[name], "***") if os.environ.get(name) else said
+    return said
 
 
 def _stop_on_term(spark: Any) -> None:
