@@ -5,7 +5,6 @@ making a scheduled workflow that runs a built-in."""
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,35 +14,18 @@ import pytest
 
 from queue_core import Client
 from queue_core.specs.preruns import scratch_schema
+from tests.support.postgres import own_schema
 from tests.support.processes import Procs
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed")
 from psycopg import sql  # noqa: E402
 
-SERVER = "host=127.0.0.1 port=5432 dbname=test connect_timeout=3"
-
 
 @pytest.fixture
 def pg() -> Iterator[tuple[str, str, Any]]:
     """(DSN, a schema of this test's own, an autocommit connection), or a skip saying why there is none."""
-    problems = []
-    for user in ("postgres", "root"):
-        try:
-            psycopg.connect(f"{SERVER} user={user}").close()
-            dsn = f"{SERVER} user={user}"
-            break
-        except psycopg.Error as exc:
-            problems.append(f"{user}: {str(exc).strip().splitlines()[0]}")
-    else:
-        pytest.skip(f"no PostgreSQL server reachable at 127.0.0.1:5432 ({'; '.join(problems)})")
-    schema = f"jl_sync_{uuid.uuid4().hex[:12]}"
-    conn = psycopg.connect(dsn, autocommit=True)
-    conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    try:
-        yield dsn, schema, conn
-    finally:
-        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
-        conn.close()
+    with own_schema() as found:
+        yield found
 
 
 def _warehouse(path: Path, query: str) -> list[tuple[Any, ...]]:

@@ -26,6 +26,7 @@ __all__ = [
     "check_array_size",
     "child_id",
     "child_submissions",
+    "child_submitted",
     "decide_children_ended",
     "parent_of",
 ]
@@ -49,6 +50,25 @@ def parent_of(run_id: str) -> tuple[str, int] | None:
     return parent, int(index)
 
 
+def child_submitted(
+    parent: str, submitted: RunSubmitted, index: int, job: Mapping[str, Any] | None = None
+) -> RunSubmitted:
+    """Child ``index``'s submission: the parent's (``job`` in place of its job, for a for-each item), with no
+    idempotency key. Only the parent is its workflow's task run: a child names its parent, not the workflow."""
+    return replace(
+        submitted,
+        job=submitted.job if job is None else job,
+        idempotency_key=None,
+        workflow_run=None,
+        task=None,
+        array_size=None,
+        array_parent=parent,
+        array_index=index,
+        for_each=None,
+        n_to_n=(),
+    )
+
+
 def child_submissions(parent: str, submitted: RunSubmitted, indexes: range) -> tuple[list[NewEvent], dict[str, int]]:
     """The events that submit (and queue, in the same batch) the children at ``indexes``: each is the parent's
     submission with its own index, with no checks again (the parent's were made) and no idempotency key."""
@@ -56,17 +76,7 @@ def child_submissions(parent: str, submitted: RunSubmitted, indexes: range) -> t
     expected: dict[str, int] = {}
     for index in indexes:
         child = child_id(parent, index)
-        # Only the parent is its workflow's task run: a child names its parent, not the workflow.
-        event = replace(
-            submitted,
-            idempotency_key=None,
-            workflow_run=None,
-            task=None,
-            array_size=None,
-            array_parent=parent,
-            array_index=index,
-        )
-        batch.append(NewEvent(child, event))
+        batch.append(NewEvent(child, child_submitted(parent, submitted, index)))
         batch.append(NewEvent(child, RunQueued(attempt=1, job_id=f"{child}-1")))
         expected[child] = 0
     return batch, expected

@@ -7,10 +7,9 @@ window at a time: at most ``concurrency`` submitted and not ended. Each child's 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
-from queue_core.domain.arrays import child_id
+from queue_core.domain.arrays import child_id, child_submitted
 from queue_core.eventlog.events import NewEvent, RunQueued, RunSubmitted
 from queue_core.specs.for_each import with_item
 
@@ -41,18 +40,7 @@ def for_each_children(
     expected: dict[str, int] = {}
     for index in indexes:
         child = child_id(parent, index)
-        event = replace(
-            submitted,
-            job=with_item(submitted.job, items[index], index),
-            idempotency_key=None,
-            workflow_run=None,
-            task=None,
-            array_size=None,
-            array_parent=parent,
-            array_index=index,
-            for_each=None,
-            n_to_n=(),
-        )
+        event = child_submitted(parent, submitted, index, with_item(submitted.job, items[index], index))
         batch.append(NewEvent(child, event))
         batch.append(NewEvent(child, RunQueued(attempt=1, job_id=f"{child}-1")))
         expected[child] = 0

@@ -8,10 +8,9 @@ submitted cancelled, with a reason naming the upstream task and index, and so fa
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
-from queue_core.domain.arrays import child_id
+from queue_core.domain.arrays import child_id, child_submitted
 from queue_core.eventlog.events import NewEvent, RunCancelled, RunQueued, RunSubmitted
 
 __all__ = ["blocked_reason", "n_to_n_children", "releasable"]
@@ -48,17 +47,7 @@ def n_to_n_children(
     expected: dict[str, int] = {}
     for index in sorted([*run, *blocked]):
         child = child_id(parent, index)
-        event = replace(
-            submitted,
-            idempotency_key=None,
-            workflow_run=None,
-            task=None,
-            array_size=None,
-            array_parent=parent,
-            array_index=index,
-            for_each=None,
-            n_to_n=(),
-        )
+        event = child_submitted(parent, submitted, index)
         batch.append(NewEvent(child, event))
         if index in blocked:
             batch.append(NewEvent(child, RunCancelled(reason=blocked_reason(blocked[index], index), attempt=1)))

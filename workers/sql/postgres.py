@@ -201,15 +201,19 @@ class PostgresTable:
                         copy.write(data)
                 rows = cur.rowcount
                 if staging is not None:
-                    if exists and mode == "overwrite":
-                        cur.execute(sql.SQL("DROP TABLE {}").format(self.qualified))
-                    # Without a drop (a new table, errorIfExists) the rename fails if one appeared meanwhile.
-                    cur.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(target, sql.Identifier(self.name)))
+                    self._swap_in(cur, target, exists, mode)
             conn.commit()
         except BaseException:
             conn.rollback()
             raise
         return max(rows, 0)
+
+    def _swap_in(self, cur: Any, staging: sql.Composable, exists: bool, mode: str) -> None:
+        """Within the caller's transaction: the staging table renamed to the table, the old one dropped first
+        for ``overwrite``. Without a drop (a new table, errorIfExists) the rename fails if one appeared meanwhile."""
+        if exists and mode == "overwrite":
+            cur.execute(sql.SQL("DROP TABLE {}").format(self.qualified))
+        cur.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(staging, sql.Identifier(self.name)))
 
     def preview(self, limit: int) -> tuple[list[list[str]], list[list[Any]]]:
         """The table's columns (with the types it is read back as) and its first rows."""

@@ -131,10 +131,7 @@ class JdbcTable(PostgresTable):
                     cur.execute(sql.SQL("SELECT count(*) FROM {}").format(target))
                     found = cur.fetchone()
                     rows = int(found[0]) if found else 0
-                    if exists and mode == "overwrite":
-                        cur.execute(sql.SQL("DROP TABLE {}").format(self.qualified))
-                    # Without a drop (a new table, errorIfExists) the rename fails if one appeared meanwhile.
-                    cur.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(target, sql.Identifier(self.name)))
+                    self._swap_in(cur, target, exists, mode)
             conn.commit()
         except BaseException:
             conn.rollback()
