@@ -106,7 +106,7 @@ def test_a_batch_folded_again_from_a_stale_checkpoint_is_not_committed(client: C
     client.delete_definition("a")
     checkpoint = live.catch_up()
     snapshot = list(live.snapshot())
-    assert live._commit_changes(start, events[-1].position, before, after) is False
+    assert live._commit_changes(start, events[-1].position, before, after) == "CONFLICT"
     assert (live.checkpoint(), list(live.snapshot())) == (checkpoint, snapshot)
     assert verify(client.store).identical
 

@@ -13,9 +13,10 @@ from typing import Any
 import orjson
 import structlog
 
-from queue_core.errors import StopRequested
+from queue_core.errors import StopRequested, StoreUnderMaintenance
 from queue_core.eventlog.acl import reads_only
 from queue_core.eventlog.archive import event_batches, replay_batches
+from queue_core.eventlog.maintenance_mode import check_maintenance
 from queue_core.eventlog.positions import position_key
 from queue_core.eventlog.renewed_lease import RenewedLease, holder_name
 from queue_core.eventlog.store import EventStore
@@ -99,9 +100,11 @@ class ReadModels:
                         touched.setdefault(QUARANTINE, set()).add(quarantine_key(projection.model, entity))
             before = self._load(touched)
             after = fold({m: dict(d) for m, d in before.items()}, events)
-            if self._commit_changes(start, events[-1].position, before, after):
+            outcome = self._commit_changes(start, events[-1].position, before, after)
+            if outcome == "OK":
                 self._say_quarantined(before.get(QUARANTINE, {}), after.get(QUARANTINE, {}))
-                continue
+            elif outcome == "MAINTENANCE" and not self._maintenance_ended():
+                return start  # an import, restore or rebuild writes the read models: this reader folds nothing
 
     def _say_quarantined(self, before: dict[str, Doc | None], after: dict[str, Doc | None]) -> None:
         """A log line, once (by the process whose commit quarantined it), for each newly quarantined entity."""
@@ -109,12 +112,24 @@ class ReadModels:
             if entry is not None and before.get(key) is None:
                 log.error("quarantined: its fold raised; everything else goes on", **entry)
 
+    def _maintenance_ended(self) -> bool:
+        """Whether the store is free of maintenance after all (a dead rebuild's marker is cleared here)."""
+        try:
+            check_maintenance(self.store)
+        except StoreUnderMaintenance:
+            return False
+        return True
+
     def _ensure_current_fold(self) -> None:
-        """Rebuild the live read models once if other code folded them (jobledger was upgraded)."""
+        """Rebuild the live read models once if other code folded them (jobledger was upgraded); not while an
+        import, restore or rebuild holds the store (it writes them itself: this is checked again next time)."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.get(self.keys.folded_by(self.namespace))
         pipe.get(self.keys.checkpoint(self.namespace))
-        folded_by, checkpoint = pipe.execute()
+        pipe.exists(self.keys.maintenance)
+        folded_by, checkpoint, held = pipe.execute()
+        if held and not self._maintenance_ended():
+            return
         if folded_by is None and not checkpoint:
             self.redis.set(self.keys.folded_by(self.namespace), FOLD_VERSION, nx=True)  # nothing folded yet
         elif (folded_by or b"").decode() != FOLD_VERSION:
@@ -122,7 +137,10 @@ class ReadModels:
             if lease.acquire():
                 with lease:
                     log.info("rebuilding the read models: they were folded by other code (an upgrade)")
-                    rebuild_live(self.store)
+                    try:
+                        rebuild_live(self.store, guarded=True)
+                    except StoreUnderMaintenance:
+                        return  # an import or restore began meanwhile: it writes them; checked again next time
             else:  # another process is rebuilding: wait for it (or for its lease to lapse, if it died)
                 self._wait_for_rebuild()
                 return self._ensure_current_fold()
@@ -158,8 +176,10 @@ class ReadModels:
         new_checkpoint: str,
         before: dict[str, dict[str, Doc | None]],
         after: dict[str, dict[str, Doc | None]],
-    ) -> bool:
-        keys = [self.keys.checkpoint(self.namespace)]
+    ) -> str:
+        """Commit one folded batch: ``OK``, ``CONFLICT`` (another process moved the checkpoint) or
+        ``MAINTENANCE`` (the live namespace while the store is held: see commit.lua)."""
+        keys = [self.keys.checkpoint(self.namespace), self.keys.maintenance]
         key_index: dict[str, int] = {}
 
         def k(name: str) -> int:
@@ -186,8 +206,9 @@ class ReadModels:
                 for name, score in new_ix.items():
                     if old_ix.get(name) != score:
                         ops += ["Z", k(self._index(model, name)), entity, score]
-        reply = self._commit(keys=keys, args=[start, new_checkpoint, *ops])
-        return (reply[0].decode() if isinstance(reply[0], bytes) else reply[0]) == "OK"
+        guarded = "1" if self.namespace == LIVE else "0"
+        reply = self._commit(keys=keys, args=[start, new_checkpoint, guarded, *ops])
+        return reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
 
     def write_all(self, state: dict[str, dict[str, Doc | None]], checkpoint: str) -> None:
         """Write a whole folded state into this (empty) namespace, then its checkpoint."""
@@ -455,19 +476,24 @@ def verify(store: EventStore, attempts: int = 5, progress: Progress | None = Non
         scratch.drop()
 
 
-def rebuild_live(store: EventStore, progress: Progress | None = None) -> Rebuilt:
+def rebuild_live(store: EventStore, progress: Progress | None = None, guarded: bool = False) -> Rebuilt:
     """Drop the live read models and rebuild them from the log while the system keeps running.
 
     The rebuild goes into a fresh namespace, is caught up with whatever was appended meanwhile,
     then replaces the live namespace in one script; anything appended after that is past the new
-    checkpoint, so the next reader folds it: no event is lost.
+    checkpoint, so the next reader folds it: no event is lost. ``guarded`` (a reader's rebuild after an
+    upgrade, not one holding the store): the swap is refused, with ``StoreUnderMaintenance``, if an import,
+    restore or rebuild began meanwhile, since that operation writes the live read models itself.
     """
     fresh = ReadModels(store, f"rebuild-{time.time_ns()}")
     try:
         rebuilt = rebuild(store, fresh, progress=progress)
         fresh.catch_up()
         swap = store.redis.register_script(_script("swap.lua"))
-        swap(args=[store.keys.namespace_prefix(fresh.namespace), store.keys.namespace_prefix(LIVE)])
+        keys = [store.keys.maintenance]
+        args = [store.keys.namespace_prefix(fresh.namespace), store.keys.namespace_prefix(LIVE), str(int(guarded))]
+        if swap(keys=keys, args=args) == -1:
+            raise StoreUnderMaintenance("the read models were not replaced: the store went into maintenance")
     finally:
         fresh.drop()
     return rebuilt
