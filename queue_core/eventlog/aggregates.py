@@ -22,9 +22,11 @@ def load_state(
     return folded(aggregate, events, apply), len(events)
 
 
-def folded(aggregate: str, events: list[Recorded], apply: Callable[[Doc | None, Recorded], Doc | None]) -> Doc | None:
-    """The aggregate's document after ``events``; ``Quarantined`` when folding one of them raises."""
-    doc: Doc | None = None
+def folded(
+    aggregate: str, events: list[Recorded], apply: Callable[[Doc | None, Recorded], Doc | None], doc: Doc | None = None
+) -> Doc | None:
+    """The aggregate's document after ``events`` (folded onto ``doc``, its state before them); ``Quarantined``
+    when folding one of them raises."""
     for rec in events:
         try:
             doc = apply(doc, rec)

@@ -365,19 +365,23 @@ class EventStore:
         if aggregate is None:
             reply: Any = self.redis.xread({self.keys.log: after}, block=max(1, block_ms), count=count)
             return [decode(_s(pos), fields[b"e"]) for _key, entries in reply or [] for pos, fields in entries]
-        # The log's head, then the aggregate's positions: an event landing in between is in the positions, and
-        # one landing after them is past the head the wait starts from, so no wake-up is missed.
+        # The log's head, then the aggregate's newest position: an event landing in between is the newest, and
+        # one landing after them is past the head the wait starts from, so no wake-up is missed. Only the newest
+        # position is read on each wake-up (any event of the log wakes it), the aggregate's list only when it moved.
         pipe = self.redis.pipeline(transaction=False)
         pipe.xrevrange(self.keys.log, count=1)
-        pipe.lrange(self.keys.aggregate(aggregate), 0, -1)
-        head, listed = pipe.execute()
-        new = _after([_s(p) for p in listed], after)
-        if new:
-            return self._events(new[:count])
-        if head and not self.redis.sismember(self.keys.compacted, aggregate):
-            # wait for the log to move past its head, then look at the aggregate again
-            self.redis.xread({self.keys.log: _s(head[0][0])}, block=max(1, block_ms), count=1)
-        again, known = self._listing([aggregate])  # a compacted one: what the cold tier holds
+        pipe.lindex(self.keys.aggregate(aggregate), -1)
+        head, newest = pipe.execute()
+        if newest is None or not _after([_s(newest)], after):
+            if newest is None and self.redis.sismember(self.keys.compacted, aggregate):
+                again, known = self._listing([aggregate])  # a compacted one: what the cold tier holds
+                return self._events(_after(again[aggregate], after)[:count], known)
+            if head:  # wait for the log to move past its head, then look at the aggregate again
+                self.redis.xread({self.keys.log: _s(head[0][0])}, block=max(1, block_ms), count=1)
+            newest = self.redis.lindex(self.keys.aggregate(aggregate), -1)
+            if newest is None or not _after([_s(newest)], after):
+                return []
+        again, known = self._listing([aggregate])
         return self._events(_after(again[aggregate], after)[:count], known)
 
     def newest(self, count: int, aggregate: str | None = None, until: str = "+", since: str = "-") -> list[Recorded]:

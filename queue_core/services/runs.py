@@ -28,7 +28,7 @@ from queue_core.errors import (
     Quarantined,
     WaitTimeout,
 )
-from queue_core.eventlog.aggregates import load_state
+from queue_core.eventlog.aggregates import folded, load_state
 from queue_core.eventlog.events import NewEvent
 from queue_core.eventlog.runlog import LogLine, RunLog
 from queue_core.eventlog.store import EventStore
@@ -43,6 +43,7 @@ __all__ = ["RunService"]
 Doc = dict[str, Any]
 CANCEL_RETRIES = 5
 PAGE = 500  # ids read from an index at a time while filtering a listing
+BUSY_LOG_PAUSE_SECONDS = 0.02  # a wait woken by other runs' events looks again after this: 50 looks a second at most
 
 
 class RunService:
@@ -185,19 +186,34 @@ class RunService:
     def wait(self, run_id: str, timeout: float | None = None) -> Doc:
         """Block until the run ends; ``WaitTimeout`` after ``timeout`` seconds."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        last = "0"
+        # The run's own events, folded as they land (one blocking read each); an array job's parent is counted
+        # (its children read) once, at the end, by ``get``.
+        events = self.store.load(run_id) if is_id(run_id) else []
+        last = events[-1].position if events else "0"
+        try:
+            first = folded(run_id, events, apply_run)
+        except Quarantined:
+            first = None
+        doc = first if first is not None else self.document(run_id)  # NotFound, or a quarantined run's last good
         while True:
-            # The document, not ``get``: an array job's parent is counted (its children read) once, at the end.
-            doc = self.document(run_id)
             if doc["status"] in TERMINAL:
                 return self.get(run_id)
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 raise WaitTimeout(f"run {run_id} is still {doc['status']} after {timeout:g} s")
             block = 1000 if remaining is None else max(1, min(1000, int(remaining * 1000)))
+            looked = time.monotonic()
             landed = self.store.follow(last, block, count=100, aggregate=run_id)
+            if not landed and time.monotonic() - looked < BUSY_LOG_PAUSE_SECONDS:
+                # Woken by other runs' events: on a busy log, looked at no more often than this.
+                time.sleep(BUSY_LOG_PAUSE_SECONDS)
             if landed:
                 last = landed[-1].position
+                try:
+                    moved = None if "quarantined" in doc else folded(run_id, landed, apply_run, doc)
+                except Quarantined:
+                    moved = None
+                doc = moved if moved is not None else self.document(run_id)
 
     def logs(self, run_id: str, follow: bool = False) -> Iterator[LogLine]:
         """The run's output lines; with ``follow``, new ones as they come until the run ends."""
