@@ -66,6 +66,12 @@ class ArrayWindows:
             kind = self._kinds[parent] = (is_for_each(doc), followed, doc["task"])
         return kind
 
+    def is_plain(self, parent: str) -> bool:
+        """Whether ``parent`` is an array job's parent whose children's ends release nothing: no for-each's, and
+        no ``N_TO_N`` task follows it (its ends may wait to be noted together)."""
+        kind = self._kind(parent)
+        return kind is not None and not kind[0] and kind[1] is None
+
     def note_ended(self, parent: str, ended: Mapping[int, str]) -> bool | None:
         """Note the ends on a for-each parent and move its window on, in one append (on the fold kept for its
         window); True when it ended, None when ``parent`` is no for-each's (``ArrayChildren.note_ended``)."""

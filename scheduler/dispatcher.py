@@ -48,6 +48,10 @@ GROUP_GONE = ("NOGROUP", "UNBLOCKED")
 CHILD_ENDS = {"RunSucceeded": "SUCCEEDED", "RunFailed": "FAILED", "RunCancelled": "CANCELLED"}
 RUN_ENDS = frozenset({"RunSucceeded", "RunFailed", "RunCancelled"})
 MAX_BACKOFF_SECONDS = 5.0  # the longest pause between two tries after an error that persists
+# A plain array's children's ends are noted on its parent this long after the first of them was read (or once
+# this many wait): one append for many ends, not one per child. Their log entries are acknowledged only then.
+NOTE_DELAY_SECONDS = 0.1
+NOTE_BATCH = 500
 
 
 class Dispatcher:
@@ -78,6 +82,8 @@ class Dispatcher:
         self.arrays = ArrayChildren(self.store)
         self.windows = ArrayWindows(self.redis, self.store, self.workflows.engine)
         self._children_ended: dict[str, dict[int, str]] = {}  # array parent -> child index -> how it ended
+        self._noting_due: float | None = None  # when the ends waiting in ``_children_ended`` are noted
+        self._unacknowledged: list[bytes] = []  # entries read whose ends wait to be noted
         self._gate_due = False  # a batch brought a gated run, or perhaps freed a slot a run waits for
 
     def ensure_group(self) -> None:
@@ -134,8 +140,9 @@ class Dispatcher:
                     self.maintenance.tick()
                     self._claim_abandoned()
                     self._handled_through = self.group.handled_through() or self._handled_through
-                block = max(1, int((next_tick - time.monotonic()) * 1000))
-                self.step(block_ms=block)
+                wake = next_tick if self._noting_due is None else min(next_tick, self._noting_due)
+                if not self.step(block_ms=max(1, int((wake - time.monotonic()) * 1000))) and self._noting_due:
+                    self._note_children_ended(force=time.monotonic() >= self._noting_due)
                 self._backoff = 0.0
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 self._pause("store unavailable", str(exc).splitlines()[0])
@@ -152,6 +159,8 @@ class Dispatcher:
                 with contextlib.suppress(redis.ResponseError):
                     self.ensure_group()
                 self._backoff = self._backoff or 0.05
+        with contextlib.suppress(redis.ConnectionError, redis.TimeoutError, StoreUnderMaintenance):
+            self._note_children_ended(force=True)  # else another dispatcher takes the entries over, later
         with contextlib.suppress(redis.ConnectionError, redis.TimeoutError):
             self.maintenance.release()
         log.info("dispatcher stopped", consumer=self.name)
@@ -204,28 +213,38 @@ class Dispatcher:
                     error=f"{exc!r}"[:300],
                 )
         self.workflows.flush()  # once per batch: a fan-in of many ended tasks is one decision
-        self._note_children_ended()
+        self._unacknowledged += delivery.positions
+        self._note_children_ended(force=False)
         if self._gate_due:  # now rather than at the next tick: a gated run starts as soon as a plain one does
             self._gate_due = False
             self.maintenance.gate_now()
-        # One acknowledgement for the batch (deleted entries too): a crash before it redelivers entries
-        # already handled, which is safe because every reaction is idempotent.
-        self.group.ack(delivery.positions)
         return len(delivery)
 
-    def _note_children_ended(self) -> None:
-        """Note the array children that ended in this batch on their parents: one append per parent."""
-        ended, self._children_ended = self._children_ended, {}
-        for parent, children in ended.items():
+    def _note_children_ended(self, force: bool) -> None:
+        """Note the array children that ended on their parents, one append per parent, then acknowledge the
+        entries read so far (deleted entries too): a crash before that redelivers entries already handled, which
+        is safe because every reaction is idempotent. A plain array's ends wait up to ``NOTE_DELAY_SECONDS`` for
+        more (a for-each's, or one an ``N_TO_N`` task follows, are noted at once: they release more children)."""
+        waiting = sum(len(ended) for ended in self._children_ended.values())
+        if not force and waiting and waiting < NOTE_BATCH and all(map(self.windows.is_plain, self._children_ended)):
+            self._noting_due = self._noting_due or time.monotonic() + NOTE_DELAY_SECONDS
+            if time.monotonic() < self._noting_due:
+                return
+        self._noting_due = None
+        for parent, children in list(self._children_ended.items()):
             try:
                 noted = self.windows.note_ended(parent, children)  # None: no for-each's parent
                 if noted or (noted is None and self.arrays.note_ended(parent, children)):
                     log.info("array job ended", run_id=parent)
                 self.windows.children_ended(parent)
             except (*STORE_ERRORS, StoreUnderMaintenance):
-                raise  # the batch stays unacknowledged, and is handled again
+                raise  # the ends wait, their entries unacknowledged, and are noted next time
             except Exception as exc:
                 log.error("array children's ends left alone: noting them raised", run_id=parent, error=repr(exc)[:300])
+            del self._children_ended[parent]
+        positions, self._unacknowledged = self._unacknowledged, []
+        if positions:
+            self.group.ack(positions)
 
     def _claim_abandoned(self) -> None:
         """Take over entries a dead dispatcher read but never acknowledged."""
