@@ -231,8 +231,11 @@ def deliver(
     deliveries: int,
     keeper: Stoppable,
     bound: Any,
+    release: bool = True,
 ) -> dict[str, Any]:
-    """The delivered attempt, its lease kept alive by ``keeper``: prepared, claimed, run and recorded."""
+    """The delivered attempt, its lease kept alive by ``keeper`` (taken before, renewed since): prepared,
+    claimed, run and recorded. ``release``: the lease is released at the end (an array chunk releases those
+    of its children together instead)."""
     job = seen[0]["job"]
     # What stops the attempt before its job can start: it is still claimed, and ended with the reason, so the
     # retry strategy applies and no run waits "In queue" for a delivery that can never get further.
@@ -274,12 +277,12 @@ def deliver(
                 bound.info("attempt not claimed: already taken, or the run moved on")
                 return {"claimed": False}
             bound = bound.bind(definition=claim.run["definition"])
-            ctx.leases.hold(run_id, attempt, worker_name(), ctx.settings.lease_seconds)
             try:
                 outcome = _run_claimed(ctx, claim, problem, source, secrets, masker, scratch, spare)
             finally:
                 keeper.stop()  # before the release: no renewal may bring the lease back after it
-                away_tolerant(lambda: ctx.leases.release(run_id, attempt), None, "lease release")()
+                if release:
+                    away_tolerant(lambda: ctx.leases.release(run_id, attempt), None, "lease release")()
             bound.info("attempt ended", outcome=outcome)
             return {"claimed": True, "outcome": outcome}
         except (SystemExit, KeyboardInterrupt):

@@ -63,12 +63,17 @@ def run_chunk(run_ids: list[str], attempt: int) -> dict[str, Any]:
     watch.start()
     began = time.monotonic()
     delivered = 0
+    ended: list[tuple[str, int]] = []  # the claimed children's leases: released together, once the chunk ends
     try:
         while (run_id := rest.next()) is not None:
             bound = log.bind(run_id=run_id, attempt=attempt)
+            keeper = leases.one((run_id, attempt))
             try:
-                deliver(ctx, run_id, attempt, states[run_id], deliveries[run_id], leases.one((run_id, attempt)), bound)
-            except AttemptCrashed:  # logged (masked) by the delivery; its siblings still run
+                if deliver(ctx, run_id, attempt, states[run_id], deliveries[run_id], keeper, bound, release=False)[
+                    "claimed"
+                ]:
+                    ended.append((run_id, attempt))
+            except AttemptCrashed:  # logged (masked) by the delivery; its siblings still run; its lease expires
                 pass
             finally:
                 leases.let_go((run_id, attempt))
@@ -79,6 +84,7 @@ def run_chunk(run_ids: list[str], attempt: int) -> dict[str, Any]:
         rest.hand_back()  # a stop or a crash: what has not started goes to other workers
         watch.join()
         leases.stop()
+        away_tolerant(lambda: ctx.leases.release_many(ended), None, "lease release")()
         ctx.spares.lender = None
         if shared is not None:
             shared.close()

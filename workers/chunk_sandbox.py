@@ -1,12 +1,14 @@
-"""One sandbox for the consecutive children of one array chunk, each child still in a folder and session of its own.
+"""One sandbox for the consecutive children of one array chunk, each child still in a folder and process group of
+its own.
 
 Setting up and tearing down a bubblewrap sandbox (namespaces, mounts) costs the kernel tens of milliseconds
 on a busy machine: more than a short child itself. The children of one chunk are runs of the same array:
 the same definition, code, secrets and submitter, delivered one after the other by one worker. They share
 one sandbox: a launcher waits in it and starts each child on the worker's word, in the child's own attempt
-folder (inside the chunk's folder, the only writable place), with exactly its environment, in a session of
-its own, its output through FIFOs of its own folder. After each child the launcher kills every process left
-in the sandbox and empties its ``/tmp``, then reports the child's exit status. Between the children of one
+folder (inside the chunk's folder, the only writable place), with exactly its environment, in a process group
+of its own (the launcher runs with job control), its output through FIFOs of its own folder. After each child
+the launcher kills every process left in the sandbox and empties its ``/tmp``, then reports the child's exit
+status. Between the children of one
 chunk this is weaker isolation than a sandbox each (a child running as the job user could tamper with the
 launcher, and so with a later sibling, or see its folder); between different runs nothing changes: no
 other array, run or job ever shares the sandbox. A SQL, EXTERNAL_APP or data-sync child, or any child once the
@@ -38,6 +40,8 @@ REPLY_TIMEOUT_SECONDS = 10.0  # for the launcher to say it started a child: it d
 LAUNCHER_PATIENCE_SECONDS = 5.0  # for it to report a child that has ended
 SIGNAL_EXIT_BASE = 128
 MAX_SIGNAL = 64
+# With job control (set -m), so that each child leads a process group of its own (signalled as one on a timeout
+# or a cancel) without an exec of setsid.
 # Runs each NUL-terminated command in a subshell of its own, reports its pid, waits for it, kills everything
 # left in the sandbox (kill -1: all but the launcher and the sandbox's init), empties its /tmp (never what is
 # bound beneath it: the chunk's folder may be), reports the status.
@@ -45,7 +49,7 @@ MAX_SIGNAL = 64
 LAUNCHER = [
     "bash",
     "-c",
-    "shopt -s dotglob nullglob; empty=(/tmp/*); "
+    "set -m; shopt -s dotglob nullglob; empty=(/tmp/*); "
     'while IFS= read -r -d "" command; do ( eval "$command" ) & job=$!; echo "started $job"; '
     'wait "$job"; code=$?; kill -KILL -1 2>/dev/null; wait; now=(/tmp/*); '
     '[ "${now[*]}" = "${empty[*]}" ] || find /tmp -xdev -mindepth 1 -delete 2>/dev/null; '
@@ -131,7 +135,7 @@ class Seat:
             return None
         assignments = [f"{name}={value}" for name, value in env.items()]
         line = (
-            f"read -r _ <{shlex.quote(str(go))} && cd {shlex.quote(str(cwd))} && exec setsid env -i"
+            f"read -r _ <{shlex.quote(str(go))} && cd {shlex.quote(str(cwd))} && exec env -i"
             f" {shlex.join(assignments)} {shlex.join(argv)} </dev/null >{shlex.quote(str(out))}"
             f" 2>{shlex.quote(str(err))}"
         )
@@ -174,6 +178,7 @@ class ChunkSandbox:
         )
         note_session(self.folder, self.process.pid)  # a worker killed meanwhile: the next one kills the sandbox
         self._buffer = b""
+        self._launcher: int | None = None  # the launcher's host pid, once known
         self.broken = False
 
     def fits(self, job: dict[str, Any]) -> bool:
@@ -199,9 +204,21 @@ class ChunkSandbox:
             return None
         reply = self.reply(REPLY_TIMEOUT_SECONDS)
         word, _, value = (reply or "").partition(" ")
-        pid = _host_pid(self.process.pid, int(value)) if word == STARTED and value.isdigit() else None
+        pid = self._host_pid(int(value)) if word == STARTED and value.isdigit() else None
         if pid is None:  # the launcher is gone or answers nonsense: the sandbox goes, with the child it holds
             self.abandon()
+        return pid
+
+    def _host_pid(self, ns_pid: int) -> int | None:
+        """The host pid of the child the launcher started as ``ns_pid``: among the launcher's children (its host
+        pid learnt at the first child), else looked for in the whole sandbox."""
+        if self._launcher is not None:
+            for child in _children(self._launcher):
+                if _ns_pid(child) == str(ns_pid):
+                    return child
+        pid = _host_pid(self.process.pid, ns_pid)
+        if pid is not None:
+            self._launcher = _parent(pid)
         return pid
 
     def abandon(self) -> None:
@@ -242,6 +259,32 @@ def _running(pid: int) -> bool:
     except (OSError, IndexError):
         return False
     return state not in ("Z", "X")
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _status(pid: int, field: str) -> list[str]:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return []
+    return next((line.split()[1:] for line in status.splitlines() if line.startswith(field)), [])
+
+
+def _ns_pid(pid: int) -> str | None:
+    """The pid of ``pid`` in its innermost pid namespace (None if it is gone)."""
+    found = _status(pid, "NSpid:")
+    return found[-1] if found else None
+
+
+def _parent(pid: int) -> int | None:
+    found = _status(pid, "PPid:")
+    return int(found[0]) if found else None
 
 
 def _host_pid(root: int, ns_pid: int) -> int | None:

@@ -111,26 +111,9 @@ class Sandbox:
         """``argv`` run inside the sandbox, with ``folder`` (and ``binds``) writable; ``argv`` as is when off."""
         if not self.enabled:
             return argv
-        # bubblewrap leads the job's process group; it dies with the worker (--die-with-parent), and every
-        # process of the sandbox with it. The worker spares it the SIGTERM meant for the job (see run_child).
-        args = [self.bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent"]
-        if network == NETWORK_NONE:
-            args.append("--unshare-net")
-        args += ["--perms", "1777", "--tmpfs", SANDBOX_TMP, "--proc", "/proc", "--dev", "/dev"]
-        mounted: list[Path] = []
-        made: set[Path] = {Path("/"), Path(SANDBOX_TMP)}
-        for name in TOP_LEVEL_LINKS:
-            top = Path(name)
-            if top.is_symlink():
-                args += ["--symlink", os.readlink(top), name]
-            elif top.is_dir():
-                args += ["--ro-bind", name, name]
-                mounted.append(top)
-        for path in [*map(Path, SYSTEM_DIRS), *self.readable]:
-            if path.is_dir() and not _inside(path, mounted):
-                args += [*_parents(path, mounted, made), "--ro-bind", str(path), str(path)]
-                mounted.append(path)
-        for path in self.hidden:
+        head, seen, created = _system_view(self, network)
+        args, mounted, made = list(head), list(seen), set(created)
+        for path in self.hidden:  # looked at each time: a hidden folder made since is hidden too
             if path.is_dir() and _inside(path, mounted) and path not in mounted:
                 args += ["--tmpfs", str(path)]
         # A depot folder holding the home (or being the store's, a key's or the runs' folder) is not shown:
@@ -147,6 +130,33 @@ class Sandbox:
         # then has none (and no_new_privs: nothing it executes can gain any).
         args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--", self.setpriv]
         return [*args, f"--reuid={self.user.uid}", f"--regid={self.user.gid}", "--clear-groups", "--", *argv]
+
+
+@functools.lru_cache(maxsize=8)
+def _system_view(sandbox: Sandbox, network: str | None) -> tuple[tuple[str, ...], tuple[Path, ...], frozenset[Path]]:
+    """bubblewrap's arguments for the system's view (the same for every attempt of a worker: looked at once),
+    with the folders they mount and the ones they create; the hidden folders and the attempt's are added per
+    attempt."""
+    # bubblewrap leads the job's process group; it dies with the worker (--die-with-parent), and every
+    # process of the sandbox with it. The worker spares it the SIGTERM meant for the job (see run_child).
+    args = [sandbox.bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent"]
+    if network == NETWORK_NONE:
+        args.append("--unshare-net")
+    args += ["--perms", "1777", "--tmpfs", SANDBOX_TMP, "--proc", "/proc", "--dev", "/dev"]
+    mounted: list[Path] = []
+    made: set[Path] = {Path("/"), Path(SANDBOX_TMP)}
+    for name in TOP_LEVEL_LINKS:
+        top = Path(name)
+        if top.is_symlink():
+            args += ["--symlink", os.readlink(top), name]
+        elif top.is_dir():
+            args += ["--ro-bind", name, name]
+            mounted.append(top)
+    for path in [*map(Path, SYSTEM_DIRS), *sandbox.readable]:
+        if path.is_dir() and not _inside(path, mounted):
+            args += [*_parents(path, mounted, made), "--ro-bind", str(path), str(path)]
+            mounted.append(path)
+    return tuple(args), tuple(mounted), frozenset(made)
 
 
 def _inside(path: Path, folders: Iterable[Path]) -> bool:
