@@ -65,3 +65,17 @@ def test_a_chunks_long_child_hands_its_siblings_back_and_a_cancel_keeps_them_fro
     assert started == [child_id(parent, 0)]  # the one running was killed; none of the others ever started
     checked = fleet.cli("check", "--ended")
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+# Leases of two minutes: a lease gone within the test was released, not left to expire.
+@pytest.mark.fleet(workers=1, env={"JOBLEDGER_LEASE_SECONDS": "120"})
+def test_a_chunks_children_leave_no_lease_behind_once_it_ends(
+    client: Client, workspace: Path, fleet: Procs, connection: redis.Redis
+):
+    client.define(definition("short", job_file(workspace, "short.sh", "true\n")))
+    parent = client.submit("short", array=MIN_CHUNKED)
+    assert client.wait(parent, timeout=60)["status"] == "SUCCEEDED"
+    leases = [client.store.keys.lease(child_id(parent, i), 1) for i in range(MIN_CHUNKED)]
+    # Released together as each chunk ends (just after its last child's outcome is recorded).
+    eventually(lambda: connection.exists(*leases) == 0, timeout=30, what="the chunks' leases released")
+    assert connection.exists(*[client.store.keys.deliveries(child_id(parent, i), 1) for i in range(MIN_CHUNKED)])
