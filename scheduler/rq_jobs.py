@@ -79,8 +79,9 @@ def enqueue_attempt(
 
 ENQUEUE_CHUNK = 500  # jobs per pipeline: one round trip each
 # An array job's children go on RQ this many to a job (``workers.chunk``): aligned on their indexes, so that the
-# reconciler finds a child's chunk from its id alone.
-CHUNK_SIZE = 20
+# reconciler finds a child's chunk from its id alone. 50 rather than 20: a chunk's sandbox and RQ job cost about
+# 20 ms, a short child about 10 ms of a worker's time; a long child hands its siblings back after a second.
+CHUNK_SIZE = 50
 MIN_CHUNKED = 2 * CHUNK_SIZE  # fewer children of one array in the list: each on its own (small arrays spread out)
 
 

@@ -29,13 +29,15 @@ def test_a_big_arrays_children_go_on_rq_in_aligned_chunks_and_each_is_found_in_i
     assert where_many(connection, [("default", child_id(parent, size), 1)]) == {(child_id(parent, size), 1): None}
 
     # Windows of a bigger array: a chunk only partly in a window is not made; its other children go alone.
-    other = "00000000-0000-4000-8000-00000000000b"
-    first, second = ([child_id(other, i) for i in window] for window in (range(50), range(50, 100)))
+    other, size = "00000000-0000-4000-8000-00000000000b", CHUNK_SIZE
+    edge = 2 * size + size // 2  # the windows meet inside the third chunk
+    first, second = ([child_id(other, i) for i in window] for window in (range(edge), range(edge, 2 * edge)))
     enqueue_first_attempts(connection, "default", first)
     enqueue_first_attempts(connection, "default", second)
     ids = set(queue.job_ids)
-    assert chunk_job_id(child_id(other, 40)) in ids and attempt_job_id(child_id(other, 55), 1) in ids
-    assert chunk_job_id(child_id(other, 60)) in ids and attempt_job_id(child_id(other, 45), 1) not in ids
+    # The first window is the array's start: its part of the third chunk is a chunk; the second's goes alone.
+    assert chunk_job_id(child_id(other, 2 * size)) in ids and attempt_job_id(child_id(other, edge + 1), 1) in ids
+    assert chunk_job_id(child_id(other, 3 * size)) in ids and attempt_job_id(child_id(other, edge - 1), 1) not in ids
     everyone = [("default", c, 1) for c in first + second]
     assert set(where_many(connection, everyone).values()) == {QUEUED}
     small = [child_id("00000000-0000-4000-8000-00000000000c", i) for i in range(MIN_CHUNKED - 1)]
