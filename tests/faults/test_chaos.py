@@ -4,7 +4,8 @@ For ``JOBLEDGER_CHAOS_SECONDS`` (default 20), 3 workers and 2 dispatchers (one a
 as ``jobledger scheduler`` runs) run under a supervisor that
 starts again whatever dies (as ``jobledger up`` does), on this test's own redis-server (AOF, fsync
 always). A workload thread submits runs that succeed, fail, fail then succeed on a retry, time out and
-run long (some of them cancelled), runs of a diamond-shaped workflow (some cancelled), and one-time
+run long (some of them cancelled), array jobs (a few children, or enough to go on RQ in chunks), runs of a
+diamond-shaped workflow (some cancelled), and one-time
 schedules due seconds later (each tick must fire once, through the kills). The monkey,
 seeded by ``JOBLEDGER_CHAOS_SEED`` (else a random seed, printed), picks one fault at a time: ``kill -9``
 of a worker or a dispatcher, SIGTERM of a worker, ``kill -9`` of redis-server and its restart from its
@@ -41,6 +42,7 @@ from queue_core.eventlog.transfer import import_export, write_export
 from queue_core.keys import Keys
 from queue_core.readmodels.materialized import ReadModels, rebuild
 from queue_core.readmodels.oracle import check_log
+from scheduler.rq_jobs import MIN_CHUNKED
 from tests.support.faults import assert_log_holds, marks
 from tests.support.jobs import definition, job_file
 from tests.support.redis_server import RedisServer
@@ -87,7 +89,7 @@ class Ledger:
     acknowledged: list[str] = field(default_factory=list)
     workflow_runs: list[str] = field(default_factory=list)
     schedules: list[str] = field(default_factory=list)  # one-time schedules: each tick must fire once
-    unanswered: list[tuple[str, str]] = field(default_factory=list)  # (definition, idempotency key)
+    unanswered: list[tuple[str, str, int | None]] = field(default_factory=list)  # (definition, key, array size)
     counts: Counter[str] = field(default_factory=Counter)
 
 
@@ -113,8 +115,8 @@ def _workload(settings: Settings, stop: threading.Event, ledger: Ledger, rng: ra
     while not stop.is_set():
         try:
             client = client or Client(settings=settings)
-            kinds = ["ok", "fails", "flaky", "slow", "long", "workflow", "cancel", "schedule"]
-            kind = rng.choices(kinds, [4, 2, 2, 1, 2, 1, 2, 1])[0]
+            kinds = ["ok", "fails", "flaky", "slow", "long", "workflow", "cancel", "schedule", "array"]
+            kind = rng.choices(kinds, [4, 2, 2, 1, 2, 1, 2, 1, 1])[0]
             if kind == "schedule":
                 name = f"chaos-at-{len(ledger.schedules)}"
                 at = (datetime.now(UTC) + timedelta(seconds=rng.uniform(2, 5))).isoformat()
@@ -129,10 +131,12 @@ def _workload(settings: Settings, stop: threading.Event, ledger: Ledger, rng: ra
             elif kind != "cancel":
                 submitted += 1
                 key = f"chaos-{submitted}"
+                # An array of a few children, or one big enough to go on RQ in chunks.
+                name, size = ("ok", rng.choice([3, MIN_CHUNKED])) if kind == "array" else (kind, None)
                 try:
-                    ledger.acknowledged.append(client.submit(kind, idempotency_key=key))
+                    ledger.acknowledged.append(client.submit(name, idempotency_key=key, array=size))
                 except StoreUnavailable:
-                    ledger.unanswered.append((kind, key))
+                    ledger.unanswered.append((name, key, size))
                     raise
             ledger.counts[kind] += 1
         except StoreUnavailable:
@@ -261,8 +265,8 @@ def test_a_mixed_workload_under_a_monkey_ends_every_run_and_the_log_holds(
         for thread in threads:
             thread.join(timeout=60)
         client = Client(settings=settings)
-        for kind, key in ledger.unanswered:  # the caller tries again with the same key
-            ledger.acknowledged.append(client.submit(kind, idempotency_key=key))
+        for name, key, size in ledger.unanswered:  # the caller tries again with the same key
+            ledger.acknowledged.append(client.submit(name, idempotency_key=key, array=size))
         deadline = time.monotonic() + DRAIN_SECONDS
         while (problems := check_log(client.store, require_terminal=True, projections=False).problems) or any(
             s["status"] != "ENDED" for s in client.list_schedules()
