@@ -82,6 +82,7 @@ class Dispatcher:
         self.arrays = ArrayChildren(self.store)
         self.windows = ArrayWindows(self.redis, self.store, self.workflows.engine)
         self._children_ended: dict[str, dict[int, str]] = {}  # array parent -> child index -> how it ended
+        self._end_positions: dict[tuple[str, int], str] = {}  # (parent, child index) -> where its end was read
         self._noting_due: float | None = None  # when the ends waiting in ``_children_ended`` are noted
         self._unacknowledged: list[bytes] = []  # entries read whose ends wait to be noted
         self._gate_due = False  # a batch brought a gated run, or perhaps freed a slot a run waits for
@@ -231,6 +232,7 @@ class Dispatcher:
             if time.monotonic() < self._noting_due:
                 return
         self._noting_due = None
+        self._forget_ends_gone()
         for parent, children in list(self._children_ended.items()):
             try:
                 noted = self.windows.note_ended(parent, children)  # None: no for-each's parent
@@ -242,9 +244,31 @@ class Dispatcher:
             except Exception as exc:
                 log.error("array children's ends left alone: noting them raised", run_id=parent, error=repr(exc)[:300])
             del self._children_ended[parent]
+            for index in children:
+                self._end_positions.pop((parent, index), None)
         positions, self._unacknowledged = self._unacknowledged, []
         if positions:
             self.group.ack(positions)
+
+    def _forget_ends_gone(self) -> None:
+        """Leave out the ends whose events the log no longer holds (a restore to an earlier point while they
+        waited, through maintenance or an outage): one look per end, in one round trip. Those still in the
+        restored log are read again from it."""
+        if not self._end_positions:
+            return
+        ends = list(self._end_positions.items())
+        pipe = self.redis.pipeline(transaction=False)
+        for _, position in ends:
+            pipe.xrange(self.keys.log, min=position, max=position, count=1)
+        gone = [end for (end, _), found in zip(ends, pipe.execute(), strict=True) if not found]
+        for parent, index in gone:
+            self._end_positions.pop((parent, index), None)
+            children = self._children_ended.get(parent, {})
+            children.pop(index, None)
+            if not children:
+                self._children_ended.pop(parent, None)
+        if gone:
+            log.warning("array children's ends read before a restore are gone from the log: not noted", ends=len(gone))
 
     def _claim_abandoned(self) -> None:
         """Take over entries a dead dispatcher read but never acknowledged."""
@@ -262,6 +286,7 @@ class Dispatcher:
         if rec.type in CHILD_ENDS and (child := parent_of(rec.aggregate)) is not None:
             parent, index = child  # an array job's child ended: noted on its parent once this batch is handled
             self._children_ended.setdefault(parent, {})[index] = CHILD_ENDS[rec.type]
+            self._end_positions[(parent, index)] = rec.position
         if rec.type in RUN_ENDS and self.maintenance.gate.waiting:
             self._gate_due = True  # perhaps a gated run's end: its slots are free
         if isinstance(event, RunSubmitted):
