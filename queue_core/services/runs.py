@@ -188,13 +188,7 @@ class RunService:
         deadline = None if timeout is None else time.monotonic() + timeout
         # The run's own events, folded as they land (one blocking read each); an array job's parent is counted
         # (its children read) once, at the end, by ``get``.
-        events = self.store.load(run_id) if is_id(run_id) else []
-        last = events[-1].position if events else "0"
-        try:
-            first = folded(run_id, events, apply_run)
-        except Quarantined:
-            first = None
-        doc = first if first is not None else self.document(run_id)  # NotFound, or a quarantined run's last good
+        doc, last, version = self._folded_now(run_id)
         while True:
             if doc["status"] in TERMINAL:
                 return self.get(run_id)
@@ -207,13 +201,28 @@ class RunService:
             if not landed and time.monotonic() - looked < BUSY_LOG_PAUSE_SECONDS:
                 # Woken by other runs' events: on a busy log, looked at no more often than this.
                 time.sleep(BUSY_LOG_PAUSE_SECONDS)
-            if landed:
-                last = landed[-1].position
-                try:
-                    moved = None if "quarantined" in doc else folded(run_id, landed, apply_run, doc)
-                except Quarantined:
-                    moved = None
-                doc = moved if moved is not None else self.document(run_id)
+            if not landed:
+                continue
+            try:  # events that do not follow on (a log restored to an earlier point): folded again from its start
+                follows = "quarantined" not in doc and landed[0].version == version + 1
+                moved = folded(run_id, landed, apply_run, doc) if follows else None
+            except Quarantined:
+                moved = None
+            if moved is None:
+                doc, last, version = self._folded_now(run_id)
+            else:
+                doc, last, version = moved, landed[-1].position, landed[-1].version
+
+    def _folded_now(self, run_id: str) -> tuple[Doc, str, int]:
+        """The run's document, the position of its last event and its version (a quarantined run: its last good
+        state, with ``quarantined``); ``NotFound`` if there is none."""
+        events = self.store.load(run_id) if is_id(run_id) else []
+        try:
+            doc = folded(run_id, events, apply_run)
+        except Quarantined:
+            doc = None
+        last = events[-1].position if events else "0"
+        return (doc if doc is not None else self.document(run_id)), last, len(events)
 
     def logs(self, run_id: str, follow: bool = False) -> Iterator[LogLine]:
         """The run's output lines; with ``follow``, new ones as they come until the run ends."""
