@@ -15,7 +15,6 @@ import structlog
 
 from queue_core.domain.arrays import parent_of
 from queue_core.domain.gate import is_gated, priority_of
-from queue_core.domain.runs import CANCELLED_BY_USER
 from queue_core.errors import StopRequested, StoreEpochChanged, StoreUnderMaintenance
 from queue_core.eventlog.connection import connect
 from queue_core.eventlog.consumer_group import ConsumerGroup, Delivery
@@ -321,9 +320,10 @@ class Dispatcher:
             else:
                 schedule_attempt(self.redis, doc["cluster"], rec.aggregate, event.attempt, when, priority)
             log.debug("retry scheduled", run_id=rec.aggregate, attempt=event.attempt, at=event.not_before)
-        elif isinstance(event, RunCancelled) and event.reason == CANCELLED_BY_USER:
-            # An array job's parent: cancel its children here too, in case some were submitted after the
-            # canceller looked (a dispatcher expanding it meanwhile); a second sweep cancels nothing.
+        elif isinstance(event, RunCancelled) and parent_of(rec.aggregate) is None:
+            # An array job's parent, cancelled by a user or by its workflow run (failFast, a cancel of the run):
+            # cancel its children here (a user's cancel did already; children submitted after it looked are
+            # caught); a second sweep cancels nothing. A child's own cancel is no parent's: not looked at.
             self.arrays.cancel_children_of(rec.aggregate)
         elif isinstance(event, ScheduleFired) and self.replacements.cancel(event):
             # The timer cancels what a tick replaced right after appending the tick; done again here, from

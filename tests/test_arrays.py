@@ -114,3 +114,23 @@ def test_a_workflows_array_task_runs_its_children_before_what_depends_on_the_who
     assert parent["array"]["counts"]["SUCCEEDED"] == 3 and parent["workflow_run"] == view["id"]
     child = client.get_run(child_id(parent["id"], 0))
     assert (child["workflow_run"], child["array_parent"]) == (None, parent["id"])
+
+
+def test_a_fail_fast_cancel_of_an_array_task_cancels_its_children_too(
+    client: Client, workspace: Path, tmp_path: Path, fleet: Procs
+):
+    started = tmp_path / "started"
+    tasks = {
+        "shards": shell_task(workspace, "shard", f"touch {started}\nexec sleep 60\n", array=4),
+        "bad": shell_task(workspace, "bad", f"while [ ! -e {started} ]; do sleep 0.05; done\nexit 1\n"),
+    }
+    client.apply_workflow(native("fails-fast", tasks, failFast=True))
+    view = client.wait_workflow_run(client.run_workflow("fails-fast"), timeout=60)
+    assert (view["status"], view["tasks"]["shards"]["reason"]) == ("FAILED", "Cancelled by failFast")
+    parent = view["tasks"]["shards"]["run"]
+    children = [child_id(parent, i) for i in range(4)]
+    # The running children are stopped and the pending ones never start, as when a user cancels the parent.
+    eventually(
+        lambda: {client.get_run(c)["status"] for c in children} == {"CANCELLED"}, timeout=30, what="children cancelled"
+    )
+    assert all(client.get_run(c)["reason"] == "Parent cancelled" for c in children)
