@@ -8,7 +8,9 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from queue_core import Client
+from queue_core import Client, Settings
+from queue_core.domain.arrays import child_id
+from scheduler.dispatcher import Dispatcher
 from tests.support.jobs import definition, job_file
 from tests.support.processes import Procs, eventually
 
@@ -113,3 +115,27 @@ def test_events_follow_prints_new_events_as_json_lines_as_they_land(client: Clie
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [line["data"]["name"] for line in lines] == ["before", "after-1", "after-2"]
     assert all(set(line) == {"position", "time", "type", "aggregate", "version", "data"} for line in lines)
+
+
+def test_an_array_parents_counts_as_of_a_past_position_are_its_childrens_states_then(
+    client: Client, settings: Settings, workspace: Path
+):
+    client.define(definition("short", job_file(workspace, "short.sh", "true\n")))
+    parent = client.submit("short", array=4)
+    dispatcher = Dispatcher(settings, name="expander")
+    dispatcher.ensure_group()
+    while dispatcher.step():  # the children submitted, each queued
+        pass
+    children = [child_id(parent, i) for i in range(4)]
+    first = client.lifecycle.claim(children[0], 1, "w", "h", 1)
+    assert first is not None and client.lifecycle.succeed(first)
+    second = client.lifecycle.claim(children[1], 1, "w", "h", 1)
+    assert second is not None
+    then = client.store.last_position()  # one child ended, one running, two pending
+    assert client.lifecycle.succeed(second)
+    for run_id in children[2:]:
+        claim = client.lifecycle.claim(run_id, 1, "w", "h", 1)
+        assert claim is not None and client.lifecycle.succeed(claim)
+    assert client.get_run(parent)["array"]["counts"]["SUCCEEDED"] == 4  # now
+    counts = client.get_run(parent, as_of=then)["array"]["counts"]
+    assert {state: n for state, n in counts.items() if n} == {"SUCCEEDED": 1, "RUNNING": 1, "PENDING": 2}

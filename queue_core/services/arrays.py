@@ -125,9 +125,9 @@ class ArrayChildren:
                 break
         return cancelled
 
-    def counts(self, parent: dict[str, Any]) -> dict[str, int]:
-        """How many of the parent's children are in each state, from the read models (the ended ones from the
-        parent itself, which noted them)."""
+    def counts(self, parent: dict[str, Any], as_of: str = "+") -> dict[str, int]:
+        """How many of the parent's children are in each state (the ended ones from the parent itself, which noted
+        them): now from the read models; ``as_of`` a past position, from the children's own events up to it."""
         array = parent["array"]
         counts = {status: 0 for status in STATUSES}
         counts.update(array["counts"])
@@ -135,12 +135,18 @@ class ArrayChildren:
         going = [child_id(parent["id"], i) for i in range(size) if i not in ended]
         if self.read_models is None or not going:
             return counts
-        self.read_models.catch_up()
+        if as_of == "+":
+            self.read_models.catch_up()
         for start in range(0, len(going), CHUNK * 4):
-            for doc in self.read_models.get_many("runs", going[start : start + CHUNK * 4]):
-                status = PENDING if doc is None else doc["status"]
-                # An end the parent has not noted yet is counted as the child says.
-                counts[status] += 1
+            chunk = going[start : start + CHUNK * 4]
+            if as_of == "+":
+                docs = self.read_models.get_many("runs", chunk)
+            else:
+                states = load_states(self.store, chunk, apply_run, as_of)
+                docs = [states[c][0] if c in states else None for c in chunk]
+            for doc in docs:
+                # An end the parent has not noted yet is counted as the child says; one not submitted yet, PENDING.
+                counts[PENDING if doc is None else doc["status"]] += 1
         return counts
 
     def cancel_children_of(self, run_id: str) -> int:

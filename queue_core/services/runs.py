@@ -80,7 +80,7 @@ class RunService:
         doc = self.document(run_id, as_of)
         view = public_view(doc)
         if view["array"] is not None:  # public_view's ``.get``: a quarantined run's last good doc may predate it
-            counts = self.arrays.counts(doc)
+            counts = self.arrays.counts(doc, as_of)
             if "concurrency" in doc["array"] and doc["status"] in TERMINAL and counts[PENDING]:
                 # A for-each's children its window never let in before the parent was cancelled: never to start.
                 counts = {**counts, CANCELLED: counts[CANCELLED] + counts[PENDING], PENDING: 0}
