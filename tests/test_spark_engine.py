@@ -6,6 +6,7 @@ connector) is missing."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -337,7 +338,7 @@ def test_a_postgresql_input_spark_cannot_read_fails_the_run_in_one_line_without_
         _pg_run(spark, tmp_path, dsn, _on_spark("gone", "SELECT * FROM t", source, []))
     said = str(failed.value)
     assert said == f"dataos://pg:{schema}/missing: no table {schema}.missing"
-    wrong = dsn.replace("port=5432", "port=1")  # nothing listens there: said in one line
+    wrong = re.sub(r"port=\d+", "port=1", dsn)  # nothing listens there: said in one line
     with pytest.raises(PipelineError) as failed:
         _pg_run(spark, tmp_path, wrong, _on_spark("gone", "SELECT * FROM t", source, []))
     assert "PostgreSQL cannot be read" in str(failed.value) and "\n" not in str(failed.value)

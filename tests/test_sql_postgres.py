@@ -1,5 +1,5 @@
-"""PostgreSQL depots against the real server on this machine: types, save modes, atomic overwrite, the password,
-a pre-run's scratch schema."""
+"""PostgreSQL depots against a real PostgreSQL server of the tests' own: types, save modes, atomic overwrite,
+the password, a pre-run's scratch schema."""
 
 from __future__ import annotations
 
