@@ -256,10 +256,8 @@ class Dispatcher:
         if not self._end_positions:
             return
         ends = list(self._end_positions.items())
-        pipe = self.redis.pipeline(transaction=False)
-        for _, position in ends:
-            pipe.xrange(self.keys.log, min=position, max=position, count=1)
-        gone = [end for (end, _), found in zip(ends, pipe.execute(), strict=True) if not found]
+        held = self.store.holds_many([position for _, position in ends])
+        gone = [end for (end, _), found in zip(ends, held, strict=True) if not found]
         for parent, index in gone:
             self._end_positions.pop((parent, index), None)
             children = self._children_ended.get(parent, {})

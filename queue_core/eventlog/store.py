@@ -424,11 +424,20 @@ class EventStore:
 
         A follower whose last position is gone follows a log restored to an earlier point: what it folded is void.
         """
+        return self.holds_many([position])[0]
+
+    def holds_many(self, positions: list[str]) -> list[bool]:
+        """``holds`` for each position, in one round trip."""
         pipe = self.redis.pipeline(transaction=False)
-        pipe.xrange(self.keys.log, min=position, max=position)
+        for position in positions:
+            pipe.xrange(self.keys.log, min=position, max=position)
         pipe.xrange(self.keys.log, count=1)
-        found, oldest = pipe.execute()
-        return bool(found) or (bool(oldest) and position_key(position) < position_key(_s(oldest[0][0])))
+        *found, oldest = pipe.execute()
+        first = position_key(_s(oldest[0][0])) if oldest else None
+        return [
+            bool(hit) or (first is not None and position_key(p) < first)
+            for p, hit in zip(positions, found, strict=True)
+        ]
 
     def tail(self, count: int) -> list[Recorded]:
         """The newest ``count`` events, oldest first."""
