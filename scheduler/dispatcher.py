@@ -214,24 +214,25 @@ class Dispatcher:
                 )
         self.workflows.flush()  # once per batch: a fan-in of many ended tasks is one decision
         self._unacknowledged += delivery.positions
-        self._note_children_ended(force=False)
+        self._note_children_ended(force=False, just_read={position.decode() for position in delivery.positions})
         if self._gate_due:  # now rather than at the next tick: a gated run starts as soon as a plain one does
             self._gate_due = False
             self.maintenance.gate_now()
         return len(delivery)
 
-    def _note_children_ended(self, force: bool) -> None:
+    def _note_children_ended(self, force: bool, just_read: set[str] | None = None) -> None:
         """Note the array children that ended on their parents, one append per parent, then acknowledge the
         entries read so far (deleted entries too): a crash before that redelivers entries already handled, which
         is safe because every reaction is idempotent. A plain array's ends wait up to ``NOTE_DELAY_SECONDS`` for
-        more (a for-each's, or one an ``N_TO_N`` task follows, are noted at once: they release more children)."""
+        more (a for-each's, or one an ``N_TO_N`` task follows, are noted at once: they release more children).
+        ``just_read``: the positions of the delivery being handled (not looked for again in the log)."""
         waiting = sum(len(ended) for ended in self._children_ended.values())
         if not force and waiting and waiting < NOTE_BATCH and all(map(self.windows.is_plain, self._children_ended)):
             self._noting_due = self._noting_due or time.monotonic() + NOTE_DELAY_SECONDS
             if time.monotonic() < self._noting_due:
                 return
         self._noting_due = None
-        self._forget_ends_gone()
+        self._forget_ends_gone(just_read or set())
         for parent, children in list(self._children_ended.items()):
             try:
                 noted = self.windows.note_ended(parent, children)  # None: no for-each's parent
@@ -249,13 +250,14 @@ class Dispatcher:
         if positions:
             self.group.ack(positions)
 
-    def _forget_ends_gone(self) -> None:
-        """Leave out the ends whose events the log no longer holds (a restore to an earlier point while they
-        waited, through maintenance or an outage): one look per end, in one round trip. Those still in the
-        restored log are read again from it."""
-        if not self._end_positions:
+    def _forget_ends_gone(self, just_read: set[str]) -> None:
+        """Leave out the ends read earlier whose events the log no longer holds (a restore to an earlier point
+        while they waited, through maintenance or an outage): one look per end, in one round trip; none for the
+        ends of the delivery just read, noted at once as a for-each's are. Those still in the restored log are
+        read again from it."""
+        ends = [(end, position) for end, position in self._end_positions.items() if position not in just_read]
+        if not ends:
             return
-        ends = list(self._end_positions.items())
         held = self.store.holds_many([position for _, position in ends])
         gone = [end for (end, _), found in zip(ends, held, strict=True) if not found]
         for parent, index in gone:

@@ -212,13 +212,10 @@ class ChunkSandbox:
     def _host_pid(self, ns_pid: int) -> int | None:
         """The host pid of the child the launcher started as ``ns_pid``: among the launcher's children (its host
         pid learnt at the first child), else looked for in the whole sandbox."""
-        if self._launcher is not None:
-            for child in _children(self._launcher):
-                if _ns_pid(child) == str(ns_pid):
-                    return child
-        pid = _host_pid(self.process.pid, ns_pid)
-        if pid is not None:
-            self._launcher = _parent(pid)
+        pid = _host_pid(self._launcher, ns_pid) if self._launcher is not None else None
+        if pid is None:
+            pid = _host_pid(self.process.pid, ns_pid)
+            self._launcher = _parent(pid) if pid is not None else None
         return pid
 
     def abandon(self) -> None:
@@ -289,16 +286,10 @@ def _parent(pid: int) -> int | None:
 
 def _host_pid(root: int, ns_pid: int) -> int | None:
     """The pid, as this machine sees it, of the process under ``root`` whose pid in its sandbox is ``ns_pid``."""
-    todo = [root]
+    todo = _children(root)
     while todo:
         pid = todo.pop()
-        try:
-            status = Path(f"/proc/{pid}/status").read_text()
-            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        except OSError:
-            continue
-        nspid = next((line.split()[1:] for line in status.splitlines() if line.startswith("NSpid:")), [])
-        if pid != root and nspid and nspid[-1] == str(ns_pid):
+        if _ns_pid(pid) == str(ns_pid):
             return pid
-        todo.extend(int(child) for child in children)
+        todo.extend(_children(pid))
     return None
