@@ -140,24 +140,17 @@ def enqueue_first_attempts(
 
 
 def _first_attempts_data(group: list[str]) -> Any:
-    if len(group) == 1:
-        return Queue.prepare_data(
-            ENTRY_FUNCTION,
-            args=(group[0], 1),
-            job_id=attempt_job_id(group[0], 1),
-            timeout=NO_RQ_TIMEOUT,
-            result_ttl=RESULT_TTL_SECONDS,
-            failure_ttl=FAILURE_TTL_SECONDS,
-            description=f"jobledger run {group[0]} attempt 1",
-        )
+    """One RQ job's data: a run's first attempt on its own, or a chunk of an array's children."""
+    first = group[0]
+    alone = len(group) == 1
     return Queue.prepare_data(
-        CHUNK_FUNCTION,
-        args=(group, 1),
-        job_id=chunk_job_id(group[0]),
+        ENTRY_FUNCTION if alone else CHUNK_FUNCTION,
+        args=(first if alone else group, 1),
+        job_id=attempt_job_id(first, 1) if alone else chunk_job_id(first),
         timeout=NO_RQ_TIMEOUT,
         result_ttl=RESULT_TTL_SECONDS,
         failure_ttl=FAILURE_TTL_SECONDS,
-        description=f"jobledger runs {group[0]} to {group[-1]} attempt 1",
+        description=f"jobledger run {first} attempt 1" if alone else f"jobledger runs {first} to {group[-1]} attempt 1",
     )
 
 
